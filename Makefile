@@ -1,0 +1,33 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+## run the default scenario: summary on screen, outputs and report.png in results/default
+run: $(STAMP)
+	$(BIN)/ecopark run --scenario generic --out results/default
+
+## lint, then the whole test suite (pytest's exit code 5, "no tests collected", counts as success)
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+## print the speed and memory figures of benchmarks/
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+## regenerate docs/metrics.md from ecopark/metrics.py
+docs: $(STAMP)
+	$(BIN)/python -c "import ecopark.metrics as m; open('docs/metrics.md','w').write(m.markdown())"
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

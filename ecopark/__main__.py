@@ -1,0 +1,3 @@
+from ecopark.cli import main
+
+raise SystemExit(main())

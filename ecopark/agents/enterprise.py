@@ -1,0 +1,191 @@
+"""Enterprises: resident firms that produce, generate byproducts and dispose of them.
+
+The state of all firms lives in a :class:`FirmTable` (one numpy array per variable, one
+row per firm ever created) so that the monthly work is vectorised; an :class:`Enterprise`
+is the Mesa agent of one row and reads its state from the table. Units: output in the
+sector's output unit per month, money in yuan, emissions in tCO2e, streams in their unit.
+
+Production of firm f in month t (:func:`produce`)::
+
+    c_t    = rho * c_{t-1} + sd_common * e_t                 (park-wide demand shock)
+    z_ft   = rho * z_f,t-1 + sd_firm * e_ft                  (firm's own demand shock)
+    u_ft   = clip(base_utilisation * (1 + c_t + z_ft), 0, 1)  (capacity utilisation)
+    q_ft   = capacity_f * u_ft                               (output)
+    sales  = q_ft * output_price_s
+    costs  = q_ft * variable_cost_s * cost_factor_f + fixed_cost_s * size_f
+    gen_fk = q_ft * yield_sk,   need_fk = q_ft * need_sk,   bau_ft = q_ft * intensity_s
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
+
+#: Per-firm scalar variables of the FirmTable and their units (the one list of them).
+FIRM_VARIABLES: dict[str, str] = {
+    "alive": "bool: the firm is in the park",
+    "sector": "index into the catalogue's sectors",
+    "plot": "index of the plot the firm occupies",
+    "x": "km, east coordinate of the plot",
+    "y": "km, north coordinate of the plot",
+    "size": "capacity relative to the sector's typical firm (lognormal draw)",
+    "cost_factor": "multiplier on the sector's variable cost",
+    "discount_rate": "1/year, the firm's hurdle rate",
+    "account": "ledger account id",
+    "entered": "step the firm entered (0 = at the start)",
+    "exited": "step the firm exited (-1 = still in the park)",
+    "shock": "the firm's own AR(1) demand shock",
+    "utilisation": "share of capacity used this month",
+    "output": "output units this month",
+    "emissions": "tCO2e emitted this month",
+    "emissions_bau": "tCO2e it would emit with no links and no abatement",
+    "link_avoided": "tCO2e this month avoided by byproduct reuse credited to the firm",
+    "abated": "tCO2e this month abated by its installed abatement technologies",
+    "negative_cash_months": "consecutive months ending with negative cash",
+}
+#: Per-firm, per-stream variables (firms x streams), in stream units per month.
+FIRM_STREAM_VARIABLES: dict[str, str] = {
+    "generated": "byproduct generated this month",
+    "needs": "substitutable input needed this month",
+    "delivered_out": "byproduct delivered to partners through links this month",
+    "delivered_in": "input received from partners through links this month",
+    "disposed": "byproduct disposed of outside the park this month",
+}
+_INT_VARIABLES = {"sector", "plot", "account", "entered", "exited", "negative_cash_months"}
+
+
+class FirmTable:
+    """Struct of arrays holding every firm's state; rows are never reused."""
+
+    def __init__(self, n_streams: int, capacity: int = 64) -> None:
+        self.n = 0
+        self.n_streams = n_streams
+        for name in FIRM_VARIABLES:
+            dtype = bool if name == "alive" else (np.int64 if name in _INT_VARIABLES else float)
+            setattr(self, name, np.zeros(capacity, dtype=dtype))
+        for name in FIRM_STREAM_VARIABLES:
+            setattr(self, name, np.zeros((capacity, n_streams)))
+
+    def add(self, count: int, **values: np.ndarray) -> np.ndarray:
+        """Append ``count`` rows with the given values (others zero); returns the new rows."""
+        need = self.n + count
+        size = len(self.alive)
+        if need > size:
+            new = max(need, 2 * size)
+            for name in (*FIRM_VARIABLES, *FIRM_STREAM_VARIABLES):
+                old = getattr(self, name)
+                grown = np.zeros((new, *old.shape[1:]), dtype=old.dtype)
+                grown[:size] = old
+                setattr(self, name, grown)
+        rows = np.arange(self.n, need)
+        self.n = need
+        self.exited[rows] = -1
+        for name, value in values.items():
+            getattr(self, name)[rows] = value
+        return rows
+
+    @property
+    def live(self) -> np.ndarray:
+        """Row indices of the firms now in the park."""
+        return np.flatnonzero(self.alive[: self.n])
+
+
+class Enterprise(mesa.Agent):
+    """A resident firm. Its state is row ``row`` of the model's FirmTable."""
+
+    def __init__(self, model: ParkModel, row: int) -> None:
+        super().__init__(model)
+        self.row = row
+
+    @property
+    def sector(self) -> str:
+        return self.model.catalogue.sector_keys[self.model.firms.sector[self.row]]
+
+    @property
+    def cash(self) -> float:
+        """Ledger balance in yuan."""
+        return self.model.ledger.balance(int(self.model.firms.account[self.row]))
+
+    @property
+    def output(self) -> float:
+        return float(self.model.firms.output[self.row])
+
+    @property
+    def position(self) -> tuple[float, float]:
+        """(x, y) in km."""
+        return float(self.model.firms.x[self.row]), float(self.model.firms.y[self.row])
+
+    def invest(self, capex: float, purpose: str) -> bool:
+        """Pay for an investment of ``capex`` yuan if the firm can finance it now.
+
+        The capex subsidy (if in force) is granted first; the firm must hold the rest in
+        cash. Returns whether the investment was made.
+        """
+        model = self.model
+        subsidy_policy = model.policy("capex_subsidy")
+        subsidy = subsidy_policy.quote(capex, purpose) if subsidy_policy else 0.0
+        if self.cash < capex - subsidy:
+            return False
+        account = int(model.firms.account[self.row])
+        if subsidy_policy:
+            subsidy_policy.grant(account, capex, purpose)
+        model.ledger.transfer("capex", account, model.outside, capex)
+        return True
+
+
+def produce(model: ParkModel) -> None:
+    """Phase 2: every live firm draws its demand, produces, sells and pays its costs."""
+    firms, econ = model.firms, model.scenario.economy
+    rows = firms.live
+    s = firms.sector[rows]
+    rho = econ.demand_persistence
+    model.common_shock = rho * model.common_shock + econ.common_shock_sd * model.rng.standard_normal()
+    firms.shock[rows] = rho * firms.shock[rows] + econ.firm_shock_sd * model.rng.standard_normal(len(rows))
+    util = np.clip(econ.base_utilisation * (1.0 + model.common_shock + firms.shock[rows]), 0.0, 1.0)
+    output = model.sector_capacity[s] * firms.size[rows] * util
+    firms.utilisation[rows] = util
+    firms.output[rows] = output
+    firms.generated[rows] = output[:, None] * model.yield_matrix[s]
+    firms.needs[rows] = output[:, None] * model.need_matrix[s]
+    firms.delivered_in[rows] = 0.0
+    firms.delivered_out[rows] = 0.0
+    firms.emissions_bau[rows] = output * model.sector_intensity[s]
+    firms.link_avoided[rows] = 0.0
+
+    accounts = firms.account[rows]
+    ledger, outside = model.ledger, model.outside
+    ledger.transfer("sale", outside, accounts, output * model.sector_price[s])
+    ledger.transfer("purchase", accounts, outside, output * model.sector_variable_cost[s] * firms.cost_factor[rows])
+    ledger.transfer("operating_cost", accounts, outside, model.sector_fixed_cost[s] * firms.size[rows])
+
+
+def dispose_and_buy_inputs(model: ParkModel) -> None:
+    """Phase 3 (after link deliveries): dispose of what was not delivered, buy what was not received.
+
+    disposed_fk = generated_fk - delivered_out_fk; the firm pays disposed_fk * disposal_cost_k
+    to an outside contractor (or is paid the salvage value when disposal_cost_k < 0) and the
+    landfill tax if in force; it buys max(need_fk - delivered_in_fk, 0) at virgin_price_k.
+    Emissions of the month are then final: max(bau_f - link_avoided_f - abated_f, 0).
+    """
+    firms = model.firms
+    rows = firms.live
+    accounts = firms.account[rows]
+    disposed = np.maximum(firms.generated[rows] - firms.delivered_out[rows], 0.0)
+    firms.disposed[rows] = disposed
+    model.stream_totals["generated"] += firms.generated[rows].sum(axis=0)
+    model.stream_totals["delivered"] += firms.delivered_out[rows].sum(axis=0)
+    model.stream_totals["disposed"] += disposed.sum(axis=0)
+
+    ledger, outside = model.ledger, model.outside
+    ledger.transfer_signed("disposal", "salvage", accounts, outside, disposed @ model.stream_disposal_cost)
+    tax = model.policy("landfill_tax")
+    if tax:
+        tax.charge(accounts, disposed)
+    unmet = np.maximum(firms.needs[rows] - firms.delivered_in[rows], 0.0)
+    ledger.transfer("virgin_input", accounts, outside, unmet @ model.stream_virgin_price)
+    firms.emissions[rows] = np.maximum(firms.emissions_bau[rows] - firms.link_avoided[rows] - firms.abated[rows], 0.0)

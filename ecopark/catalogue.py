@@ -1,0 +1,181 @@
+"""The sector and byproduct-stream catalogue: data read from ``ecopark/data/*.toml``.
+
+No economic logic lives here. Each numeric value in the data files is a table
+``{value, unit, source}`` so that every figure carries its unit and where it comes from;
+:func:`load_catalogue` checks that and returns plain typed objects plus the matrices the
+vectorised model uses (sectors x streams yields and needs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecopark.schema import ConfigError
+
+STREAM_NUMBERS = (
+    "disposal_cost",
+    "virgin_price",
+    "processing_cost",
+    "transport_cost",
+    "link_capex_fixed",
+    "link_capex_per_km",
+    "max_distance",
+    "co2_avoided",
+)
+SECTOR_NUMBERS = (
+    "capacity",
+    "output_price",
+    "variable_cost",
+    "fixed_cost",
+    "emission_intensity",
+)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A byproduct stream. Money in yuan per unit of the stream (``unit``), distance in km."""
+
+    key: str
+    name: str
+    unit: str
+    piped: bool
+    landfilled: bool
+    hazardous: bool
+    credited_to: str  # "supplier" or "receiver": whose verified CO2 reduction a reuse is
+    disposal_cost: float  # yuan/unit paid by the generator to dispose outside (negative: salvage)
+    virgin_price: float  # yuan/unit of the input it replaces at the receiver
+    processing_cost: float  # yuan/unit, receiver's pre-treatment
+    transport_cost: float  # yuan/unit/km
+    link_capex_fixed: float  # yuan per link
+    link_capex_per_km: float  # yuan per km of pipe (0 for trucked streams)
+    max_distance: float  # km beyond which no link is feasible
+    co2_avoided: float  # tCO2e per unit reused
+
+
+@dataclass(frozen=True)
+class Sector:
+    """An industry. Quantities per month and per unit of output (``output_unit``)."""
+
+    key: str
+    name: str
+    output_unit: str
+    capacity: float  # output units/month of a typical firm
+    output_price: float  # yuan/output unit
+    variable_cost: float  # yuan/output unit, excluding substitutable inputs
+    fixed_cost: float  # yuan/month
+    emission_intensity: float  # tCO2e/output unit
+    yields: dict[str, float]  # stream -> stream units per output unit
+    needs: dict[str, float]  # stream -> substitutable stream units per output unit
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """All sectors and streams, with the unit and source of every number."""
+
+    sectors: dict[str, Sector]
+    streams: dict[str, Stream]
+    provenance: dict[str, tuple[str, str]]  # "sectors.refining.capacity" -> (unit, source)
+
+    @property
+    def sector_keys(self) -> tuple[str, ...]:
+        return tuple(self.sectors)
+
+    @property
+    def stream_keys(self) -> tuple[str, ...]:
+        return tuple(self.streams)
+
+    def stream_array(self, field: str) -> np.ndarray:
+        """One stream attribute as an array in ``stream_keys`` order."""
+        return np.array([getattr(s, field) for s in self.streams.values()], dtype=float)
+
+    def sector_array(self, field: str) -> np.ndarray:
+        """One sector attribute as an array in ``sector_keys`` order."""
+        return np.array([getattr(s, field) for s in self.sectors.values()], dtype=float)
+
+    def yield_matrix(self) -> np.ndarray:
+        """(sectors, streams) byproduct units generated per unit of output."""
+        return self._matrix("yields")
+
+    def need_matrix(self) -> np.ndarray:
+        """(sectors, streams) substitutable input units needed per unit of output."""
+        return self._matrix("needs")
+
+    def _matrix(self, attr: str) -> np.ndarray:
+        keys = self.stream_keys
+        out = np.zeros((len(self.sectors), len(keys)))
+        for i, sector in enumerate(self.sectors.values()):
+            for stream, value in getattr(sector, attr).items():
+                out[i, keys.index(stream)] = value
+        return out
+
+
+def _number(entry: Any, key: str, provenance: dict[str, tuple[str, str]]) -> float:
+    if not isinstance(entry, dict) or set(entry) != {"value", "unit", "source"}:
+        raise ConfigError(key, "expected a table {value, unit, source}")
+    if not isinstance(entry["value"], (int, float)) or isinstance(entry["value"], bool):
+        raise ConfigError(key, f"value must be a number, got {entry['value']!r}")
+    if not entry["unit"] or not entry["source"]:
+        raise ConfigError(key, "unit and source must be non-empty")
+    provenance[key] = (entry["unit"], entry["source"])
+    return float(entry["value"])
+
+
+def _read(name: str, path: Path | None) -> dict[str, Any]:
+    if path is not None:
+        return tomllib.loads((path / name).read_text())
+    return tomllib.loads(resources.files("ecopark.data").joinpath(name).read_text())
+
+
+def parse_catalogue(sector_data: dict[str, Any], stream_data: dict[str, Any]) -> Catalogue:
+    """Validate raw catalogue tables and build a :class:`Catalogue`."""
+    provenance: dict[str, tuple[str, str]] = {}
+    streams = {}
+    stream_fields = {f.name for f in dataclasses.fields(Stream)}
+    for key, raw in stream_data.items():
+        unknown = set(raw) - stream_fields
+        if unknown:
+            raise ConfigError(f"streams.{key}.{sorted(unknown)[0]}", "unknown stream field")
+        if raw.get("credited_to") not in ("supplier", "receiver"):
+            raise ConfigError(f"streams.{key}.credited_to", "allowed: 'supplier' or 'receiver'")
+        numbers = {f: _number(raw.get(f), f"streams.{key}.{f}", provenance) for f in STREAM_NUMBERS}
+        streams[key] = Stream(
+            key=key,
+            name=raw["name"],
+            unit=raw["unit"],
+            piped=bool(raw["piped"]),
+            landfilled=bool(raw["landfilled"]),
+            hazardous=bool(raw["hazardous"]),
+            credited_to=raw["credited_to"],
+            **numbers,
+        )
+    sectors = {}
+    for key, raw in sector_data.items():
+        numbers = {f: _number(raw.get(f), f"sectors.{key}.{f}", provenance) for f in SECTOR_NUMBERS}
+        flows = {}
+        for attr in ("yields", "needs"):
+            flows[attr] = {}
+            for stream, entry in raw.get(attr, {}).items():
+                if stream not in streams:
+                    raise ConfigError(
+                        f"sectors.{key}.{attr}.{stream}",
+                        f"unknown stream; allowed: {', '.join(streams)}",
+                    )
+                flows[attr][stream] = _number(entry, f"sectors.{key}.{attr}.{stream}", provenance)
+        sectors[key] = Sector(
+            key=key, name=raw["name"], output_unit=raw["output_unit"], **numbers, **flows
+        )
+    return Catalogue(sectors=sectors, streams=streams, provenance=provenance)
+
+
+@lru_cache(maxsize=4)
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """Load the catalogue shipped with ecopark, or the one in folder ``path``."""
+    return parse_catalogue(_read("sectors.toml", path), _read("streams.toml", path))

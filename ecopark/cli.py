@@ -1,0 +1,54 @@
+"""Command line: ``ecopark run`` (and later ``sweep``, ``sensitivity``, ``plot``, ``viz``).
+
+Configuration errors print one line naming the key and what is allowed, and exit with
+status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ecopark import __version__
+from ecopark.schema import ConfigError
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ecopark.experiments.runner import run
+    from ecopark.viz.report import summary_text, write_report
+
+    result = run(args.scenario, steps=args.steps, seed=args.seed, overrides=args.set)
+    print(summary_text(result))
+    if args.out:
+        out = Path(args.out)
+        paths = result.save(out)
+        paths.append(write_report(result, out / "report.png"))
+        print(f"\nwrote {', '.join(p.name for p in paths)} to {out}/")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecopark", description="Agent-based eco-industrial park economies.")
+    parser.add_argument("--version", action="version", version=f"ecopark {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run one scenario and report on it")
+    p.add_argument("--scenario", default="generic", help="preset name or TOML file (default: generic)")
+    p.add_argument("--steps", type=int, default=None, help="months to simulate (default: the scenario's horizon)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario value, e.g. policies.landfill_tax.rate=80 (repeatable)")
+    p.add_argument("--out", default=None, help="folder for CSV/JSON outputs and report.png")
+    p.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"ecopark: error: {exc}", file=sys.stderr)
+        return 2

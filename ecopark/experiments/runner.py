@@ -1,0 +1,116 @@
+"""One run of a scenario: ``run(scenario, steps, seed) -> RunResult``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecopark import __version__
+from ecopark.agents.enterprise import FIRM_VARIABLES
+from ecopark.metrics import compute_run_metrics
+from ecopark.model import ParkModel
+from ecopark.scenario import Scenario, load_scenario
+from ecopark.schema import ConfigError
+
+
+@dataclass
+class RunResult:
+    """Everything a run produces, as pandas tables and plain data.
+
+    Attributes:
+        timeseries: one row per step, one column per step metric (``docs/metrics.md``).
+        firms: one row per firm ever in the park: identity, position, state at the end,
+            cumulative money by ledger kind (yuan), emissions (tCO2e), byproducts (units).
+        streams: one row per byproduct stream: generated, delivered and disposed totals.
+        ledger: money moved over the run by kind, payer party and payee party (yuan).
+        metrics: scalar outcomes (``docs/metrics.md``).
+        config: the resolved scenario, steps, seed and ecopark version.
+    """
+
+    timeseries: pd.DataFrame
+    firms: pd.DataFrame
+    streams: pd.DataFrame
+    ledger: pd.DataFrame
+    metrics: dict[str, float]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, out: str | Path) -> list[Path]:
+        """Write the tables as CSV and metrics/config as JSON into folder ``out``."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name in ("timeseries", "firms", "streams", "ledger"):
+            path = out / f"{name}.csv"
+            getattr(self, name).to_csv(path, index=name == "timeseries")
+            paths.append(path)
+        for name in ("metrics", "config"):
+            path = out / f"{name}.json"
+            path.write_text(json.dumps(getattr(self, name), indent=2, sort_keys=False) + "\n")
+            paths.append(path)
+        return paths
+
+
+def firm_table(model: ParkModel) -> pd.DataFrame:
+    """Per-firm table of a finished model (see :class:`RunResult`)."""
+    firms, cat, ledger = model.firms, model.catalogue, model.ledger
+    rows = np.arange(firms.n)
+    table = pd.DataFrame({name: getattr(firms, name)[rows] for name in FIRM_VARIABLES})
+    table.insert(0, "firm", [model.firm_agents[r].unique_id for r in rows])
+    table["sector"] = [cat.sector_keys[s] for s in firms.sector[rows]]
+    table["cash"] = ledger.balance(firms.account[rows])
+    accounts = firms.account[rows]
+    for kind in ledger.kinds:
+        received, paid = ledger.received(accounts, kind), ledger.paid(accounts, kind)
+        if received.any():
+            table[f"received_{kind}"] = received
+        if paid.any():
+            table[f"paid_{kind}"] = paid
+    return table.drop(columns=["account"])
+
+
+def stream_table(model: ParkModel) -> pd.DataFrame:
+    """Per-stream totals over the run: generated = delivered + disposed (units of the stream)."""
+    cat = model.catalogue
+    return pd.DataFrame({
+        "stream": cat.stream_keys,
+        "unit": [s.unit for s in cat.streams.values()],
+        **{k: v.copy() for k, v in model.stream_totals.items()},
+    })
+
+
+def run(
+    scenario: Scenario | str | Path = "generic",
+    steps: int | None = None,
+    seed: int = 0,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+) -> RunResult:
+    """Run one scenario for ``steps`` months (default: the scenario's horizon) with ``seed``."""
+    scenario = load_scenario(scenario, overrides)
+    steps = scenario.park.horizon if steps is None else int(steps)
+    if steps < 1:
+        raise ConfigError("steps", f"value {steps} is out of range; allowed: a whole number >= 1")
+    model = ParkModel(scenario, seed=seed)
+    for _ in range(steps):
+        model.step()
+    timeseries = model.datacollector.get_model_vars_dataframe()
+    timeseries.index = pd.RangeIndex(1, steps + 1, name="step")
+    return RunResult(
+        timeseries=timeseries,
+        firms=firm_table(model),
+        streams=stream_table(model),
+        ledger=model.ledger.summary(),
+        metrics=compute_run_metrics(model),
+        config={
+            "scenario": scenario.to_dict(),
+            "scenario_source": scenario.source,
+            "steps": steps,
+            "seed": seed,
+            "ecopark_version": __version__,
+        },
+    )

@@ -1,0 +1,193 @@
+"""Double-entry ledger: every yuan (or allowance) moves from one account to another.
+
+Balances are kept in integer hundredths of the unit (fen for money), so a transfer moves
+exactly the same integer amount out of one account and into another and the sum of all
+balances is exactly zero at all times, with no floating-point drift. Money enters the park
+only from the ``outside`` account (the rest of the economy: customers, suppliers, disposal
+contractors, owners' equity), which therefore carries the negative of everything inside.
+
+Transfers are vectorised: ``payer``, ``payee`` and ``amount`` may be arrays, so one call
+books a transfer for every firm. Each transfer has a *kind* from :data:`MONEY_KINDS`;
+totals are kept per account and kind, and per step, kind and pair of parties, so that
+summaries by kind and party need no journal of individual rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+PARTIES = ("enterprise", "operator", "bank", "government", "outside")
+
+#: Kinds of money transfer, with who usually pays whom. The one list of them.
+MONEY_KINDS: dict[str, str] = {
+    "equity": "owners (outside) endow a new firm, bank or operator with starting cash",
+    "sale": "outside customers pay a firm for its output",
+    "purchase": "a firm pays outside suppliers for raw materials and utilities (variable cost)",
+    "virgin_input": "a firm buys from outside the substitutable inputs no link delivers",
+    "operating_cost": "fixed costs (staff, maintenance) paid to outside",
+    "disposal": "a firm pays an outside contractor to dispose of a byproduct",
+    "salvage": "an outside buyer pays a firm for a byproduct it sells off (negative disposal cost)",
+    "landfill_tax": "a firm pays government per tonne of a landfilled byproduct",
+    "rent": "a firm pays the park operator for its plot",
+    "capex": "a firm pays outside contractors for an investment",
+    "capex_subsidy": "government pays a firm a share of an investment",
+    "liquidation": "an exiting firm's remaining cash goes to its owners, or owners cover its deficit",
+}
+
+
+class Ledger:
+    """Accounts and transfers of one unit (money in yuan, or allowances in tCO2e).
+
+    Args:
+        kinds: the allowed transfer kinds, name -> description.
+        unit: what the amounts are in, for reports.
+        resolution: smallest amount booked; amounts are rounded to it (0.01 yuan = 1 fen).
+    """
+
+    def __init__(
+        self,
+        kinds: Mapping[str, str] = MONEY_KINDS,
+        unit: str = "yuan",
+        resolution: float = 0.01,
+    ) -> None:
+        self.unit = unit
+        self.scale = round(1 / resolution)
+        self.kinds = tuple(kinds)
+        self._kind_index = {k: i for i, k in enumerate(self.kinds)}
+        self.names: list[str] = []
+        self._party = np.zeros(0, dtype=np.int8)
+        self._balance = np.zeros(0, dtype=np.int64)
+        self._paid = np.zeros((0, len(self.kinds)), dtype=np.int64)
+        self._received = np.zeros((0, len(self.kinds)), dtype=np.int64)
+        self._flows: dict[int, np.ndarray] = {}  # step -> (kinds, parties, parties) in fen
+        self.step = 0
+
+    # -- accounts ---------------------------------------------------------------------
+    def open_accounts(self, names: list[str], party: str) -> np.ndarray:
+        """Open one account per name for ``party`` (one of PARTIES); returns their ids."""
+        if party not in PARTIES:
+            raise ValueError(f"party must be one of {PARTIES}, got {party!r}")
+        start, n = len(self.names), len(names)
+        self.names.extend(names)
+        self._party = np.concatenate([self._party, np.full(n, PARTIES.index(party), np.int8)])
+        self._balance = np.concatenate([self._balance, np.zeros(n, np.int64)])
+        pad = np.zeros((n, len(self.kinds)), np.int64)
+        self._paid = np.concatenate([self._paid, pad])
+        self._received = np.concatenate([self._received, pad])
+        return np.arange(start, start + n)
+
+    def open_account(self, name: str, party: str) -> int:
+        """Open one account; returns its id."""
+        return int(self.open_accounts([name], party)[0])
+
+    # -- transfers --------------------------------------------------------------------
+    def transfer(self, kind: str, payer, payee, amount) -> float:
+        """Move ``amount`` (>= 0, in ``unit``) from ``payer`` to ``payee`` account ids.
+
+        Any of the three may be arrays (broadcast together). Returns the total moved.
+        """
+        k = self._kind_index.get(kind)
+        if k is None:
+            raise KeyError(f"unknown transfer kind {kind!r}; known: {', '.join(self.kinds)}")
+        payer, payee, amount = np.broadcast_arrays(
+            np.asarray(payer, dtype=np.int64),
+            np.asarray(payee, dtype=np.int64),
+            np.asarray(amount, dtype=float),
+        )
+        units = np.rint(amount * self.scale).astype(np.int64).ravel()
+        if np.any(units < 0) or not np.all(np.isfinite(amount)):
+            raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
+        payer, payee = payer.ravel(), payee.ravel()
+        keep = units != 0
+        if not keep.any():
+            return 0.0
+        payer, payee, units = payer[keep], payee[keep], units[keep]
+        np.subtract.at(self._balance, payer, units)
+        np.add.at(self._balance, payee, units)
+        np.add.at(self._paid[:, k], payer, units)
+        np.add.at(self._received[:, k], payee, units)
+        flows = self._flows.get(self.step)
+        if flows is None:
+            flows = self._flows[self.step] = np.zeros(
+                (len(self.kinds), len(PARTIES), len(PARTIES)), np.int64
+            )
+        np.add.at(flows[k], (self._party[payer], self._party[payee]), units)
+        return units.sum() / self.scale
+
+    def transfer_signed(self, kind_pos: str, kind_neg: str, a, b, amount) -> None:
+        """Book ``amount`` from ``a`` to ``b`` where positive, from ``b`` to ``a`` where negative.
+
+        The positive part is booked under ``kind_pos``, the negative part under ``kind_neg``.
+        """
+        a, b, amount = np.broadcast_arrays(np.asarray(a), np.asarray(b), np.asarray(amount, float))
+        pos = amount > 0
+        self.transfer(kind_pos, a[pos], b[pos], amount[pos])
+        self.transfer(kind_neg, b[~pos], a[~pos], -amount[~pos])
+
+    # -- reading ----------------------------------------------------------------------
+    def balance(self, account) -> np.ndarray | float:
+        """Balance of an account id (float) or of an array of ids (array), in ``unit``."""
+        out = self._balance[account] / self.scale
+        return float(out) if np.ndim(out) == 0 else out
+
+    def total(self) -> int:
+        """Sum of all balances in the smallest unit: exactly 0 for a consistent ledger."""
+        return int(self._balance.sum())
+
+    def paid(self, account, kind: str) -> np.ndarray | float:
+        """Cumulative amount paid by account(s) under ``kind``."""
+        out = self._paid[account, self._kind_index[kind]] / self.scale
+        return float(out) if np.ndim(out) == 0 else out
+
+    def received(self, account, kind: str) -> np.ndarray | float:
+        """Cumulative amount received by account(s) under ``kind``."""
+        out = self._received[account, self._kind_index[kind]] / self.scale
+        return float(out) if np.ndim(out) == 0 else out
+
+    def flow(self, kind: str, payer_party: str | None = None, payee_party: str | None = None,
+             step: int | None = None) -> float:
+        """Total moved under ``kind`` between two parties (None: any), in one step or all."""
+        k = self._kind_index[kind]
+        steps = [step] if step is not None else list(self._flows)
+        total = 0
+        for s in steps:
+            flows = self._flows.get(s)
+            if flows is None:
+                continue
+            block = flows[k]
+            if payer_party is not None:
+                block = block[PARTIES.index(payer_party)]
+            if payee_party is not None:
+                block = block[..., PARTIES.index(payee_party)]
+            total += int(np.sum(block))
+        return total / self.scale
+
+    def summary(self) -> pd.DataFrame:
+        """Totals over the run by kind, payer party and payee party (non-zero rows)."""
+        rows = []
+        total = sum(self._flows.values()) if self._flows else None
+        if total is not None:
+            for k, p, q in zip(*np.nonzero(total), strict=True):
+                rows.append((self.kinds[k], PARTIES[p], PARTIES[q], total[k, p, q] / self.scale))
+        return pd.DataFrame(rows, columns=["kind", "payer", "payee", f"amount_{self.unit}"])
+
+    def by_step(self) -> pd.DataFrame:
+        """Per-step totals by kind, payer party and payee party (long format)."""
+        rows = []
+        for s, flows in sorted(self._flows.items()):
+            for k, p, q in zip(*np.nonzero(flows), strict=True):
+                rows.append((s, self.kinds[k], PARTIES[p], PARTIES[q], flows[k, p, q] / self.scale))
+        return pd.DataFrame(rows, columns=["step", "kind", "payer", "payee", f"amount_{self.unit}"])
+
+    def accounts(self) -> pd.DataFrame:
+        """One row per account: name, party and balance."""
+        return pd.DataFrame(
+            {
+                "account": self.names,
+                "party": [PARTIES[p] for p in self._party],
+                f"balance_{self.unit}": self._balance / self.scale,
+            }
+        )

@@ -1,0 +1,1 @@
+"""Markets that clear between agents: byproducts, carbon allowances, credit."""

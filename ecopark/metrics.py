@@ -1,0 +1,248 @@
+"""Outcome definitions: one documented function per metric, the only place each is defined.
+
+``STEP_METRICS`` are recorded every month by the model's DataCollector (one column each in
+``RunResult.timeseries``); ``RUN_METRICS`` are scalars computed from a finished model
+(``RunResult.metrics``). ``docs/metrics.md`` is generated from these registries
+(:func:`markdown`), so the formula shown there is the one in the docstring here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    func: Callable[[ParkModel], float]
+
+    @property
+    def formula(self) -> str:
+        return " ".join((self.func.__doc__ or "").split())
+
+
+STEP_METRICS: dict[str, Metric] = {}
+RUN_METRICS: dict[str, Metric] = {}
+
+
+def step_metric(unit: str):
+    """Register a per-step metric (recorded each month)."""
+    def wrap(func):
+        STEP_METRICS[func.__name__] = Metric(func.__name__, unit, func)
+        return func
+    return wrap
+
+
+def run_metric(unit: str):
+    """Register a per-run scalar metric."""
+    def wrap(func):
+        RUN_METRICS[func.__name__] = Metric(func.__name__, unit, func)
+        return func
+    return wrap
+
+
+def _live(model: ParkModel) -> np.ndarray:
+    return model.firms.live
+
+
+# -- per step ------------------------------------------------------------------------------
+@step_metric("firms")
+def firms_active(model: ParkModel) -> float:
+    """Number of firms in the park at the end of the month."""
+    return float(len(_live(model)))
+
+
+@step_metric("share")
+def mean_utilisation(model: ParkModel) -> float:
+    """Mean over live firms of output / capacity this month."""
+    rows = _live(model)
+    return float(model.firms.utilisation[rows].mean()) if len(rows) else 0.0
+
+
+@step_metric("yuan/month")
+def sales(model: ParkModel) -> float:
+    """Sum of firms' sales revenue this month (ledger kind `sale`)."""
+    return model.ledger.flow("sale", step=model.steps)
+
+
+@step_metric("tCO2e/month")
+def emissions(model: ParkModel) -> float:
+    """Sum over live firms of emissions this month."""
+    return float(model.firms.emissions[_live(model)].sum())
+
+
+@step_metric("tCO2e/month")
+def emissions_bau(model: ParkModel) -> float:
+    """Sum over live firms of business-as-usual emissions this month: output x sector intensity,
+    as if there were no links and no abatement."""
+    return float(model.firms.emissions_bau[_live(model)].sum())
+
+
+@step_metric("t/month")
+def byproduct_generated_t(model: ParkModel) -> float:
+    """Sum of byproducts generated this month over streams measured in tonnes."""
+    return float(model.firms.generated[_live(model)][:, model.stream_is_mass].sum())
+
+
+@step_metric("t/month")
+def byproduct_disposed_t(model: ParkModel) -> float:
+    """Sum of byproducts disposed of outside the park this month over streams in tonnes."""
+    return float(model.firms.disposed[_live(model)][:, model.stream_is_mass].sum())
+
+
+@step_metric("share")
+def reuse_rate_mass(model: ParkModel) -> float:
+    """Delivered through links / generated, this month, over streams in tonnes (0 if none generated)."""
+    rows = _live(model)
+    generated = model.firms.generated[rows][:, model.stream_is_mass].sum()
+    delivered = model.firms.delivered_out[rows][:, model.stream_is_mass].sum()
+    return float(delivered / generated) if generated > 0 else 0.0
+
+
+@step_metric("yuan/month")
+def disposal_paid(model: ParkModel) -> float:
+    """Firms' payments to outside disposal contractors this month (ledger kind `disposal`)."""
+    return model.ledger.flow("disposal", step=model.steps)
+
+
+@step_metric("yuan/month")
+def landfill_tax_revenue(model: ParkModel) -> float:
+    """Landfill tax collected by government this month (ledger kind `landfill_tax`)."""
+    return model.ledger.flow("landfill_tax", step=model.steps)
+
+
+@step_metric("yuan")
+def government_balance(model: ParkModel) -> float:
+    """Government's ledger balance: cumulative taxes and revenues minus subsidies paid."""
+    return model.ledger.balance(model.government.account)
+
+
+@step_metric("yuan")
+def firm_cash(model: ParkModel) -> float:
+    """Sum of live firms' cash (ledger balances)."""
+    return float(model.firm_cash(_live(model)).sum())
+
+
+@step_metric("firms/month")
+def exits(model: ParkModel) -> float:
+    """Firms that left the park this month."""
+    return float(model.exits_this_step)
+
+
+@step_metric("firms/month")
+def entries(model: ParkModel) -> float:
+    """Firms that entered a vacant plot this month."""
+    return float(model.entries_this_step)
+
+
+@step_metric("fen")
+def money_total(model: ParkModel) -> float:
+    """Sum of all ledger balances in fen (0.01 yuan): always exactly 0 (an invariant)."""
+    return float(model.ledger.total())
+
+
+# -- per run -------------------------------------------------------------------------------
+@run_metric("yuan")
+def total_sales(model: ParkModel) -> float:
+    """Sum over the run of firms' sales (ledger kind `sale`)."""
+    return model.ledger.flow("sale")
+
+
+@run_metric("tCO2e")
+def total_emissions(model: ParkModel) -> float:
+    """Sum over steps of `emissions`."""
+    return float(sum(model.datacollector.model_vars["emissions"]))
+
+
+@run_metric("tCO2e")
+def total_emissions_bau(model: ParkModel) -> float:
+    """Sum over steps of `emissions_bau`."""
+    return float(sum(model.datacollector.model_vars["emissions_bau"]))
+
+
+@run_metric("tCO2e")
+def emissions_avoided(model: ParkModel) -> float:
+    """total_emissions_bau - total_emissions: emissions avoided by links and abatement."""
+    return total_emissions_bau(model) - total_emissions(model)
+
+
+@run_metric("share")
+def reuse_rate_mass_total(model: ParkModel) -> float:
+    """Delivered / generated over the whole run, over streams in tonnes."""
+    mass = model.stream_is_mass
+    generated = model.stream_totals["generated"][mass].sum()
+    return float(model.stream_totals["delivered"][mass].sum() / generated) if generated > 0 else 0.0
+
+
+@run_metric("yuan")
+def landfill_tax_total(model: ParkModel) -> float:
+    """Landfill tax collected over the run."""
+    return model.ledger.flow("landfill_tax")
+
+
+@run_metric("yuan")
+def subsidies_paid(model: ParkModel) -> float:
+    """All payments from government to other parties over the run (every subsidy kind)."""
+    return sum(model.ledger.flow(k, "government") for k in model.ledger.kinds)
+
+
+@run_metric("yuan")
+def fiscal_cost(model: ParkModel) -> float:
+    """-(government balance): subsidies paid minus taxes and revenues collected, net."""
+    return -model.ledger.balance(model.government.account)
+
+
+@run_metric("yuan")
+def operator_revenue(model: ParkModel) -> float:
+    """Everything the operator received over the run except its starting equity."""
+    return sum(model.ledger.flow(k, None, "operator") for k in model.ledger.kinds if k != "equity")
+
+
+@run_metric("firms")
+def firms_final(model: ParkModel) -> float:
+    """Firms in the park at the end of the run."""
+    return float(len(_live(model)))
+
+
+@run_metric("firms")
+def total_exits(model: ParkModel) -> float:
+    """Firms that exited over the run."""
+    return float(sum(model.datacollector.model_vars["exits"]))
+
+
+@run_metric("firms")
+def total_entries(model: ParkModel) -> float:
+    """Firms that entered over the run."""
+    return float(sum(model.datacollector.model_vars["entries"]))
+
+
+@run_metric("share")
+def mean_utilisation_run(model: ParkModel) -> float:
+    """Mean over steps of `mean_utilisation`."""
+    values = model.datacollector.model_vars["mean_utilisation"]
+    return float(np.mean(values)) if values else 0.0
+
+
+def compute_run_metrics(model: ParkModel) -> dict[str, float]:
+    """All RUN_METRICS of a finished model."""
+    return {name: float(m.func(model)) for name, m in RUN_METRICS.items()}
+
+
+def markdown() -> str:
+    """The metrics reference (docs/metrics.md), generated from the registries."""
+    lines = ["# Metrics", "", "Generated from `ecopark/metrics.py` by `ecopark.metrics.markdown()`; "
+             "do not edit by hand.", ""]
+    for title, registry in (("Per step (columns of `timeseries`)", STEP_METRICS),
+                            ("Per run (`metrics`)", RUN_METRICS)):
+        lines += [f"## {title}", "", "| metric | unit | definition |", "|---|---|---|"]
+        lines += [f"| `{m.name}` | {m.unit} | {m.formula} |" for m in registry.values()]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,184 @@
+"""ParkModel: builds the park from a scenario and runs its monthly phases in a fixed order.
+
+One step is one month. The phases of a step (DESIGN.md), in this order:
+
+1. ``update_policies``   government instruments update for the month
+2. ``produce``           firms draw demand, produce, sell, pay variable and fixed costs;
+                         the operator collects rent
+3. ``deliver_and_dispose`` contracted byproduct deliveries, then disposal of the rest and
+                         purchases of unmet substitutable inputs
+4. byproduct market      (added by the byproduct-exchange issue)
+5. abatement investment  (added by the carbon issue)
+6. credit market         (added by the credit issue)
+7. carbon market         (added by the carbon issue)
+8. ``exit_and_enter``    firms with persistent negative cash exit; vacant plots refill
+9. ``collect``           the DataCollector records every step metric
+
+All randomness comes from ``self.rng`` (numpy Generator seeded from ``seed``) and
+``self.random`` (Mesa's stdlib generator derived from the same seed).
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+from mesa.space import ContinuousSpace
+
+from ecopark import metrics
+from ecopark.agents import Bank, Enterprise, FirmTable, Government, ParkOperator
+from ecopark.agents.enterprise import dispose_and_buy_inputs, produce
+from ecopark.catalogue import load_catalogue
+from ecopark.ledger import Ledger
+from ecopark.policies import Policy
+from ecopark.scenario import Scenario, load_scenario
+
+
+class ParkModel(mesa.Model):
+    """An eco-industrial park economy.
+
+    Args:
+        scenario: a :class:`Scenario`, a preset name or a TOML path.
+        seed: seed of the model's random generators.
+    """
+
+    def __init__(self, scenario: Scenario | str = "generic", seed: int = 0) -> None:
+        super().__init__(rng=seed)
+        self.seed = seed
+        self.scenario = load_scenario(scenario)
+        self.catalogue = cat = load_catalogue()
+        self._cache_catalogue_arrays()
+        self.ledger = Ledger()
+        self.outside = self.ledger.open_account("outside", "outside")
+        self.firms = FirmTable(len(cat.streams), capacity=sum(self.scenario.park.firms.values()) + 16)
+        self.stream_totals = {k: np.zeros(len(cat.streams)) for k in ("generated", "delivered", "disposed")}
+        self.common_shock = 0.0
+        self.expected_carbon_price = 0.0  # yuan/tCO2e firms expect; set by the carbon market
+        self.exits_this_step = 0
+        self.entries_this_step = 0
+
+        self.government = Government(self)
+        self.operator = ParkOperator(self)
+        self.banks = [Bank(self, spec) for spec in self.scenario.banks]
+        self._lay_out_plots()
+        self.firm_agents: list[Enterprise] = []
+        sectors = np.repeat(
+            [cat.sector_keys.index(k) for k in self.scenario.park.firms],
+            list(self.scenario.park.firms.values()),
+        )
+        self.rng.shuffle(sectors)
+        self.add_firms(sectors, self.vacant_plots()[: len(sectors)])
+
+        self.datacollector = mesa.DataCollector(
+            model_reporters={name: m.func for name, m in metrics.STEP_METRICS.items()}
+        )
+
+    # -- construction ---------------------------------------------------------------------
+    def _cache_catalogue_arrays(self) -> None:
+        cat = self.catalogue
+        self.sector_capacity = cat.sector_array("capacity")
+        self.sector_price = cat.sector_array("output_price")
+        self.sector_variable_cost = cat.sector_array("variable_cost")
+        self.sector_fixed_cost = cat.sector_array("fixed_cost")
+        self.sector_intensity = cat.sector_array("emission_intensity")
+        self.yield_matrix = cat.yield_matrix()
+        self.need_matrix = cat.need_matrix()
+        self.stream_disposal_cost = cat.stream_array("disposal_cost")
+        self.stream_virgin_price = cat.stream_array("virgin_price")
+        self.stream_is_mass = np.array([s.unit == "t" for s in cat.streams.values()])
+
+    def _lay_out_plots(self) -> None:
+        park = self.scenario.park
+        n = sum(park.firms.values()) + park.vacant_plots
+        self.plot_xy = self.rng.uniform(0.0, park.size_km, size=(n, 2))
+        self.plot_occupant = np.full(n, -1)  # firm row on the plot, -1 if vacant
+        self.space = ContinuousSpace(park.size_km, park.size_km, torus=False)
+
+    def vacant_plots(self) -> np.ndarray:
+        """Indices of plots with no firm."""
+        return np.flatnonzero(self.plot_occupant < 0)
+
+    def add_firms(self, sectors: np.ndarray, plots: np.ndarray) -> np.ndarray:
+        """Create firms of the given sector indices on the given plots; returns their rows.
+
+        Each firm draws its size (lognormal, s.d. ``capacity_dispersion``), cost factor
+        (normal around 1) and hurdle rate (uniform over ``discount_rate``), and its owners
+        endow it with ``initial_cash_months`` of fixed cost.
+        """
+        econ = self.scenario.economy
+        n = len(sectors)
+        size = np.exp(econ.capacity_dispersion * self.rng.standard_normal(n) - econ.capacity_dispersion**2 / 2)
+        cost_factor = 1.0 + econ.cost_dispersion * self.rng.standard_normal(n)
+        discount = self.rng.uniform(*econ.discount_rate, size=n)
+        names = [f"firm:{self.firms.n + i}" for i in range(n)]
+        accounts = self.ledger.open_accounts(names, "enterprise")
+        rows = self.firms.add(
+            n, alive=True, sector=sectors, plot=plots, x=self.plot_xy[plots, 0], y=self.plot_xy[plots, 1],
+            size=size, cost_factor=cost_factor, discount_rate=discount, account=accounts, entered=self.steps,
+        )
+        self.plot_occupant[plots] = rows
+        self.ledger.transfer("equity", self.outside, accounts,
+                             econ.initial_cash_months * self.sector_fixed_cost[sectors] * size)
+        for row in rows:
+            agent = Enterprise(self, int(row))
+            self.firm_agents.append(agent)
+            self.space.place_agent(agent, agent.position)
+        return rows
+
+    # -- queries --------------------------------------------------------------------------
+    def policy(self, name: str) -> Policy | None:
+        """The instrument ``name`` if the scenario has it and it applies this month."""
+        p = self.government.policies.get(name)
+        return p if p is not None and p.active(self.steps) else None
+
+    def firm_cash(self, rows: np.ndarray) -> np.ndarray:
+        """Cash (ledger balance, yuan) of the firms in ``rows``."""
+        return self.ledger.balance(self.firms.account[rows])
+
+    # -- the step -------------------------------------------------------------------------
+    def step(self) -> None:
+        """Run one month: the phases listed in the module docstring, in that order."""
+        self.ledger.step = self.steps
+        self.government.update_policies()
+        produce(self)
+        self.operator.collect_rent()
+        self.deliver_and_dispose()
+        self.exit_and_enter()
+        self.datacollector.collect(self)
+
+    def deliver_and_dispose(self) -> None:
+        """Phase 3: deliveries through links (none without links), then disposal and inputs."""
+        dispose_and_buy_inputs(self)
+
+    def exit_and_enter(self) -> None:
+        """Phase 8: exit of firms with persistent negative cash; entry onto vacant plots.
+
+        A firm whose cash has been negative at the end of ``exit_after_months`` consecutive
+        months exits: its owners (outside) cover the deficit (``liquidation``), its plot is
+        vacated. Each vacant plot then gets a new firm with probability ``entry_rate``,
+        of a sector drawn in proportion to the scenario's firm counts.
+        """
+        firms, econ = self.firms, self.scenario.economy
+        rows = firms.live
+        cash = self.firm_cash(rows)
+        firms.negative_cash_months[rows] = np.where(cash < 0, firms.negative_cash_months[rows] + 1, 0)
+        leaving = rows[firms.negative_cash_months[rows] >= econ.exit_after_months]
+        self.exits_this_step = len(leaving)
+        if len(leaving):
+            self.ledger.transfer_signed("liquidation", "liquidation", self.outside,
+                                        firms.account[leaving], -self.firm_cash(leaving))
+            firms.alive[leaving] = False
+            firms.exited[leaving] = self.steps
+            self.plot_occupant[firms.plot[leaving]] = -1
+            for row in leaving:
+                agent = self.firm_agents[row]
+                self.space.remove_agent(agent)
+                agent.remove()
+        vacant = self.vacant_plots()
+        filled = vacant[self.rng.random(len(vacant)) < econ.entry_rate]
+        self.entries_this_step = len(filled)
+        if len(filled):
+            weights = np.zeros(len(self.catalogue.sectors))
+            for key, count in self.scenario.park.firms.items():
+                weights[self.catalogue.sector_keys.index(key)] = count
+            sectors = self.rng.choice(len(weights), size=len(filled), p=weights / weights.sum())
+            self.add_firms(sectors, filled)

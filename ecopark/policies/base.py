@@ -1,0 +1,79 @@
+"""What every policy instrument shares: a schedule, an optional budget, and a registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from ecopark.schema import ConfigError, param
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
+
+#: name -> Policy subclass; filled by :func:`register`.
+REGISTRY: dict[str, type[Policy]] = {}
+
+
+@dataclass(frozen=True)
+class PolicyParams:
+    """Parameters every instrument has. Steps are months counted from 1."""
+
+    enabled: bool = param(True, doc="switch the instrument on or off")
+    start: int = param(1, lo=1, unit="month", doc="first step in which it applies")
+    end: int | None = param(None, lo=1, unit="month", doc="last step in which it applies (omit: no end)")
+    budget: float | None = param(None, lo=0, unit="yuan", doc="total it may pay out (omit: no limit)")
+
+    def validate(self, path: str) -> None:
+        if self.end is not None and self.end < self.start:
+            raise ConfigError(f"{path}.end", f"value {self.end} is before start {self.start}; allowed: >= start")
+
+
+def register(cls: type[Policy]) -> type[Policy]:
+    """Class decorator adding an instrument to :data:`REGISTRY` under ``cls.name``."""
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+class Policy:
+    """An instrument held by the government: active on a schedule, paying from a budget.
+
+    Subclasses set ``name`` and ``Params`` and implement the hooks their mechanism needs.
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type[PolicyParams]]
+
+    def __init__(self, params: PolicyParams, model: ParkModel) -> None:
+        self.params = params
+        self.model = model
+        self.spent = 0.0  # yuan paid out so far
+
+    def active(self, step: int) -> bool:
+        """Whether the instrument applies in ``step``."""
+        p = self.params
+        return p.enabled and p.start <= step and (p.end is None or step <= p.end)
+
+    @property
+    def remaining(self) -> float:
+        """Budget left, in yuan (infinite without a budget)."""
+        return np.inf if self.params.budget is None else max(self.params.budget - self.spent, 0.0)
+
+    def within_budget(self, claims: np.ndarray) -> np.ndarray:
+        """Amounts that can be paid on ``claims`` in order, first come first served."""
+        claims = np.asarray(claims, dtype=float)
+        if self.params.budget is None:
+            return claims
+        before = np.concatenate([[0.0], np.cumsum(claims)[:-1]])
+        return np.clip(self.remaining - before, 0.0, claims)
+
+    def update(self) -> None:
+        """Phase 1 hook: update schedule-dependent state for this month (default: nothing)."""
+
+    def pay(self, kind: str, payees, claims) -> float:
+        """Pay ``claims`` (yuan) from the government to ``payees`` within budget; returns total."""
+        amounts = self.within_budget(np.atleast_1d(claims))
+        paid = self.model.ledger.transfer(kind, self.model.government.account, np.atleast_1d(payees), amounts)
+        self.spent += paid
+        return paid

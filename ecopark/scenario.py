@@ -1,0 +1,234 @@
+"""Scenarios: TOML files validated into typed objects, presets, and dotted overrides.
+
+A scenario describes one park: its firms, the economy around them, the operator, the
+banks and the policy instruments in force. Load one with :func:`load_scenario`::
+
+    load_scenario("generic", ["policies.landfill_tax.rate=80"])
+
+Every key is documented by the ``param`` declarations below (``docs/scenario.md`` lists
+them). Unknown keys, wrong types and out-of-range values raise :class:`ConfigError`
+naming the dotted key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ecopark.catalogue import load_catalogue
+from ecopark.policies import REGISTRY, PolicyParams
+from ecopark.schema import ConfigError, build, param, to_dict
+
+
+@dataclass(frozen=True)
+class ParkSpec:
+    name: str = param("park", doc="a label for outputs")
+    horizon: int = param(120, lo=1, hi=2400, unit="months", doc="steps a run lasts unless told otherwise")
+    size_km: float = param(6.0, lo=0.1, hi=200, unit="km", doc="side of the square park")
+    vacant_plots: int = param(4, lo=0, hi=10000, doc="plots with no firm at the start")
+    firms: dict[str, int] = param({}, lo=0, hi=5000, doc="number of firms per sector (catalogue key)")
+
+    def validate(self, path: str) -> None:
+        sectors = load_catalogue().sector_keys
+        for key in self.firms:
+            if key not in sectors:
+                raise ConfigError(f"{path}.firms.{key}", f"unknown sector; allowed: {', '.join(sectors)}")
+        if sum(self.firms.values()) == 0:
+            raise ConfigError(f"{path}.firms", "the park needs at least one firm")
+
+
+@dataclass(frozen=True)
+class EconomySpec:
+    base_utilisation: float = param(0.85, lo=0, hi=1, doc="mean capacity utilisation without shocks")
+    demand_persistence: float = param(0.9, lo=0, hi=0.999,
+                                      doc="AR(1) coefficient of the common and firm demand shocks")
+    common_shock_sd: float = param(0.03, lo=0, hi=1, doc="monthly s.d. of the park-wide demand shock")
+    firm_shock_sd: float = param(0.05, lo=0, hi=1, doc="monthly s.d. of each firm's own demand shock")
+    capacity_dispersion: float = param(0.3, lo=0, hi=2, doc="s.d. of log capacity around the sector's typical firm")
+    cost_dispersion: float = param(0.03, lo=0, hi=0.5, doc="s.d. of a firm's variable-cost factor around 1")
+    discount_rate: tuple[float, float] = param((0.06, 0.15), lo=0, hi=1, unit="1/year",
+                                               doc="range from which firms' hurdle rates are drawn")
+    initial_cash_months: float = param(3.0, lo=0, hi=240, unit="months",
+                                       doc="starting cash, in months of the firm's fixed cost")
+    exit_after_months: int = param(6, lo=1, hi=240, unit="months",
+                                   doc="consecutive months of negative cash after which a firm exits")
+    entry_rate: float = param(0.05, lo=0, hi=1, unit="1/month",
+                              doc="probability per month that a vacant plot gets a new firm")
+
+    def validate(self, path: str) -> None:
+        lo, hi = self.discount_rate
+        if lo > hi:
+            raise ConfigError(f"{path}.discount_rate", f"lower bound {lo} exceeds upper bound {hi}")
+
+
+@dataclass(frozen=True)
+class OperatorSpec:
+    rent: float = param(80000.0, lo=0, unit="yuan/firm/month", doc="plot rent each firm pays the operator")
+    operating_cost: float = param(1.5e6, lo=0, unit="yuan/month", doc="the operator's own running cost")
+    initial_cash: float = param(5.0e7, lo=0, unit="yuan", doc="the operator's starting cash")
+
+
+@dataclass(frozen=True)
+class BankSpec:
+    name: str = param("bank", doc="a label")
+    capital: float = param(2.0e9, lo=0, unit="yuan", doc="equity capital at the start")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated park scenario."""
+
+    park: ParkSpec
+    economy: EconomySpec
+    operator: OperatorSpec
+    banks: tuple[BankSpec, ...]
+    policies: dict[str, PolicyParams]
+    source: str  # preset name or file it came from
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved scenario as plain data (what a run records as its configuration)."""
+        return {
+            "park": to_dict(self.park),
+            "economy": to_dict(self.economy),
+            "operator": to_dict(self.operator),
+            "banks": [to_dict(b) for b in self.banks],
+            "policies": {k: to_dict(v) for k, v in self.policies.items()},
+        }
+
+
+SECTIONS = ("park", "economy", "operator", "banks", "policies")
+
+
+def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
+    """Validate plain scenario data (as read from TOML) into a :class:`Scenario`."""
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown section; allowed: {', '.join(SECTIONS)}")
+    banks_raw = data.get("banks", [{}])
+    if not isinstance(banks_raw, list) or not banks_raw:
+        raise ConfigError("banks", "expected a non-empty list of [[banks]] tables")
+    policies_raw = data.get("policies", {})
+    if not isinstance(policies_raw, Mapping):
+        raise ConfigError("policies", f"expected a table, got {policies_raw!r}")
+    policies = {}
+    for name, raw in policies_raw.items():
+        if name not in REGISTRY:
+            raise ConfigError(f"policies.{name}", f"unknown policy; allowed: {', '.join(sorted(REGISTRY))}")
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"policies.{name}", f"expected a table, got {raw!r}")
+        policies[name] = build(REGISTRY[name].Params, raw, f"policies.{name}")
+    for section in ("park", "economy", "operator"):
+        if not isinstance(data.get(section, {}), Mapping):
+            raise ConfigError(section, f"expected a table, got {data[section]!r}")
+    return Scenario(
+        park=build(ParkSpec, data.get("park", {}), "park"),
+        economy=build(EconomySpec, data.get("economy", {}), "economy"),
+        operator=build(OperatorSpec, data.get("operator", {}), "operator"),
+        banks=tuple(
+            build(BankSpec, b, f"banks[{i}]") if isinstance(b, Mapping)
+            else _raise(f"banks[{i}]", f"expected a table, got {b!r}")
+            for i, b in enumerate(banks_raw)
+        ),
+        policies=policies,
+        source=source,
+    )
+
+
+def _raise(key: str, message: str):
+    raise ConfigError(key, message)
+
+
+def presets() -> list[str]:
+    """Names of the scenarios shipped with ecopark."""
+    folder = resources.files("ecopark.scenarios")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def read_scenario_data(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
+    """Raw TOML data of a preset name or a file path, and a label for it."""
+    text: str
+    if str(name_or_path) in presets():
+        text = resources.files("ecopark.scenarios").joinpath(f"{name_or_path}.toml").read_text()
+        label = str(name_or_path)
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ConfigError("scenario", f"{str(name_or_path)!r} is neither a preset ({', '.join(presets())}) "
+                                          "nor a file")
+        text, label = path.read_text(), str(path)
+    try:
+        return tomllib.loads(text), label
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("scenario", f"{label} is not valid TOML: {exc}") from None
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Split ``key.path=value``; the value is read as TOML (number, bool, list, "string")."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(item, "an override must look like section.key=value")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()  # a bare word is a string
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """Copy of ``data`` with dotted-path overrides set (tables are created as needed).
+
+    ``banks[0].capital=1e9`` style indices address entries of a list of tables.
+    """
+    data = copy.deepcopy(data)
+    items = overrides.items() if isinstance(overrides, Mapping) else map(parse_override, overrides)
+    for key, value in items:
+        node: Any = data
+        parts = key.split(".")
+        for depth, part in enumerate(parts):
+            name, index = _split_index(part, key)
+            last = depth == len(parts) - 1
+            if index is None:
+                if not isinstance(node, dict):
+                    raise ConfigError(key, f"{'.'.join(parts[:depth])} is not a table")
+                if last:
+                    node[name] = value
+                else:
+                    node = node.setdefault(name, {})
+            else:
+                seq = node.get(name) if isinstance(node, dict) else None
+                if not isinstance(seq, list) or index >= len(seq):
+                    raise ConfigError(key, f"{name} has no entry [{index}]")
+                if last:
+                    seq[index] = value
+                else:
+                    node = seq[index]
+    return data
+
+
+def _split_index(part: str, key: str) -> tuple[str, int | None]:
+    if part.endswith("]") and "[" in part:
+        name, _, idx = part[:-1].partition("[")
+        if not idx.isdigit():
+            raise ConfigError(key, f"bad list index in {part!r}")
+        return name, int(idx)
+    return part, None
+
+
+def load_scenario(
+    name_or_path: str | Path | Scenario = "generic",
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+) -> Scenario:
+    """A preset name, a TOML file or a Scenario, with overrides applied, validated."""
+    if isinstance(name_or_path, Scenario):
+        if not overrides:
+            return name_or_path
+        data, label = name_or_path.to_dict(), name_or_path.source
+    else:
+        data, label = read_scenario_data(name_or_path)
+    return parse_scenario(apply_overrides(data, overrides), label)

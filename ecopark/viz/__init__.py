@@ -1,0 +1,1 @@
+"""Views of a park: the one-page static report (matplotlib) and the browser app (Solara)."""
