@@ -119,6 +119,12 @@ def landfill_tax_revenue(model: ParkModel) -> float:
     return model.ledger.flow("landfill_tax", step=model.steps)
 
 
+@step_metric("yuan/month")
+def fiscal_spending(model: ParkModel) -> float:
+    """Everything government paid out this month (all kinds: subsidies, top-ups, compensation)."""
+    return sum(model.ledger.flow(k, "government", step=model.steps) for k in model.ledger.kinds)
+
+
 @step_metric("yuan")
 def government_balance(model: ParkModel) -> float:
     """Government's ledger balance: cumulative taxes and revenues minus subsidies paid."""

@@ -20,6 +20,8 @@ All randomness comes from ``self.rng`` (numpy Generator seeded from ``seed``) an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import mesa
 import numpy as np
 from mesa.space import ContinuousSpace
@@ -55,6 +57,7 @@ class ParkModel(mesa.Model):
         self.expected_carbon_price = 0.0  # yuan/tCO2e firms expect; set by the carbon market
         self.exits_this_step = 0
         self.entries_this_step = 0
+        self.exit_listeners: list[Callable[[np.ndarray], None]] = []
 
         self.government = Government(self)
         self.operator = ParkOperator(self)
@@ -124,6 +127,30 @@ class ParkModel(mesa.Model):
             self.space.place_agent(agent, agent.position)
         return rows
 
+    def remove_firms(self, rows: np.ndarray) -> None:
+        """Take firms out of the park: settle their cash with their owners, free their plots.
+
+        Owners (outside) cover a deficit or take a surplus (``liquidation``) so the firm's
+        balance ends at 0. Each callable in ``self.exit_listeners`` is then called with the
+        rows, so that markets can end the firms' contracts.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return
+        firms = self.firms
+        self.ledger.transfer_signed("liquidation", "liquidation", self.outside,
+                                    firms.account[rows], -self.firm_cash(rows))
+        firms.alive[rows] = False
+        firms.exited[rows] = self.steps
+        self.plot_occupant[firms.plot[rows]] = -1
+        self.exits_this_step += len(rows)
+        for row in rows:
+            agent = self.firm_agents[row]
+            self.space.remove_agent(agent)
+            agent.remove()
+        for listener in self.exit_listeners:
+            listener(rows)
+
     # -- queries --------------------------------------------------------------------------
     def policy(self, name: str) -> Policy | None:
         """The instrument ``name`` if the scenario has it and it applies this month."""
@@ -153,8 +180,7 @@ class ParkModel(mesa.Model):
         """Phase 8: exit of firms with persistent negative cash; entry onto vacant plots.
 
         A firm whose cash has been negative at the end of ``exit_after_months`` consecutive
-        months exits: its owners (outside) cover the deficit (``liquidation``), its plot is
-        vacated. Each vacant plot then gets a new firm with probability ``entry_rate``,
+        months exits (:meth:`remove_firms`). Each vacant plot then gets a new firm with probability ``entry_rate``,
         of a sector drawn in proportion to the scenario's firm counts.
         """
         firms, econ = self.firms, self.scenario.economy
@@ -162,17 +188,8 @@ class ParkModel(mesa.Model):
         cash = self.firm_cash(rows)
         firms.negative_cash_months[rows] = np.where(cash < 0, firms.negative_cash_months[rows] + 1, 0)
         leaving = rows[firms.negative_cash_months[rows] >= econ.exit_after_months]
-        self.exits_this_step = len(leaving)
-        if len(leaving):
-            self.ledger.transfer_signed("liquidation", "liquidation", self.outside,
-                                        firms.account[leaving], -self.firm_cash(leaving))
-            firms.alive[leaving] = False
-            firms.exited[leaving] = self.steps
-            self.plot_occupant[firms.plot[leaving]] = -1
-            for row in leaving:
-                agent = self.firm_agents[row]
-                self.space.remove_agent(agent)
-                agent.remove()
+        self.exits_this_step = 0
+        self.remove_firms(leaving)
         vacant = self.vacant_plots()
         filled = vacant[self.rng.random(len(vacant)) < econ.entry_rate]
         self.entries_this_step = len(filled)
