@@ -165,6 +165,7 @@ class ParkModel(mesa.Model):
     def step(self) -> None:
         """Run one month: the phases listed in the module docstring, in that order."""
         self.ledger.step = self.steps
+        self.exits_this_step = 0
         self.government.update_policies()
         produce(self)
         self.operator.collect_rent()
@@ -180,16 +181,14 @@ class ParkModel(mesa.Model):
         """Phase 8: exit of firms with persistent negative cash; entry onto vacant plots.
 
         A firm whose cash has been negative at the end of ``exit_after_months`` consecutive
-        months exits (:meth:`remove_firms`). Each vacant plot then gets a new firm with probability ``entry_rate``,
-        of a sector drawn in proportion to the scenario's firm counts.
+        months exits (:meth:`remove_firms`). Each vacant plot then gets a new firm with
+        probability ``entry_rate``, of a sector drawn in proportion to the scenario's counts.
         """
         firms, econ = self.firms, self.scenario.economy
         rows = firms.live
         cash = self.firm_cash(rows)
         firms.negative_cash_months[rows] = np.where(cash < 0, firms.negative_cash_months[rows] + 1, 0)
-        leaving = rows[firms.negative_cash_months[rows] >= econ.exit_after_months]
-        self.exits_this_step = 0
-        self.remove_firms(leaving)
+        self.remove_firms(rows[firms.negative_cash_months[rows] >= econ.exit_after_months])
         vacant = self.vacant_plots()
         filled = vacant[self.rng.random(len(vacant)) < econ.entry_rate]
         self.entries_this_step = len(filled)
