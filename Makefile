@@ -25,9 +25,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
-## regenerate docs/metrics.md from ecopark/metrics.py
+## regenerate docs/metrics.md and docs/scenario.md from the code
 docs: $(STAMP)
-	$(BIN)/python -c "import ecopark.metrics as m; open('docs/metrics.md','w').write(m.markdown())"
+	$(BIN)/python -m ecopark.reference docs
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

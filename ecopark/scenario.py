@@ -232,3 +232,20 @@ def load_scenario(
     else:
         data, label = read_scenario_data(name_or_path)
     return parse_scenario(apply_overrides(data, overrides), label)
+
+
+def markdown() -> str:
+    """The scenario reference (docs/scenario.md), generated from the field declarations."""
+    from ecopark.schema import describe
+
+    lines = ["# Scenario reference", "",
+             "Generated from `ecopark/scenario.py` and `ecopark/policies/` by `make docs`; do not edit by hand.",
+             "Every key can be set in a scenario TOML file or with `--set key=value`.", ""]
+    sections = [("[park]", ParkSpec, "park"), ("[economy]", EconomySpec, "economy"),
+                ("[operator]", OperatorSpec, "operator"), ("[[banks]] (each entry)", BankSpec, "banks[i]")]
+    sections += [(f"[policies.{name}]", cls.Params, f"policies.{name}") for name, cls in sorted(REGISTRY.items())]
+    for title, cls, path in sections:
+        lines += [f"## {title}", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]
+        lines += [f"| `{k}` | `{d}` | {a} | {m} |" for k, d, a, m in describe(cls, path)]
+        lines.append("")
+    return "\n".join(lines)

@@ -172,6 +172,16 @@ def describe(cls: type, path: str = "") -> list[tuple[str, str, str, str]]:
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else "required"
         )
-        kind = "true/false" if tp is bool else allowed(f.metadata)
+        origin = typing.get_origin(tp)
+        if tp is bool:
+            kind = "true/false"
+        elif tp is str and not f.metadata.get("choices"):
+            kind = "text"
+        elif origin is dict:
+            kind = f"table of name = {allowed({**f.metadata, 'choices': None})}"
+        elif origin in (list, tuple):
+            kind = f"list of {allowed(f.metadata)}"
+        else:
+            kind = allowed(f.metadata)
         rows.append((f"{prefix}{f.name}", repr(default), kind, f.metadata.get("doc", "")))
     return rows

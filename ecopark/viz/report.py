@@ -14,11 +14,11 @@ from ecopark.metrics import RUN_METRICS
 
 
 def _fmt(value: float, unit: str) -> str:
+    """A number with a thousand/million/billion suffix, or a percentage for shares."""
     if unit == "share":
         return f"{100 * value:.1f} %"
-    magnitude = abs(value)
-    for div, suffix in ((1e8, " x10^8"), (1e4, " x10^4")):
-        if magnitude >= div * 10:
+    for div, suffix in ((1e9, " bn"), (1e6, " M"), (1e3, " k")):
+        if abs(value) >= div:
             return f"{value / div:,.2f}{suffix} {unit}"
     return f"{value:,.2f} {unit}"
 

@@ -1,0 +1,64 @@
+"""Wall time of one 120-step run of the default park and of parks of 100 and 1,000 firms.
+
+Targets (issue 2): default park (about 60 firms) under 1 s; 1,000 firms under 20 s; time
+growing no faster than about linearly in the number of firms at fixed link density (the
+park's area grows with the number of firms, so plots per km2 stay the same).
+
+    python benchmarks/bench_model.py [--steps 120] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+from ecopark.model import ParkModel
+from ecopark.scenario import load_scenario
+
+
+def scaled_scenario(n_firms: int | None):
+    """The generic scenario, or one with ``n_firms`` firms in the same sector mix and density."""
+    base = load_scenario("generic")
+    if n_firms is None:
+        return base
+    counts = base.park.firms
+    total = sum(counts.values())
+    scaled = {k: max(1, round(v * n_firms / total)) for k, v in counts.items()}
+    size = base.park.size_km * math.sqrt(sum(scaled.values()) / total)
+    overrides = {"park.firms": scaled, "park.size_km": size,
+                 "park.vacant_plots": max(1, round(base.park.vacant_plots * n_firms / total))}
+    return load_scenario(base, overrides)
+
+
+def time_run(n_firms: int | None, steps: int, repeat: int) -> tuple[int, float]:
+    """Best wall time (s) of ``repeat`` runs of ``steps`` steps; returns (firms, seconds)."""
+    scenario = scaled_scenario(n_firms)
+    best = math.inf
+    for seed in range(repeat):
+        model = ParkModel(scenario, seed=seed)
+        start = time.perf_counter()
+        for _ in range(steps):
+            model.step()
+        best = min(best, time.perf_counter() - start)
+    return sum(scenario.park.firms.values()), best
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    rows = []
+    print(f"{'park':<16}{'firms':>7}{'steps':>7}{'wall s':>10}{'ms/step':>10}{'us/firm-step':>14}")
+    for label, n, target in (("default", None, 1.0), ("100 firms", 100, None), ("1,000 firms", 1000, 20.0)):
+        firms, seconds = time_run(n, args.steps, args.repeat if n != 1000 else 1)
+        per_firm = 1e6 * seconds / (firms * args.steps)
+        print(f"{label:<16}{firms:>7}{args.steps:>7}{seconds:>10.3f}{1e3 * seconds / args.steps:>10.2f}"
+              f"{per_firm:>14.1f}" + (f"   target < {target} s" if target else ""))
+        rows.append({"benchmark": f"model run, {label}", "firms": firms, "seconds": seconds, "target_s": target})
+    return rows
+
+
+if __name__ == "__main__":
+    main()
