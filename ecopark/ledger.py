@@ -35,6 +35,17 @@ MONEY_KINDS: dict[str, str] = {
     "capex": "a firm pays outside contractors for an investment",
     "capex_subsidy": "government pays a firm a share of an investment",
     "liquidation": "an exiting firm's remaining cash goes to its owners, or owners cover its deficit",
+    "byproduct_payment": "a link's receiver pays its supplier the transfer price per unit delivered",
+    "gate_fee": "a link's supplier pays its receiver to take the byproduct (negative transfer price)",
+    "processing": "a link's receiver pays outside for pre-treating the byproduct",
+    "transport": "a link's receiver pays outside haulage or pumping per unit-km",
+    "platform_fee": "firms pay the operator's platform per matched link per month",
+    "operator_commission": "firms pay the operator a share of a link's monthly surplus",
+    "reuse_subsidy": "government pays a link's receiver per unit reused",
+    "posted_price_topup": "the green fund (government) pays a link's receiver the posted-price difference",
+    "risk_compensation": "the risk fund (government) covers part of a first link's shortfall",
+    "reuse_quota_fine": "a firm pays government for reuse below the mandatory quota",
+    "contract_penalty": "a firm leaving a link early pays its partner",
 }
 
 

@@ -155,6 +155,56 @@ def money_total(model: ParkModel) -> float:
     return float(model.ledger.total())
 
 
+# -- byproduct exchange --
+@step_metric("share")
+def adoption_rate(model: ParkModel) -> float:
+    """Share of live firms that are supplier or receiver in at least one active link."""
+    rows = _live(model)
+    links = model.byproduct_market.links
+    live = links.live
+    linked = np.isin(rows, np.r_[links.supplier[live], links.receiver[live]])
+    return float(linked.mean()) if len(rows) else 0.0
+
+
+@step_metric("links")
+def links_active(model: ParkModel) -> float:
+    """Number of active links at the end of the month."""
+    return float(len(model.byproduct_market.links.live))
+
+
+@step_metric("links/month")
+def links_formed(model: ParkModel) -> float:
+    """Links formed this month (new contracts and renewals)."""
+    return float(model.byproduct_market.formed_this_step)
+
+
+@step_metric("yuan/month")
+def surplus_supplier(model: ParkModel) -> float:
+    """Suppliers' realised gain from links this month: sum over links of
+    delivered x (disposal cost + landfill tax + quota fine avoided + price) - fees, commissions."""
+    return model.byproduct_market.gains["supplier"]
+
+
+@step_metric("yuan/month")
+def surplus_receiver(model: ParkModel) -> float:
+    """Receivers' realised gain from links this month: sum over links of delivered x (virgin price
+    - processing - transport - price) + subsidies and top-ups received - fees, commissions."""
+    return model.byproduct_market.gains["receiver"]
+
+
+@step_metric("yuan/month")
+def surplus_operator(model: ParkModel) -> float:
+    """Operator's platform fees and commissions from links this month."""
+    return model.byproduct_market.gains["operator"]
+
+
+@step_metric("yuan/month")
+def surplus_government(model: ParkModel) -> float:
+    """Government's net from links this month: -(reuse subsidies + posted-price top-ups + risk
+    compensation + landfill tax no longer collected on reused tonnes)."""
+    return model.byproduct_market.gains["government"]
+
+
 # -- per run -------------------------------------------------------------------------------
 @run_metric("yuan")
 def total_sales(model: ParkModel) -> float:
@@ -235,6 +285,108 @@ def mean_utilisation_run(model: ParkModel) -> float:
     """Mean over steps of `mean_utilisation`."""
     values = model.datacollector.model_vars["mean_utilisation"]
     return float(np.mean(values)) if values else 0.0
+
+
+# -- byproduct exchange --
+def _link_gains(model: ParkModel) -> np.ndarray:
+    """Cumulative link gains (yuan, capex paid counted) of every firm that ever joined a link."""
+    market = model.byproduct_market
+    return market.firm_gain[market.linked]
+
+
+@run_metric("links")
+def links_formed_total(model: ParkModel) -> float:
+    """Links formed over the run (sum of `links_formed`)."""
+    return float(model.byproduct_market.links.n)
+
+
+@run_metric("share")
+def adoption_rate_final(model: ParkModel) -> float:
+    """`adoption_rate` in the last month."""
+    return adoption_rate(model)
+
+
+@run_metric("share")
+def reuse_rate_value_total(model: ParkModel) -> float:
+    """sum_k delivered_k x virgin_price_k / sum_k generated_k x virgin_price_k over the run."""
+    value = model.stream_virgin_price
+    generated = model.stream_totals["generated"] @ value
+    return float(model.stream_totals["delivered"] @ value / generated) if generated > 0 else 0.0
+
+
+@run_metric("yuan")
+def surplus_total(model: ParkModel) -> float:
+    """Sum over the run of surplus_supplier + surplus_receiver + surplus_operator (private gains)."""
+    ts = model.datacollector.model_vars
+    return float(sum(ts["surplus_supplier"]) + sum(ts["surplus_receiver"]) + sum(ts["surplus_operator"]))
+
+
+def _share(model: ParkModel, party: str) -> float:
+    total = surplus_total(model)
+    return float(sum(model.datacollector.model_vars[f"surplus_{party}"]) / total) if total > 0 else 0.0
+
+
+@run_metric("share")
+def surplus_share_supplier(model: ParkModel) -> float:
+    """Sum of surplus_supplier / surplus_total."""
+    return _share(model, "supplier")
+
+
+@run_metric("share")
+def surplus_share_receiver(model: ParkModel) -> float:
+    """Sum of surplus_receiver / surplus_total."""
+    return _share(model, "receiver")
+
+
+@run_metric("share")
+def surplus_share_operator(model: ParkModel) -> float:
+    """Sum of surplus_operator / surplus_total."""
+    return _share(model, "operator")
+
+
+@run_metric("yuan")
+def surplus_government_total(model: ParkModel) -> float:
+    """Sum over the run of surplus_government (negative: links cost the state money)."""
+    return float(sum(model.datacollector.model_vars["surplus_government"]))
+
+
+@run_metric("index 0-1")
+def gini_link_gains(model: ParkModel) -> float:
+    """Gini coefficient of the cumulative link gains (capex paid counted) of the firms that
+    joined a link: sum_ij |g_i - g_j| / (2 n^2 mean(g)), gains shifted to be >= 0 (0 if none)."""
+    gains = _link_gains(model)
+    if len(gains) < 2:
+        return 0.0
+    g = np.sort(gains - min(gains.min(), 0.0))
+    if g.sum() <= 0:
+        return 0.0
+    n = len(g)
+    return float((2 * np.arange(1, n + 1) - n - 1) @ g / (n * g.sum()))
+
+
+@run_metric("share")
+def share_worse_off(model: ParkModel) -> float:
+    """Share of firms that joined a link whose cumulative link gain (capex paid counted) is negative."""
+    gains = _link_gains(model)
+    return float((gains < 0).mean()) if len(gains) else 0.0
+
+
+@run_metric("share")
+def match_efficiency(model: ParkModel) -> float:
+    """Monthly surplus of the active links / surplus of the surplus-maximising match of all live
+    firms' current supplies and needs (all pairs visible), in the last month."""
+    actual, best = model.byproduct_market.optimal_surplus()
+    return actual / best if best > 0 else 0.0
+
+
+@run_metric("yuan/t")
+def fiscal_cost_per_tonne_reused(model: ParkModel) -> float:
+    """(capex subsidies + reuse subsidies + posted-price top-ups + risk compensation) paid over the
+    run / tonnes reused through links (streams in t)."""
+    kinds = ("capex_subsidy", "reuse_subsidy", "posted_price_topup", "risk_compensation")
+    paid = sum(model.ledger.flow(k, "government") for k in kinds)
+    tonnes = model.stream_totals["delivered"][model.stream_is_mass].sum()
+    return float(paid / tonnes) if tonnes > 0 else 0.0
 
 
 def compute_run_metrics(model: ParkModel) -> dict[str, float]:

@@ -5,9 +5,9 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
 1. ``update_policies``   government instruments update for the month
 2. ``produce``           firms draw demand, produce, sell, pay variable and fixed costs;
                          the operator collects rent
-3. ``deliver_and_dispose`` contracted byproduct deliveries, then disposal of the rest and
-                         purchases of unmet substitutable inputs
-4. byproduct market      (added by the byproduct-exchange issue)
+3. ``deliver_and_dispose`` contracted byproduct deliveries and their payments, then disposal
+                         of the rest, purchases of unmet substitutable inputs, reuse quotas
+4. ``match``             byproduct market: discovery, matching, new links (markets/byproduct.py)
 5. abatement investment  (added by the carbon issue)
 6. credit market         (added by the credit issue)
 7. carbon market         (added by the carbon issue)
@@ -31,6 +31,7 @@ from ecopark.agents import Bank, Enterprise, FirmTable, Government, ParkOperator
 from ecopark.agents.enterprise import dispose_and_buy_inputs, produce
 from ecopark.catalogue import load_catalogue
 from ecopark.ledger import Ledger
+from ecopark.markets.byproduct import ByproductMarket
 from ecopark.policies import Policy
 from ecopark.scenario import Scenario, load_scenario
 
@@ -71,6 +72,7 @@ class ParkModel(mesa.Model):
         self.rng.shuffle(sectors)
         self.add_firms(sectors, self.vacant_plots()[: len(sectors)])
 
+        self.byproduct_market = ByproductMarket(self)
         self.datacollector = mesa.DataCollector(
             model_reporters={name: m.func for name, m in metrics.STEP_METRICS.items()}
         )
@@ -170,12 +172,15 @@ class ParkModel(mesa.Model):
         produce(self)
         self.operator.collect_rent()
         self.deliver_and_dispose()
+        self.byproduct_market.match()
         self.exit_and_enter()
         self.datacollector.collect(self)
 
     def deliver_and_dispose(self) -> None:
-        """Phase 3: deliveries through links (none without links), then disposal and inputs."""
+        """Phase 3: deliveries through links, then disposal, input purchases and reuse quotas."""
+        self.byproduct_market.deliver()
         dispose_and_buy_inputs(self)
+        self.byproduct_market.assess_quota()
 
     def exit_and_enter(self) -> None:
         """Phase 8: exit of firms with persistent negative cash; entry onto vacant plots.

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ecopark.catalogue import load_catalogue
+from ecopark.markets.contracts import SHARING_RULES
 from ecopark.policies import REGISTRY, PolicyParams
 from ecopark.schema import ConfigError, build, param, to_dict
 
@@ -80,6 +81,29 @@ class BankSpec:
 
 
 @dataclass(frozen=True)
+class ByproductMarketSpec:
+    sharing_rule: str = param("nash", choices=SHARING_RULES, doc="how a link's surplus is split (docs/byproduct.md)")
+    bargaining_power: float = param(0.5, lo=0, hi=1, doc="supplier's share of a link's surplus (nash, capex_share)")
+    commission: float = param(0.1, lo=0, hi=1, doc="operator's share of the surplus (operator_commission rule)")
+    contract_months: int = param(60, lo=1, hi=600, unit="months", doc="duration of a link contract")
+    exit_penalty_months: float = param(3.0, lo=0, hi=120, unit="months",
+                                       doc="early-exit penalty, in months of the partner's expected gain")
+    patience_months: int = param(3, lo=1, hi=120, unit="months",
+                                 doc="consecutive loss-making months after which a side leaves a link")
+    encounters_per_month: float = param(0.3, lo=0, hi=50, unit="1/firm/month",
+                                        doc="chance encounters with other firms without the platform")
+    distance_decay_km: float = param(1.5, lo=0.01, hi=1000, unit="km",
+                                     doc="encounter weight exp(-distance/decay): nearer firms meet more")
+    referral_rate: float = param(0.1, lo=0, hi=1, unit="1/month",
+                                 doc="chance a partner's partner becomes known each month")
+    initial_trust: float = param(0.8, lo=0, hi=1, doc="expected reliability of an untried supplier")
+    trust_loss: float = param(0.3, lo=0, hi=1, doc="share of trust lost when a supplier delivers short")
+    trust_recovery: float = param(0.05, lo=0, hi=1, doc="share of the gap to full trust regained per good month")
+    shortfall_tolerance: float = param(0.9, lo=0, hi=1, doc="delivered/committed below which a month is a failure")
+    min_quantity: float = param(10.0, lo=0, unit="units/month", doc="smallest link worth contracting")
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated park scenario."""
 
@@ -88,7 +112,8 @@ class Scenario:
     operator: OperatorSpec
     banks: tuple[BankSpec, ...]
     policies: dict[str, PolicyParams]
-    source: str  # preset name or file it came from
+    source: str
+    byproduct_market: ByproductMarketSpec = ByproductMarketSpec()  # preset name or file it came from
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved scenario as plain data (what a run records as its configuration)."""
@@ -97,11 +122,12 @@ class Scenario:
             "economy": to_dict(self.economy),
             "operator": to_dict(self.operator),
             "banks": [to_dict(b) for b in self.banks],
+            "byproduct_market": to_dict(self.byproduct_market),
             "policies": {k: to_dict(v) for k, v in self.policies.items()},
         }
 
 
-SECTIONS = ("park", "economy", "operator", "banks", "policies")
+SECTIONS = ("park", "economy", "operator", "banks", "byproduct_market", "policies")
 
 
 def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
@@ -122,10 +148,10 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
         if not isinstance(raw, Mapping):
             raise ConfigError(f"policies.{name}", f"expected a table, got {raw!r}")
         policies[name] = build(REGISTRY[name].Params, raw, f"policies.{name}")
-    for section in ("park", "economy", "operator"):
+    for section in ("park", "economy", "operator", "byproduct_market"):
         if not isinstance(data.get(section, {}), Mapping):
             raise ConfigError(section, f"expected a table, got {data[section]!r}")
-    return Scenario(
+    scenario = Scenario(
         park=build(ParkSpec, data.get("park", {}), "park"),
         economy=build(EconomySpec, data.get("economy", {}), "economy"),
         operator=build(OperatorSpec, data.get("operator", {}), "operator"),
@@ -136,7 +162,12 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
         ),
         policies=policies,
         source=source,
+        byproduct_market=build(ByproductMarketSpec, data.get("byproduct_market", {}), "byproduct_market"),
     )
+    if scenario.byproduct_market.sharing_rule == "posted_price" and "posted_price_rule" not in policies:
+        raise ConfigError("byproduct_market.sharing_rule",
+                          "'posted_price' needs a [policies.posted_price_rule] table (its share and fund budget)")
+    return scenario
 
 
 def _raise(key: str, message: str):
@@ -242,7 +273,8 @@ def markdown() -> str:
              "Generated from `ecopark/scenario.py` and `ecopark/policies/` by `make docs`; do not edit by hand.",
              "Every key can be set in a scenario TOML file or with `--set key=value`.", ""]
     sections = [("[park]", ParkSpec, "park"), ("[economy]", EconomySpec, "economy"),
-                ("[operator]", OperatorSpec, "operator"), ("[[banks]] (each entry)", BankSpec, "banks[i]")]
+                ("[operator]", OperatorSpec, "operator"), ("[[banks]] (each entry)", BankSpec, "banks[i]"),
+                ("[byproduct_market]", ByproductMarketSpec, "byproduct_market")]
     sections += [(f"[policies.{name}]", cls.Params, f"policies.{name}") for name, cls in sorted(REGISTRY.items())]
     for title, cls, path in sections:
         lines += [f"## {title}", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]

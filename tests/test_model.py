@@ -112,7 +112,8 @@ def test_operator_collects_rent_from_every_firm():
 def test_capex_subsidy_share_cap_budget_and_schedule():
     model = ParkModel(ecopark.load_scenario("generic", {
         "policies.capex_subsidy.share": 0.2, "policies.capex_subsidy.cap_per_project": 1.5e6,
-        "policies.capex_subsidy.budget": 2.5e6, "policies.capex_subsidy.start": 2}), seed=0)
+        "policies.capex_subsidy.budget": 2.5e6, "policies.capex_subsidy.start": 2,
+        "byproduct_market.encounters_per_month": 0.0}), seed=0)  # no links compete for the budget
     firm = model.firm_agents[int(model.firms.live[0])]
     account = int(model.firms.account[firm.row])
     model.ledger.transfer("equity", model.outside, account, 1e8)

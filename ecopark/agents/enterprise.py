@@ -120,6 +120,12 @@ class Enterprise(mesa.Agent):
         """(x, y) in km."""
         return float(self.model.firms.x[self.row]), float(self.model.firms.y[self.row])
 
+    def can_invest(self, capex: float, purpose: str) -> bool:
+        """Whether the firm could finance an investment of ``capex`` yuan now."""
+        subsidy_policy = self.model.policy("capex_subsidy")
+        subsidy = subsidy_policy.quote(capex, purpose) if subsidy_policy else 0.0
+        return self.cash >= capex - subsidy
+
     def invest(self, capex: float, purpose: str) -> bool:
         """Pay for an investment of ``capex`` yuan if the firm can finance it now.
 
@@ -127,10 +133,9 @@ class Enterprise(mesa.Agent):
         cash. Returns whether the investment was made.
         """
         model = self.model
-        subsidy_policy = model.policy("capex_subsidy")
-        subsidy = subsidy_policy.quote(capex, purpose) if subsidy_policy else 0.0
-        if self.cash < capex - subsidy:
+        if not self.can_invest(capex, purpose):
             return False
+        subsidy_policy = model.policy("capex_subsidy")
         account = int(model.firms.account[self.row])
         if subsidy_policy:
             subsidy_policy.grant(account, capex, purpose)

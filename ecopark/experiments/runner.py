@@ -27,7 +27,9 @@ class RunResult:
         timeseries: one row per step, one column per step metric (``docs/metrics.md``).
         firms: one row per firm ever in the park: identity, position, state at the end,
             cumulative money by ledger kind (yuan), emissions (tCO2e), byproducts (units).
-        streams: one row per byproduct stream: generated, delivered and disposed totals.
+        streams: one row per byproduct stream: generated, delivered and disposed totals,
+            reuse rate by mass and value of delivered reuse (yuan at the virgin price).
+        links: one row per link ever formed (``markets/contracts.py: LINK_FIELDS``).
         ledger: money moved over the run by kind, payer party and payee party (yuan).
         metrics: scalar outcomes (``docs/metrics.md``).
         config: the resolved scenario, steps, seed and ecopark version.
@@ -36,6 +38,7 @@ class RunResult:
     timeseries: pd.DataFrame
     firms: pd.DataFrame
     streams: pd.DataFrame
+    links: pd.DataFrame
     ledger: pd.DataFrame
     metrics: dict[str, float]
     config: dict[str, Any] = field(default_factory=dict)
@@ -45,7 +48,7 @@ class RunResult:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name in ("timeseries", "firms", "streams", "ledger"):
+        for name in ("timeseries", "firms", "streams", "links", "ledger"):
             path = out / f"{name}.csv"
             getattr(self, name).to_csv(path, index=name == "timeseries")
             paths.append(path)
@@ -77,11 +80,14 @@ def firm_table(model: ParkModel) -> pd.DataFrame:
 def stream_table(model: ParkModel) -> pd.DataFrame:
     """Per-stream totals over the run: generated = delivered + disposed (units of the stream)."""
     cat = model.catalogue
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "stream": cat.stream_keys,
         "unit": [s.unit for s in cat.streams.values()],
         **{k: v.copy() for k, v in model.stream_totals.items()},
     })
+    table["reuse_rate"] = (table["delivered"] / table["generated"]).where(table["generated"] > 0, 0.0)
+    table["reused_value"] = table["delivered"] * model.stream_virgin_price
+    return table
 
 
 def run(
@@ -104,6 +110,7 @@ def run(
         timeseries=timeseries,
         firms=firm_table(model),
         streams=stream_table(model),
+        links=model.byproduct_market.links.frame(model.catalogue.stream_keys),
         ledger=model.ledger.summary(),
         metrics=compute_run_metrics(model),
         config={

@@ -1,6 +1,26 @@
 """Policy instruments, one module per instrument family, found by name in REGISTRY."""
 
-from ecopark.policies import capex_subsidy, landfill_tax
+from ecopark.policies import (
+    capex_subsidy,
+    landfill_tax,
+    platform,
+    posted_price_rule,
+    reuse_quota,
+    reuse_subsidy,
+    risk_compensation_fund,
+)
 from ecopark.policies.base import REGISTRY, Policy, PolicyParams, register
 
-__all__ = ["REGISTRY", "Policy", "PolicyParams", "capex_subsidy", "landfill_tax", "register"]
+__all__ = [
+    "REGISTRY",
+    "Policy",
+    "PolicyParams",
+    "capex_subsidy",
+    "landfill_tax",
+    "platform",
+    "posted_price_rule",
+    "register",
+    "reuse_quota",
+    "reuse_subsidy",
+    "risk_compensation_fund",
+]

@@ -1,0 +1,534 @@
+"""The byproduct market: discovery, matching and formation of symbiosis links, and deliveries.
+
+Each month (phase 3) active links deliver; (phase 4) suppliers' uncontracted byproducts
+and receivers' unmet substitutable needs, stream by stream, meet in a market.
+
+Surplus per unit of stream k from supplier s to receiver r (:meth:`ByproductMarket.pair_values`)::
+
+    u_srk = d_k + tax_k + quota_k + v_k - proc_k - trans_k * dist_sr + c * co2_k + sub_k
+            - (A(capex_srk - capex_subsidy) + F) / q_sr
+
+with d disposal cost, tax landfill tax, quota the reuse-quota fine avoided, v the virgin
+price replaced, proc processing, trans transport per km, c the expected carbon price,
+co2 tCO2e avoided per unit, sub the reuse subsidy, capex = fixed + per_km * dist (piped
+streams), A the monthly annuity factor over the contract at the pair's mean hurdle rate,
+F the platform fee and q_sr = min(supply_s, demand_r) the quantity the pair could trade.
+Pairs beyond the stream's max distance, unknown pairs and a firm with itself are NaN.
+
+Matching: with the platform, :func:`match_max_surplus` (a transportation LP, scipy HiGHS)
+over all pairs; without, :func:`deferred_acceptance` over the pairs each firm has
+discovered (chance encounters with distance decay, referrals from partners).
+
+Formation: each matched pair is priced by the revenue-sharing rule (contracts.py) and
+forms only if both firms' NPV over the contract at their own hurdle rate, with expected
+deliveries discounted by trust in the supplier, is positive, and both can finance their
+capex (:meth:`Enterprise.invest`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.optimize import linprog
+
+from ecopark.markets.contracts import END_REASONS, LinkBook, share_surplus
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
+
+PARTIES = ("supplier", "receiver", "operator", "government")
+
+
+def annuity_factor(rate_year, months: int):
+    """Monthly payment per yuan of capex repaid over ``months`` at annual rate ``rate_year``."""
+    i = np.asarray(rate_year, dtype=float) / 12.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = i / (1.0 - (1.0 + i) ** -months)
+    return np.where(i > 0, factor, 1.0 / months)
+
+
+def match_max_surplus(surplus: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> np.ndarray:
+    """Flows (S, R) maximising sum(surplus * flows) within supply (S,) and demand (R,).
+
+    A transportation problem solved as a sparse LP (scipy HiGHS dual simplex, which returns
+    a vertex: at most S + R - 1 positive flows). Pairs whose surplus is NaN or <= 0 get none.
+    """
+    surplus = np.asarray(surplus, dtype=float)
+    n_s, n_r = surplus.shape
+    flows = np.zeros((n_s, n_r))
+    ok = np.isfinite(surplus) & (surplus > 0)
+    si, ri = np.nonzero(ok & (np.asarray(supply)[:, None] > 0) & (np.asarray(demand)[None, :] > 0))
+    if not len(si):
+        return flows
+    n = len(si)
+    cols = np.arange(n)
+    a_ub = sparse.csr_matrix(
+        (np.ones(2 * n), (np.concatenate([si, n_s + ri]), np.concatenate([cols, cols]))), shape=(n_s + n_r, n)
+    )
+    b_ub = np.concatenate([supply, demand]).astype(float)
+    res = linprog(-surplus[si, ri], A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs-ds")
+    if res.status != 0:
+        raise RuntimeError(f"byproduct matching LP failed: {res.message}")
+    flows[si, ri] = np.where(res.x > 1e-9 * max(1.0, b_ub.max()), res.x, 0.0)
+    return flows
+
+
+def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> np.ndarray:
+    """Decentralised matching: suppliers propose, receivers hold the best offers (flows (S, R)).
+
+    Each round every supplier with unplaced supply offers all of it to its best receiver
+    that has not rejected it (by surplus per unit; NaN and <= 0 never); each receiver keeps
+    the offers with the highest surplus up to its demand and rejects the rest, which return
+    to their suppliers. Ends when no supplier has both unplaced supply and a receiver left.
+    The result is stable: no supplier with supply left prefers a receiver with room or one
+    holding a worse offer.
+    """
+    surplus = np.asarray(surplus, dtype=float)
+    n_s, n_r = surplus.shape
+    held = np.zeros((n_s, n_r))
+    ok = np.isfinite(surplus) & (surplus > 0)
+    if not ok.any():
+        return held
+    pref = np.where(ok, surplus, -np.inf)
+    rejected = ~ok
+    remaining = np.asarray(supply, dtype=float).copy()
+    demand = np.asarray(demand, dtype=float)
+    tol = 1e-9 * max(1.0, remaining.max(initial=0.0), demand.max(initial=0.0))
+    while True:
+        proposers = np.flatnonzero((remaining > tol) & ~rejected.all(axis=1))
+        if not len(proposers):
+            return held
+        targets = np.argmax(np.where(rejected[proposers], -np.inf, pref[proposers]), axis=1)
+        held[proposers, targets] += remaining[proposers]
+        remaining[proposers] = 0.0
+        touched = np.unique(targets)
+        si, ri = np.nonzero(held[:, touched])
+        ri = touched[ri]
+        order = np.lexsort((-surplus[si, ri], ri))  # by receiver, best surplus first
+        si, ri = si[order], ri[order]
+        q = held[si, ri]
+        cum = np.cumsum(q)
+        group_start = np.r_[0, np.flatnonzero(np.diff(ri)) + 1]
+        offset = np.repeat(cum[group_start] - q[group_start], np.diff(np.r_[group_start, len(ri)]))
+        accepted = np.clip(demand[ri] - (cum - q - offset), 0.0, q)
+        accepted[accepted <= tol] = 0.0
+        held[si, ri] = accepted
+        refused = q - accepted
+        rejected[si[refused > tol], ri[refused > tol]] = True
+        np.add.at(remaining, si, refused)
+
+
+class ByproductMarket:
+    """Links between firms: discovery, matching, formation, deliveries and dissolution."""
+
+    def __init__(self, model: ParkModel) -> None:
+        self.model = model
+        self.spec = model.scenario.byproduct_market
+        cat = model.catalogue
+        self.links = LinkBook()
+        self.known = np.zeros((0, 0), dtype=bool)
+        self.trust = np.zeros(0)
+        self.linked = np.zeros(0, dtype=bool)  # firm has ever been in a link
+        self.built: set[tuple[int, int, int]] = set()  # (supplier, receiver, stream) with infrastructure
+        self.year_generated = np.zeros((0, len(cat.streams)))
+        self.year_delivered = np.zeros((0, len(cat.streams)))
+        self.firm_gain = np.zeros(0)  # yuan, cumulative realised link gains incl. capex paid
+        self.gains = dict.fromkeys(PARTIES, 0.0)  # this month, yuan
+        self.formed_this_step = 0
+        self.stream = {f: cat.stream_array(f) for f in (
+            "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
+            "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided")}
+        self.piped = np.array([s.piped for s in cat.streams.values()])
+        self.credit_supplier = np.array([s.credited_to == "supplier" for s in cat.streams.values()])
+        model.exit_listeners.append(self.firms_exited)
+
+    # -- firm-indexed state grows with the FirmTable ------------------------------------------
+    def _grow(self) -> None:
+        n = self.model.firms.n
+        old = len(self.trust)
+        if n <= old:
+            return
+        known = np.zeros((n, n), dtype=bool)
+        known[:old, :old] = self.known
+        self.known = known
+        self.trust = np.r_[self.trust, np.full(n - old, self.spec.initial_trust)]
+        self.linked = np.r_[self.linked, np.zeros(n - old, dtype=bool)]
+        self.firm_gain = np.r_[self.firm_gain, np.zeros(n - old)]
+        pad = np.zeros((n - old, self.year_generated.shape[1]))
+        self.year_generated = np.vstack([self.year_generated, pad])
+        self.year_delivered = np.vstack([self.year_delivered, pad])
+
+    # -- per-unit values -----------------------------------------------------------------------
+    def _rates(self, name: str, method: str) -> np.ndarray:
+        policy = self.model.policy(name)
+        return getattr(policy, method)(self.model.catalogue) if policy else np.zeros(len(self.piped))
+
+    def supplier_value(self) -> np.ndarray:
+        """Cash cost a supplier avoids per unit reused, per stream: d_k + tax_k + quota_k (yuan/unit)."""
+        return (self.stream["disposal_cost"] + self._rates("landfill_tax", "rates")
+                + self._rates("reuse_quota", "fine_per_unit"))
+
+    def pair_values(self, k: int, sup: np.ndarray, rec: np.ndarray) -> dict[str, np.ndarray]:
+        """(S, R) arrays of the components of the surplus for stream k (module docstring)."""
+        firms, st = self.model.firms, self.stream
+        dist = np.hypot(firms.x[sup][:, None] - firms.x[rec][None, :], firms.y[sup][:, None] - firms.y[rec][None, :])
+        carbon = self.model.expected_carbon_price * st["co2_avoided"][k]
+        a_s = self.supplier_value()[k] + (carbon if self.credit_supplier[k] else 0.0)
+        a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["transport_cost"][k] * dist
+               + (0.0 if self.credit_supplier[k] else carbon))
+        capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
+        return {"dist": dist, "a_s": np.broadcast_to(a_s, dist.shape), "a_r": a_r, "capex": capex,
+                "subsidy": np.broadcast_to(self._rates("reuse_subsidy", "rates")[k], dist.shape)}
+
+    def _capex_subsidy_share(self, capex: np.ndarray) -> np.ndarray:
+        policy = self.model.policy("capex_subsidy")
+        if policy is None or "link" not in policy.params.purposes:
+            return np.zeros_like(capex)
+        return np.minimum(policy.params.share * capex, policy.params.cap_per_project)
+
+    # -- phase 3: deliveries -----------------------------------------------------------------
+    def deliver(self) -> None:
+        """Phase 3: active links deliver; money moves; trust, gains and dissolution update.
+
+        delivered_l = committed_l * min(1, available_sk / committed_sk, need_rk / committed_rk)
+        where committed_sk sums the supplier's links of stream k (pro-rata rationing).
+        """
+        firms, links = self.model.firms, self.links
+        self._grow()
+        self.gains = dict.fromkeys(PARTIES, 0.0)
+        live = links.live
+        if not len(live):
+            return
+        s, r, k, q = links.supplier[live], links.receiver[live], links.stream[live], links.quantity[live]
+        n_k = len(self.piped)
+        out_committed = np.zeros(firms.n * n_k)
+        in_committed = np.zeros(firms.n * n_k)
+        np.add.at(out_committed, s * n_k + k, q)
+        np.add.at(in_committed, r * n_k + k, q)
+        supply_ratio = np.minimum(1.0, firms.generated[s, k] / out_committed[s * n_k + k])
+        need_ratio = np.minimum(1.0, firms.needs[r, k] / in_committed[r * n_k + k])
+        delivered = q * np.minimum(supply_ratio, need_ratio)
+        links.delivered[live] = delivered
+        links.delivered_total[live] += delivered
+        links.months[live] += 1
+        np.add.at(firms.delivered_out, (s, k), delivered)
+        np.add.at(firms.delivered_in, (r, k), delivered)
+        co2 = delivered * self.stream["co2_avoided"][k]
+        credited = np.where(self.credit_supplier[k], s, r)
+        np.add.at(firms.link_avoided, credited, co2)
+
+        failed = supply_ratio < self.spec.shortfall_tolerance
+        self.trust[s[failed]] *= 1.0 - self.spec.trust_loss
+        good = s[~failed]
+        self.trust[good] += self.spec.trust_recovery * (1.0 - self.trust[good])
+        self._settle(live, delivered)
+
+    def _settle(self, live: np.ndarray, delivered: np.ndarray) -> None:
+        """Book this month's payments of active links and record each party's gain."""
+        model, links, ledger, st = self.model, self.links, self.model.ledger, self.stream
+        firms = model.firms
+        s, r, k = links.supplier[live], links.receiver[live], links.stream[live]
+        acc_s, acc_r = firms.account[s], firms.account[r]
+        op, outside = model.operator.account, model.outside
+        price = links.price[live]
+        ledger.transfer_signed("byproduct_payment", "gate_fee", acc_r, acc_s, delivered * price)
+        ledger.transfer("processing", acc_r, outside, delivered * st["processing_cost"][k])
+        ledger.transfer("transport", acc_r, outside, delivered * st["transport_cost"][k] * links.distance[live])
+
+        subsidy = np.zeros(len(live))
+        policy = model.policy("reuse_subsidy")
+        if policy:
+            subsidy = policy.within_budget(delivered * policy.rates(model.catalogue)[k])
+            policy.pay("reuse_subsidy", acc_r, subsidy)
+        topup = np.zeros(len(live))
+        fund = model.policy("posted_price_rule")
+        if fund and links.topup[live].any():
+            topup = fund.within_budget(delivered * links.topup[live])
+            fund.pay("posted_price_topup", acc_r, topup)
+
+        fee_half = links.fee[live] / 2
+        ledger.transfer("platform_fee", np.r_[acc_s, acc_r], op, np.r_[fee_half, fee_half])
+        a_s = self.supplier_value()[k]
+        op_s = delivered * (a_s + price) - fee_half
+        op_r = delivered * (st["virgin_price"][k] - st["processing_cost"][k]
+                            - st["transport_cost"][k] * links.distance[live] - price) + subsidy + topup - fee_half
+        beta = links.beta[live]
+        commission = links.commission[live] * np.maximum(op_s + op_r + 2 * fee_half, 0.0)
+        ledger.transfer("operator_commission", np.r_[acc_s, acc_r], op, np.r_[beta * commission,
+                                                                            (1 - beta) * commission])
+        op_s -= beta * commission
+        op_r -= (1 - beta) * commission
+        lost_tax = delivered * self._rates("landfill_tax", "rates")[k]
+        gov_gain = -(subsidy + topup) - lost_tax
+        links.gain_supplier[live] += op_s
+        links.gain_receiver[live] += op_r
+        links.gain_operator[live] += 2 * fee_half + commission
+        links.gain_government[live] += gov_gain
+        np.add.at(self.firm_gain, s, op_s)
+        np.add.at(self.firm_gain, r, op_r)
+        self.gains = {"supplier": float(op_s.sum()), "receiver": float(op_r.sum()),
+                      "operator": float((2 * fee_half + commission).sum()), "government": float(gov_gain.sum())}
+
+        links.bad_months_supplier[live] = np.where(op_s < 0, links.bad_months_supplier[live] + 1, 0)
+        links.bad_months_receiver[live] = np.where(op_r < 0, links.bad_months_receiver[live] + 1, 0)
+        self._compensate(live)
+        self._dissolve(live)
+
+    def _compensate(self, live: np.ndarray) -> None:
+        """First-loss cover: evaluate first links once, after evaluation_months (risk fund)."""
+        fund = self.model.policy("risk_compensation_fund")
+        links = self.links
+        if fund is None:
+            return
+        p = fund.params
+        due = live[links.first[live] & ~links.compensated[live] & (links.months[live] >= p.evaluation_months)]
+        self.compensate(due)
+
+    def compensate(self, due: np.ndarray) -> None:
+        """Pay the risk fund's cover on links ``due`` for evaluation (see the policy module)."""
+        fund = self.model.policy("risk_compensation_fund")
+        if fund is None or not len(due):
+            return
+        links, firms, p = self.links, self.model.firms, fund.params
+        links.compensated[due] = True
+        for side in ("supplier", "receiver"):
+            expected = getattr(links, f"expected_{side}")[due] * links.months[due]
+            realised = getattr(links, f"gain_{side}")[due]
+            short = np.where(realised < p.threshold * expected, expected - realised, 0.0)
+            paid = fund.within_budget(p.cover_share * short)
+            fund.pay("risk_compensation", firms.account[getattr(links, side)[due]], paid)
+            getattr(links, f"gain_{side}")[due] += paid
+            links.gain_government[due] -= paid
+            np.add.at(self.firm_gain, getattr(links, side)[due], paid)
+            self.gains[side] += float(paid.sum())
+            self.gains["government"] -= float(paid.sum())
+
+    def _dissolve(self, live: np.ndarray) -> None:
+        """End links that expired or stopped paying a side (that side pays the exit penalty)."""
+        model, links, spec = self.model, self.links, self.spec
+        firms = model.firms
+        expired = live[links.end[live] <= model.steps]
+        links.close(expired, model.steps, "expired")
+        still = live[links.active[live]]
+        quits_s = links.bad_months_supplier[still] >= spec.patience_months
+        quits_r = links.bad_months_receiver[still] >= spec.patience_months
+        leaving = still[quits_s | quits_r]
+        if not len(leaving):
+            return
+        q_s = quits_s[quits_s | quits_r]
+        payer = np.where(q_s, links.supplier[leaving], links.receiver[leaving])
+        payee = np.where(q_s, links.receiver[leaving], links.supplier[leaving])
+        partner_gain = np.where(q_s, links.expected_receiver[leaving], links.expected_supplier[leaving])
+        penalty = spec.exit_penalty_months * np.maximum(partner_gain, 0.0)
+        model.ledger.transfer("contract_penalty", firms.account[payer], firms.account[payee], penalty)
+        self._close_and_evaluate(leaving, "unprofitable")
+
+    def _close_and_evaluate(self, ending: np.ndarray, reason: str) -> None:
+        self.links.close(ending, self.model.steps, reason)
+        self.compensate(ending[self.links.first[ending] & ~self.links.compensated[ending]])
+
+    def firms_exited(self, rows: np.ndarray) -> None:
+        """Exit listener: end every active link of the leaving firms."""
+        links = self.links
+        live = links.live
+        gone = np.isin(links.supplier[live], rows) | np.isin(links.receiver[live], rows)
+        if gone.any():
+            self._close_and_evaluate(live[gone], "exit")
+
+    # -- phase 4: discovery, matching and formation ------------------------------------------
+    def discover(self) -> None:
+        """Chance encounters (weight exp(-dist/decay)) and referrals through partners."""
+        model, spec = self.model, self.spec
+        self._grow()
+        rows = model.firms.live
+        n = len(rows)
+        if n < 2:
+            return
+        x, y = model.firms.x[rows], model.firms.y[rows]
+        meets = model.rng.random(n) < min(spec.encounters_per_month, 1.0)
+        draws = max(1, int(np.ceil(spec.encounters_per_month)))
+        weight = np.exp(-np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :]) / spec.distance_decay_km)
+        np.fill_diagonal(weight, 0.0)
+        cum = np.cumsum(weight, axis=1)
+        for _ in range(draws):
+            u = model.rng.random(n) * cum[:, -1]
+            partner = np.minimum((cum < u[:, None]).sum(axis=1), n - 1)
+            a, b = rows[meets], rows[partner[meets]]
+            self.known[a, b] = True
+            self.known[b, a] = True
+        live = self.links.live
+        if len(live) and spec.referral_rate > 0:
+            s, r = self.links.supplier[live], self.links.receiver[live]
+            adj = sparse.coo_matrix((np.ones(2 * len(live)), (np.r_[s, r], np.r_[r, s])),
+                                    shape=self.known.shape).tocsr()
+            two = (adj @ adj).tocoo()
+            keep = (two.row != two.col) & (model.rng.random(len(two.row)) < spec.referral_rate)
+            self.known[two.row[keep], two.col[keep]] = True
+            self.known[two.col[keep], two.row[keep]] = True
+
+    def match(self) -> None:
+        """Phase 4: discover, then match every stream's open supply and demand and form links."""
+        self.formed_this_step = 0
+        platform = self.model.policy("platform")
+        if platform is None:
+            self.discover()
+        else:
+            self._grow()
+        for k in range(len(self.piped)):
+            candidates = self.candidates(k, platform is not None)
+            if candidates is None:
+                continue
+            sup, rec, supply, demand, surplus, values = candidates
+            matcher = match_max_surplus if platform is not None else deferred_acceptance
+            flows = matcher(surplus, supply, demand)
+            for i, j in zip(*np.nonzero(flows >= self.spec.min_quantity), strict=True):
+                self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()},
+                          platform.params.fee if platform else 0.0)
+
+    def open_quantities(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Live suppliers and receivers of stream k with uncontracted supply/need.
+
+        Quantities are what a firm generates or needs at its normal output (capacity x size x
+        base utilisation), minus what its active links already commit, so that contracts are
+        sized on normal operation and month-to-month swings are absorbed by rationing.
+        """
+        model, firms, links = self.model, self.model.firms, self.links
+        rows = firms.live
+        normal = (model.sector_capacity[firms.sector[rows]] * firms.size[rows]
+                  * model.scenario.economy.base_utilisation)
+        live = links.live[links.stream[links.live] == k]
+        committed_out = np.bincount(links.supplier[live], links.quantity[live], minlength=firms.n)
+        committed_in = np.bincount(links.receiver[live], links.quantity[live], minlength=firms.n)
+        s = firms.sector[rows]
+        supply = normal * model.yield_matrix[s, k] - committed_out[rows]
+        demand = normal * model.need_matrix[s, k] - committed_in[rows]
+        floor = self.spec.min_quantity
+        return rows[supply >= floor], supply[supply >= floor], rows[demand >= floor], demand[demand >= floor]
+
+    def candidates(self, k: int, visible_all: bool):
+        """Open suppliers, receivers, quantities and the (S, R) surplus per unit for stream k."""
+        sup, supply, rec, demand = self.open_quantities(k)
+        if not len(sup) or not len(rec):
+            return None
+        values = self.pair_values(k, sup, rec)
+        firms = self.model.firms
+        rate = (firms.discount_rate[sup][:, None] + firms.discount_rate[rec][None, :]) / 2
+        capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity_factor(
+            rate, self.spec.contract_months)
+        fee = self.model.policy("platform").params.fee if visible_all else 0.0
+        q = np.minimum(supply[:, None], demand[None, :])
+        surplus = values["a_s"] + values["a_r"] + values["subsidy"] - (capex_month + fee) / q
+        feasible = (values["dist"] <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
+        live = self.links.live[self.links.stream[self.links.live] == k]
+        linked = sparse.coo_matrix((np.ones(len(live)), (self.links.supplier[live], self.links.receiver[live])),
+                                   shape=(self.model.firms.n, self.model.firms.n)).tocsr()
+        feasible &= linked[sup][:, rec].toarray() == 0  # a pair extends its contract only at renewal
+        if not visible_all:
+            feasible &= self.known[np.ix_(sup, rec)]
+        surplus = np.where(feasible, surplus, np.nan)
+        values["capex_month"] = capex_month
+        return sup, rec, supply, demand, surplus, values
+
+    def form(self, k: int, s: int, r: int, q: float, v: dict[str, float], fee: float) -> bool:
+        """Price a matched pair, check both sides' NPV and financing, and sign the contract."""
+        model, spec, firms = self.model, self.spec, self.model.firms
+        built = (s, r, k) in self.built
+        capex = 0.0 if built else float(v["capex"])
+        capex_month = 0.0 if built else float(v["capex_month"])
+        fund = model.policy("posted_price_rule")
+        rule = spec.sharing_rule
+        if rule == "posted_price" and fund is None:
+            return False  # the fund's schedule has ended: no posted-price links
+        terms = share_surplus(
+            rule, q, float(v["a_s"]), float(v["a_r"]), float(v["subsidy"]), capex, capex_month, fee,
+            spec.bargaining_power, spec.commission, float(self.stream["disposal_cost"][k]),
+            fund.params.share if fund else 0.0,
+        )
+        months = spec.contract_months
+        subsidy = model.policy("capex_subsidy")
+        for row, operating, own_capex in ((s, terms.operating_supplier, terms.capex_supplier),
+                                          (r, terms.operating_receiver, terms.capex_receiver)):
+            net_capex = own_capex - (subsidy.quote(own_capex, "link") if subsidy else 0.0)
+            npv = self.trust[s] * operating / float(annuity_factor(firms.discount_rate[row], months)) - net_capex
+            if npv <= 0:
+                return False
+        agents = model.firm_agents
+        if not (agents[s].can_invest(terms.capex_supplier, "link") and agents[r].can_invest(terms.capex_receiver,
+                                                                                            "link")):
+            return False
+        for row, amount in ((s, terms.capex_supplier), (r, terms.capex_receiver)):
+            if amount > 0:
+                agents[row].invest(amount, "link")
+                self.firm_gain[row] -= amount
+        if not built:
+            self.built.add((s, r, k))
+        first = not (self.linked[s] and self.linked[r])
+        self.linked[[s, r]] = True
+        self.links.add(
+            supplier=s, receiver=r, stream=k, quantity=q, price=terms.price, topup=terms.topup,
+            distance=float(v["dist"]), start=model.steps, end=model.steps + months, active=True, first=first,
+            via_platform=fee > 0, fee=fee, beta=0.5 if rule == "equal" else spec.bargaining_power,
+            commission=spec.commission if rule == "operator_commission" else 0.0, capex=capex,
+            expected_supplier=terms.operating_supplier, expected_receiver=terms.operating_receiver,
+            end_reason=END_REASONS.index("active"),
+        )
+        self.known[s, r] = self.known[r, s] = True
+        self.formed_this_step += 1
+        return True
+
+    # -- year end and reporting --------------------------------------------------------------
+    def assess_quota(self) -> None:
+        """Accumulate the year's generation and reuse; at year end fine shortfalls (reuse_quota)."""
+        firms = self.model.firms
+        self._grow()
+        self.year_generated[: firms.n] += firms.generated[: firms.n]
+        self.year_delivered[: firms.n] += firms.delivered_out[: firms.n]
+        if self.model.steps % 12:
+            return
+        quota = self.model.policy("reuse_quota")
+        if quota:
+            rows = firms.live
+            quota.assess(firms.account[rows], self.year_generated[rows], self.year_delivered[rows])
+        self.year_generated[:] = 0.0
+        self.year_delivered[:] = 0.0
+
+    def link_table(self) -> pd.DataFrame:
+        """Active links this month: supplier, receiver (FirmTable rows), stream, flow, surplus (yuan)."""
+        live = self.links.live
+        links = self.links
+        surplus = (links.gain_supplier[live] + links.gain_receiver[live]) / np.maximum(links.months[live], 1)
+        return pd.DataFrame({
+            "supplier": links.supplier[live], "receiver": links.receiver[live],
+            "stream": [self.model.catalogue.stream_keys[k] for k in links.stream[live]],
+            "flow": links.delivered[live], "surplus": surplus,
+        })
+
+    def optimal_surplus(self) -> tuple[float, float]:
+        """(surplus of active links, surplus of the surplus-maximising match), yuan/month.
+
+        The optimum re-matches every live firm's current supply and need with all pairs
+        visible (no information friction, no existing contracts) at today's prices.
+        """
+        firms = self.model.firms
+        rows = firms.live
+        best = 0.0
+        for k in range(len(self.piped)):
+            supply, demand = firms.generated[rows, k], firms.needs[rows, k]
+            sup, rec = rows[supply > 0], rows[demand > 0]
+            if not len(sup) or not len(rec):
+                continue
+            values = self.pair_values(k, sup, rec)
+            rate = (firms.discount_rate[sup][:, None] + firms.discount_rate[rec][None, :]) / 2
+            capex_month = values["capex"] * annuity_factor(rate, self.spec.contract_months)
+            q = np.minimum(supply[supply > 0][:, None], demand[demand > 0][None, :])
+            surplus = values["a_s"] + values["a_r"] + values["subsidy"] - capex_month / q
+            surplus[(values["dist"] > self.stream["max_distance"][k]) | (sup[:, None] == rec[None, :])] = np.nan
+            flows = match_max_surplus(surplus, supply[supply > 0], demand[demand > 0])
+            best += float(np.nansum(flows * np.nan_to_num(surplus)))
+        links, live = self.links, self.links.live
+        actual = float(((links.gain_supplier[live] + links.gain_receiver[live])
+                        / np.maximum(links.months[live], 1)).sum())
+        return actual, best

@@ -1,0 +1,178 @@
+"""Symbiosis contracts: the book of links and the revenue-sharing rules that price them.
+
+A *link* is a contract between a supplier and a receiver for one byproduct stream: a
+committed quantity per month, a transfer price per unit, a duration, who paid the capex,
+and a record of every party's gain each month. The book keeps all links ever formed as
+arrays (one row per link) so monthly deliveries and bookkeeping are vectorised.
+
+Revenue sharing (:func:`share_surplus`), per month for committed quantity q (units/month)::
+
+    a_s = d_k + tax_k + quota_k (+ c * co2_k if the supplier is credited)   supplier's avoided cost per unit
+    a_r = v_k - proc_k - trans_k * dist (+ c * co2_k if the receiver is credited)
+    S   = q * (a_s + a_r + sub_k) - K - F        joint monthly surplus
+          (sub_k: reuse subsidy per unit, K: capex annuity net of capex subsidy, F: platform fee)
+
+    nash / equal (beta = 0.5):  supplier nets beta*S, receiver (1-beta)*S;
+        the receiver pays the capex, the price is p = (beta*S + F/2) / q - a_s
+    capex_share:  as nash, but each side pays the capex in proportion to its gain (beta, 1-beta):
+        p = (beta*S + beta*K + F/2) / q - a_s
+    operator_commission:  the nash price; each month the operator takes m*S, paid beta:(1-beta)
+    posted_price (Changzhou, for streams with d_k > 0): the supplier pays the receiver
+        share*d_k per unit (p = -share*d_k) instead of paying a contractor d_k, and the green
+        fund pays the receiver (1-share)*d_k per unit; the receiver pays the capex.
+
+p > 0 means the receiver pays the supplier; p < 0 means the supplier pays the receiver
+(a gate fee). The platform fee F is split equally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SHARING_RULES = ("nash", "equal", "posted_price", "capex_share", "operator_commission")
+END_REASONS = ("active", "expired", "unprofitable", "exit", "renewed")
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The priced terms of one proposed link (money per month unless stated)."""
+
+    price: float  # yuan/unit, receiver -> supplier (negative: supplier pays receiver)
+    topup: float  # yuan/unit the green fund pays the receiver (posted price rule)
+    capex_supplier: float  # yuan the supplier invests (gross, before subsidy)
+    capex_receiver: float  # yuan the receiver invests (gross, before subsidy)
+    gain_supplier: float  # expected net gain per month after its capex annuity
+    gain_receiver: float  # expected net gain per month after its capex annuity
+    operating_supplier: float  # expected operating gain per month (capex excluded)
+    operating_receiver: float  # expected operating gain per month (capex excluded)
+
+
+def share_surplus(
+    rule: str,
+    q: float,
+    a_s: float,
+    a_r: float,
+    subsidy: float,
+    capex: float,
+    capex_month: float,
+    fee: float,
+    beta: float,
+    commission: float,
+    disposal_cost: float,
+    posted_share: float,
+) -> Terms:
+    """Price a link under a revenue-sharing rule (see the module docstring for formulas).
+
+    ``capex`` is the gross investment (yuan) and ``capex_month`` its monthly annuity net of
+    the capex subsidy; all other money arguments are yuan per unit or per month.
+    """
+    if rule == "equal":
+        beta = 0.5
+    if rule == "posted_price" and disposal_cost <= 0:
+        rule = "nash"  # the Changzhou rule prices disposal fees; without one, bargain
+    total = q * (a_s + a_r + subsidy) - capex_month - fee
+    topup = 0.0
+    capex_s_share = 0.0
+    if rule == "posted_price":
+        price = -posted_share * disposal_cost
+        topup = (1.0 - posted_share) * disposal_cost
+    elif rule == "capex_share":
+        capex_s_share = beta
+        price = (beta * total + beta * capex_month + fee / 2) / q - a_s
+    else:  # nash, equal, operator_commission
+        price = (beta * total + fee / 2) / q - a_s
+    m = commission if rule == "operator_commission" else 0.0
+    commission_total = m * max(total, 0.0)
+    op_s = q * (a_s + price) - fee / 2 - beta * commission_total
+    op_r = q * (a_r + subsidy + topup - price) - fee / 2 - (1 - beta) * commission_total
+    return Terms(
+        price=price,
+        topup=topup,
+        capex_supplier=capex_s_share * capex,
+        capex_receiver=(1 - capex_s_share) * capex,
+        gain_supplier=op_s - capex_s_share * capex_month,
+        gain_receiver=op_r - (1 - capex_s_share) * capex_month,
+        operating_supplier=op_s,
+        operating_receiver=op_r,
+    )
+
+
+#: Per-link arrays of the LinkBook and their meaning (units).
+LINK_FIELDS: dict[str, tuple[type, str]] = {
+    "supplier": (np.int64, "FirmTable row of the supplier"),
+    "receiver": (np.int64, "FirmTable row of the receiver"),
+    "stream": (np.int64, "index into the catalogue's streams"),
+    "quantity": (float, "committed units/month"),
+    "price": (float, "yuan/unit paid by receiver to supplier (negative: supplier pays)"),
+    "topup": (float, "yuan/unit the green fund pays the receiver (posted price rule)"),
+    "distance": (float, "km between the plots"),
+    "start": (np.int64, "step the contract began"),
+    "end": (np.int64, "last step of the contract"),
+    "ended": (np.int64, "step the link ended (-1 while active)"),
+    "end_reason": (np.int64, "index into END_REASONS"),
+    "active": (bool, "the link delivers this month"),
+    "first": (bool, "first link of its supplier or receiver (risk-fund eligible)"),
+    "via_platform": (bool, "matched through the operator's platform (pays its fee)"),
+    "fee": (float, "yuan/month platform fee (split equally)"),
+    "beta": (float, "supplier's share of the surplus"),
+    "commission": (float, "operator's share of the monthly surplus"),
+    "capex": (float, "yuan invested at formation (gross)"),
+    "expected_supplier": (float, "yuan/month expected operating gain of the supplier"),
+    "expected_receiver": (float, "yuan/month expected operating gain of the receiver"),
+    "delivered": (float, "units delivered this month"),
+    "delivered_total": (float, "units delivered over the link's life"),
+    "months": (np.int64, "months the link has delivered"),
+    "bad_months_supplier": (np.int64, "consecutive months with a negative gain for the supplier"),
+    "bad_months_receiver": (np.int64, "consecutive months with a negative gain for the receiver"),
+    "gain_supplier": (float, "yuan, cumulative realised gain of the supplier"),
+    "gain_receiver": (float, "yuan, cumulative realised gain of the receiver"),
+    "gain_operator": (float, "yuan, cumulative platform fees and commissions"),
+    "gain_government": (float, "yuan, cumulative net fiscal effect (negative: cost)"),
+    "compensated": (bool, "the risk-compensation fund has evaluated this link"),
+}
+
+
+class LinkBook:
+    """All links ever formed, as arrays (struct of arrays, rows never reused)."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.n = 0
+        for name, (dtype, _) in LINK_FIELDS.items():
+            setattr(self, name, np.zeros(capacity, dtype=dtype))
+
+    def add(self, **values) -> int:
+        """Append one link; returns its index."""
+        if self.n == len(self.active):
+            for name in LINK_FIELDS:
+                old = getattr(self, name)
+                grown = np.zeros(2 * len(old), dtype=old.dtype)
+                grown[: len(old)] = old
+                setattr(self, name, grown)
+        i = self.n
+        self.n += 1
+        self.ended[i] = -1
+        for name, value in values.items():
+            getattr(self, name)[i] = value
+        return i
+
+    @property
+    def live(self) -> np.ndarray:
+        """Indices of active links."""
+        return np.flatnonzero(self.active[: self.n])
+
+    def close(self, links: np.ndarray, step: int, reason: str) -> None:
+        """End ``links`` at ``step`` for ``reason`` (one of END_REASONS)."""
+        links = np.asarray(links, dtype=np.int64)
+        self.active[links] = False
+        self.ended[links] = step
+        self.end_reason[links] = END_REASONS.index(reason)
+
+    def frame(self, stream_keys: tuple[str, ...]) -> pd.DataFrame:
+        """All links as a DataFrame (stream and end reason by name)."""
+        table = pd.DataFrame({name: getattr(self, name)[: self.n] for name in LINK_FIELDS})
+        table["stream"] = [stream_keys[k] for k in table["stream"]]
+        table["end_reason"] = [END_REASONS[r] for r in table["end_reason"]]
+        return table

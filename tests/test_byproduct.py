@@ -1,0 +1,237 @@
+"""Byproduct exchange: clearing functions, revenue sharing, contracts, policies, invariants."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+import ecopark
+from ecopark.markets.byproduct import deferred_acceptance, match_max_surplus
+from ecopark.markets.contracts import share_surplus
+from ecopark.model import ParkModel
+
+
+@st.composite
+def instances(draw):
+    n_s, n_r = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    values = st.one_of(st.floats(-50, 100, allow_nan=False), st.just(np.nan))
+    surplus = np.array(draw(st.lists(values, min_size=n_s * n_r, max_size=n_s * n_r))).reshape(n_s, n_r)
+    supply = np.array(draw(st.lists(st.floats(0, 100), min_size=n_s, max_size=n_s)))
+    demand = np.array(draw(st.lists(st.floats(0, 100), min_size=n_r, max_size=n_r)))
+    return surplus, supply, demand
+
+
+def dense_lp_optimum(surplus, supply, demand) -> float:
+    """Independent solution: a dense LP over every pair, interior point, NaN/negatives priced out."""
+    n_s, n_r = surplus.shape
+    c = -np.where(np.isfinite(surplus) & (surplus > 0), surplus, 0.0).ravel()
+    a = np.vstack([np.kron(np.eye(n_s), np.ones(n_r)), np.kron(np.ones(n_s), np.eye(n_r))])
+    res = linprog(c, A_ub=a, b_ub=np.r_[supply, demand], bounds=(0, None), method="highs-ipm")
+    return -res.fun
+
+
+@settings(max_examples=150, deadline=None)
+@given(instances())
+def test_match_max_surplus_reaches_the_lp_optimum_within_supply_and_demand(inst):
+    surplus, supply, demand = inst
+    flows = match_max_surplus(surplus, supply, demand)
+    assert (flows >= 0).all()
+    assert (flows.sum(axis=1) <= supply + 1e-6).all() and (flows.sum(axis=0) <= demand + 1e-6).all()
+    bad = ~(np.isfinite(surplus) & (surplus > 0))
+    assert (flows[bad] == 0).all()
+    total = float(np.sum(np.where(bad, 0.0, surplus) * flows))
+    assert total == pytest.approx(dense_lp_optimum(surplus, supply, demand), rel=1e-6, abs=1e-4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(instances())
+def test_deferred_acceptance_is_feasible_and_stable(inst):
+    surplus, supply, demand = inst
+    flows = deferred_acceptance(surplus, supply, demand)
+    ok = np.isfinite(surplus) & (surplus > 0)
+    assert (flows[~ok] == 0).all()
+    assert (flows.sum(axis=1) <= supply + 1e-6).all() and (flows.sum(axis=0) <= demand + 1e-6).all()
+    # no blocking pair: a supplier with supply left never prefers a receiver that has room, or
+    # that holds an offer worse than the supplier's
+    left = supply - flows.sum(axis=1)
+    for s, r in zip(*np.nonzero(ok), strict=True):
+        if left[s] > 1e-6 * max(1, supply.max()) and supply[s] > 0:
+            room = demand[r] - flows[:, r].sum()
+            assert room <= 1e-6 * max(1, demand.max())
+            held = flows[:, r] > 1e-9
+            assert (surplus[held, r] >= surplus[s, r] - 1e-12).all()
+
+
+def test_deferred_acceptance_known_outcome():
+    # both suppliers prefer receiver 0, which takes 10 and prefers supplier 1
+    surplus = np.array([[5.0, 1.0], [6.0, np.nan]])
+    flows = deferred_acceptance(surplus, np.array([10.0, 10.0]), np.array([10.0, 10.0]))
+    np.testing.assert_allclose(flows, [[0, 10], [10, 0]])
+
+
+ARGS = {"q": 100.0, "a_s": 60.0, "a_r": 150.0, "subsidy": 10.0, "capex": 1e6, "capex_month": 20000.0,
+        "fee": 1000.0, "beta": 0.3, "commission": 0.1, "disposal_cost": 60.0, "posted_share": 0.6}
+TOTAL = 100 * (60 + 150 + 10) - 20000 - 1000  # 1,000 yuan/month
+
+
+def test_nash_split_gives_each_side_its_bargaining_share():
+    t = share_surplus("nash", **ARGS)
+    assert t.gain_supplier == pytest.approx(0.3 * TOTAL)
+    assert t.gain_receiver == pytest.approx(0.7 * TOTAL)
+    assert t.capex_receiver == 1e6 and t.capex_supplier == 0
+    e = share_surplus("equal", **ARGS)
+    assert e.gain_supplier == pytest.approx(e.gain_receiver) == pytest.approx(0.5 * TOTAL)
+
+
+def test_capex_share_and_operator_commission_rules():
+    c = share_surplus("capex_share", **ARGS)
+    assert c.capex_supplier == pytest.approx(0.3e6) and c.capex_receiver == pytest.approx(0.7e6)
+    assert c.gain_supplier == pytest.approx(0.3 * TOTAL) and c.gain_receiver == pytest.approx(0.7 * TOTAL)
+    o = share_surplus("operator_commission", **ARGS)
+    # the operator takes 10% of the monthly surplus, paid 30:70 by the two sides
+    n = share_surplus("nash", **ARGS)
+    assert n.operating_supplier - o.operating_supplier == pytest.approx(0.3 * 0.1 * TOTAL)
+    assert n.operating_receiver - o.operating_receiver == pytest.approx(0.7 * 0.1 * TOTAL)
+
+
+def test_posted_price_charges_the_share_and_the_fund_pays_the_difference():
+    t = share_surplus("posted_price", **ARGS)
+    assert t.price == pytest.approx(-0.6 * 60)  # the generator pays the user 60% of the disposal price
+    assert t.topup == pytest.approx(0.4 * 60)  # the fund pays the user the remaining 40%
+    assert t.operating_supplier == pytest.approx(100 * (60 - 36) - 500)
+    # without a disposal cost the rule falls back to bargaining
+    assert share_surplus("posted_price", **{**ARGS, "disposal_cost": -5.0}).price == share_surplus(
+        "nash", **{**ARGS, "disposal_cost": -5.0}).price
+
+
+def _run(steps=48, seed=1, **overrides):
+    return ecopark.run("generic", steps=steps, seed=seed, overrides=overrides)
+
+
+def test_links_are_individually_rational_and_invariants_hold_with_every_policy_on():
+    r = _run(steps=60, seed=2, **{
+        "policies.platform.enabled": True, "policies.reuse_subsidy.rate": 10.0,
+        "policies.reuse_quota.quota": 0.5, "policies.risk_compensation_fund.budget": 5e7,
+        "policies.posted_price_rule.share": 0.6, "byproduct_market.sharing_rule": "posted_price"})
+    links = r.links
+    assert len(links) > 10
+    assert (links["expected_supplier"] > 0).all() and (links["expected_receiver"] > 0).all()
+    assert (r.timeseries["money_total"] == 0).all()
+    s = r.streams
+    np.testing.assert_allclose(s["generated"], s["delivered"] + s["disposed"], rtol=1e-12)
+    posted = links[links["topup"] > 0]
+    assert len(posted)
+    from ecopark.catalogue import load_catalogue
+
+    d = posted["stream"].map(lambda k: load_catalogue().streams[k].disposal_cost)
+    np.testing.assert_allclose(posted["price"], -0.6 * d)
+    np.testing.assert_allclose(posted["topup"], 0.4 * d)
+    topups = r.ledger.query("kind == 'posted_price_topup'")["amount_yuan"].sum()
+    assert topups == pytest.approx((links["delivered_total"] * links["topup"]).sum(), rel=1e-6)
+    assert r.metrics["surplus_share_operator"] > 0  # platform fees
+
+
+def _mean_ci(diffs):
+    diffs = np.asarray(diffs, dtype=float)
+    half = 1.96 * diffs.std(ddof=1) / np.sqrt(len(diffs))
+    return diffs.mean(), diffs.mean() - half, diffs.mean() + half
+
+
+def test_platform_raises_links_formed_across_seeds():
+    diffs = []
+    for seed in range(12):
+        off = ParkModel(ecopark.load_scenario("generic"), seed=seed)
+        on = ParkModel(ecopark.load_scenario("generic", {"policies.platform.enabled": True}), seed=seed)
+        for _ in range(24):
+            off.step()
+            on.step()
+        diffs.append(on.byproduct_market.links.n - off.byproduct_market.links.n)
+    mean, lo, hi = _mean_ci(diffs)
+    print(f"platform on - off, links formed in 24 months: {mean:.1f} (95% CI {lo:.1f} to {hi:.1f})")
+    assert lo > 0
+
+
+def test_landfill_tax_raises_the_reuse_rate_across_seeds():
+    on = {"policies.platform.enabled": True}  # every pair visible: the tax's economic effect alone
+    diffs = [_run(24, seed, **on, **{"policies.landfill_tax.rate": 300.0}).metrics["reuse_rate_mass_total"]
+             - _run(24, seed, **on, **{"policies.landfill_tax.enabled": False}).metrics["reuse_rate_mass_total"]
+             for seed in range(6)]
+    mean, lo, hi = _mean_ci(diffs)
+    print(f"reuse rate, landfill tax 300 - none: {mean:.3f} (95% CI {lo:.3f} to {hi:.3f})")
+    assert lo > 0
+
+
+def test_supply_shock_lowers_flows_cuts_trust_and_triggers_risk_fund_within_budget():
+    budget = 2e6
+    model = ParkModel(ecopark.load_scenario("generic", {
+        "policies.platform.enabled": True, "policies.risk_compensation_fund.budget": budget,
+        "policies.risk_compensation_fund.evaluation_months": 6}), seed=4)
+    model.step()
+    model.step()
+    market = model.byproduct_market
+    before = model.firms.delivered_out.sum()
+    suppliers = np.unique(market.links.supplier[market.links.live])
+    trust_before = market.trust[suppliers].copy()
+    for _ in range(8):
+        model.firms.shock[suppliers] = -0.9  # supply shock: suppliers' output collapses
+        model.step()
+    assert model.firms.delivered_out.sum() < 0.5 * before
+    assert (market.trust[suppliers] < trust_before).all()
+    fund = model.government.policies["risk_compensation_fund"]
+    paid = model.ledger.flow("risk_compensation")
+    assert 0 < paid <= budget + 0.01 and fund.spent == pytest.approx(paid)
+    assert model.ledger.total() == 0
+
+
+def test_an_unprofitable_link_dissolves_and_the_leaver_pays_the_penalty():
+    model = ParkModel(ecopark.load_scenario("generic", {"policies.platform.enabled": True}), seed=5)
+    model.step()
+    links = model.byproduct_market.links
+    i = int(links.live[0])
+    links.price[i] = 1e9  # the receiver now loses money every month it receives
+    for _ in range(model.scenario.byproduct_market.patience_months):
+        model.step()
+    assert not links.active[i] and links.end_reason[i] == 2  # "unprofitable"
+    receiver_account = model.firms.account[links.receiver[i]]
+    assert model.ledger.paid(receiver_account, "contract_penalty") > 0
+
+
+def test_a_leaving_firm_ends_its_links_and_its_partner_buys_virgin_input():
+    model = ParkModel(ecopark.load_scenario("generic", {"policies.platform.enabled": True}), seed=6)
+    model.step()
+    model.step()
+    links = model.byproduct_market.links
+    i = int(links.live[0])
+    supplier, receiver, k = links.supplier[i], links.receiver[i], links.stream[i]
+    received = model.firms.delivered_in[receiver, k]
+    assert received > 0
+    model.remove_firms(np.array([supplier]))
+    assert not links.active[i] and links.end_reason[i] == 3  # "exit"
+    model.step()
+    assert model.firms.delivered_in[receiver, k] < received
+
+
+def test_discovery_favours_near_firms_and_grows_over_time():
+    model = ParkModel("generic", seed=7)
+    model.step()
+    known_1 = model.byproduct_market.known.sum()
+    for _ in range(24):
+        model.step()
+    known = model.byproduct_market.known
+    assert known.sum() > known_1
+    x, y = model.firms.x[: known.shape[0]], model.firms.y[: known.shape[0]]
+    dist = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    assert dist[known].mean() < 0.8 * dist[np.triu_indices(len(x), 1)].mean()
+
+
+def test_reuse_quota_fines_the_unreused_share_at_year_end():
+    model = ParkModel(ecopark.load_scenario("generic", {
+        "policies.reuse_quota.quota": 0.5, "policies.reuse_quota.fine": 40.0,
+        "byproduct_market.encounters_per_month": 0.0}), seed=8)  # no discovery, no platform: no links
+    for _ in range(12):
+        model.step()
+    quota_streams = [model.catalogue.stream_keys.index(k) for k in ("fly_ash", "slag", "red_mud")]
+    generated = model.stream_totals["generated"][quota_streams].sum()
+    assert model.byproduct_market.links.n == 0
+    assert model.ledger.flow("reuse_quota_fine") == pytest.approx(0.5 * generated * 40.0, rel=1e-6)
