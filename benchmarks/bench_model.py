@@ -14,26 +14,12 @@ import math
 import time
 
 from ecopark.model import ParkModel
-from ecopark.scenario import load_scenario
-
-
-def scaled_scenario(n_firms: int | None):
-    """The generic scenario, or one with ``n_firms`` firms in the same sector mix and density."""
-    base = load_scenario("generic")
-    if n_firms is None:
-        return base
-    counts = base.park.firms
-    total = sum(counts.values())
-    scaled = {k: max(1, round(v * n_firms / total)) for k, v in counts.items()}
-    size = base.park.size_km * math.sqrt(sum(scaled.values()) / total)
-    overrides = {"park.firms": scaled, "park.size_km": size,
-                 "park.vacant_plots": max(1, round(base.park.vacant_plots * n_firms / total))}
-    return load_scenario(base, overrides)
+from ecopark.scenario import load_scenario, scale_park
 
 
 def time_run(n_firms: int | None, steps: int, repeat: int) -> tuple[int, float]:
     """Best wall time (s) of ``repeat`` runs of ``steps`` steps; returns (firms, seconds)."""
-    scenario = scaled_scenario(n_firms)
+    scenario = load_scenario("generic") if n_firms is None else scale_park(load_scenario("generic"), n_firms)
     best = math.inf
     for seed in range(repeat):
         model = ParkModel(scenario, seed=seed)

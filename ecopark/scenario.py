@@ -13,6 +13,7 @@ naming the dotted key, the value and what is allowed.
 from __future__ import annotations
 
 import copy
+import math
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -263,6 +264,23 @@ def load_scenario(
     else:
         data, label = read_scenario_data(name_or_path)
     return parse_scenario(apply_overrides(data, overrides), label)
+
+
+def scale_park(scenario: Scenario, n_firms: int) -> Scenario:
+    """The scenario with about ``n_firms`` firms in the same sector mix and plot density.
+
+    Each sector's count and the vacant plots scale by n_firms / current firms (at least one
+    firm per sector); the park's side grows with the square root, so plots per km2 and
+    hence link density stay the same.
+    """
+    counts = scenario.park.firms
+    total = sum(counts.values())
+    scaled = {k: max(1, round(v * n_firms / total)) for k, v in counts.items()}
+    size = scenario.park.size_km * math.sqrt(sum(scaled.values()) / total)
+    return load_scenario(scenario, {
+        "park.firms": scaled, "park.size_km": size,
+        "park.vacant_plots": max(1, round(scenario.park.vacant_plots * n_firms / total)),
+    })
 
 
 def markdown() -> str:

@@ -138,6 +138,7 @@ class ByproductMarket:
         self.firm_gain = np.zeros(0)  # yuan, cumulative realised link gains incl. capex paid
         self.gains = dict.fromkeys(PARTIES, 0.0)  # this month, yuan
         self.formed_this_step = 0
+        self._plot_weights: np.ndarray | None = None
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
             "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided")}
@@ -340,23 +341,31 @@ class ByproductMarket:
 
     # -- phase 4: discovery, matching and formation ------------------------------------------
     def discover(self) -> None:
-        """Chance encounters (weight exp(-dist/decay)) and referrals through partners."""
+        """Chance encounters and referrals through partners.
+
+        Each live firm meets, with probability ``encounters_per_month`` (one draw per whole
+        encounter above 1), the occupant of another plot drawn with weight exp(-dist/decay);
+        a vacant plot means no encounter. Each month a partner's partner becomes known with
+        probability ``referral_rate``.
+        """
         model, spec = self.model, self.spec
         self._grow()
         rows = model.firms.live
         n = len(rows)
         if n < 2:
             return
-        x, y = model.firms.x[rows], model.firms.y[rows]
+        cum = self._encounter_weights()
+        plots = model.firms.plot[rows]
+        n_plots = cum.shape[0]
         meets = model.rng.random(n) < min(spec.encounters_per_month, 1.0)
         draws = max(1, int(np.ceil(spec.encounters_per_month)))
-        weight = np.exp(-np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :]) / spec.distance_decay_km)
-        np.fill_diagonal(weight, 0.0)
-        cum = np.cumsum(weight, axis=1)
         for _ in range(draws):
-            u = model.rng.random(n) * cum[:, -1]
-            partner = np.minimum((cum < u[:, None]).sum(axis=1), n - 1)
-            a, b = rows[meets], rows[partner[meets]]
+            # row-wise inverse-CDF draw of a plot: rows are stacked, row p shifted by p, one searchsorted
+            u = model.rng.random(n)
+            flat = np.searchsorted(cum.ravel(), u + plots, side="right")
+            met = model.plot_occupant[np.minimum(flat - plots * n_plots, n_plots - 1)]
+            ok = meets & (met >= 0)  # meeting a vacant plot is meeting nobody
+            a, b = rows[ok], met[ok]
             self.known[a, b] = True
             self.known[b, a] = True
         live = self.links.live
@@ -368,6 +377,21 @@ class ByproductMarket:
             keep = (two.row != two.col) & (model.rng.random(len(two.row)) < spec.referral_rate)
             self.known[two.row[keep], two.col[keep]] = True
             self.known[two.col[keep], two.row[keep]] = True
+
+    def _encounter_weights(self) -> np.ndarray:
+        """Row-normalised cumulative encounter weights exp(-dist/decay) between plots (computed once).
+
+        Row p is shifted by +p so that all rows form one increasing array (see :meth:`discover`).
+        """
+        if self._plot_weights is None:
+            xy = self.model.plot_xy
+            dist = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+            weight = np.exp(-dist / self.spec.distance_decay_km)
+            np.fill_diagonal(weight, 0.0)
+            cum = np.cumsum(weight, axis=1)
+            cum /= np.maximum(cum[:, -1:], 1e-300)
+            self._plot_weights = cum + np.arange(len(xy))[:, None]
+        return self._plot_weights
 
     def match(self) -> None:
         """Phase 4: discover, then match every stream's open supply and demand and form links."""
