@@ -1,4 +1,4 @@
-"""The sector and byproduct-stream catalogue: data read from ``ecopark/data/*.toml``.
+"""The sector, byproduct-stream and abatement catalogue: data read from ``ecopark/data/*.toml``.
 
 No economic logic lives here. Each numeric value in the data files is a table
 ``{value, unit, source}`` so that every figure carries its unit and where it comes from;
@@ -77,12 +77,28 @@ class Sector:
 
 
 @dataclass(frozen=True)
+class Technology:
+    """An abatement technology of a sector (for its typical firm; money scales with size)."""
+
+    sector: str
+    name: str
+    capex: float  # yuan
+    opex: float  # yuan/month
+    share: float  # share of business-as-usual emissions abated
+    lifetime: float  # months
+
+
+TECHNOLOGY_NUMBERS = ("capex", "opex", "share", "lifetime")
+
+
+@dataclass(frozen=True)
 class Catalogue:
     """All sectors and streams, with the unit and source of every number."""
 
     sectors: dict[str, Sector]
     streams: dict[str, Stream]
     provenance: dict[str, tuple[str, str]]  # "sectors.refining.capacity" -> (unit, source)
+    technologies: tuple[Technology, ...] = ()
 
     @property
     def sector_keys(self) -> tuple[str, ...]:
@@ -134,7 +150,9 @@ def _read(name: str, path: Path | None) -> dict[str, Any]:
     return tomllib.loads(resources.files("ecopark.data").joinpath(name).read_text())
 
 
-def parse_catalogue(sector_data: dict[str, Any], stream_data: dict[str, Any]) -> Catalogue:
+def parse_catalogue(
+    sector_data: dict[str, Any], stream_data: dict[str, Any], technology_data: dict[str, Any] | None = None
+) -> Catalogue:
     """Validate raw catalogue tables and build a :class:`Catalogue`."""
     provenance: dict[str, tuple[str, str]] = {}
     streams = {}
@@ -172,10 +190,20 @@ def parse_catalogue(sector_data: dict[str, Any], stream_data: dict[str, Any]) ->
         sectors[key] = Sector(
             key=key, name=raw["name"], output_unit=raw["output_unit"], **numbers, **flows
         )
-    return Catalogue(sectors=sectors, streams=streams, provenance=provenance)
+    technologies = []
+    for sector, entries in (technology_data or {}).items():
+        if sector not in sectors:
+            raise ConfigError(f"abatement.{sector}", f"unknown sector; allowed: {', '.join(sectors)}")
+        for i, raw in enumerate(entries):
+            key = f"abatement.{sector}[{i}]"
+            numbers = {f: _number(raw.get(f), f"{key}.{f}", provenance) for f in TECHNOLOGY_NUMBERS}
+            if not 0 < numbers["share"] < 1 or numbers["lifetime"] < 1:
+                raise ConfigError(key, "share must be between 0 and 1 and lifetime at least 1 month")
+            technologies.append(Technology(sector=sector, name=raw["name"], **numbers))
+    return Catalogue(sectors=sectors, streams=streams, provenance=provenance, technologies=tuple(technologies))
 
 
 @lru_cache(maxsize=4)
 def load_catalogue(path: Path | None = None) -> Catalogue:
     """Load the catalogue shipped with ecopark, or the one in folder ``path``."""
-    return parse_catalogue(_read("sectors.toml", path), _read("streams.toml", path))
+    return parse_catalogue(_read("sectors.toml", path), _read("streams.toml", path), _read("abatement.toml", path))

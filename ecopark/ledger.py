@@ -46,6 +46,25 @@ MONEY_KINDS: dict[str, str] = {
     "risk_compensation": "the risk fund (government) covers part of a first link's shortfall",
     "reuse_quota_fine": "a firm pays government for reuse below the mandatory quota",
     "contract_penalty": "a firm leaving a link early pays its partner",
+    "abatement_opex": "a firm pays outside the running cost of its abatement technologies",
+    "allowance_purchase": "a buyer pays the carbon exchange for allowances or offset credits",
+    "allowance_sale": "the carbon exchange pays a seller (firm, government auction, carbon pool)",
+    "external_carbon_trade": "the exchange settles with a linked external carbon market",
+    "carbon_penalty": "a covered firm pays government per tonne not covered at compliance",
+    "carbon_tax": "a covered firm pays government per tonne emitted",
+    "offset_quota_fine": "a covered firm pays government per tonne of local-offset quota not met",
+    "carbon_pool_payout": "the operator's carbon pool pays contributors for credits sold, less commission",
+}
+
+#: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.
+ALLOWANCE_KINDS: dict[str, str] = {
+    "free_allocation": "the registry issues allowances free to a covered firm",
+    "auction_issue": "the registry issues the year's auction volume to government",
+    "offset_issue": "the registry issues offset credits to the carbon pool for verified reductions",
+    "trade": "allowances move from a seller to the exchange or from the exchange to a buyer",
+    "external_trade": "allowances move between the exchange and a linked external market",
+    "surrender": "a covered firm surrenders allowances for its emissions (retired)",
+    "expiry": "unused allowances expire at year end without banking, or unsold auction volume (retired)",
 }
 
 

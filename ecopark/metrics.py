@@ -205,6 +205,56 @@ def surplus_government(model: ParkModel) -> float:
     return model.byproduct_market.gains["government"]
 
 
+# -- carbon --
+@step_metric("yuan/tCO2e")
+def carbon_price(model: ParkModel) -> float:
+    """Last call-auction clearing price; with a carbon tax and no cap, the tax rate; 0 if neither."""
+    market = model.carbon_market
+    if model.policy("cap_and_trade") and np.isfinite(market.last_price):
+        return float(market.last_price)
+    tax = model.policy("carbon_tax")
+    return float(tax.params.rate) if tax and not model.policy("cap_and_trade") else 0.0
+
+
+@step_metric("yuan/tCO2e")
+def expected_carbon_price(model: ParkModel) -> float:
+    """The carbon price firms expect (adaptive: E <- E + w (P - E) after each session)."""
+    return float(model.expected_carbon_price)
+
+
+@step_metric("tCO2e/month")
+def emissions_cap(model: ParkModel) -> float:
+    """This compliance year's cap / 12 (0 without cap-and-trade)."""
+    return model.carbon_market.cap / 12 if model.policy("cap_and_trade") else 0.0
+
+
+@step_metric("tCO2e/month")
+def emissions_covered(model: ParkModel) -> float:
+    """Emissions this month of firms in sectors under the cap."""
+    rows = _live(model)
+    return float(model.firms.emissions[rows[model.carbon_market.covered(rows, "cap_and_trade")]].sum())
+
+
+@step_metric("share")
+def abatement_adoption(model: ParkModel) -> float:
+    """Share of live firms with at least one abatement technology in operation."""
+    rows = _live(model)
+    model.abatement._grow()
+    return float(model.abatement.installed[rows].any(axis=1).mean()) if len(rows) else 0.0
+
+
+@step_metric("tCO2e")
+def allowances_held(model: ParkModel) -> float:
+    """Allowances held by firms (after a year end: the banked stock)."""
+    return model.carbon_market.held_by_firms()
+
+
+@step_metric("tCO2e")
+def allowance_balance_total(model: ParkModel) -> float:
+    """Sum of all allowance balances: issued = surrendered + expired + held makes it 0 (an invariant)."""
+    return float(model.allowances.total())
+
+
 # -- per run -------------------------------------------------------------------------------
 @run_metric("yuan")
 def total_sales(model: ParkModel) -> float:
@@ -387,6 +437,67 @@ def fiscal_cost_per_tonne_reused(model: ParkModel) -> float:
     paid = sum(model.ledger.flow(k, "government") for k in kinds)
     tonnes = model.stream_totals["delivered"][model.stream_is_mass].sum()
     return float(paid / tonnes) if tonnes > 0 else 0.0
+
+
+# -- carbon --
+def _session_prices(model: ParkModel) -> np.ndarray:
+    return np.array([p for _, p in model.carbon_market.session_prices])
+
+
+@run_metric("yuan/tCO2e")
+def carbon_price_mean(model: ParkModel) -> float:
+    """Mean of the call-auction clearing prices over the run (0 if no session traded)."""
+    prices = _session_prices(model)
+    return float(prices.mean()) if len(prices) else 0.0
+
+
+@run_metric("yuan/tCO2e")
+def carbon_price_volatility(model: ParkModel) -> float:
+    """Standard deviation of the clearing prices over the run."""
+    prices = _session_prices(model)
+    return float(prices.std()) if len(prices) > 1 else 0.0
+
+
+@run_metric("yuan")
+def auction_revenue(model: ParkModel) -> float:
+    """Government's allowance sales over the run (ledger `allowance_sale` to government)."""
+    return model.ledger.flow("allowance_sale", None, "government")
+
+
+@run_metric("yuan")
+def carbon_penalties(model: ParkModel) -> float:
+    """Penalties for allowances short at compliance, plus local-offset quota fines."""
+    return model.ledger.flow("carbon_penalty") + model.ledger.flow("offset_quota_fine")
+
+
+@run_metric("yuan")
+def carbon_tax_revenue(model: ParkModel) -> float:
+    """Carbon tax collected over the run."""
+    return model.ledger.flow("carbon_tax")
+
+
+@run_metric("yuan")
+def carbon_pool_revenue(model: ParkModel) -> float:
+    """Proceeds of the operator's carbon pool from selling offset credits."""
+    return model.ledger.flow("allowance_sale", None, "operator")
+
+
+@run_metric("yuan")
+def carbon_pool_payouts(model: ParkModel) -> float:
+    """Paid by the carbon pool to contributing firms (proceeds less commission)."""
+    return model.ledger.flow("carbon_pool_payout")
+
+
+@run_metric("share")
+def abatement_adoption_final(model: ParkModel) -> float:
+    """`abatement_adoption` in the last month."""
+    return abatement_adoption(model)
+
+
+@run_metric("tCO2e")
+def allowances_banked_final(model: ParkModel) -> float:
+    """Allowances held by firms at the end of the run."""
+    return model.carbon_market.held_by_firms()
 
 
 def compute_run_metrics(model: ParkModel) -> dict[str, float]:

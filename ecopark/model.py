@@ -4,13 +4,15 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
 
 1. ``update_policies``   government instruments update for the month
 2. ``produce``           firms draw demand, produce, sell, pay variable and fixed costs;
-                         the operator collects rent
+                         the operator collects rent; installed abatement operates
 3. ``deliver_and_dispose`` contracted byproduct deliveries and their payments, then disposal
                          of the rest, purchases of unmet substitutable inputs, reuse quotas
 4. ``match``             byproduct market: discovery, matching, new links (markets/byproduct.py)
-5. abatement investment  (added by the carbon issue)
+5. ``abatement.decide``  firms invest in technologies whose MAC is below the value they
+                         expect per tonne (agents/abatement.py)
 6. credit market         (added by the credit issue)
-7. carbon market         (added by the carbon issue)
+7. ``carbon_market.step`` carbon tax; pool credits; call-auction sessions; year-end
+                         compliance, penalties, banking (markets/carbon.py)
 8. ``exit_and_enter``    firms with persistent negative cash exit; vacant plots refill
 9. ``collect``           the DataCollector records every step metric
 
@@ -28,10 +30,12 @@ from mesa.space import ContinuousSpace
 
 from ecopark import metrics
 from ecopark.agents import Bank, Enterprise, FirmTable, Government, ParkOperator
+from ecopark.agents.abatement import AbatementPortfolio
 from ecopark.agents.enterprise import dispose_and_buy_inputs, produce
 from ecopark.catalogue import load_catalogue
 from ecopark.ledger import Ledger
 from ecopark.markets.byproduct import ByproductMarket
+from ecopark.markets.carbon import CarbonMarket
 from ecopark.policies import Policy
 from ecopark.scenario import Scenario, load_scenario
 
@@ -73,6 +77,8 @@ class ParkModel(mesa.Model):
         self.add_firms(sectors, self.vacant_plots()[: len(sectors)])
 
         self.byproduct_market = ByproductMarket(self)
+        self.abatement = AbatementPortfolio(self)
+        self.carbon_market = CarbonMarket(self)
         self.datacollector = mesa.DataCollector(
             model_reporters={name: m.func for name, m in metrics.STEP_METRICS.items()}
         )
@@ -171,8 +177,11 @@ class ParkModel(mesa.Model):
         self.government.update_policies()
         produce(self)
         self.operator.collect_rent()
+        self.abatement.operate()
         self.deliver_and_dispose()
         self.byproduct_market.match()
+        self.abatement.decide(self.carbon_market.value_per_tonne(self.firms.live))
+        self.carbon_market.step()
         self.exit_and_enter()
         self.datacollector.collect(self)
 

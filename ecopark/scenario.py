@@ -73,6 +73,8 @@ class OperatorSpec:
     rent: float = param(80000.0, lo=0, unit="yuan/firm/month", doc="plot rent each firm pays the operator")
     operating_cost: float = param(1.5e6, lo=0, unit="yuan/month", doc="the operator's own running cost")
     initial_cash: float = param(5.0e7, lo=0, unit="yuan", doc="the operator's starting cash")
+    carbon_pool: bool = param(True, doc="pool verified reductions of firms outside the cap and sell them as offsets")
+    pool_commission: float = param(0.1, lo=0, hi=1, doc="operator's share of carbon-pool proceeds")
 
 
 @dataclass(frozen=True)

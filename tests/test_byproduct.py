@@ -228,10 +228,13 @@ def test_discovery_favours_near_firms_and_grows_over_time():
 def test_reuse_quota_fines_the_unreused_share_at_year_end():
     model = ParkModel(ecopark.load_scenario("generic", {
         "policies.reuse_quota.quota": 0.5, "policies.reuse_quota.fine": 40.0,
-        "byproduct_market.encounters_per_month": 0.0}), seed=8)  # no discovery, no platform: no links
+        "byproduct_market.encounters_per_month": 0.0,  # no discovery, no platform: no links
+        "policies.cap_and_trade.enabled": False}), seed=8)
+    assert model.firms.n == len(model.firms.live)
     for _ in range(12):
         model.step()
     quota_streams = [model.catalogue.stream_keys.index(k) for k in ("fly_ash", "slag", "red_mud")]
     generated = model.stream_totals["generated"][quota_streams].sum()
     assert model.byproduct_market.links.n == 0
+    assert model.exits_this_step == 0 and len(model.firms.live) == model.firms.n  # every firm stayed the year
     assert model.ledger.flow("reuse_quota_fine") == pytest.approx(0.5 * generated * 40.0, rel=1e-6)

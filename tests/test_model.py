@@ -36,7 +36,8 @@ def test_bau_emissions_follow_output_and_intensity():
     rows = model.firms.live
     expected = model.firms.output[rows] * model.sector_intensity[model.firms.sector[rows]]
     np.testing.assert_allclose(model.firms.emissions_bau[rows], expected)
-    np.testing.assert_allclose(model.firms.emissions[rows], expected)  # no links, no abatement yet
+    f = model.firms
+    np.testing.assert_allclose(f.emissions[rows], np.maximum(expected - f.link_avoided[rows] - f.abated[rows], 0))
 
 
 def _expected_landfill_tax(result, rate):
@@ -113,7 +114,8 @@ def test_capex_subsidy_share_cap_budget_and_schedule():
     model = ParkModel(ecopark.load_scenario("generic", {
         "policies.capex_subsidy.share": 0.2, "policies.capex_subsidy.cap_per_project": 1.5e6,
         "policies.capex_subsidy.budget": 2.5e6, "policies.capex_subsidy.start": 2,
-        "byproduct_market.encounters_per_month": 0.0}), seed=0)  # no links compete for the budget
+        "byproduct_market.encounters_per_month": 0.0,  # no links or abatement compete for the budget
+        "policies.cap_and_trade.enabled": False}), seed=0)
     firm = model.firm_agents[int(model.firms.live[0])]
     account = int(model.firms.account[firm.row])
     model.ledger.transfer("equity", model.outside, account, 1e8)

@@ -1,8 +1,11 @@
 """Policy instruments, one module per instrument family, found by name in REGISTRY."""
 
 from ecopark.policies import (
+    cap_and_trade,
     capex_subsidy,
+    carbon_tax,
     landfill_tax,
+    offset_quota,
     platform,
     posted_price_rule,
     reuse_quota,
@@ -15,8 +18,11 @@ __all__ = [
     "REGISTRY",
     "Policy",
     "PolicyParams",
+    "cap_and_trade",
     "capex_subsidy",
+    "carbon_tax",
     "landfill_tax",
+    "offset_quota",
     "platform",
     "posted_price_rule",
     "register",

@@ -30,6 +30,13 @@ class PolicyParams:
             raise ConfigError(f"{path}.end", f"value {self.end} is before start {self.start}; allowed: >= start")
 
 
+def check_names(path: str, names: list[str], allowed_names: tuple[str, ...], what: str) -> None:
+    """Raise ConfigError naming ``path[i]`` if an entry of ``names`` is not in ``allowed_names``."""
+    for i, name in enumerate(names):
+        if name not in allowed_names:
+            raise ConfigError(f"{path}[{i}]", f"unknown {what} {name!r}; allowed: {', '.join(allowed_names)}")
+
+
 def register(cls: type[Policy]) -> type[Policy]:
     """Class decorator adding an instrument to :data:`REGISTRY` under ``cls.name``."""
     REGISTRY[cls.name] = cls

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecopark.catalogue import Catalogue, load_catalogue
-from ecopark.policies.base import Policy, PolicyParams, register
-from ecopark.schema import ConfigError, param
+from ecopark.policies.base import Policy, PolicyParams, check_names, register
+from ecopark.schema import param
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,7 @@ class ReuseQuotaParams(PolicyParams):
 
     def validate(self, path: str) -> None:
         super().validate(path)
-        known = load_catalogue().stream_keys
-        for i, key in enumerate(self.streams):
-            if key not in known:
-                raise ConfigError(f"{path}.streams[{i}]", f"unknown stream {key!r}; allowed: {', '.join(known)}")
+        check_names(f"{path}.streams", self.streams, load_catalogue().stream_keys, "stream")
 
 
 @register

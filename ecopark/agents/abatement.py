@@ -1,0 +1,121 @@
+"""Firms' abatement technologies: a step marginal-abatement-cost (MAC) curve per firm.
+
+Each sector has a menu of technologies (``ecopark/data/abatement.toml``); for firm f of
+size s_f with business-as-usual emissions at normal output b_f (tCO2e/month) and hurdle
+rate r_f, technology j not yet installed abates, on top of those installed,
+
+    a_fj   = share_j * (1 - S_f) * b_f                     tCO2e/month
+    MAC_fj = (capex_j * s_f * A(r_f, life_j) + opex_j * s_f) / a_fj   yuan/tCO2e
+
+with S_f = 1 - prod_{installed i}(1 - share_i) the firm's installed abatement share and
+A the monthly annuity factor. A firm invests in its cheapest technology with
+MAC < v_f, the value it expects per tonne abated (allowance price, carbon tax, or offset
+credits through the carbon pool), if it can finance it: that is the condition NPV > 0
+over the technology's life. An installed technology abates S_f * bau each month and costs
+its opex (``abatement_opex``); it retires after its lifetime.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ecopark.markets.byproduct import annuity_factor
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
+
+
+class AbatementPortfolio:
+    """Installed technologies of every firm (firms x technologies) and investment decisions."""
+
+    def __init__(self, model: ParkModel) -> None:
+        self.model = model
+        techs = model.catalogue.technologies
+        keys = model.catalogue.sector_keys
+        self.sector = np.array([keys.index(t.sector) for t in techs], dtype=np.int64)
+        self.capex = np.array([t.capex for t in techs])
+        self.opex = np.array([t.opex for t in techs])
+        self.share = np.array([t.share for t in techs])
+        self.lifetime = np.array([t.lifetime for t in techs])
+        self.names = [t.name for t in techs]
+        self.installed_at = np.full((0, len(techs)), -1, dtype=np.int64)  # step installed, -1 = not
+
+    def _grow(self) -> None:
+        n = self.model.firms.n
+        if n > len(self.installed_at):
+            pad = np.full((n - len(self.installed_at), len(self.sector)), -1, dtype=np.int64)
+            self.installed_at = np.vstack([self.installed_at, pad])
+
+    @property
+    def installed(self) -> np.ndarray:
+        """(firms, technologies) bool: technology in operation."""
+        return self.installed_at >= 0
+
+    def installed_share(self, rows: np.ndarray) -> np.ndarray:
+        """S_f = 1 - prod over installed technologies of (1 - share_j)."""
+        self._grow()
+        kept = np.where(self.installed[rows], 1.0 - self.share, 1.0)
+        return 1.0 - kept.prod(axis=1)
+
+    def normal_bau(self, rows: np.ndarray) -> np.ndarray:
+        """Business-as-usual emissions at normal output (tCO2e/month)."""
+        m, firms = self.model, self.model.firms
+        s = firms.sector[rows]
+        return m.sector_capacity[s] * firms.size[rows] * m.scenario.economy.base_utilisation * m.sector_intensity[s]
+
+    def operate(self) -> None:
+        """Phase 2 (after production): set ``firms.abated``, pay opex, retire old technologies."""
+        model, firms = self.model, self.model.firms
+        self._grow()
+        rows = firms.live
+        age = model.steps - self.installed_at[rows]
+        retire = self.installed[rows] & (age >= self.lifetime)
+        r_idx, t_idx = np.nonzero(retire)
+        self.installed_at[rows[r_idx], t_idx] = -1
+        firms.abated[rows] = self.installed_share(rows) * firms.emissions_bau[rows]
+        opex = (self.installed[rows] * self.opex).sum(axis=1) * firms.size[rows]
+        model.ledger.transfer("abatement_opex", firms.account[rows], model.outside, opex)
+
+    def menu(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(MAC, abatement a) arrays (rows x technologies); NaN where not available to the firm."""
+        firms = self.model.firms
+        self._grow()
+        available = (self.sector[None, :] == firms.sector[rows][:, None]) & ~self.installed[rows]
+        a = self.share[None, :] * (1.0 - self.installed_share(rows))[:, None] * self.normal_bau(rows)[:, None]
+        annuity = annuity_factor(firms.discount_rate[rows][:, None], self.lifetime[None, :])
+        cost = (self.capex[None, :] * annuity + self.opex[None, :]) * firms.size[rows][:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mac = np.where(available & (a > 0), cost / a, np.nan)
+        return mac, np.where(available, a, 0.0)
+
+    def install(self, rows: np.ndarray, techs: np.ndarray, effective_now: bool = False) -> np.ndarray:
+        """Install technology techs[i] at firm rows[i] where it can be financed; returns the mask.
+
+        With ``effective_now`` (commitments made in a carbon-market session) the technology
+        already abates this month: the month's emissions are recomputed and its opex paid.
+        """
+        model, firms = self.model, self.model.firms
+        done = np.zeros(len(rows), dtype=bool)
+        for i, (row, j) in enumerate(zip(rows, techs, strict=True)):
+            if self.installed_at[row, j] < 0 and model.firm_agents[row].invest(
+                    float(self.capex[j] * firms.size[row]), "abatement"):
+                self.installed_at[row, j] = model.steps
+                done[i] = True
+        if effective_now and done.any():
+            now = np.unique(rows[done])
+            firms.abated[now] = self.installed_share(now) * firms.emissions_bau[now]
+            firms.emissions[now] = np.maximum(firms.emissions_bau[now] - firms.link_avoided[now] - firms.abated[now], 0)
+            model.ledger.transfer("abatement_opex", firms.account[rows[done]], model.outside,
+                                  self.opex[techs[done]] * firms.size[rows[done]])
+        return done
+
+    def decide(self, value: np.ndarray) -> None:
+        """Phase 5: each live firm installs its cheapest technology with MAC < value (yuan/t)."""
+        rows = self.model.firms.live
+        mac, _ = self.menu(rows)
+        worth = np.where(mac < value[:, None], mac, np.inf)
+        best = np.argmin(worth, axis=1)
+        take = np.isfinite(worth[np.arange(len(rows)), best])
+        self.install(rows[take], best[take])

@@ -1,0 +1,430 @@
+"""The carbon market: allowances, call-auction sessions, compliance, carbon tax, carbon pool.
+
+Allowances live in their own double-entry ledger (``model.allowances``, tCO2e): the
+registry issues them (free allocation, auction volume, offset credits), firms, government
+and the pool hold them, and surrender or expiry retires them, so
+issued = surrendered + expired + held at all times (the ledger's total is zero).
+
+Each session (every ``session_months``) a uniform-price call auction clears the step bid
+and ask curves of covered firms (truthful MAC bidding), the government's auction volume,
+the carbon pool's offset credits and, if linked, an external market
+(:func:`clear_uniform_price`). Each firm's orders come from its expected year-end
+position and its MAC curve:
+
+    need_f = emitted so far + this month's emissions x months left - allowances held
+
+with its not-yet-installed technologies sorted by MAC: it bids for min(a_m, need left) at
+MAC_m (it would rather abate than pay more), offers the abatement beyond its need at MAC_m,
+bids any residual need at the penalty, and offers a surplus at its reservation price
+(the expected price with banking, else 0). After the session a firm abates what it
+offered and sold, or what it bid for and did not get (:meth:`CarbonMarket.session`).
+
+Expectations are adaptive: after each session with trade, E <- E + w (P - E).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ecopark.ledger import ALLOWANCE_KINDS, Ledger
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
+
+
+@dataclass(frozen=True)
+class Clearing:
+    """Result of one call auction: price (NaN if nothing trades), volume and fills per order."""
+
+    price: float
+    volume: float
+    buy_fills: np.ndarray
+    sell_fills: np.ndarray
+
+
+def _fill(prices: np.ndarray, quantities: np.ndarray, eligible: np.ndarray, volume: float,
+          descending: bool) -> np.ndarray:
+    """Fill eligible orders by price priority, then array order, up to ``volume``."""
+    fills = np.zeros(len(prices))
+    idx = np.flatnonzero(eligible)
+    key = -prices[idx] if descending else prices[idx]
+    idx = idx[np.argsort(key, kind="stable")]
+    q = quantities[idx]
+    cum = np.cumsum(q)
+    fills[idx] = np.clip(volume - (cum - q), 0.0, q)
+    return fills
+
+
+def clear_uniform_price(
+    bid_prices: np.ndarray, bid_quantities: np.ndarray, ask_prices: np.ndarray, ask_quantities: np.ndarray
+) -> Clearing:
+    """Clear a uniform-price call auction of limit orders (1-D arrays, one entry per order).
+
+    Price rule: among the order prices, take those that maximise the traded volume
+    V(p) = min(D(p), S(p)), with D(p) the bids at or above p and S(p) the asks at or below p;
+    among them those with the smallest imbalance |D(p) - S(p)|; then the highest such price
+    if buyers are left over, the lowest if sellers are, and the midpoint of the range if
+    the book balances. No trade (V = 0): price NaN.
+
+    Rationing: buyers are filled in descending price order and sellers in ascending price
+    order; orders at the same price are filled in array order (time priority: the caller
+    shuffles the orders), the last one partially. So no buyer pays above its bid and no
+    seller receives below its ask.
+    """
+    bp, bq = np.asarray(bid_prices, float), np.asarray(bid_quantities, float)
+    ap, aq = np.asarray(ask_prices, float), np.asarray(ask_quantities, float)
+    none = Clearing(np.nan, 0.0, np.zeros(len(bp)), np.zeros(len(ap)))
+    live_b, live_a = bq > 0, aq > 0
+    if not live_b.any() or not live_a.any():
+        return none
+    candidates = np.unique(np.r_[bp[live_b], ap[live_a]])
+    b_sorted = np.argsort(bp[live_b])
+    b_price, b_cum = bp[live_b][b_sorted], np.cumsum(bq[live_b][b_sorted][::-1])[::-1]
+    a_sorted = np.argsort(ap[live_a])
+    a_price, a_cum = ap[live_a][a_sorted], np.cumsum(aq[live_a][a_sorted])
+    first_b = np.searchsorted(b_price, candidates, side="left")
+    demand = np.where(first_b < len(b_cum), b_cum[np.minimum(first_b, len(b_cum) - 1)], 0.0)
+    last_a = np.searchsorted(a_price, candidates, side="right") - 1
+    supply = np.where(last_a >= 0, a_cum[np.maximum(last_a, 0)], 0.0)
+    volume = np.minimum(demand, supply)
+    best = volume.max()
+    if best <= 0:
+        return none
+    tol = 1e-9 * best
+    at_max = np.flatnonzero(volume >= best - tol)
+    imbalance = demand[at_max] - supply[at_max]
+    smallest = np.abs(imbalance) <= np.abs(imbalance).min() + tol
+    chosen, residual = at_max[smallest], imbalance[smallest]
+    if np.all(residual > tol):
+        price = candidates[chosen].max()
+    elif np.all(residual < -tol):
+        price = candidates[chosen].min()
+    else:
+        price = 0.5 * (candidates[chosen].min() + candidates[chosen].max())
+    buys = _fill(bp, bq, live_b & (bp >= price), best, descending=True)
+    sells = _fill(ap, aq, live_a & (ap <= price), best, descending=False)
+    return Clearing(float(price), float(best), buys, sells)
+
+
+class CarbonMarket:
+    """Runs the emission trading system, the carbon tax and the operator's carbon pool."""
+
+    def __init__(self, model: ParkModel) -> None:
+        self.model = model
+        self.allowances = Ledger(ALLOWANCE_KINDS, unit="tCO2e", resolution=0.001)
+        al = self.allowances
+        self.registry = al.open_account("registry", "government")
+        self.retired = al.open_account("retired", "government")
+        self.government = al.open_account("government", "government")
+        self.pool = al.open_account("carbon_pool", "operator")
+        self.exchange = al.open_account("exchange", "outside")
+        self.external = al.open_account("external_market", "outside")
+        self.money_exchange = model.ledger.open_account("carbon_exchange", "outside")
+        self.account = np.zeros(0, dtype=np.int64)  # allowance account per firm row (-1: none)
+        self.year_emissions = np.zeros(0)  # tCO2e emitted this compliance year, per firm row
+        self.offsets_held = np.zeros(0)  # local offset credits bought this year, per firm row
+        self.contribution = np.zeros(0)  # unsold verified reductions in the pool, per firm row
+        self.expected_price = 0.0
+        self.last_price = np.nan
+        self.session_prices: list[tuple[int, float]] = []
+        self.cap = 0.0  # this year's cap, tCO2e
+        self.auction_left = 0.0
+        self.offsets_cap = 0.0
+        self.offsets_sold = 0.0
+        ets = model.government.policies.get("cap_and_trade")
+        if ets is not None:
+            self.expected_price = ets.params.initial_price
+        model.allowances = self.allowances
+        model.exit_listeners.append(self.firms_exited)
+
+    # -- who is covered ------------------------------------------------------------------------
+    def _grow(self) -> None:
+        n = self.model.firms.n
+        extra = n - len(self.account)
+        if extra > 0:
+            self.account = np.r_[self.account, np.full(extra, -1, dtype=np.int64)]
+            self.year_emissions = np.r_[self.year_emissions, np.zeros(extra)]
+            self.offsets_held = np.r_[self.offsets_held, np.zeros(extra)]
+            self.contribution = np.r_[self.contribution, np.zeros(extra)]
+
+    def covered(self, rows: np.ndarray, policy_name: str) -> np.ndarray:
+        """Mask of ``rows`` in the sectors an active policy covers."""
+        policy = self.model.policy(policy_name)
+        if policy is None:
+            return np.zeros(len(rows), dtype=bool)
+        keys = self.model.catalogue.sector_keys
+        sectors = [keys.index(k) for k in policy.params.covered_sectors]
+        return np.isin(self.model.firms.sector[rows], sectors)
+
+    def _accounts(self, rows: np.ndarray) -> np.ndarray:
+        """Allowance accounts of firm rows, opened on first use."""
+        self._grow()
+        new = rows[self.account[rows] < 0]
+        if len(new):
+            self.account[new] = self.allowances.open_accounts([f"firm:{r}" for r in new], "enterprise")
+        return self.account[rows]
+
+    def value_per_tonne(self, rows: np.ndarray) -> np.ndarray:
+        """What a tonne abated is worth to each firm when it plans abatement (yuan/tCO2e).
+
+        Covered by the tax: the tax rate. Outside the cap, with a carbon pool and a cap in
+        force: the expected price less the pool commission (its reductions become offsets).
+        Firms under the cap decide abatement through their bids in the call auction (their
+        MAC steps), so their planning value here is 0 (plus any tax).
+        """
+        model = self.model
+        value = np.zeros(len(rows))
+        ets = self.covered(rows, "cap_and_trade")
+        tax = model.policy("carbon_tax")
+        if tax:
+            value[self.covered(rows, "carbon_tax")] += tax.params.rate
+        spec = model.scenario.operator
+        if spec.carbon_pool and model.policy("cap_and_trade"):
+            value[~ets] += self.expected_price * (1.0 - spec.pool_commission)
+        return value
+
+    # -- the monthly phase ---------------------------------------------------------------------
+    def step(self) -> None:
+        """Phase 7: year opening, carbon tax, pool credits, sessions, year-end compliance."""
+        model = self.model
+        self._grow()
+        month = (model.steps - 1) % 12 + 1
+        ets = model.policy("cap_and_trade")
+        rows = model.firms.live
+        if ets and (month == 1 or self.cap == 0.0):
+            self.open_year(ets)
+        self.charge_tax(rows)
+        if ets:
+            self.collect_pool_credits(rows[~self.covered(rows, "cap_and_trade")])
+            if (month - 1) % ets.params.session_months == 0:
+                self.session(ets, months_ahead=13 - month)
+            covered = rows[self.covered(rows, "cap_and_trade")]
+            self.year_emissions[covered] += model.firms.emissions[covered]
+            if month == 12:
+                self.comply(ets)
+        tax = model.policy("carbon_tax")
+        model.expected_carbon_price = self.expected_price if ets else (tax.params.rate if tax else 0.0)
+
+    def open_year(self, ets) -> None:
+        """Set the year's cap, allocate free allowances by benchmark and issue the auction volume.
+
+        cap = cap_start (1 - cap_decline)^y x 12 x sum of covered firms' BAU at normal output;
+        firm f gets free_share x cap x bau_f / sum(bau) (a benchmark x expected output), and
+        government receives the rest to auction over the year's sessions.
+        """
+        model, p = self.model, ets.params
+        rows = model.firms.live
+        rows = rows[self.covered(rows, "cap_and_trade")]
+        bau = model.abatement.normal_bau(rows) * 12
+        year = (model.steps - p.start) // 12
+        self.cap = p.cap_start * (1.0 - p.cap_decline) ** year * bau.sum()
+        accounts = self._accounts(rows)
+        self.allowances.step = model.steps
+        if bau.sum() > 0:
+            free = p.free_share * self.cap * bau / bau.sum()
+            self.allowances.transfer("free_allocation", self.registry, accounts, free)
+        self.auction_left = (1.0 - p.free_share) * self.cap
+        self.allowances.transfer("auction_issue", self.registry, self.government, self.auction_left)
+        self.year_emissions[:] = 0.0
+        self.offsets_held[:] = 0.0
+        self.offsets_cap = p.offset_limit * self.cap
+        self.offsets_sold = 0.0
+
+    def charge_tax(self, rows: np.ndarray) -> None:
+        """Carbon tax: covered firms pay rate x this month's emissions to government."""
+        tax = self.model.policy("carbon_tax")
+        if tax is None:
+            return
+        model = self.model
+        taxed = rows[self.covered(rows, "carbon_tax")]
+        model.ledger.transfer("carbon_tax", model.firms.account[taxed], model.government.account,
+                              tax.params.rate * model.firms.emissions[taxed])
+
+    def collect_pool_credits(self, rows: np.ndarray) -> None:
+        """Verified reductions of firms outside the cap (links and abatement) enter the pool."""
+        spec = self.model.scenario.operator
+        if not spec.carbon_pool:
+            return
+        firms = self.model.firms
+        credits = firms.link_avoided[rows] + firms.abated[rows]
+        self.allowances.step = self.model.steps
+        self.allowances.transfer("offset_issue", self.registry, self.pool, credits.sum())
+        self.contribution[rows] += credits
+
+    def orders(self, ets, rows: np.ndarray, months_ahead: int):
+        """Each covered firm's bid and ask steps (see the module docstring)."""
+        model, p = self.model, ets.params
+        firms = model.firms
+        accounts = self._accounts(rows)
+        held = self.allowances.balance(accounts)
+        need = self.year_emissions[rows] + firms.emissions[rows] * months_ahead - held
+        mac, a = model.abatement.menu(rows)
+        a = a * months_ahead
+        order = np.argsort(np.where(np.isnan(mac), np.inf, mac), axis=1)
+        mac_sorted = np.take_along_axis(mac, order, axis=1)
+        a_sorted = np.where(np.isnan(mac_sorted), 0.0, np.take_along_axis(a, order, axis=1))
+        before = np.cumsum(a_sorted, axis=1) - a_sorted
+        tech_bid = np.clip(need[:, None] - before, 0.0, a_sorted)
+        tech_ask = a_sorted - tech_bid
+        residual = np.maximum(need - a_sorted.sum(axis=1), 0.0)
+        surplus = np.minimum(np.maximum(-need, 0.0), held)
+        tech_ask = np.minimum(tech_ask, np.maximum(held - surplus, 0.0)[:, None])
+        reservation = self.expected_price if p.banking else 0.0
+        return mac_sorted, order, tech_bid, tech_ask, residual, surplus, reservation
+
+    def session(self, ets, months_ahead: int) -> None:
+        """One call auction: firms, government auction, carbon pool, external market.
+
+        ``months_ahead`` counts this month and the rest of the compliance year: sessions are
+        held in months 1, 1 + session_months, ... at the end of the month, and abatement a
+        firm commits to there operates from that month on (the month's emissions are
+        recomputed). Government offers all of the year's unsold auction volume each session.
+        """
+        model, p, al, ledger = self.model, ets.params, self.allowances, self.model.ledger
+        firms = model.firms
+        al.step = model.steps
+        rows = model.firms.live
+        rows = rows[self.covered(rows, "cap_and_trade")]
+        mac, order, tech_bid, tech_ask, residual, surplus, reservation = self.orders(ets, rows, months_ahead)
+        n, t = tech_bid.shape
+        firm_idx = np.repeat(np.arange(n), t)
+        mac_flat = np.nan_to_num(mac.ravel(), nan=0.0)
+        # bids: tech steps, residual need at the penalty; asks: tech steps, surplus, government, pool
+        b_price = np.r_[np.minimum(mac_flat, p.penalty), np.full(n, p.penalty)]
+        b_qty = np.r_[tech_bid.ravel(), residual]
+        b_owner = np.r_[firm_idx, np.arange(n)]
+        gov_qty = min(self.auction_left, max(al.balance(self.government), 0.0))
+        pool_qty = min(al.balance(self.pool), max(self.offsets_cap - self.offsets_sold, 0.0))
+        a_price = np.r_[mac_flat, np.full(n, reservation), p.reserve_price, reservation]
+        a_qty = np.r_[tech_ask.ravel(), surplus, gov_qty, pool_qty]
+        a_owner = np.r_[firm_idx, np.arange(n), -1, -2]  # -1 government, -2 pool, -3 external
+        if p.external_price is not None:
+            price_ext = p.external_price * (1 + p.external_growth) ** ((model.steps - p.start) / 12)
+            depth = b_qty.sum() + a_qty.sum() + 1.0
+            b_price, b_qty, b_owner = np.r_[b_price, price_ext], np.r_[b_qty, depth], np.r_[b_owner, -3]
+            a_price, a_qty, a_owner = np.r_[a_price, price_ext], np.r_[a_qty, depth], np.r_[a_owner, -3]
+        bperm, aperm = model.rng.permutation(len(b_qty)), model.rng.permutation(len(a_qty))
+        result = clear_uniform_price(b_price[bperm], b_qty[bperm], a_price[aperm], a_qty[aperm])
+        buys, sells = np.zeros(len(b_qty)), np.zeros(len(a_qty))
+        buys[bperm], sells[aperm] = result.buy_fills, result.sell_fills
+        if result.volume <= 0:
+            self.commit_abatement(rows, order, tech_bid, tech_ask, np.zeros((n, t)), np.zeros((n, t)))
+            return
+        price = result.price
+        accounts = self.account[rows]
+        money_acc = firms.account[rows]
+        # settle: firms
+        firm_bought = np.bincount(b_owner[b_owner >= 0], buys[b_owner >= 0], minlength=n)
+        firm_sold = np.bincount(a_owner[a_owner >= 0], sells[a_owner >= 0], minlength=n)
+        al.transfer("trade", accounts, self.exchange, firm_sold)
+        al.transfer("trade", self.exchange, accounts, firm_bought)
+        ledger.transfer("allowance_purchase", money_acc, self.money_exchange, firm_bought * price)
+        ledger.transfer("allowance_sale", self.money_exchange, money_acc, firm_sold * price)
+        # settle: government auction and carbon pool
+        gov_sold, pool_sold = sells[a_owner == -1].sum(), sells[a_owner == -2].sum()
+        al.transfer("trade", self.government, self.exchange, gov_sold)
+        ledger.transfer("allowance_sale", self.money_exchange, model.government.account, gov_sold * price)
+        self.auction_left -= gov_sold
+        if pool_sold > 0:
+            al.transfer("trade", self.pool, self.exchange, pool_sold)
+            self.sell_pool_credits(pool_sold, price)
+            self.offsets_held[rows] += firm_bought * pool_sold / result.volume
+            self.offsets_sold += pool_sold
+        # settle: external market
+        ext_bought, ext_sold = buys[b_owner == -3].sum(), sells[a_owner == -3].sum()
+        al.transfer("external_trade", self.external, self.exchange, ext_sold)
+        al.transfer("external_trade", self.exchange, self.external, ext_bought)
+        ledger.transfer("external_carbon_trade", model.outside, self.money_exchange, ext_sold * price)
+        ledger.transfer("external_carbon_trade", self.money_exchange, model.outside, ext_bought * price)
+        self.last_price = price
+        self.session_prices.append((model.steps, price))
+        self.expected_price += p.expectation_weight * (price - self.expected_price)
+        tech_buys = buys[: n * t].reshape(n, t)
+        tech_sells = sells[: n * t].reshape(n, t)
+        self.commit_abatement(rows, order, tech_bid, tech_ask, tech_buys, tech_sells)
+        self.buy_quota_credits(rows, price)
+
+    def commit_abatement(self, rows, order, tech_bid, tech_ask, bought, sold) -> None:
+        """Firms abate what they offered and sold, or bid for and did not get (at least half a step)."""
+        committed = (tech_bid - bought) + sold
+        step = tech_bid + tech_ask
+        with np.errstate(invalid="ignore", divide="ignore"):
+            install = (step > 0) & (committed >= 0.5 * step)
+        r, c = np.nonzero(install)
+        if len(r):
+            self.model.abatement.install(rows[r], order[r, c], effective_now=True)
+
+    def sell_pool_credits(self, credits: float, price: float) -> None:
+        """The pool's proceeds go to contributors by contribution share, less the operator's commission."""
+        model = self.model
+        ledger, op = model.ledger, model.operator.account
+        ledger.transfer("allowance_sale", self.money_exchange, op, credits * price)
+        total = self.contribution.sum()
+        if total <= 0:
+            return
+        share = self.contribution / total
+        payout = credits * price * (1.0 - model.scenario.operator.pool_commission) * share
+        paying = np.flatnonzero(payout > 0)
+        alive = model.firms.alive[paying]
+        ledger.transfer("carbon_pool_payout", op, model.firms.account[paying[alive]], payout[paying[alive]])
+        self.contribution *= 1.0 - min(credits / total, 1.0)
+
+    def buy_quota_credits(self, rows: np.ndarray, price: float) -> None:
+        """Offset quota: firms short of local credits buy the pool's remaining credits at ``price``."""
+        quota = self.model.policy("offset_quota")
+        if quota is None:
+            return
+        firms = self.model.firms
+        target = quota.params.share * self.year_emissions[rows] * 12 / ((self.model.steps - 1) % 12 + 1)
+        want = np.maximum(target - self.offsets_held[rows], 0.0)
+        stock = min(self.allowances.balance(self.pool), max(self.offsets_cap - self.offsets_sold, 0.0))
+        if want.sum() <= 0 or stock <= 0:
+            return
+        got = want * min(1.0, stock / want.sum())
+        accounts = self.account[rows]
+        self.allowances.transfer("trade", self.pool, self.exchange, got.sum())
+        self.allowances.transfer("trade", self.exchange, accounts, got)
+        self.model.ledger.transfer("allowance_purchase", firms.account[rows], self.money_exchange, got * price)
+        self.sell_pool_credits(got.sum(), price)
+        self.offsets_held[rows] += got
+        self.offsets_sold += got.sum()
+
+    def comply(self, ets) -> None:
+        """Year end: surrender allowances for the year's emissions, penalties, expiry, quota fines."""
+        model, p, al = self.model, ets.params, self.allowances
+        al.step = model.steps
+        rows = np.flatnonzero(self.account >= 0)
+        rows = rows[model.firms.alive[rows]]
+        accounts = self.account[rows]
+        held = al.balance(accounts)
+        emitted = self.year_emissions[rows]
+        surrender = np.clip(held, 0.0, emitted)
+        al.transfer("surrender", accounts, self.retired, surrender)
+        short = emitted - surrender
+        model.ledger.transfer("carbon_penalty", model.firms.account[rows], model.government.account, short * p.penalty)
+        quota = model.policy("offset_quota")
+        if quota:
+            missing = np.maximum(quota.params.share * emitted - self.offsets_held[rows], 0.0)
+            model.ledger.transfer("offset_quota_fine", model.firms.account[rows], model.government.account,
+                                  missing * quota.params.penalty)
+        if not p.banking:
+            al.transfer("expiry", accounts, self.retired, np.maximum(al.balance(accounts), 0.0))
+        al.transfer("expiry", self.government, self.retired, max(al.balance(self.government), 0.0))
+        self.auction_left = 0.0
+        self.year_emissions[:] = 0.0
+
+    def firms_exited(self, rows: np.ndarray) -> None:
+        """Exit listener: a leaving firm's allowances are retired and its pool contribution dropped."""
+        self._grow()
+        held = self.account[rows] >= 0
+        accounts = self.account[rows[held]]
+        self.allowances.transfer("expiry", accounts, self.retired, np.maximum(self.allowances.balance(accounts), 0.0))
+        self.contribution[rows] = 0.0
+
+    def held_by_firms(self) -> float:
+        """Allowances held by firms now (tCO2e): banked after a compliance year end."""
+        accounts = self.account[self.account >= 0]
+        return float(self.allowances.balance(accounts).sum()) if len(accounts) else 0.0
