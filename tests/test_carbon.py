@@ -1,0 +1,218 @@
+"""Carbon market: the call auction, the least-cost equilibrium, policy effects, conservation."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+import ecopark
+from ecopark.markets.carbon import clear_uniform_price
+from ecopark.model import ParkModel
+
+# -- the auction on its own ----------------------------------------------------------------------
+
+
+@st.composite
+def books(draw):
+    prices = st.integers(0, 20).map(float)  # coarse prices make ties and equal levels common
+    quantities = st.floats(0, 50, allow_nan=False)
+    nb, na = draw(st.integers(0, 8)), draw(st.integers(0, 8))
+    return (np.array(draw(st.lists(prices, min_size=nb, max_size=nb))),
+            np.array(draw(st.lists(quantities, min_size=nb, max_size=nb))),
+            np.array(draw(st.lists(prices, min_size=na, max_size=na))),
+            np.array(draw(st.lists(quantities, min_size=na, max_size=na))))
+
+
+def brute_force_volume(bp, bq, ap, aq) -> float:
+    """Largest tradable volume over every price on a fine grid (independent of the clearing code)."""
+    best = 0.0
+    for p in np.arange(0.0, 20.01, 0.25):
+        best = max(best, min(bq[bp >= p].sum(), aq[ap <= p].sum()))
+    return best
+
+
+@settings(max_examples=300, deadline=None)
+@given(books())
+def test_uniform_price_auction_maximises_volume_and_respects_limits(book):
+    bp, bq, ap, aq = book
+    result = clear_uniform_price(bp, bq, ap, aq)
+    assert result.volume == pytest.approx(brute_force_volume(bp, bq, ap, aq), abs=1e-9)
+    if result.volume == 0:
+        assert np.isnan(result.price) and not result.buy_fills.any() and not result.sell_fills.any()
+        return
+    assert result.buy_fills.sum() == pytest.approx(result.volume) == pytest.approx(result.sell_fills.sum())
+    assert (result.buy_fills <= bq + 1e-12).all() and (result.sell_fills <= aq + 1e-12).all()
+    assert (bp[result.buy_fills > 0] >= result.price).all()  # no buyer pays above its bid
+    assert (ap[result.sell_fills > 0] <= result.price).all()  # no seller receives below its ask
+    # price priority: a buyer strictly above the price is filled before anyone at the price is
+    above = bp > result.price
+    if (result.buy_fills[bp == result.price] > 0).any():
+        np.testing.assert_allclose(result.buy_fills[above], bq[above])
+
+
+def test_auction_tie_and_rationing_rule():
+    # demand 10 at 5; supply 4 at 1 and 4 at 3: buy-side surplus -> highest max-volume price
+    r = clear_uniform_price(np.array([5.0]), np.array([10.0]), np.array([1.0, 3.0]), np.array([4.0, 4.0]))
+    assert r.price == 5.0 and r.volume == 8.0
+    # balanced book: midpoint of the range of clearing prices
+    r = clear_uniform_price(np.array([6.0]), np.array([4.0]), np.array([2.0]), np.array([4.0]))
+    assert r.price == 4.0
+    # two bids at the marginal price: filled in array order (time priority), the last partially
+    r = clear_uniform_price(np.array([5.0, 5.0, 5.0]), np.array([3.0, 3.0, 3.0]), np.array([5.0]), np.array([4.0]))
+    np.testing.assert_allclose(r.buy_fills, [3.0, 1.0, 0.0])
+
+
+# -- a constructed park with known MAC steps -----------------------------------------------------
+SECTORS = {"building_materials": 5, "chlor_alkali": 5, "refining": 5, "data_centre": 5}
+FRICTIONLESS = {
+    "park.firms": SECTORS, "park.vacant_plots": 0, "economy.common_shock_sd": 0.0, "economy.firm_shock_sd": 0.0,
+    "economy.capacity_dispersion": 0.0, "economy.cost_dispersion": 0.0, "economy.discount_rate": [0.1, 0.1],
+    "economy.initial_cash_months": 200.0, "economy.entry_rate": 0.0, "byproduct_market.encounters_per_month": 0.0,
+    "policies.capex_subsidy.enabled": False, "operator.carbon_pool": False,
+    "policies.cap_and_trade.covered_sectors": list(SECTORS), "policies.cap_and_trade.cap_decline": 0.0,
+    "policies.cap_and_trade.free_share": 0.0, "policies.cap_and_trade.reserve_price": 0.0,
+    "policies.cap_and_trade.offset_limit": 0.0, "policies.cap_and_trade.initial_price": 0.0,
+}
+
+
+def steps_of_mac_curve():
+    """(MAC, monthly abatement, monthly cost) of every firm's technologies, and monthly BAU."""
+    model = ParkModel(ecopark.load_scenario("generic", FRICTIONLESS), seed=0)
+    rows = model.firms.live
+    mac, a = model.abatement.menu(rows)
+    ok = np.isfinite(mac)
+    return mac[ok], a[ok], (mac * a)[ok], model.abatement.normal_bau(rows).sum()
+
+
+def constructed_park(required: float, **extra) -> ParkModel:
+    """The frictionless park with a cap ``required`` tCO2e/month below BAU."""
+    *_, bau = steps_of_mac_curve()
+    return ParkModel(ecopark.load_scenario("generic", {
+        **FRICTIONLESS, "policies.cap_and_trade.cap_start": 1 - required / bau, **extra}), seed=0)
+
+
+def installed_cost(model: ParkModel) -> tuple[float, float]:
+    """(monthly abatement, monthly cost) of the technologies in operation."""
+    ab = model.abatement
+    rows = model.firms.live
+    total_a = total_c = 0.0
+    for j in range(len(ab.share)):
+        on = rows[ab.installed[rows, j]]
+        a = ab.share[j] * ab.normal_bau(on)  # one technology per firm here: no compounding
+        total_a += a.sum()
+        total_c += ((ab.capex[j] * ecopark.markets.byproduct.annuity_factor(0.1, ab.lifetime[j]) + ab.opex[j])
+                    * model.firms.size[on]).sum()
+    return total_a, total_c
+
+
+def test_price_settles_at_the_marginal_mac_and_abatement_is_least_cost():
+    mac, a, cost, _ = steps_of_mac_curve()
+    order = np.argsort(mac)
+    cheap_layer = a[mac < 100].sum()
+    required = 0.75 * cheap_layer
+    marginal = mac[order][np.searchsorted(np.cumsum(a[order]), required)]
+    model = constructed_park(required)
+    for _ in range(36):
+        model.step()
+    first_price = model.carbon_market.session_prices[0][1]
+    assert first_price == pytest.approx(marginal, rel=1e-9)
+    lp = linprog(cost, A_ub=-a[None, :], b_ub=[-required], bounds=(0, 1), method="highs")
+    abated, spent = installed_cost(model)
+    print(f"marginal MAC {marginal:.1f}, first price {first_price:.1f}; abatement {abated:,.0f} t/month "
+          f"(required {required:,.0f}); cost {spent:,.0f} vs least cost {lp.fun:,.0f} yuan/month")
+    assert abated >= required
+    assert spent <= 1.02 * lp.fun
+    prices = np.array([p for _, p in model.carbon_market.session_prices])
+    assert (prices <= marginal + 1e-9).all()  # later years never need a dearer technology
+    assert model.ledger.total() == 0 and model.allowances.total() == 0
+
+
+def test_tighter_cap_raises_price_and_lowers_emissions_and_an_equal_tax_abates_comparably():
+    mac, a, _, _ = steps_of_mac_curve()
+    results = {}
+    for label, share in (("loose", 0.3), ("tight", 0.8)):
+        model = constructed_park(share * a[mac < 100].sum())
+        for _ in range(12):
+            model.step()
+        results[label] = (model.carbon_market.session_prices[0][1], sum(model.datacollector.model_vars["emissions"]))
+    assert results["tight"][0] > results["loose"][0]
+    assert results["tight"][1] < results["loose"][1]
+    # a tax just below or just above the cap's price brackets the cap's abatement: the marginal
+    # technology is all-or-nothing under a tax but rationed under the cap
+    price = results["tight"][0]
+    ets = constructed_park(0.8 * a[mac < 100].sum())
+    taxes = [ParkModel(ecopark.load_scenario("generic", {
+        **FRICTIONLESS, "policies.cap_and_trade.enabled": False, "policies.carbon_tax.rate": rate,
+        "policies.carbon_tax.covered_sectors": list(SECTORS)}), seed=0) for rate in (price - 0.01, price + 0.01)]
+    for _ in range(12):
+        for model in (ets, *taxes):
+            model.step()
+    below, above = (installed_cost(m)[0] for m in taxes)
+    abated = installed_cost(ets)[0]
+    print(f"abatement t/month: tax {price - 0.01:.2f} -> {below:,.0f}; cap (price {price:.2f}) -> {abated:,.0f}; "
+          f"tax {price + 0.01:.2f} -> {above:,.0f}")
+    assert below <= abated <= above
+    assert above == pytest.approx(abated, rel=0.2) and below == pytest.approx(abated, rel=0.2)
+    assert taxes[0].ledger.flow("carbon_tax") > 0
+
+
+def test_a_short_firm_that_does_not_buy_pays_the_penalty():
+    model = constructed_park(1000.0)
+    for _ in range(10):  # through the month-10 session
+        model.step()
+    market, row = model.carbon_market, int(model.firms.live[0])
+    account = market.account[row]
+    model.allowances.transfer("expiry", account, market.retired, model.allowances.balance(account))
+    for _ in range(2):  # months 11 and 12: no session, then compliance
+        model.step()
+    penalty = model.scenario.policies["cap_and_trade"].penalty
+    paid = model.ledger.paid(int(model.firms.account[row]), "carbon_penalty")
+    year = model.firms.emissions[row] * 12  # no shocks: the same emissions every month
+    assert paid == pytest.approx(penalty * year, rel=1e-6)
+    others = model.firms.account[model.firms.live[1:]]
+    assert model.ledger.paid(others, "carbon_penalty").sum() == 0  # firms that bought pay nothing
+
+
+def test_banking_smooths_prices_across_a_recession_and_a_boom():
+    paths = {}
+    for banking in (True, False):
+        model = ParkModel(ecopark.load_scenario("generic", {
+            **FRICTIONLESS, "policies.cap_and_trade.cap_start": 1.0, "policies.cap_and_trade.free_share": 1.0,
+            "policies.cap_and_trade.banking": banking}), seed=0)
+        for month in range(24):
+            model.firms.shock[model.firms.live] = -0.25 if month < 12 else 0.15  # a recession, then a boom
+            model.step()
+        paths[banking] = np.array(model.datacollector.model_vars["carbon_price"])
+    print("max carbon price with banking", paths[True].max(), "without", paths[False].max())
+    # without banking the recession's surplus expires and the boom drives the price up to the
+    # MAC of the abatement it forces; with banking the surplus carries over
+    assert paths[False].max() > 100
+    assert paths[True].max() - paths[True].min() < paths[False].max() - paths[False].min()
+
+
+def test_allowances_and_money_are_conserved_on_real_runs():
+    r = ecopark.run("generic", steps=36, seed=11, overrides={"policies.offset_quota.share": 0.02})
+    assert (r.timeseries["allowance_balance_total"] == 0).all()
+    assert (r.timeseries["money_total"] == 0).all()
+    model = ParkModel(ecopark.load_scenario("generic", {"policies.cap_and_trade.banking": False}), seed=11)
+    for _ in range(24):
+        model.step()
+    al = model.allowances
+    issued = sum(al.flow(k) for k in ("free_allocation", "auction_issue", "offset_issue"))
+    retired = al.balance(model.carbon_market.retired)
+    held = sum(al.balance(i) for i in range(len(al.names)) if i not in (model.carbon_market.registry,
+                                                                         model.carbon_market.retired))
+    assert issued == pytest.approx(-al.balance(model.carbon_market.registry))
+    assert issued == pytest.approx(retired + held, abs=0.01)
+    assert retired == pytest.approx(al.flow("surrender") + al.flow("expiry"))
+    assert model.carbon_market.held_by_firms() < 1e-6 * issued  # without banking nothing carries over
+
+
+def test_carbon_pool_pays_contributors_their_share_less_commission():
+    r = ecopark.run("generic", steps=36, seed=12, overrides={"policies.platform.enabled": True})
+    revenue, payouts = r.metrics["carbon_pool_revenue"], r.metrics["carbon_pool_payouts"]
+    assert revenue > 0
+    commission = r.config["scenario"]["operator"]["pool_commission"]
+    assert payouts <= (1 - commission) * revenue + 0.01
+    assert payouts >= 0.9 * (1 - commission) * revenue  # only contributors that left the park miss out
