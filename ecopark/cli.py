@@ -29,6 +29,46 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spec_path(name: str) -> str:
+    """A sweep spec file, or the name of one shipped in ecopark/sweeps."""
+    from importlib import resources
+
+    shipped = resources.files("ecopark.sweeps").joinpath(f"{name}.toml")
+    return str(shipped) if not Path(name).exists() and shipped.is_file() else name
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from ecopark.experiments.spec import load_spec
+    from ecopark.experiments.sweep import sweep
+
+    spec = load_spec(_spec_path(args.spec))
+    if args.format:
+        spec = type(spec)(**{**spec.__dict__, "format": args.format})
+    table = sweep(spec, args.out, workers=args.workers, backend=args.backend, scheduler=args.scheduler,
+                  progress=not args.quiet)
+    failed = int((table["status"] != "ok").sum())
+    print(f"{len(table)} runs in {args.out}/ ({failed} failed); load them with "
+          f"ecopark.experiments.load_results({str(args.out)!r})")
+    return 0
+
+
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    from ecopark.experiments.sensitivity import sensitivity
+
+    table = sensitivity(_spec_path(args.spec), args.outcome, args.out, method=args.method, n=args.n,
+                        workers=args.workers, progress=not args.quiet)
+    print(table.to_string(index=False))
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from ecopark.experiments.plots import plot_results
+
+    paths = plot_results(args.folder, args.outcome or None, fmt=args.format)
+    print(f"wrote {len(paths)} figures to {args.folder}/")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecopark", description="Agent-based eco-industrial park economies.")
     parser.add_argument("--version", action="version", version=f"ecopark {__version__}")
@@ -42,6 +82,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a scenario value, e.g. policies.landfill_tax.rate=80 (repeatable)")
     p.add_argument("--out", default=None, help="folder for CSV/JSON outputs and report.png")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("sweep", help="run a parameter sweep (resumable)")
+    p.add_argument("spec", help="sweep spec TOML, or the name of a shipped one (example)")
+    p.add_argument("--out", required=True, help="results folder (running again resumes)")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--backend", choices=("local", "dask"), default="local")
+    p.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of a Dask scheduler (implies --backend dask)")
+    p.add_argument("--format", choices=("parquet", "csv"), default=None, help="override the spec's table format")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("sensitivity", help="Sobol or Morris indices of one outcome (SALib)")
+    p.add_argument("spec", help="sweep spec TOML with [sample.ranges]")
+    p.add_argument("--outcome", required=True, help="run metric to analyse")
+    p.add_argument("--method", choices=("sobol", "morris"), default="sobol")
+    p.add_argument("--n", type=int, default=64, help="base sample size N")
+    p.add_argument("--out", required=True, help="results folder")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_sensitivity)
+
+    p = sub.add_parser("plot", help="plot a sweep's outcomes vs its parameters")
+    p.add_argument("folder", help="sweep results folder")
+    p.add_argument("--outcome", action="append", default=[], help="outcome to plot (repeatable; default all)")
+    p.add_argument("--format", choices=("png", "svg"), default="png")
+    p.set_defaults(func=_cmd_plot)
     return parser
 
 
