@@ -1,0 +1,223 @@
+"""Pieces of the browser view, each a plain function of a model (testable without a browser).
+
+- :func:`park_map_figure`: firms at their plots (km), coloured by sector, marker area
+  proportional to this month's output; byproduct links (when the model has a byproduct
+  market) drawn supplier -> receiver, coloured by stream, line width proportional to flow.
+- :data:`CHARTS` and :func:`chart_figure`: the live charts, one declared table of
+  (title, y-axis units, DataCollector columns, stacked?); a chart whose columns the model
+  does not collect yet shows a "not collected in this scenario" note.
+- :func:`steerable_model`: builds a :class:`ParkModel` from the page's controls; the lever
+  table :data:`LEVERS` maps each control to a dotted scenario key. A ``ConfigError``
+  (unknown key, value out of range, inconsistent choice) is caught and kept as
+  ``model.config_error`` so the page shows the message instead of crashing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from ecopark.model import ParkModel  # noqa: E402
+from ecopark.scenario import load_scenario  # noqa: E402
+from ecopark.schema import ConfigError  # noqa: E402
+
+
+# -- controls ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Lever:
+    """One control of the page: a UI parameter ``name`` bound to the scenario key ``key``."""
+
+    name: str
+    key: str
+    label: str
+    widget: dict[str, Any]
+
+
+#: The policy levers shown in the page, in one place (dotted scenario keys).
+LEVERS: tuple[Lever, ...] = (
+    Lever("capex_subsidy_share", "policies.capex_subsidy.share", "Capex subsidy (share of link investment)",
+          {"type": "SliderFloat", "value": 0.15, "min": 0.0, "max": 0.6, "step": 0.05}),
+    Lever("landfill_tax_rate", "policies.landfill_tax.rate", "Landfill tax (yuan per tonne)",
+          {"type": "SliderFloat", "value": 25.0, "min": 0.0, "max": 300.0, "step": 10.0}),
+    Lever("carbon_tax_rate", "policies.carbon_tax.rate", "Carbon tax (yuan per tCO2e, 0 = off)",
+          {"type": "SliderFloat", "value": 0.0, "min": 0.0, "max": 300.0, "step": 10.0}),
+    Lever("cap_decline", "policies.cap_and_trade.cap_decline", "Carbon cap decline (share per year, 0 = off)",
+          {"type": "SliderFloat", "value": 0.0, "min": 0.0, "max": 0.1, "step": 0.005}),
+    Lever("platform_enabled", "policies.platform.enabled", "Matching platform on",
+          {"type": "Checkbox", "value": False}),
+    Lever("sharing_rule", "byproduct_market.sharing_rule", "Revenue-sharing rule",
+          {"type": "Select", "value": "nash",
+           "values": ["nash", "equal", "posted_price", "capex_share", "operator_commission"]}),
+    Lever("green_discount_bp", "credit.green_discount_bp", "Green loan discount (basis points)",
+          {"type": "SliderFloat", "value": 0.0, "min": 0.0, "max": 100.0, "step": 5.0}),
+)
+
+
+def lever_overrides(values: dict[str, Any]) -> dict[str, Any]:
+    """Dotted-key overrides for the levers whose value differs from the widget's neutral default.
+
+    A lever left at its default adds no override, so a scenario without that section is
+    not forced to have it.
+    """
+    out = {}
+    for lever in LEVERS:
+        if lever.name in values and values[lever.name] != lever.widget["value"]:
+            out[lever.key] = values[lever.name]
+    return out
+
+
+class SteerableParkModel(ParkModel):
+    """A ParkModel built from the page's controls (keyword arguments only, as SolaraViz needs).
+
+    If the chosen lever values are rejected by the scenario schema, the model is built
+    from the preset alone and ``config_error`` holds the message to show.
+    """
+
+    def __init__(self, scenario: str = "generic", seed: int = 0, **levers: Any) -> None:
+        self.config_error: str | None = None
+        try:
+            chosen = load_scenario(scenario, lever_overrides(levers))
+        except ConfigError as exc:
+            self.config_error = str(exc)
+            chosen = load_scenario(scenario)
+        super().__init__(chosen, seed=int(seed))
+
+
+def model_params(presets: list[str]) -> dict[str, Any]:
+    """SolaraViz ``model_params``: preset, seed and every lever of :data:`LEVERS`."""
+    params: dict[str, Any] = {
+        "scenario": {"type": "Select", "value": "generic", "values": presets, "label": "Scenario preset"},
+        "seed": {"type": "SliderInt", "value": 0, "min": 0, "max": 99, "step": 1, "label": "Random seed"},
+    }
+    for lever in LEVERS:
+        params[lever.name] = {**lever.widget, "label": lever.label}
+    return params
+
+
+# -- park map -------------------------------------------------------------------------
+def park_map_figure(model: ParkModel, ax: plt.Axes | None = None) -> Figure:
+    """Map of the park: firms (marker area ~ output) by sector, links by stream (width ~ flow)."""
+    if ax is None:
+        fig = Figure(figsize=(6.4, 5.6), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    firms, cat = model.firms, model.catalogue
+    rows = firms.live
+    size_km = model.scenario.park.size_km
+    sector_colours = plt.get_cmap("tab20")
+    stream_colours = plt.get_cmap("Dark2")
+    links = _link_table(model)
+    handles: list[Line2D] = []
+    if links is not None and len(links):
+        flow = links["flow"].to_numpy(float)
+        widths = 0.5 + 4.0 * flow / max(flow.max(), 1e-12)
+        streams = list(cat.streams)
+        for (sup, rec, stream, w) in zip(links["supplier"], links["receiver"], links["stream"], widths, strict=True):
+            k = streams.index(stream) if stream in streams else int(stream)
+            ax.plot([firms.x[sup], firms.x[rec]], [firms.y[sup], firms.y[rec]], color=stream_colours(k % 8),
+                    lw=w, alpha=0.7, zorder=1)
+        for k in sorted({streams.index(s) if s in streams else int(s) for s in links["stream"]}):
+            handles.append(Line2D([], [], color=stream_colours(k % 8), lw=2, label=f"link: {streams[k]}"))
+    output = firms.output[rows]
+    area = 15.0 + 185.0 * output / max(float(output.max()) if len(rows) else 0.0, 1e-12)
+    sectors = firms.sector[rows]
+    for s in np.unique(sectors):
+        mask = sectors == s
+        ax.scatter(firms.x[rows][mask], firms.y[rows][mask], s=area[mask], color=sector_colours(int(s) % 20),
+                   edgecolors="black", linewidths=0.3, alpha=0.85, zorder=2)
+        handles.append(Line2D([], [], marker="o", ls="", color=sector_colours(int(s) % 20),
+                              label=cat.sector_keys[s]))
+    vacant = model.vacant_plots()
+    if len(vacant):
+        ax.scatter(model.plot_xy[vacant, 0], model.plot_xy[vacant, 1], marker="x", s=12, color="0.6", zorder=1)
+        handles.append(Line2D([], [], marker="x", ls="", color="0.6", label="vacant plot"))
+    ax.set_xlim(0, size_km)
+    ax.set_ylim(0, size_km)
+    ax.set_aspect("equal")
+    ax.set_xlabel("km")
+    ax.set_ylabel("km")
+    ax.set_title(f"Park map, month {model.steps}: {len(rows)} firms (dot size = output)")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    return fig
+
+
+def _link_table(model: ParkModel):
+    """The active links (supplier, receiver, stream, flow, surplus) or None without a market."""
+    market = getattr(model, "byproduct_market", None)
+    return None if market is None else market.link_table()
+
+
+# -- live charts ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Chart:
+    """A live chart: title, y-axis label with units, DataCollector columns (label per column)."""
+
+    title: str
+    ylabel: str
+    columns: dict[str, str]
+    stacked: bool = False
+
+
+CHARTS: tuple[Chart, ...] = (
+    Chart("Firms taking part in exchange, and active links", "share of firms (0-1) / number of links",
+          {"adoption_rate": "adoption rate", "links_active": "active links"}),
+    Chart("Carbon price", "yuan per tonne CO2e", {"carbon_price": "carbon price"}),
+    Chart("Emissions: actual vs cap vs business as usual", "tonnes CO2e per month",
+          {"emissions": "actual", "emissions_cap": "cap", "emissions_bau": "business as usual"}),
+    Chart("Bank loans and bad loans", "yuan outstanding / NPL share",
+          {"loans_outstanding": "loans outstanding (yuan)", "npl_ratio": "non-performing share"}),
+    Chart("Who gains from links (surplus split)", "yuan per month",
+          {"surplus_supplier": "suppliers", "surplus_receiver": "receivers", "surplus_operator": "park operator",
+           "surplus_government": "government"}, stacked=True),
+    Chart("Government spending on subsidies", "yuan per month", {"fiscal_spending": "fiscal spending"}),
+)
+
+
+def chart_figure(model: ParkModel, chart: Chart) -> Figure:
+    """The chart drawn from ``model.datacollector``; a note for columns not collected."""
+    fig = Figure(figsize=(5.0, 3.0), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title(chart.title, fontsize=10)
+    data = model.datacollector.model_vars
+    present = [c for c in chart.columns if c in data]
+    missing = [c for c in chart.columns if c not in data]
+    if present:
+        months = np.arange(1, len(data[present[0]]) + 1)
+        values = [np.asarray(data[c], dtype=float) for c in present]
+        labels = [chart.columns[c] for c in present]
+        if chart.stacked:
+            ax.stackplot(months, *values, labels=labels, alpha=0.8)
+        else:
+            for v, label in zip(values, labels, strict=True):
+                ax.plot(months, v, label=label)
+        ax.legend(fontsize=7, loc="best")
+    if missing:
+        ax.text(0.5, 0.5 if not present else 0.08,
+                "not collected in this scenario: " + ", ".join(chart.columns[c] for c in missing),
+                transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.4", wrap=True)
+    ax.set_xlabel("month")
+    ax.set_ylabel(chart.ylabel, fontsize=8)
+    return fig
+
+
+EXPLAINER = """\
+**What am I looking at?** An eco-industrial park: factories of different industries on
+neighbouring plots. Each dot on the map is a firm, its colour is its industry and its size
+how much it produced this month. Firms make waste and byproducts (ash, slag, heat, CO2...).
+Normally these go to landfill at a cost; a *link* (a line on the map) means one firm's
+byproduct is sold to a neighbour who uses it instead of buying raw material, so both save
+money and emissions. The levers on the left are the government's and the banks' tools:
+subsidies for link investment, a landfill tax, a carbon price, a matching platform, how the
+gains of a link are shared, and cheaper "green" loans. Press **Step** to advance one month,
+**Play** to run, **Reset** to start again with new settings. The charts below show what
+happens over time.
+"""
