@@ -64,7 +64,7 @@ def test_step_slider_reset_in_browser(server, tmp_path):
         page.get_by_text("Step: 0").wait_for(timeout=30_000)
         page.wait_for_function("document.querySelectorAll('img').length >= 7", timeout=30_000)
         before = _chart_images(page)
-        step = page.get_by_role("button", name="Step")
+        step = page.get_by_role("button", name="Step", exact=True)
         for _ in range(3):
             step.click()
             time.sleep(0.3)
@@ -78,7 +78,7 @@ def test_step_slider_reset_in_browser(server, tmp_path):
         slider = page.locator(".v-slider").first
         box = slider.bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
-        page.get_by_role("button", name="Reset").click()
+        page.get_by_role("button", name="Reset", exact=True).click()
         page.get_by_text("Step: 0").wait_for(timeout=20_000)
         page.screenshot(path=str(tmp_path / "reset.png"), full_page=True)
         browser.close()

@@ -81,10 +81,11 @@ class SteerableParkModel(ParkModel):
     from the preset alone and ``config_error`` holds the message to show.
     """
 
-    def __init__(self, scenario: str = "generic", seed: int = 0, **levers: Any) -> None:
+    def __init__(self, scenario: str = "generic", seed: int = 0, **kwargs: Any) -> None:
+        # Mesa's SolaraViz accepts a var-keyword parameter only under the name ``kwargs``.
         self.config_error: str | None = None
         try:
-            chosen = load_scenario(scenario, lever_overrides(levers))
+            chosen = load_scenario(scenario, lever_overrides(kwargs))
         except ConfigError as exc:
             self.config_error = str(exc)
             chosen = load_scenario(scenario)
