@@ -89,5 +89,5 @@ def test_solara_components_render(model):
     from ecopark.viz import app
 
     for comp in app.components:
-        box, rc = solara.render(comp(model), handle_error=False)
+        _box, rc = solara.render(comp(model), handle_error=False)
         assert rc is not None

@@ -20,14 +20,14 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from ecopark.model import ParkModel  # noqa: E402
-from ecopark.scenario import load_scenario  # noqa: E402
-from ecopark.schema import ConfigError  # noqa: E402
+from ecopark.model import ParkModel
+from ecopark.scenario import load_scenario
+from ecopark.schema import ConfigError
 
 
 # -- controls ---------------------------------------------------------------------------
@@ -107,7 +107,7 @@ def model_params(presets: list[str]) -> dict[str, Any]:
 def park_map_figure(model: ParkModel, ax: plt.Axes | None = None) -> Figure:
     """Map of the park: firms (marker area ~ output) by sector, links by stream (width ~ flow)."""
     if ax is None:
-        fig = Figure(figsize=(6.4, 5.6), layout="constrained")
+        fig = Figure(figsize=(6.4, 4.4), layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure
