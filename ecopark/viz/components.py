@@ -103,12 +103,17 @@ def model_params(presets: list[str]) -> dict[str, Any]:
     return params
 
 
+#: Resolution of the page's figures (dots per inch): low enough that a redraw stays fast.
+FIGURE_DPI = 72
+
+
 # -- park map -------------------------------------------------------------------------
 def park_map_figure(model: ParkModel, ax: plt.Axes | None = None) -> Figure:
     """Map of the park: firms (marker area ~ output) by sector, links by stream (width ~ flow)."""
     if ax is None:
-        fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+        fig = Figure(figsize=(6.4, 4.4), dpi=FIGURE_DPI)
         ax = fig.add_subplot()
+        fig.subplots_adjust(left=0.08, right=0.72, top=0.92, bottom=0.1)
     else:
         fig = ax.figure
     firms, cat = model.firms, model.catalogue
@@ -185,8 +190,9 @@ CHARTS: tuple[Chart, ...] = (
 
 def chart_figure(model: ParkModel, chart: Chart) -> Figure:
     """The chart drawn from ``model.datacollector``; a note for columns not collected."""
-    fig = Figure(figsize=(5.0, 3.0), layout="constrained")
+    fig = Figure(figsize=(5.0, 3.0), dpi=FIGURE_DPI)
     ax = fig.add_subplot()
+    fig.subplots_adjust(left=0.16, right=0.97, top=0.9, bottom=0.16)
     ax.set_title(chart.title, fontsize=10)
     data = model.datacollector.model_vars
     present = [c for c in chart.columns if c in data]
@@ -204,7 +210,7 @@ def chart_figure(model: ParkModel, chart: Chart) -> Figure:
     if missing:
         ax.text(0.5, 0.5 if not present else 0.08,
                 "not collected in this scenario: " + ", ".join(chart.columns[c] for c in missing),
-                transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.4", wrap=True)
+                transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.4")
     ax.set_xlabel("month")
     ax.set_ylabel(chart.ylabel, fontsize=8)
     return fig
