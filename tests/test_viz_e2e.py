@@ -75,11 +75,13 @@ def test_step_slider_reset_in_browser(server, tmp_path):
         assert sum(a != b for a, b in zip(before, after, strict=False)) >= 2  # map and charts redrawn
         page.screenshot(path=str(tmp_path / "stepped.png"), full_page=True)
 
-        slider = page.locator(".v-slider").first
+        slider = page.locator(".v-input", has_text="Landfill tax").locator(".v-slider").first
         box = slider.bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
         page.get_by_role("button", name="Reset", exact=True).click()
         page.get_by_text("Step: 0").wait_for(timeout=20_000)
+        page.get_by_text("What am I looking at?").wait_for(timeout=20_000)
+        assert page.get_by_text("Setting not applied").count() == 0  # the landfill tax lever was accepted
         page.screenshot(path=str(tmp_path / "reset.png"), full_page=True)
         browser.close()
     assert (tmp_path / "stepped.png").stat().st_size > 10_000
