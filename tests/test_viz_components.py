@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -91,3 +93,18 @@ def test_solara_components_render(model):
     for comp in app.components:
         _box, rc = solara.render(comp(model), handle_error=False)
         assert rc is not None
+
+
+@pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])
+def test_viz_cli_serves_the_app_and_warns_on_open_host(monkeypatch, capsys, host, warned):
+    import subprocess
+
+    from ecopark import cli
+
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    assert cli.main(["viz", "--host", host, "--port", "9999"]) == 0
+    cmd = calls[0]
+    assert cmd[1:3] == ["run", str(Path(cli.__file__).parent / "viz" / "app.py")]
+    assert cmd[cmd.index("--host") + 1] == host and cmd[cmd.index("--port") + 1] == "9999"
+    assert ("warning" in capsys.readouterr().err) == warned
