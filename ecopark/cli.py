@@ -69,6 +69,23 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_viz(args: argparse.Namespace) -> int:
+    import ipaddress
+    import subprocess
+
+    app = Path(__file__).parent / "viz" / "app.py"
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = args.host == "localhost"
+    if not loopback:
+        print(f"ecopark: warning: serving on {args.host} makes the app reachable from other machines; "
+              "it has no login and runs code on this machine when used", file=sys.stderr)
+    solara = Path(sys.executable).with_name("solara")
+    cmd = [str(solara), "run", str(app), "--host", args.host, "--port", str(args.port), "--production"]
+    return subprocess.call(cmd)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecopark", description="Agent-based eco-industrial park economies.")
     parser.add_argument("--version", action="version", version=f"ecopark {__version__}")
@@ -108,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outcome", action="append", default=[], help="outcome to plot (repeatable; default all)")
     p.add_argument("--format", choices=("png", "svg"), default="png")
     p.set_defaults(func=_cmd_plot)
+
+
+    p = sub.add_parser("viz", help="serve the browser view (Solara) of the park")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    p.set_defaults(func=_cmd_viz)
     return parser
 
 
