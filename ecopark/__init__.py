@@ -13,9 +13,23 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-from ecopark.experiments.runner import RunResult, run
-from ecopark.model import ParkModel
-from ecopark.scenario import Scenario, load_scenario, presets
-from ecopark.schema import ConfigError
+#: Public names and the module each comes from. They are imported on first use (PEP 562),
+#: so that a sweep's parent process, which only schedules runs, does not load the model.
+_EXPORTS = {
+    "ConfigError": "ecopark.schema",
+    "ParkModel": "ecopark.model",
+    "RunResult": "ecopark.experiments.runner",
+    "Scenario": "ecopark.scenario",
+    "load_scenario": "ecopark.scenario",
+    "presets": "ecopark.scenario",
+    "run": "ecopark.experiments.runner",
+}
+__all__ = ["__version__", *_EXPORTS]
 
-__all__ = ["ConfigError", "ParkModel", "RunResult", "Scenario", "__version__", "load_scenario", "presets", "run"]
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'ecopark' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(_EXPORTS[name]), name)

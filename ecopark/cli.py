@@ -38,8 +38,8 @@ def _spec_path(name: str) -> str:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from ecopark.experiments.batch import sweep
     from ecopark.experiments.spec import load_spec
-    from ecopark.experiments.sweep import sweep
 
     spec = load_spec(_spec_path(args.spec))
     if args.format:

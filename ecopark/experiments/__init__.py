@@ -1,7 +1,25 @@
-"""Experiments: single runs, sweeps, sensitivity analysis, plots, the EMA adapter."""
+"""Experiments: single runs, sweeps, sensitivity analysis, plots, the EMA adapter.
 
-from ecopark.experiments.runner import RunResult, run
-from ecopark.experiments.spec import SweepSpec, load_spec
-from ecopark.experiments.sweep import load_results, sweep
+Names are imported on first use (PEP 562): a sweep's parent process stays light.
+"""
 
-__all__ = ["RunResult", "SweepSpec", "load_results", "load_spec", "run", "sweep"]
+_EXPORTS = {
+    "RunResult": "ecopark.experiments.runner",
+    "run": "ecopark.experiments.runner",
+    "SweepSpec": "ecopark.experiments.spec",
+    "load_spec": "ecopark.experiments.spec",
+    "sweep": "ecopark.experiments.batch",
+    "load_results": "ecopark.experiments.batch",
+    "plot_results": "ecopark.experiments.plots",
+    "sensitivity": "ecopark.experiments.sensitivity",
+    "ema_model": "ecopark.experiments.ema",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'ecopark.experiments' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(_EXPORTS[name]), name)

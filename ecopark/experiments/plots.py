@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ecopark.experiments.sweep import load_results
+from ecopark.experiments.batch import load_results
 from ecopark.metrics import RUN_METRICS
 from ecopark.schema import ConfigError
 

@@ -3,7 +3,10 @@
 The parameters and their ranges are the spec's ``[sample.ranges]``. The design is SALib's
 (Saltelli/Sobol sequence for ``sobol``: N (D + 2) runs, first and total order; Morris
 trajectories for ``morris``: N (D + 1) runs), each point run ``replications`` times and
-averaged. Runs go through the sweep machinery, so they are parallel, resumable and recorded.
+averaged. Replication r of every point uses the same seed (common random numbers), so
+the differences between points are the parameters' effects, not different random draws
+(an elementary effect of Morris would otherwise be dominated by seed noise). Runs go
+through the sweep machinery, so they are parallel, resumable and recorded.
 Needs the optional extra: ``pip install 'ecopark[analysis]'``.
 """
 
@@ -16,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecopark.experiments.batch import execute
 from ecopark.experiments.spec import SweepSpec, derive_seed, load_spec
-from ecopark.experiments.sweep import execute
 from ecopark.metrics import RUN_METRICS
 from ecopark.schema import ConfigError
 
@@ -58,7 +61,7 @@ def sensitivity(
         design = morris_sample.sample(problem, n, num_levels=4, seed=spec.seed)
     spec = SweepSpec(**{**spec.__dict__, "outcomes": [outcome], "timeseries": [], "grid": {}})
     tasks = [{"run": p * spec.replications + r, "point": p, "replication": r,
-              "seed": derive_seed(spec.seed, p * spec.replications + r),
+              "seed": derive_seed(spec.seed, r),
               "params": {k: float(v) for k, v in zip(names, row, strict=True)}}
              for p, row in enumerate(design) for r in range(spec.replications)]
     runs = execute(spec, tasks, out, workers=workers, progress=progress,

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from ecopark.metrics import RUN_METRICS, STEP_METRICS
 from ecopark.scenario import load_scenario
@@ -100,6 +99,8 @@ class SweepSpec:
         grid = [dict(zip(self.grid, combo, strict=True)) for combo in itertools.product(*self.grid.values())]
         if self.sample is None:
             return grid
+        from scipy.stats import qmc
+
         keys = list(self.sample.ranges)
         d = len(keys)
         if self.sample.method == "sobol":

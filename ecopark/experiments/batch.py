@@ -33,7 +33,6 @@ from typing import Any
 import pandas as pd
 
 from ecopark import __version__
-from ecopark.experiments.runner import run
 from ecopark.experiments.spec import SweepSpec, load_spec
 from ecopark.schema import ConfigError, to_dict
 
@@ -42,6 +41,7 @@ PART = "run-{:06d}"
 
 def run_task(spec: SweepSpec, task: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """Execute one run of a sweep (in a worker); never raises: a failure becomes a row."""
+    from ecopark.experiments.runner import run  # the model is loaded in workers only
     row = {"run": task["run"], "point": task["point"], "replication": task["replication"], "seed": task["seed"],
            **{f"param:{k}": v for k, v in task["params"].items()}}
     try:

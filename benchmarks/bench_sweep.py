@@ -1,0 +1,93 @@
+"""Sweep throughput, parallel efficiency and parent memory, beside ``mesa.batch_run``.
+
+Targets (issue 6): 1,000 runs of the default park at 120 steps on 2 workers; parallel
+efficiency >= 0.85; the parent process's peak memory < 500 MB and not growing with the
+number of runs; ecopark at least as fast as ``mesa.batch_run`` on the same runs, and lighter.
+
+Each measurement runs in a fresh child process, so its peak resident memory
+(``ru_maxrss`` of the child itself, not of its workers) is the parent's of that sweep alone.
+
+    efficiency = serial_seconds_per_run * runs / (workers * wall_seconds)
+
+where serial_seconds_per_run is measured on ``--serial-runs`` runs with one worker.
+
+    python benchmarks/bench_sweep.py [--runs 1000] [--workers 2] [--steps 120] [--serial-runs 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def _child(engine: str, runs: int, workers: int, steps: int) -> None:
+    """Run one sweep in this process and print wall time and peak memory as JSON."""
+    if engine == "ecopark":
+        from ecopark.experiments import sweep
+
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as out:
+            spec = {"scenario": "generic", "steps": steps, "replications": runs, "seed": 1}
+            table = sweep(spec, out, workers=workers, progress=False)
+            done = int((table["status"] == "ok").sum())
+    else:
+        from mesa.batchrunner import batch_run
+
+        from ecopark.model import ParkModel
+
+        start = time.perf_counter()
+        results = batch_run(ParkModel, {"scenario": "generic", "seed": range(runs)}, number_processes=workers,
+                            iterations=1, max_steps=steps, data_collection_period=-1, display_progress=False)
+        done = len(results)
+    wall = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"engine": engine, "runs": done, "workers": workers, "wall": wall, "peak_mb": peak_mb}))
+
+
+def measure(engine: str, runs: int, workers: int, steps: int) -> dict:
+    """Figures of one sweep run in a child process."""
+    cmd = [sys.executable, __file__, "--child", engine, "--runs", str(runs), "--workers", str(workers),
+           "--steps", str(steps)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--serial-runs", type=int, default=40)
+    parser.add_argument("--child", choices=("ecopark", "batch_run"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child, args.runs, args.workers, args.steps)
+        return []
+
+    serial = measure("ecopark", args.serial_runs, 1, args.steps)
+    per_run = serial["wall"] / serial["runs"]
+    small = measure("ecopark", max(args.runs // 5, 2 * args.workers), args.workers, args.steps)
+    full = measure("ecopark", args.runs, args.workers, args.steps)
+    mesa = measure("batch_run", args.runs, args.workers, args.steps)
+    rows = []
+    print(f"{'sweep':<34}{'runs':>6}{'wall s':>9}{'runs/s':>8}{'efficiency':>12}{'parent MB':>11}")
+    for label, r in ((f"ecopark, 1 worker ({args.steps} steps)", serial),
+                     (f"ecopark, {args.workers} workers", small), (f"ecopark, {args.workers} workers", full),
+                     (f"mesa.batch_run, {args.workers} workers", mesa)):
+        efficiency = per_run * r["runs"] / (r["workers"] * r["wall"])
+        print(f"{label:<34}{r['runs']:>6}{r['wall']:>9.1f}{r['runs'] / r['wall']:>8.2f}{efficiency:>12.2f}"
+              f"{r['peak_mb']:>11.0f}")
+        rows.append({**r, "label": label, "runs_per_s": r["runs"] / r["wall"], "efficiency": efficiency})
+    print(f"targets: efficiency >= 0.85 ({rows[2]['efficiency']:.2f}); parent < 500 MB ({full['peak_mb']:.0f} MB) "
+          f"and flat in runs ({small['peak_mb']:.0f} MB at {small['runs']} runs); ecopark vs batch_run: "
+          f"{full['wall'] / mesa['wall']:.2f}x the time, {full['peak_mb'] / mesa['peak_mb']:.2f}x the memory")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
