@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import solara
-from matplotlib.collections import PathCollection
 
 from ecopark.scenario import presets
 from ecopark.viz import components as vc
@@ -23,16 +23,21 @@ def model():
 
 
 def test_park_map_shows_every_live_firm_sized_by_output(model):
-    fig = vc.park_map_figure(model)
-    ax = fig.axes[0]
-    firm_points = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_sizes().max() > 12.5]
-    offsets = np.vstack([c.get_offsets() for c in firm_points])
-    assert len(offsets) == len(model.firms.live)
-    sizes = np.concatenate([c.get_sizes() for c in firm_points])
-    assert sizes.max() > sizes.min()  # output differs between firms, so do marker sizes
-    labels = {t.get_text() for t in ax.get_legend().get_texts()}
+    option = vc.park_map_option(model)
+    json.dumps(option, allow_nan=False)  # what the browser receives is valid JSON
+    firm_series = [s for s in option["series"] if s["type"] == "scatter" and s["name"] != "vacant plot"]
+    points = [p for s in firm_series for p in s["data"]]
+    assert len(points) == len(model.firms.live)
     sectors = {model.catalogue.sector_keys[s] for s in model.firms.sector[model.firms.live]}
-    assert sectors <= labels
+    assert {s["name"] for s in firm_series} == sectors  # one legend entry per sector
+    sizes = np.array([p["symbolSize"] for p in points])
+    output = np.array([model.firms.output[int(p["name"].split()[1])] for p in points])
+    assert sizes.max() > sizes.min()
+    assert np.all(np.diff(sizes[np.argsort(output)]) >= -1e-9)  # bigger output, bigger dot
+    xy = np.array([p["value"] for p in points])
+    rows = [int(p["name"].split()[1]) for p in points]
+    assert np.allclose(xy, np.c_[model.firms.x[rows], model.firms.y[rows]])
+    assert option["tooltip"]["trigger"] == "item" and "output" in points[0]["name"]
 
 
 def test_park_map_draws_links_by_stream_with_width_by_flow(model):
@@ -46,29 +51,40 @@ def test_park_map_draws_links_by_stream_with_width_by_flow(model):
 
     model.byproduct_market = Market()
     try:
-        ax = vc.park_map_figure(model).axes[0]
+        option = vc.park_map_option(model)
     finally:
         del model.byproduct_market
-    widths = sorted(line.get_linewidth() for line in ax.lines)
+    lines = [s for s in option["series"] if s["type"] == "lines"]
+    assert [s["name"] for s in lines] == [f"link: {stream}"]
+    widths = [d["lineStyle"]["width"] for d in lines[0]["data"]]
     assert len(widths) == 2 and widths[1] > widths[0]
-    assert f"link: {stream}" in {t.get_text() for t in ax.get_legend().get_texts()}
+    first = lines[0]["data"][0]["coords"]
+    assert first == [[model.firms.x[live[0]], model.firms.y[live[0]]], [model.firms.x[live[2]], model.firms.y[live[2]]]]
+
+
+def test_park_map_of_a_real_run_has_link_lines():
+    m = vc.SteerableParkModel(seed=1, platform_enabled=True)
+    for _ in range(12):
+        m.step()
+    lines = [s for s in vc.park_map_option(m)["series"] if s["type"] == "lines"]
+    assert sum(len(s["data"]) for s in lines) == len(m.byproduct_market.link_table()) > 0
 
 
 def test_every_chart_draws_collected_series_and_notes_missing_ones(model):
     collected = model.datacollector.model_vars
     for chart in vc.CHARTS:
-        axes = vc.chart_figure(model, chart).axes
-        ax = axes[0]
-        texts = " ".join(t.get_text() for t in ax.texts)
-        drawn = sum(len(a.lines) + len(a.collections) for a in axes)
+        option = vc.chart_option(model, chart)
+        json.dumps(option, allow_nan=False)
         present = [c for c in chart.all_columns if c in collected]
-        assert drawn == len(present)
-        assert ("not collected" in texts) == (len(present) < len(chart.all_columns))
-        assert ax.get_title() and ax.get_ylabel()
-        assert (len(axes) == 2) == bool(chart.right) and all(a.get_ylabel() for a in axes)
+        assert [s["name"] for s in option["series"]] == [chart.all_columns[c] for c in present]
+        assert ("not collected" in option["title"]["subtext"]) == (len(present) < len(chart.all_columns))
+        assert option["title"]["text"] and all(axis["name"] for axis in option["yAxis"])
+        assert len(option["yAxis"]) == (2 if chart.right else 1)
+        assert all(s.get("stack") == ("total" if chart.stacked else None) for s in option["series"])
     emissions_chart = next(c for c in vc.CHARTS if "emissions" in c.columns)
-    line = vc.chart_figure(model, emissions_chart).axes[0].lines[0]
-    assert np.allclose(line.get_ydata(), collected["emissions"])
+    series = vc.chart_option(model, emissions_chart)["series"][0]
+    assert [v for _, v in series["data"]] == pytest.approx(list(collected["emissions"]))
+    assert [m for m, _ in series["data"]] == list(range(1, len(collected["emissions"]) + 1))
 
 
 def test_levers_become_scenario_overrides():

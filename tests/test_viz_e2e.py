@@ -51,8 +51,12 @@ def server(tmp_path):
     log.close()
 
 
-def _chart_images(page) -> list[str]:
-    return page.eval_on_selector_all("img", "els => els.map(e => e.src)")
+CANVASES = "Array.from(document.querySelectorAll('canvas')).map(c => c.toDataURL())"
+
+
+def _canvas_pixels(page) -> list[str]:
+    """Each ECharts canvas as a data URL (the drawn pixels)."""
+    return page.evaluate(CANVASES)
 
 
 def test_step_slider_reset_in_browser(server, tmp_path):
@@ -62,16 +66,17 @@ def test_step_slider_reset_in_browser(server, tmp_path):
         page.goto(server)
         page.get_by_text("What am I looking at?").wait_for(timeout=30_000)
         page.get_by_text("Step: 0").wait_for(timeout=30_000)
-        page.wait_for_function("document.querySelectorAll('img').length >= 7", timeout=30_000)
-        before = _chart_images(page)
+        page.wait_for_function("document.querySelectorAll('canvas').length >= 7", timeout=30_000)
+        time.sleep(1.0)  # let ECharts finish its first paint
+        before = _canvas_pixels(page)
         step = page.get_by_role("button", name="Step", exact=True)
         for _ in range(3):
             step.click()
             time.sleep(0.3)
         page.get_by_text("Step: 3").wait_for(timeout=20_000)
-        page.wait_for_function("(b) => Array.from(document.querySelectorAll('img')).map(e => e.src).join() != b",
-                               arg=",".join(before), timeout=20_000)
-        after = _chart_images(page)
+        page.wait_for_function(f"(b) => {CANVASES}.join() != b", arg=",".join(before), timeout=20_000)
+        time.sleep(1.0)
+        after = _canvas_pixels(page)
         assert sum(a != b for a, b in zip(before, after, strict=False)) >= 2  # map and charts redrawn
         page.screenshot(path=str(tmp_path / "stepped.png"), full_page=True)
 

@@ -16,9 +16,9 @@ from ecopark.viz.components import (
     EXPLAINER,
     Chart,
     SteerableParkModel,
-    chart_figure,
+    chart_option,
     model_params,
-    park_map_figure,
+    park_map_option,
 )
 
 
@@ -33,16 +33,16 @@ def Explainer(model: SteerableParkModel):
 
 @solara.component
 def ParkMap(model: SteerableParkModel):
-    """The park map, redrawn each step."""
+    """The park map, redrawn each step (hover a dot or a line to see what it is)."""
     update_counter.get()
-    solara.FigureMatplotlib(park_map_figure(model), format="png")
+    solara.FigureEcharts(option=park_map_option(model), attributes={"style": "height: 380px; width: 100%"})
 
 
 def _chart_component(chart: Chart):
     @solara.component
     def ChartView(model: SteerableParkModel):
         update_counter.get()
-        solara.FigureMatplotlib(chart_figure(model, chart), format="png")
+        solara.FigureEcharts(option=chart_option(model, chart), attributes={"style": "height: 320px; width: 100%"})
 
     return ChartView
 

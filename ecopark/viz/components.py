@@ -1,33 +1,39 @@
 """Pieces of the browser view, each a plain function of a model (testable without a browser).
 
-- :func:`park_map_figure`: firms at their plots (km), coloured by sector, marker area
-  proportional to this month's output; byproduct links (when the model has a byproduct
-  market) drawn supplier -> receiver, coloured by stream, line width proportional to flow.
-- :data:`CHARTS` and :func:`chart_figure`: the live charts, one declared table of
-  (title, y-axis units, DataCollector columns, stacked?); a chart whose columns the model
-  does not collect yet shows a "not collected in this scenario" note.
-- :func:`steerable_model`: builds a :class:`ParkModel` from the page's controls; the lever
-  table :data:`LEVERS` maps each control to a dotted scenario key. A ``ConfigError``
+The map and the charts are ECharts options (plain dicts) that the browser draws
+(``solara.FigureEcharts``; the ECharts script ships with ``solara-assets``, so the page
+works offline). Building an option takes about a millisecond, so a step plus redraw costs
+little more than the step itself, and hovering a dot or a line names what it is.
+
+- :func:`park_map_option`: firms at their plots (km), coloured by sector, dot area
+  proportional to this month's output; byproduct links drawn supplier -> receiver,
+  coloured by stream, line width proportional to flow.
+- :data:`CHARTS` and :func:`chart_option`: the live charts, one declared table of
+  (title, y-axis units, DataCollector columns, stacked?, right-axis columns); a chart whose
+  columns the model does not collect yet says "not collected in this scenario".
+- :class:`SteerableParkModel`: builds a :class:`ParkModel` from the page's controls; the
+  lever table :data:`LEVERS` maps each control to a dotted scenario key. A ``ConfigError``
   (unknown key, value out of range, inconsistent choice) is caught and kept as
   ``model.config_error`` so the page shows the message instead of crashing.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from ecopark.model import ParkModel
 from ecopark.scenario import load_scenario, read_scenario_data
 from ecopark.schema import ConfigError
+
+#: Colours of sectors and streams (ECharts' and Tableau's qualitative palettes).
+SECTOR_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                  "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94")
+STREAM_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666",
+                  "#a6cee3", "#fb9a99", "#cab2d6", "#b2df8a")
 
 
 # -- controls ---------------------------------------------------------------------------
@@ -125,57 +131,70 @@ def model_params(presets: list[str]) -> dict[str, Any]:
     return params
 
 
-#: Resolution of the page's figures (dots per inch): low enough that a redraw stays fast.
-FIGURE_DPI = 72
+def _number(value: float) -> float | None:
+    """A JSON-safe number: NaN and infinities become None (a gap in the chart)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 # -- park map -------------------------------------------------------------------------
-def park_map_figure(model: ParkModel, ax: plt.Axes | None = None) -> Figure:
-    """Map of the park: firms (marker area ~ output) by sector, links by stream (width ~ flow)."""
-    if ax is None:
-        fig = Figure(figsize=(6.4, 4.4), dpi=FIGURE_DPI)
-        ax = fig.add_subplot()
-        fig.subplots_adjust(left=0.08, right=0.72, top=0.92, bottom=0.1)
-    else:
-        fig = ax.figure
+def park_map_option(model: ParkModel) -> dict[str, Any]:
+    """ECharts option of the park map: firms by sector (dot area ~ output), links by stream (width ~ flow).
+
+    Dot diameter in pixels: ``6 + 24 sqrt(output / max output)`` (area proportional to
+    output); line width: ``1 + 5 flow / max flow``. Hovering a dot names the firm, its
+    sector and output; hovering a line names the stream, the partners and the flow.
+    """
     firms, cat = model.firms, model.catalogue
     rows = firms.live
     size_km = model.scenario.park.size_km
-    sector_colours = plt.get_cmap("tab20")
-    stream_colours = plt.get_cmap("Dark2")
+    series: list[dict[str, Any]] = []
     links = _link_table(model)
-    handles: list[Line2D] = []
     if links is not None and len(links):
         flow = links["flow"].to_numpy(float)
-        widths = 0.5 + 4.0 * flow / max(flow.max(), 1e-12)
+        widths = 1.0 + 5.0 * flow / max(float(flow.max()), 1e-12)
         streams = list(cat.streams)
-        for (sup, rec, stream, w) in zip(links["supplier"], links["receiver"], links["stream"], widths, strict=True):
-            k = streams.index(stream) if stream in streams else int(stream)
-            ax.plot([firms.x[sup], firms.x[rec]], [firms.y[sup], firms.y[rec]], color=stream_colours(k % 8),
-                    lw=w, alpha=0.7, zorder=1)
-        for k in sorted({streams.index(s) if s in streams else int(s) for s in links["stream"]}):
-            handles.append(Line2D([], [], color=stream_colours(k % 8), lw=2, label=f"link: {streams[k]}"))
+        for stream in sorted(set(links["stream"]), key=streams.index):
+            mask = (links["stream"] == stream).to_numpy()
+            unit = cat.streams[stream].unit
+            data = [{"coords": [[_number(firms.x[s]), _number(firms.y[s])], [_number(firms.x[r]), _number(firms.y[r])]],
+                     "name": f"firm {s} -> firm {r}: {f:,.1f} {unit}/month",
+                     "lineStyle": {"width": round(float(w), 2)}}
+                    for s, r, f, w in zip(links["supplier"][mask], links["receiver"][mask], flow[mask], widths[mask],
+                                          strict=True)]
+            series.append({"type": "lines", "coordinateSystem": "cartesian2d", "name": f"link: {stream}",
+                           "data": data, "z": 1, "lineStyle": {"opacity": 0.7},
+                           "color": STREAM_COLOURS[streams.index(stream) % len(STREAM_COLOURS)]})
     output = firms.output[rows]
-    area = 15.0 + 185.0 * output / max(float(output.max()) if len(rows) else 0.0, 1e-12)
+    diameter = 6.0 + 24.0 * np.sqrt(output / max(float(output.max()) if len(rows) else 0.0, 1e-12))
     sectors = firms.sector[rows]
     for s in np.unique(sectors):
+        key = cat.sector_keys[s]
+        unit = cat.sectors[key].output_unit
         mask = sectors == s
-        ax.scatter(firms.x[rows][mask], firms.y[rows][mask], s=area[mask], color=sector_colours(int(s) % 20),
-                   edgecolors="black", linewidths=0.3, alpha=0.85, zorder=2)
-        handles.append(Line2D([], [], marker="o", ls="", color=sector_colours(int(s) % 20),
-                              label=cat.sector_keys[s]))
+        data = [{"value": [_number(firms.x[r]), _number(firms.y[r])], "symbolSize": round(float(d), 1),
+                 "name": f"firm {r} ({key}): output {q:,.0f} {unit}/month"}
+                for r, q, d in zip(rows[mask], output[mask], diameter[mask], strict=True)]
+        series.append({"type": "scatter", "name": key, "data": data, "z": 2,
+                       "color": SECTOR_COLOURS[int(s) % len(SECTOR_COLOURS)],
+                       "itemStyle": {"borderColor": "#333", "borderWidth": 0.5, "opacity": 0.85}})
     vacant = model.vacant_plots()
     if len(vacant):
-        ax.scatter(model.plot_xy[vacant, 0], model.plot_xy[vacant, 1], marker="x", s=12, color="0.6", zorder=1)
-        handles.append(Line2D([], [], marker="x", ls="", color="0.6", label="vacant plot"))
-    ax.set_xlim(0, size_km)
-    ax.set_ylim(0, size_km)
-    ax.set_aspect("equal")
-    ax.set_xlabel("km")
-    ax.set_ylabel("km")
-    ax.set_title(f"Park map, month {model.steps}: {len(rows)} firms (dot size = output)")
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-    return fig
+        series.append({"type": "scatter", "name": "vacant plot", "symbol": "diamond", "symbolSize": 6,
+                       "color": "#bbbbbb", "z": 0,
+                       "data": [[_number(x), _number(y)] for x, y in model.plot_xy[vacant]]})
+    axis = {"type": "value", "min": 0, "max": size_km, "name": "km", "nameGap": 22, "nameLocation": "middle"}
+    return {
+        "animation": False,
+        "title": {"text": f"Park map, month {model.steps}: {len(rows)} firms (dot size = output)",
+                  "textStyle": {"fontSize": 13}},
+        "tooltip": {"trigger": "item", "formatter": "{a}<br/>{b}"},
+        "legend": {"type": "scroll", "orient": "vertical", "right": 0, "top": 30, "textStyle": {"fontSize": 10}},
+        "grid": {"left": 45, "right": 170, "top": 35, "bottom": 40},
+        "xAxis": axis,
+        "yAxis": {**axis, "nameGap": 30},
+        "series": series,
+    }
 
 
 def _link_table(model: ParkModel):
@@ -222,41 +241,38 @@ CHARTS: tuple[Chart, ...] = (
 )
 
 
-def chart_figure(model: ParkModel, chart: Chart) -> Figure:
-    """The chart drawn from ``model.datacollector``; a note for columns not collected."""
-    fig = Figure(figsize=(5.0, 3.0), dpi=FIGURE_DPI)
-    ax = fig.add_subplot()
-    fig.subplots_adjust(left=0.16, right=0.84 if chart.right else 0.97, top=0.9, bottom=0.16)
-    ax.set_title(chart.title, fontsize=10)
+def chart_option(model: ParkModel, chart: Chart) -> dict[str, Any]:
+    """ECharts option of ``chart`` from ``model.datacollector`` (x = month from 1)."""
     data = model.datacollector.model_vars
-    missing = [c for c in chart.all_columns if c not in data]
-    handles = []
-    pairs = [(ax, chart.columns)] + ([(ax.twinx(), chart.right)] if chart.right else [])
-    for axis, columns in pairs:
-        if axis is not ax:
-            axis.set_ylabel(chart.right_label, fontsize=8)
-        present = [c for c in columns if c in data]
-        if not present:
-            continue
-        months = np.arange(1, len(data[present[0]]) + 1)
-        values = [np.asarray(data[c], dtype=float) for c in present]
-        labels = [columns[c] for c in present]
-        if chart.stacked:
-            handles += axis.stackplot(months, *values, labels=labels, alpha=0.8)
-        else:
-            style = "--" if axis is not ax else "-"
-            offset = len(chart.columns) if axis is not ax else 0
-            for i, (v, label) in enumerate(zip(values, labels, strict=True)):
-                handles += axis.plot(months, v, style, color=f"C{offset + i}", label=label)
-    if handles:
-        ax.legend(handles=handles, fontsize=7, loc="best")
-    if missing:
-        ax.text(0.5, 0.08 if handles else 0.5,
-                "not collected in this scenario: " + ", ".join(chart.all_columns[c] for c in missing),
-                transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.4")
-    ax.set_xlabel("month")
-    ax.set_ylabel(chart.ylabel, fontsize=8)
-    return fig
+    missing = [label for c, label in chart.all_columns.items() if c not in data]
+    series = []
+    for axis_index, columns in enumerate((chart.columns, chart.right)):
+        for column, label in columns.items():
+            if column not in data:
+                continue
+            points = [[month, _number(v)] for month, v in enumerate(data[column], start=1)]
+            item: dict[str, Any] = {"type": "line", "name": label, "data": points, "showSymbol": False,
+                                    "yAxisIndex": axis_index}
+            if chart.stacked:
+                item.update(stack="total", areaStyle={})
+            if axis_index:
+                item["lineStyle"] = {"type": "dashed"}
+            series.append(item)
+    y_axes = [{"type": "value", "name": chart.ylabel, "nameLocation": "middle", "nameGap": 55, "scale": True}]
+    if chart.right:
+        y_axes.append({"type": "value", "name": chart.right_label, "nameLocation": "middle", "nameGap": 45,
+                       "scale": True, "splitLine": {"show": False}})
+    return {
+        "animation": False,
+        "title": {"text": chart.title, "textStyle": {"fontSize": 13},
+                  "subtext": "not collected in this scenario: " + ", ".join(missing) if missing else ""},
+        "tooltip": {"trigger": "axis"},
+        "legend": {"bottom": 0, "textStyle": {"fontSize": 10}},
+        "grid": {"left": 75, "right": 65 if chart.right else 20, "top": 55 if missing else 40, "bottom": 60},
+        "xAxis": {"type": "value", "name": "month", "nameLocation": "middle", "nameGap": 25, "min": 1},
+        "yAxis": y_axes,
+        "series": series,
+    }
 
 
 EXPLAINER = """\
