@@ -40,6 +40,23 @@ def test_park_map_shows_every_live_firm_sized_by_output(model):
     assert option["tooltip"]["trigger"] == "item" and "output" in points[0]["name"]
 
 
+def test_park_map_shrinks_dots_in_a_large_park():
+    """200 firms: the largest dot is 6 + 24 sqrt(60/200) px, not the 30 px of a 60-firm park."""
+    from ecopark.scenario import load_scenario, read_scenario_data
+
+    raw, _ = read_scenario_data("generic")
+    counts = raw["park"]["firms"]
+    scale = 200 / sum(counts.values())
+    overrides = {f"park.firms.{k}": max(1, round(v * scale)) for k, v in counts.items()}
+    big = vc.ParkModel(load_scenario("generic", overrides), seed=0)
+    big.step()
+    sizes = [p["symbolSize"] for s in vc.park_map_option(big)["series"]
+             if s["type"] == "scatter" and s["name"] != "vacant plot" for p in s["data"]]
+    n = len(big.firms.live)
+    assert n >= 190
+    assert max(sizes) == pytest.approx(6 + 24 * np.sqrt(60 / n), abs=0.1)
+
+
 def test_park_map_draws_links_by_stream_with_width_by_flow(model):
     stream = next(iter(model.catalogue.streams))
     live = model.firms.live

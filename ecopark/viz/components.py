@@ -141,8 +141,9 @@ def _number(value: float) -> float | None:
 def park_map_option(model: ParkModel) -> dict[str, Any]:
     """ECharts option of the park map: firms by sector (dot area ~ output), links by stream (width ~ flow).
 
-    Dot diameter in pixels: ``6 + 24 sqrt(output / max output)`` (area proportional to
-    output); line width: ``1 + 5 flow / max flow``. Hovering a dot names the firm, its
+    Dot diameter in pixels: ``6 + k sqrt(output / max output)`` (area proportional to
+    output) with ``k = 24 min(1, sqrt(60 / firms))``, so a park of 200 firms keeps its dots
+    apart; line width: ``1 + 5 flow / max flow``. Hovering a dot names the firm, its
     sector and output; hovering a line names the stream, the partners and the flow.
     """
     firms, cat = model.firms, model.catalogue
@@ -166,7 +167,8 @@ def park_map_option(model: ParkModel) -> dict[str, Any]:
                            "data": data, "z": 1, "lineStyle": {"opacity": 0.7},
                            "color": STREAM_COLOURS[streams.index(stream) % len(STREAM_COLOURS)]})
     output = firms.output[rows]
-    diameter = 6.0 + 24.0 * np.sqrt(output / max(float(output.max()) if len(rows) else 0.0, 1e-12))
+    spread = 24.0 * min(1.0, math.sqrt(60.0 / max(len(rows), 1)))
+    diameter = 6.0 + spread * np.sqrt(output / max(float(output.max()) if len(rows) else 0.0, 1e-12))
     sectors = firms.sector[rows]
     for s in np.unique(sectors):
         key = cat.sector_keys[s]
