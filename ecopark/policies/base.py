@@ -37,6 +37,13 @@ def check_names(path: str, names: list[str], allowed_names: tuple[str, ...], wha
             raise ConfigError(f"{path}[{i}]", f"unknown {what} {name!r}; allowed: {', '.join(allowed_names)}")
 
 
+def check_keys(path: str, keys: dict[str, object], allowed_names: tuple[str, ...], what: str) -> None:
+    """Raise ConfigError naming ``path.key`` if a key of the table ``keys`` is not in ``allowed_names``."""
+    for key in keys:
+        if key not in allowed_names:
+            raise ConfigError(f"{path}.{key}", f"unknown {what}; allowed: {', '.join(allowed_names)}")
+
+
 def register(cls: type[Policy]) -> type[Policy]:
     """Class decorator adding an instrument to :data:`REGISTRY` under ``cls.name``."""
     REGISTRY[cls.name] = cls

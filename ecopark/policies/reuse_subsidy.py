@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecopark.catalogue import Catalogue, load_catalogue
-from ecopark.policies.base import Policy, PolicyParams, register
-from ecopark.schema import ConfigError, param
+from ecopark.policies.base import Policy, PolicyParams, check_keys, register
+from ecopark.schema import param
 
 
 @dataclass(frozen=True)
@@ -19,10 +19,7 @@ class ReuseSubsidyParams(PolicyParams):
 
     def validate(self, path: str) -> None:
         super().validate(path)
-        streams = load_catalogue().stream_keys
-        for key in self.by_stream:
-            if key not in streams:
-                raise ConfigError(f"{path}.by_stream.{key}", f"unknown stream; allowed: {', '.join(streams)}")
+        check_keys(f"{path}.by_stream", self.by_stream, load_catalogue().stream_keys, "stream")
 
 
 @register
