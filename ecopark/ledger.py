@@ -34,6 +34,7 @@ MONEY_KINDS: dict[str, str] = {
     "rent": "a firm pays the park operator for its plot",
     "capex": "a firm pays outside contractors for an investment",
     "capex_subsidy": "government pays a firm a share of an investment",
+    "dividend": "a firm pays its owners (outside) the cash it holds above its target",
     "liquidation": "an exiting firm's remaining cash goes to its owners, or owners cover its deficit",
     "byproduct_payment": "a link's receiver pays its supplier the transfer price per unit delivered",
     "gate_fee": "a link's supplier pays its receiver to take the byproduct (negative transfer price)",
@@ -54,6 +55,15 @@ MONEY_KINDS: dict[str, str] = {
     "carbon_tax": "a covered firm pays government per tonne emitted",
     "offset_quota_fine": "a covered firm pays government per tonne of local-offset quota not met",
     "carbon_pool_payout": "the operator's carbon pool pays contributors for credits sold, less commission",
+    "bank_funding": "depositors and the central bank (outside) fund a bank's new loan principal",
+    "bank_funding_repayment": "a bank repays its funders as principal is repaid or written off",
+    "funding_interest": "a bank pays interest to its depositors and on central-bank relending",
+    "loan_disbursement": "a bank pays a firm the principal of a new loan",
+    "loan_repayment": "a firm repays loan principal to its bank",
+    "loan_interest": "a firm pays loan interest to its bank (net of any interest subsidy)",
+    "interest_subsidy": "government pays a bank part of the interest on a green loan",
+    "loan_recovery": "buyers of a defaulted firm's collateral (outside) pay the bank",
+    "loan_loss_cover": "government pays a bank a share of its loss on a defaulted green loan",
 }
 
 #: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.

@@ -500,6 +500,166 @@ def allowances_banked_final(model: ParkModel) -> float:
     return model.carbon_market.held_by_firms()
 
 
+# -- credit --
+def _outstanding(model: ParkModel, green: bool | None = None, npl: bool = False) -> float:
+    """Outstanding principal (yuan) of live loans, green or other (None: all), optionally only NPLs."""
+    credit = model.credit
+    loans = credit.loans
+    live = credit.non_performing() if npl else loans.live
+    if green is not None:
+        live = live[loans.green[live] == green]
+    return float(loans.outstanding_fen[live].sum() / 100)
+
+
+def _mean_rate(model: ParkModel, green: bool) -> float:
+    loans = model.credit.loans
+    live = loans.live[loans.green[loans.live] == green]
+    weight = loans.outstanding_fen[live]
+    return float(np.average(loans.rate[live], weights=weight)) if weight.sum() > 0 else 0.0
+
+
+@step_metric("yuan")
+def loans_outstanding(model: ParkModel) -> float:
+    """Principal owed to banks at the end of the month, all live loans."""
+    return _outstanding(model)
+
+
+@step_metric("share")
+def green_loan_share(model: ParkModel) -> float:
+    """Green (link and abatement capex) loans outstanding / all loans outstanding (0 if none)."""
+    total = _outstanding(model)
+    return _outstanding(model, green=True) / total if total > 0 else 0.0
+
+
+@step_metric("1/year")
+def loan_rate_green(model: ParkModel) -> float:
+    """Mean annual rate in force on green loans, weighted by outstanding principal (0 if none)."""
+    return _mean_rate(model, True)
+
+
+@step_metric("1/year")
+def loan_rate_other(model: ParkModel) -> float:
+    """Mean annual rate in force on working-capital loans, weighted by outstanding (0 if none)."""
+    return _mean_rate(model, False)
+
+
+@step_metric("loans/month")
+def loans_approved(model: ParkModel) -> float:
+    """Loans made this month (an application some bank approved and the firm took)."""
+    return float(model.credit.approvals)
+
+
+@step_metric("applications/month")
+def loans_refused(model: ParkModel) -> float:
+    """Loan applications this month that every bank refused."""
+    credit = model.credit
+    return float(credit.applications - credit.approvals)
+
+
+@step_metric("applications/month")
+def loans_rationed(model: ParkModel) -> float:
+    """Refused applications in which a bank refused for lack of capital (credit rationing)."""
+    return float(model.credit.refusals["capital"])
+
+
+@step_metric("firms/month")
+def defaults(model: ParkModel) -> float:
+    """Firms that left the park this month owing a bank (their loans written off)."""
+    return float(model.credit.defaults)
+
+
+@step_metric("share")
+def npl_ratio_green(model: ParkModel) -> float:
+    """Outstanding of green loans with >= npl_after_months consecutive missed instalments /
+    outstanding of green loans (0 if none)."""
+    total = _outstanding(model, green=True)
+    return _outstanding(model, green=True, npl=True) / total if total > 0 else 0.0
+
+
+@step_metric("share")
+def npl_ratio_other(model: ParkModel) -> float:
+    """The same as `npl_ratio_green` for working-capital loans."""
+    total = _outstanding(model, green=False)
+    return _outstanding(model, green=False, npl=True) / total if total > 0 else 0.0
+
+
+@step_metric("yuan")
+def bank_equity(model: ParkModel) -> float:
+    """Sum of banks' ledger balances: capital plus retained interest margin less losses."""
+    return float(sum(bank.cash for bank in model.banks))
+
+
+@run_metric("yuan")
+def loans_disbursed(model: ParkModel) -> float:
+    """Principal lent over the run (ledger kind `loan_disbursement`)."""
+    return model.ledger.flow("loan_disbursement")
+
+
+@run_metric("share")
+def green_share_disbursed(model: ParkModel) -> float:
+    """Green principal lent / all principal lent over the run (0 if none)."""
+    loans = model.credit.loans
+    total = loans.principal[: loans.n].sum()
+    return float(loans.principal[: loans.n][loans.green[: loans.n]].sum() / total) if total > 0 else 0.0
+
+
+@run_metric("firms")
+def defaults_total(model: ParkModel) -> float:
+    """Firms that defaulted over the run."""
+    return float(sum(model.datacollector.model_vars["defaults"]))
+
+
+def _default_rate(model: ParkModel, green: bool) -> float:
+    loans = model.credit.loans
+    mask = loans.green[: loans.n] == green
+    lent = loans.principal[: loans.n][mask].sum()
+    return float(loans.written_off[: loans.n][mask].sum() / lent) if lent > 0 else 0.0
+
+
+@run_metric("share")
+def loss_rate_green(model: ParkModel) -> float:
+    """Green principal written off / green principal lent over the run (0 if none lent)."""
+    return _default_rate(model, True)
+
+
+@run_metric("share")
+def loss_rate_other(model: ParkModel) -> float:
+    """Working-capital principal written off / working-capital principal lent (0 if none lent)."""
+    return _default_rate(model, False)
+
+
+@run_metric("share")
+def npl_ratio_green_mean(model: ParkModel) -> float:
+    """Mean over steps of `npl_ratio_green`."""
+    return float(np.mean(model.datacollector.model_vars["npl_ratio_green"]))
+
+
+@run_metric("share")
+def npl_ratio_other_mean(model: ParkModel) -> float:
+    """Mean over steps of `npl_ratio_other`."""
+    return float(np.mean(model.datacollector.model_vars["npl_ratio_other"]))
+
+
+@run_metric("yuan")
+def bank_profit(model: ParkModel) -> float:
+    """Banks' equity at the end minus their starting capital: interest and subsidies received
+    + recoveries and loss cover - funding interest - principal written off."""
+    return float(sum(bank.cash - bank.spec.capital for bank in model.banks))
+
+
+@run_metric("yuan")
+def credit_policy_cost(model: ParkModel) -> float:
+    """Government's payments for credit policies: `interest_subsidy` + `loan_loss_cover`."""
+    return model.ledger.flow("interest_subsidy") + model.ledger.flow("loan_loss_cover")
+
+
+@run_metric("yuan")
+def relending_funding_saving(model: ParkModel) -> float:
+    """Interest banks saved by central-bank relending: sum over months of relent principal x
+    (funding_rate - relending rate) / 12 (the implicit cost of green_relending; not a ledger flow)."""
+    return model.credit.funding_saving
+
+
 def compute_run_metrics(model: ParkModel) -> dict[str, float]:
     """All RUN_METRICS of a finished model."""
     return {name: float(m.func(model)) for name, m in RUN_METRICS.items()}

@@ -10,10 +10,13 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
 4. ``match``             byproduct market: discovery, matching, new links (markets/byproduct.py)
 5. ``abatement.decide``  firms invest in technologies whose MAC is below the value they
                          expect per tonne (agents/abatement.py)
-6. credit market         (added by the credit issue)
+6. ``credit.step``      working-capital loans, loan servicing, sustainability-linked
+                         rate steps, defaults (markets/credit.py); green project loans
+                         are taken within phases 4 and 5 when firms invest
 7. ``carbon_market.step`` carbon tax; pool credits; call-auction sessions; year-end
                          compliance, penalties, banking (markets/carbon.py)
-8. ``exit_and_enter``    firms with persistent negative cash exit; vacant plots refill
+8. ``pay_dividends``, ``exit_and_enter``  owners take cash above the firm's target;
+                         firms with persistent negative cash exit; vacant plots refill
 9. ``collect``           the DataCollector records every step metric
 
 All randomness comes from ``self.rng`` (numpy Generator seeded from ``seed``) and
@@ -31,11 +34,12 @@ from mesa.space import ContinuousSpace
 from ecopark import metrics
 from ecopark.agents import Bank, Enterprise, FirmTable, Government, ParkOperator
 from ecopark.agents.abatement import AbatementPortfolio
-from ecopark.agents.enterprise import dispose_and_buy_inputs, produce
+from ecopark.agents.enterprise import dispose_and_buy_inputs, pay_dividends, produce
 from ecopark.catalogue import load_catalogue
 from ecopark.ledger import Ledger
 from ecopark.markets.byproduct import ByproductMarket
 from ecopark.markets.carbon import CarbonMarket
+from ecopark.markets.credit import CreditMarket
 from ecopark.policies import Policy
 from ecopark.scenario import Scenario, load_scenario
 
@@ -76,6 +80,7 @@ class ParkModel(mesa.Model):
         self.rng.shuffle(sectors)
         self.add_firms(sectors, self.vacant_plots()[: len(sectors)])
 
+        self.credit = CreditMarket(self)
         self.byproduct_market = ByproductMarket(self)
         self.abatement = AbatementPortfolio(self)
         self.carbon_market = CarbonMarket(self)
@@ -174,6 +179,7 @@ class ParkModel(mesa.Model):
         """Run one month: the phases listed in the module docstring, in that order."""
         self.ledger.step = self.steps
         self.exits_this_step = 0
+        self.credit.reset_counts()
         self.government.update_policies()
         produce(self)
         self.operator.collect_rent()
@@ -181,7 +187,9 @@ class ParkModel(mesa.Model):
         self.deliver_and_dispose()
         self.byproduct_market.match()
         self.abatement.decide(self.carbon_market.value_per_tonne(self.firms.live))
+        self.credit.step()
         self.carbon_market.step()
+        pay_dividends(self)
         self.exit_and_enter()
         self.datacollector.collect(self)
 

@@ -57,10 +57,17 @@ class EconomySpec:
                                                doc="range from which firms' hurdle rates are drawn")
     initial_cash_months: float = param(3.0, lo=0, hi=240, unit="months",
                                        doc="starting cash, in months of the firm's fixed cost")
+    dividend_cash_months: float = param(6.0, lo=0, unit="months",
+                                        doc="owners take out cash above this many months of fixed cost each "
+                                            "month (a large number keeps all profit in the firm)")
     exit_after_months: int = param(6, lo=1, hi=240, unit="months",
                                    doc="consecutive months of negative cash after which a firm exits")
     entry_rate: float = param(0.05, lo=0, hi=1, unit="1/month",
                               doc="probability per month that a vacant plot gets a new firm")
+    shock_start: int | None = param(None, lo=1, unit="month",
+                                    doc="first month of a park-wide demand slump (omit: none)")
+    shock_months: int = param(12, lo=1, hi=2400, unit="months", doc="how long the slump lasts")
+    shock_depth: float = param(0.3, lo=0, hi=1, doc="share of demand lost during the slump")
 
     def validate(self, path: str) -> None:
         lo, hi = self.discount_rate
@@ -81,6 +88,54 @@ class OperatorSpec:
 class BankSpec:
     name: str = param("bank", doc="a label")
     capital: float = param(2.0e9, lo=0, unit="yuan", doc="equity capital at the start")
+    margin_bp: float = param(145.0, lo=0, hi=2000, unit="bp/year",
+                             doc="spread over the funding rate (funding + margin = base rate)")
+    min_capital_ratio: float = param(0.105, lo=0, hi=1,
+                                     doc="equity / risk-weighted loans below which the bank refuses new loans")
+
+
+@dataclass(frozen=True)
+class CreditSpec:
+    """Rules of the credit market every bank follows (docs/credit.md)."""
+
+    enabled: bool = param(True, doc="firms may borrow (project loans for green investments, working capital)")
+    funding_rate: float = param(0.02, lo=0, hi=0.5, unit="1/year", doc="banks' cost of deposit funding")
+    green_discount_bp: float = param(40.0, lo=0, hi=1000, unit="bp/year",
+                                     doc="rate cut for green purposes: link and abatement capex (DOMAIN 4: 30-50 bp)")
+    leverage_premium_bp: float = param(100.0, lo=0, hi=5000, unit="bp/year per unit",
+                                       doc="premium per unit of debt / annual normal operating margin")
+    cover_premium_bp: float = param(300.0, lo=0, hi=5000, unit="bp/year",
+                                    doc="premium at zero cash-flow cover, falling linearly to 0 at cover_target")
+    cover_target: float = param(2.0, lo=0.1, hi=100, doc="margin / debt service with no cover premium")
+    max_premium_bp: float = param(600.0, lo=0, hi=5000, unit="bp/year", doc="cap on the risk premium")
+    carbon_efficiency_bp: float = param(0.0, lo=0, hi=2000, unit="bp/year per unit",
+                                        doc="rate change per unit of (emissions/BAU - 1); 0 = off")
+    carbon_efficiency_cap_bp: float = param(50.0, lo=0, hi=1000, unit="bp/year",
+                                            doc="largest carbon-efficiency discount or surcharge")
+    sustainability_linked: bool = param(False,
+                                        doc="green loans are sustainability-linked (yearly intensity target)")
+    sll_target_reduction: float = param(0.03, lo=0, hi=1, unit="1/year",
+                                        doc="yearly cut in emissions/BAU the target asks (DOMAIN 4: 3%)")
+    sll_step_down_bp: float = param(50.0, lo=0, hi=1000, unit="bp/year", doc="rate cut while met (DOMAIN 4: 50 bp)")
+    sll_step_up_bp: float = param(50.0, lo=0, hi=1000, unit="bp/year", doc="penalty rate while the target is missed")
+    loan_to_value: float = param(0.7, lo=0, hi=1, doc="share of a green investment (net of subsidy) a bank will lend")
+    project_tenor_months: int = param(60, lo=1, hi=360, unit="months", doc="tenor of project loans")
+    working_capital_tenor_months: int = param(12, lo=1, hi=120, unit="months", doc="tenor of working-capital loans")
+    working_capital_buffer_months: float = param(1.0, lo=0, hi=24, unit="months",
+                                                 doc="cash a working-capital loan restores, in months of fixed cost")
+    min_dscr: float = param(1.2, lo=0, hi=100, doc="debt-service cover a bank requires to approve a loan")
+    npl_after_months: int = param(3, lo=1, hi=120, unit="months",
+                                  doc="consecutive missed instalments after which a loan is non-performing")
+    default_after_months: int = param(6, lo=1, hi=240, unit="months",
+                                      doc="consecutive missed instalments after which the borrower defaults")
+    recovery_rate: float = param(0.4, lo=0, hi=1, doc="share of a defaulted loan recovered from collateral")
+    risk_weight: float = param(1.0, lo=0, hi=5, doc="risk weight of a loan in the capital ratio")
+
+    def validate(self, path: str) -> None:
+        if self.default_after_months < self.npl_after_months:
+            raise ConfigError(f"{path}.default_after_months",
+                              f"value {self.default_after_months} is below npl_after_months {self.npl_after_months}; "
+                              "allowed: >= npl_after_months")
 
 
 @dataclass(frozen=True)
@@ -115,8 +170,9 @@ class Scenario:
     operator: OperatorSpec
     banks: tuple[BankSpec, ...]
     policies: dict[str, PolicyParams]
-    source: str
-    byproduct_market: ByproductMarketSpec = ByproductMarketSpec()  # preset name or file it came from
+    source: str  # preset name or file it came from
+    byproduct_market: ByproductMarketSpec = ByproductMarketSpec()
+    credit: CreditSpec = CreditSpec()
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved scenario as plain data (what a run records as its configuration)."""
@@ -126,11 +182,12 @@ class Scenario:
             "operator": to_dict(self.operator),
             "banks": [to_dict(b) for b in self.banks],
             "byproduct_market": to_dict(self.byproduct_market),
+            "credit": to_dict(self.credit),
             "policies": {k: to_dict(v) for k, v in self.policies.items()},
         }
 
 
-SECTIONS = ("park", "economy", "operator", "banks", "byproduct_market", "policies")
+SECTIONS = ("park", "economy", "operator", "banks", "byproduct_market", "credit", "policies")
 
 
 def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
@@ -151,7 +208,7 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
         if not isinstance(raw, Mapping):
             raise ConfigError(f"policies.{name}", f"expected a table, got {raw!r}")
         policies[name] = build(REGISTRY[name].Params, raw, f"policies.{name}")
-    for section in ("park", "economy", "operator", "byproduct_market"):
+    for section in ("park", "economy", "operator", "byproduct_market", "credit"):
         if not isinstance(data.get(section, {}), Mapping):
             raise ConfigError(section, f"expected a table, got {data[section]!r}")
     scenario = Scenario(
@@ -166,6 +223,7 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
         policies=policies,
         source=source,
         byproduct_market=build(ByproductMarketSpec, data.get("byproduct_market", {}), "byproduct_market"),
+        credit=build(CreditSpec, data.get("credit", {}), "credit"),
     )
     if scenario.byproduct_market.sharing_rule == "posted_price" and "posted_price_rule" not in policies:
         raise ConfigError("byproduct_market.sharing_rule",
@@ -294,7 +352,8 @@ def markdown() -> str:
              "Every key can be set in a scenario TOML file or with `--set key=value`.", ""]
     sections = [("[park]", ParkSpec, "park"), ("[economy]", EconomySpec, "economy"),
                 ("[operator]", OperatorSpec, "operator"), ("[[banks]] (each entry)", BankSpec, "banks[i]"),
-                ("[byproduct_market]", ByproductMarketSpec, "byproduct_market")]
+                ("[byproduct_market]", ByproductMarketSpec, "byproduct_market"),
+                ("[credit]", CreditSpec, "credit")]
     sections += [(f"[policies.{name}]", cls.Params, f"policies.{name}") for name, cls in sorted(REGISTRY.items())]
     for title, cls, path in sections:
         lines += [f"## {title}", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]

@@ -69,7 +69,7 @@ FRICTIONLESS = {
     "park.firms": SECTORS, "park.vacant_plots": 0, "economy.common_shock_sd": 0.0, "economy.firm_shock_sd": 0.0,
     "economy.capacity_dispersion": 0.0, "economy.cost_dispersion": 0.0, "economy.discount_rate": [0.1, 0.1],
     "economy.initial_cash_months": 200.0, "economy.entry_rate": 0.0, "byproduct_market.encounters_per_month": 0.0,
-    "policies.capex_subsidy.enabled": False, "operator.carbon_pool": False,
+    "policies.capex_subsidy.enabled": False, "operator.carbon_pool": False, "credit.enabled": False,
     "policies.cap_and_trade.covered_sectors": list(SECTORS), "policies.cap_and_trade.cap_decline": 0.0,
     "policies.cap_and_trade.free_share": 0.0, "policies.cap_and_trade.reserve_price": 0.0,
     "policies.cap_and_trade.offset_limit": 0.0, "policies.cap_and_trade.initial_price": 0.0,
@@ -214,5 +214,5 @@ def test_carbon_pool_pays_contributors_their_share_less_commission():
     revenue, payouts = r.metrics["carbon_pool_revenue"], r.metrics["carbon_pool_payouts"]
     assert revenue > 0
     commission = r.config["scenario"]["operator"]["pool_commission"]
-    assert payouts <= (1 - commission) * revenue + 0.01
+    assert payouts <= (1 - commission) * revenue + 1.0  # per-firm payouts are rounded to the fen
     assert payouts >= 0.9 * (1 - commission) * revenue  # only contributors that left the park miss out

@@ -115,7 +115,8 @@ def test_capex_subsidy_share_cap_budget_and_schedule():
         "policies.capex_subsidy.share": 0.2, "policies.capex_subsidy.cap_per_project": 1.5e6,
         "policies.capex_subsidy.budget": 2.5e6, "policies.capex_subsidy.start": 2,
         "byproduct_market.encounters_per_month": 0.0,  # no links or abatement compete for the budget
-        "policies.cap_and_trade.enabled": False}), seed=0)
+        "policies.cap_and_trade.enabled": False, "credit.enabled": False,
+        "economy.dividend_cash_months": 1e6}), seed=0)  # the firm keeps the cash it is given
     firm = model.firm_agents[int(model.firms.live[0])]
     account = int(model.firms.account[firm.row])
     model.ledger.transfer("equity", model.outside, account, 1e8)

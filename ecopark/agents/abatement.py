@@ -5,10 +5,12 @@ size s_f with business-as-usual emissions at normal output b_f (tCO2e/month) and
 rate r_f, technology j not yet installed abates, on top of those installed,
 
     a_fj   = share_j * (1 - S_f) * b_f                     tCO2e/month
-    MAC_fj = (capex_j * s_f * A(r_f, life_j) + opex_j * s_f) / a_fj   yuan/tCO2e
+    MAC_fj = (K_fj * phi_f * A(r_f, life_j) + opex_j * s_f) / a_fj   yuan/tCO2e
 
-with S_f = 1 - prod_{installed i}(1 - share_i) the firm's installed abatement share and
-A the monthly annuity factor. A firm invests in its cheapest technology with
+with S_f = 1 - prod_{installed i}(1 - share_i) the firm's installed abatement share, A
+the monthly annuity factor, K_fj = capex_j * s_f less the capex subsidy it would get, and
+phi_f the present value of financing a yuan of it (green loan and cash, see
+``markets/credit.py``: ``CreditMarket.capex_factor``; 1 without credit). A firm invests in its cheapest technology with
 MAC < v_f, the value it expects per tonne abated (allowance price, carbon tax, or offset
 credits through the carbon pool), if it can finance it: that is the condition NPV > 0
 over the technology's life. An installed technology abates S_f * bau each month and costs
@@ -79,28 +81,44 @@ class AbatementPortfolio:
         model.ledger.transfer("abatement_opex", firms.account[rows], model.outside, opex)
 
     def menu(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(MAC, abatement a) arrays (rows x technologies); NaN where not available to the firm."""
-        firms = self.model.firms
+        """(MAC, abatement a) arrays (rows x technologies); NaN where not available to the firm.
+
+        Capex enters net of the capex subsidy the firm could get and valued at what
+        financing it costs (x phi_f, ``CreditMarket.capex_factor``).
+        """
+        model, firms = self.model, self.model.firms
         self._grow()
         available = (self.sector[None, :] == firms.sector[rows][:, None]) & ~self.installed[rows]
         a = self.share[None, :] * (1.0 - self.installed_share(rows))[:, None] * self.normal_bau(rows)[:, None]
         annuity = annuity_factor(firms.discount_rate[rows][:, None], self.lifetime[None, :])
-        cost = (self.capex[None, :] * annuity + self.opex[None, :]) * firms.size[rows][:, None]
+        capex = self.capex[None, :] * firms.size[rows][:, None]
+        subsidy = model.policy("capex_subsidy")
+        if subsidy:
+            capex = capex - subsidy.amounts(capex, "abatement")
+        capex = capex * model.credit.capex_factor(rows, "abatement")[:, None]
+        cost = capex * annuity + self.opex[None, :] * firms.size[rows][:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
             mac = np.where(available & (a > 0), cost / a, np.nan)
         return mac, np.where(available, a, 0.0)
 
-    def install(self, rows: np.ndarray, techs: np.ndarray, effective_now: bool = False) -> np.ndarray:
+    def install(self, rows: np.ndarray, techs: np.ndarray, value: np.ndarray,
+                effective_now: bool = False) -> np.ndarray:
         """Install technology techs[i] at firm rows[i] where it can be financed; returns the mask.
 
+        ``value`` (yuan/tCO2e per item) is what the firm expects a tonne abated to earn; the
+        project's monthly cash flow value x a - opex is what a bank judges a loan on.
         With ``effective_now`` (commitments made in a carbon-market session) the technology
         already abates this month: the month's emissions are recomputed and its opex paid.
         """
         model, firms = self.model, self.model.firms
         done = np.zeros(len(rows), dtype=bool)
+        if not len(rows):
+            return done
+        _, a = self.menu(rows)
+        cash_flow = value * a[np.arange(len(rows)), techs] - self.opex[techs] * firms.size[rows]
         for i, (row, j) in enumerate(zip(rows, techs, strict=True)):
             if self.installed_at[row, j] < 0 and model.firm_agents[row].invest(
-                    float(self.capex[j] * firms.size[row]), "abatement"):
+                    float(self.capex[j] * firms.size[row]), "abatement", float(cash_flow[i])):
                 self.installed_at[row, j] = model.steps
                 done[i] = True
         if effective_now and done.any():
@@ -118,4 +136,4 @@ class AbatementPortfolio:
         worth = np.where(mac < value[:, None], mac, np.inf)
         best = np.argmin(worth, axis=1)
         take = np.isfinite(worth[np.arange(len(rows)), best])
-        self.install(rows[take], best[take])
+        self.install(rows[take], best[take], value[take])

@@ -9,11 +9,14 @@ Production of firm f in month t (:func:`produce`)::
 
     c_t    = rho * c_{t-1} + sd_common * e_t                 (park-wide demand shock)
     z_ft   = rho * z_f,t-1 + sd_firm * e_ft                  (firm's own demand shock)
-    u_ft   = clip(base_utilisation * (1 + c_t + z_ft), 0, 1)  (capacity utilisation)
+    u_ft   = clip(base_utilisation * (1 - D_t) * (1 + c_t + z_ft), 0, 1)  (capacity utilisation)
     q_ft   = capacity_f * u_ft                               (output)
     sales  = q_ft * output_price_s
     costs  = q_ft * variable_cost_s * cost_factor_f + fixed_cost_s * size_f
     gen_fk = q_ft * yield_sk,   need_fk = q_ft * need_sk,   bau_ft = q_ft * intensity_s
+
+D_t is the scenario's demand slump: ``shock_depth`` in the ``shock_months`` months from
+``shock_start``, else 0.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from ecopark.markets.credit import GREEN_PURPOSES, loan_cost_factor
+
 if TYPE_CHECKING:
+    from ecopark.markets.credit import Offer
     from ecopark.model import ParkModel
 
 #: Per-firm scalar variables of the FirmTable and their units (the one list of them).
@@ -120,25 +126,56 @@ class Enterprise(mesa.Agent):
         """(x, y) in km."""
         return float(self.model.firms.x[self.row]), float(self.model.firms.y[self.row])
 
-    def can_invest(self, capex: float, purpose: str) -> bool:
-        """Whether the firm could finance an investment of ``capex`` yuan now."""
-        subsidy_policy = self.model.policy("capex_subsidy")
-        subsidy = subsidy_policy.quote(capex, purpose) if subsidy_policy else 0.0
-        return self.cash >= capex - subsidy
+    def financing(self, capex: float, purpose: str, cash_flow: float = 0.0) -> tuple[float, Offer | None, float]:
+        """How the firm would pay for an investment of ``capex`` yuan now.
 
-    def invest(self, capex: float, purpose: str) -> bool:
-        """Pay for an investment of ``capex`` yuan if the firm can finance it now.
-
-        The capex subsidy (if in force) is granted first; the firm must hold the rest in
-        cash. Returns whether the investment was made.
+        Returns (capex subsidy, loan offer or None, cash the firm must put in). The subsidy
+        (if in force) comes first; of the rest a bank lends up to ``credit.loan_to_value``
+        if one approves (``cash_flow``: the project's expected yuan/month, for the bank's
+        debt-service cover); the firm pays the remainder from cash.
         """
         model = self.model
-        if not self.can_invest(capex, purpose):
-            return False
         subsidy_policy = model.policy("capex_subsidy")
+        subsidy = subsidy_policy.quote(capex, purpose) if subsidy_policy else 0.0
+        net = capex - subsidy
+        credit = model.credit
+        offer = credit.offer(self.row, model.scenario.credit.loan_to_value * net, purpose, cash_flow)
+        if offer is not None and self.cash >= net and (
+                offer.rate - credit.subsidy_rate(purpose in GREEN_PURPOSES) >= model.firms.discount_rate[self.row]):
+            offer = None  # the loan costs more than the firm's own money, and it has the cash
+        return subsidy, offer, net - (offer.amount if offer else 0.0)
+
+    def financing_cost(self, capex: float, purpose: str, cash_flow: float = 0.0) -> float:
+        """Present value at the firm's hurdle rate of what it pays for an investment (yuan):
+        cash put in + loan x A(rate - interest subsidy, T) / A(hurdle, T)."""
+        _, offer, equity = self.financing(capex, purpose, cash_flow)
+        if offer is None:
+            return equity
+        credit = self.model.credit
+        rate = offer.rate - credit.subsidy_rate(purpose in GREEN_PURPOSES)
+        return equity + offer.amount * float(loan_cost_factor(rate, self.model.firms.discount_rate[self.row],
+                                                              offer.tenor))
+
+    def can_invest(self, capex: float, purpose: str, cash_flow: float = 0.0) -> bool:
+        """Whether the firm could finance an investment of ``capex`` yuan now (subsidy, loan, cash)."""
+        return self.cash >= self.financing(capex, purpose, cash_flow)[2]
+
+    def invest(self, capex: float, purpose: str, cash_flow: float = 0.0) -> bool:
+        """Pay for an investment of ``capex`` yuan if the firm can finance it now.
+
+        The capex subsidy (if in force) is granted first, then the loan (if a bank
+        approves, the cheapest offer), and the firm must hold the rest in cash. Returns
+        whether the investment was made.
+        """
+        model = self.model
+        subsidy, offer, equity = self.financing(capex, purpose, cash_flow)
+        if self.cash < equity:
+            return False
         account = int(model.firms.account[self.row])
-        if subsidy_policy:
-            subsidy_policy.grant(account, capex, purpose)
+        if subsidy > 0:
+            model.policy("capex_subsidy").grant(account, capex, purpose)
+        if offer is not None:
+            model.credit.borrow(self.row, offer.amount, purpose, cash_flow)  # the same offer, now taken
         model.ledger.transfer("capex", account, model.outside, capex)
         return True
 
@@ -151,7 +188,9 @@ def produce(model: ParkModel) -> None:
     rho = econ.demand_persistence
     model.common_shock = rho * model.common_shock + econ.common_shock_sd * model.rng.standard_normal()
     firms.shock[rows] = rho * firms.shock[rows] + econ.firm_shock_sd * model.rng.standard_normal(len(rows))
-    util = np.clip(econ.base_utilisation * (1.0 + model.common_shock + firms.shock[rows]), 0.0, 1.0)
+    slump = econ.shock_start is not None and econ.shock_start <= model.steps < econ.shock_start + econ.shock_months
+    level = econ.base_utilisation * (1.0 - econ.shock_depth if slump else 1.0)
+    util = np.clip(level * (1.0 + model.common_shock + firms.shock[rows]), 0.0, 1.0)
     output = model.sector_capacity[s] * firms.size[rows] * util
     firms.utilisation[rows] = util
     firms.output[rows] = output
@@ -194,3 +233,15 @@ def dispose_and_buy_inputs(model: ParkModel) -> None:
     unmet = np.maximum(firms.needs[rows] - firms.delivered_in[rows], 0.0)
     ledger.transfer("virgin_input", accounts, outside, unmet @ model.stream_virgin_price)
     firms.emissions[rows] = np.maximum(firms.emissions_bau[rows] - firms.link_avoided[rows] - firms.abated[rows], 0.0)
+
+
+def pay_dividends(model: ParkModel) -> None:
+    """Phase 8: owners take out each live firm's cash above ``dividend_cash_months`` of its
+    fixed cost: dividend_f = max(cash_f - m * fixed_cost_s * size_f, 0). Firms therefore
+    fund large investments with loans or subsidies rather than piled-up profits."""
+    months = model.scenario.economy.dividend_cash_months
+    firms = model.firms
+    rows = firms.live
+    target = months * model.sector_fixed_cost[firms.sector[rows]] * firms.size[rows]
+    excess = np.maximum(model.firm_cash(rows) - target, 0.0)
+    model.ledger.transfer("dividend", firms.account[rows], model.outside, excess)

@@ -30,6 +30,7 @@ class RunResult:
         streams: one row per byproduct stream: generated, delivered and disposed totals,
             reuse rate by mass and value of delivered reuse (yuan at the virgin price).
         links: one row per link ever formed (``markets/contracts.py: LINK_FIELDS``).
+        loans: one row per loan ever made (``markets/credit.py: LOAN_FIELDS``).
         ledger: money moved over the run by kind, payer party and payee party (yuan).
         metrics: scalar outcomes (``docs/metrics.md``).
         config: the resolved scenario, steps, seed and ecopark version.
@@ -39,6 +40,7 @@ class RunResult:
     firms: pd.DataFrame
     streams: pd.DataFrame
     links: pd.DataFrame
+    loans: pd.DataFrame
     ledger: pd.DataFrame
     metrics: dict[str, float]
     config: dict[str, Any] = field(default_factory=dict)
@@ -48,7 +50,7 @@ class RunResult:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name in ("timeseries", "firms", "streams", "links", "ledger"):
+        for name in ("timeseries", "firms", "streams", "links", "loans", "ledger"):
             path = out / f"{name}.csv"
             getattr(self, name).to_csv(path, index=name == "timeseries")
             paths.append(path)
@@ -67,6 +69,7 @@ def firm_table(model: ParkModel) -> pd.DataFrame:
     table.insert(0, "firm", [model.firm_agents[r].unique_id for r in rows])
     table["sector"] = [cat.sector_keys[s] for s in firms.sector[rows]]
     table["cash"] = ledger.balance(firms.account[rows])
+    table["debt"] = model.credit.debt(rows)
     accounts = firms.account[rows]
     for kind in ledger.kinds:
         received, paid = ledger.received(accounts, kind), ledger.paid(accounts, kind)
@@ -111,6 +114,7 @@ def run(
         firms=firm_table(model),
         streams=stream_table(model),
         links=model.byproduct_market.links.frame(model.catalogue.stream_keys),
+        loans=model.credit.loans.frame(),
         ledger=model.ledger.summary(),
         metrics=compute_run_metrics(model),
         config={

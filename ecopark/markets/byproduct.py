@@ -21,8 +21,9 @@ discovered (chance encounters with distance decay, referrals from partners).
 
 Formation: each matched pair is priced by the revenue-sharing rule (contracts.py) and
 forms only if both firms' NPV over the contract at their own hurdle rate, with expected
-deliveries discounted by trust in the supplier, is positive, and both can finance their
-capex (:meth:`Enterprise.invest`).
+deliveries discounted by trust in the supplier and capex valued at what financing it costs
+(subsidy, green loan, cash: :meth:`Enterprise.financing_cost`), is positive, and both can
+finance their capex (:meth:`Enterprise.invest`).
 """
 
 from __future__ import annotations
@@ -186,9 +187,7 @@ class ByproductMarket:
 
     def _capex_subsidy_share(self, capex: np.ndarray) -> np.ndarray:
         policy = self.model.policy("capex_subsidy")
-        if policy is None or "link" not in policy.params.purposes:
-            return np.zeros_like(capex)
-        return np.minimum(policy.params.share * capex, policy.params.cap_per_project)
+        return policy.amounts(capex, "link") if policy else np.zeros_like(capex)
 
     # -- phase 3: deliveries -----------------------------------------------------------------
     def deliver(self) -> None:
@@ -472,20 +471,18 @@ class ByproductMarket:
             fund.params.share if fund else 0.0,
         )
         months = spec.contract_months
-        subsidy = model.policy("capex_subsidy")
-        for row, operating, own_capex in ((s, terms.operating_supplier, terms.capex_supplier),
-                                          (r, terms.operating_receiver, terms.capex_receiver)):
-            net_capex = own_capex - (subsidy.quote(own_capex, "link") if subsidy else 0.0)
-            npv = self.trust[s] * operating / float(annuity_factor(firms.discount_rate[row], months)) - net_capex
-            if npv <= 0:
-                return False
         agents = model.firm_agents
-        if not (agents[s].can_invest(terms.capex_supplier, "link") and agents[r].can_invest(terms.capex_receiver,
-                                                                                            "link")):
+        sides = ((s, self.trust[s] * terms.operating_supplier, terms.capex_supplier),
+                 (r, self.trust[s] * terms.operating_receiver, terms.capex_receiver))
+        for row, cash_flow, own_capex in sides:
+            cost = agents[row].financing_cost(own_capex, "link", cash_flow) if own_capex > 0 else 0.0
+            if cash_flow / float(annuity_factor(firms.discount_rate[row], months)) - cost <= 0:
+                return False
+        if not all(agents[row].can_invest(amount, "link", cash_flow) for row, cash_flow, amount in sides):
             return False
-        for row, amount in ((s, terms.capex_supplier), (r, terms.capex_receiver)):
+        for row, cash_flow, amount in sides:
             if amount > 0:
-                agents[row].invest(amount, "link")
+                agents[row].invest(amount, "link", cash_flow)
                 self.firm_gain[row] -= amount
         if not built:
             self.built.add((s, r, k))

@@ -355,7 +355,8 @@ class CarbonMarket:
             install = (step > 0) & (committed >= 0.5 * step)
         r, c = np.nonzero(install)
         if len(r):
-            self.model.abatement.install(rows[r], order[r, c], effective_now=True)
+            value = np.full(len(r), self.expected_price)
+            self.model.abatement.install(rows[r], order[r, c], value, effective_now=True)
 
     def sell_pool_credits(self, credits: float, price: float) -> None:
         """The pool's proceeds go to contributors by contribution share, less the operator's commission."""

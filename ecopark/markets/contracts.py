@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ecopark.records import RecordTable
+
 SHARING_RULES = ("nash", "equal", "posted_price", "capex_share", "operator_commission")
 END_REASONS = ("active", "expired", "unprofitable", "exit", "renewed")
 
@@ -135,28 +137,14 @@ LINK_FIELDS: dict[str, tuple[type, str]] = {
 }
 
 
-class LinkBook:
+class LinkBook(RecordTable):
     """All links ever formed, as arrays (struct of arrays, rows never reused)."""
 
-    def __init__(self, capacity: int = 64) -> None:
-        self.n = 0
-        for name, (dtype, _) in LINK_FIELDS.items():
-            setattr(self, name, np.zeros(capacity, dtype=dtype))
+    FIELDS = LINK_FIELDS
 
     def add(self, **values) -> int:
-        """Append one link; returns its index."""
-        if self.n == len(self.active):
-            for name in LINK_FIELDS:
-                old = getattr(self, name)
-                grown = np.zeros(2 * len(old), dtype=old.dtype)
-                grown[: len(old)] = old
-                setattr(self, name, grown)
-        i = self.n
-        self.n += 1
-        self.ended[i] = -1
-        for name, value in values.items():
-            getattr(self, name)[i] = value
-        return i
+        """Append one link (active, not yet ended); returns its index."""
+        return super().add(ended=-1, **values)
 
     @property
     def live(self) -> np.ndarray:
@@ -172,7 +160,7 @@ class LinkBook:
 
     def frame(self, stream_keys: tuple[str, ...]) -> pd.DataFrame:
         """All links as a DataFrame (stream and end reason by name)."""
-        table = pd.DataFrame({name: getattr(self, name)[: self.n] for name in LINK_FIELDS})
+        table = super().frame()
         table["stream"] = [stream_keys[k] for k in table["stream"]]
         table["end_reason"] = [END_REASONS[r] for r in table["end_reason"]]
         return table

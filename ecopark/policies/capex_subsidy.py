@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ecopark.policies.base import Policy, PolicyParams, register
 from ecopark.schema import param
 
@@ -24,6 +26,14 @@ class CapexSubsidy(Policy):
 
     name = "capex_subsidy"
     Params = CapexSubsidyParams
+
+    def amounts(self, capex: np.ndarray, purpose: str) -> np.ndarray:
+        """min(share * capex, cap_per_project) for each project in ``capex`` (yuan), ignoring the
+        budget: what firms count on when they value investments of ``purpose``."""
+        p = self.params
+        if purpose not in p.purposes:
+            return np.zeros_like(capex)
+        return np.minimum(p.share * capex, p.cap_per_project)
 
     def quote(self, capex: float, purpose: str) -> float:
         """Subsidy a project of ``capex`` yuan would get now (yuan), without paying it."""

@@ -1,0 +1,480 @@
+"""The credit market: banks lend to firms for green investments and working capital.
+
+Firms apply when they invest (``Enterprise.invest``: link and abatement capex, *green*
+purposes) and, in phase 6, when their cash is negative (*working capital*). Every bank
+answers with an offer or a refusal; the firm takes the cheapest offer.
+
+Pricing (:meth:`CreditMarket.rates`): the annual rate bank b offers firm f for purpose p is
+
+    r = funding_p + margin_b + premium_f - green_p + ce_f
+    funding_p = funding_rate; for green loans under ``green_relending``
+                (1 - s) * funding_rate + s * relending_rate (banks pass the saving on)
+    premium_f = min(max_premium, lev * D_f / (12 * M_f) + cov * max(0, 1 - C_f / cover_target))
+    green_p   = green_discount for link and abatement capex, 0 for working capital
+    ce_f      = clip(ce * (E_f / BAU_f - 1), -ce_cap, +ce_cap)   (carbon-efficiency pricing)
+
+with D_f the firm's debt including the new loan, M_f its operating margin this month
+(:meth:`CreditMarket.margin`), C_f = M_f / debt service including the new loan (priced at
+funding + margin), E_f / BAU_f its emissions relative to business as usual this month.
+Under ``interest_subsidy`` the government pays ``rate_bp`` of the interest on green
+loans to the bank, and the firm the rest.
+
+Approval by bank b: the firm's margin is positive; debt-service cover is at least
+``min_dscr``, for a project loan cash_flow / payment (the project's expected monthly
+cash flow), for working capital M_f / (debt service + payment); and the bank's capital
+ratio after the loan, equity_b / (risk_weight * (book_b + amount)), is at least its
+``min_capital_ratio`` (otherwise the firm is rationed).
+
+Servicing (phase 6, :meth:`CreditMarket.service`): a loan of outstanding B at rate r with
+n instalments left has the annuity payment P = B * i / (1 - (1 + i)^-n), i = r / 12,
+fixed in fen at origination. Each month interest = round(B * i), principal = P - interest
+(all of B in the last month). A firm pays its loans' instalments in the order they were
+made while its cash covers them; an instalment not paid is capitalised (B += interest,
+P recomputed over the same n) and counts as missed. A loan with ``npl_after_months``
+consecutive misses is non-performing; at ``default_after_months`` the firm defaults: it
+leaves the park (its links end), and each of its loans is written off, the bank
+recovering ``recovery_rate`` of B from the collateral and, for green loans under
+``green_loan_loss_cover``, a share of the loss from government.
+
+Sustainability-linked loans (``credit.sustainability_linked``): at each anniversary y of
+a green loan the firm's E/BAU is compared with its value at origination times
+(1 - sll_target_reduction)^y; the rate is the contract rate minus ``sll_step_down_bp``
+while the target is met and plus ``sll_step_up_bp`` while it is missed.
+
+Banks' balances in the ledger are their equity: new principal is funded by depositors and
+the central bank (``bank_funding`` from outside) and repaid to them as borrowers repay or
+loans are written off (``bank_funding_repayment``); the bank pays ``funding_interest``
+each month on what it has lent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ecopark.markets.byproduct import annuity_factor
+from ecopark.records import RecordTable
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
+
+PURPOSES = ("link", "abatement", "working_capital")
+GREEN_PURPOSES = ("link", "abatement")
+STATUSES = ("performing", "repaid", "defaulted")
+REFUSAL_REASONS = ("margin", "cover", "capital")
+
+
+#: Per-loan arrays of the LoanBook and their meaning (units).
+LOAN_FIELDS: dict[str, tuple[type, str]] = {
+    "borrower": (np.int64, "FirmTable row of the borrower"),
+    "bank": (np.int64, "index of the lending bank in model.banks"),
+    "purpose": (np.int64, "index into PURPOSES"),
+    "green": (bool, "green purpose (link or abatement capex)"),
+    "principal": (float, "yuan lent"),
+    "outstanding_fen": (np.int64, "principal still owed, in fen (0.01 yuan)"),
+    "contract_rate": (float, "1/year, rate agreed at origination"),
+    "rate": (float, "1/year, rate in force (contract rate with sustainability-linked steps)"),
+    "relent_share": (float, "share of the principal funded by central-bank relending"),
+    "payment_fen": (np.int64, "monthly instalment (annuity) in fen"),
+    "months_left": (np.int64, "instalments still to pay"),
+    "tenor": (np.int64, "months, instalments agreed"),
+    "start": (np.int64, "step the loan was made"),
+    "ended": (np.int64, "step the loan was repaid or written off (-1 while live)"),
+    "status": (np.int64, "index into STATUSES"),
+    "missed": (np.int64, "consecutive instalments missed"),
+    "interest_paid": (float, "yuan of interest received by the bank (firm and subsidy)"),
+    "principal_paid": (float, "yuan of principal repaid"),
+    "written_off": (float, "yuan written off at default"),
+    "recovered": (float, "yuan recovered from collateral at default"),
+    "sll": (bool, "sustainability-linked loan"),
+    "sll_baseline": (float, "the borrower's emissions / BAU at origination"),
+}
+
+
+class LoanBook(RecordTable):
+    """All loans ever made (struct of arrays, rows never reused). Money in yuan unless in fen."""
+
+    FIELDS = LOAN_FIELDS
+
+    def add(self, **values) -> int:
+        """Append one performing loan; returns its row."""
+        return super().add(ended=-1, **values)
+
+    @property
+    def live(self) -> np.ndarray:
+        """Rows of loans still being repaid."""
+        return np.flatnonzero(self.status[: self.n] == STATUSES.index("performing"))
+
+    def frame(self):
+        """All loans as a DataFrame (purpose and status by name, outstanding in yuan)."""
+        table = super().frame()
+        table["purpose"] = [PURPOSES[p] for p in table["purpose"]]
+        table["status"] = [STATUSES[s] for s in table["status"]]
+        table.insert(5, "outstanding", table.pop("outstanding_fen") / 100)
+        table["payment"] = table.pop("payment_fen") / 100
+        return table
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A bank's offer for a loan application."""
+
+    bank: int
+    amount: float  # yuan
+    rate: float  # 1/year
+    tenor: int  # months
+    payment: float  # yuan/month, the annuity
+
+
+def instalment_split(outstanding_fen: np.ndarray, rate: np.ndarray, payment_fen: np.ndarray,
+                     months_left: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(interest, principal) in fen of this month's instalment (module docstring)."""
+    interest = np.rint(outstanding_fen * rate / 12.0).astype(np.int64)
+    principal = np.where(months_left <= 1, outstanding_fen,
+                         np.clip(payment_fen - interest, 0, outstanding_fen))
+    return interest, principal
+
+
+def loan_cost_factor(loan_rate, hurdle, tenor: int):
+    """Present value at the hurdle rate of repaying one yuan borrowed at ``loan_rate``:
+    A(loan_rate, T) / A(hurdle, T), with A the monthly annuity factor (< 1 when the loan
+    is cheaper than the firm's own money)."""
+    return annuity_factor(np.maximum(loan_rate, 0.0), tenor) / annuity_factor(hurdle, tenor)
+
+
+class CreditMarket:
+    """Loan applications, offers, servicing, sustainability-linked steps and defaults."""
+
+    def __init__(self, model: ParkModel) -> None:
+        self.model = model
+        self.spec = model.scenario.credit
+        self.loans = LoanBook()
+        self.applications = 0
+        self.approvals = 0
+        self.refusals = dict.fromkeys(REFUSAL_REASONS, 0)  # this month, per reason (an application may count once)
+        self.defaults = 0  # firms that defaulted this month
+        self.funding_saving = 0.0  # yuan, cumulative interest banks saved through relending
+        self.sll_reviews = 0  # sustainability-linked anniversaries so far
+        self.sll_met = 0  # of which the target was met
+        model.exit_listeners.append(self.firms_exited)
+
+    # -- what banks see ------------------------------------------------------------------
+    def margin(self, rows: np.ndarray) -> np.ndarray:
+        """Operating margin of firms this month, yuan/month: M_f = sales - variable cost -
+        substitutable inputs at virgin price - disposal of all byproducts - fixed cost - rent
+        (at this month's output, as if no link delivered)."""
+        model, firms = self.model, self.model.firms
+        s = firms.sector[rows]
+        q = firms.output[rows]
+        per_unit = (model.sector_price[s] - model.sector_variable_cost[s] * firms.cost_factor[rows]
+                    - model.need_matrix[s] @ model.stream_virgin_price
+                    - model.yield_matrix[s] @ model.stream_disposal_cost)
+        return q * per_unit - model.sector_fixed_cost[s] * firms.size[rows] - model.scenario.operator.rent
+
+    def debt(self, rows: np.ndarray) -> np.ndarray:
+        """Outstanding loans of firms, yuan."""
+        live = self.loans.live
+        owed = np.bincount(self.loans.borrower[live], self.loans.outstanding_fen[live] / 100,
+                           minlength=self.model.firms.n)
+        return owed[rows]
+
+    def debt_service(self, rows: np.ndarray) -> np.ndarray:
+        """Monthly instalments of firms' live loans, yuan/month."""
+        live = self.loans.live
+        due = np.bincount(self.loans.borrower[live], self.loans.payment_fen[live] / 100, minlength=self.model.firms.n)
+        return due[rows]
+
+    def book(self, bank: int) -> float:
+        """Outstanding loans of a bank, yuan."""
+        live = self.loans.live
+        return float(self.loans.outstanding_fen[live][self.loans.bank[live] == bank].sum() / 100)
+
+    def relent_share(self, green: bool) -> float:
+        """Share of a new loan's principal funded by central-bank relending now."""
+        policy = self.model.policy("green_relending")
+        return policy.params.share if policy and green else 0.0
+
+    def funding_cost(self, green: bool) -> float:
+        """Annual funding rate of a new loan: deposits, and relending for green loans."""
+        policy = self.model.policy("green_relending")
+        s = self.relent_share(green)
+        relending = policy.params.rate if policy else 0.0
+        return (1.0 - s) * self.spec.funding_rate + s * relending
+
+    def rates(self, bank: int, rows: np.ndarray, purpose: str, amount: float | np.ndarray = 0.0,
+              tenor: int | None = None) -> np.ndarray:
+        """Annual rate bank ``bank`` offers ``rows`` for a loan of ``amount`` (module docstring)."""
+        model, spec, firms = self.model, self.spec, self.model.firms
+        bank_spec = model.banks[bank].spec
+        green = purpose in GREEN_PURPOSES
+        tenor = tenor or self._tenor(purpose)
+        base = spec.funding_rate + bank_spec.margin_bp / 1e4
+        margin = self.margin(rows)
+        positive = np.maximum(margin, 1.0)
+        leverage = (self.debt(rows) + amount) / (12.0 * positive)
+        service = self.debt_service(rows) + amount * annuity_factor(base, tenor)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cover = np.where(service > 0, np.maximum(margin, 0.0) / service, np.inf)
+        premium = (spec.leverage_premium_bp * leverage
+                   + spec.cover_premium_bp * np.clip(1.0 - cover / spec.cover_target, 0.0, 1.0))
+        rate = self.funding_cost(green) + bank_spec.margin_bp / 1e4 + np.minimum(premium, spec.max_premium_bp) / 1e4
+        if green:
+            rate = rate - spec.green_discount_bp / 1e4
+        if spec.carbon_efficiency_bp > 0:
+            bau = firms.emissions_bau[rows]
+            relative = np.where(bau > 0, firms.emissions[rows] / np.where(bau > 0, bau, 1.0), 1.0)
+            cap = spec.carbon_efficiency_cap_bp
+            rate = rate + np.clip(spec.carbon_efficiency_bp * (relative - 1.0), -cap, cap) / 1e4
+        return np.maximum(rate, 0.0)
+
+    def subsidy_rate(self, green: bool) -> float:
+        """Annual interest the government pays on a green loan now (interest_subsidy)."""
+        policy = self.model.policy("interest_subsidy")
+        return policy.params.rate_bp / 1e4 if policy and green and policy.remaining > 0 else 0.0
+
+    def capex_factor(self, rows: np.ndarray, purpose: str) -> np.ndarray:
+        """Present value, at the firm's hurdle rate, of financing one yuan of net capex.
+
+        phi_f = (1 - ltv) + ltv * min(1, A(r_f^loan, T) / A(h_f, T)), with ltv the
+        loan-to-value share, T the project tenor, r^loan the best indicative rate net of any
+        interest subsidy and h_f the hurdle rate (a loan dearer than the firm's own money is
+        not taken if it can pay cash); phi_f = 1 (all equity) where no bank would lend
+        (credit off, non-positive margin, or every bank at its capital limit). Firms value
+        green investments with capex x phi_f, so cheaper credit raises their NPV.
+        """
+        spec = self.spec
+        phi = np.ones(len(rows))
+        if not spec.enabled or not len(rows) or spec.loan_to_value == 0:
+            return phi
+        banks = [b for b in range(len(self.model.banks)) if self._capital_room(b) > 0]
+        if not banks:
+            return phi
+        loan_rate = np.min([self.rates(b, rows, purpose) for b in banks], axis=0)
+        loan_rate -= self.subsidy_rate(purpose in GREEN_PURPOSES)
+        ratio = loan_cost_factor(loan_rate, self.model.firms.discount_rate[rows], spec.project_tenor_months)
+        lendable = self.margin(rows) > 0
+        return np.where(lendable, 1.0 - spec.loan_to_value + spec.loan_to_value * np.minimum(ratio, 1.0), 1.0)
+
+    def _tenor(self, purpose: str) -> int:
+        spec = self.spec
+        return spec.working_capital_tenor_months if purpose == "working_capital" else spec.project_tenor_months
+
+    def _capital_room(self, bank: int) -> float:
+        """Yuan the bank can still lend before its capital ratio reaches its limit."""
+        b = self.model.banks[bank]
+        equity = b.cash
+        if b.spec.min_capital_ratio == 0 or self.spec.risk_weight == 0:
+            return np.inf
+        return equity / (self.spec.risk_weight * b.spec.min_capital_ratio) - self.book(bank)
+
+    # -- applications ---------------------------------------------------------------------
+    def offer(self, row: int, amount: float, purpose: str, cash_flow: float = 0.0,
+              record: bool = False) -> Offer | None:
+        """The cheapest offer of any bank for a loan, or None if every bank refuses.
+
+        ``cash_flow`` is the project's expected monthly cash flow (yuan) for green purposes;
+        working capital is judged on the firm's margin. With ``record`` the application,
+        and each bank's refusal reason, count in this month's figures.
+        """
+        if not self.spec.enabled or amount <= 0:
+            return None
+        tenor = self._tenor(purpose)
+        rows = np.array([row])
+        margin = float(self.margin(rows)[0])
+        service = float(self.debt_service(rows)[0])
+        best: Offer | None = None
+        reasons = set()
+        for bank in range(len(self.model.banks)):
+            rate = float(self.rates(bank, rows, purpose, amount, tenor)[0])
+            payment = amount * float(annuity_factor(rate, tenor))
+            if margin <= 0:
+                reasons.add("margin")
+                continue
+            cover = cash_flow / payment if purpose in GREEN_PURPOSES else margin / (service + payment)
+            if cover < self.spec.min_dscr:
+                reasons.add("cover")
+                continue
+            if self._capital_room(bank) < amount:
+                reasons.add("capital")
+                continue
+            if best is None or rate < best.rate:
+                best = Offer(bank, amount, rate, tenor, payment)
+        if record:
+            self.applications += 1
+            if best is None:
+                for reason in reasons:
+                    self.refusals[reason] += 1
+        return best
+
+    def lend(self, row: int, offer: Offer, purpose: str) -> int:
+        """Disburse an accepted offer to firm ``row``; returns the loan's row."""
+        model, spec, firms = self.model, self.spec, self.model.firms
+        green = purpose in GREEN_PURPOSES
+        principal_fen = round(offer.amount * 100)
+        payment_fen = round(principal_fen * float(annuity_factor(offer.rate, offer.tenor)))
+        bau = firms.emissions_bau[row]
+        loan = self.loans.add(
+            borrower=row, bank=offer.bank, purpose=PURPOSES.index(purpose), green=green,
+            principal=principal_fen / 100, outstanding_fen=principal_fen, contract_rate=offer.rate, rate=offer.rate,
+            relent_share=self.relent_share(green), payment_fen=payment_fen, months_left=offer.tenor,
+            tenor=offer.tenor, start=model.steps, status=STATUSES.index("performing"),
+            sll=green and spec.sustainability_linked,
+            sll_baseline=firms.emissions[row] / bau if bau > 0 else 1.0,
+        )
+        bank = model.banks[offer.bank].account
+        model.ledger.transfer("bank_funding", model.outside, bank, principal_fen / 100)
+        model.ledger.transfer("loan_disbursement", bank, firms.account[row], principal_fen / 100)
+        self.approvals += 1
+        return loan
+
+    def borrow(self, row: int, amount: float, purpose: str, cash_flow: float = 0.0) -> Offer | None:
+        """Apply to every bank and take the cheapest offer; returns it, or None if refused."""
+        offer = self.offer(row, amount, purpose, cash_flow, record=True)
+        if offer is not None:
+            self.lend(row, offer, purpose)
+        return offer
+
+    # -- phase 6 --------------------------------------------------------------------------
+    def step(self) -> None:
+        """Phase 6: working-capital loans, servicing, sustainability-linked steps, defaults."""
+        if self.spec.enabled:
+            self.lend_working_capital()
+        self.service()
+        self.review_sustainability_links()
+        self.declare_defaults()
+
+    def reset_counts(self) -> None:
+        """Zero this month's application, approval, refusal and default counts (phase 1)."""
+        self.applications = self.approvals = self.defaults = 0
+        self.refusals = dict.fromkeys(REFUSAL_REASONS, 0)
+
+    def lend_working_capital(self) -> None:
+        """Firms with negative cash borrow enough to hold ``working_capital_buffer_months``
+        of fixed cost, if a bank approves."""
+        model, firms = self.model, self.model.firms
+        rows = firms.live
+        cash = model.firm_cash(rows)
+        short = rows[cash < 0]
+        need = (self.spec.working_capital_buffer_months * model.sector_fixed_cost[firms.sector[short]]
+                * firms.size[short] - cash[cash < 0])
+        for row, amount in zip(short, need, strict=True):
+            self.borrow(int(row), float(amount), "working_capital")
+
+    def service(self) -> None:
+        """Collect this month's instalments; capitalise missed ones (module docstring)."""
+        model, loans, ledger, firms = self.model, self.loans, self.model.ledger, self.model.firms
+        live = loans.live
+        if not len(live):
+            return
+        bank_acc = np.array([b.account for b in model.banks])[loans.bank[live]]
+        out = loans.outstanding_fen[live]
+        # banks pay their funders on everything lent, paid or not
+        funding = self.spec.funding_rate
+        relend = model.policy("green_relending")
+        relend_rate = relend.params.rate if relend else funding
+        share = loans.relent_share[live]
+        ledger.transfer("funding_interest", bank_acc, model.outside,
+                        out / 100 * ((1 - share) * funding + share * relend_rate) / 12)
+        self.funding_saving += float((out / 100 * share * (funding - relend_rate) / 12).sum())
+
+        interest, principal = instalment_split(out, loans.rate[live], loans.payment_fen[live], loans.months_left[live])
+        sub_rate = np.where(loans.green[live], self.subsidy_rate(True), 0.0)
+        subsidy = np.minimum(np.rint(out * sub_rate / 12.0), interest).astype(np.int64)
+        firm_due = interest - subsidy + principal
+        borrower = loans.borrower[live]
+        order = np.lexsort((live, borrower))  # by borrower, oldest loan first
+        cum = np.cumsum(firm_due[order])
+        first = np.r_[0, np.flatnonzero(np.diff(borrower[order])) + 1]
+        before = np.repeat(cum[first] - firm_due[order][first], np.diff(np.r_[first, len(order)]))
+        cash_fen = np.rint(model.firm_cash(borrower[order]) * 100)
+        pays = np.zeros(len(live), dtype=bool)
+        pays[order] = cum - before <= cash_fen
+
+        p = live[pays]
+        acc = firms.account[borrower[pays]]
+        policy = model.policy("interest_subsidy")
+        paid_subsidy = np.zeros(int(pays.sum()), dtype=np.int64)
+        if policy is not None:
+            paid_subsidy = np.rint(policy.within_budget(subsidy[pays] / 100) * 100).astype(np.int64)
+            policy.pay("interest_subsidy", bank_acc[pays], paid_subsidy / 100)
+        firm_interest = interest[pays] - paid_subsidy
+        ledger.transfer("loan_interest", acc, bank_acc[pays], firm_interest / 100)
+        ledger.transfer("loan_repayment", acc, bank_acc[pays], principal[pays] / 100)
+        ledger.transfer("bank_funding_repayment", bank_acc[pays], model.outside, principal[pays] / 100)
+        loans.interest_paid[p] += interest[pays] / 100
+        loans.principal_paid[p] += principal[pays] / 100
+        loans.outstanding_fen[p] -= principal[pays]
+        loans.months_left[p] -= 1
+        loans.missed[p] = 0
+        done = p[loans.outstanding_fen[p] == 0]
+        loans.status[done] = STATUSES.index("repaid")
+        loans.ended[done] = model.steps
+
+        m = live[~pays]
+        loans.outstanding_fen[m] += interest[~pays]
+        loans.missed[m] += 1
+        self._reschedule(m)
+
+    def _reschedule(self, rows: np.ndarray) -> None:
+        """Recompute the annuity of loans over their remaining instalments at their rate."""
+        loans = self.loans
+        factor = annuity_factor(loans.rate[rows], np.maximum(loans.months_left[rows], 1))
+        loans.payment_fen[rows] = np.rint(loans.outstanding_fen[rows] * factor).astype(np.int64)
+
+    def review_sustainability_links(self) -> None:
+        """Step sustainability-linked rates up or down at each anniversary (module docstring)."""
+        model, loans, spec, firms = self.model, self.loans, self.spec, self.model.firms
+        live = loans.live
+        age = model.steps - loans.start[live]
+        due = live[loans.sll[live] & (age > 0) & (age % 12 == 0)]
+        if not len(due):
+            return
+        years = (model.steps - loans.start[due]) // 12
+        borrower = loans.borrower[due]
+        bau = firms.emissions_bau[borrower]
+        relative = np.where(bau > 0, firms.emissions[borrower] / np.where(bau > 0, bau, 1.0), 1.0)
+        met = relative <= loans.sll_baseline[due] * (1.0 - spec.sll_target_reduction) ** years
+        step_bp = np.where(met, -spec.sll_step_down_bp, spec.sll_step_up_bp)
+        loans.rate[due] = np.maximum(loans.contract_rate[due] + step_bp / 1e4, 0.0)
+        self.sll_reviews += len(due)
+        self.sll_met += int(met.sum())
+        self._reschedule(due)
+
+    def declare_defaults(self) -> None:
+        """Firms with a loan ``default_after_months`` instalments behind default and leave."""
+        loans = self.loans
+        live = loans.live
+        late = live[loans.missed[live] >= self.spec.default_after_months]
+        if len(late):
+            self.model.remove_firms(np.unique(loans.borrower[late]))
+
+    def firms_exited(self, rows: np.ndarray) -> None:
+        """Exit listener: every live loan of a leaving firm is written off (a default)."""
+        model, loans, ledger = self.model, self.loans, self.model.ledger
+        live = loans.live
+        gone = live[np.isin(loans.borrower[live], rows)]
+        if not len(gone):
+            return
+        self.defaults += len(np.unique(loans.borrower[gone]))
+        bank_acc = np.array([b.account for b in model.banks])[loans.bank[gone]]
+        out = loans.outstanding_fen[gone] / 100
+        recovered = self.spec.recovery_rate * out
+        ledger.transfer("loan_recovery", model.outside, bank_acc, recovered)
+        cover = model.policy("green_loan_loss_cover")
+        if cover is not None:
+            claims = np.where(loans.green[gone], cover.params.share * (out - recovered), 0.0)
+            cover.pay("loan_loss_cover", bank_acc, claims)
+        ledger.transfer("bank_funding_repayment", bank_acc, model.outside, out)
+        loans.written_off[gone] = out
+        loans.recovered[gone] = recovered
+        loans.outstanding_fen[gone] = 0
+        loans.status[gone] = STATUSES.index("defaulted")
+        loans.ended[gone] = model.steps
+
+    # -- reporting ------------------------------------------------------------------------
+    def non_performing(self) -> np.ndarray:
+        """Rows of live loans with at least ``npl_after_months`` consecutive missed instalments."""
+        live = self.loans.live
+        return live[self.loans.missed[live] >= self.spec.npl_after_months]
