@@ -569,6 +569,14 @@ def defaults(model: ParkModel) -> float:
 
 
 @step_metric("share")
+def npl_ratio(model: ParkModel) -> float:
+    """Outstanding of loans with >= npl_after_months consecutive missed instalments / outstanding
+    of all loans (0 if none)."""
+    total = _outstanding(model)
+    return _outstanding(model, npl=True) / total if total > 0 else 0.0
+
+
+@step_metric("share")
 def npl_ratio_green(model: ParkModel) -> float:
     """Outstanding of green loans with >= npl_after_months consecutive missed instalments /
     outstanding of green loans (0 if none)."""
@@ -626,6 +634,12 @@ def loss_rate_green(model: ParkModel) -> float:
 def loss_rate_other(model: ParkModel) -> float:
     """Working-capital principal written off / working-capital principal lent (0 if none lent)."""
     return _default_rate(model, False)
+
+
+@run_metric("share")
+def npl_ratio_mean(model: ParkModel) -> float:
+    """Mean over steps of `npl_ratio`."""
+    return float(np.mean(model.datacollector.model_vars["npl_ratio"]))
 
 
 @run_metric("share")

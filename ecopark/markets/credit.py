@@ -30,7 +30,8 @@ n instalments left has the annuity payment P = B * i / (1 - (1 + i)^-n), i = r /
 fixed in fen at origination. Each month interest = round(B * i), principal = P - interest
 (all of B in the last month). A firm pays its loans' instalments in the order they were
 made while its cash covers them; an instalment not paid is capitalised (B += interest,
-P recomputed over the same n) and counts as missed. A loan with ``npl_after_months``
+P recomputed over the same n) and counts as missed; the bank earns capitalised interest
+only when it is repaid. A loan with ``npl_after_months``
 consecutive misses is non-performing; at ``default_after_months`` the firm defaults: it
 leaves the park (its links end), and each of its loans is written off, the bank
 recovering ``recovery_rate`` of B from the collateral and, for green loans under
@@ -44,7 +45,8 @@ while the target is met and plus ``sll_step_up_bp`` while it is missed.
 Banks' balances in the ledger are their equity: new principal is funded by depositors and
 the central bank (``bank_funding`` from outside) and repaid to them as borrowers repay or
 loans are written off (``bank_funding_repayment``); the bank pays ``funding_interest``
-each month on what it has lent.
+each month on what it owes its funders. A write-off costs the bank the funded principal
+less the recovery and any loss cover.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ LOAN_FIELDS: dict[str, tuple[type, str]] = {
     "purpose": (np.int64, "index into PURPOSES"),
     "green": (bool, "green purpose (link or abatement capex)"),
     "principal": (float, "yuan lent"),
-    "outstanding_fen": (np.int64, "principal still owed, in fen (0.01 yuan)"),
+    "outstanding_fen": (np.int64, "principal still owed, in fen (0.01 yuan), capitalised interest included"),
+    "funded_fen": (np.int64, "principal the bank still owes its funders for this loan, in fen"),
     "contract_rate": (float, "1/year, rate agreed at origination"),
     "rate": (float, "1/year, rate in force (contract rate with sustainability-linked steps)"),
     "relent_share": (float, "share of the principal funded by central-bank relending"),
@@ -113,6 +116,7 @@ class LoanBook(RecordTable):
         table["purpose"] = [PURPOSES[p] for p in table["purpose"]]
         table["status"] = [STATUSES[s] for s in table["status"]]
         table.insert(5, "outstanding", table.pop("outstanding_fen") / 100)
+        table.insert(6, "funded", table.pop("funded_fen") / 100)
         table["payment"] = table.pop("payment_fen") / 100
         return table
 
@@ -317,7 +321,8 @@ class CreditMarket:
         bau = firms.emissions_bau[row]
         loan = self.loans.add(
             borrower=row, bank=offer.bank, purpose=PURPOSES.index(purpose), green=green,
-            principal=principal_fen / 100, outstanding_fen=principal_fen, contract_rate=offer.rate, rate=offer.rate,
+            principal=principal_fen / 100, outstanding_fen=principal_fen, funded_fen=principal_fen,
+            contract_rate=offer.rate, rate=offer.rate,
             relent_share=self.relent_share(green), payment_fen=payment_fen, months_left=offer.tenor,
             tenor=offer.tenor, start=model.steps, status=STATUSES.index("performing"),
             sll=green and spec.sustainability_linked,
@@ -370,14 +375,15 @@ class CreditMarket:
             return
         bank_acc = np.array([b.account for b in model.banks])[loans.bank[live]]
         out = loans.outstanding_fen[live]
-        # banks pay their funders on everything lent, paid or not
+        # banks pay their funders on what they owe them, whether borrowers pay or not
+        funded = loans.funded_fen[live] / 100
         funding = self.spec.funding_rate
         relend = model.policy("green_relending")
         relend_rate = relend.params.rate if relend else funding
         share = loans.relent_share[live]
         ledger.transfer("funding_interest", bank_acc, model.outside,
-                        out / 100 * ((1 - share) * funding + share * relend_rate) / 12)
-        self.funding_saving += float((out / 100 * share * (funding - relend_rate) / 12).sum())
+                        funded * ((1 - share) * funding + share * relend_rate) / 12)
+        self.funding_saving += float((funded * share * (funding - relend_rate) / 12).sum())
 
         interest, principal = instalment_split(out, loans.rate[live], loans.payment_fen[live], loans.months_left[live])
         sub_rate = np.where(loans.green[live], self.subsidy_rate(True), 0.0)
@@ -402,7 +408,9 @@ class CreditMarket:
         firm_interest = interest[pays] - paid_subsidy
         ledger.transfer("loan_interest", acc, bank_acc[pays], firm_interest / 100)
         ledger.transfer("loan_repayment", acc, bank_acc[pays], principal[pays] / 100)
-        ledger.transfer("bank_funding_repayment", bank_acc[pays], model.outside, principal[pays] / 100)
+        refund = np.minimum(principal[pays], loans.funded_fen[p])  # the rest is capitalised interest: income
+        ledger.transfer("bank_funding_repayment", bank_acc[pays], model.outside, refund / 100)
+        loans.funded_fen[p] -= refund
         loans.interest_paid[p] += interest[pays] / 100
         loans.principal_paid[p] += principal[pays] / 100
         loans.outstanding_fen[p] -= principal[pays]
@@ -466,7 +474,8 @@ class CreditMarket:
         if cover is not None:
             claims = np.where(loans.green[gone], cover.params.share * (out - recovered), 0.0)
             cover.pay("loan_loss_cover", bank_acc, claims)
-        ledger.transfer("bank_funding_repayment", bank_acc, model.outside, out)
+        ledger.transfer("bank_funding_repayment", bank_acc, model.outside, loans.funded_fen[gone] / 100)
+        loans.funded_fen[gone] = 0
         loans.written_off[gone] = out
         loans.recovered[gone] = recovered
         loans.outstanding_fen[gone] = 0

@@ -64,7 +64,7 @@ LEVERS: tuple[Lever, ...] = (
           {"type": "Select", "value": "nash",
            "values": ["nash", "equal", "posted_price", "capex_share", "operator_commission"]}),
     Lever("green_discount_bp", "credit.green_discount_bp", "Green loan discount (basis points)",
-          {"type": "SliderFloat", "value": 0.0, "min": 0.0, "max": 100.0, "step": 5.0}),
+          {"type": "SliderFloat", "value": 40.0, "min": 0.0, "max": 300.0, "step": 10.0}),
 )
 
 

@@ -1,0 +1,307 @@
+"""Green credit: loan schedules, pricing, bank limits, defaults and NPL, credit policies, invariants."""
+
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import numpy as np
+import pytest
+
+import ecopark
+from ecopark.markets.contracts import END_REASONS
+from ecopark.markets.credit import STATUSES, Offer
+from ecopark.model import ParkModel
+from ecopark.schema import ConfigError
+
+CALM = {"economy.common_shock_sd": 0.0, "economy.firm_shock_sd": 0.0, "economy.entry_rate": 0.0,
+        "byproduct_market.encounters_per_month": 0.0, "policies.cap_and_trade.enabled": False}
+
+
+def model_with(overrides: dict | None = None, seed: int = 0) -> ParkModel:
+    model = ParkModel(ecopark.load_scenario("generic", {**CALM, **(overrides or {})}), seed=seed)
+    model.step()  # firms have output, so banks can judge them
+    return model
+
+
+def richest_firm(model: ParkModel) -> int:
+    rows = model.firms.live
+    return int(rows[np.argmax(model.credit.margin(rows))])
+
+
+def schedule(principal: float, rate: float, tenor: int) -> tuple[int, int, int]:
+    """(instalment, total principal, total interest) in fen, computed with decimals:
+    annuity P i / (1 - (1 + i)^-n), interest on the outstanding each month, rest principal."""
+    i = Decimal(rate) / 12
+    out = Decimal(round(principal * 100))
+    payment = (out * i / (1 - (1 + i) ** -tenor)).quantize(Decimal(1), ROUND_HALF_EVEN)
+    paid_principal = paid_interest = Decimal(0)
+    for month in range(tenor):
+        interest = (out * i).quantize(Decimal(1), ROUND_HALF_EVEN)
+        principal_part = out if month == tenor - 1 else min(payment - interest, out)
+        out -= principal_part
+        paid_principal += principal_part
+        paid_interest += interest
+    return int(payment), int(paid_principal), int(paid_interest)
+
+
+# -- a loan's schedule ------------------------------------------------------------------------------
+@pytest.mark.parametrize(("principal", "rate", "tenor"), [(12_345_678.91, 0.0385, 60), (500_000.0, 0.06, 12),
+                                                          (3e7, 0.0175, 120)])
+def test_loan_payments_sum_to_principal_plus_interest_to_the_cent(principal, rate, tenor):
+    model = model_with({"economy.initial_cash_months": 200.0, "economy.dividend_cash_months": 1e6})
+    row = richest_firm(model)
+    account = int(model.firms.account[row])
+    paid_before = model.ledger.paid(account, "loan_repayment") + model.ledger.paid(account, "loan_interest")
+    loan = model.credit.lend(row, Offer(bank=0, amount=principal, rate=rate, tenor=tenor, payment=0.0), "link")
+    for _ in range(tenor):
+        model.credit.service()
+    payment, total_principal, total_interest = schedule(principal, rate, tenor)
+    loans = model.credit.loans
+    assert loans.payment_fen[loan] == payment
+    assert STATUSES[loans.status[loan]] == "repaid" and loans.outstanding_fen[loan] == 0
+    assert round(loans.principal_paid[loan] * 100) == total_principal == round(principal * 100)
+    assert round(loans.interest_paid[loan] * 100) == total_interest
+    paid = model.ledger.paid(account, "loan_repayment") + model.ledger.paid(account, "loan_interest") - paid_before
+    assert round(paid * 100) == total_principal + total_interest
+    assert model.ledger.total() == 0
+
+
+def test_a_missed_instalment_is_capitalised_and_counts_towards_npl():
+    model = model_with()
+    row = richest_firm(model)
+    loan = model.credit.lend(row, Offer(bank=0, amount=1e6, rate=0.06, tenor=24, payment=0.0), "working_capital")
+    account = int(model.firms.account[row])
+    model.ledger.transfer("dividend", account, model.outside, model.ledger.balance(account) + 1.0)  # cash -1 yuan
+    out = int(model.credit.loans.outstanding_fen[loan])
+    model.credit.service()
+    interest = round(out * 0.06 / 12)
+    assert model.credit.loans.outstanding_fen[loan] == out + interest
+    assert model.credit.loans.missed[loan] == 1 and model.credit.loans.months_left[loan] == 24
+    for _ in range(2):
+        model.credit.service()
+    assert loan in model.credit.non_performing()  # npl_after_months = 3
+
+
+# -- pricing -----------------------------------------------------------------------------------------
+def test_green_discount_relending_and_carbon_efficiency_apply_exactly():
+    model = model_with({"credit.green_discount_bp": 45.0})
+    rows = model.firms.live
+    credit = model.credit
+    green = credit.rates(0, rows, "link", 1e6, tenor=60)
+    other = credit.rates(0, rows, "working_capital", 1e6, tenor=60)
+    np.testing.assert_allclose(other - green, 45.0 / 1e4, atol=1e-12)
+
+    relent = model_with({"credit.green_discount_bp": 45.0, "policies.green_relending.share": 0.6,
+                         "policies.green_relending.rate": 0.0175})
+    saving = 0.6 * (relent.scenario.credit.funding_rate - 0.0175)
+    np.testing.assert_allclose(relent.credit.rates(0, rows, "link", 1e6, 60), green - saving, atol=1e-12)
+    np.testing.assert_allclose(relent.credit.rates(0, rows, "working_capital", 1e6, 60), other, atol=1e-12)
+
+    ce = model_with({"credit.carbon_efficiency_bp": 100.0, "credit.carbon_efficiency_cap_bp": 30.0})
+    firms = ce.firms
+    row = rows[:2]
+    base = ce.credit.rates(0, row, "link", 1e6, 60)
+    firms.emissions[row] = firms.emissions_bau[row] * np.array([0.9, 0.5])  # 10% and 50% below BAU
+    np.testing.assert_allclose(ce.credit.rates(0, row, "link", 1e6, 60) - base, [-10e-4, -30e-4], atol=1e-12)
+
+
+def test_riskier_firms_pay_a_higher_premium():
+    model = model_with()
+    row = np.array([richest_firm(model)])
+    small = model.credit.rates(0, row, "link", 1e5)[0]
+    large = model.credit.rates(0, row, "link", 1e10)[0]
+    spec = model.scenario.credit
+    assert large > small
+    assert large - small <= spec.max_premium_bp / 1e4 + 1e-12
+
+
+def test_sustainability_linked_rate_steps_down_when_met_and_up_when_missed():
+    model = model_with({"credit.sustainability_linked": True, "credit.sll_step_down_bp": 50.0,
+                        "credit.sll_step_up_bp": 75.0, "credit.sll_target_reduction": 0.03})
+    credit, firms, loans = model.credit, model.firms, model.credit.loans
+    rows = firms.live[firms.emissions_bau[firms.live] > 0][:2]
+    made = [credit.lend(int(r), Offer(0, 2e6, 0.04, 60, 0.0), "abatement") for r in rows]
+    wc = credit.lend(int(rows[0]), Offer(0, 2e6, 0.05, 12, 0.0), "working_capital")
+    assert loans.sll[made].all() and not loans.sll[wc]
+    loans.sll_baseline[made] = 1.0
+    loans.start[made] = model.steps - 12  # first anniversary now
+    firms.emissions[rows] = firms.emissions_bau[rows] * np.array([0.96, 0.98])  # target 0.97 x BAU
+    before = loans.payment_fen[made].copy()
+    credit.review_sustainability_links()
+    np.testing.assert_allclose(loans.rate[made], [0.04 - 0.0050, 0.04 + 0.0075])
+    assert loans.payment_fen[made[0]] < before[0] and loans.payment_fen[made[1]] > before[1]
+    assert loans.rate[wc] == 0.05
+
+
+# -- bank limits --------------------------------------------------------------------------------------
+def test_a_bank_at_its_capital_ratio_limit_refuses_new_loans():
+    model = model_with({"banks[0].capital": 1e8, "banks[0].min_capital_ratio": 0.1})  # room: about 1e9 of loans
+    row = richest_firm(model)
+    credit = model.credit
+    project = 1e12  # yuan/month of project cash flow: debt-service cover never binds here
+    assert credit.offer(row, 5e8, "link", project) is not None
+    other = int(model.firms.live[0])
+    credit.lend(other, Offer(0, credit._capital_room(0) - 5e7, 0.05, 60, 0.0), "link")  # room left: 5e7
+    assert credit.offer(row, 1e8, "link", project, record=True) is None
+    assert credit.refusals["capital"] == 1
+    assert credit.offer(row, 4e7, "link", project) is not None
+
+
+def test_with_little_bank_capital_credit_is_rationed_and_the_book_stays_within_the_limit():
+    r = ecopark.run("generic", steps=36, seed=2, overrides={"banks[0].capital": 2e6})
+    assert r.timeseries["loans_rationed"].sum() > 0
+    limit = r.timeseries["bank_equity"] / (1.0 * 0.105)
+    assert (r.timeseries["loans_outstanding"] <= limit + 1.0).all()
+
+
+# -- effects in the default scenario (paired seeds) ------------------------------------------------------
+def paired_difference(metric, base: dict, treated: dict, seeds=range(10), steps=60):
+    diffs = []
+    for seed in seeds:
+        a = ecopark.run("generic", steps=steps, seed=seed, overrides=base)
+        b = ecopark.run("generic", steps=steps, seed=seed, overrides=treated)
+        diffs.append(metric(b) - metric(a))
+    diffs = np.array(diffs)
+    return diffs.mean(axis=0), 1.96 * diffs.std(axis=0, ddof=1) / np.sqrt(len(diffs))
+
+
+def adoption(r) -> np.ndarray:
+    """(links formed, mean share of firms with abatement in operation)."""
+    return np.array([r.metrics["links_formed_total"], r.timeseries["abatement_adoption"].mean()])
+
+
+def test_a_bigger_green_discount_lowers_what_green_investments_cost_firms():
+    model = model_with()
+    rows = model.firms.live
+    cheap = model_with({"credit.green_discount_bp": 200.0})
+    phi, phi_cheap = model.credit.capex_factor(rows, "abatement"), cheap.credit.capex_factor(rows, "abatement")
+    lendable = model.credit.margin(rows) > 0
+    assert (phi_cheap[lendable] < phi[lendable]).all() and (phi_cheap <= 1).all()
+    mac, _ = model.abatement.menu(rows)
+    mac_cheap, _ = cheap.abatement.menu(rows)
+    ok = np.isfinite(mac) & lendable[:, None]
+    assert (mac_cheap[ok] < mac[ok]).all()
+
+
+def test_green_credit_raises_link_and_abatement_adoption():
+    """Green project loans at the default terms vs none (loan_to_value 0), 16 paired seeds."""
+    mean, half = paired_difference(adoption, {"credit.loan_to_value": 0.0}, {}, seeds=range(16))
+    assert (mean - half > 0).all(), f"difference {mean} +- {half}"
+
+
+def test_a_severe_demand_slump_raises_defaults_and_npl():
+    slump = {"economy.shock_start": 13, "economy.shock_months": 24, "economy.shock_depth": 0.3}
+    mean, half = paired_difference(
+        lambda r: np.array([r.metrics["defaults_total"], r.metrics["npl_ratio_mean"]]), {}, slump,
+        seeds=range(8), steps=48)
+    assert (mean - half > 0).all(), f"difference {mean} +- {half}"
+
+
+# -- defaults ----------------------------------------------------------------------------------------------
+def test_a_defaulting_firms_links_end_and_its_partner_buys_virgin_input():
+    model = ParkModel(ecopark.load_scenario("generic", {
+        "economy.common_shock_sd": 0.0, "economy.firm_shock_sd": 0.0, "economy.entry_rate": 0.0,
+        "policies.platform.enabled": True}), seed=4)
+    links = model.byproduct_market.links
+    for _ in range(24):
+        model.step()
+    live = links.live
+    link = live[np.argmax(links.delivered[live])]
+    supplier, receiver, k = int(links.supplier[link]), int(links.receiver[link]), int(links.stream[link])
+    credit = model.credit
+    loan = credit.lend(supplier, Offer(0, 1e7, 0.05, 60, 0.0), "link")
+    credit.loans.missed[loan] = model.scenario.credit.default_after_months
+    bank_before, defaults_before = model.banks[0].cash, credit.defaults
+    credit.declare_defaults()
+    assert not model.firms.alive[supplier] and credit.defaults == defaults_before + 1
+    assert not links.active[link] and END_REASONS[links.end_reason[link]] == "exit"
+    owed = credit.loans.borrower[: credit.loans.n] == supplier
+    assert (credit.loans.status[: credit.loans.n][owed] == STATUSES.index("defaulted")).all()
+    assert credit.loans.written_off[loan] == pytest.approx(1e7)
+    assert credit.loans.recovered[loan] == pytest.approx(model.scenario.credit.recovery_rate * 1e7)
+    loss = (credit.loans.written_off[: credit.loans.n] - credit.loans.recovered[: credit.loans.n])[owed].sum()
+    assert model.banks[0].cash - bank_before == pytest.approx(-loss, abs=0.01 * owed.sum())
+    gain = links.gain_receiver[link]
+    others = links.live[(links.receiver[links.live] == receiver) & (links.stream[links.live] == k)]
+    paid_before = model.ledger.paid(int(model.firms.account[receiver]), "virgin_input")
+    model.step()  # next month: the receiver gets nothing from the defaulted supplier
+    assert links.gain_receiver[link] == gain
+    firms = model.firms
+    assert firms.delivered_in[receiver, k] <= links.quantity[others].sum() + 1e-6
+    unmet = firms.needs[receiver, k] - firms.delivered_in[receiver, k]
+    assert unmet >= firms.needs[receiver, k] - links.quantity[others].sum() - 1e-6 > 0
+    paid = model.ledger.paid(int(model.firms.account[receiver]), "virgin_input") - paid_before
+    assert paid >= unmet * model.stream_virgin_price[k] - 0.01  # it buys the input it no longer receives
+    assert model.ledger.total() == 0
+
+
+# -- credit policies and invariants on real runs --------------------------------------------------------
+@pytest.fixture(scope="module")
+def policy_run():
+    """A run with every credit policy, sustainability-linked loans and a slump that causes defaults."""
+    return ecopark.run("generic", steps=60, seed=5, overrides={
+        "policies.interest_subsidy.rate_bp": 50.0, "policies.green_relending.share": 0.6,
+        "policies.green_loan_loss_cover.share": 0.5, "credit.sustainability_linked": True,
+        "credit.carbon_efficiency_bp": 100.0, "economy.shock_start": 13, "economy.shock_months": 30,
+        "economy.shock_depth": 0.35})
+
+
+def flow(r, kind: str, payer: str | None = None, payee: str | None = None) -> float:
+    ledger = r.ledger
+    rows = ledger[ledger["kind"] == kind]
+    if payer:
+        rows = rows[rows["payer"] == payer]
+    if payee:
+        rows = rows[rows["payee"] == payee]
+    return float(rows["amount_yuan"].sum())
+
+
+def test_credit_money_flows_balance_on_a_run_with_every_policy(policy_run):
+    r = policy_run
+    assert (r.timeseries["money_total"] == 0).all()
+    loans = r.loans
+    assert flow(r, "loan_disbursement") == pytest.approx(loans["principal"].sum(), abs=0.01 * len(loans))
+    assert flow(r, "loan_repayment") == pytest.approx(loans["principal_paid"].sum(), abs=0.01 * len(loans))
+    # interest received by banks = what firms paid + what government paid
+    assert flow(r, "loan_interest") + flow(r, "interest_subsidy") == pytest.approx(
+        loans["interest_paid"].sum(), abs=0.01 * len(loans))
+    assert flow(r, "interest_subsidy", "government", "bank") > 0
+    # every yuan of principal is repaid, written off or still owed
+    owed = loans["principal_paid"] + loans["written_off"] + loans["outstanding"]
+    assert (owed >= loans["principal"] - 0.01).all()  # capitalised interest adds to what is owed
+    # banks owe their funders exactly the funded principal of live loans
+    assert flow(r, "bank_funding") - flow(r, "bank_funding_repayment") == pytest.approx(
+        loans["funded"].sum(), abs=0.01 * len(loans))
+    # loss cover: share of green losses
+    green_loss = (loans["written_off"] - loans["recovered"])[loans["green"]].sum()
+    assert flow(r, "loan_loss_cover") == pytest.approx(0.5 * green_loss, abs=0.01 * len(loans))
+    assert r.metrics["defaults_total"] > 0
+    assert r.metrics["relending_funding_saving"] > 0
+    # bank equity: capital + interest, subsidy, recoveries and cover - funding interest
+    # + principal repaid - principal repaid to funders (= lent - still funded)
+    equity = (2e9 + flow(r, "loan_interest") + flow(r, "interest_subsidy") + flow(r, "loan_recovery")
+              + flow(r, "loan_loss_cover") - flow(r, "funding_interest")
+              + flow(r, "loan_repayment") - (loans["principal"].sum() - loans["funded"].sum()))
+    assert r.metrics["bank_profit"] + 2e9 == pytest.approx(equity, abs=0.01 * len(loans))
+    assert (loans["funded"] <= loans["principal"] + 0.005).all()
+
+
+def test_credit_metrics_agree_with_the_loan_table(policy_run):
+    r = policy_run
+    live = r.loans[r.loans["status"] == "performing"]
+    assert r.timeseries["loans_outstanding"].iloc[-1] == pytest.approx(live["outstanding"].sum())
+    assert r.firms["debt"].sum() == pytest.approx(live["outstanding"].sum())
+    assert r.timeseries["loans_approved"].sum() == len(r.loans)
+    green = live[live["green"]]
+    if len(green):
+        assert r.timeseries["loan_rate_green"].iloc[-1] == pytest.approx(
+            np.average(green["rate"], weights=green["outstanding"]))
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("credit.green_discount_bp", -5), ("credit.default_after_months", 2), ("credit.loan_to_value", 1.5),
+    ("banks[0].min_capital_ratio", 2), ("policies.green_relending.share", 1.2), ("credit.rate", 0.05),
+])
+def test_bad_credit_settings_name_the_key(key, value):
+    with pytest.raises(ConfigError) as err:
+        ecopark.load_scenario("generic", {key: value})
+    assert err.value.key.startswith(key.split("[")[0].rsplit(".", 1)[0])
+    assert key.rsplit(".", 1)[-1] in str(err.value)
