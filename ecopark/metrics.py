@@ -174,7 +174,7 @@ def links_active(model: ParkModel) -> float:
 
 @step_metric("links/month")
 def links_formed(model: ParkModel) -> float:
-    """Links formed this month (new contracts and renewals)."""
+    """Links formed this month (new contracts, including a pair contracting again after expiry)."""
     return float(model.byproduct_market.formed_this_step)
 
 

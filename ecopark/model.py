@@ -12,15 +12,14 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
                          expect per tonne (agents/abatement.py)
 6. ``credit.step``      working-capital loans, loan servicing, sustainability-linked
                          rate steps, defaults (markets/credit.py); green project loans
-                         are taken within phases 4 and 5 when firms invest
+                         are taken whenever firms invest (phases 4, 5 and 7)
 7. ``carbon_market.step`` carbon tax; pool credits; call-auction sessions; year-end
                          compliance, penalties, banking (markets/carbon.py)
 8. ``pay_dividends``, ``exit_and_enter``  owners take cash above the firm's target;
                          firms with persistent negative cash exit; vacant plots refill
 9. ``collect``           the DataCollector records every step metric
 
-All randomness comes from ``self.rng`` (numpy Generator seeded from ``seed``) and
-``self.random`` (Mesa's stdlib generator derived from the same seed).
+All randomness comes from ``self.rng``, the numpy Generator Mesa seeds from ``seed``.
 """
 
 from __future__ import annotations

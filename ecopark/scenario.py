@@ -103,7 +103,7 @@ class CreditSpec:
     green_discount_bp: float = param(40.0, lo=0, hi=1000, unit="bp/year",
                                      doc="rate cut for green purposes: link and abatement capex (DOMAIN 4: 30-50 bp)")
     leverage_premium_bp: float = param(100.0, lo=0, hi=5000, unit="bp/year per unit",
-                                       doc="premium per unit of debt / annual normal operating margin")
+                                       doc="premium per unit of debt / (12 x this month's margin)")
     cover_premium_bp: float = param(300.0, lo=0, hi=5000, unit="bp/year",
                                     doc="premium at zero cash-flow cover, falling linearly to 0 at cover_target")
     cover_target: float = param(2.0, lo=0.1, hi=100, doc="margin / debt service with no cover premium")

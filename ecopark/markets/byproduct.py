@@ -310,8 +310,7 @@ class ByproductMarket:
         """End links that expired or stopped paying a side (that side pays the exit penalty)."""
         model, links, spec = self.model, self.links, self.spec
         firms = model.firms
-        expired = live[links.end[live] <= model.steps]
-        links.close(expired, model.steps, "expired")
+        self._close_and_evaluate(live[links.end[live] <= model.steps], "expired")
         still = live[links.active[live]]
         quits_s = links.bad_months_supplier[still] >= spec.patience_months
         quits_r = links.bad_months_receiver[still] >= spec.patience_months
@@ -446,9 +445,9 @@ class ByproductMarket:
         surplus = values["a_s"] + values["a_r"] + values["subsidy"] - (capex_month + fee) / q
         feasible = (values["dist"] <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
         live = self.links.live[self.links.stream[self.links.live] == k]
-        linked = sparse.coo_matrix((np.ones(len(live)), (self.links.supplier[live], self.links.receiver[live])),
-                                   shape=(self.model.firms.n, self.model.firms.n)).tocsr()
-        feasible &= linked[sup][:, rec].toarray() == 0  # a pair extends its contract only at renewal
+        n = self.model.firms.n
+        linked = self.links.supplier[live] * n + self.links.receiver[live]
+        feasible &= ~np.isin(sup[:, None] * n + rec[None, :], linked)  # a pair extends its contract only at renewal
         if not visible_all:
             feasible &= self.known[np.ix_(sup, rec)]
         surplus = np.where(feasible, surplus, np.nan)

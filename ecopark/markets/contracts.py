@@ -35,7 +35,7 @@ import pandas as pd
 from ecopark.records import RecordTable
 
 SHARING_RULES = ("nash", "equal", "posted_price", "capex_share", "operator_commission")
-END_REASONS = ("active", "expired", "unprofitable", "exit", "renewed")
+END_REASONS = ("active", "expired", "unprofitable", "exit")
 
 
 @dataclass(frozen=True)

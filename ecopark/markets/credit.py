@@ -80,6 +80,7 @@ LOAN_FIELDS: dict[str, tuple[type, str]] = {
     "contract_rate": (float, "1/year, rate agreed at origination"),
     "rate": (float, "1/year, rate in force (contract rate with sustainability-linked steps)"),
     "relent_share": (float, "share of the principal funded by central-bank relending"),
+    "relent_rate": (float, "1/year, rate of that relending, fixed for the loan's life"),
     "payment_fen": (np.int64, "monthly instalment (annuity) in fen"),
     "months_left": (np.int64, "instalments still to pay"),
     "tenor": (np.int64, "months, instalments agreed"),
@@ -200,12 +201,15 @@ class CreditMarket:
         policy = self.model.policy("green_relending")
         return policy.params.share if policy and green else 0.0
 
+    def relending_rate(self) -> float:
+        """Annual rate of central-bank relending for a loan made now (0 if not in force)."""
+        policy = self.model.policy("green_relending")
+        return policy.params.rate if policy else 0.0
+
     def funding_cost(self, green: bool) -> float:
         """Annual funding rate of a new loan: deposits, and relending for green loans."""
-        policy = self.model.policy("green_relending")
         s = self.relent_share(green)
-        relending = policy.params.rate if policy else 0.0
-        return (1.0 - s) * self.spec.funding_rate + s * relending
+        return (1.0 - s) * self.spec.funding_rate + s * self.relending_rate()
 
     def rates(self, bank: int, rows: np.ndarray, purpose: str, amount: float | np.ndarray = 0.0,
               tenor: int | None = None) -> np.ndarray:
@@ -322,9 +326,9 @@ class CreditMarket:
         loan = self.loans.add(
             borrower=row, bank=offer.bank, purpose=PURPOSES.index(purpose), green=green,
             principal=principal_fen / 100, outstanding_fen=principal_fen, funded_fen=principal_fen,
-            contract_rate=offer.rate, rate=offer.rate,
-            relent_share=self.relent_share(green), payment_fen=payment_fen, months_left=offer.tenor,
-            tenor=offer.tenor, start=model.steps, status=STATUSES.index("performing"),
+            contract_rate=offer.rate, rate=offer.rate, relent_share=self.relent_share(green),
+            relent_rate=self.relending_rate(), payment_fen=payment_fen, months_left=offer.tenor, tenor=offer.tenor,
+            start=model.steps, status=STATUSES.index("performing"),
             sll=green and spec.sustainability_linked,
             sll_baseline=firms.emissions[row] / bau if bau > 0 else 1.0,
         )
@@ -378,8 +382,7 @@ class CreditMarket:
         # banks pay their funders on what they owe them, whether borrowers pay or not
         funded = loans.funded_fen[live] / 100
         funding = self.spec.funding_rate
-        relend = model.policy("green_relending")
-        relend_rate = relend.params.rate if relend else funding
+        relend_rate = loans.relent_rate[live]
         share = loans.relent_share[live]
         ledger.transfer("funding_interest", bank_acc, model.outside,
                         funded * ((1 - share) * funding + share * relend_rate) / 12)

@@ -1,0 +1,91 @@
+"""The park presets from the source documents (Yueyang, Qinzhou, Liaocheng): each loads,
+keeps money and allowances balanced, conserves byproduct mass, and forms links only in
+the streams its document names."""
+
+import numpy as np
+import pytest
+
+import ecopark
+from ecopark.scenario import load_scenario, presets
+
+# Streams each preset's document names (seeds/ in /work/shared, DOMAIN.md section 3).
+NAMED_STREAMS = {
+    # seeds/000 (Yueyang report): captured CO2 to food-grade CO2 (1.2 CCU; 3 pipe network),
+    # to greenhouses (DOMAIN 3); soybean meal and rice bran to protein/fibre and feed
+    # (introduction); steam in the proposed material pipe network (3); waste heat as an
+    # exchanged output (1.2).
+    "yueyang": {"co2", "bran_meal", "steam", "waste_heat"},
+    # seeds/001 (Qinzhou report): hydrogen-rich gas and high-temperature waste heat unused
+    # (2.1); byproduct hydrogen as another firm's feedstock (3.4); spare steam posted on the
+    # platform (3.1).
+    "qinzhou": {"hydrogen", "steam", "waste_heat"},
+    # seeds/002 (Liaocheng report): red mud and fly ash to building materials and soil
+    # conditioner, smelting residue to building material (1.2, 3.1); smelter and data-centre
+    # waste heat to greenhouses (3.1); straw and manure to biogas (3.1).
+    "liaocheng": {"red_mud", "fly_ash", "slag", "waste_heat", "straw_manure"},
+}
+
+# Flows the catalogue attaches to a preset's sectors although its document does not name
+# them. Qinzhou: chlor-alkali, the catalogue's only byproduct-hydrogen source, also takes the
+# fine (new-material) chemicals' spent hydrochloric acid (DOMAIN 3, industry report, Changzhou).
+CATALOGUE_SIDE_STREAMS = {"yueyang": set(), "qinzhou": {"spent_acid"}, "liaocheng": set()}
+
+# The flows each document is about: every one must form at least one link.
+HEADLINE_STREAMS = {
+    "yueyang": {"co2", "bran_meal"},
+    "qinzhou": {"hydrogen"},
+    "liaocheng": {"red_mud", "fly_ash", "waste_heat", "straw_manure"},
+}
+
+STEPS, SEED = 120, 1
+
+
+@pytest.fixture(scope="module", params=sorted(NAMED_STREAMS))
+def preset_run(request) -> tuple[str, ecopark.RunResult]:
+    """One 120-month run per document preset, seed 1 (a few seconds each)."""
+    return request.param, ecopark.run(request.param, steps=STEPS, seed=SEED)
+
+
+def test_every_preset_loads():
+    names = presets()
+    assert set(NAMED_STREAMS) <= set(names)
+    for name in names:
+        scenario = load_scenario(name)
+        assert scenario.source == name
+        assert sum(scenario.park.firms.values()) > 0
+
+
+def test_presets_encode_their_instruments():
+    yueyang = load_scenario("yueyang")
+    assert yueyang.credit.carbon_efficiency_bp > 0 or yueyang.credit.sustainability_linked
+    qinzhou = load_scenario("qinzhou")
+    assert qinzhou.policies["platform"].enabled
+    assert qinzhou.policies["risk_compensation_fund"].enabled
+    liaocheng = load_scenario("liaocheng")
+    assert liaocheng.operator.carbon_pool
+    assert liaocheng.policies["offset_quota"].enabled and liaocheng.policies["offset_quota"].share > 0
+    assert {"aluminium", "copper"} <= set(liaocheng.policies["cap_and_trade"].covered_sectors)
+
+
+def test_money_and_allowances_balance_every_step(preset_run):
+    _, result = preset_run
+    assert len(result.timeseries) == STEPS
+    assert np.all(result.timeseries["money_total"] == 0)
+    assert np.all(result.timeseries["allowance_balance_total"] == 0)
+
+
+def test_byproduct_mass_balance(preset_run):
+    _, result = preset_run
+    streams = result.streams
+    assert np.isclose(streams["generated"], streams["delivered"] + streams["disposed"]).all()
+
+
+def test_links_form_only_in_the_documents_streams(preset_run):
+    name, result = preset_run
+    allowed = NAMED_STREAMS[name] | CATALOGUE_SIDE_STREAMS[name]
+    assert len(result.links) > 0
+    linked = set(result.links["stream"])
+    delivered = set(result.streams.loc[result.streams["delivered"] > 0, "stream"])
+    assert linked <= allowed, f"{name}: links in {sorted(linked - allowed)}"
+    assert delivered <= allowed, f"{name}: deliveries of {sorted(delivered - allowed)}"
+    assert HEADLINE_STREAMS[name] <= linked, f"{name}: no link in {sorted(HEADLINE_STREAMS[name] - linked)}"
