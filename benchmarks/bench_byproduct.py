@@ -43,6 +43,7 @@ def time_market(firms: int, months: int, platform: bool) -> tuple[float, float, 
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
+    """Print the figures; return table rows (benchmark, measured, target, met)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--firms", type=int, default=1000)
     parser.add_argument("--months", type=int, default=24)
@@ -53,8 +54,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         median, worst, links = time_market(args.firms, args.months, platform)
         label = "byproduct, platform " + ("on" if platform else "off")
         print(f"{label:<26}{args.firms:>7}{median:>11.1f}{worst:>9.1f}{links:>8}   target < 50 ms")
-        rows.append({"benchmark": f"{label}, per month", "firms": args.firms, "seconds": median / 1e3,
-                     "target_s": 0.05})
+        rows.append({"benchmark": f"byproduct clearing per month, {args.firms:,} firms, platform "
+                                  f"{'on' if platform else 'off'} (median of {args.months} months)",
+                     "measured": f"{median:.1f} ms (max {worst:.1f} ms)", "target": "< 50 ms",
+                     "met": median < 50})
     return rows
 
 

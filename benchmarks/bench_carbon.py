@@ -17,6 +17,7 @@ from ecopark.markets.carbon import clear_uniform_price
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
+    """Print the figures; return table rows (benchmark, measured, target, met)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bidders", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=50)
@@ -34,7 +35,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ms = 1e3 * float(np.median(times))
     print(f"call auction, {n} bidders ({len(bid_p)} bids, {len(ask_p)} asks): median {ms:.2f} ms, "
           f"price {result.price:.1f}, volume {result.volume:,.0f}   target < 10 ms")
-    return [{"benchmark": f"carbon call auction, {n} bidders", "firms": n, "seconds": ms / 1e3, "target_s": 0.01}]
+    return [{"benchmark": f"carbon call auction, {n:,} bidders (median of {args.repeat})", "measured": f"{ms:.2f} ms",
+             "target": "< 10 ms", "met": ms < 10}]
 
 
 if __name__ == "__main__":

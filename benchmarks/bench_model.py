@@ -31,18 +31,30 @@ def time_run(n_firms: int | None, steps: int, repeat: int) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
+    """Print the figures; return table rows (benchmark, measured, target, met)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    rows = []
+    rows, measured = [], {}
     print(f"{'park':<16}{'firms':>7}{'steps':>7}{'wall s':>10}{'ms/step':>10}{'us/firm-step':>14}")
     for label, n, target in (("default", None, 1.0), ("100 firms", 100, None), ("1,000 firms", 1000, 20.0)):
-        firms, seconds = time_run(n, args.steps, args.repeat if n != 1000 else 1)
+        repeat = args.repeat if n != 1000 else 1
+        firms, seconds = time_run(n, args.steps, repeat)
+        measured[n] = (firms, seconds)
         per_firm = 1e6 * seconds / (firms * args.steps)
         print(f"{label:<16}{firms:>7}{args.steps:>7}{seconds:>10.3f}{1e3 * seconds / args.steps:>10.2f}"
               f"{per_firm:>14.1f}" + (f"   target < {target} s" if target else ""))
-        rows.append({"benchmark": f"model run, {label}", "firms": firms, "seconds": seconds, "target_s": target})
+        name = f"model run, {'default park' if n is None else 'park'} of {firms:,} firms, {args.steps} steps"
+        rows.append({"benchmark": name + (f" (best of {repeat})" if repeat > 1 else ""),
+                     "measured": f"{seconds:.2f} s", "target": f"< {target:g} s" if target else "",
+                     "met": seconds < target if target else None})
+    (f_small, t_small), (f_large, t_large) = measured[100], measured[1000]
+    exponent = math.log(t_large / t_small) / math.log(f_large / f_small)
+    print(f"growth 100 -> 1,000 firms: time ~ firms^{exponent:.2f}   target: about linear (exponent <= 1.2)")
+    rows.append({"benchmark": f"model run time growth, {f_small:,} to {f_large:,} firms",
+                 "measured": f"time ~ firms^{exponent:.2f}", "target": "about linear (exponent <= 1.2)",
+                 "met": exponent <= 1.2})
     return rows
 
 

@@ -58,6 +58,7 @@ def measure(engine: str, runs: int, workers: int, steps: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
+    """Print the figures; return table rows (benchmark, measured, target, met)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     small = measure("ecopark", max(args.runs // 5, 2 * args.workers), args.workers, args.steps)
     full = measure("ecopark", args.runs, args.workers, args.steps)
     mesa = measure("batch_run", args.runs, args.workers, args.steps)
-    rows = []
+    figures = []
     print(f"{'sweep':<34}{'runs':>6}{'wall s':>9}{'runs/s':>8}{'efficiency':>12}{'parent MB':>11}")
     for label, r in ((f"ecopark, 1 worker ({args.steps} steps)", serial),
                      (f"ecopark, {args.workers} workers", small), (f"ecopark, {args.workers} workers", full),
@@ -82,11 +83,37 @@ def main(argv: list[str] | None = None) -> list[dict]:
         efficiency = per_run * r["runs"] / (r["workers"] * r["wall"])
         print(f"{label:<34}{r['runs']:>6}{r['wall']:>9.1f}{r['runs'] / r['wall']:>8.2f}{efficiency:>12.2f}"
               f"{r['peak_mb']:>11.0f}")
-        rows.append({**r, "label": label, "runs_per_s": r["runs"] / r["wall"], "efficiency": efficiency})
-    print(f"targets: efficiency >= 0.85 ({rows[2]['efficiency']:.2f}); parent < 500 MB ({full['peak_mb']:.0f} MB) "
+        figures.append({**r, "label": label, "runs_per_s": r["runs"] / r["wall"], "efficiency": efficiency})
+    print(f"targets: efficiency >= 0.85 ({figures[2]['efficiency']:.2f}); parent < 500 MB ({full['peak_mb']:.0f} MB) "
           f"and flat in runs ({small['peak_mb']:.0f} MB at {small['runs']} runs); ecopark vs batch_run: "
           f"{full['wall'] / mesa['wall']:.2f}x the time, {full['peak_mb'] / mesa['peak_mb']:.2f}x the memory")
-    return rows
+    return _rows(serial, small, full, mesa, figures[2]["efficiency"], args.steps)
+
+
+def _rows(serial: dict, small: dict, full: dict, mesa: dict, efficiency: float, steps: int) -> list[dict]:
+    """Table rows (benchmark, measured, target, met) from the four sweeps' figures."""
+    n, w = f"{full['runs']:,} runs", full["workers"]
+
+    def row(benchmark: str, measured: str, target: str = "", met: bool | None = None) -> dict:
+        return {"benchmark": benchmark, "measured": measured, "target": target, "met": met}
+
+    def speed(r: dict) -> str:
+        return f"{r['runs'] / r['wall']:.2f} runs/s ({r['wall']:.0f} s)"
+
+    time_ratio, memory_ratio = full["wall"] / mesa["wall"], full["peak_mb"] / mesa["peak_mb"]
+    return [
+        row(f"sweep, ecopark, 1 worker, {serial['runs']:,} runs of {steps} steps", speed(serial)),
+        row(f"sweep, ecopark, {w} workers, {n} of {steps} steps", speed(full)),
+        row(f"sweep, mesa.batch_run, {w} workers, {n} of {steps} steps", speed(mesa)),
+        row(f"sweep parallel efficiency, {w} workers, {n}", f"{efficiency:.2f}", ">= 0.85", efficiency >= 0.85),
+        row(f"sweep parent peak memory, {n}", f"{full['peak_mb']:.0f} MB", "< 500 MB", full["peak_mb"] < 500),
+        row(f"sweep parent memory flat in runs, {small['runs']:,} vs {n}",
+            f"{small['peak_mb']:.0f} MB vs {full['peak_mb']:.0f} MB", "flat (within 10%)",
+            full["peak_mb"] <= 1.1 * small["peak_mb"]),
+        row(f"sweep time, ecopark / mesa.batch_run, {n}", f"{time_ratio:.2f}x", "<= 1x (as fast)", time_ratio <= 1),
+        row(f"sweep parent memory, ecopark / mesa.batch_run, {n}", f"{memory_ratio:.2f}x", "< 1x (lighter)",
+            memory_ratio < 1),
+    ]
 
 
 if __name__ == "__main__":

@@ -439,6 +439,23 @@ def fiscal_cost_per_tonne_reused(model: ParkModel) -> float:
     return float(paid / tonnes) if tonnes > 0 else 0.0
 
 
+@run_metric("chains")
+def exchange_chains_final(model: ParkModel) -> float:
+    """Distinct (stream, supplier sector, receiver sector) among the active links in the last
+    month: the model's counterpart of DOMAIN's "cross-firm material cycle chains"."""
+    links, firms = model.byproduct_market.links, model.firms
+    live = links.live
+    chains = set(zip(links.stream[live], firms.sector[links.supplier[live]], firms.sector[links.receiver[live]],
+                     strict=True))
+    return float(len(chains))
+
+
+@run_metric("share")
+def operator_rent_share(model: ParkModel) -> float:
+    """Rent / everything the operator received over the run except starting equity (its revenue mix)."""
+    total = operator_revenue(model)
+    return model.ledger.flow("rent", None, "operator") / total if total > 0 else 0.0
+
 # -- carbon --
 def _session_prices(model: ParkModel) -> np.ndarray:
     return np.array([p for _, p in model.carbon_market.session_prices])

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.optimize import linprog
 
 import ecopark
 from ecopark.markets.byproduct import deferred_acceptance, match_max_surplus
 from ecopark.markets.contracts import share_surplus
 from ecopark.model import ParkModel
+from ecopark.validation import dense_lp_optimum
 
 
 @st.composite
@@ -20,15 +20,6 @@ def instances(draw):
     supply = np.array(draw(st.lists(st.floats(0, 100), min_size=n_s, max_size=n_s)))
     demand = np.array(draw(st.lists(st.floats(0, 100), min_size=n_r, max_size=n_r)))
     return surplus, supply, demand
-
-
-def dense_lp_optimum(surplus, supply, demand) -> float:
-    """Independent solution: a dense LP over every pair, interior point, NaN/negatives priced out."""
-    n_s, n_r = surplus.shape
-    c = -np.where(np.isfinite(surplus) & (surplus > 0), surplus, 0.0).ravel()
-    a = np.vstack([np.kron(np.eye(n_s), np.ones(n_r)), np.kron(np.ones(n_s), np.eye(n_r))])
-    res = linprog(c, A_ub=a, b_ub=np.r_[supply, demand], bounds=(0, None), method="highs-ipm")
-    return -res.fun
 
 
 @settings(max_examples=150, deadline=None)

@@ -9,6 +9,13 @@ from scipy.optimize import linprog
 import ecopark
 from ecopark.markets.carbon import clear_uniform_price
 from ecopark.model import ParkModel
+from ecopark.validation import (
+    FRICTIONLESS,
+    FRICTIONLESS_SECTORS,
+    frictionless_park,
+    installed_abatement,
+    mac_steps,
+)
 
 # -- the auction on its own ----------------------------------------------------------------------
 
@@ -63,47 +70,11 @@ def test_auction_tie_and_rationing_rule():
     np.testing.assert_allclose(r.buy_fills, [3.0, 1.0, 0.0])
 
 
-# -- a constructed park with known MAC steps -----------------------------------------------------
-SECTORS = {"building_materials": 5, "chlor_alkali": 5, "refining": 5, "data_centre": 5}
-FRICTIONLESS = {
-    "park.firms": SECTORS, "park.vacant_plots": 0, "economy.common_shock_sd": 0.0, "economy.firm_shock_sd": 0.0,
-    "economy.capacity_dispersion": 0.0, "economy.cost_dispersion": 0.0, "economy.discount_rate": [0.1, 0.1],
-    "economy.initial_cash_months": 200.0, "economy.entry_rate": 0.0, "byproduct_market.encounters_per_month": 0.0,
-    "policies.capex_subsidy.enabled": False, "operator.carbon_pool": False, "credit.enabled": False,
-    "policies.cap_and_trade.covered_sectors": list(SECTORS), "policies.cap_and_trade.cap_decline": 0.0,
-    "policies.cap_and_trade.free_share": 0.0, "policies.cap_and_trade.reserve_price": 0.0,
-    "policies.cap_and_trade.offset_limit": 0.0, "policies.cap_and_trade.initial_price": 0.0,
-}
-
-
-def steps_of_mac_curve():
-    """(MAC, monthly abatement, monthly cost) of every firm's technologies, and monthly BAU."""
-    model = ParkModel(ecopark.load_scenario("generic", FRICTIONLESS), seed=0)
-    rows = model.firms.live
-    mac, a = model.abatement.menu(rows)
-    ok = np.isfinite(mac)
-    return mac[ok], a[ok], (mac * a)[ok], model.abatement.normal_bau(rows).sum()
-
-
-def constructed_park(required: float, **extra) -> ParkModel:
-    """The frictionless park with a cap ``required`` tCO2e/month below BAU."""
-    *_, bau = steps_of_mac_curve()
-    return ParkModel(ecopark.load_scenario("generic", {
-        **FRICTIONLESS, "policies.cap_and_trade.cap_start": 1 - required / bau, **extra}), seed=0)
-
-
-def installed_cost(model: ParkModel) -> tuple[float, float]:
-    """(monthly abatement, monthly cost) of the technologies in operation."""
-    ab = model.abatement
-    rows = model.firms.live
-    total_a = total_c = 0.0
-    for j in range(len(ab.share)):
-        on = rows[ab.installed[rows, j]]
-        a = ab.share[j] * ab.normal_bau(on)  # one technology per firm here: no compounding
-        total_a += a.sum()
-        total_c += ((ab.capex[j] * ecopark.markets.byproduct.annuity_factor(0.1, ab.lifetime[j]) + ab.opex[j])
-                    * model.firms.size[on]).sum()
-    return total_a, total_c
+# -- a constructed park with known MAC steps (ecopark/validation.py) -----------------------------
+SECTORS = FRICTIONLESS_SECTORS
+steps_of_mac_curve = mac_steps
+constructed_park = frictionless_park
+installed_cost = installed_abatement
 
 
 def test_price_settles_at_the_marginal_mac_and_abatement_is_least_cost():
