@@ -5,7 +5,7 @@ efficiency >= 0.85; the parent process's peak memory < 500 MB and not growing wi
 number of runs; ecopark at least as fast as ``mesa.batch_run`` on the same runs, and lighter.
 
 Each measurement runs in a fresh child process, so its peak resident memory
-(``ru_maxrss`` of the child itself, not of its workers) is the parent's of that sweep alone.
+(``VmHWM`` of the child itself, not of its workers) is the parent's of that sweep alone.
 
     efficiency = serial_seconds_per_run * runs / (workers * wall_seconds)
 
@@ -23,6 +23,16 @@ import subprocess
 import sys
 import tempfile
 import time
+
+
+def _peak_mb() -> float:
+    """Peak resident memory of this process in MB. On Linux ``VmHWM``: ``ru_maxrss`` would carry
+    over the peak of the process that started this one (it survives fork and exec)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _child(engine: str, runs: int, workers: int, steps: int) -> None:
@@ -45,8 +55,7 @@ def _child(engine: str, runs: int, workers: int, steps: int) -> None:
                             iterations=1, max_steps=steps, data_collection_period=-1, display_progress=False)
         done = len(results)
     wall = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"engine": engine, "runs": done, "workers": workers, "wall": wall, "peak_mb": peak_mb}))
+    print(json.dumps({"engine": engine, "runs": done, "workers": workers, "wall": wall, "peak_mb": _peak_mb()}))
 
 
 def measure(engine: str, runs: int, workers: int, steps: int) -> dict:

@@ -569,8 +569,7 @@ def loans_approved(model: ParkModel) -> float:
 @step_metric("applications/month")
 def loans_refused(model: ParkModel) -> float:
     """Loan applications this month that every bank refused."""
-    credit = model.credit
-    return float(credit.applications - credit.approvals)
+    return float(model.credit.refused)
 
 
 @step_metric("applications/month")

@@ -77,8 +77,12 @@ class AbatementPortfolio:
         r_idx, t_idx = np.nonzero(retire)
         self.installed_at[rows[r_idx], t_idx] = -1
         firms.abated[rows] = self.installed_share(rows) * firms.emissions_bau[rows]
-        opex = (self.installed[rows] * self.opex).sum(axis=1) * firms.size[rows]
-        model.ledger.transfer("abatement_opex", firms.account[rows], model.outside, opex)
+        model.ledger.transfer("abatement_opex", firms.account[rows], model.outside, self.monthly_opex(rows))
+
+    def monthly_opex(self, rows: np.ndarray) -> np.ndarray:
+        """Running cost of the firms' technologies in operation, yuan/month: sum_j opex_j * s_f."""
+        self._grow()
+        return (self.installed[rows] * self.opex).sum(axis=1) * self.model.firms.size[rows]
 
     def menu(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(MAC, abatement a) arrays (rows x technologies); NaN where not available to the firm.

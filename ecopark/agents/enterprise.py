@@ -126,20 +126,23 @@ class Enterprise(mesa.Agent):
         """(x, y) in km."""
         return float(self.model.firms.x[self.row]), float(self.model.firms.y[self.row])
 
-    def financing(self, capex: float, purpose: str, cash_flow: float = 0.0) -> tuple[float, Offer | None, float]:
+    def financing(self, capex: float, purpose: str, cash_flow: float = 0.0,
+                  record: bool = False) -> tuple[float, Offer | None, float]:
         """How the firm would pay for an investment of ``capex`` yuan now.
 
         Returns (capex subsidy, loan offer or None, cash the firm must put in). The subsidy
         (if in force) comes first; of the rest a bank lends up to ``credit.loan_to_value``
         if one approves (``cash_flow``: the project's expected yuan/month, for the bank's
-        debt-service cover); the firm pays the remainder from cash.
+        debt-service cover) and the loan is cheaper than the firm's hurdle rate or the firm
+        lacks the cash; the firm pays the remainder from cash. With ``record`` a refused
+        loan application counts in the month's credit figures.
         """
         model = self.model
         subsidy_policy = model.policy("capex_subsidy")
         subsidy = subsidy_policy.quote(capex, purpose) if subsidy_policy else 0.0
         net = capex - subsidy
         credit = model.credit
-        offer = credit.offer(self.row, model.scenario.credit.loan_to_value * net, purpose, cash_flow)
+        offer = credit.offer(self.row, model.scenario.credit.loan_to_value * net, purpose, cash_flow, record)
         if offer is not None and self.cash >= net and (
                 offer.rate - credit.subsidy_rate(purpose in GREEN_PURPOSES) >= model.firms.discount_rate[self.row]):
             offer = None  # the loan costs more than the firm's own money, and it has the cash
@@ -156,19 +159,19 @@ class Enterprise(mesa.Agent):
         return equity + offer.amount * float(loan_cost_factor(rate, self.model.firms.discount_rate[self.row],
                                                               offer.tenor))
 
-    def can_invest(self, capex: float, purpose: str, cash_flow: float = 0.0) -> bool:
+    def can_invest(self, capex: float, purpose: str, cash_flow: float = 0.0, record: bool = False) -> bool:
         """Whether the firm could finance an investment of ``capex`` yuan now (subsidy, loan, cash)."""
-        return self.cash >= self.financing(capex, purpose, cash_flow)[2]
+        return self.cash >= self.financing(capex, purpose, cash_flow, record)[2]
 
-    def invest(self, capex: float, purpose: str, cash_flow: float = 0.0) -> bool:
+    def invest(self, capex: float, purpose: str, cash_flow: float = 0.0, record: bool = True) -> bool:
         """Pay for an investment of ``capex`` yuan if the firm can finance it now.
 
         The capex subsidy (if in force) is granted first, then the loan (if a bank
         approves, the cheapest offer), and the firm must hold the rest in cash. Returns
-        whether the investment was made.
+        whether the investment was made; with ``record`` a refused loan application counts.
         """
         model = self.model
-        subsidy, offer, equity = self.financing(capex, purpose, cash_flow)
+        subsidy, offer, equity = self.financing(capex, purpose, cash_flow, record)
         if self.cash < equity:
             return False
         account = int(model.firms.account[self.row])

@@ -477,11 +477,12 @@ class ByproductMarket:
             cost = agents[row].financing_cost(own_capex, "link", cash_flow) if own_capex > 0 else 0.0
             if cash_flow / float(annuity_factor(firms.discount_rate[row], months)) - cost <= 0:
                 return False
-        if not all(agents[row].can_invest(amount, "link", cash_flow) for row, cash_flow, amount in sides):
+        if not all([agents[row].can_invest(amount, "link", cash_flow, record=amount > 0)
+                    for row, cash_flow, amount in sides]):  # a list: both sides apply
             return False
         for row, cash_flow, amount in sides:
             if amount > 0:
-                agents[row].invest(amount, "link", cash_flow)
+                agents[row].invest(amount, "link", cash_flow, record=False)
                 self.firm_gain[row] -= amount
         if not built:
             self.built.add((s, r, k))

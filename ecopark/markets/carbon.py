@@ -127,6 +127,7 @@ class CarbonMarket:
         self.year_emissions = np.zeros(0)  # tCO2e emitted this compliance year, per firm row
         self.offsets_held = np.zeros(0)  # local offset credits bought this year, per firm row
         self.contribution = np.zeros(0)  # unsold verified reductions in the pool, per firm row
+        self.free_allocation = np.zeros(0)  # tCO2e allocated free this compliance year, per firm row
         self.expected_price = 0.0
         self.last_price = np.nan
         self.session_prices: list[tuple[int, float]] = []
@@ -149,6 +150,7 @@ class CarbonMarket:
             self.year_emissions = np.r_[self.year_emissions, np.zeros(extra)]
             self.offsets_held = np.r_[self.offsets_held, np.zeros(extra)]
             self.contribution = np.r_[self.contribution, np.zeros(extra)]
+            self.free_allocation = np.r_[self.free_allocation, np.zeros(extra)]
 
     def covered(self, rows: np.ndarray, policy_name: str) -> np.ndarray:
         """Mask of ``rows`` in the sectors an active policy covers."""
@@ -185,6 +187,21 @@ class CarbonMarket:
         if spec.carbon_pool and model.policy("cap_and_trade"):
             value[~ets] += self.expected_price * (1.0 - spec.pool_commission)
         return value
+
+    def monthly_liability(self, rows: np.ndarray) -> np.ndarray:
+        """Carbon cost of firms this month as a lender judges it (yuan/month): the carbon tax on
+        this month's emissions, plus under the cap the expected price x (emissions - free
+        allocation / 12), at least 0."""
+        model, firms = self.model, self.model.firms
+        self._grow()
+        cost = np.zeros(len(rows))
+        tax = model.policy("carbon_tax")
+        if tax:
+            cost += np.where(self.covered(rows, "carbon_tax"), tax.params.rate * firms.emissions[rows], 0.0)
+        if model.policy("cap_and_trade"):
+            short = np.maximum(firms.emissions[rows] - self.free_allocation[rows] / 12, 0.0)
+            cost += np.where(self.covered(rows, "cap_and_trade"), self.expected_price * short, 0.0)
+        return cost
 
     # -- the monthly phase ---------------------------------------------------------------------
     def step(self) -> None:
@@ -226,6 +243,8 @@ class CarbonMarket:
         if bau.sum() > 0:
             free = p.free_share * self.cap * bau / bau.sum()
             self.allowances.transfer("free_allocation", self.registry, accounts, free)
+            self.free_allocation[:] = 0.0
+            self.free_allocation[rows] = free
         self.auction_left = (1.0 - p.free_share) * self.cap
         self.allowances.transfer("auction_issue", self.registry, self.government, self.auction_left)
         self.year_emissions[:] = 0.0

@@ -156,7 +156,7 @@ class CreditMarket:
         self.model = model
         self.spec = model.scenario.credit
         self.loans = LoanBook()
-        self.applications = 0
+        self.refused = 0  # applications this month that every bank refused
         self.approvals = 0
         self.refusals = dict.fromkeys(REFUSAL_REASONS, 0)  # this month, per reason (an application may count once)
         self.defaults = 0  # firms that defaulted this month
@@ -169,14 +169,16 @@ class CreditMarket:
     def margin(self, rows: np.ndarray) -> np.ndarray:
         """Operating margin of firms this month, yuan/month: M_f = sales - variable cost -
         substitutable inputs at virgin price - disposal of all byproducts - fixed cost - rent
-        (at this month's output, as if no link delivered)."""
+        (at this month's output, as if no link delivered) - abatement opex - carbon cost
+        (``CarbonMarket.monthly_liability``)."""
         model, firms = self.model, self.model.firms
         s = firms.sector[rows]
         q = firms.output[rows]
         per_unit = (model.sector_price[s] - model.sector_variable_cost[s] * firms.cost_factor[rows]
                     - model.need_matrix[s] @ model.stream_virgin_price
                     - model.yield_matrix[s] @ model.stream_disposal_cost)
-        return q * per_unit - model.sector_fixed_cost[s] * firms.size[rows] - model.scenario.operator.rent
+        return (q * per_unit - model.sector_fixed_cost[s] * firms.size[rows] - model.scenario.operator.rent
+                - model.abatement.monthly_opex(rows) - model.carbon_market.monthly_liability(rows))
 
     def debt(self, rows: np.ndarray) -> np.ndarray:
         """Outstanding loans of firms, yuan."""
@@ -283,8 +285,8 @@ class CreditMarket:
         """The cheapest offer of any bank for a loan, or None if every bank refuses.
 
         ``cash_flow`` is the project's expected monthly cash flow (yuan) for green purposes;
-        working capital is judged on the firm's margin. With ``record`` the application,
-        and each bank's refusal reason, count in this month's figures.
+        working capital is judged on the firm's margin. With ``record`` a refused application,
+        and each bank's reason, count in this month's figures.
         """
         if not self.spec.enabled or amount <= 0:
             return None
@@ -309,11 +311,10 @@ class CreditMarket:
                 continue
             if best is None or rate < best.rate:
                 best = Offer(bank, amount, rate, tenor, payment)
-        if record:
-            self.applications += 1
-            if best is None:
-                for reason in reasons:
-                    self.refusals[reason] += 1
+        if record and best is None:
+            self.refused += 1
+            for reason in reasons:
+                self.refusals[reason] += 1
         return best
 
     def lend(self, row: int, offer: Offer, purpose: str) -> int:
@@ -356,7 +357,7 @@ class CreditMarket:
 
     def reset_counts(self) -> None:
         """Zero this month's application, approval, refusal and default counts (phase 1)."""
-        self.applications = self.approvals = self.defaults = 0
+        self.refused = self.approvals = self.defaults = 0
         self.refusals = dict.fromkeys(REFUSAL_REASONS, 0)
 
     def lend_working_capital(self) -> None:
