@@ -21,9 +21,9 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
-## print the speed and memory figures of benchmarks/
+## measure the speed and memory targets of benchmarks/ and rewrite the table in README.md (20-40 min)
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py --readme README.md
 
 ## regenerate docs/metrics.md and docs/scenario.md from the code
 docs: $(STAMP)

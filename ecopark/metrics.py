@@ -683,6 +683,14 @@ def credit_policy_cost(model: ParkModel) -> float:
     return model.ledger.flow("interest_subsidy") + model.ledger.flow("loan_loss_cover")
 
 
+@run_metric("share")
+def sll_target_met_share(model: ParkModel) -> float:
+    """Sustainability-linked anniversaries at which the borrower met its intensity target /
+    all such anniversaries over the run (0 if none)."""
+    credit = model.credit
+    return credit.sll_met / credit.sll_reviews if credit.sll_reviews else 0.0
+
+
 @run_metric("yuan")
 def relending_funding_saving(model: ParkModel) -> float:
     """Interest banks saved by central-bank relending: sum over months of relent principal x

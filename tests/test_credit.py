@@ -127,6 +127,7 @@ def test_sustainability_linked_rate_steps_down_when_met_and_up_when_missed():
     before = loans.payment_fen[made].copy()
     credit.review_sustainability_links()
     np.testing.assert_allclose(loans.rate[made], [0.04 - 0.0050, 0.04 + 0.0075])
+    assert (credit.sll_reviews, credit.sll_met) == (2, 1)
     assert loans.payment_fen[made[0]] < before[0] and loans.payment_fen[made[1]] > before[1]
     assert loans.rate[wc] == 0.05
 
@@ -139,7 +140,7 @@ def test_a_bank_at_its_capital_ratio_limit_refuses_new_loans():
     project = 1e12  # yuan/month of project cash flow: debt-service cover never binds here
     assert credit.offer(row, 5e8, "link", project) is not None
     other = int(model.firms.live[0])
-    credit.lend(other, Offer(0, credit._capital_room(0) - 5e7, 0.05, 60, 0.0), "link")  # room left: 5e7
+    credit.lend(other, Offer(0, credit.capital_room(0) - 5e7, 0.05, 60, 0.0), "link")  # room left: 5e7
     assert credit.offer(row, 1e8, "link", project, record=True) is None
     assert credit.refusals["capital"] == 1
     assert credit.offer(row, 4e7, "link", project) is not None

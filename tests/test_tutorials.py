@@ -8,6 +8,7 @@ temporary working directory; a ```toml block whose first line is a comment namin
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 import traceback
@@ -45,14 +46,17 @@ def test_python_blocks_run(name: str, tmp_path: Path, monkeypatch: pytest.Monkey
     code = blocks(name, "python")
     assert code, f"{name}.md has no python blocks"
     namespace: dict = {"__name__": f"tutorial_{name}"}
+    failure = None
     with pd.option_context("display.max_columns", 20, "display.width", 80):  # undo any display settings
         for index, body in enumerate(code, start=1):
             where = f"docs/tutorials/{name}.md, python block {index}"
             try:
                 exec(compile(body, where, "exec"), namespace)
             except Exception as exc:
-                pytest.fail(f"{where} failed: {type(exc).__name__}: {exc}\n\n{body}\n{traceback.format_exc()}",
-                            pytrace=False)
+                failure = f"{where} failed: {type(exc).__name__}: {exc}\n\n{body}\n{traceback.format_exc()}"
+                break
+    if failure:
+        pytest.fail(failure, pytrace=False)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -69,10 +73,15 @@ def test_shell_commands_parse(name: str, capsys: pytest.CaptureFixture[str]) -> 
                 else:
                     current.append(word)
             for command in commands:
-                if not command or command[0] != "ecopark":
-                    continue
-                try:
-                    parser.parse_args(command[1:])
-                except SystemExit:
+                if command and command[0] == "ecopark" and not parses(parser, command[1:]):
                     pytest.fail(f"docs/tutorials/{name}.md, sh block {index}: {' '.join(command)!r} does not "
                                 f"parse: {capsys.readouterr().err.strip()}", pytrace=False)
+
+
+def parses(parser: argparse.ArgumentParser, args: list[str]) -> bool:
+    """Whether the command line ``args`` parses (argparse prints its error and exits otherwise)."""
+    try:
+        parser.parse_args(args)
+    except SystemExit:
+        return False
+    return True

@@ -258,7 +258,7 @@ class CreditMarket:
         phi = np.ones(len(rows))
         if not spec.enabled or not len(rows) or spec.loan_to_value == 0:
             return phi
-        banks = [b for b in range(len(self.model.banks)) if self._capital_room(b) > 0]
+        banks = [b for b in range(len(self.model.banks)) if self.capital_room(b) > 0]
         if not banks:
             return phi
         loan_rate = np.min([self.rates(b, rows, purpose) for b in banks], axis=0)
@@ -271,7 +271,7 @@ class CreditMarket:
         spec = self.spec
         return spec.working_capital_tenor_months if purpose == "working_capital" else spec.project_tenor_months
 
-    def _capital_room(self, bank: int) -> float:
+    def capital_room(self, bank: int) -> float:
         """Yuan the bank can still lend before its capital ratio reaches its limit."""
         b = self.model.banks[bank]
         equity = b.cash
@@ -306,7 +306,7 @@ class CreditMarket:
             if cover < self.spec.min_dscr:
                 reasons.add("cover")
                 continue
-            if self._capital_room(bank) < amount:
+            if self.capital_room(bank) < amount:
                 reasons.add("capital")
                 continue
             if best is None or rate < best.rate:
