@@ -181,14 +181,16 @@ def links_formed(model: ParkModel) -> float:
 @step_metric("yuan/month")
 def surplus_supplier(model: ParkModel) -> float:
     """Suppliers' realised gain from links this month: sum over links of
-    delivered x (disposal cost + landfill tax + quota fine avoided + price) - fees, commissions."""
+    delivered x (disposal cost + landfill tax + quota fine avoided + price) - fees, commissions,
+    + the carbon value (expected carbon price x tCO2e avoided) where the supplier is credited."""
     return model.byproduct_market.gains["supplier"]
 
 
 @step_metric("yuan/month")
 def surplus_receiver(model: ParkModel) -> float:
     """Receivers' realised gain from links this month: sum over links of delivered x (virgin price
-    - processing - transport - price) + subsidies and top-ups received - fees, commissions."""
+    - processing - transport - price) + subsidies and top-ups received - fees, commissions,
+    + the carbon value (expected carbon price x tCO2e avoided) where the receiver is credited."""
     return model.byproduct_market.gains["receiver"]
 
 

@@ -252,9 +252,13 @@ class ByproductMarket:
         fee_half = links.fee[live] / 2
         ledger.transfer("platform_fee", np.r_[acc_s, acc_r], op, np.r_[fee_half, fee_half])
         a_s = self.supplier_value()[k]
-        op_s = delivered * (a_s + price) - fee_half
-        op_r = delivered * (st["virgin_price"][k] - st["processing_cost"][k]
-                            - st["transport_cost"][k] * links.distance[live] - price) + subsidy + topup - fee_half
+        # the carbon value of the avoided emissions (at the expected price) counts for the credited
+        # side as in the contract's expectation: allowances saved, or pool payouts to come
+        carbon = delivered * st["co2_avoided"][k] * model.expected_carbon_price
+        op_s = delivered * (a_s + price) - fee_half + np.where(self.credit_supplier[k], carbon, 0.0)
+        op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k]
+                             - st["transport_cost"][k] * links.distance[live] - price) + subsidy + topup - fee_half
+                + np.where(self.credit_supplier[k], 0.0, carbon))
         beta = links.beta[live]
         commission = links.commission[live] * np.maximum(op_s + op_r + 2 * fee_half, 0.0)
         ledger.transfer("operator_commission", np.r_[acc_s, acc_r], op, np.r_[beta * commission,
