@@ -393,12 +393,17 @@ class CarbonMarket:
         self.contribution *= 1.0 - min(credits / total, 1.0)
 
     def buy_quota_credits(self, rows: np.ndarray, price: float) -> None:
-        """Offset quota: firms short of local credits buy the pool's remaining credits at ``price``."""
+        """Offset quota: firms short of local credits buy the pool's remaining credits at ``price``.
+
+        A firm's target is ``share`` x its projected year's emissions: emitted so far this year
+        plus this month's emissions x the months left including this one (as in its orders).
+        """
         quota = self.model.policy("offset_quota")
         if quota is None:
             return
         firms = self.model.firms
-        target = quota.params.share * self.year_emissions[rows] * 12 / ((self.model.steps - 1) % 12 + 1)
+        months_left = 13 - ((self.model.steps - 1) % 12 + 1)
+        target = quota.params.share * (self.year_emissions[rows] + firms.emissions[rows] * months_left)
         want = np.maximum(target - self.offsets_held[rows], 0.0)
         stock = min(self.allowances.balance(self.pool), max(self.offsets_cap - self.offsets_sold, 0.0))
         if want.sum() <= 0 or stock <= 0:
