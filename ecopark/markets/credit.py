@@ -392,6 +392,9 @@ class CreditMarket:
         interest, principal = instalment_split(out, loans.rate[live], loans.payment_fen[live], loans.months_left[live])
         sub_rate = np.where(loans.green[live], self.subsidy_rate(True), 0.0)
         subsidy = np.minimum(np.rint(out * sub_rate / 12.0), interest).astype(np.int64)
+        policy = model.policy("interest_subsidy")
+        if policy is not None:  # what the budget still covers, loan by loan in order
+            subsidy = np.rint(policy.within_budget(subsidy / 100) * 100).astype(np.int64)
         firm_due = interest - subsidy + principal
         borrower = loans.borrower[live]
         order = np.lexsort((live, borrower))  # by borrower, oldest loan first
@@ -404,12 +407,9 @@ class CreditMarket:
 
         p = live[pays]
         acc = firms.account[borrower[pays]]
-        policy = model.policy("interest_subsidy")
-        paid_subsidy = np.zeros(int(pays.sum()), dtype=np.int64)
         if policy is not None:
-            paid_subsidy = np.rint(policy.within_budget(subsidy[pays] / 100) * 100).astype(np.int64)
-            policy.pay("interest_subsidy", bank_acc[pays], paid_subsidy / 100)
-        firm_interest = interest[pays] - paid_subsidy
+            policy.pay("interest_subsidy", bank_acc[pays], subsidy[pays] / 100)
+        firm_interest = interest[pays] - subsidy[pays]
         ledger.transfer("loan_interest", acc, bank_acc[pays], firm_interest / 100)
         ledger.transfer("loan_repayment", acc, bank_acc[pays], principal[pays] / 100)
         refund = np.minimum(principal[pays], loans.funded_fen[p])  # the rest is capitalised interest: income
