@@ -245,6 +245,12 @@ def abatement_adoption(model: ParkModel) -> float:
     return float(model.abatement.installed[rows].any(axis=1).mean()) if len(rows) else 0.0
 
 
+@step_metric("tCO2e/month")
+def emissions_abated(model: ParkModel) -> float:
+    """Sum over live firms of tCO2e abated this month by their technologies in operation."""
+    return float(model.firms.abated[_live(model)].sum())
+
+
 @step_metric("tCO2e")
 def allowances_held(model: ParkModel) -> float:
     """Allowances held by firms (after a year end: the banked stock)."""
@@ -511,6 +517,12 @@ def carbon_pool_payouts(model: ParkModel) -> float:
 def abatement_adoption_final(model: ParkModel) -> float:
     """`abatement_adoption` in the last month."""
     return abatement_adoption(model)
+
+
+@run_metric("tCO2e")
+def total_abated(model: ParkModel) -> float:
+    """Sum over steps of `emissions_abated`: what abatement technologies avoided over the run."""
+    return float(sum(model.datacollector.model_vars["emissions_abated"]))
 
 
 @run_metric("tCO2e")

@@ -19,7 +19,13 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
                          firms with persistent negative cash exit; vacant plots refill
 9. ``collect``           the DataCollector records every step metric
 
-All randomness comes from ``self.rng``, the numpy Generator Mesa seeds from ``seed``.
+All randomness comes from ``self.rng``, the numpy Generator Mesa seeds from ``seed``: it
+lays out the park and draws the first firms, and it seeds the month-by-month draws of each
+random process, which :meth:`ParkModel.draws` hands out as one generator per process and
+month (demand shocks, discovery, auction order, entry). Draws about firms are indexed by
+FirmTable row and draws about plots by plot, so two runs with the same seed and different
+policies see the same shocks and encounters for the same firms (common random numbers):
+paired comparisons across scenarios measure the policy, not a reshuffled dice.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ from ecopark.markets.credit import CreditMarket
 from ecopark.policies import Policy
 from ecopark.scenario import Scenario, load_scenario
 
+#: The model's random processes, each with its own generator per month (:meth:`ParkModel.draws`).
+RANDOM_PROCESSES = ("demand", "discovery", "auction", "entry")
+
 
 class ParkModel(mesa.Model):
     """An eco-industrial park economy.
@@ -54,6 +63,7 @@ class ParkModel(mesa.Model):
     def __init__(self, scenario: Scenario | str = "generic", seed: int = 0) -> None:
         super().__init__(rng=seed)
         self.seed = seed
+        self._draws_entropy = int(self.rng.integers(2**63))
         self.scenario = load_scenario(scenario)
         self.catalogue = cat = load_catalogue()
         self._cache_catalogue_arrays()
@@ -112,18 +122,19 @@ class ParkModel(mesa.Model):
         """Indices of plots with no firm."""
         return np.flatnonzero(self.plot_occupant < 0)
 
-    def add_firms(self, sectors: np.ndarray, plots: np.ndarray) -> np.ndarray:
+    def add_firms(self, sectors: np.ndarray, plots: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Create firms of the given sector indices on the given plots; returns their rows.
 
-        Each firm draws its size (lognormal, s.d. ``capacity_dispersion``), cost factor
-        (normal around 1) and hurdle rate (uniform over ``discount_rate``), and its owners
-        endow it with ``initial_cash_months`` of fixed cost.
+        Each firm draws (from ``rng``, default the model's) its size (lognormal, s.d.
+        ``capacity_dispersion``), cost factor (normal around 1) and hurdle rate (uniform over
+        ``discount_rate``), and its owners endow it with ``initial_cash_months`` of fixed cost.
         """
         econ = self.scenario.economy
+        rng = self.rng if rng is None else rng
         n = len(sectors)
-        size = np.exp(econ.capacity_dispersion * self.rng.standard_normal(n) - econ.capacity_dispersion**2 / 2)
-        cost_factor = 1.0 + econ.cost_dispersion * self.rng.standard_normal(n)
-        discount = self.rng.uniform(*econ.discount_rate, size=n)
+        size = np.exp(econ.capacity_dispersion * rng.standard_normal(n) - econ.capacity_dispersion**2 / 2)
+        cost_factor = 1.0 + econ.cost_dispersion * rng.standard_normal(n)
+        discount = rng.uniform(*econ.discount_rate, size=n)
         names = [f"firm:{self.firms.n + i}" for i in range(n)]
         accounts = self.ledger.open_accounts(names, "enterprise")
         rows = self.firms.add(
@@ -164,6 +175,15 @@ class ParkModel(mesa.Model):
             listener(rows)
 
     # -- queries --------------------------------------------------------------------------
+    def draws(self, process: str) -> np.random.Generator:
+        """The generator of random process ``process`` (one of RANDOM_PROCESSES) for this month.
+
+        Seeded by (the model's entropy, the process, the step), so it does not depend on how
+        many numbers other processes, or earlier months, used.
+        """
+        return np.random.default_rng([self._draws_entropy, RANDOM_PROCESSES.index(process), self.steps])
+
+
     def policy(self, name: str) -> Policy | None:
         """The instrument ``name`` if the scenario has it and it applies this month."""
         p = self.government.policies.get(name)
@@ -211,11 +231,12 @@ class ParkModel(mesa.Model):
         firms.negative_cash_months[rows] = np.where(cash < 0, firms.negative_cash_months[rows] + 1, 0)
         self.remove_firms(rows[firms.negative_cash_months[rows] >= econ.exit_after_months])
         vacant = self.vacant_plots()
-        filled = vacant[self.rng.random(len(vacant)) < econ.entry_rate]
+        rng = self.draws("entry")
+        filled = vacant[rng.random(len(self.plot_xy))[vacant] < econ.entry_rate]
         self.entries_this_step = len(filled)
         if len(filled):
             weights = np.zeros(len(self.catalogue.sectors))
             for key, count in self.scenario.park.firms.items():
                 weights[self.catalogue.sector_keys.index(key)] = count
-            sectors = self.rng.choice(len(weights), size=len(filled), p=weights / weights.sum())
-            self.add_firms(sectors, filled)
+            sectors = rng.choice(len(weights), size=len(filled), p=weights / weights.sum())
+            self.add_firms(sectors, filled, rng)

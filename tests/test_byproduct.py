@@ -220,6 +220,7 @@ def test_reuse_quota_fines_the_unreused_share_at_year_end():
     model = ParkModel(ecopark.load_scenario("generic", {
         "policies.reuse_quota.quota": 0.5, "policies.reuse_quota.fine": 40.0,
         "byproduct_market.encounters_per_month": 0.0,  # no discovery, no platform: no links
+        "economy.exit_after_months": 240, "economy.entry_rate": 0.0,  # the same firms all year
         "policies.cap_and_trade.enabled": False}), seed=8)
     assert model.firms.n == len(model.firms.live)
     for _ in range(12):

@@ -189,8 +189,9 @@ def produce(model: ParkModel) -> None:
     rows = firms.live
     s = firms.sector[rows]
     rho = econ.demand_persistence
-    model.common_shock = rho * model.common_shock + econ.common_shock_sd * model.rng.standard_normal()
-    firms.shock[rows] = rho * firms.shock[rows] + econ.firm_shock_sd * model.rng.standard_normal(len(rows))
+    rng = model.draws("demand")
+    model.common_shock = rho * model.common_shock + econ.common_shock_sd * rng.standard_normal()
+    firms.shock[rows] = rho * firms.shock[rows] + econ.firm_shock_sd * rng.standard_normal(firms.n)[rows]
     slump = econ.shock_start is not None and econ.shock_start <= model.steps < econ.shock_start + econ.shock_months
     level = econ.base_utilisation * (1.0 - econ.shock_depth if slump else 1.0)
     util = np.clip(level * (1.0 + model.common_shock + firms.shock[rows]), 0.0, 1.0)

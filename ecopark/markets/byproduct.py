@@ -359,11 +359,13 @@ class ByproductMarket:
         cum = self._encounter_weights()
         plots = model.firms.plot[rows]
         n_plots = cum.shape[0]
-        meets = model.rng.random(n) < min(spec.encounters_per_month, 1.0)
+        rng = model.draws("discovery")
+        n_firms = model.firms.n
+        meets = rng.random(n_firms)[rows] < min(spec.encounters_per_month, 1.0)
         draws = max(1, int(np.ceil(spec.encounters_per_month)))
         for _ in range(draws):
             # row-wise inverse-CDF draw of a plot: rows are stacked, row p shifted by p, one searchsorted
-            u = model.rng.random(n)
+            u = rng.random(n_firms)[rows]
             flat = np.searchsorted(cum.ravel(), u + plots, side="right")
             met = model.plot_occupant[np.minimum(flat - plots * n_plots, n_plots - 1)]
             ok = meets & (met >= 0)  # meeting a vacant plot is meeting nobody
@@ -376,7 +378,7 @@ class ByproductMarket:
             adj = sparse.coo_matrix((np.ones(2 * len(live)), (np.r_[s, r], np.r_[r, s])),
                                     shape=self.known.shape).tocsr()
             two = (adj @ adj).tocoo()
-            keep = (two.row != two.col) & (model.rng.random(len(two.row)) < spec.referral_rate)
+            keep = (two.row != two.col) & (rng.random(len(two.row)) < spec.referral_rate)
             self.known[two.row[keep], two.col[keep]] = True
             self.known[two.col[keep], two.row[keep]] = True
 

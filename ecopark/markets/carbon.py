@@ -325,7 +325,8 @@ class CarbonMarket:
             depth = b_qty.sum() + a_qty.sum() + 1.0
             b_price, b_qty, b_owner = np.r_[b_price, price_ext], np.r_[b_qty, depth], np.r_[b_owner, -3]
             a_price, a_qty, a_owner = np.r_[a_price, price_ext], np.r_[a_qty, depth], np.r_[a_owner, -3]
-        bperm, aperm = model.rng.permutation(len(b_qty)), model.rng.permutation(len(a_qty))
+        rng = model.draws("auction")
+        bperm, aperm = rng.permutation(len(b_qty)), rng.permutation(len(a_qty))
         result = clear_uniform_price(b_price[bperm], b_qty[bperm], a_price[aperm], a_qty[aperm])
         buys, sells = np.zeros(len(b_qty)), np.zeros(len(a_qty))
         buys[bperm], sells[aperm] = result.buy_fills, result.sell_fills
