@@ -21,9 +21,11 @@ A spec is a TOML file (or a dict) like::
     "policies.landfill_tax.rate" = [0.0, 200.0]
 
 Points are the grid's product, crossed with the sample's rows when both are given. Run r
-(point r // replications, replication r % replications) gets the seed
-``SeedSequence(seed, spawn_key=(r,)).generate_state(1)[0]``: the same whatever the number of
-workers or the order runs finish in.
+(point r // replications, replication k = r % replications) gets the seed
+``SeedSequence(seed, spawn_key=(k,)).generate_state(1)[0]``: the same whatever the number of
+workers or the order runs finish in, and the same for replication k of every point (common
+random numbers: the model draws its shocks by firm and month, so two points differ by their
+parameters, not by their dice, and point-to-point differences are paired).
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class SweepSpec:
         for p, point in enumerate(self.points()):
             for rep in range(self.replications):
                 run_id = p * self.replications + rep
-                out.append({"run": run_id, "point": p, "replication": rep, "seed": derive_seed(self.seed, run_id),
+                out.append({"run": run_id, "point": p, "replication": rep, "seed": derive_seed(self.seed, rep),
                             "params": point})
         return out
 
@@ -131,9 +133,9 @@ def _check_override(base, key: str, value: Any, where: str) -> None:
         raise ConfigError(where, f"{exc}") from None
 
 
-def derive_seed(master: int, run_id: int) -> int:
-    """The seed of run ``run_id``: SeedSequence(master, spawn_key=(run_id,)), first 32-bit word."""
-    return int(np.random.SeedSequence(master, spawn_key=(run_id,)).generate_state(1)[0])
+def derive_seed(master: int, replication: int) -> int:
+    """The seed of a replication: SeedSequence(master, spawn_key=(replication,)), first 32-bit word."""
+    return int(np.random.SeedSequence(master, spawn_key=(replication,)).generate_state(1)[0])
 
 
 def load_spec(spec: str | Path | Mapping[str, Any] | SweepSpec) -> SweepSpec:
