@@ -92,6 +92,8 @@ class BankSpec:
                              doc="spread over the funding rate (funding + margin = base rate)")
     min_capital_ratio: float = param(0.105, lo=0, hi=1,
                                      doc="equity / risk-weighted loans below which the bank refuses new loans")
+    max_single_exposure: float = param(0.1, lo=0, hi=10,
+                                       doc="most a bank lends one borrower, as a share of its equity (China: 10%)")
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,8 @@ def test_sustainability_linked_rate_steps_down_when_met_and_up_when_missed():
 
 # -- bank limits --------------------------------------------------------------------------------------
 def test_a_bank_at_its_capital_ratio_limit_refuses_new_loans():
-    model = model_with({"banks[0].capital": 1e8, "banks[0].min_capital_ratio": 0.1})  # room: about 1e9 of loans
+    model = model_with({"banks[0].capital": 1e8, "banks[0].min_capital_ratio": 0.1,  # room: about 1e9 of loans
+                        "banks[0].max_single_exposure": 10.0})
     row = richest_firm(model)
     credit = model.credit
     project = 1e12  # yuan/month of project cash flow: debt-service cover never binds here
@@ -146,8 +147,23 @@ def test_a_bank_at_its_capital_ratio_limit_refuses_new_loans():
     assert credit.offer(row, 4e7, "link", project) is not None
 
 
+def test_a_bank_refuses_to_lend_one_borrower_more_than_its_exposure_limit():
+    model = model_with({"banks[0].max_single_exposure": 0.1})
+    row = richest_firm(model)
+    credit, equity = model.credit, model.banks[0].cash
+    project = 1e12
+    assert credit.offer(row, 0.09 * equity, "link", project) is not None
+    credit.lend(row, Offer(0, 0.09 * equity, 0.05, 60, 0.0), "link")
+    assert credit.exposure(0, row) == pytest.approx(0.09 * equity)
+    assert credit.offer(row, 0.02 * equity, "link", project, record=True) is None
+    assert credit.refusals["exposure"] == 1
+    other = int(model.firms.live[model.firms.live != row][0])
+    assert credit.offer(other, 0.02 * equity, "link", project) is not None
+
+
 def test_with_little_bank_capital_credit_is_rationed_and_the_book_stays_within_the_limit():
-    r = ecopark.run("generic", steps=36, seed=2, overrides={"banks[0].capital": 2e6})
+    r = ecopark.run("generic", steps=36, seed=2, overrides={"banks[0].capital": 2e6,
+                                                            "banks[0].max_single_exposure": 10.0})
     assert r.timeseries["loans_rationed"].sum() > 0
     limit = r.timeseries["bank_equity"] / (1.0 * 0.105)
     assert (r.timeseries["loans_outstanding"] <= limit + 1.0).all()

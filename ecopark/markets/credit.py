@@ -21,9 +21,10 @@ loans to the bank, and the firm the rest.
 
 Approval by bank b: the firm's margin is positive; debt-service cover is at least
 ``min_dscr``, for a project loan cash_flow / payment (the project's expected monthly
-cash flow), for working capital M_f / (debt service + payment); and the bank's capital
-ratio after the loan, equity_b / (risk_weight * (book_b + amount)), is at least its
-``min_capital_ratio`` (otherwise the firm is rationed).
+cash flow), for working capital M_f / (debt service + payment); its loans to the firm
+stay within ``max_single_exposure`` x its equity; and its capital ratio after the loan,
+equity_b / (risk_weight * (book_b + amount)), is at least its ``min_capital_ratio``
+(otherwise the firm is rationed).
 
 Servicing (phase 6, :meth:`CreditMarket.service`): a loan of outstanding B at rate r with
 n instalments left has the annuity payment P = B * i / (1 - (1 + i)^-n), i = r / 12,
@@ -65,7 +66,7 @@ if TYPE_CHECKING:
 PURPOSES = ("link", "abatement", "working_capital")
 GREEN_PURPOSES = ("link", "abatement")
 STATUSES = ("performing", "repaid", "defaulted")
-REFUSAL_REASONS = ("margin", "cover", "capital")
+REFUSAL_REASONS = ("margin", "cover", "exposure", "capital")
 
 
 #: Per-loan arrays of the LoanBook and their meaning (units).
@@ -198,6 +199,12 @@ class CreditMarket:
         live = self.loans.live
         return float(self.loans.outstanding_fen[live][self.loans.bank[live] == bank].sum() / 100)
 
+    def exposure(self, bank: int, row: int) -> float:
+        """Outstanding loans of bank ``bank`` to firm ``row``, yuan."""
+        live = self.loans.live
+        mine = (self.loans.bank[live] == bank) & (self.loans.borrower[live] == row)
+        return float(self.loans.outstanding_fen[live][mine].sum() / 100)
+
     def relent_share(self, green: bool) -> float:
         """Share of a new loan's principal funded by central-bank relending now."""
         policy = self.model.policy("green_relending")
@@ -305,6 +312,10 @@ class CreditMarket:
             cover = cash_flow / payment if purpose in GREEN_PURPOSES else margin / (service + payment)
             if cover < self.spec.min_dscr:
                 reasons.add("cover")
+                continue
+            if self.exposure(bank, row) + amount > self.model.banks[bank].spec.max_single_exposure * \
+                    self.model.banks[bank].cash:
+                reasons.add("exposure")
                 continue
             if self.capital_room(bank) < amount:
                 reasons.add("capital")
