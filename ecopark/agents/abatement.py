@@ -58,7 +58,7 @@ class AbatementPortfolio:
     def installed_share(self, rows: np.ndarray) -> np.ndarray:
         """S_f = 1 - prod over installed technologies of (1 - share_j)."""
         self._grow()
-        kept = np.where(self.installed[rows], 1.0 - self.share, 1.0)
+        kept = np.where((self.installed_at[rows] >= 0), 1.0 - self.share, 1.0)
         return 1.0 - kept.prod(axis=1)
 
     def normal_bau(self, rows: np.ndarray) -> np.ndarray:
@@ -73,7 +73,7 @@ class AbatementPortfolio:
         self._grow()
         rows = firms.live
         age = model.steps - self.installed_at[rows]
-        retire = self.installed[rows] & (age >= self.lifetime)
+        retire = (self.installed_at[rows] >= 0) & (age >= self.lifetime)
         r_idx, t_idx = np.nonzero(retire)
         self.installed_at[rows[r_idx], t_idx] = -1
         firms.abated[rows] = self.installed_share(rows) * firms.emissions_bau[rows]
@@ -82,7 +82,7 @@ class AbatementPortfolio:
     def monthly_opex(self, rows: np.ndarray) -> np.ndarray:
         """Running cost of the firms' technologies in operation, yuan/month: sum_j opex_j * s_f."""
         self._grow()
-        return (self.installed[rows] * self.opex).sum(axis=1) * self.model.firms.size[rows]
+        return ((self.installed_at[rows] >= 0) * self.opex).sum(axis=1) * self.model.firms.size[rows]
 
     def menu(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(MAC, abatement a) arrays (rows x technologies); NaN where not available to the firm.
@@ -92,7 +92,7 @@ class AbatementPortfolio:
         """
         model, firms = self.model, self.model.firms
         self._grow()
-        available = (self.sector[None, :] == firms.sector[rows][:, None]) & ~self.installed[rows]
+        available = (self.sector[None, :] == firms.sector[rows][:, None]) & ~(self.installed_at[rows] >= 0)
         a = self.share[None, :] * (1.0 - self.installed_share(rows))[:, None] * self.normal_bau(rows)[:, None]
         annuity = annuity_factor(firms.discount_rate[rows][:, None], self.lifetime[None, :])
         capex = self.capex[None, :] * firms.size[rows][:, None]

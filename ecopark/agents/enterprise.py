@@ -148,10 +148,12 @@ class Enterprise(mesa.Agent):
             offer = None  # the loan costs more than the firm's own money, and it has the cash
         return subsidy, offer, net - (offer.amount if offer else 0.0)
 
-    def financing_cost(self, capex: float, purpose: str, cash_flow: float = 0.0) -> float:
+    def financing_cost(self, capex: float, purpose: str, cash_flow: float = 0.0,
+                       plan: tuple[float, Offer | None, float] | None = None) -> float:
         """Present value at the firm's hurdle rate of what it pays for an investment (yuan):
-        cash put in + loan x A(rate - interest subsidy, T) / A(hurdle, T)."""
-        _, offer, equity = self.financing(capex, purpose, cash_flow)
+        cash put in + loan x A(rate - interest subsidy, T) / A(hurdle, T). ``plan``: the
+        result of :meth:`financing` for this investment, if the caller has it."""
+        _, offer, equity = plan if plan is not None else self.financing(capex, purpose, cash_flow)
         if offer is None:
             return equity
         credit = self.model.credit

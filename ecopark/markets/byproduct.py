@@ -479,13 +479,15 @@ class ByproductMarket:
         agents = model.firm_agents
         sides = ((s, self.trust[s] * terms.operating_supplier, terms.capex_supplier),
                  (r, self.trust[s] * terms.operating_receiver, terms.capex_receiver))
-        for row, cash_flow, own_capex in sides:
-            cost = agents[row].financing_cost(own_capex, "link", cash_flow) if own_capex > 0 else 0.0
+        # each side asks the banks once (a refusal counts) and values its capex at what financing costs
+        plans = [agents[row].financing(amount, "link", cash_flow, record=True) if amount > 0 else None
+                 for row, cash_flow, amount in sides]
+        for (row, cash_flow, amount), plan in zip(sides, plans, strict=True):
+            cost = agents[row].financing_cost(amount, "link", cash_flow, plan) if plan else 0.0
             if cash_flow / float(annuity_factor(firms.discount_rate[row], months)) - cost <= 0:
                 return False
-        if not all([agents[row].can_invest(amount, "link", cash_flow, record=amount > 0)
-                    for row, cash_flow, amount in sides]):  # a list: both sides apply
-            return False
+            if plan and agents[row].cash < plan[2]:
+                return False
         for row, cash_flow, amount in sides:
             if amount > 0:
                 agents[row].invest(amount, "link", cash_flow, record=False)

@@ -128,6 +128,7 @@ class CarbonMarket:
         self.offsets_held = np.zeros(0)  # local offset credits bought this year, per firm row
         self.contribution = np.zeros(0)  # unsold verified reductions in the pool, per firm row
         self.free_allocation = np.zeros(0)  # tCO2e allocated free this compliance year, per firm row
+        self._sector_masks: dict[str, np.ndarray] = {}
         self.expected_price = 0.0
         self.last_price = np.nan
         self.session_prices: list[tuple[int, float]] = []
@@ -157,9 +158,17 @@ class CarbonMarket:
         policy = self.model.policy(policy_name)
         if policy is None:
             return np.zeros(len(rows), dtype=bool)
-        keys = self.model.catalogue.sector_keys
-        sectors = [keys.index(k) for k in policy.params.covered_sectors]
-        return np.isin(self.model.firms.sector[rows], sectors)
+        return self._sector_mask(policy_name)[self.model.firms.sector[rows]]
+
+    def _sector_mask(self, policy_name: str) -> np.ndarray:
+        """Bool per catalogue sector: covered by the policy (its sectors are fixed for the run)."""
+        mask = self._sector_masks.get(policy_name)
+        if mask is None:
+            keys = self.model.catalogue.sector_keys
+            covered = self.model.government.policies[policy_name].params.covered_sectors
+            mask = self._sector_masks[policy_name] = np.isin(np.arange(len(keys)),
+                                                             [keys.index(k) for k in covered])
+        return mask
 
     def _accounts(self, rows: np.ndarray) -> np.ndarray:
         """Allowance accounts of firm rows, opened on first use."""

@@ -221,14 +221,15 @@ class CreditMarket:
         return (1.0 - s) * self.spec.funding_rate + s * self.relending_rate()
 
     def rates(self, bank: int, rows: np.ndarray, purpose: str, amount: float | np.ndarray = 0.0,
-              tenor: int | None = None) -> np.ndarray:
-        """Annual rate bank ``bank`` offers ``rows`` for a loan of ``amount`` (module docstring)."""
+              tenor: int | None = None, margin: np.ndarray | None = None) -> np.ndarray:
+        """Annual rate bank ``bank`` offers ``rows`` for a loan of ``amount`` (module docstring);
+        ``margin``: the rows' :meth:`margin` if the caller has it."""
         model, spec, firms = self.model, self.spec, self.model.firms
         bank_spec = model.banks[bank].spec
         green = purpose in GREEN_PURPOSES
         tenor = tenor or self._tenor(purpose)
         base = spec.funding_rate + bank_spec.margin_bp / 1e4
-        margin = self.margin(rows)
+        margin = self.margin(rows) if margin is None else margin
         positive = np.maximum(margin, 1.0)
         leverage = (self.debt(rows) + amount) / (12.0 * positive)
         service = self.debt_service(rows) + amount * annuity_factor(base, tenor)
@@ -268,10 +269,11 @@ class CreditMarket:
         banks = [b for b in range(len(self.model.banks)) if self.capital_room(b) > 0]
         if not banks:
             return phi
-        loan_rate = np.min([self.rates(b, rows, purpose) for b in banks], axis=0)
+        margin = self.margin(rows)
+        loan_rate = np.min([self.rates(b, rows, purpose, margin=margin) for b in banks], axis=0)
         loan_rate -= self.subsidy_rate(purpose in GREEN_PURPOSES)
         ratio = loan_cost_factor(loan_rate, self.model.firms.discount_rate[rows], spec.project_tenor_months)
-        lendable = self.margin(rows) > 0
+        lendable = margin > 0
         return np.where(lendable, 1.0 - spec.loan_to_value + spec.loan_to_value * np.minimum(ratio, 1.0), 1.0)
 
     def _tenor(self, purpose: str) -> int:
@@ -299,12 +301,13 @@ class CreditMarket:
             return None
         tenor = self._tenor(purpose)
         rows = np.array([row])
-        margin = float(self.margin(rows)[0])
+        margins = self.margin(rows)
+        margin = float(margins[0])
         service = float(self.debt_service(rows)[0])
         best: Offer | None = None
         reasons = set()
         for bank in range(len(self.model.banks)):
-            rate = float(self.rates(bank, rows, purpose, amount, tenor)[0])
+            rate = float(self.rates(bank, rows, purpose, amount, tenor, margins)[0])
             payment = amount * float(annuity_factor(rate, tenor))
             if margin <= 0:
                 reasons.add("margin")
