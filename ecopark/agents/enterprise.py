@@ -161,10 +161,6 @@ class Enterprise(mesa.Agent):
         return equity + offer.amount * float(loan_cost_factor(rate, self.model.firms.discount_rate[self.row],
                                                               offer.tenor))
 
-    def can_invest(self, capex: float, purpose: str, cash_flow: float = 0.0, record: bool = False) -> bool:
-        """Whether the firm could finance an investment of ``capex`` yuan now (subsidy, loan, cash)."""
-        return self.cash >= self.financing(capex, purpose, cash_flow, record)[2]
-
     def invest(self, capex: float, purpose: str, cash_flow: float = 0.0, record: bool = True) -> bool:
         """Pay for an investment of ``capex`` yuan if the firm can finance it now.
 
