@@ -103,6 +103,7 @@ class Ledger:
         self._paid = np.zeros((0, len(self.kinds)), dtype=np.int64)
         self._received = np.zeros((0, len(self.kinds)), dtype=np.int64)
         self._flows: dict[int, np.ndarray] = {}  # step -> (kinds, parties, parties) in fen
+        self._run_total: np.ndarray | None = None  # sum of _flows over steps, kept until the next transfer
         self.step = 0
 
     # -- accounts ---------------------------------------------------------------------
@@ -155,6 +156,7 @@ class Ledger:
                 (len(self.kinds), len(PARTIES), len(PARTIES)), np.int64
             )
         np.add.at(flows[k], (self._party[payer], self._party[payee]), units)
+        self._run_total = None
         return units.sum() / self.scale
 
     def transfer_signed(self, kind_pos: str, kind_neg: str, a, b, amount) -> None:
@@ -191,19 +193,21 @@ class Ledger:
              step: int | None = None) -> float:
         """Total moved under ``kind`` between two parties (None: any), in one step or all."""
         k = self._kind_index[kind]
-        steps = [step] if step is not None else list(self._flows)
-        total = 0
-        for s in steps:
-            flows = self._flows.get(s)
+        if step is None:
+            if self._run_total is None:
+                self._run_total = sum(self._flows.values()) if self._flows else np.zeros(
+                    (len(self.kinds), len(PARTIES), len(PARTIES)), np.int64)
+            flows = self._run_total
+        else:
+            flows = self._flows.get(step)
             if flows is None:
-                continue
-            block = flows[k]
-            if payer_party is not None:
-                block = block[PARTIES.index(payer_party)]
-            if payee_party is not None:
-                block = block[..., PARTIES.index(payee_party)]
-            total += int(np.sum(block))
-        return total / self.scale
+                return 0.0
+        block = flows[k]
+        if payer_party is not None:
+            block = block[PARTIES.index(payer_party)]
+        if payee_party is not None:
+            block = block[..., PARTIES.index(payee_party)]
+        return int(np.sum(block)) / self.scale
 
     def summary(self) -> pd.DataFrame:
         """Totals over the run by kind, payer party and payee party (non-zero rows)."""
