@@ -81,12 +81,14 @@ def test_failing_run_is_recorded_and_the_others_finish(tmp_path, monkeypatch):
     spec = load_spec(SMALL)
     bad = spec.runs()[3]  # replications share seeds across points: fail one point's replication
 
+    real = runner_module.simulate
+
     def flaky(scenario, steps, seed, overrides):
         if seed == bad["seed"] and overrides == bad["params"]:
             raise ValueError("boom in a run")
-        return run(scenario, steps=steps, seed=seed, overrides=overrides)
+        return real(scenario, steps=steps, seed=seed, overrides=overrides)
 
-    monkeypatch.setattr(runner_module, "run", flaky)
+    monkeypatch.setattr(runner_module, "simulate", flaky)
     table = sweep(spec, tmp_path, progress=False)
     assert len(table) == 8
     failed = table[table["status"] == "failed"]

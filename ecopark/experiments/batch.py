@@ -41,20 +41,22 @@ PART = "run-{:06d}"
 
 def run_task(spec: SweepSpec, task: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """Execute one run of a sweep (in a worker); never raises: a failure becomes a row."""
-    from ecopark.experiments.runner import run  # the model is loaded in workers only
+    from ecopark.experiments.runner import simulate, timeseries  # the model is loaded in workers only
+    from ecopark.metrics import compute_run_metrics
     row = {"run": task["run"], "point": task["point"], "replication": task["replication"], "seed": task["seed"],
            **{f"param:{k}": v for k, v in task["params"].items()}}
     try:
-        result = run(spec.scenario, steps=spec.steps, seed=task["seed"], overrides=task["params"])
+        model = simulate(spec.scenario, steps=spec.steps, seed=task["seed"], overrides=task["params"])
+        metrics = compute_run_metrics(model)
     except Exception as exc:
         last = traceback.extract_tb(exc.__traceback__)[-1]
         row.update(status="failed", error=f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})")
         return row, None
-    outcomes = spec.outcomes or list(result.metrics)
-    row.update({name: result.metrics[name] for name in outcomes}, status="ok", error="")
+    outcomes = spec.outcomes or list(metrics)
+    row.update({name: metrics[name] for name in outcomes}, status="ok", error="")
     series = None
     if spec.timeseries:
-        series = result.timeseries[spec.timeseries].reset_index()
+        series = timeseries(model)[spec.timeseries].reset_index()
         series.insert(0, "run", task["run"])
     return row, series
 

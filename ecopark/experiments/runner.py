@@ -93,13 +93,13 @@ def stream_table(model: ParkModel) -> pd.DataFrame:
     return table
 
 
-def run(
+def simulate(
     scenario: Scenario | str | Path = "generic",
     steps: int | None = None,
     seed: int = 0,
     overrides: Iterable[str] | Mapping[str, Any] = (),
-) -> RunResult:
-    """Run one scenario for ``steps`` months (default: the scenario's horizon) with ``seed``."""
+) -> ParkModel:
+    """The model after ``steps`` months (default: the scenario's horizon) of ``scenario`` with ``seed``."""
     scenario = load_scenario(scenario, overrides)
     steps = scenario.park.horizon if steps is None else int(steps)
     if steps < 1:
@@ -107,10 +107,27 @@ def run(
     model = ParkModel(scenario, seed=seed)
     for _ in range(steps):
         model.step()
-    timeseries = model.datacollector.get_model_vars_dataframe()
-    timeseries.index = pd.RangeIndex(1, steps + 1, name="step")
+    return model
+
+
+def timeseries(model: ParkModel) -> pd.DataFrame:
+    """The step metrics of a finished model, one row per month (``step`` from 1)."""
+    table = model.datacollector.get_model_vars_dataframe()
+    table.index = pd.RangeIndex(1, model.steps + 1, name="step")
+    return table
+
+
+def run(
+    scenario: Scenario | str | Path = "generic",
+    steps: int | None = None,
+    seed: int = 0,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+) -> RunResult:
+    """Run one scenario for ``steps`` months (default: the scenario's horizon) with ``seed``."""
+    model = simulate(scenario, steps, seed, overrides)
+    scenario, steps = model.scenario, model.steps
     return RunResult(
-        timeseries=timeseries,
+        timeseries=timeseries(model),
         firms=firm_table(model),
         streams=stream_table(model),
         links=model.byproduct_market.links.frame(model.catalogue.stream_keys),
