@@ -58,7 +58,7 @@ class AbatementPortfolio:
     def installed_share(self, rows: np.ndarray) -> np.ndarray:
         """S_f = 1 - prod over installed technologies of (1 - share_j)."""
         self._grow()
-        kept = np.where((self.installed_at[rows] >= 0), 1.0 - self.share, 1.0)
+        kept = np.where(self.installed_at[rows] >= 0, 1.0 - self.share, 1.0)
         return 1.0 - kept.prod(axis=1)
 
     def normal_bau(self, rows: np.ndarray) -> np.ndarray:

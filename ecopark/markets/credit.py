@@ -157,10 +157,7 @@ class CreditMarket:
         self.model = model
         self.spec = model.scenario.credit
         self.loans = LoanBook()
-        self.refused = 0  # applications this month that every bank refused
-        self.approvals = 0
-        self.refusals = dict.fromkeys(REFUSAL_REASONS, 0)  # this month, per reason (an application may count once)
-        self.defaults = 0  # firms that defaulted this month
+        self.reset_counts()  # this month's refused, approvals, refusals (by reason) and defaults
         self.funding_saving = 0.0  # yuan, cumulative interest banks saved through relending
         self.sll_reviews = 0  # sustainability-linked anniversaries so far
         self.sll_met = 0  # of which the target was met
@@ -370,7 +367,8 @@ class CreditMarket:
         self.declare_defaults()
 
     def reset_counts(self) -> None:
-        """Zero this month's application, approval, refusal and default counts (phase 1)."""
+        """Zero this month's counts (phase 1): ``refused`` applications, ``approvals``,
+        ``refusals`` by each bank's reason, firms' ``defaults``."""
         self.refused = self.approvals = self.defaults = 0
         self.refusals = dict.fromkeys(REFUSAL_REASONS, 0)
 
