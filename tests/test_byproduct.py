@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ecopark
-from ecopark.markets.byproduct import deferred_acceptance, match_max_surplus
+from ecopark.markets.byproduct import deferred_acceptance, match_max_surplus, match_max_surplus_blocks
 from ecopark.markets.contracts import share_surplus
 from ecopark.model import ParkModel
 from ecopark.validation import dense_lp_optimum
@@ -33,6 +33,16 @@ def test_match_max_surplus_reaches_the_lp_optimum_within_supply_and_demand(inst)
     assert (flows[bad] == 0).all()
     total = float(np.sum(np.where(bad, 0.0, surplus) * flows))
     assert total == pytest.approx(dense_lp_optimum(surplus, supply, demand), rel=1e-6, abs=1e-4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(instances(), min_size=1, max_size=5))
+def test_stacked_problems_each_reach_their_own_optimum(problems):
+    for (surplus, supply, demand), flows in zip(problems, match_max_surplus_blocks(problems), strict=True):
+        assert flows.shape == surplus.shape
+        assert (flows.sum(axis=1) <= supply + 1e-6).all() and (flows.sum(axis=0) <= demand + 1e-6).all()
+        total = float(np.nansum(np.nan_to_num(surplus) * flows))
+        assert total == pytest.approx(dense_lp_optimum(surplus, supply, demand), rel=1e-6, abs=1e-4)
 
 
 @settings(max_examples=150, deadline=None)
