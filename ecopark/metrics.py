@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,9 +20,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Metric:
+    """A named outcome: its unit, the function computing it from a model, and (for a run
+    metric) the step metrics it is computed from, which a run must record to compute it."""
+
     name: str
     unit: str
     func: Callable[[ParkModel], float]
+    steps: tuple[str, ...] = ()
 
     @property
     def formula(self) -> str:
@@ -41,12 +45,23 @@ def step_metric(unit: str):
     return wrap
 
 
-def run_metric(unit: str):
-    """Register a per-run scalar metric."""
+def run_metric(unit: str, steps: tuple[str, ...] = ()):
+    """Register a per-run scalar metric computed from the model and the step metrics ``steps``."""
     def wrap(func):
-        RUN_METRICS[func.__name__] = Metric(func.__name__, unit, func)
+        RUN_METRICS[func.__name__] = Metric(func.__name__, unit, func, steps)
         return func
     return wrap
+
+
+def steps_needed(run_metrics: Iterable[str]) -> list[str]:
+    """The step metrics a run must record to compute ``run_metrics``, in STEP_METRICS order."""
+    needed = {step for name in run_metrics for step in RUN_METRICS[name].steps}
+    return [name for name in STEP_METRICS if name in needed]
+
+
+def _over_steps(model: ParkModel, step_metric: str) -> list[float]:
+    """The values of ``step_metric`` recorded at each step so far."""
+    return model.datacollector.model_vars[step_metric]
 
 
 def _live(model: ParkModel) -> np.ndarray:
@@ -156,6 +171,10 @@ def money_total(model: ParkModel) -> float:
 
 
 # -- byproduct exchange --
+#: The private parties' step surpluses (yuan/month), whose sums make surplus_total.
+_PRIVATE_SURPLUS = ("surplus_supplier", "surplus_receiver", "surplus_operator")
+
+
 @step_metric("share")
 def adoption_rate(model: ParkModel) -> float:
     """Share of live firms that are supplier or receiver in at least one active link."""
@@ -270,19 +289,19 @@ def total_sales(model: ParkModel) -> float:
     return model.ledger.flow("sale")
 
 
-@run_metric("tCO2e")
+@run_metric("tCO2e", steps=("emissions",))
 def total_emissions(model: ParkModel) -> float:
     """Sum over steps of `emissions`."""
-    return float(sum(model.datacollector.model_vars["emissions"]))
+    return float(sum(_over_steps(model, "emissions")))
 
 
-@run_metric("tCO2e")
+@run_metric("tCO2e", steps=("emissions_bau",))
 def total_emissions_bau(model: ParkModel) -> float:
     """Sum over steps of `emissions_bau`."""
-    return float(sum(model.datacollector.model_vars["emissions_bau"]))
+    return float(sum(_over_steps(model, "emissions_bau")))
 
 
-@run_metric("tCO2e")
+@run_metric("tCO2e", steps=("emissions", "emissions_bau"))
 def emissions_avoided(model: ParkModel) -> float:
     """total_emissions_bau - total_emissions: emissions avoided by links and abatement."""
     return total_emissions_bau(model) - total_emissions(model)
@@ -326,22 +345,22 @@ def firms_final(model: ParkModel) -> float:
     return float(len(_live(model)))
 
 
-@run_metric("firms")
+@run_metric("firms", steps=("exits",))
 def total_exits(model: ParkModel) -> float:
     """Firms that exited over the run."""
-    return float(sum(model.datacollector.model_vars["exits"]))
+    return float(sum(_over_steps(model, "exits")))
 
 
-@run_metric("firms")
+@run_metric("firms", steps=("entries",))
 def total_entries(model: ParkModel) -> float:
     """Firms that entered over the run."""
-    return float(sum(model.datacollector.model_vars["entries"]))
+    return float(sum(_over_steps(model, "entries")))
 
 
-@run_metric("share")
+@run_metric("share", steps=("mean_utilisation",))
 def mean_utilisation_run(model: ParkModel) -> float:
     """Mean over steps of `mean_utilisation`."""
-    values = model.datacollector.model_vars["mean_utilisation"]
+    values = _over_steps(model, "mean_utilisation")
     return float(np.mean(values)) if values else 0.0
 
 
@@ -372,40 +391,39 @@ def reuse_rate_value_total(model: ParkModel) -> float:
     return float(model.stream_totals["delivered"] @ value / generated) if generated > 0 else 0.0
 
 
-@run_metric("yuan")
+@run_metric("yuan", steps=_PRIVATE_SURPLUS)
 def surplus_total(model: ParkModel) -> float:
     """Sum over the run of surplus_supplier + surplus_receiver + surplus_operator (private gains)."""
-    ts = model.datacollector.model_vars
-    return float(sum(ts["surplus_supplier"]) + sum(ts["surplus_receiver"]) + sum(ts["surplus_operator"]))
+    return float(sum(sum(_over_steps(model, name)) for name in _PRIVATE_SURPLUS))
 
 
 def _share(model: ParkModel, party: str) -> float:
     total = surplus_total(model)
-    return float(sum(model.datacollector.model_vars[f"surplus_{party}"]) / total) if total > 0 else 0.0
+    return float(sum(_over_steps(model, f"surplus_{party}")) / total) if total > 0 else 0.0
 
 
-@run_metric("share")
+@run_metric("share", steps=_PRIVATE_SURPLUS)
 def surplus_share_supplier(model: ParkModel) -> float:
     """Sum of surplus_supplier / surplus_total."""
     return _share(model, "supplier")
 
 
-@run_metric("share")
+@run_metric("share", steps=_PRIVATE_SURPLUS)
 def surplus_share_receiver(model: ParkModel) -> float:
     """Sum of surplus_receiver / surplus_total."""
     return _share(model, "receiver")
 
 
-@run_metric("share")
+@run_metric("share", steps=_PRIVATE_SURPLUS)
 def surplus_share_operator(model: ParkModel) -> float:
     """Sum of surplus_operator / surplus_total."""
     return _share(model, "operator")
 
 
-@run_metric("yuan")
+@run_metric("yuan", steps=("surplus_government",))
 def surplus_government_total(model: ParkModel) -> float:
     """Sum over the run of surplus_government (negative: links cost the state money)."""
-    return float(sum(model.datacollector.model_vars["surplus_government"]))
+    return float(sum(_over_steps(model, "surplus_government")))
 
 
 @run_metric("index 0-1")
@@ -519,10 +537,10 @@ def abatement_adoption_final(model: ParkModel) -> float:
     return abatement_adoption(model)
 
 
-@run_metric("tCO2e")
+@run_metric("tCO2e", steps=("emissions_abated",))
 def total_abated(model: ParkModel) -> float:
     """Sum over steps of `emissions_abated`: what abatement technologies avoided over the run."""
-    return float(sum(model.datacollector.model_vars["emissions_abated"]))
+    return float(sum(_over_steps(model, "emissions_abated")))
 
 
 @run_metric("tCO2e")
@@ -641,10 +659,10 @@ def green_share_disbursed(model: ParkModel) -> float:
     return float(loans.principal[: loans.n][loans.green[: loans.n]].sum() / total) if total > 0 else 0.0
 
 
-@run_metric("firms")
+@run_metric("firms", steps=("defaults",))
 def defaults_total(model: ParkModel) -> float:
     """Firms that defaulted over the run."""
-    return float(sum(model.datacollector.model_vars["defaults"]))
+    return float(sum(_over_steps(model, "defaults")))
 
 
 def _default_rate(model: ParkModel, green: bool) -> float:
@@ -666,22 +684,22 @@ def loss_rate_other(model: ParkModel) -> float:
     return _default_rate(model, False)
 
 
-@run_metric("share")
+@run_metric("share", steps=("npl_ratio",))
 def npl_ratio_mean(model: ParkModel) -> float:
     """Mean over steps of `npl_ratio`."""
-    return float(np.mean(model.datacollector.model_vars["npl_ratio"]))
+    return float(np.mean(_over_steps(model, "npl_ratio")))
 
 
-@run_metric("share")
+@run_metric("share", steps=("npl_ratio_green",))
 def npl_ratio_green_mean(model: ParkModel) -> float:
     """Mean over steps of `npl_ratio_green`."""
-    return float(np.mean(model.datacollector.model_vars["npl_ratio_green"]))
+    return float(np.mean(_over_steps(model, "npl_ratio_green")))
 
 
-@run_metric("share")
+@run_metric("share", steps=("npl_ratio_other",))
 def npl_ratio_other_mean(model: ParkModel) -> float:
     """Mean over steps of `npl_ratio_other`."""
-    return float(np.mean(model.datacollector.model_vars["npl_ratio_other"]))
+    return float(np.mean(_over_steps(model, "npl_ratio_other")))
 
 
 @run_metric("yuan")
@@ -712,9 +730,9 @@ def relending_funding_saving(model: ParkModel) -> float:
     return model.credit.funding_saving
 
 
-def compute_run_metrics(model: ParkModel) -> dict[str, float]:
-    """All RUN_METRICS of a finished model."""
-    return {name: float(m.func(model)) for name, m in RUN_METRICS.items()}
+def compute_run_metrics(model: ParkModel, names: Iterable[str] | None = None) -> dict[str, float]:
+    """The RUN_METRICS ``names`` (default: all) of a finished model."""
+    return {name: float(RUN_METRICS[name].func(model)) for name in (RUN_METRICS if names is None else names)}
 
 
 def markdown() -> str:

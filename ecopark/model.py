@@ -17,7 +17,7 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
                          compliance, penalties, banking (markets/carbon.py)
 8. ``pay_dividends``, ``exit_and_enter``  owners take cash above the firm's target;
                          firms with persistent negative cash exit; vacant plots refill
-9. ``collect``           the DataCollector records every step metric
+9. ``collect``           the DataCollector records the step metrics (all by default)
 
 All randomness comes from ``self.rng``, the numpy Generator Mesa seeds from ``seed``: it
 lays out the park and draws the first firms, and it seeds the month-by-month draws of each
@@ -30,7 +30,7 @@ paired comparisons across scenarios measure the policy, not a reshuffled dice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import mesa
 import numpy as np
@@ -58,9 +58,12 @@ class ParkModel(mesa.Model):
     Args:
         scenario: a :class:`Scenario`, a preset name or a TOML path.
         seed: seed of the model's random generators.
+        step_metrics: the step metrics the DataCollector records (default: every one in
+            ``metrics.STEP_METRICS``); a sweep records only those its outcomes need.
     """
 
-    def __init__(self, scenario: Scenario | str = "generic", seed: int = 0) -> None:
+    def __init__(self, scenario: Scenario | str = "generic", seed: int = 0,
+                 step_metrics: Iterable[str] | None = None) -> None:
         super().__init__(rng=seed)
         self.seed = seed
         self._draws_entropy = int(self.rng.integers(2**63))
@@ -93,8 +96,9 @@ class ParkModel(mesa.Model):
         self.byproduct_market = ByproductMarket(self)
         self.abatement = AbatementPortfolio(self)
         self.carbon_market = CarbonMarket(self)
+        recorded = metrics.STEP_METRICS if step_metrics is None else step_metrics
         self.datacollector = mesa.DataCollector(
-            model_reporters={name: m.func for name, m in metrics.STEP_METRICS.items()}
+            model_reporters={name: metrics.STEP_METRICS[name].func for name in recorded}
         )
 
     # -- construction ---------------------------------------------------------------------

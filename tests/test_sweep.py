@@ -17,6 +17,7 @@ import pytest
 
 from ecopark.experiments import load_results, load_spec, run, sweep
 from ecopark.experiments.spec import derive_seed
+from ecopark.metrics import RUN_METRICS, compute_run_metrics
 from ecopark.schema import ConfigError
 
 runner_module = importlib.import_module("ecopark.experiments.runner")
@@ -60,6 +61,33 @@ def test_grid_size_seeds_and_parameters_are_as_specified(tmp_path):
     assert manifest["spec"]["seed"] == 7 and manifest["ecopark_version"] and manifest["finished"]
 
 
+def test_a_sweep_records_only_the_step_metrics_its_outcomes_need(tmp_path, monkeypatch):
+    outcomes = ["emissions_avoided", "surplus_share_operator", "fiscal_cost", "npl_ratio_mean"]
+    spec = load_spec({**SMALL, "outcomes": outcomes, "grid": {}, "replications": 1})
+    full = run("generic", steps=12, seed=spec.runs()[0]["seed"])  # records every step metric
+    recorded = []
+
+    def spy(*args, **kwargs):
+        recorded.append(list(kwargs["step_metrics"]))
+        return simulate(*args, **kwargs)
+
+    simulate = runner_module.simulate
+    monkeypatch.setattr(runner_module, "simulate", spy)
+    row = sweep(spec, tmp_path, progress=False).iloc[0]
+    assert recorded == [["emissions", "emissions_bau", "surplus_supplier", "surplus_receiver", "surplus_operator",
+                         "npl_ratio", "links_active"]]
+    assert {name: row[name] for name in outcomes} == pytest.approx({name: full.metrics[name] for name in outcomes})
+
+
+def test_each_run_metric_declares_every_step_metric_it_reads():
+    model = runner_module.simulate("generic", steps=24, seed=5, overrides={"policies.platform.enabled": True})
+    full = compute_run_metrics(model)
+    every = model.datacollector.model_vars
+    for name, metric in RUN_METRICS.items():
+        model.datacollector.model_vars = {step: every[step] for step in metric.steps}
+        assert compute_run_metrics(model, [name]) == {name: full[name]}, name
+
+
 def test_latin_hypercube_sample_crossed_with_grid():
     spec = load_spec({**SMALL, "grid": {"policies.platform.enabled": [False, True]}, "replications": 1,
                       "sample": {"method": "lhs", "n": 5, "ranges": {"policies.landfill_tax.rate": [0.0, 100.0]}}})
@@ -83,10 +111,10 @@ def test_failing_run_is_recorded_and_the_others_finish(tmp_path, monkeypatch):
 
     real = runner_module.simulate
 
-    def flaky(scenario, steps, seed, overrides):
+    def flaky(scenario, steps, seed, overrides, step_metrics):
         if seed == bad["seed"] and overrides == bad["params"]:
             raise ValueError("boom in a run")
-        return real(scenario, steps=steps, seed=seed, overrides=overrides)
+        return real(scenario, steps=steps, seed=seed, overrides=overrides, step_metrics=step_metrics)
 
     monkeypatch.setattr(runner_module, "simulate", flaky)
     table = sweep(spec, tmp_path, progress=False)

@@ -42,18 +42,20 @@ PART = "run-{:06d}"
 def run_task(spec: SweepSpec, task: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """Execute one run of a sweep (in a worker); never raises: a failure becomes a row."""
     from ecopark.experiments.runner import simulate, timeseries  # the model is loaded in workers only
-    from ecopark.metrics import compute_run_metrics
+    from ecopark.metrics import RUN_METRICS, compute_run_metrics, steps_needed
     row = {"run": task["run"], "point": task["point"], "replication": task["replication"], "seed": task["seed"],
            **{f"param:{k}": v for k, v in task["params"].items()}}
+    outcomes = spec.outcomes or list(RUN_METRICS)
+    recorded = list(dict.fromkeys([*steps_needed(outcomes), *spec.timeseries]))
     try:
-        model = simulate(spec.scenario, steps=spec.steps, seed=task["seed"], overrides=task["params"])
-        metrics = compute_run_metrics(model)
+        model = simulate(spec.scenario, steps=spec.steps, seed=task["seed"], overrides=task["params"],
+                         step_metrics=recorded)
+        metrics = compute_run_metrics(model, outcomes)
     except Exception as exc:
         last = traceback.extract_tb(exc.__traceback__)[-1]
         row.update(status="failed", error=f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})")
         return row, None
-    outcomes = spec.outcomes or list(metrics)
-    row.update({name: metrics[name] for name in outcomes}, status="ok", error="")
+    row.update(metrics, status="ok", error="")
     series = None
     if spec.timeseries:
         series = timeseries(model)[spec.timeseries].reset_index()

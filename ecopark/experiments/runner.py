@@ -98,13 +98,15 @@ def simulate(
     steps: int | None = None,
     seed: int = 0,
     overrides: Iterable[str] | Mapping[str, Any] = (),
+    step_metrics: Iterable[str] | None = None,
 ) -> ParkModel:
-    """The model after ``steps`` months (default: the scenario's horizon) of ``scenario`` with ``seed``."""
+    """The model after ``steps`` months (default: the scenario's horizon) of ``scenario`` with ``seed``,
+    having recorded ``step_metrics`` (default: all)."""
     scenario = load_scenario(scenario, overrides)
     steps = scenario.park.horizon if steps is None else int(steps)
     if steps < 1:
         raise ConfigError("steps", f"value {steps} is out of range; allowed: a whole number >= 1")
-    model = ParkModel(scenario, seed=seed)
+    model = ParkModel(scenario, seed=seed, step_metrics=step_metrics)
     for _ in range(steps):
         model.step()
     return model
