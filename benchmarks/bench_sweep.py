@@ -4,6 +4,11 @@ Targets (issue 6): 1,000 runs of the default park at 120 steps on 2 workers; par
 efficiency >= 0.85; the parent process's peak memory < 500 MB and not growing with the
 number of runs; ecopark at least as fast as ``mesa.batch_run`` on the same runs, and lighter.
 
+Both engines run the same runs: the default park, ``steps`` months, the same seeds. ecopark
+keeps every run metric (one row per run, written to disk as it finishes) and records only the
+step metrics those need; batch_run records every step metric (the model's DataCollector)
+and returns the last step's values in memory.
+
 Each measurement runs in a fresh child process, so its peak resident memory
 (``VmHWM`` of the child itself, not of its workers) is the parent's of that sweep alone.
 
@@ -51,8 +56,9 @@ def _child(engine: str, runs: int, workers: int, steps: int) -> None:
         from ecopark.model import ParkModel
 
         start = time.perf_counter()
+        # batch_run steps while model.steps <= max_steps: max_steps = steps - 1 runs exactly `steps` steps
         results = batch_run(ParkModel, {"scenario": "generic", "seed": range(runs)}, number_processes=workers,
-                            iterations=1, max_steps=steps, data_collection_period=-1, display_progress=False)
+                            iterations=1, max_steps=steps - 1, data_collection_period=-1, display_progress=False)
         done = len(results)
     wall = time.perf_counter() - start
     print(json.dumps({"engine": engine, "runs": done, "workers": workers, "wall": wall, "peak_mb": _peak_mb()}))
