@@ -61,7 +61,10 @@ def _child(engine: str, runs: int, workers: int, steps: int) -> None:
                             iterations=1, max_steps=steps - 1, data_collection_period=-1, display_progress=False)
         done = len(results)
     wall = time.perf_counter() - start
-    print(json.dumps({"engine": engine, "runs": done, "workers": workers, "wall": wall, "peak_mb": _peak_mb()}))
+    own, workers_usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"engine": engine, "runs": done, "workers": workers, "wall": wall, "peak_mb": _peak_mb(),
+                      "parent_cpu": own.ru_utime + own.ru_stime,
+                      "workers_cpu": workers_usage.ru_utime + workers_usage.ru_stime}))
 
 
 def measure(engine: str, runs: int, workers: int, steps: int) -> dict:
@@ -91,13 +94,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     full = measure("ecopark", args.runs, args.workers, args.steps)
     mesa = measure("batch_run", args.runs, args.workers, args.steps)
     figures = []
-    print(f"{'sweep':<34}{'runs':>6}{'wall s':>9}{'runs/s':>8}{'efficiency':>12}{'parent MB':>11}")
+    print(f"{'sweep':<34}{'runs':>6}{'wall s':>9}{'runs/s':>8}{'efficiency':>12}{'parent MB':>11}"
+          f"{'parent CPU s':>14}{'workers CPU s':>15}")
     for label, r in ((f"ecopark, 1 worker ({args.steps} steps)", serial),
                      (f"ecopark, {args.workers} workers", small), (f"ecopark, {args.workers} workers", full),
                      (f"mesa.batch_run, {args.workers} workers", mesa)):
         efficiency = per_run * r["runs"] / (r["workers"] * r["wall"])
         print(f"{label:<34}{r['runs']:>6}{r['wall']:>9.1f}{r['runs'] / r['wall']:>8.2f}{efficiency:>12.2f}"
-              f"{r['peak_mb']:>11.0f}")
+              f"{r['peak_mb']:>11.0f}{r['parent_cpu']:>14.1f}{r['workers_cpu']:>15.1f}")
         figures.append({**r, "label": label, "runs_per_s": r["runs"] / r["wall"], "efficiency": efficiency})
     print(f"targets: efficiency >= 0.85 ({figures[2]['efficiency']:.2f}); parent < 500 MB ({full['peak_mb']:.0f} MB) "
           f"and flat in runs ({small['peak_mb']:.0f} MB at {small['runs']} runs); ecopark vs batch_run: "
