@@ -133,31 +133,43 @@ class Ledger:
         k = self._kind_index.get(kind)
         if k is None:
             raise KeyError(f"unknown transfer kind {kind!r}; known: {', '.join(self.kinds)}")
-        payer, payee, amount = np.broadcast_arrays(
-            np.asarray(payer, dtype=np.int64),
-            np.asarray(payee, dtype=np.int64),
-            np.asarray(amount, dtype=float),
-        )
-        units = np.rint(amount * self.scale).astype(np.int64).ravel()
-        if np.any(units < 0) or not np.all(np.isfinite(amount)):
+        units = np.rint(np.asarray(amount, dtype=float) * self.scale)
+        if not np.isfinite(units).all() or (units < 0).any():
             raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
-        payer, payee = payer.ravel(), payee.ravel()
-        keep = units != 0
-        if not keep.any():
+        units = units.astype(np.int64)
+        payer, payee = np.asarray(payer, dtype=np.int64), np.asarray(payee, dtype=np.int64)
+        if units.ndim == payer.ndim == payee.ndim == 0:  # one transfer: plain indexing
+            return self._book_one(k, int(payer), int(payee), int(units))
+        if not payer.shape == payee.shape == units.shape:
+            payer, payee, units = np.broadcast_arrays(payer, payee, units)
+        payer, payee, units = payer.ravel(), payee.ravel(), units.ravel()
+        if not units.any():
             return 0.0
-        payer, payee, units = payer[keep], payee[keep], units[keep]
         np.subtract.at(self._balance, payer, units)
         np.add.at(self._balance, payee, units)
         np.add.at(self._paid[:, k], payer, units)
         np.add.at(self._received[:, k], payee, units)
+        np.add.at(self._step_flows()[k], (self._party[payer], self._party[payee]), units)
+        self._run_total = None
+        return int(units.sum()) / self.scale
+
+    def _book_one(self, k: int, payer: int, payee: int, units: int) -> float:
+        if units == 0:
+            return 0.0
+        self._balance[payer] -= units
+        self._balance[payee] += units
+        self._paid[payer, k] += units
+        self._received[payee, k] += units
+        self._step_flows()[k, self._party[payer], self._party[payee]] += units
+        self._run_total = None
+        return units / self.scale
+
+    def _step_flows(self) -> np.ndarray:
+        """This step's totals (kinds, payer parties, payee parties) in the smallest unit."""
         flows = self._flows.get(self.step)
         if flows is None:
-            flows = self._flows[self.step] = np.zeros(
-                (len(self.kinds), len(PARTIES), len(PARTIES)), np.int64
-            )
-        np.add.at(flows[k], (self._party[payer], self._party[payee]), units)
-        self._run_total = None
-        return units.sum() / self.scale
+            flows = self._flows[self.step] = np.zeros((len(self.kinds), len(PARTIES), len(PARTIES)), np.int64)
+        return flows
 
     def transfer_signed(self, kind_pos: str, kind_neg: str, a, b, amount) -> None:
         """Book ``amount`` from ``a`` to ``b`` where positive, from ``b`` to ``a`` where negative.

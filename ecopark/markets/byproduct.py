@@ -28,7 +28,7 @@ finance their capex (:meth:`Enterprise.invest`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -196,17 +196,24 @@ class ByproductMarket:
         return (self.stream["disposal_cost"] + self._rates("landfill_tax", "rates")
                 + self._rates("reuse_quota", "fine_per_unit"))
 
-    def pair_values(self, k: int, sup: np.ndarray, rec: np.ndarray) -> dict[str, np.ndarray]:
-        """(S, R) arrays of the components of the surplus for stream k (module docstring)."""
+    def unit_values(self) -> dict[str, np.ndarray]:
+        """This month's per-unit values by stream (yuan/unit): ``supplier`` = d_k + tax_k + quota_k
+        (:meth:`supplier_value`) and ``subsidy`` = sub_k."""
+        return {"supplier": self.supplier_value(), "subsidy": self._rates("reuse_subsidy", "rates")}
+
+    def pair_values(self, k: int, sup: np.ndarray, rec: np.ndarray,
+                    unit: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """(S, R) arrays of the components of the surplus for stream k (module docstring), from
+        the month's :meth:`unit_values` ``unit``."""
         firms, st = self.model.firms, self.stream
         dist = np.hypot(firms.x[sup][:, None] - firms.x[rec][None, :], firms.y[sup][:, None] - firms.y[rec][None, :])
         carbon = self.model.expected_carbon_price * st["co2_avoided"][k]
-        a_s = self.supplier_value()[k] + (carbon if self.credit_supplier[k] else 0.0)
+        a_s = unit["supplier"][k] + (carbon if self.credit_supplier[k] else 0.0)
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["transport_cost"][k] * dist
                + (0.0 if self.credit_supplier[k] else carbon))
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
         return {"dist": dist, "a_s": np.broadcast_to(a_s, dist.shape), "a_r": a_r, "capex": capex,
-                "subsidy": np.broadcast_to(self._rates("reuse_subsidy", "rates")[k], dist.shape)}
+                "subsidy": np.broadcast_to(unit["subsidy"][k], dist.shape)}
 
     def _capex_subsidy_share(self, capex: np.ndarray) -> np.ndarray:
         policy = self.model.policy("capex_subsidy")
@@ -428,19 +435,15 @@ class ByproductMarket:
             self.discover()
         else:
             self._grow()
-        for k in range(len(self.piped)):
-            candidates = self.candidates(k, platform is not None)
-            if candidates is None:
-                continue
-            sup, rec, supply, demand, surplus, values = candidates
-            matcher = match_max_surplus if platform is not None else deferred_acceptance
+        matcher = match_max_surplus if platform is not None else deferred_acceptance
+        fee = platform.params.fee if platform else 0.0
+        for k, sup, rec, supply, demand, surplus, values in self.candidates(platform is not None):
             flows = matcher(surplus, supply, demand)
             for i, j in zip(*np.nonzero(flows >= self.spec.min_quantity), strict=True):
-                self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()},
-                          platform.params.fee if platform else 0.0)
+                self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()}, fee)
 
-    def open_quantities(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Live suppliers and receivers of stream k with uncontracted supply/need.
+    def open_quantities(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Live firms (n,) and their uncontracted supply and need (n, streams).
 
         Quantities are what a firm generates or needs at its normal output (capacity x size x
         base utilisation), minus what its active links already commit, so that contracts are
@@ -450,38 +453,54 @@ class ByproductMarket:
         rows = firms.live
         normal = (model.sector_capacity[firms.sector[rows]] * firms.size[rows]
                   * model.scenario.economy.base_utilisation)
-        live = links.live[links.stream[links.live] == k]
-        committed_out = np.bincount(links.supplier[live], links.quantity[live], minlength=firms.n)
-        committed_in = np.bincount(links.receiver[live], links.quantity[live], minlength=firms.n)
+        n_k, live = len(self.piped), links.live
+        cell = links.stream[live]
+        committed_out = np.bincount(links.supplier[live] * n_k + cell, links.quantity[live],
+                                    minlength=firms.n * n_k).reshape(firms.n, n_k)
+        committed_in = np.bincount(links.receiver[live] * n_k + cell, links.quantity[live],
+                                   minlength=firms.n * n_k).reshape(firms.n, n_k)
         s = firms.sector[rows]
-        supply = normal * model.yield_matrix[s, k] - committed_out[rows]
-        demand = normal * model.need_matrix[s, k] - committed_in[rows]
-        floor = self.spec.min_quantity
-        return rows[supply >= floor], supply[supply >= floor], rows[demand >= floor], demand[demand >= floor]
+        supply = normal[:, None] * model.yield_matrix[s] - committed_out[rows]
+        demand = normal[:, None] * model.need_matrix[s] - committed_in[rows]
+        return rows, supply, demand
 
-    def candidates(self, k: int, visible_all: bool):
-        """Open suppliers, receivers, quantities and the (S, R) surplus per unit for stream k."""
-        sup, supply, rec, demand = self.open_quantities(k)
-        if not len(sup) or not len(rec):
-            return None
-        values = self.pair_values(k, sup, rec)
-        firms = self.model.firms
-        rate = (firms.discount_rate[sup][:, None] + firms.discount_rate[rec][None, :]) / 2
-        capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity_factor(
-            rate, self.spec.contract_months)
+    def candidates(self, visible_all: bool) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                               np.ndarray, dict[str, np.ndarray]]]:
+        """For each stream k with open supply and demand, in order: (k, suppliers, receivers,
+        their open supply and demand, the (S, R) surplus per unit, its components).
+
+        A generator: stream k's candidates are computed after the links of the streams before
+        it have formed (they make pairs known and use subsidy budgets). Links of one stream do
+        not change another's open quantities, so those are computed once for the month.
+        """
+        rows, supply_all, demand_all = self.open_quantities()
+        floor, unit = self.spec.min_quantity, self.unit_values()
+        firms, links = self.model.firms, self.links
         fee = self.model.policy("platform").params.fee if visible_all else 0.0
-        q = np.minimum(supply[:, None], demand[None, :])
-        surplus = values["a_s"] + values["a_r"] + values["subsidy"] - (capex_month + fee) / q
-        feasible = (values["dist"] <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
-        live = self.links.live[self.links.stream[self.links.live] == k]
-        n = self.model.firms.n
-        linked = self.links.supplier[live] * n + self.links.receiver[live]
-        feasible &= ~np.isin(sup[:, None] * n + rec[None, :], linked)  # a pair extends its contract only at renewal
-        if not visible_all:
-            feasible &= self.known[np.ix_(sup, rec)]
-        surplus = np.where(feasible, surplus, np.nan)
-        values["capex_month"] = capex_month
-        return sup, rec, supply, demand, surplus, values
+        live, n = links.live, firms.n
+        for k in range(len(self.piped)):
+            s_open, r_open = supply_all[:, k] >= floor, demand_all[:, k] >= floor
+            if not s_open.any() or not r_open.any():
+                continue
+            sup, supply, rec, demand = rows[s_open], supply_all[s_open, k], rows[r_open], demand_all[r_open, k]
+            values = self.pair_values(k, sup, rec, unit)
+            rate = (firms.discount_rate[sup][:, None] + firms.discount_rate[rec][None, :]) / 2
+            capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity_factor(
+                rate, self.spec.contract_months)
+            q = np.minimum(supply[:, None], demand[None, :])
+            surplus = values["a_s"] + values["a_r"] + values["subsidy"] - (capex_month + fee) / q
+            feasible = (values["dist"] <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
+            # a linked pair extends its contract only at renewal
+            same = live[links.stream[live] == k]
+            at_s, at_r = np.full(n, -1), np.full(n, -1)
+            at_s[sup], at_r[rec] = np.arange(len(sup)), np.arange(len(rec))
+            i, j = at_s[links.supplier[same]], at_r[links.receiver[same]]
+            both_open = (i >= 0) & (j >= 0)
+            feasible[i[both_open], j[both_open]] = False
+            if not visible_all:
+                feasible &= self.known[np.ix_(sup, rec)]
+            values["capex_month"] = capex_month
+            yield k, sup, rec, supply, demand, np.where(feasible, surplus, np.nan), values
 
     def form(self, k: int, s: int, r: int, q: float, v: dict[str, float], fee: float) -> bool:
         """Price a matched pair, check both sides' NPV and financing, and sign the contract."""
@@ -566,13 +585,13 @@ class ByproductMarket:
         """
         firms = self.model.firms
         rows = firms.live
-        problems = []
+        problems, unit = [], self.unit_values()
         for k in range(len(self.piped)):
             supply, demand = firms.generated[rows, k], firms.needs[rows, k]
             sup, rec = rows[supply > 0], rows[demand > 0]
             if not len(sup) or not len(rec):
                 continue
-            values = self.pair_values(k, sup, rec)
+            values = self.pair_values(k, sup, rec, unit)
             rate = (firms.discount_rate[sup][:, None] + firms.discount_rate[rec][None, :]) / 2
             capex_month = values["capex"] * annuity_factor(rate, self.spec.contract_months)
             q = np.minimum(supply[supply > 0][:, None], demand[demand > 0][None, :])
