@@ -47,6 +47,7 @@ from ecopark.markets.carbon import CarbonMarket
 from ecopark.markets.credit import CreditMarket
 from ecopark.policies import Policy
 from ecopark.scenario import Scenario, load_scenario
+from ecopark.schema import ConfigError
 
 #: The model's random processes, each with its own generator per month (:meth:`ParkModel.draws`).
 RANDOM_PROCESSES = ("demand", "discovery", "auction", "entry")
@@ -96,7 +97,11 @@ class ParkModel(mesa.Model):
         self.byproduct_market = ByproductMarket(self)
         self.abatement = AbatementPortfolio(self)
         self.carbon_market = CarbonMarket(self)
-        recorded = metrics.STEP_METRICS if step_metrics is None else step_metrics
+        recorded = list(metrics.STEP_METRICS if step_metrics is None else step_metrics)
+        unknown = [name for name in recorded if name not in metrics.STEP_METRICS]
+        if unknown:
+            raise ConfigError("step_metrics", f"unknown step metric {unknown[0]!r}; allowed: "
+                                              f"{', '.join(metrics.STEP_METRICS)}")
         self.datacollector = mesa.DataCollector(
             model_reporters={name: metrics.STEP_METRICS[name].func for name in recorded}
         )

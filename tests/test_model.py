@@ -6,6 +6,7 @@ import pytest
 
 import ecopark
 from ecopark.model import ParkModel
+from ecopark.schema import ConfigError
 
 
 def test_same_seed_same_numbers_different_seed_different_numbers(default_run):
@@ -133,3 +134,11 @@ def test_capex_subsidy_share_cap_budget_and_schedule():
     assert model.government.policies["capex_subsidy"].spent == pytest.approx(2.5e6)
     assert not firm.invest(firm.cash * 10, "link")  # cannot finance it from cash
     assert model.ledger.total() == 0
+
+
+def test_the_model_records_the_step_metrics_asked_for_and_names_an_unknown_one():
+    model = ParkModel("generic", seed=1, step_metrics=["emissions", "links_active"])
+    model.step()
+    assert list(model.datacollector.get_model_vars_dataframe().columns) == ["emissions", "links_active"]
+    with pytest.raises(ConfigError, match=r"step_metrics.*'emission'.*allowed: firms_active"):
+        ParkModel("generic", seed=1, step_metrics=["emission"])
