@@ -14,7 +14,10 @@ Each measurement runs in a fresh child process, so its peak resident memory
 
     efficiency = serial_seconds_per_run * runs / (workers * wall_seconds)
 
-where serial_seconds_per_run is measured on ``--serial-runs`` runs with one worker.
+where serial_seconds_per_run is measured on ``--serial-runs`` runs with one worker (in the
+measuring process, after the model is imported, so that the workers' one-time start-up
+counts against the pool). The machine's speed drifts a few percent between measurements,
+so a figure near 1 means no measurable parallel overhead.
 
     python benchmarks/bench_sweep.py [--runs 1000] [--workers 2] [--steps 120] [--serial-runs 40]
 """
@@ -45,6 +48,8 @@ def _child(engine: str, runs: int, workers: int, steps: int) -> None:
     if engine == "ecopark":
         from ecopark.experiments import sweep
 
+        if workers == 1:  # the serial baseline runs in this process: its one-time model import is
+            import ecopark.experiments.runner  # noqa: F401  not a per-run cost (pool workers pay theirs)
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
             spec = {"scenario": "generic", "steps": steps, "replications": runs, "seed": 1}
