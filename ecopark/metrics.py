@@ -2,7 +2,9 @@
 
 ``STEP_METRICS`` are recorded every month by the model's DataCollector (one column each in
 ``RunResult.timeseries``); ``RUN_METRICS`` are scalars computed from a finished model
-(``RunResult.metrics``). ``docs/metrics.md`` is generated from these registries
+(``RunResult.metrics``); a run metric that reads step metrics declares them
+(``run_metric(unit, steps=...)``), so that a sweep records only what its outcomes need
+(:func:`steps_needed`). ``docs/metrics.md`` is generated from these registries
 (:func:`markdown`), so the formula shown there is the one in the docstring here.
 """
 
