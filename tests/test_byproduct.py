@@ -133,6 +133,16 @@ def test_links_are_individually_rational_and_invariants_hold_with_every_policy_o
     assert r.metrics["surplus_share_operator"] > 0  # platform fees
 
 
+@pytest.mark.parametrize("platform", [False, True])
+def test_a_pair_has_at_most_one_active_link_per_stream(platform):
+    links = _run(steps=48, seed=4, **{"policies.platform.enabled": platform,
+                                      "byproduct_market.contract_months": 12}).links
+    assert links.duplicated(["supplier", "receiver", "stream"]).any()  # pairs do sign again, after one ends
+    for _, pair in links.sort_values("start").groupby(["supplier", "receiver", "stream"]):
+        ended = pair["ended"].to_numpy()[:-1]
+        assert (ended >= 0).all() and (pair["start"].to_numpy()[1:] >= ended).all()
+
+
 def _mean_ci(diffs):
     diffs = np.asarray(diffs, dtype=float)
     half = 1.96 * diffs.std(ddof=1) / np.sqrt(len(diffs))

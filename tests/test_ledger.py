@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from ecopark.ledger import MONEY_KINDS, Ledger
@@ -57,3 +58,26 @@ def test_summary_and_by_step_group_by_kind_and_party():
 
 def test_every_kind_is_documented():
     assert all(isinstance(v, str) and len(v) > 10 for v in MONEY_KINDS.values())
+
+
+def test_one_transfer_at_a_time_books_what_one_vectorised_call_books():
+    payers, payees = [1, 1, 2, 0, 3], [4, 2, 1, 1, 0]
+    amounts = [10.0, 2.345, 0.0, 7.5, 1.01]
+    books = []
+    for one_by_one in (False, True):
+        ledger, out, firms, gov = make()
+        accounts = np.r_[out, firms, gov]
+        ledger.step = 3
+        if one_by_one:
+            moved = sum(ledger.transfer("rent", int(accounts[p]), int(accounts[q]), a)
+                        for p, q, a in zip(payers, payees, amounts, strict=True))
+        else:
+            moved = ledger.transfer("rent", accounts[payers], accounts[payees], amounts)
+        books.append((moved, ledger.balance(accounts), ledger.paid(accounts, "rent"),
+                      ledger.received(accounts, "rent"), ledger.by_step()))
+        assert ledger.total() == 0
+    (moved_v, *tables_v, steps_v), (moved_1, *tables_1, steps_1) = books
+    assert moved_v == pytest.approx(moved_1) == pytest.approx(20.86)
+    for vectorised, single in zip(tables_v, tables_1, strict=True):
+        np.testing.assert_array_equal(vectorised, single)
+    pd.testing.assert_frame_equal(steps_v, steps_1)
