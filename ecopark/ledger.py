@@ -64,6 +64,7 @@ MONEY_KINDS: dict[str, str] = {
     "interest_subsidy": "government pays a bank part of the interest on a green loan",
     "loan_recovery": "buyers of a defaulted firm's collateral (outside) pay the bank",
     "loan_loss_cover": "government pays a bank a share of its loss on a defaulted green loan",
+    "collateral_sale": "buyers (outside) pay a bank for pledged collateral it sells (margin call not met, default)",
 }
 
 #: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.
@@ -75,6 +76,9 @@ ALLOWANCE_KINDS: dict[str, str] = {
     "external_trade": "allowances move between the exchange and a linked external market",
     "surrender": "a covered firm surrenders allowances for its emissions (retired)",
     "expiry": "unused allowances expire at year end without banking, or unsold auction volume (retired)",
+    "pledge": "a firm pledges allowances for a loan: they move to the pledge escrow, out of its reach",
+    "pledge_release": "escrowed allowances return to the firm when its loan is repaid",
+    "collateral_sale": "a bank sells pledged allowances from the escrow to buyers outside the park",
 }
 
 

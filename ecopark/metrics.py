@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ecopark.markets.credit import COLLATERAL_KINDS
+
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
 
@@ -730,6 +732,96 @@ def relending_funding_saving(model: ParkModel) -> float:
     """Interest banks saved by central-bank relending: sum over months of relent principal x
     (funding_rate - relending rate) / 12 (the implicit cost of green_relending; not a ledger flow)."""
     return model.credit.funding_saving
+
+
+# -- secured lending (markets/secured_lending.py) and NPL by loan kind --
+@step_metric("yuan")
+def secured_loans_outstanding(model: ParkModel) -> float:
+    """Outstanding of live loans with collateral pledged (warehouse receipts or allowances)."""
+    return model.secured_lending.outstanding()
+
+
+@step_metric("yuan")
+def receipt_loans_outstanding(model: ParkModel) -> float:
+    """Outstanding of live loans secured by digital warehouse receipts."""
+    return model.secured_lending.outstanding(COLLATERAL_KINDS.index("warehouse_receipt"))
+
+
+@step_metric("yuan")
+def carbon_pledge_loans_outstanding(model: ParkModel) -> float:
+    """Outstanding of live loans secured by pledged allowances."""
+    return model.secured_lending.outstanding(COLLATERAL_KINDS.index("carbon_allowance"))
+
+
+@step_metric("tCO2e")
+def allowances_pledged(model: ParkModel) -> float:
+    """Allowances in the pledge escrow: = sum of the units pledged to live carbon-pledge loans."""
+    return model.secured_lending.allowances_pledged()
+
+
+@step_metric("loans/month")
+def margin_calls(model: ParkModel) -> float:
+    """Secured loans called this month: outstanding > units x price x (1 - haircut)."""
+    return float(model.secured_lending.calls)
+
+
+@step_metric("yuan")
+def loans_outstanding_green(model: ParkModel) -> float:
+    """Outstanding of live green (link and abatement capex) loans."""
+    return _outstanding(model, green=True)
+
+
+@step_metric("yuan")
+def loans_outstanding_other(model: ParkModel) -> float:
+    """Outstanding of live ordinary (working-capital: standard, secured, risk-priced) loans."""
+    return _outstanding(model, green=False)
+
+
+@step_metric("yuan")
+def npl_outstanding_green(model: ParkModel) -> float:
+    """Outstanding of green loans with >= npl_after_months consecutive missed instalments."""
+    return _outstanding(model, green=True, npl=True)
+
+
+@step_metric("yuan")
+def npl_outstanding_other(model: ParkModel) -> float:
+    """Outstanding of ordinary loans with >= npl_after_months consecutive missed instalments."""
+    return _outstanding(model, green=False, npl=True)
+
+
+@run_metric("loans", steps=("margin_calls",))
+def margin_calls_total(model: ParkModel) -> float:
+    """Sum over steps of `margin_calls`."""
+    return float(sum(_over_steps(model, "margin_calls")))
+
+
+@run_metric("yuan")
+def collateral_sold_total(model: ParkModel) -> float:
+    """Proceeds of pledged collateral banks sold over the run (ledger kind `collateral_sale`)."""
+    return model.ledger.flow("collateral_sale")
+
+
+@run_metric("yuan")
+def risk_priced_disbursed(model: ParkModel) -> float:
+    """Principal lent unsecured to weak firms at a risk premium over the run."""
+    loans = model.credit.loans
+    return float(loans.principal[: loans.n][loans.risk_priced[: loans.n]].sum())
+
+
+@run_metric("share", steps=("npl_outstanding_green", "loans_outstanding_green"))
+def npl_ratio_green_pooled(model: ParkModel) -> float:
+    """Balance-weighted green NPL ratio over the run, as a bank reports it: sum over steps of
+    `npl_outstanding_green` / sum over steps of `loans_outstanding_green` (0 if none)."""
+    total = sum(_over_steps(model, "loans_outstanding_green"))
+    return float(sum(_over_steps(model, "npl_outstanding_green")) / total) if total > 0 else 0.0
+
+
+@run_metric("share", steps=("npl_outstanding_other", "loans_outstanding_other"))
+def npl_ratio_other_pooled(model: ParkModel) -> float:
+    """The same as `npl_ratio_green_pooled` for ordinary loans: sum over steps of
+    `npl_outstanding_other` / sum over steps of `loans_outstanding_other` (0 if none)."""
+    total = sum(_over_steps(model, "loans_outstanding_other"))
+    return float(sum(_over_steps(model, "npl_outstanding_other")) / total) if total > 0 else 0.0
 
 
 def compute_run_metrics(model: ParkModel, names: Iterable[str] | None = None) -> dict[str, float]:

@@ -45,12 +45,13 @@ from ecopark.ledger import Ledger
 from ecopark.markets.byproduct import ByproductMarket
 from ecopark.markets.carbon import CarbonMarket
 from ecopark.markets.credit import CreditMarket
+from ecopark.markets.secured_lending import SecuredLending
 from ecopark.policies import Policy
 from ecopark.scenario import Scenario, load_scenario
 from ecopark.schema import ConfigError
 
 #: The model's random processes, each with its own generator per month (:meth:`ParkModel.draws`).
-RANDOM_PROCESSES = ("demand", "discovery", "auction", "entry")
+RANDOM_PROCESSES = ("demand", "discovery", "auction", "entry", "commodity")
 
 
 class ParkModel(mesa.Model):
@@ -97,6 +98,7 @@ class ParkModel(mesa.Model):
         self.byproduct_market = ByproductMarket(self)
         self.abatement = AbatementPortfolio(self)
         self.carbon_market = CarbonMarket(self)
+        self.secured_lending = SecuredLending(self)
         recorded = list(metrics.STEP_METRICS if step_metrics is None else step_metrics)
         unknown = [name for name in recorded if name not in metrics.STEP_METRICS]
         if unknown:

@@ -97,6 +97,49 @@ class BankSpec:
 
 
 @dataclass(frozen=True)
+class SecuredLendingSpec:
+    """Secured and risk-priced working capital (docs/credit.md, markets/secured_lending.py)."""
+
+    warehouse_receipts: bool = param(False, doc="firms of the stock_months sectors may borrow working capital "
+                                                "against digital warehouse receipts on their stocks")
+    stock_months: dict[str, float] = param({}, lo=0, hi=24, unit="months",
+                                           doc="months of normal output each firm of a sector holds in "
+                                               "warehouse stock (catalogue sector key = months)")
+    receipt_haircut: float = param(0.3, lo=0, hi=0.99,
+                                   doc="share of the stock's market value a bank does not lend against")
+    commodity_price_sd: float = param(0.04, lo=0, hi=1,
+                                      doc="monthly s.d. of the log stock-price deviation (AR(1), persistence "
+                                          "commodity_price_persistence)")
+    commodity_price_persistence: float = param(0.95, lo=0, hi=0.999,
+                                               doc="AR(1) coefficient of the log stock-price deviation")
+    slump_price_fall: float = param(0.2, lo=0, hi=0.99,
+                                    doc="share of the stock price lost during the economy's demand slump")
+    carbon_pledge: bool = param(False, doc="firms holding allowances may borrow working capital against "
+                                           "pledged allowances (held in escrow until repaid)")
+    allowance_haircut: float = param(0.4, lo=0, hi=0.99,
+                                     doc="share of the pledged allowances' market value a bank does not lend against")
+    initial_cover: float = param(1.25, lo=1, hi=10,
+                                 doc="cover (units x price x (1 - haircut)) / amount a bank asks at origination: "
+                                     "room for price moves and capitalised interest before a margin call")
+    secured_premium_bp: float = param(100.0, lo=0, hi=5000, unit="bp/year",
+                                      doc="premium over funding + margin of a secured loan (replaces the "
+                                          "firm's risk premium)")
+    risk_priced_lending: bool = param(False, doc="banks lend working capital unsecured to weak firms whose cover "
+                                                 "is below min_dscr but at least weak_min_dscr, at a premium")
+    weak_min_dscr: float = param(0.5, lo=0, hi=100, doc="lowest margin / debt service a bank accepts from a "
+                                                         "weak firm (risk-priced lending)")
+    weak_premium_bp: float = param(300.0, lo=0, hi=5000, unit="bp/year",
+                                   doc="premium on a risk-priced loan over the standard rate (expected loss: "
+                                       "probability of default x loss given default)")
+
+    def validate(self, path: str) -> None:
+        sectors = load_catalogue().sector_keys
+        for key in self.stock_months:
+            if key not in sectors:
+                raise ConfigError(f"{path}.stock_months.{key}", f"unknown sector; allowed: {', '.join(sectors)}")
+
+
+@dataclass(frozen=True)
 class CreditSpec:
     """Rules of the credit market every bank follows (docs/credit.md)."""
 
@@ -132,6 +175,7 @@ class CreditSpec:
                                       doc="consecutive missed instalments after which the borrower defaults")
     recovery_rate: float = param(0.4, lo=0, hi=1, doc="share of a defaulted loan recovered from collateral")
     risk_weight: float = param(1.0, lo=0, hi=5, doc="risk weight of a loan in the capital ratio")
+    secured: SecuredLendingSpec = SecuredLendingSpec()
 
     def validate(self, path: str) -> None:
         if self.default_after_months < self.npl_after_months:

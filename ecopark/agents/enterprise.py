@@ -181,6 +181,12 @@ class Enterprise(mesa.Agent):
         return True
 
 
+def in_slump(model: ParkModel) -> bool:
+    """Whether this month is in the scenario's demand slump (``shock_months`` from ``shock_start``)."""
+    econ = model.scenario.economy
+    return econ.shock_start is not None and econ.shock_start <= model.steps < econ.shock_start + econ.shock_months
+
+
 def produce(model: ParkModel) -> None:
     """Phase 2: every live firm draws its demand, produces, sells and pays its costs."""
     firms, econ = model.firms, model.scenario.economy
@@ -190,7 +196,7 @@ def produce(model: ParkModel) -> None:
     rng = model.draws("demand")
     model.common_shock = rho * model.common_shock + econ.common_shock_sd * rng.standard_normal()
     firms.shock[rows] = rho * firms.shock[rows] + econ.firm_shock_sd * rng.standard_normal(firms.n)[rows]
-    slump = econ.shock_start is not None and econ.shock_start <= model.steps < econ.shock_start + econ.shock_months
+    slump = in_slump(model)
     level = econ.base_utilisation * (1.0 - econ.shock_depth if slump else 1.0)
     util = np.clip(level * (1.0 + model.common_shock + firms.shock[rows]), 0.0, 1.0)
     output = model.sector_capacity[s] * firms.size[rows] * util

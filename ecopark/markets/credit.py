@@ -67,6 +67,8 @@ PURPOSES = ("link", "abatement", "working_capital")
 GREEN_PURPOSES = ("link", "abatement")
 STATUSES = ("performing", "repaid", "defaulted")
 REFUSAL_REASONS = ("margin", "cover", "exposure", "capital")
+#: What secures a loan (markets/secured_lending.py): nothing, warehouse receipts, pledged allowances.
+COLLATERAL_KINDS = ("none", "warehouse_receipt", "carbon_allowance")
 
 
 #: Per-loan arrays of the LoanBook and their meaning (units).
@@ -92,9 +94,12 @@ LOAN_FIELDS: dict[str, tuple[type, str]] = {
     "interest_paid": (float, "yuan of interest received by the bank (firm and subsidy)"),
     "principal_paid": (float, "yuan of principal repaid"),
     "written_off": (float, "yuan written off at default"),
-    "recovered": (float, "yuan recovered from collateral at default"),
+    "recovered": (float, "yuan recovered from collateral: at default, or a pledge sold on a margin call"),
     "sll": (bool, "sustainability-linked loan"),
     "sll_baseline": (float, "the borrower's emissions / BAU at origination"),
+    "collateral": (np.int64, "index into COLLATERAL_KINDS"),
+    "collateral_units": (float, "collateral pledged now: t of stock (warehouse receipt) or tCO2e (allowances)"),
+    "risk_priced": (bool, "unsecured working capital to a weak firm at a risk premium (secured_lending.py)"),
 }
 
 
@@ -120,6 +125,7 @@ class LoanBook(RecordTable):
         table.insert(5, "outstanding", table.pop("outstanding_fen") / 100)
         table.insert(6, "funded", table.pop("funded_fen") / 100)
         table["payment"] = table.pop("payment_fen") / 100
+        table["collateral"] = [COLLATERAL_KINDS[c] for c in table["collateral"]]
         return table
 
 
@@ -285,15 +291,29 @@ class CreditMarket:
             return np.inf
         return equity / (self.spec.risk_weight * b.spec.min_capital_ratio) - self.book(bank)
 
+    def bank_limit(self, bank: int, row: int, amount: float) -> str | None:
+        """The bank limit a new loan of ``amount`` to firm ``row`` would break ("exposure":
+        its loans to the firm above ``max_single_exposure`` x its equity; "capital": above
+        its capital room), or None."""
+        spec = self.model.banks[bank].spec
+        if self.exposure(bank, row) + amount > spec.max_single_exposure * self.model.banks[bank].cash:
+            return "exposure"
+        if self.capital_room(bank) < amount:
+            return "capital"
+        return None
+
     # -- applications ---------------------------------------------------------------------
     def offer(self, row: int, amount: float, purpose: str, cash_flow: float = 0.0,
-              record: bool = False) -> Offer | None:
+              record: bool = False, min_dscr: float | None = None, premium_bp: float = 0.0) -> Offer | None:
         """The cheapest offer of any bank for a loan, or None if every bank refuses.
 
         ``cash_flow`` is the project's expected monthly cash flow (yuan) for green purposes;
         working capital is judged on the firm's margin. With ``record`` a refused application,
-        and each bank's reason, count in this month's figures.
+        and each bank's reason, count in this month's figures. ``min_dscr`` (default
+        ``credit.min_dscr``) and ``premium_bp`` (added to the rate) are set by risk-priced
+        lending to weak firms (markets/secured_lending.py).
         """
+        min_dscr = self.spec.min_dscr if min_dscr is None else min_dscr
         if not self.spec.enabled or amount <= 0:
             return None
         tenor = self._tenor(purpose)
@@ -304,21 +324,18 @@ class CreditMarket:
         best: Offer | None = None
         reasons = set()
         for bank in range(len(self.model.banks)):
-            rate = float(self.rates(bank, rows, purpose, amount, tenor, margins)[0])
+            rate = float(self.rates(bank, rows, purpose, amount, tenor, margins)[0]) + premium_bp / 1e4
             payment = amount * float(annuity_factor(rate, tenor))
             if margin <= 0:
                 reasons.add("margin")
                 continue
             cover = cash_flow / payment if purpose in GREEN_PURPOSES else margin / (service + payment)
-            if cover < self.spec.min_dscr:
+            if cover < min_dscr:
                 reasons.add("cover")
                 continue
-            if self.exposure(bank, row) + amount > self.model.banks[bank].spec.max_single_exposure * \
-                    self.model.banks[bank].cash:
-                reasons.add("exposure")
-                continue
-            if self.capital_room(bank) < amount:
-                reasons.add("capital")
+            limit = self.bank_limit(bank, row, amount)
+            if limit is not None:
+                reasons.add(limit)
                 continue
             if best is None or rate < best.rate:
                 best = Offer(bank, amount, rate, tenor, payment)
@@ -359,10 +376,12 @@ class CreditMarket:
 
     # -- phase 6 --------------------------------------------------------------------------
     def step(self) -> None:
-        """Phase 6: working-capital loans, servicing, sustainability-linked steps, defaults."""
+        """Phase 6: working-capital loans, servicing, collateral (release, margin calls),
+        sustainability-linked steps, defaults."""
         if self.spec.enabled:
             self.lend_working_capital()
         self.service()
+        self.model.secured_lending.step()
         self.review_sustainability_links()
         self.declare_defaults()
 
@@ -374,7 +393,8 @@ class CreditMarket:
 
     def lend_working_capital(self) -> None:
         """Firms with negative cash borrow enough to hold ``working_capital_buffer_months``
-        of fixed cost, if a bank approves."""
+        of fixed cost, if a bank approves; refused, they apply for a secured or risk-priced
+        loan (``SecuredLending.apply``)."""
         model, firms = self.model, self.model.firms
         rows = firms.live
         cash = model.firm_cash(rows)
@@ -382,7 +402,8 @@ class CreditMarket:
         need = (self.spec.working_capital_buffer_months * model.sector_fixed_cost[firms.sector[short]]
                 * firms.size[short] - cash[cash < 0])
         for row, amount in zip(short, need, strict=True):
-            self.borrow(int(row), float(amount), "working_capital")
+            if self.borrow(int(row), float(amount), "working_capital") is None:
+                self.model.secured_lending.apply(int(row), float(amount))
 
     def service(self) -> None:
         """Collect this month's instalments; capitalise missed ones (module docstring)."""
@@ -493,7 +514,7 @@ class CreditMarket:
         ledger.transfer("bank_funding_repayment", bank_acc, model.outside, loans.funded_fen[gone] / 100)
         loans.funded_fen[gone] = 0
         loans.written_off[gone] = out
-        loans.recovered[gone] = recovered
+        loans.recovered[gone] += recovered  # after any collateral sale (secured_lending.py)
         loans.outstanding_fen[gone] = 0
         loans.status[gone] = STATUSES.index("defaulted")
         loans.ended[gone] = model.steps

@@ -1,0 +1,330 @@
+"""Secured and risk-priced working capital: digital warehouse receipts, pledged allowances,
+and unsecured loans to weak firms at a risk premium (settings: ``[credit.secured]``).
+
+A firm whose standard working-capital application (``CreditMarket.lend_working_capital``)
+every bank refused applies here (:meth:`SecuredLending.apply`), in this order, until its
+need is met:
+
+1. **Digital warehouse receipt** (``warehouse_receipts``). Firms of the sectors named in
+   ``stock_months`` hold goods in (port) warehouses: a stock of S_f = stock_months_s x
+   normal monthly output (capacity x size x ``base_utilisation``, units of the sector's
+   output), set when the firm enters and reduced only when a bank sells pledged stock (the
+   firm replenishes what it uses, so its stock money flows are its usual purchases). The
+   receipt is worth p_s = output_price_s x I_s a unit, with I_s the sector's commodity price
+   index: log I_s,t = phi log I_s,t-1 + sd e_s,t (``commodity_price_persistence``,
+   ``commodity_price_sd``, one draw per sector and month), times (1 - ``slump_price_fall``)
+   during the demand slump. The lending value of the receipts is
+   (S_f - pledged_f) x p_s x (1 - ``receipt_haircut``).
+2. **Pledged allowances** (``carbon_pledge``, with cap and trade and banking in force:
+   without banking allowances expire at the year end and secure nothing). A firm may pledge
+   the allowances it holds beyond its expected need for the rest of the compliance year,
+   A_f = held - (emitted this year + this month's emissions x months left), the need its
+   carbon orders use; they are valued at the carbon market's last clearing price P (its
+   expected price before the first session). The pledged allowances move in the allowance
+   ledger from the firm's account to the pledge escrow (kind ``pledge``), so the firm can
+   neither sell nor surrender them while the loan lives; they return when it is repaid
+   (``pledge_release``).
+3. **Risk-priced unsecured loan** (``risk_priced_lending``): the standard offer
+   (``CreditMarket.offer``) with the cover floor lowered from ``min_dscr`` to
+   ``weak_min_dscr`` and ``weak_premium_bp`` added to the rate (the expected loss of
+   lending to a weak firm: probability of default x loss given default).
+
+A secured loan of amount a = min(need, lending value / ``initial_cover``) pledges
+u = a x initial_cover / (p (1 - h)) units,
+costs funding_rate + margin_b + ``secured_premium_bp`` (the collateral replaces the firm's
+risk premium) over ``working_capital_tenor_months``, within each bank's exposure and
+capital limits; the cheapest bank lends. It is not green.
+
+**Margin calls** (phase 6, after servicing, :meth:`SecuredLending.margin_calls`): with this
+month's price, a loan's cover is u x p x (1 - h) and its shortfall E = outstanding - cover.
+A loan with E > 0 is called: the firm (a) tops up with free collateral of the same kind,
+(b) else repays E from its cash (forced repayment; the annuity is recomputed), (c) else the
+bank sells min(u, outstanding / p) units to buyers outside the park (``collateral_sale``),
+the proceeds repay principal, the rest of the pledge is released, and what is still owed
+stays on the loan, unsecured. When a borrower defaults the bank sells its pledges the same
+way before the rest is written off (``CreditMarket.firms_exited``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ecopark.agents.enterprise import in_slump
+from ecopark.markets.byproduct import annuity_factor
+from ecopark.markets.credit import COLLATERAL_KINDS, STATUSES, Offer
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
+
+RECEIPT = COLLATERAL_KINDS.index("warehouse_receipt")
+ALLOWANCE = COLLATERAL_KINDS.index("carbon_allowance")
+
+
+def _ceil_units(units: float) -> float:
+    """Units rounded up to the allowance ledger's resolution (0.001)."""
+    return math.ceil(round(units * 1000, 6)) / 1000
+
+
+class SecuredLending:
+    """Warehouse-receipt and carbon-asset loans, risk-priced loans to weak firms, margin calls."""
+
+    def __init__(self, model: ParkModel) -> None:
+        self.model = model
+        self.spec = model.scenario.credit.secured
+        keys = model.catalogue.sector_keys
+        self.stock_months = np.array([self.spec.stock_months.get(k, 0.0) for k in keys])
+        self.price_index = np.ones(len(keys))  # I_s, the commodity price index per sector
+        self._log_index = np.zeros(len(keys))
+        self.stock = np.zeros(0)  # units of the sector's output in warehouse stock, per firm row
+        self.escrow = model.allowances.open_account("pledge_escrow", "bank")
+        self.calls = 0  # loans called this month
+        self.calls_total = 0
+        self.top_ups = self.forced_repayments = self.collateral_sales = 0  # outcomes of calls so far
+        self._grow()
+        model.exit_listeners.insert(0, self.firms_exited)  # sell pledges before the write-off
+
+    # -- state ----------------------------------------------------------------------------
+    def _grow(self) -> None:
+        """Give firms created since the last call their warehouse stock."""
+        model, firms = self.model, self.model.firms
+        old = len(self.stock)
+        if firms.n > old:
+            new = np.arange(old, firms.n)
+            s = firms.sector[new]
+            normal = model.sector_capacity[s] * firms.size[new] * model.scenario.economy.base_utilisation
+            self.stock = np.r_[self.stock, self.stock_months[s] * normal]
+
+    def carbon_price(self) -> float:
+        """yuan/tCO2e a bank values allowances at: the last clearing price, else the expected price."""
+        market = self.model.carbon_market
+        return float(market.last_price) if np.isfinite(market.last_price) else float(market.expected_price)
+
+    def unit_price(self, kind: int, row: int) -> float:
+        """Market value of one unit of collateral of ``kind`` pledged by firm ``row`` (yuan)."""
+        if kind == ALLOWANCE:
+            return self.carbon_price()
+        s = self.model.firms.sector[row]
+        return float(self.model.sector_price[s] * self.price_index[s])
+
+    def haircut(self, kind: int) -> float:
+        return self.spec.allowance_haircut if kind == ALLOWANCE else self.spec.receipt_haircut
+
+    def pledged(self, kind: int, row: int) -> float:
+        """Units of ``kind`` firm ``row`` has pledged to live loans."""
+        loans = self.model.credit.loans
+        live = loans.live
+        mine = live[(loans.borrower[live] == row) & (loans.collateral[live] == kind)]
+        return float(loans.collateral_units[mine].sum())
+
+    def free_units(self, kind: int, row: int) -> float:
+        """Units of ``kind`` firm ``row`` could still pledge: unpledged stock, or allowances held."""
+        self._grow()
+        if kind == RECEIPT:
+            return max(float(self.stock[row]) - self.pledged(RECEIPT, row), 0.0)
+        model, market = self.model, self.model.carbon_market
+        if row >= len(market.account) or market.account[row] < 0:
+            return 0.0
+        months_left = 13 - ((model.steps - 1) % 12 + 1)
+        need = market.year_emissions[row] + model.firms.emissions[row] * months_left
+        return max(float(model.allowances.balance(int(market.account[row]))) - need, 0.0)
+
+    def lending_value(self, kind: int, row: int) -> float:
+        """Most a bank lends firm ``row`` against its free collateral of ``kind``:
+        units x price x (1 - haircut) / initial_cover."""
+        return self.free_units(kind, row) * self.unit_price(kind, row) * (1.0 - self.haircut(kind)) \
+            / self.spec.initial_cover
+
+    def kinds(self, row: int) -> list[int]:
+        """Collateral kinds firm ``row`` may pledge under the scenario, in the order it tries them."""
+        kinds = []
+        if self.spec.warehouse_receipts and self.stock_months[self.model.firms.sector[row]] > 0:
+            kinds.append(RECEIPT)
+        ets = self.model.policy("cap_and_trade")
+        if self.spec.carbon_pledge and ets is not None and ets.params.banking:
+            kinds.append(ALLOWANCE)
+        return kinds
+
+    # -- applications ---------------------------------------------------------------------
+    def secured_offer(self, row: int, amount: float) -> Offer | None:
+        """The cheapest bank's offer of a secured loan (rate funding + margin_b + secured premium),
+        or None if every bank is at its exposure or capital limit."""
+        model, credit = self.model, self.model.credit
+        tenor = credit.spec.working_capital_tenor_months
+        best: Offer | None = None
+        for bank in range(len(model.banks)):
+            rate = credit.spec.funding_rate + (model.banks[bank].spec.margin_bp + self.spec.secured_premium_bp) / 1e4
+            if credit.bank_limit(bank, row, amount) is None and (best is None or rate < best.rate):
+                best = Offer(bank, amount, rate, tenor, amount * float(annuity_factor(rate, tenor)))
+        return best
+
+    def apply(self, row: int, need: float) -> float:
+        """Firm ``row``, refused a standard working-capital loan, borrows up to ``need`` yuan against
+        its collateral, then risk-priced (module docstring); returns the yuan lent."""
+        credit, loans = self.model.credit, self.model.credit.loans
+        lent = 0.0
+        for kind in self.kinds(row):
+            amount = min(need - lent, self.lending_value(kind, row))
+            if amount < 1.0:
+                continue
+            offer = self.secured_offer(row, amount)
+            if offer is None:
+                continue
+            loan = credit.lend(row, offer, "working_capital")
+            per_unit = self.unit_price(kind, row) * (1.0 - self.haircut(kind))
+            units = min(_ceil_units(offer.amount * self.spec.initial_cover / per_unit), self.free_units(kind, row))
+            loans.collateral[loan] = kind
+            self.pledge(loan, units)
+            lent += offer.amount
+        if self.spec.risk_priced_lending and need - lent >= 1.0:
+            offer = credit.offer(row, need - lent, "working_capital", min_dscr=self.spec.weak_min_dscr,
+                                 premium_bp=self.spec.weak_premium_bp)
+            if offer is not None:
+                loans.risk_priced[credit.lend(row, offer, "working_capital")] = True
+                lent += offer.amount
+        return lent
+
+    def pledge(self, loan: int, units: float) -> None:
+        """Add ``units`` of the loan's collateral kind to its pledge (allowances go to the escrow)."""
+        model, loans = self.model, self.model.credit.loans
+        if loans.collateral[loan] == ALLOWANCE:
+            model.allowances.step = model.steps
+            account = int(model.carbon_market.account[loans.borrower[loan]])
+            model.allowances.transfer("pledge", account, self.escrow, units)
+        loans.collateral_units[loan] += units
+
+    def release(self, loan: int, units: float) -> None:
+        """Take ``units`` off the loan's pledge and give them back to the borrower."""
+        model, loans = self.model, self.model.credit.loans
+        if loans.collateral[loan] == ALLOWANCE and units > 0:
+            model.allowances.step = model.steps
+            account = int(model.carbon_market.account[loans.borrower[loan]])
+            model.allowances.transfer("pledge_release", self.escrow, account, units)
+        loans.collateral_units[loan] -= units
+
+    # -- phase 6 --------------------------------------------------------------------------
+    def step(self) -> None:
+        """Phase 6, after servicing: this month's stock prices, margin calls, release of the
+        pledges of loans repaid."""
+        self.calls = 0
+        self.revalue()
+        self.margin_calls()
+        loans = self.model.credit.loans
+        done = np.flatnonzero((loans.status[: loans.n] == STATUSES.index("repaid"))
+                              & (loans.collateral_units[: loans.n] > 0))
+        for loan in done:
+            self.release(int(loan), float(loans.collateral_units[loan]))
+
+    def revalue(self) -> None:
+        """This month's commodity price index of every sector (module docstring)."""
+        spec = self.spec
+        shock = self.model.draws("commodity").standard_normal(len(self._log_index))
+        self._log_index = spec.commodity_price_persistence * self._log_index + spec.commodity_price_sd * shock
+        self.price_index = np.exp(self._log_index) * (1.0 - spec.slump_price_fall if in_slump(self.model) else 1.0)
+
+    def cover(self, loans_rows: np.ndarray) -> np.ndarray:
+        """Cover of secured loans at this month's prices: units x price x (1 - haircut), yuan."""
+        loans = self.model.credit.loans
+        return np.array([loans.collateral_units[i] * self.unit_price(int(loans.collateral[i]), int(loans.borrower[i]))
+                         * (1.0 - self.haircut(int(loans.collateral[i]))) for i in loans_rows])
+
+    def margin_calls(self) -> None:
+        """Call every secured loan whose outstanding exceeds its cover; top-up, forced repayment
+        or sale of the collateral (module docstring)."""
+        model, loans = self.model, self.model.credit.loans
+        live = loans.live
+        secured = live[loans.collateral_units[live] > 0]
+        if not len(secured):
+            return
+        shortfall = loans.outstanding_fen[secured] / 100 - self.cover(secured)
+        called = secured[shortfall > 0.005]
+        self.calls += len(called)
+        self.calls_total += len(called)
+        for loan, short in zip(called, shortfall[shortfall > 0.005], strict=True):
+            loan, row, kind = int(loan), int(loans.borrower[loan]), int(loans.collateral[loan])
+            per_unit = self.unit_price(kind, row) * (1.0 - self.haircut(kind))
+            add = min(_ceil_units(short / per_unit), self.free_units(kind, row)) if per_unit > 0 else 0.0
+            if add > 0:
+                self.pledge(loan, add)
+                short -= add * per_unit
+                if short <= 0.005:
+                    self.top_ups += 1
+                    continue
+            if float(model.firm_cash(np.array([row]))[0]) >= short:
+                self.repay(loan, short)
+                self.forced_repayments += 1
+            else:
+                self.sell_collateral(loan)
+                self.collateral_sales += 1
+
+    def repay(self, loan: int, amount: float) -> None:
+        """The borrower repays ``amount`` yuan of principal now (a forced repayment)."""
+        model, loans = self.model, self.model.credit.loans
+        fen = min(round(amount * 100), int(loans.outstanding_fen[loan]))
+        bank = model.banks[loans.bank[loan]].account
+        model.ledger.transfer("loan_repayment", model.firms.account[loans.borrower[loan]], bank, fen / 100)
+        loans.principal_paid[loan] += fen / 100
+        self._reduce(loan, fen, bank)
+
+    def sell_collateral(self, loan: int) -> None:
+        """The bank sells enough of the pledge to cover the outstanding (at most all of it) to
+        buyers outside the park; the proceeds repay principal; the rest of the pledge is released."""
+        model, loans = self.model, self.model.credit.loans
+        row, kind = int(loans.borrower[loan]), int(loans.collateral[loan])
+        price = self.unit_price(kind, row)
+        units = float(loans.collateral_units[loan])
+        if price <= 0 or units <= 0:
+            return
+        out_fen = int(loans.outstanding_fen[loan])
+        sold = min(units, _ceil_units(out_fen / 100 / price))
+        fen = min(round(sold * price * 100), out_fen)
+        bank = model.banks[loans.bank[loan]].account
+        model.ledger.transfer("collateral_sale", model.outside, bank, fen / 100)
+        if kind == ALLOWANCE:
+            model.allowances.step = model.steps
+            model.allowances.transfer("collateral_sale", self.escrow, model.carbon_market.external, sold)
+        else:
+            self.stock[row] -= sold
+        loans.collateral_units[loan] -= sold
+        loans.recovered[loan] += fen / 100
+        self.release(loan, float(loans.collateral_units[loan]))
+        self._reduce(loan, fen, bank)
+
+    def _reduce(self, loan: int, fen: int, bank: int) -> None:
+        """Principal of ``fen`` repaid (by the firm or from collateral): the bank repays its
+        funders, the loan is repaid or its annuity recomputed."""
+        model, credit, loans = self.model, self.model.credit, self.model.credit.loans
+        refund = min(fen, int(loans.funded_fen[loan]))
+        model.ledger.transfer("bank_funding_repayment", bank, model.outside, refund / 100)
+        loans.funded_fen[loan] -= refund
+        loans.outstanding_fen[loan] -= fen
+        if loans.outstanding_fen[loan] == 0:
+            loans.status[loan] = STATUSES.index("repaid")
+            loans.ended[loan] = model.steps
+        else:
+            credit._reschedule(np.array([loan]))
+
+    def firms_exited(self, rows: np.ndarray) -> None:
+        """Exit listener (runs before the write-off): banks sell the pledges of leaving firms."""
+        loans = self.model.credit.loans
+        live = loans.live
+        pledged = live[np.isin(loans.borrower[live], rows) & (loans.collateral_units[live] > 0)]
+        for loan in pledged:
+            self.sell_collateral(int(loan))
+            self.collateral_sales += 1
+
+    # -- reporting ------------------------------------------------------------------------
+    def outstanding(self, kind: int | None = None) -> float:
+        """Outstanding (yuan) of live loans with collateral pledged, of ``kind`` (None: any)."""
+        loans = self.model.credit.loans
+        live = loans.live
+        live = live[loans.collateral_units[live] > 0]
+        if kind is not None:
+            live = live[loans.collateral[live] == kind]
+        return float(loans.outstanding_fen[live].sum() / 100)
+
+    def allowances_pledged(self) -> float:
+        """tCO2e in the pledge escrow."""
+        return float(self.model.allowances.balance(self.escrow))
