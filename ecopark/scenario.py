@@ -124,10 +124,10 @@ class SecuredLendingSpec:
     secured_premium_bp: float = param(100.0, lo=0, hi=5000, unit="bp/year",
                                       doc="premium over funding + margin of a secured loan (replaces the "
                                           "firm's risk premium)")
-    risk_priced_lending: bool = param(False, doc="banks lend working capital unsecured to weak firms whose cover "
-                                                 "is below min_dscr but at least weak_min_dscr, at a premium")
-    weak_min_dscr: float = param(0.5, lo=0, hi=100, doc="lowest margin / debt service a bank accepts from a "
-                                                         "weak firm (risk-priced lending)")
+    risk_priced_lending: bool = param(False, doc="banks lend working capital unsecured to weak firms refused a "
+                                                 "standard loan, judged on their margin at normal output, at a premium")
+    weak_min_dscr: float = param(1.0, lo=0, hi=100, doc="lowest margin at normal output / debt service a bank "
+                                                         "accepts from a weak firm (risk-priced lending)")
     weak_premium_bp: float = param(300.0, lo=0, hi=5000, unit="bp/year",
                                    doc="premium on a risk-priced loan over the standard rate (expected loss: "
                                        "probability of default x loss given default)")

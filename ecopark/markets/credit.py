@@ -170,14 +170,14 @@ class CreditMarket:
         model.exit_listeners.append(self.firms_exited)
 
     # -- what banks see ------------------------------------------------------------------
-    def margin(self, rows: np.ndarray) -> np.ndarray:
+    def margin(self, rows: np.ndarray, output: np.ndarray | None = None) -> np.ndarray:
         """Operating margin of firms this month, yuan/month: M_f = sales - variable cost -
         substitutable inputs at virgin price - disposal of all byproducts - fixed cost - rent
-        (at this month's output, as if no link delivered) - abatement opex - carbon cost
-        (``CarbonMarket.monthly_liability``)."""
+        (at this month's output, or at ``output`` if given, as if no link delivered) -
+        abatement opex - carbon cost (``CarbonMarket.monthly_liability``)."""
         model, firms = self.model, self.model.firms
         s = firms.sector[rows]
-        q = firms.output[rows]
+        q = firms.output[rows] if output is None else output
         per_unit = (model.sector_price[s] - model.sector_variable_cost[s] * firms.cost_factor[rows]
                     - model.need_matrix[s] @ model.stream_virgin_price
                     - model.yield_matrix[s] @ model.stream_disposal_cost)
@@ -304,21 +304,23 @@ class CreditMarket:
 
     # -- applications ---------------------------------------------------------------------
     def offer(self, row: int, amount: float, purpose: str, cash_flow: float = 0.0,
-              record: bool = False, min_dscr: float | None = None, premium_bp: float = 0.0) -> Offer | None:
+              record: bool = False, min_dscr: float | None = None, premium_bp: float = 0.0,
+              margin: float | None = None) -> Offer | None:
         """The cheapest offer of any bank for a loan, or None if every bank refuses.
 
         ``cash_flow`` is the project's expected monthly cash flow (yuan) for green purposes;
         working capital is judged on the firm's margin. With ``record`` a refused application,
         and each bank's reason, count in this month's figures. ``min_dscr`` (default
-        ``credit.min_dscr``) and ``premium_bp`` (added to the rate) are set by risk-priced
-        lending to weak firms (markets/secured_lending.py).
+        ``credit.min_dscr``), ``premium_bp`` (added to the rate) and ``margin`` (the margin
+        the banks judge, default this month's) are set by risk-priced lending to weak firms
+        (markets/secured_lending.py).
         """
         min_dscr = self.spec.min_dscr if min_dscr is None else min_dscr
         if not self.spec.enabled or amount <= 0:
             return None
         tenor = self._tenor(purpose)
         rows = np.array([row])
-        margins = self.margin(rows)
+        margins = self.margin(rows) if margin is None else np.array([margin])
         margin = float(margins[0])
         service = float(self.debt_service(rows)[0])
         best: Offer | None = None

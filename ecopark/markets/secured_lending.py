@@ -25,9 +25,11 @@ need is met:
    neither sell nor surrender them while the loan lives; they return when it is repaid
    (``pledge_release``).
 3. **Risk-priced unsecured loan** (``risk_priced_lending``): the standard offer
-   (``CreditMarket.offer``) with the cover floor lowered from ``min_dscr`` to
-   ``weak_min_dscr`` and ``weak_premium_bp`` added to the rate (the expected loss of
-   lending to a weak firm: probability of default x loss given default).
+   (``CreditMarket.offer``) judged on the firm's margin at normal output (capacity x size x
+   ``base_utilisation``; this month's margin of a firm short of cash is often negative)
+   with the cover floor ``weak_min_dscr`` instead of ``min_dscr`` and ``weak_premium_bp``
+   added to the rate (the expected loss of lending to a weak firm: probability of default
+   x loss given default).
 
 A secured loan of amount a = min(need, lending value / ``initial_cover``) pledges
 u = a x initial_cover / (p (1 - h)) units,
@@ -137,6 +139,13 @@ class SecuredLending:
         return self.free_units(kind, row) * self.unit_price(kind, row) * (1.0 - self.haircut(kind)) \
             / self.spec.initial_cover
 
+    def normal_margin(self, row: int) -> float:
+        """The firm's operating margin at normal output (capacity x size x base_utilisation),
+        yuan/month: what a bank lending to a weak firm through a bad spell judges it on."""
+        model, firms = self.model, self.model.firms
+        normal = model.sector_capacity[firms.sector[row]] * firms.size[row] * model.scenario.economy.base_utilisation
+        return float(model.credit.margin(np.array([row]), np.array([normal]))[0])
+
     def kinds(self, row: int) -> list[int]:
         """Collateral kinds firm ``row`` may pledge under the scenario, in the order it tries them."""
         kinds = []
@@ -180,7 +189,7 @@ class SecuredLending:
             lent += offer.amount
         if self.spec.risk_priced_lending and need - lent >= 1.0:
             offer = credit.offer(row, need - lent, "working_capital", min_dscr=self.spec.weak_min_dscr,
-                                 premium_bp=self.spec.weak_premium_bp)
+                                 premium_bp=self.spec.weak_premium_bp, margin=self.normal_margin(row))
             if offer is not None:
                 loans.risk_priced[credit.lend(row, offer, "working_capital")] = True
                 lent += offer.amount
