@@ -70,6 +70,11 @@ def _ceil_units(units: float) -> float:
     return math.ceil(round(units * 1000, 6)) / 1000
 
 
+def _floor_units(units: float) -> float:
+    """Units rounded down to the allowance ledger's resolution (0.001)."""
+    return math.floor(round(units * 1000, 6)) / 1000
+
+
 class SecuredLending:
     """Warehouse-receipt and carbon-asset loans, risk-priced loans to weak firms, margin calls."""
 
@@ -131,7 +136,7 @@ class SecuredLending:
             return 0.0
         months_left = 13 - ((model.steps - 1) % 12 + 1)
         need = market.year_emissions[row] + model.firms.emissions[row] * months_left
-        return max(float(model.allowances.balance(int(market.account[row]))) - need, 0.0)
+        return max(_floor_units(float(model.allowances.balance(int(market.account[row]))) - need), 0.0)
 
     def lending_value(self, kind: int, row: int) -> float:
         """Most a bank lends firm ``row`` against its free collateral of ``kind``:

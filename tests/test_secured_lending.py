@@ -1,0 +1,212 @@
+"""Secured lending: warehouse receipts, pledged allowances and margin calls, risk-priced
+loans to weak firms, ordinary vs green NPL, invariants (markets/secured_lending.py)."""
+
+import numpy as np
+import pytest
+
+from ecopark.markets.credit import COLLATERAL_KINDS
+from ecopark.markets.secured_lending import ALLOWANCE, RECEIPT
+from ecopark.metrics import compute_run_metrics
+from ecopark.model import ParkModel
+from ecopark.scenario import load_scenario, presets
+from ecopark.schema import ConfigError
+
+SLUMP = {"economy.shock_start": 12, "economy.shock_months": 12, "economy.shock_depth": 0.3}
+
+
+def _short_of_cash(model: ParkModel, row: int, deficit: float = 1e6) -> None:
+    """Drain the firm's cash to -deficit (an unexpected cost paid outside)."""
+    cash = float(model.firm_cash(np.array([row]))[0])
+    model.ledger.transfer("operating_cost", model.firms.account[row], model.outside, cash + deficit)
+
+
+def _grant_surplus(model: ParkModel, row: int, tonnes: float = 500_000.0) -> None:
+    """Give the firm allowances beyond its need for the year (as abatement would)."""
+    market = model.carbon_market
+    model.allowances.transfer("free_allocation", market.registry, int(market.account[row]), tonnes)
+
+
+def _sector_row(model: ParkModel, sector: str) -> int:
+    rows = model.firms.live
+    return int(rows[model.firms.sector[rows] == model.catalogue.sector_keys.index(sector)][0])
+
+
+def test_pledged_allowances_are_escrowed_and_the_loan_is_called_when_the_price_falls_below_the_haircut():
+    model = ParkModel(load_scenario("generic", {"credit.secured.carbon_pledge": True,
+                                                "credit.secured.risk_priced_lending": False}), seed=3)
+    model.step()  # month 1: free allocation
+    secured, market, al = model.secured_lending, model.carbon_market, model.allowances
+    row = _sector_row(model, "aluminium")
+    assert secured.free_units(ALLOWANCE, row) == 0  # the year's allocation is below its expected emissions
+    _grant_surplus(model, row)
+    free = secured.free_units(ALLOWANCE, row)
+    held = al.balance(int(market.account[row]))
+    assert 0 < free <= 500_000 < held  # only the allowances beyond the year's expected need can be pledged
+    _short_of_cash(model, row)
+    price, spec = secured.carbon_price(), model.scenario.credit.secured
+    lent = secured.apply(row, 1e12)
+    expected = free * price * (1 - spec.allowance_haircut) / spec.initial_cover
+    assert lent == pytest.approx(expected, abs=0.01)
+    loans = model.credit.loans
+    loan = int(np.flatnonzero(loans.collateral[: loans.n] == ALLOWANCE)[0])
+    assert not loans.green[loan] and loans.collateral_units[loan] == pytest.approx(free, abs=1e-3)
+    # the pledge sits in the escrow: the firm can neither sell nor surrender it, nor pledge it twice
+    assert al.balance(secured.escrow) == pytest.approx(free, abs=1e-3)
+    assert al.balance(int(market.account[row])) == pytest.approx(held - free, abs=1e-3)
+    assert secured.free_units(ALLOWANCE, row) == pytest.approx(0, abs=1e-3)
+    assert secured.apply(row, 1e6) == 0.0
+    assert model.credit.loans.frame()["collateral"].iloc[loan] == "carbon_allowance"  # loans.csv
+
+    # a fall the initial cover absorbs: no call; below the haircut cover: called, pledge sold
+    market.last_price = price / spec.initial_cover * 1.01
+    secured.margin_calls()
+    assert secured.calls == 0
+    out_before = loans.outstanding_fen[loan] / 100
+    _short_of_cash(model, row)  # the loan's cash is spent
+    market.last_price = price / spec.initial_cover * 0.9
+    secured.margin_calls()
+    assert secured.calls == 1 and secured.collateral_sales == 1  # no cash, no free allowances: sold
+    # the bank sells what covers the outstanding (here less than the whole pledge) and releases the rest
+    proceeds = model.ledger.flow("collateral_sale")
+    sold = al.flow("collateral_sale")
+    assert proceeds == pytest.approx(out_before, abs=0.02) and loans.outstanding_fen[loan] == 0
+    assert loans.status[loan] == 1 and loans.recovered[loan] == pytest.approx(proceeds)
+    assert loans.collateral_units[loan] == 0 and al.balance(secured.escrow) == pytest.approx(0, abs=1e-6)
+    returned = al.balance(int(market.account[row])) - (held - free)
+    assert returned == pytest.approx(free - out_before / market.last_price, abs=2e-3)
+    assert sold == pytest.approx(free - returned, abs=1e-3)
+    assert model.ledger.total() == 0 and al.total() == pytest.approx(0, abs=1e-6)
+
+
+def test_a_margin_call_is_met_by_a_top_up_or_a_forced_repayment_when_the_firm_can():
+    model = ParkModel(load_scenario("generic", {"credit.secured.carbon_pledge": True}), seed=3)
+    model.step()
+    secured, market, loans = model.secured_lending, model.carbon_market, model.credit.loans
+    row = _sector_row(model, "aluminium")
+    _grant_surplus(model, row)
+    free = secured.free_units(ALLOWANCE, row)
+    _short_of_cash(model, row)
+    price = secured.carbon_price()
+    secured.apply(row, secured.lending_value(ALLOWANCE, row) / 2)  # pledges about half its free allowances
+    loan = int(np.flatnonzero(loans.collateral[: loans.n] == ALLOWANCE)[0])
+    units = loans.collateral_units[loan]
+    assert units == pytest.approx(free / 2, rel=1e-3)
+    market.last_price = price * 0.6
+    secured.margin_calls()
+    assert secured.top_ups == 1 and loans.collateral_units[loan] > units  # more allowances pledged
+    assert secured.cover(np.array([loan]))[0] >= loans.outstanding_fen[loan] / 100 - 0.01
+    # with no free allowances left but cash at hand the firm repays the shortfall
+    model.ledger.transfer("equity", model.outside, model.firms.account[row], 5e8)
+    market.last_price = price * 0.2
+    out = loans.outstanding_fen[loan]
+    secured.margin_calls()
+    assert secured.forced_repayments == 1 and loans.outstanding_fen[loan] < out
+    assert secured.cover(np.array([loan]))[0] >= loans.outstanding_fen[loan] / 100 - 0.01
+
+
+def test_a_warehouse_receipt_loan_is_limited_by_stock_times_price_times_one_minus_the_haircut():
+    overrides = {"credit.secured.warehouse_receipts": True, "credit.secured.stock_months": {"grain_oil": 2.0},
+                 "credit.secured.receipt_haircut": 0.3, "credit.secured.risk_priced_lending": False}
+    model = ParkModel(load_scenario("generic", overrides), seed=1)
+    model.step()
+    secured = model.secured_lending
+    row = _sector_row(model, "grain_oil")
+    s = model.firms.sector[row]
+    stock = 2.0 * model.sector_capacity[s] * model.firms.size[row] * model.scenario.economy.base_utilisation
+    assert secured.stock[row] == pytest.approx(stock)
+    _short_of_cash(model, row)
+    lent = secured.apply(row, 1e12)
+    price = model.sector_price[s] * secured.price_index[s]
+    assert lent == pytest.approx(stock * price * (1 - 0.3) / 1.25, abs=0.01)
+    assert secured.free_units(RECEIPT, row) == pytest.approx(0, abs=1e-3) and secured.apply(row, 1e6) == 0.0
+    # other sectors hold no stock to pledge
+    assert secured.apply(_sector_row(model, "aluminium"), 1e6) == 0.0
+    # the stock's price falls in the slump: the receipt loan is called and the goods are sold
+    loans = model.credit.loans
+    loan = int(np.flatnonzero(loans.collateral[: loans.n] == RECEIPT)[0])
+    _short_of_cash(model, row)
+    secured.price_index[s] *= 0.7
+    secured.margin_calls()
+    assert secured.calls == 1 and secured.stock[row] < stock and loans.recovered[loan] > 0
+    assert model.ledger.total() == 0
+
+
+def test_without_secured_lending_a_refused_firm_gets_nothing():
+    model = ParkModel(load_scenario("generic", {"credit.secured.carbon_pledge": False,
+                                                "credit.secured.risk_priced_lending": False}), seed=3)
+    model.step()
+    row = _sector_row(model, "aluminium")
+    _short_of_cash(model, row)
+    assert model.secured_lending.kinds(row) == [] and model.secured_lending.apply(row, 1e6) == 0.0
+
+
+def _npl(name: str, seed: int, on: bool) -> dict[str, float]:
+    overrides = {**SLUMP, "credit.secured.risk_priced_lending": on, "credit.secured.carbon_pledge": False}
+    model = ParkModel(load_scenario(name, overrides), seed=seed)
+    for _ in range(42):
+        model.step()
+    out = compute_run_metrics(model, ["npl_ratio_green_pooled", "npl_ratio_other_pooled", "risk_priced_disbursed"])
+    loans = model.credit.loans.frame()
+    out["risk_priced_defaults"] = float((loans.risk_priced & (loans.status == "defaulted")).sum())
+    return out
+
+
+def _gap_interval(runs: list[dict[str, float]]) -> tuple[float, float]:
+    """Mean over seeds of ordinary minus green pooled NPL (paired within each run) and its 95% half-width."""
+    gap = np.array([r["npl_ratio_other_pooled"] - r["npl_ratio_green_pooled"] for r in runs])
+    return float(gap.mean()), float(1.96 * gap.std(ddof=1) / np.sqrt(len(gap)))
+
+
+def test_weak_firms_get_risk_priced_loans_some_default_and_ordinary_npl_exceeds_green_npl_in_a_slump():
+    seeds = range(5)
+    on = [_npl("generic", seed, True) for seed in seeds]
+    off = [_npl("generic", seed, False) for seed in seeds]
+    assert sum(r["risk_priced_disbursed"] for r in on) > 0 and sum(r["risk_priced_defaults"] for r in on) > 0
+    mean, half = _gap_interval(on)
+    assert mean - half > 0, (mean, half)
+    # without it banks refuse loss-making firms, and ordinary NPL is not above green NPL at this size
+    mean, half = _gap_interval(off)
+    assert mean - half <= 0, (mean, half)
+
+
+def test_risk_priced_loans_carry_the_weak_premium():
+    model = ParkModel(load_scenario("generic", SLUMP), seed=1)
+    for _ in range(30):
+        model.step()
+    loans = model.credit.loans.frame()
+    weak = loans[loans.risk_priced]
+    assert len(weak)
+    base = model.scenario.credit.funding_rate + model.scenario.banks[0].margin_bp / 1e4
+    assert (weak.contract_rate >= base + model.scenario.credit.secured.weak_premium_bp / 1e4 - 1e-12).all()
+
+
+@pytest.mark.parametrize("name", presets())
+def test_invariants_hold_in_every_preset_with_secured_lending_on(name):
+    overrides = {**SLUMP, "credit.secured.warehouse_receipts": True, "credit.secured.carbon_pledge": True,
+                 "credit.secured.risk_priced_lending": True,
+                 "credit.secured.stock_months": {"grain_oil": 2.0, "food_feed": 1.0, "refining": 1.0, "aluminium": 1.0}}
+    model = ParkModel(load_scenario(name, overrides), seed=2)
+    secured, loans = model.secured_lending, model.credit.loans
+    for _ in range(36):
+        model.step()
+        assert model.ledger.total() == 0
+        assert model.allowances.total() == pytest.approx(0, abs=1e-6)
+        live = loans.live
+        pledged = live[loans.collateral[live] == ALLOWANCE]
+        assert secured.allowances_pledged() == pytest.approx(loans.collateral_units[pledged].sum(), abs=1e-6)
+        assert (secured.stock >= -1e-9).all()
+        receipts = live[loans.collateral[live] == RECEIPT]
+        by_firm = np.bincount(loans.borrower[receipts], loans.collateral_units[receipts], minlength=len(secured.stock))
+        assert (by_firm <= secured.stock + 1e-6).all()
+        ended = np.flatnonzero(loans.status[: loans.n] != 0)
+        assert (loans.collateral_units[ended] == 0).all()  # repaid or written off: nothing stays pledged
+    assert set(loans.frame()["collateral"]) <= set(COLLATERAL_KINDS)
+
+
+def test_secured_settings_are_validated():
+    with pytest.raises(ConfigError, match=r"credit\.secured\.stock_months\.steel"):
+        load_scenario("generic", {"credit.secured.stock_months": {"steel": 1.0}})
+    with pytest.raises(ConfigError, match=r"credit\.secured\.receipt_haircut"):
+        load_scenario("generic", {"credit.secured.receipt_haircut": 1.5})
+    with pytest.raises(ConfigError, match=r"credit\.secured\.initial_cover"):
+        load_scenario("generic", {"credit.secured.initial_cover": 0.5})
