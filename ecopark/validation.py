@@ -265,7 +265,9 @@ DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
     ("green-loan NPL ratio", "npl_ratio_green_mean", "0.65-0.87% for green loans",
      "monthly share of green loans 3+ instalments behind; defaults are written off at 6 months"),
     ("ordinary-loan NPL ratio", "npl_ratio_other_mean", "higher than green loans",
-     "working-capital loans only; banks refuse loss-making firms, so few such loans exist"),
+     "working-capital loans (standard, secured by warehouse receipts or allowances, risk-priced to weak firms), "
+     "lent only to firms whose cash has run out; months with no such loan count as 0 (section 4 compares "
+     "balance-weighted ratios)"),
     ("operator revenue from rent", "operator_rent_share", "38.5% for a leading park; service income 28% of the "
      "operators' market", "the model's operator earns rent, platform fees, link commissions and carbon-pool "
      "commission only; no green power sales or service packages"),
@@ -283,6 +285,40 @@ def preset_outcomes(seeds: int, steps: int, workers: int) -> dict[str, dict[str,
         out[name] = {metric: (float(np.mean([r[metric] for r in runs])), float(np.std([r[metric] for r in runs])))
                      for _, metric, _, _ in DOMAIN_FIGURES}
     return out
+
+
+# -- 4. ordinary vs green NPL (markets/secured_lending.py) ---------------------------------------
+#: A preset's secured and risk-priced lending switched off: banks lend working capital only on
+#: the standard cover test.
+SECURED_OFF: dict[str, Any] = {"credit.secured.warehouse_receipts": False, "credit.secured.carbon_pledge": False,
+                               "credit.secured.risk_priced_lending": False}
+NPL_OUTCOMES = ("npl_ratio_green_pooled", "npl_ratio_other_pooled", "margin_calls_total", "collateral_sold_total",
+                "risk_priced_disbursed")
+
+
+def _interval(values: list[float]) -> tuple[float, float]:
+    """Mean and 95% half-width (1.96 standard errors) over seeds."""
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(1.96 * a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else np.inf
+
+
+def npl_by_loan_kind(seeds: int, steps: int, workers: int) -> list[dict[str, Any]]:
+    """Every preset in the demand slump (SLUMP), its secured and risk-priced lending as set (on)
+    and switched off, on the same seeds: pooled green and ordinary NPL and the within-run gap
+    ordinary - green, each a mean with a 95% interval, and the secured-lending activity."""
+    arms = (("on", {}), ("off", SECURED_OFF))
+    jobs = [(name, {**SLUMP, **arm}, seed, steps) for name in presets() for _, arm in arms for seed in range(seeds)]
+    results = iter(_map(_metrics, jobs, workers))
+    rows = []
+    for name in presets():
+        for label, _ in arms:
+            runs = [next(results) for _ in range(seeds)]
+            row: dict[str, Any] = {"preset": name, "arm": label}
+            for outcome in NPL_OUTCOMES:
+                row[outcome] = _interval([r[outcome] for r in runs])
+            row["gap"] = _interval([r["npl_ratio_other_pooled"] - r["npl_ratio_green_pooled"] for r in runs])
+            rows.append(row)
+    return rows
 
 
 # -- the report -------------------------------------------------------------------------------------
@@ -305,6 +341,7 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
     checks = theory_checks(preset_steps)
     effects = policy_directions(seeds, steps, workers)
     outcomes = preset_outcomes(preset_seeds, preset_steps, workers)
+    npl_rows = npl_by_loan_kind(seeds, steps, workers)
     ok = all(c.passed for c in checks)
     lines = [
         "# Validation report", "",
@@ -343,6 +380,34 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
     lines += ["", "The documents' figures describe national parks after years of policy; the presets "
               f"start from no links at all, so their reuse rates and chains are what {preset_steps} months of "
               "the modelled mechanisms build, not a calibration to those figures.", ""]
+    lines += [
+        "## 4. Ordinary vs green NPL", "",
+        "The documents (seeds/003): green loans in 37 parks had an NPL ratio of 0.87% (PBoC 2023) and the "
+        "carbon-efficiency loan 0.65%, \"clearly below traditional industrial loans\"; ordinary park loans run at "
+        "1.8% (ICBC). Each preset in a demand slump of 30% for 24 months from month 13, "
+        f"{steps} months, {seeds} paired seeds, with its secured and risk-priced lending "
+        "(`[credit.secured]`: warehouse receipts, pledged allowances, risk-priced loans to weak firms) as set "
+        "(*on*) and switched off (*off*). NPL ratios are balance-weighted over the run "
+        "(`npl_ratio_green_pooled`, `npl_ratio_other_pooled`: sum over months of loans 3+ instalments behind / "
+        "sum over months of loans outstanding); the gap is ordinary - green within each run; mean ± 95% "
+        "interval.", "",
+        "| preset | secured lending | green NPL | ordinary NPL | gap ordinary - green | margin calls | "
+        "collateral sold (yuan) | risk-priced lent (yuan) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in npl_rows:
+        pct = [f"{100 * r[k][0]:.2f}% ± {100 * r[k][1]:.2f}" for k in
+               ("npl_ratio_green_pooled", "npl_ratio_other_pooled", "gap")]
+        lines.append(f"| `{r['preset']}` | {r['arm']} | " + " | ".join(pct) + f" | {r['margin_calls_total'][0]:.1f} | "
+                     f"{r['collateral_sold_total'][0]:,.0f} | {r['risk_priced_disbursed'][0]:,.0f} |")
+    lines += [
+        "", "Where the model differs: a firm here borrows working capital only when its cash has run out, so "
+        "the ordinary book is a book of borrowers in trouble, and its NPL ratio lies far above the documents' "
+        "1.8% for ordinary park loans, most of which finance the routine working capital of sound firms. The "
+        "ranking is the documents': green loans finance projects that passed a cash-flow cover test and form a "
+        "larger, older book. Without secured and risk-priced lending banks refuse loss-making firms, few "
+        "ordinary loans exist, and the ordinary ratio is mostly 0; collateral lowers the loss on ordinary loans "
+        "(`loss_rate_other`), not how often they fall behind.", ""]
     return "\n".join(lines), ok
 
 
