@@ -4,7 +4,7 @@ loans to weak firms, ordinary vs green NPL, invariants (markets/secured_lending.
 import numpy as np
 import pytest
 
-from ecopark.markets.credit import COLLATERAL_KINDS
+from ecopark.markets.credit import COLLATERAL_KINDS, LoanBook, Offer
 from ecopark.markets.secured_lending import ALLOWANCE, RECEIPT
 from ecopark.metrics import compute_run_metrics
 from ecopark.model import ParkModel
@@ -178,6 +178,16 @@ def test_risk_priced_loans_carry_the_weak_premium():
     assert len(weak)
     base = model.scenario.credit.funding_rate + model.scenario.banks[0].margin_bp / 1e4
     assert (weak.contract_rate >= base + model.scenario.credit.secured.weak_premium_bp / 1e4 - 1e-12).all()
+
+
+def test_a_risk_priced_loan_is_flagged_even_when_it_grows_the_loan_book(monkeypatch):
+    model = ParkModel(load_scenario("generic"), seed=1)
+    credit = model.credit
+    credit.loans = LoanBook(capacity=1)
+    credit.lend(0, Offer(0, 1e5, 0.05, 12, 0.0), "working_capital")  # the book is full
+    monkeypatch.setattr(credit, "offer", lambda row, amount, purpose, **kw: Offer(0, amount, 0.08, 12, 0.0))
+    assert model.secured_lending.apply(1, 1e5) == 1e5
+    assert credit.loans.n == 2 and credit.loans.risk_priced[1] and not credit.loans.risk_priced[0]
 
 
 @pytest.mark.parametrize("name", presets())

@@ -196,7 +196,8 @@ class SecuredLending:
             offer = credit.offer(row, need - lent, "working_capital", min_dscr=self.spec.weak_min_dscr,
                                  premium_bp=self.spec.weak_premium_bp, margin=self.normal_margin(row))
             if offer is not None:
-                loans.risk_priced[credit.lend(row, offer, "working_capital")] = True
+                loan = credit.lend(row, offer, "working_capital")  # may grow the book's arrays
+                loans.risk_priced[loan] = True
                 lent += offer.amount
         return lent
 
