@@ -170,7 +170,7 @@ def test_weak_firms_get_risk_priced_loans_some_default_and_ordinary_npl_exceeds_
 
 
 def test_risk_priced_loans_carry_the_weak_premium():
-    model = ParkModel(load_scenario("generic", SLUMP), seed=1)
+    model = ParkModel(load_scenario("generic", {**SLUMP, "credit.secured.risk_priced_lending": True}), seed=1)
     for _ in range(30):
         model.step()
     loans = model.credit.loans.frame()
@@ -181,7 +181,7 @@ def test_risk_priced_loans_carry_the_weak_premium():
 
 
 def test_a_risk_priced_loan_is_flagged_even_when_it_grows_the_loan_book(monkeypatch):
-    model = ParkModel(load_scenario("generic"), seed=1)
+    model = ParkModel(load_scenario("generic", {"credit.secured.risk_priced_lending": True}), seed=1)
     credit = model.credit
     credit.loans = LoanBook(capacity=1)
     credit.lend(0, Offer(0, 1e5, 0.05, 12, 0.0), "working_capital")  # the book is full
