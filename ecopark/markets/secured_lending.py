@@ -290,7 +290,8 @@ class SecuredLending:
         row, kind = int(loans.borrower[loan]), int(loans.collateral[loan])
         price = self.unit_price(kind, row)
         units = float(loans.collateral_units[loan])
-        if price <= 0 or units <= 0:
+        if price <= 0:  # nothing to sell it for: the pledge goes back to the borrower
+            self.release(loan, units)
             return
         out_fen = int(loans.outstanding_fen[loan])
         sold = min(units, _ceil_units(out_fen / 100 / price))
