@@ -410,8 +410,7 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
         "1.8% for ordinary park loans, most of which finance the routine working capital of sound firms. The "
         "ranking is the documents': green loans finance projects that passed a cash-flow cover test and form a "
         "larger, older book. Without secured and risk-priced lending banks refuse loss-making firms, few "
-        "ordinary loans exist, and the ordinary ratio is mostly 0; collateral lowers the loss on ordinary loans "
-        "(`loss_rate_other`), not how often they fall behind.", ""]
+        "ordinary loans exist, and the ordinary ratio is mostly 0.", ""]
     return "\n".join(lines), ok
 
 
