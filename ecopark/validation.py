@@ -408,8 +408,8 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
         "", "Where the model differs: a firm here borrows working capital only when its cash has run out, so "
         "the ordinary book is a book of borrowers in trouble, and its NPL ratio lies far above the documents' "
         "1.8% for ordinary park loans, most of which finance the routine working capital of sound firms. The "
-        "ranking is the documents': green loans finance projects that passed a cash-flow cover test and form a "
-        "larger, older book. Without secured and risk-priced lending banks refuse loss-making firms, few "
+        "ranking is the documents': green loans finance projects that passed a cash-flow cover test, to firms "
+        "that are not short of cash. Without secured and risk-priced lending banks refuse loss-making firms, few "
         "ordinary loans exist, and the ordinary ratio is mostly 0.", ""]
     return "\n".join(lines), ok
 

@@ -241,9 +241,12 @@ class SecuredLending:
 
     def cover(self, loans_rows: np.ndarray) -> np.ndarray:
         """Cover of secured loans at this month's prices: units x price x (1 - haircut), yuan."""
-        loans = self.model.credit.loans
-        return np.array([loans.collateral_units[i] * self.unit_price(int(loans.collateral[i]), int(loans.borrower[i]))
-                         * (1.0 - self.haircut(int(loans.collateral[i]))) for i in loans_rows])
+        model, loans, spec = self.model, self.model.credit.loans, self.spec
+        allowance = loans.collateral[loans_rows] == ALLOWANCE
+        s = model.firms.sector[loans.borrower[loans_rows]]
+        price = np.where(allowance, self.carbon_price(), model.sector_price[s] * self.price_index[s])
+        haircut = np.where(allowance, spec.allowance_haircut, spec.receipt_haircut)
+        return loans.collateral_units[loans_rows] * price * (1.0 - haircut)
 
     def margin_calls(self) -> None:
         """Call every secured loan whose outstanding exceeds its cover; top-up, forced repayment
