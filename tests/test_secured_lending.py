@@ -131,6 +131,22 @@ def test_a_warehouse_receipt_loan_is_limited_by_stock_times_price_times_one_minu
     assert model.ledger.total() == 0
 
 
+@pytest.mark.parametrize("haircut, cover", [(0.0, 1.0), (0.3, 1.25), (0.6, 2.0)])
+def test_the_receipt_limit_holds_over_haircuts_and_covers_and_stock_prices_fall_in_the_slump(haircut, cover):
+    overrides = {"credit.secured.warehouse_receipts": True, "credit.secured.stock_months": {"food_feed": 1.5},
+                 "credit.secured.receipt_haircut": haircut, "credit.secured.initial_cover": cover,
+                 "credit.secured.slump_price_fall": 0.25, "economy.shock_start": 2}
+    model = ParkModel(load_scenario("yueyang", overrides), seed=4)
+    model.step()
+    secured = model.secured_lending
+    row = _sector_row(model, "food_feed")
+    s = model.firms.sector[row]
+    value = secured.stock[row] * model.sector_price[s] * secured.price_index[s]
+    assert secured.lending_value(RECEIPT, row) == pytest.approx(value * (1 - haircut) / cover)
+    model.step()  # month 2: the slump starts
+    assert secured.price_index[s] == pytest.approx(0.75 * np.exp(secured._log_index[s]))
+
+
 def test_without_secured_lending_a_refused_firm_gets_nothing():
     model = ParkModel(load_scenario("generic", {"credit.secured.carbon_pledge": False,
                                                 "credit.secured.risk_priced_lending": False}), seed=3)
