@@ -2,7 +2,9 @@
 
 Firms apply when they invest (``Enterprise.invest``: link and abatement capex, *green*
 purposes) and, in phase 6, when their cash is negative (*working capital*). Every bank
-answers with an offer or a refusal; the firm takes the cheapest offer.
+answers with an offer or a refusal; the firm takes the cheapest offer. A firm refused working
+capital may then borrow against warehouse receipts or pledged allowances, or at a risk
+premium (``markets/secured_lending.py``).
 
 Pricing (:meth:`CreditMarket.rates`): the annual rate bank b offers firm f for purpose p is
 
@@ -34,8 +36,9 @@ made while its cash covers them; an instalment not paid is capitalised (B += int
 P recomputed over the same n) and counts as missed; the bank earns capitalised interest
 only when it is repaid. A loan with ``npl_after_months``
 consecutive misses is non-performing; at ``default_after_months`` the firm defaults: it
-leaves the park (its links end), and each of its loans is written off, the bank
-recovering ``recovery_rate`` of B from the collateral and, for green loans under
+leaves the park (its links end), and each of its loans is written off (after the bank has
+sold any pledge, ``SecuredLending.firms_exited``), the bank recovering ``recovery_rate`` of
+B from the collateral and, for green loans under
 ``green_loan_loss_cover``, a share of the loss from government.
 
 Sustainability-linked loans (``credit.sustainability_linked``): at each anniversary y of
