@@ -14,6 +14,10 @@ co2 tCO2e avoided per unit, sub the reuse subsidy, capex = fixed + per_km * dist
 streams), A the monthly annuity factor over the contract at the pair's mean hurdle rate,
 F the platform fee and q_sr = min(supply_s, demand_r) the quantity the pair could trade.
 Pairs beyond the stream's max distance, unknown pairs and a firm with itself are NaN.
+Where the operator's shared infrastructure carries stream k, a link formed after it was
+built pays less capex and transport and a tariff instead (agents/infrastructure.py:
+``adjust_pair`` in the surplus, ``haulage`` at settlement); a firm's open supply includes
+the low-grade heat it passes on (agents/heat_cascade.py).
 
 Matching: with the platform, :func:`match_max_surplus` (a transportation LP, scipy HiGHS)
 over all pairs; without, :func:`deferred_acceptance` over the pairs each firm has
