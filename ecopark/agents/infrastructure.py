@@ -7,9 +7,10 @@ Kinds and their figures are data (``ecopark/data/infrastructure.toml``); the sce
 kind not yet built the operator values it at its hurdle rate h over the kind's lifetime T::
 
     capex  C = capex_fixed + capex_per_km * trunk_km_per_km * park side
-    R      = expected_uptake * sum_k tariff_k * min(S_k, D_k)       expected fees, yuan/month
+    R      = expected_uptake * sum_k tariff_k * max(min(S_k, D_k) - Q_k, 0)   expected fees, yuan/month
              (S_k, D_k: the live firms' supply and need of served stream k at normal output,
-              supply including the heat passed on by the firms that need stream k's source)
+              supply including the heat passed on by the firms that need stream k's source;
+              Q_k: the quantity active links already carry on their own pipes and trucks)
     net    = (R - opex) * (1 - ppp_share if R > opex else 1)        the operator's share
     NPV    = net / A(h, T) - [E + L * A(r, n) / A(h, n)]
     with   subsidy G = capex_subsidy quote for purpose ``infrastructure``, PPP P = ppp_share * C,
@@ -21,9 +22,10 @@ and builds it when NPV > 0 and its cash covers E. Money: ``infrastructure_capex`
 ``capex_subsidy`` from government, ``ppp_investment`` from the partner (outside),
 ``bank_funding`` (outside -> bank) and ``infrastructure_loan`` (bank -> operator).
 
-**Use** (:meth:`adjust_pair`, :meth:`haulage`): a link of a served stream formed after the
-kind is built uses it: the pair's link capex falls by ``link_capex_saving`` and its
-transport cost by ``transport_saving``; the receiver pays the operator a connection fee
+**Use** (:meth:`adjust_pair`, :meth:`haulage`): the mains run across the park, so every firm
+can connect; a link of a served stream formed after the kind is built uses it: the pair's
+link capex falls by ``link_capex_saving`` and its transport cost by ``transport_saving``;
+the receiver pays the operator a connection fee
 ``connection_share * tariff_k`` per unit of the contracted quantity each month and a
 throughput fee ``(1 - connection_share) * tariff_k`` per unit delivered. Links formed before
 keep their own pipes and trucks.
@@ -93,7 +95,7 @@ class Infrastructure:
         return kind.capex_fixed + kind.capex_per_km * kind.trunk_km_per_km * self.model.scenario.park.size_km
 
     def expected_fees(self, kind: InfrastructureKind) -> float:
-        """R = expected_uptake * sum_k tariff_k * min(S_k, D_k), yuan/month (module docstring)."""
+        """R = expected_uptake * sum_k tariff_k * max(min(S_k, D_k) - Q_k, 0), yuan/month (module docstring)."""
         model = self.model
         firms = model.firms
         rows = firms.live
@@ -101,10 +103,14 @@ class Infrastructure:
         normal = model.sector_capacity[s] * firms.size[rows] * model.scenario.economy.base_utilisation
         need = normal @ model.need_matrix[s]
         supply = normal @ model.yield_matrix[s] + model.heat_cascade.supply(need)
+        links = model.byproduct_market.links
+        live = links.live
+        carried = np.bincount(links.stream[live], links.quantity[live], minlength=len(supply))
         keys = model.catalogue.stream_keys
         idx = [keys.index(k) for k in kind.streams]
         tariff = np.array([kind.tariff[k] for k in kind.streams]) * self.spec.tariff_scale
-        return float(self.spec.expected_uptake * (tariff * np.minimum(supply[idx], need[idx])).sum())
+        open_flow = np.maximum(np.minimum(supply[idx], need[idx]) - carried[idx], 0.0)
+        return float(self.spec.expected_uptake * (tariff * open_flow).sum())
 
     def loan_rate(self) -> float:
         """r = funding_rate + the first bank's margin - green discount (1/year)."""
