@@ -195,6 +195,10 @@ def parse_catalogue(
                                   f"unknown or same stream; allowed: {', '.join(k for k in streams if k != key)}")
             if value < 0:
                 raise ConfigError(f"streams.{key}.cascade.{other}", f"value {value} is negative; allowed: >= 0")
+            if stream.unit == streams[other].unit and value >= 1:
+                raise ConfigError(f"streams.{key}.cascade.{other}",
+                                  f"value {value} passes on as much as is received; allowed: below 1 {stream.unit} "
+                                  f"per {stream.unit}")
     sectors = {}
     for key, raw in sector_data.items():
         numbers = {f: _number(raw.get(f), f"sectors.{key}.{f}", provenance) for f in SECTOR_NUMBERS}

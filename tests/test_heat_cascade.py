@@ -93,3 +93,19 @@ def test_every_preset_balances_with_every_mechanism_of_issue_17a_on():
         totals = model.stream_totals
         assert np.allclose(totals["generated"], totals["delivered"] + totals["disposed"]), name
         assert len(infra.projects) == 3 and model.ledger.flow("infrastructure_opex") > 0, name
+
+
+def test_a_bad_cascade_yield_names_the_key():
+    from ecopark.catalogue import parse_catalogue
+    from ecopark.schema import ConfigError
+    number = {"value": 1.0, "unit": "x", "source": "test"}
+    stream = {"name": "X", "unit": "GJ", "piped": True, "landfilled": False, "hazardous": False,
+              "credited_to": "receiver", **{f: number for f in ("disposal_cost", "virgin_price", "processing_cost",
+                                                                 "transport_cost", "link_capex_fixed",
+                                                                 "link_capex_per_km", "max_distance", "co2_avoided")}}
+    with pytest.raises(ConfigError, match=r"streams\.heat\.cascade\.nowhere: unknown or same stream"):
+        parse_catalogue({}, {"heat": {**stream, "cascade": {"nowhere": number}}})
+    with pytest.raises(ConfigError, match=r"streams\.heat\.cascade\.low: value -1.0 is negative"):
+        parse_catalogue({}, {"heat": {**stream, "cascade": {"low": {**number, "value": -1.0}}}, "low": stream})
+    with pytest.raises(ConfigError, match=r"streams\.heat\.cascade\.low: value 1.0 passes on as much"):
+        parse_catalogue({}, {"heat": {**stream, "cascade": {"low": number}}, "low": stream})

@@ -116,3 +116,13 @@ def test_fees_and_loan_service_balance_in_the_ledger():
     assert ledger.flow("infrastructure_loan_repayment") == pytest.approx(project.loan, abs=1.0)
     assert ledger.flow("bank_funding_repayment", "bank") >= project.loan - 1.0
     assert ledger.total() == 0
+
+
+def test_bad_infrastructure_settings_name_the_key():
+    from ecopark.schema import ConfigError
+    with pytest.raises(ConfigError, match=r"operator\.infrastructure\.kinds.*allowed: one of 'heat_network'"):
+        load_scenario("generic", ['operator.infrastructure.kinds=["district_heat"]'])
+    with pytest.raises(ConfigError, match=r"operator\.infrastructure\.ppp_share.*allowed: a number from 0 to 1"):
+        load_scenario("generic", ["operator.infrastructure.ppp_share=1.5"])
+    with pytest.raises(ConfigError, match=r"operator\.services\.energy_saving"):
+        load_scenario("generic", ["operator.services.energy_saving=-0.1"])
