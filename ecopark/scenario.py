@@ -111,10 +111,11 @@ class ServicesSpec:
                             doc="in-house monitoring, reporting and verification cost of a firm under a carbon "
                                 "instrument that does not buy carbon accounting (applies with the services off too)")
     accounting_fee: float = param(2.0e4, lo=0, unit="yuan/month", doc="carbon accounting fee, fixed part")
-    accounting_fee_per_t: float = param(0.5, lo=0, unit="yuan/tCO2e", doc="carbon accounting fee per tonne emitted")
+    accounting_fee_per_t: float = param(1.0, lo=0, unit="yuan/tCO2e", doc="carbon accounting fee per tonne emitted")
     energy_fee: float = param(1.0e5, lo=0, unit="yuan/month", doc="energy management fee")
-    energy_saving: float = param(0.005, lo=0, hi=0.5,
-                                 doc="share of a subscriber's variable cost energy management saves")
+    energy_saving: float = param(0.003, lo=0, hi=0.5,
+                                 doc="share of a subscriber's variable cost energy management saves (assumption: "
+                                     "energy a tenth of variable cost, 3% of it saved)")
     term_months: int = param(12, lo=1, hi=600, unit="months", doc="length of a service subscription")
 
 
