@@ -143,9 +143,9 @@ class Infrastructure:
     def review(self) -> None:
         """Build each kind not yet built whose NPV is positive and whose equity the operator has."""
         model = self.model
-        if (model.steps - 1) % self.spec.review_months:
-            return
         built = {p.kind.key for p in self.projects}
+        if (model.steps - 1) % self.spec.review_months or len(built) == len(self.kinds):
+            return
         for key, kind in self.kinds.items():
             if key in built:
                 continue
@@ -206,9 +206,12 @@ class Infrastructure:
         links, firms, ledger = model.byproduct_market.links, model.firms, model.ledger
         k = links.stream[live]
         acc_r = firms.account[links.receiver[live]]
+        transport = delivered * model.byproduct_market.stream["transport_cost"][k] * links.distance[live]
+        if not self.projects:
+            ledger.transfer("transport", acc_r, model.outside, transport)
+            return transport
         on = (self.since[k] >= 0) & (links.start[live] >= self.since[k])
-        transport = (delivered * model.byproduct_market.stream["transport_cost"][k] * links.distance[live]
-                     * np.where(on, 1.0 - self.transport_saving[k], 1.0))
+        transport = transport * np.where(on, 1.0 - self.transport_saving[k], 1.0)
         ledger.transfer("transport", acc_r, model.outside, transport)
         share = self.spec.connection_share
         connection = np.where(on, share * self.tariff[k] * links.quantity[live], 0.0)

@@ -75,6 +75,8 @@ class OperatorServices:
     def step(self) -> None:
         """Decide subscriptions, then book this month's fees and in-house monitoring costs."""
         model, spec, firms = self.model, self.spec, self.model.firms
+        if not spec.enabled and spec.mrv_cost == 0:
+            return  # nothing to decide and nothing to pay
         self._grow()
         rows = firms.live
         now = model.steps
