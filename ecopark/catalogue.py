@@ -58,6 +58,7 @@ class Stream:
     link_capex_per_km: float  # yuan per km of pipe (0 for trucked streams)
     max_distance: float  # km beyond which no link is feasible
     co2_avoided: float  # tCO2e per unit reused
+    cascade: dict[str, float] = dataclasses.field(default_factory=dict)  # stream -> units passed on per unit received
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,16 @@ class Catalogue:
         """(sectors, streams) substitutable input units needed per unit of output."""
         return self._matrix("needs")
 
+    def cascade_matrix(self) -> np.ndarray:
+        """(streams, streams): units of stream j a receiver passes on per unit of stream i it
+        receives through a link (heat cascade: received steam or heat -> low-grade heat)."""
+        keys = self.stream_keys
+        out = np.zeros((len(keys), len(keys)))
+        for i, stream in enumerate(self.streams.values()):
+            for other, value in stream.cascade.items():
+                out[i, keys.index(other)] = value
+        return out
+
     def _matrix(self, attr: str) -> np.ndarray:
         keys = self.stream_keys
         out = np.zeros((len(self.sectors), len(keys)))
@@ -164,6 +175,8 @@ def parse_catalogue(
         if raw.get("credited_to") not in ("supplier", "receiver"):
             raise ConfigError(f"streams.{key}.credited_to", "allowed: 'supplier' or 'receiver'")
         numbers = {f: _number(raw.get(f), f"streams.{key}.{f}", provenance) for f in STREAM_NUMBERS}
+        cascade = {other: _number(entry, f"streams.{key}.cascade.{other}", provenance)
+                   for other, entry in raw.get("cascade", {}).items()}
         streams[key] = Stream(
             key=key,
             name=raw["name"],
@@ -173,7 +186,19 @@ def parse_catalogue(
             hazardous=bool(raw["hazardous"]),
             credited_to=raw["credited_to"],
             **numbers,
+            cascade=cascade,
         )
+    for key, stream in streams.items():
+        for other, value in stream.cascade.items():
+            if other not in streams or other == key:
+                raise ConfigError(f"streams.{key}.cascade.{other}",
+                                  f"unknown or same stream; allowed: {', '.join(k for k in streams if k != key)}")
+            if value < 0:
+                raise ConfigError(f"streams.{key}.cascade.{other}", f"value {value} is negative; allowed: >= 0")
+            if stream.unit == streams[other].unit and value >= 1:
+                raise ConfigError(f"streams.{key}.cascade.{other}",
+                                  f"value {value} passes on as much as is received; allowed: below 1 {stream.unit} "
+                                  f"per {stream.unit}")
     sectors = {}
     for key, raw in sector_data.items():
         numbers = {f: _number(raw.get(f), f"sectors.{key}.{f}", provenance) for f in SECTOR_NUMBERS}
@@ -207,3 +232,50 @@ def parse_catalogue(
 def load_catalogue(path: Path | None = None) -> Catalogue:
     """Load the catalogue shipped with ecopark, or the one in folder ``path``."""
     return parse_catalogue(_read("sectors.toml", path), _read("streams.toml", path), _read("abatement.toml", path))
+
+
+INFRASTRUCTURE_NUMBERS = ("capex_fixed", "capex_per_km", "trunk_km_per_km", "opex", "lifetime",
+                          "link_capex_saving", "transport_saving")
+
+
+@dataclass(frozen=True)
+class InfrastructureKind:
+    """Shared infrastructure the operator can build (data: ``ecopark/data/infrastructure.toml``)."""
+
+    key: str
+    name: str
+    streams: tuple[str, ...]  # the streams it carries
+    capex_fixed: float  # yuan
+    capex_per_km: float  # yuan per km of trunk
+    trunk_km_per_km: float  # km of trunk per km of the park's side
+    opex: float  # yuan/month
+    lifetime: float  # months
+    link_capex_saving: float  # share of a connected pair's link capex saved
+    transport_saving: float  # share of a connected pair's transport cost saved
+    tariff: dict[str, float]  # stream -> yuan per unit carried
+
+
+def parse_infrastructure(data: dict[str, Any], streams: tuple[str, ...]) -> dict[str, InfrastructureKind]:
+    """Validate the infrastructure table against the stream keys."""
+    provenance: dict[str, tuple[str, str]] = {}
+    kinds = {}
+    for key, raw in data.items():
+        numbers = {f: _number(raw.get(f), f"infrastructure.{key}.{f}", provenance) for f in INFRASTRUCTURE_NUMBERS}
+        served = tuple(raw.get("streams", ()))
+        for stream in served:
+            if stream not in streams:
+                raise ConfigError(f"infrastructure.{key}.streams", f"unknown stream {stream!r}; allowed: "
+                                                                  f"{', '.join(streams)}")
+        tariff = {s: _number(raw.get("tariff", {}).get(s), f"infrastructure.{key}.tariff.{s}", provenance)
+                  for s in served}
+        for share in ("link_capex_saving", "transport_saving"):
+            if not 0 <= numbers[share] <= 1:
+                raise ConfigError(f"infrastructure.{key}.{share}", "allowed: a share from 0 to 1")
+        kinds[key] = InfrastructureKind(key=key, name=raw["name"], streams=served, tariff=tariff, **numbers)
+    return kinds
+
+
+@lru_cache(maxsize=1)
+def load_infrastructure() -> dict[str, InfrastructureKind]:
+    """The shared-infrastructure kinds shipped with ecopark."""
+    return parse_infrastructure(_read("infrastructure.toml", None), load_catalogue().stream_keys)

@@ -65,6 +65,18 @@ MONEY_KINDS: dict[str, str] = {
     "loan_recovery": "buyers of a defaulted firm's collateral (outside) pay the bank",
     "loan_loss_cover": "government pays a bank a share of its loss on a defaulted green loan",
     "collateral_sale": "buyers (outside) pay a bank for pledged collateral it sells (margin call not met, default)",
+    "infrastructure_capex": "the operator pays outside contractors for shared infrastructure",
+    "infrastructure_opex": "the operator pays outside the running cost of its shared infrastructure",
+    "infrastructure_connection": "a link's receiver pays the operator a connection fee on the contracted quantity",
+    "infrastructure_throughput": "a link's receiver pays the operator per unit carried by its infrastructure",
+    "ppp_investment": "a private partner (outside) pays its share of an infrastructure investment to the operator",
+    "ppp_distribution": "the operator pays the PPP partner its share of the infrastructure's net fee income",
+    "infrastructure_loan": "a bank pays the operator the principal of an infrastructure loan",
+    "infrastructure_loan_interest": "the operator pays interest on its infrastructure loan to the bank",
+    "infrastructure_loan_repayment": "the operator repays infrastructure-loan principal to the bank",
+    "carbon_accounting_fee": "a firm pays the operator for carbon accounting and compliance (carbon butler)",
+    "energy_management_fee": "a firm pays the operator for energy management",
+    "monitoring_cost": "a firm under a carbon instrument pays outside for in-house emissions monitoring and reporting",
 }
 
 #: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.

@@ -337,10 +337,15 @@ def fiscal_cost(model: ParkModel) -> float:
     return -model.ledger.balance(model.government.account)
 
 
+#: What the operator receives that is financing, not revenue.
+OPERATOR_FINANCING = ("equity", "capex_subsidy", "ppp_investment", "infrastructure_loan")
+
+
 @run_metric("yuan")
 def operator_revenue(model: ParkModel) -> float:
-    """Everything the operator received over the run except its starting equity."""
-    return sum(model.ledger.flow(k, None, "operator") for k in model.ledger.kinds if k != "equity")
+    """Everything the operator received over the run except financing (starting equity, capex
+    subsidy, PPP investment, infrastructure loans)."""
+    return sum(model.ledger.flow(k, None, "operator") for k in model.ledger.kinds if k not in OPERATOR_FINANCING)
 
 
 @run_metric("firms")
@@ -480,11 +485,35 @@ def exchange_chains_final(model: ParkModel) -> float:
     return float(len(chains))
 
 
+#: The operator's income by line of business (ledger kinds received); the pool line is net.
+OPERATOR_INCOME = {
+    "rent": ("rent",),
+    "infrastructure": ("infrastructure_connection", "infrastructure_throughput"),
+    "services": ("carbon_accounting_fee", "energy_management_fee"),
+    "platform": ("platform_fee", "operator_commission"),
+}
+
+
+def operator_income(model: ParkModel) -> dict[str, float]:
+    """The operator's income over the run by line (yuan): the OPERATOR_INCOME kinds received, and
+    ``pool`` = carbon-pool sales - payouts to contributors (its commission)."""
+    ledger = model.ledger
+    out = {line: sum(ledger.flow(k, None, "operator") for k in kinds) for line, kinds in OPERATOR_INCOME.items()}
+    out["pool"] = ledger.flow("allowance_sale", None, "operator") - ledger.flow("carbon_pool_payout", "operator")
+    return out
+
+
+def _income_share(model: ParkModel, line: str) -> float:
+    income = operator_income(model)
+    total = sum(income.values())
+    return income[line] / total if total > 0 else 0.0
+
+
 @run_metric("share")
 def operator_rent_share(model: ParkModel) -> float:
-    """Rent / everything the operator received over the run except starting equity (its revenue mix)."""
-    total = operator_revenue(model)
-    return model.ledger.flow("rent", None, "operator") / total if total > 0 else 0.0
+    """Rent / the operator's income over the run (rent + infrastructure fees + services + platform
+    fees and link commissions + carbon-pool commission): its revenue mix."""
+    return _income_share(model, "rent")
 
 # -- carbon --
 def _session_prices(model: ParkModel) -> np.ndarray:
@@ -822,6 +851,98 @@ def npl_ratio_other_pooled(model: ParkModel) -> float:
     `npl_outstanding_other` / sum over steps of `loans_outstanding_other` (0 if none)."""
     total = sum(_over_steps(model, "loans_outstanding_other"))
     return float(sum(_over_steps(model, "npl_outstanding_other")) / total) if total > 0 else 0.0
+# -- the operator as investor and service provider; the heat cascade --
+@run_metric("share")
+def operator_infrastructure_share(model: ParkModel) -> float:
+    """Infrastructure connection and throughput fees / the operator's income (as `operator_rent_share`)."""
+    return _income_share(model, "infrastructure")
+
+
+@run_metric("share")
+def operator_services_share(model: ParkModel) -> float:
+    """Carbon accounting and energy management fees / the operator's income (as `operator_rent_share`)."""
+    return _income_share(model, "services")
+
+
+@run_metric("share")
+def operator_platform_share(model: ParkModel) -> float:
+    """Platform fees and link commissions / the operator's income (as `operator_rent_share`)."""
+    return _income_share(model, "platform")
+
+
+@run_metric("share")
+def operator_pool_share(model: ParkModel) -> float:
+    """Carbon-pool sales less payouts / the operator's income (as `operator_rent_share`)."""
+    return _income_share(model, "pool")
+
+
+@step_metric("yuan/month")
+def infrastructure_fees(model: ParkModel) -> float:
+    """Connection and throughput fees firms paid the operator for its infrastructure this month."""
+    step = model.steps
+    return (model.ledger.flow("infrastructure_connection", step=step)
+            + model.ledger.flow("infrastructure_throughput", step=step))
+
+
+@run_metric("projects")
+def infrastructure_built(model: ParkModel) -> float:
+    """Pieces of shared infrastructure the operator built over the run."""
+    return float(len(model.infrastructure.projects))
+
+
+@run_metric("years")
+def infrastructure_payback_years(model: ParkModel) -> float:
+    """Sum of infrastructure capex / (12 x realised mean monthly fees less opex since each was
+    built); 0 if nothing was built, 100 if fees do not cover opex (DOMAIN 4: PPP 6.2 years)."""
+    return model.infrastructure.payback_years()
+
+
+@step_metric("firms")
+def accounting_subscribers(model: ParkModel) -> float:
+    """Firms in the park subscribed to the operator's carbon accounting this month."""
+    return float(model.services.subscribers()[0])
+
+
+@step_metric("firms")
+def energy_subscribers(model: ParkModel) -> float:
+    """Firms in the park subscribed to the operator's energy management this month."""
+    return float(model.services.subscribers()[1])
+
+
+@run_metric("yuan")
+def services_net_saving(model: ParkModel) -> float:
+    """Subscribers' saving less fees over the run: sum over subscriber-months of (mrv_cost -
+    accounting fee) and (energy_saving x the month's variable cost before the service, valued at
+    the previous month's output - energy_fee)."""
+    return model.services.net_saving
+
+
+@step_metric("GJ/month")
+def heat_passed_on(model: ParkModel) -> float:
+    """Low-grade heat generated this month by firms passing on heat they received (heat cascade)."""
+    return float(model.heat_cascade.passed_on.sum())
+
+
+@run_metric("GJ", steps=("heat_passed_on",))
+def heat_passed_on_total(model: ParkModel) -> float:
+    """Sum over steps of `heat_passed_on`."""
+    return float(sum(_over_steps(model, "heat_passed_on")))
+
+
+@run_metric("chains")
+def heat_cascade_chains_final(model: ParkModel) -> float:
+    """Distinct firm triples (a, b, c) with active links a -> b in a stream with a cascade yield and
+    b -> c in the stream it cascades into (e.g. smelter -waste heat-> greenhouse -low-grade heat->
+    livestock house) in the last month: exchange chains of three firms."""
+    links, cascade = model.byproduct_market.links, model.heat_cascade.matrix
+    live = links.live
+    s, r, k = links.supplier[live], links.receiver[live], links.stream[live]
+    into = cascade[k].any(axis=1)  # links whose stream leaves heat to pass on
+    out = cascade[:, k].any(axis=0)  # links carrying passed-on heat
+    a, b, i = s[into], r[into], k[into]
+    b2, c, j = s[out], r[out], k[out]
+    ai, ci = np.nonzero((b[:, None] == b2[None, :]) & (cascade[i][:, j] > 0) & (a[:, None] != c[None, :]))
+    return float(len({(int(a[x]), int(b[x]), int(c[y])) for x, y in zip(ai, ci, strict=True)}))
 
 
 def compute_run_metrics(model: ParkModel, names: Iterable[str] | None = None) -> dict[str, float]:

@@ -2,11 +2,16 @@
 
 One step is one month. The phases of a step (DESIGN.md), in this order:
 
-1. ``update_policies``   government instruments update for the month
+1. ``update_policies``   government instruments update for the month; firms subscribe to
+                         the operator's services (agents/operator_services.py)
 2. ``produce``           firms draw demand, produce, sell, pay variable and fixed costs;
-                         the operator collects rent; installed abatement operates
+                         heat received last month is passed on as low-grade heat
+                         (agents/heat_cascade.py); the operator collects rent; installed
+                         abatement operates
 3. ``deliver_and_dispose`` contracted byproduct deliveries and their payments, then disposal
-                         of the rest, purchases of unmet substitutable inputs, reuse quotas
+                         of the rest, purchases of unmet substitutable inputs, reuse quotas;
+                         the operator runs, and may build, shared infrastructure
+                         (agents/infrastructure.py)
 4. ``match``             byproduct market: discovery, matching, new links (markets/byproduct.py)
 5. ``abatement.decide``  firms invest in technologies whose MAC is below the value they
                          expect per tonne (agents/abatement.py)
@@ -40,6 +45,9 @@ from ecopark import metrics
 from ecopark.agents import Bank, Enterprise, FirmTable, Government, ParkOperator
 from ecopark.agents.abatement import AbatementPortfolio
 from ecopark.agents.enterprise import dispose_and_buy_inputs, pay_dividends, produce
+from ecopark.agents.heat_cascade import HeatCascade
+from ecopark.agents.infrastructure import Infrastructure
+from ecopark.agents.operator_services import OperatorServices
 from ecopark.catalogue import load_catalogue
 from ecopark.ledger import Ledger
 from ecopark.markets.byproduct import ByproductMarket
@@ -99,6 +107,9 @@ class ParkModel(mesa.Model):
         self.abatement = AbatementPortfolio(self)
         self.carbon_market = CarbonMarket(self)
         self.secured_lending = SecuredLending(self)
+        self.heat_cascade = HeatCascade(self)
+        self.infrastructure = Infrastructure(self)
+        self.services = OperatorServices(self)
         recorded = list(metrics.STEP_METRICS if step_metrics is None else step_metrics)
         unknown = [name for name in recorded if name not in metrics.STEP_METRICS]
         if unknown:
@@ -211,10 +222,14 @@ class ParkModel(mesa.Model):
         self.exits_this_step = 0
         self.credit.reset_counts()
         self.government.update_policies()
+        self.services.step()
         produce(self)
+        self.heat_cascade.pass_on()
         self.operator.collect_rent()
         self.abatement.operate()
         self.deliver_and_dispose()
+        self.heat_cascade.remember()
+        self.infrastructure.step()
         self.byproduct_market.match()
         self.abatement.decide(self.carbon_market.value_per_tonne(self.firms.live))
         self.credit.step()

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ecopark.catalogue import load_catalogue
+from ecopark.catalogue import load_catalogue, load_infrastructure
 from ecopark.markets.contracts import SHARING_RULES
 from ecopark.policies import REGISTRY, PolicyParams
 from ecopark.schema import ConfigError, build, param, to_dict
@@ -34,6 +34,8 @@ class ParkSpec:
     size_km: float = param(6.0, lo=0.1, hi=200, unit="km", doc="side of the square park")
     vacant_plots: int = param(4, lo=0, hi=10000, doc="plots with no firm at the start")
     firms: dict[str, int] = param({}, lo=0, hi=5000, doc="number of firms per sector (catalogue key)")
+    heat_cascade: bool = param(True, doc="firms that receive steam or heat through links pass on the low-grade "
+                                         "heat left (catalogue `cascade` yields; docs/model.md)")
 
     def validate(self, path: str) -> None:
         sectors = load_catalogue().sector_keys
@@ -76,12 +78,56 @@ class EconomySpec:
 
 
 @dataclass(frozen=True)
+class InfrastructureSpec:
+    """The operator as investor in shared infrastructure (agents/infrastructure.py)."""
+
+    kinds: list[str] = param([], choices=tuple(load_infrastructure()),
+                             doc="shared infrastructure the operator may build (ecopark/data/infrastructure.toml); "
+                                 "empty: none")
+    hurdle_rate: float = param(0.08, lo=0, hi=1, unit="1/year", doc="the operator's discount rate for the NPV")
+    expected_uptake: float = param(0.8, lo=0, hi=1,
+                                   doc="share of the park's potential flow of the served streams the operator "
+                                       "expects to carry (assumption)")
+    review_months: int = param(12, lo=1, hi=600, unit="months",
+                               doc="the operator reviews infrastructure not yet built every this many months")
+    tariff_scale: float = param(1.0, lo=0, hi=100, doc="multiplier on the catalogue tariffs")
+    connection_share: float = param(0.5, lo=0, hi=1,
+                                    doc="share of the tariff charged as a connection (capacity) fee on the "
+                                        "contracted quantity; the rest is a throughput fee on deliveries")
+    ppp_share: float = param(0.0, lo=0, hi=1,
+                             doc="share of the capex a private partner finances (PPP), taking that share of "
+                                 "the net fee income")
+    loan_share: float = param(0.5, lo=0, hi=1,
+                              doc="share of the capex net of subsidy and PPP the operator borrows from the first bank")
+    loan_tenor_months: int = param(120, lo=1, hi=600, unit="months", doc="tenor of the infrastructure loan")
+
+
+@dataclass(frozen=True)
+class ServicesSpec:
+    """The operator's service packages (agents/operator_services.py)."""
+
+    enabled: bool = param(False, doc="the operator offers carbon accounting and energy management")
+    mrv_cost: float = param(0.0, lo=0, unit="yuan/month",
+                            doc="in-house monitoring, reporting and verification cost of a firm under a carbon "
+                                "instrument that does not buy carbon accounting (applies with the services off too)")
+    accounting_fee: float = param(2.0e4, lo=0, unit="yuan/month", doc="carbon accounting fee, fixed part")
+    accounting_fee_per_t: float = param(1.0, lo=0, unit="yuan/tCO2e", doc="carbon accounting fee per tonne emitted")
+    energy_fee: float = param(1.0e5, lo=0, unit="yuan/month", doc="energy management fee")
+    energy_saving: float = param(0.003, lo=0, hi=0.5,
+                                 doc="share of a subscriber's variable cost energy management saves (assumption: "
+                                     "energy a tenth of variable cost, 3% of it saved)")
+    term_months: int = param(12, lo=1, hi=600, unit="months", doc="length of a service subscription")
+
+
+@dataclass(frozen=True)
 class OperatorSpec:
     rent: float = param(80000.0, lo=0, unit="yuan/firm/month", doc="plot rent each firm pays the operator")
     operating_cost: float = param(1.5e6, lo=0, unit="yuan/month", doc="the operator's own running cost")
     initial_cash: float = param(5.0e7, lo=0, unit="yuan", doc="the operator's starting cash")
     carbon_pool: bool = param(True, doc="pool verified reductions of firms outside the cap and sell them as offsets")
     pool_commission: float = param(0.1, lo=0, hi=1, doc="operator's share of carbon-pool proceeds")
+    infrastructure: InfrastructureSpec = param(InfrastructureSpec(), doc="shared infrastructure")
+    services: ServicesSpec = param(ServicesSpec(), doc="service packages")
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,15 @@ POLICY_EFFECTS: tuple[PolicyEffect, ...] = (
                  {"loans_disbursed": +1}),
     PolicyEffect("demand slump of 30% for 24 months from month 13", {}, SLUMP,
                  {"defaults_total": +1, "npl_ratio_mean": +1}),
+    PolicyEffect("operator may build a heat network (PPP 30%)", {},
+                 {"operator.infrastructure.kinds": ["heat_network"], "operator.infrastructure.ppp_share": 0.3},
+                 {"links_formed_total": +1, "operator_rent_share": -1}),
+    PolicyEffect("heat cascade off -> on", {"park.heat_cascade": False}, {},
+                 {"exchange_chains_final": +1, "emissions_avoided": +1}),
+    PolicyEffect("operator services off -> on (in-house MRV 40,000 yuan/month)",
+                 {"operator.services.mrv_cost": 40000.0},
+                 {"operator.services.mrv_cost": 40000.0, "operator.services.enabled": True},
+                 {"operator_services_share": +1, "operator_rent_share": -1}),
 )
 
 
@@ -268,9 +277,22 @@ DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
      "working-capital loans (standard, secured by warehouse receipts or allowances, risk-priced to weak firms), "
      "lent only to firms whose cash has run out; months with no such loan count as 0 (section 4 compares "
      "balance-weighted ratios)"),
-    ("operator revenue from rent", "operator_rent_share", "38.5% for a leading park; service income 28% of the "
-     "operators' market", "the model's operator earns rent, platform fees, link commissions and carbon-pool "
-     "commission only; no green power sales or service packages"),
+    ("operator revenue from rent", "operator_rent_share", "38.5% for a leading park (Shenzhen Pingshan, 2023)",
+     "the model's operator earns rent, platform fees and link commissions, carbon-pool commission, "
+     "infrastructure fees (where it builds) and service fees (qinzhou); no green-power trading, which is "
+     "26.2% of the leading park's income"),
+    ("operator revenue from services", "operator_services_share", "service income 28% of the operators' market "
+     "(forecast 55% by 2026); technical services 20.5% of the leading park's income",
+     "only the qinzhou preset offers carbon accounting and energy management; the fees are assumptions"),
+    ("operator revenue from infrastructure", "operator_infrastructure_share", "no figure for fees alone",
+     "connection and throughput fees of the heat network (yueyang, liaocheng) or hydrogen main (qinzhou), "
+     "where the operator's NPV rule builds them"),
+    ("infrastructure payback", "infrastructure_payback_years", "6.2 years on average for circular-economy PPP "
+     "projects (2023)", "capex / realised fees less opex; 0 = nothing built; links formed before the build "
+     "keep their own pipes, so a network built late (liaocheng) carries little and pays back slowly"),
+    ("heat cascade chains of three firms", "heat_cascade_chains_final", "energy cascades: high-temperature heat "
+     "to medium, then to low-temperature uses (industry report); smelter heat to greenhouses (Liaocheng)",
+     "a chain is a firm triple with heat in and low-grade heat out of the middle firm at the end of the run"),
 )
 
 

@@ -8,7 +8,7 @@ import pytest
 import ecopark
 from ecopark.scenario import load_scenario, presets
 
-# Streams each preset's document names (seeds/ in /work/shared, DOMAIN.md section 3).
+# Streams each preset's document names (the source documents, DOMAIN.md section 3).
 NAMED_STREAMS = {
     # seeds/000 (Yueyang report): captured CO2 to food-grade CO2 (1.2 CCU; 3 pipe network),
     # to greenhouses (DOMAIN 3); soybean meal and rice bran to protein/fibre and feed
@@ -21,14 +21,17 @@ NAMED_STREAMS = {
     "qinzhou": {"hydrogen", "steam", "waste_heat"},
     # seeds/002 (Liaocheng report): red mud and fly ash to building materials and soil
     # conditioner, smelting residue to building material (1.2, 3.1); smelter and data-centre
-    # waste heat to greenhouses (3.1); straw and manure to biogas (3.1).
-    "liaocheng": {"red_mud", "fly_ash", "slag", "waste_heat", "straw_manure"},
+    # waste heat to greenhouses (3.1); straw and manure to biogas (3.1); low-grade heat passed on
+    # to heating, greenhouses, drying and livestock houses (1.2 energy cascade, 3.1).
+    "liaocheng": {"red_mud", "fly_ash", "slag", "waste_heat", "straw_manure", "low_grade_heat"},
 }
 
 # Flows the catalogue attaches to a preset's sectors although its document does not name
 # them. Qinzhou: chlor-alkali, the catalogue's only byproduct-hydrogen source, also takes the
 # fine (new-material) chemicals' spent hydrochloric acid (DOMAIN 3, industry report, Changzhou).
-CATALOGUE_SIDE_STREAMS = {"yueyang": set(), "qinzhou": {"spent_acid"}, "liaocheng": set()}
+# Yueyang: the food plants that receive steam pass its low-grade heat on to the greenhouses (heat
+# cascade of the catalogue; industry report: high-temperature heat to medium, then low-temperature uses).
+CATALOGUE_SIDE_STREAMS = {"yueyang": {"low_grade_heat"}, "qinzhou": {"spent_acid"}, "liaocheng": set()}
 
 # The flows each document is about: every one must form at least one link.
 HEADLINE_STREAMS = {

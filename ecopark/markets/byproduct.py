@@ -14,6 +14,10 @@ co2 tCO2e avoided per unit, sub the reuse subsidy, capex = fixed + per_km * dist
 streams), A the monthly annuity factor over the contract at the pair's mean hurdle rate,
 F the platform fee and q_sr = min(supply_s, demand_r) the quantity the pair could trade.
 Pairs beyond the stream's max distance, unknown pairs and a firm with itself are NaN.
+Where the operator's shared infrastructure carries stream k, a link formed after it was
+built pays less capex and transport and a tariff instead (agents/infrastructure.py:
+``adjust_pair`` in the surplus, ``haulage`` at settlement); a firm's open supply includes
+the low-grade heat it passes on (agents/heat_cascade.py).
 
 Matching: with the platform, :func:`match_max_surplus` (a transportation LP, scipy HiGHS)
 over all pairs; without, :func:`deferred_acceptance` over the pairs each firm has
@@ -212,8 +216,9 @@ class ByproductMarket:
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["transport_cost"][k] * dist
                + (0.0 if self.credit_supplier[k] else carbon))
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
-        return {"dist": dist, "a_s": np.broadcast_to(a_s, dist.shape), "a_r": a_r, "capex": capex,
-                "subsidy": np.broadcast_to(unit["subsidy"][k], dist.shape)}
+        return self.model.infrastructure.adjust_pair(k, {  # shared infrastructure, if built
+            "dist": dist, "a_s": np.broadcast_to(a_s, dist.shape), "a_r": a_r, "capex": capex,
+            "subsidy": np.broadcast_to(unit["subsidy"][k], dist.shape)})
 
     def _capex_subsidy_share(self, capex: np.ndarray) -> np.ndarray:
         policy = self.model.policy("capex_subsidy")
@@ -266,7 +271,7 @@ class ByproductMarket:
         price = links.price[live]
         ledger.transfer_signed("byproduct_payment", "gate_fee", acc_r, acc_s, delivered * price)
         ledger.transfer("processing", acc_r, outside, delivered * st["processing_cost"][k])
-        ledger.transfer("transport", acc_r, outside, delivered * st["transport_cost"][k] * links.distance[live])
+        haulage = model.infrastructure.haulage(live, delivered)  # transport, and infrastructure fees if used
 
         subsidy = np.zeros(len(live))
         policy = model.policy("reuse_subsidy")
@@ -286,9 +291,8 @@ class ByproductMarket:
         # side as in the contract's expectation: allowances saved, or pool payouts to come
         carbon = delivered * st["co2_avoided"][k] * model.expected_carbon_price
         op_s = delivered * (a_s + price) - fee_half + np.where(self.credit_supplier[k], carbon, 0.0)
-        op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k]
-                             - st["transport_cost"][k] * links.distance[live] - price) + subsidy + topup - fee_half
-                + np.where(self.credit_supplier[k], 0.0, carbon))
+        op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k] - price) - haulage
+                + subsidy + topup - fee_half + np.where(self.credit_supplier[k], 0.0, carbon))
         beta = links.beta[live]
         commission = links.commission[live] * np.maximum(op_s + op_r + 2 * fee_half, 0.0)
         ledger.transfer("operator_commission", np.r_[acc_s, acc_r], op, np.r_[beta * commission,
@@ -460,7 +464,8 @@ class ByproductMarket:
         committed_in = np.bincount(links.receiver[live] * n_k + cell, links.quantity[live],
                                    minlength=firms.n * n_k).reshape(firms.n, n_k)
         s = firms.sector[rows]
-        supply = normal[:, None] * model.yield_matrix[s] - committed_out[rows]
+        supply = (normal[:, None] * model.yield_matrix[s] + model.heat_cascade.supply(committed_in[rows])
+                  - committed_out[rows])
         demand = normal[:, None] * model.need_matrix[s] - committed_in[rows]
         return rows, supply, demand
 

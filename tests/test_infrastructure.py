@@ -1,0 +1,128 @@
+"""The operator as investor: it builds shared infrastructure when its NPV is positive, pairs
+that use it form links they would not form without it, and its money moves through the ledger."""
+
+import numpy as np
+import pytest
+
+from ecopark.markets.byproduct import annuity_factor
+from ecopark.model import ParkModel
+from ecopark.scenario import load_scenario
+
+HEAT = 'operator.infrastructure.kinds=["heat_network"]'
+
+
+def run(name: str, steps: int, seed: int = 1, overrides: tuple[str, ...] = ()) -> ParkModel:
+    model = ParkModel(load_scenario(name, list(overrides)), seed=seed)
+    for _ in range(steps):
+        model.step()
+    return model
+
+
+def surplus_per_unit(model: ParkModel, link: int) -> float:
+    """The pair's joint surplus per unit (as the market values it) for link ``link`` now."""
+    market, links, firms = model.byproduct_market, model.byproduct_market.links, model.firms
+    k, s, r = int(links.stream[link]), links.supplier[link:link + 1], links.receiver[link:link + 1]
+    v = market.pair_values(k, s, r, market.unit_values())
+    rate = (firms.discount_rate[s] + firms.discount_rate[r]) / 2
+    capex_month = (v["capex"] - market._capex_subsidy_share(v["capex"])) * annuity_factor(
+        rate[:, None], market.spec.contract_months)
+    return float((v["a_s"] + v["a_r"] + v["subsidy"] - capex_month / links.quantity[link])[0, 0])
+
+
+@pytest.fixture(scope="module")
+def yueyang_network() -> ParkModel:
+    return run("yueyang", 36)
+
+
+def test_operator_builds_the_heat_network_when_its_npv_is_positive(yueyang_network):
+    model = yueyang_network
+    infra = model.infrastructure
+    assert [p.kind.key for p in infra.projects] == ["heat_network"]
+    project = infra.projects[0]
+    assert project.built == 1
+    # financed by the capex subsidy's infrastructure purpose, the PPP partner, a loan and cash
+    ledger = model.ledger
+    assert project.subsidy > 0
+    assert ledger.flow("capex_subsidy", "government", "operator") == pytest.approx(project.subsidy)
+    assert ledger.flow("ppp_investment") == pytest.approx(0.3 * project.capex)
+    assert ledger.flow("infrastructure_loan") == pytest.approx(project.loan) and project.loan > 0
+    assert ledger.flow("infrastructure_capex") == pytest.approx(project.capex)
+    assert project.equity == pytest.approx(project.capex - project.subsidy - project.ppp - project.loan)
+    # no fees, no value: the operator does not build
+    nothing = ParkModel(load_scenario("yueyang", ["operator.infrastructure.tariff_scale=0"]), seed=1)
+    nothing.step()
+    value, _ = nothing.infrastructure.npv(nothing.infrastructure.kinds["heat_network"])
+    assert value < 0 and not nothing.infrastructure.projects
+
+
+def test_npv_rises_with_the_capex_subsidy_for_infrastructure():
+    with_subsidy = ParkModel("yueyang", seed=1)
+    without = ParkModel(load_scenario("yueyang", ['policies.capex_subsidy.purposes=["link", "abatement"]']), seed=1)
+    with_subsidy.step()
+    without.step()
+    kind = with_subsidy.infrastructure.kinds["heat_network"]
+    assert with_subsidy.infrastructure.financing(1e7)[0] == pytest.approx(1.5e6)
+    assert without.infrastructure.financing(1e7)[0] == 0.0
+    assert with_subsidy.infrastructure.npv(kind)[0] > without.infrastructure.npv(kind)[0]
+
+
+def test_pairs_on_the_network_form_links_unprofitable_without_it(yueyang_network):
+    model = yueyang_network
+    infra, links = model.infrastructure, model.byproduct_market.links
+    rows = np.arange(links.n)
+    served = infra.since[links.stream[rows]] >= 0
+    on = rows[served & (links.start[rows] >= infra.since[links.stream[rows]])]
+    assert len(on) >= 5
+    with_network = np.array([surplus_per_unit(model, i) for i in on])
+    saved = infra.since.copy()
+    infra.since[:] = -1  # value the same pairs as if nothing were built
+    without = np.array([surplus_per_unit(model, i) for i in on])
+    infra.since[:] = saved
+    assert (with_network > without).all()
+    assert (without <= 0).sum() >= 1, "every networked pair would have linked anyway"
+
+
+def test_network_raises_links_in_the_streams_it_serves_paired_over_seeds():
+    streams = ("steam", "waste_heat", "low_grade_heat")
+    diffs = []
+    for seed in range(3):
+        counts = []
+        for kinds in ('["heat_network"]', "[]"):
+            model = run("yueyang", 24, seed, (f"operator.infrastructure.kinds={kinds}",))
+            links = model.byproduct_market.links
+            keys = model.catalogue.stream_keys
+            counts.append(sum(int((links.stream[: links.n] == keys.index(s)).sum()) for s in streams))
+        diffs.append(counts[0] - counts[1])
+    assert min(diffs) > 0, diffs
+
+
+def test_fees_and_loan_service_balance_in_the_ledger():
+    model = ParkModel(load_scenario("yueyang", ["operator.infrastructure.loan_tenor_months=12"]), seed=2)
+    model.step()
+    infra, links, ledger = model.infrastructure, model.byproduct_market.links, model.ledger
+    share = model.scenario.operator.infrastructure.connection_share
+    for _ in range(14):
+        live = links.live
+        k = links.stream[live]
+        on = live[(infra.since[k] >= 0) & (links.start[live] >= infra.since[k])]
+        expected = float((share * infra.tariff[links.stream[on]] * links.quantity[on]).sum())
+        model.step()
+        assert ledger.flow("infrastructure_connection", step=model.steps) == pytest.approx(expected, abs=0.05 * len(on))
+        throughput = ledger.flow("infrastructure_throughput", step=model.steps)
+        delivered = float(((1 - share) * infra.tariff[links.stream[on]] * links.delivered[on]).sum())
+        assert throughput == pytest.approx(delivered, abs=0.05 * len(on))
+    project = infra.projects[0]
+    assert project.loan_months_left == 0 and project.loan_outstanding == pytest.approx(0.0, abs=1e-6)
+    assert ledger.flow("infrastructure_loan_repayment") == pytest.approx(project.loan, abs=1.0)
+    assert ledger.flow("bank_funding_repayment", "bank") >= project.loan - 1.0
+    assert ledger.total() == 0
+
+
+def test_bad_infrastructure_settings_name_the_key():
+    from ecopark.schema import ConfigError
+    with pytest.raises(ConfigError, match=r"operator\.infrastructure\.kinds.*allowed: one of 'heat_network'"):
+        load_scenario("generic", ['operator.infrastructure.kinds=["district_heat"]'])
+    with pytest.raises(ConfigError, match=r"operator\.infrastructure\.ppp_share.*allowed: a number from 0 to 1"):
+        load_scenario("generic", ["operator.infrastructure.ppp_share=1.5"])
+    with pytest.raises(ConfigError, match=r"operator\.services\.energy_saving"):
+        load_scenario("generic", ["operator.services.energy_saving=-0.1"])
