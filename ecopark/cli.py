@@ -82,7 +82,8 @@ def _cmd_viz(args: argparse.Namespace) -> int:
         print(f"ecopark: warning: serving on {args.host} makes the app reachable from other machines; "
               "it has no login and runs code on this machine when used", file=sys.stderr)
     solara = Path(sys.executable).with_name("solara")
-    cmd = [str(solara), "run", str(app), "--host", args.host, "--port", str(args.port), "--production"]
+    cmd = [str(solara), "run", str(app), "--host", args.host, "--port", str(args.port), "--production",
+           "--no-check-version"]  # no "pip install a newer solara" advice: the pins keep the page offline
     return subprocess.call(cmd)
 
 

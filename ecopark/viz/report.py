@@ -11,16 +11,14 @@ import matplotlib.pyplot as plt
 
 from ecopark.experiments.runner import RunResult
 from ecopark.metrics import RUN_METRICS
+from ecopark.viz.numbers import abbreviate
 
 
 def _fmt(value: float, unit: str) -> str:
     """A number with a thousand/million/billion suffix, or a percentage for shares."""
     if unit == "share":
         return f"{100 * value:.1f} %"
-    for div, suffix in ((1e9, " bn"), (1e6, " M"), (1e3, " k")):
-        if abs(value) >= div:
-            return f"{value / div:,.2f}{suffix} {unit}"
-    return f"{value:,.2f} {unit}"
+    return abbreviate(value, unit)
 
 
 def summary_text(result: RunResult) -> str:
