@@ -64,8 +64,8 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from ecopark.experiments.plots import plot_results
 
-    paths = plot_results(args.folder, args.outcome or None, fmt=args.format)
-    print(f"wrote {len(paths)} figures to {args.folder}/")
+    paths = plot_results(args.folder, args.outcome or None, fmt=args.format, cost=args.cost)
+    print(f"wrote {len(paths) - 1} figures to {args.folder}/, listed in {paths[-1].name}")
     return 0
 
 
@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", help="sweep results folder")
     p.add_argument("--outcome", action="append", default=[], help="outcome to plot (repeatable; default all)")
     p.add_argument("--format", choices=("png", "svg"), default="png")
+    p.add_argument("--cost", default=None, metavar="METRIC",
+                   help="run metric in yuan for the cost-effectiveness figure (default fiscal_cost if recorded)")
     p.set_defaults(func=_cmd_plot)
 
 
