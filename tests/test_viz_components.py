@@ -220,3 +220,24 @@ def test_viz_cli_serves_the_app_and_warns_on_open_host(monkeypatch, capsys, host
     assert cmd[1:3] == ["run", str(Path(cli.__file__).parent / "viz" / "app.py")]
     assert cmd[cmd.index("--host") + 1] == host and cmd[cmd.index("--port") + 1] == "9999"
     assert ("warning" in capsys.readouterr().err) == warned
+
+
+def test_report_groups_small_money_kinds_and_keeps_one_unit_per_byproduct_panel(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    import ecopark
+    from ecopark.viz import report
+
+    result = ecopark.run("generic", steps=3, seed=1)
+    figures = []
+    monkeypatch.setattr(plt.Figure, "savefig", lambda self, *a, **k: figures.append(self))
+    report.write_report(result, tmp_path / "report.png")
+    axes = figures[0].axes
+    money = next(ax for ax in axes if ax.get_title().startswith("Money moved"))
+    labels = [t.get_text() for t in money.get_yticklabels()]
+    kinds = result.ledger["kind"].nunique()
+    assert len(labels) == min(kinds, report.TOP_MONEY_KINDS + 1)
+    assert kinds <= report.TOP_MONEY_KINDS or labels[0].startswith("other (")
+    units = set(result.streams.loc[result.streams["generated"] > 0, "unit"])
+    byproduct_axes = [ax for ax in axes if "over the run" in ax.get_xlabel() and "yuan" not in ax.get_xlabel()]
+    assert {ax.get_xlabel().removesuffix(" over the run") for ax in byproduct_axes} == units

@@ -19,8 +19,10 @@ def magnitude(value: float) -> tuple[float, str]:
     return 1.0, ""
 
 
-def abbreviate(value: float, unit: str = "", digits: int = 2) -> str:
-    """``value`` with its magnitude suffix and unit: ``abbreviate(2.5e8, "yuan") == "250.00 M yuan"``."""
+def abbreviate(value: float, unit: str = "", digits: int | None = 2) -> str:
+    """``value`` with its magnitude suffix and unit: ``abbreviate(2.5e8, "yuan") == "250.00 M yuan"``;
+    ``digits=None`` gives the shortest form (``abbreviate(1.25e6, digits=None) == "1.25 M"``)."""
     divisor, suffix = magnitude(value)
-    text = f"{value / divisor:,.{digits}f}" + (f" {suffix}" if suffix else "")
+    number = f"{value / divisor:g}" if digits is None else f"{value / divisor:,.{digits}f}"
+    text = number + (f" {suffix}" if suffix else "")
     return f"{text} {unit}" if unit else text
