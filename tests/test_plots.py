@@ -1,4 +1,4 @@
-"""Sweep figures and the cost-effectiveness table (ecopark/experiments/plots.py, cost_effectiveness.py)."""
+"""Sweep figures and the cost-effectiveness table (ecopark/experiments/plots.py, effectiveness.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from ecopark.experiments import plots
 from ecopark.experiments.batch import sweep
-from ecopark.experiments.cost_effectiveness import cost_effectiveness
+from ecopark.experiments.effectiveness import cost_effectiveness
 from ecopark.schema import ConfigError
 
 T_975_2 = 4.302652729911275  # Student's t, 97.5% quantile, 2 degrees of freedom

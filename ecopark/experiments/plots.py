@@ -14,7 +14,7 @@ For each outcome:
   as a dot and the binned partial dependence (mean and 95% interval per decile bin).
 - ``cost-effectiveness-<outcome>`` and ``.csv``: each point's change of the outcome against
   the baseline point vs its extra cost, with paired 95% intervals
-  (:mod:`ecopark.experiments.cost_effectiveness`).
+  (:mod:`ecopark.experiments.effectiveness`).
 - ``sensitivity``: the Sobol or Morris indices of ``indices.csv`` (``ecopark sensitivity``)
   as bars with their 95% intervals.
 
@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ecopark.experiments.batch import load_results
-from ecopark.experiments.cost_effectiveness import cost_effectiveness
+from ecopark.experiments.effectiveness import cost_effectiveness
 from ecopark.metrics import RUN_METRICS
 from ecopark.schema import ConfigError
 from ecopark.viz.numbers import abbreviate, magnitude
