@@ -64,10 +64,9 @@ def MonthCounter(model: SteerableParkModel):
     """'Month N of H': the months simulated so far, as the map and the charts count them."""
     update_counter.get()
     horizon = model.scenario.park.horizon
-    solara.Text(f"Month {model.steps} of {horizon}",
-                style={"font-size": "18px", "font-weight": "bold", "margin-top": "14px"})
-    if not model.steps:
-        solara.Text(" (press Step to run the first month)", style={"color": "#666"})
+    hint = "<div style='color: #666'>press Step to run the first month</div>" if not model.steps else ""
+    solara.HTML(tag="div", unsafe_innerHTML=f"<b>Month {model.steps} of {horizon}</b>{hint}",
+                style={"font-size": "18px", "margin-top": "16px"})
 
 
 @solara.component

@@ -182,7 +182,7 @@ def _number(value: float) -> float | None:
 # -- park map -------------------------------------------------------------------------
 #: Where the map's two legend columns (industries, links) start, as a share of the figure's
 #: width: each lists every entry in a column of its own, with no paging.
-MAP_LEGEND_LEFT = ("57%", "78%")
+MAP_LEGEND_LEFT = ("54%", "77%")
 
 def park_map_option(model: ParkModel) -> dict[str, Any]:
     """ECharts option of the park map: firms by sector (dot area ~ output), links by stream (width ~ flow).
@@ -247,7 +247,7 @@ def park_map_option(model: ParkModel) -> dict[str, Any]:
                                                                               "text": "Industry (dot colour)"}},
                     {**heading, "left": MAP_LEGEND_LEFT[1],
                      "style": {**heading["style"], "text": "Byproduct link (line colour)" if link_names else ""}}],
-        "grid": {"left": 45, "right": "46%", "top": 40, "bottom": 40},
+        "grid": {"left": 45, "right": "48%", "top": 40, "bottom": 40},
         "xAxis": axis,
         "yAxis": {**axis, "nameGap": 30},
         "series": series,
