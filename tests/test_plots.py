@@ -95,3 +95,49 @@ def test_sensitivity_indices_become_a_bar_chart(tmp_path):
     fig, caption = plots._sensitivity_figure(indices)
     bars = [p for p in fig.axes[0].patches]
     assert len(bars) == 2 and "95% intervals" in caption
+
+
+def _grid_runs() -> pd.DataFrame:
+    """A synthetic 3 x 2 x 2 grid (a boolean among them), two replications each."""
+    rows = []
+    for share in (0.0, 0.15, 0.3):
+        for on in (False, True):
+            for rate in (0.0, 50.0):
+                for rep in (0, 1):
+                    rows.append({"replication": rep, "seed": rep, "param:policies.capex_subsidy.share": share,
+                                 "param:policies.platform.enabled": on, "param:policies.landfill_tax.rate": rate,
+                                 "links_formed_total": 10 + 20 * share + 3 * on + rate / 50 + rep})
+    return pd.DataFrame(rows)
+
+
+def test_boolean_x_is_drawn_as_points_and_series_differ_in_marker_and_line():
+    runs = _grid_runs()
+    params = ["param:policies.capex_subsidy.share", "param:policies.platform.enabled",
+              "param:policies.landfill_tax.rate"]
+    fig, caption = plots._line_figure(runs, "links_formed_total", params[1], [params[0], params[2]])
+    ax = fig.axes[0]
+    drawn = [c.lines[0] for c in ax.containers]  # each series' means (error bars aside)
+    assert len(drawn) == 3 and all(line.get_linestyle() == "None" for line in drawn)  # no line joins false and true
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["False", "True"]
+    assert "series by policies.capex_subsidy.share" in caption and "panels by policies.landfill_tax.rate" in caption
+    fig, _ = plots._line_figure(runs, "links_formed_total", params[0], [params[1], params[2]])
+    series = [c.lines[0] for c in fig.axes[0].containers]
+    assert len({line.get_marker() for line in series}) == len(series) == 2
+    assert len({str(line.get_linestyle()) for line in series}) == 2
+    xs = [tuple(line.get_xdata()) for line in series]
+    assert xs[0] != xs[1]  # dodged sideways: the two series' intervals do not sit on each other
+
+
+def test_heatmap_cells_carry_their_values_and_a_fourth_parameter_is_named():
+    runs = _grid_runs()
+    runs["param:credit.green_discount_bp"] = 40.0
+    runs = pd.concat([runs, runs.assign(**{"param:credit.green_discount_bp": 80.0})])
+    params = ["param:policies.capex_subsidy.share", "param:policies.landfill_tax.rate",
+              "param:policies.platform.enabled", "param:credit.green_discount_bp"]
+    fig, caption = plots._heatmap_figure(runs, "links_formed_total", params[0], params[1], params[2:])
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 2  # one panel per value of the third parameter
+    texts = [float(t.get_text()) for t in panels[0].texts]
+    expected = runs[~runs[params[2]]].groupby([params[0], params[1]])["links_formed_total"].mean()
+    assert sorted(texts) == pytest.approx(sorted(expected.round(1)), abs=0.06)
+    assert "averaged over credit.green_discount_bp" in caption
