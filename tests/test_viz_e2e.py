@@ -127,6 +127,10 @@ def test_two_sessions_step_charts_slider_reset_in_browser(server, tmp_path):
         time.sleep(0.5)
         assert page.get_by_text("Month 3 of 120").count() == 1
         assert page.get_by_text("Month 1 of 120").count() == 0
+        other.get_by_role("button", name="\u25b6", exact=True).click()  # play, then pause
+        other.get_by_text("Month 4 of 120").wait_for(timeout=20_000)
+        other.get_by_role("button", name="\u275a\u275a", exact=True).click()
+        assert page.get_by_text("Month 3 of 120").count() == 1
         other.close()
 
         # every slider has a usable width and shows its value with its unit
