@@ -148,5 +148,10 @@ def test_two_sessions_step_charts_slider_reset_in_browser(server, tmp_path):
         page.get_by_text("What am I looking at?").wait_for(timeout=20_000)
         assert page.get_by_text("Setting not applied").count() == 0  # the landfill tax lever was accepted
         page.screenshot(path=str(tmp_path / "reset.png"), full_page=True)
+
+        # choosing a preset moves the levers to that park's values (liaocheng's cap declines 1 % a year)
+        page.locator(".v-select", has_text="Scenario preset").click()
+        page.locator(".v-list-item", has_text="liaocheng").click()
+        page.get_by_text("Carbon cap: tighter each year by: 1 %").wait_for(timeout=10_000)
         browser.close()
     assert (tmp_path / "stepped.png").stat().st_size > 10_000
