@@ -241,3 +241,18 @@ def test_report_groups_small_money_kinds_and_keeps_one_unit_per_byproduct_panel(
     units = set(result.streams.loc[result.streams["generated"] > 0, "unit"])
     byproduct_axes = [ax for ax in axes if "over the run" in ax.get_xlabel() and "yuan" not in ax.get_xlabel()]
     assert {ax.get_xlabel().removesuffix(" over the run") for ax in byproduct_axes} == units
+
+
+def test_viz_cli_starts_solara_without_its_version_check(monkeypatch):
+    """Solara's start-up check advises 'pip install' of a newer Solara, which breaks the offline pins."""
+    import os
+    import subprocess
+
+    from ecopark import cli
+
+    commands = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd, *a, **k: commands.append(list(cmd)) or 0)
+    for name in ("execv", "execvp"):
+        monkeypatch.setattr(os, name, lambda path, cmd, *a: commands.append(list(cmd)))
+    cli.main(["viz", "--port", "9999"])
+    assert commands and "--no-check-version" in commands[0]
