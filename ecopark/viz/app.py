@@ -85,8 +85,9 @@ def _chart_component(chart: Chart):
     return ChartView
 
 
-#: What the main area shows, each a component of the model (in this order).
-components = [Explainer, ParkMap, *(_chart_component(c) for c in CHARTS)]
+#: One view per chart of :data:`CHARTS`, and everything the main area shows, in order.
+CHART_VIEWS = [_chart_component(c) for c in CHARTS]
+components = [Explainer, ParkMap, *CHART_VIEWS]
 
 LEVER_BY_NAME = {lever.name: lever for lever in LEVERS}
 
@@ -123,8 +124,8 @@ def Page():
     model = solara.use_reactive(initial)
     settings = solara.use_reactive({name: spec["value"] for name, spec in params.items()})
     play_interval = solara.use_reactive(PLAY_INTERVAL_MS)
-    render_interval = solara.use_reactive(1)
-    use_threads = solara.use_reactive(False)
+    render_interval = solara.use_reactive(1)  # redraw every month (Mesa's slider is left out)
+    use_threads = solara.use_reactive(False)  # step in the session's own task (Mesa's checkbox is left out)
 
     def set_value(name: str, value: Any) -> None:
         if name == "scenario":  # a preset brings its own lever values
@@ -149,7 +150,7 @@ def Page():
     with solara.Column():
         Explainer(model.value)
         ParkMap(model.value)
-        for pair in range(0, len(CHARTS), 2):
+        for pair in range(0, len(CHART_VIEWS), 2):  # two charts a row
             with solara.Columns([1, 1]):
-                for chart_view in components[2 + pair: 4 + pair]:
+                for chart_view in CHART_VIEWS[pair: pair + 2]:
                     chart_view(model.value)
