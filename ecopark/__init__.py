@@ -33,3 +33,8 @@ def __getattr__(name: str):
     from importlib import import_module
 
     return getattr(import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    """The public API (``__all__``), which the lazy imports above would otherwise hide from ``dir()``."""
+    return sorted(__all__)

@@ -64,8 +64,8 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from ecopark.experiments.plots import plot_results
 
-    paths = plot_results(args.folder, args.outcome or None, fmt=args.format)
-    print(f"wrote {len(paths)} figures to {args.folder}/")
+    paths = plot_results(args.folder, args.outcome or None, fmt=args.format, cost=args.cost)
+    print(f"wrote {len(paths) - 1} figures to {args.folder}/, listed in {paths[-1].name}")
     return 0
 
 
@@ -82,7 +82,8 @@ def _cmd_viz(args: argparse.Namespace) -> int:
         print(f"ecopark: warning: serving on {args.host} makes the app reachable from other machines; "
               "it has no login and runs code on this machine when used", file=sys.stderr)
     solara = Path(sys.executable).with_name("solara")
-    cmd = [str(solara), "run", str(app), "--host", args.host, "--port", str(args.port), "--production"]
+    cmd = [str(solara), "run", str(app), "--host", args.host, "--port", str(args.port), "--production",
+           "--no-check-version"]  # no "pip install a newer solara" advice: the pins keep the page offline
     return subprocess.call(cmd)
 
 
@@ -124,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", help="sweep results folder")
     p.add_argument("--outcome", action="append", default=[], help="outcome to plot (repeatable; default all)")
     p.add_argument("--format", choices=("png", "svg"), default="png")
+    p.add_argument("--cost", default=None, metavar="METRIC",
+                   help="run metric in yuan for the cost-effectiveness figure (default fiscal_cost if recorded)")
     p.set_defaults(func=_cmd_plot)
 
 

@@ -223,10 +223,11 @@ def test_plots_draw_outcome_vs_parameter_and_heatmap(tmp_path):
     sweep(SMALL, tmp_path, progress=False)
     written = plot_results(tmp_path, ["links_formed_total"], fmt="svg")
     names = {p.name for p in written}
-    assert names == {"plot-links_formed_total-vs-policies.capex_subsidy.share.svg",
-                     "plot-links_formed_total-vs-policies.platform.enabled.svg",
-                     "heatmap-links_formed_total.svg"}
-    assert all(p.stat().st_size > 1000 for p in written)
+    assert {"plot-links_formed_total-vs-policies.capex_subsidy.share.svg",
+            "plot-links_formed_total-vs-policies.platform.enabled.svg",
+            "heatmap-links_formed_total.svg", "figures.md"} <= names
+    assert written[-1].name == "figures.md"  # the index of what was written, last
+    assert all(p.stat().st_size > 1000 for p in written[:-1])
     with pytest.raises(ConfigError, match="outcomes"):
         plot_results(tmp_path, ["not_an_outcome"])
 

@@ -12,6 +12,7 @@ import solara
 
 from ecopark.scenario import presets
 from ecopark.viz import components as vc
+from ecopark.viz.numbers import abbreviate, magnitude
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +29,12 @@ def test_park_map_shows_every_live_firm_sized_by_output(model):
     firm_series = [s for s in option["series"] if s["type"] == "scatter" and s["name"] != "vacant plot"]
     points = [p for s in firm_series for p in s["data"]]
     assert len(points) == len(model.firms.live)
-    sectors = {model.catalogue.sector_keys[s] for s in model.firms.sector[model.firms.live]}
-    assert {s["name"] for s in firm_series} == sectors  # one legend entry per sector
+    cat = model.catalogue
+    sectors = {cat.sectors[cat.sector_keys[s]].name for s in model.firms.sector[model.firms.live]}
+    assert {s["name"] for s in firm_series} == sectors  # one legend entry per sector, in words
+    legends = option["legend"]
+    assert all(legend["type"] == "plain" for legend in legends)  # every entry shown, no paging
+    assert set(legends[0]["data"]) == sectors | {"vacant plot"} & {s["name"] for s in option["series"]}
     sizes = np.array([p["symbolSize"] for p in points])
     output = np.array([model.firms.output[int(p["name"].split()[1])] for p in points])
     assert sizes.max() > sizes.min()
@@ -72,7 +77,8 @@ def test_park_map_draws_links_by_stream_with_width_by_flow(model):
     finally:
         del model.byproduct_market
     lines = [s for s in option["series"] if s["type"] == "lines"]
-    assert [s["name"] for s in lines] == [f"link: {stream}"]
+    assert [s["name"] for s in lines] == [model.catalogue.streams[stream].name]
+    assert option["legend"][1]["data"] == [model.catalogue.streams[stream].name]
     widths = [d["lineStyle"]["width"] for d in lines[0]["data"]]
     assert len(widths) == 2 and widths[1] > widths[0]
     first = lines[0]["data"][0]["coords"]
@@ -99,9 +105,49 @@ def test_every_chart_draws_collected_series_and_notes_missing_ones(model):
         assert len(option["yAxis"]) == (2 if chart.right else 1)
         assert all(s.get("stack") == ("total" if chart.stacked else None) for s in option["series"])
     emissions_chart = next(c for c in vc.CHARTS if "emissions" in c.columns)
-    series = vc.chart_option(model, emissions_chart)["series"][0]
-    assert [v for _, v in series["data"]] == pytest.approx(list(collected["emissions"]))
-    assert [m for m, _ in series["data"]] == list(range(1, len(collected["emissions"]) + 1))
+    option = vc.chart_option(model, emissions_chart)
+    divisor, suffix = magnitude(max(collected["emissions"]))
+    assert option["yAxis"][0]["axisLabel"]["formatter"] == f"{{value}} {suffix}"  # e.g. "1.02 M"
+    assert [v * divisor for v in option["series"][0]["data"]] == pytest.approx(list(collected["emissions"]),
+                                                                                rel=1e-3)
+    assert option["xAxis"]["data"] == list(range(1, len(collected["emissions"]) + 1))
+
+
+def test_stacked_surplus_chart_stacks_values_on_a_month_axis(model):
+    """ECharts stacks a numeric x axis (months laid end to end): the months are categories."""
+    chart = next(c for c in vc.CHARTS if c.stacked)
+    option = vc.chart_option(model, chart)
+    assert option["xAxis"]["type"] == "category" and option["xAxis"]["data"] == [1, 2, 3, 4]
+    assert all(len(s["data"]) == 4 and not isinstance(s["data"][0], list) for s in option["series"])
+    assert all(axis["nameLocation"] == "end" for axis in option["yAxis"])  # titles clear of tick labels
+
+
+def test_empty_charts_say_press_step():
+    fresh = vc.SteerableParkModel()
+    for chart in vc.CHARTS:
+        assert vc.chart_option(fresh, chart)["graphic"][0]["style"]["text"] == vc.EMPTY_HINT
+    assert vc.chart_option(fresh, vc.CHARTS[0])["series"][0]["data"] == []
+
+
+def test_large_numbers_are_abbreviated():
+    assert abbreviate(2.5e8, "yuan", digits=0) == "250 M yuan"
+    assert abbreviate(-3.2e9, "yuan") == "-3.20 bn yuan"
+    assert abbreviate(999.0) == "999.00"
+    assert magnitude(12_000) == (1e3, "k")
+
+
+def test_levers_show_value_and_unit_and_reach_every_preset_value():
+    landfill = next(lever for lever in vc.LEVERS if lever.name == "landfill_tax_rate")
+    assert landfill.describe(25.0) == "25 yuan per tonne"
+    assert vc.LEVERS[0].describe(0.15) == "15 %"
+    for preset in presets():
+        for lever in vc.LEVERS:
+            value, widget = vc.lever_values(preset)[lever.name], lever.widget
+            if widget["type"] == "SliderFloat":  # the slider can stand exactly on the preset's value
+                ticks = (value - widget["min"]) / widget["step"]
+                assert abs(ticks - round(ticks)) < 1e-9, (preset, lever.name, value)
+    assert vc.lever_values("liaocheng")["cap_decline"] == pytest.approx(0.01)  # the preset's, not generic's
+    assert vc.lever_values("qinzhou")["platform_enabled"] is True
 
 
 def test_levers_become_scenario_overrides():
@@ -140,6 +186,27 @@ def test_solara_components_render(model):
         assert rc is not None
 
 
+def test_each_page_session_builds_its_own_model():
+    """Two renders of the page (two browser sessions) hold two different models."""
+    from ecopark.viz import app
+
+    built = []
+    original = app.SteerableParkModel
+
+    class Recording(original):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            built.append(self)
+
+    app.SteerableParkModel = Recording
+    try:
+        for _ in range(2):
+            solara.render(app.Page(), handle_error=False)
+    finally:
+        app.SteerableParkModel = original
+    assert len(built) == 2 and built[0] is not built[1]
+
+
 @pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])
 def test_viz_cli_serves_the_app_and_warns_on_open_host(monkeypatch, capsys, host, warned):
     import subprocess
@@ -153,3 +220,39 @@ def test_viz_cli_serves_the_app_and_warns_on_open_host(monkeypatch, capsys, host
     assert cmd[1:3] == ["run", str(Path(cli.__file__).parent / "viz" / "app.py")]
     assert cmd[cmd.index("--host") + 1] == host and cmd[cmd.index("--port") + 1] == "9999"
     assert ("warning" in capsys.readouterr().err) == warned
+
+
+def test_report_groups_small_money_kinds_and_keeps_one_unit_per_byproduct_panel(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    import ecopark
+    from ecopark.viz import report
+
+    result = ecopark.run("generic", steps=3, seed=1)
+    figures = []
+    monkeypatch.setattr(plt.Figure, "savefig", lambda self, *a, **k: figures.append(self))
+    report.write_report(result, tmp_path / "report.png")
+    axes = figures[0].axes
+    money = next(ax for ax in axes if ax.get_title().startswith("Money moved"))
+    labels = [t.get_text() for t in money.get_yticklabels()]
+    kinds = result.ledger["kind"].nunique()
+    assert len(labels) == min(kinds, report.TOP_MONEY_KINDS + 1)
+    assert kinds <= report.TOP_MONEY_KINDS or labels[0].startswith("other (")
+    units = set(result.streams.loc[result.streams["generated"] > 0, "unit"])
+    byproduct_axes = [ax for ax in axes if "over the run" in ax.get_xlabel() and "yuan" not in ax.get_xlabel()]
+    assert {ax.get_xlabel().removesuffix(" over the run") for ax in byproduct_axes} == units
+
+
+def test_viz_cli_starts_solara_without_its_version_check(monkeypatch):
+    """Solara's start-up check advises 'pip install' of a newer Solara, which breaks the offline pins."""
+    import os
+    import subprocess
+
+    from ecopark import cli
+
+    commands = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd, *a, **k: commands.append(list(cmd)) or 0)
+    for name in ("execv", "execvp"):
+        monkeypatch.setattr(os, name, lambda path, cmd, *a: commands.append(list(cmd)))
+    cli.main(["viz", "--port", "9999"])
+    assert commands and "--no-check-version" in commands[0]

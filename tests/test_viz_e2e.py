@@ -53,40 +53,109 @@ def server(tmp_path):
 
 CANVASES = "Array.from(document.querySelectorAll('canvas')).map(c => c.toDataURL())"
 
+#: For each ECharts figure on the page: its title, the month at each end of its drawn x axis
+#: (what the browser computed, not what the server sent) and, for a stacked chart, the top
+#: of the stack in the last month beside the sum of its series' values that month.
+CHART_DATA = """() => {
+ const find = v => v && (v.chart ? v.chart : v.$children.map(find).find(c => c));
+ return Array.from(document.querySelectorAll('.solara-echarts')).map(el => find(el.__vue__)).filter(c => c)
+ .map(chart => {
+  const model = chart.getModel(), option = chart.getOption();
+  const axis = model.getComponent('xAxis', 0).axis, ext = axis.scale.getExtent();
+  const month = v => axis.type === 'category' ? Number(axis.scale.getOrdinalMeta().categories[v]) : v;
+  const series = option.series.filter(s => s.type === 'line');
+  let top = null, sum = null;
+  if (series.length && series.every(s => s.stack)) {
+    const last = model.getSeriesByIndex(series.length - 1).getData(), n = last.count() - 1;
+    top = last.get(last.getCalculationInfo('stackResultDimension'), n);
+    sum = series.reduce((acc, s) => acc + (Array.isArray(s.data[n]) ? s.data[n][1] : s.data[n]), 0);
+  }
+  return {title: option.title[0].text, first: month(ext[0]), last: month(ext[1]), top: top, sum: sum};
+ });
+}"""
+
 
 def _canvas_pixels(page) -> list[str]:
     """Each ECharts canvas as a data URL (the drawn pixels)."""
     return page.evaluate(CANVASES)
 
 
-def test_step_slider_reset_in_browser(server, tmp_path):
+def _open(browser_context, url: str, failed: list[str] | None = None):
+    page = browser_context.new_page()
+    if failed is not None:  # every request the page makes that the server cannot answer
+        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(url)
+    page.get_by_text("What am I looking at?").wait_for(timeout=30_000)
+    page.get_by_text("Month 0 of 120").wait_for(timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('canvas').length >= 7", timeout=30_000)
+    return page
+
+
+def _step(page, times: int) -> None:
+    step = page.get_by_role("button", name="Step", exact=True)
+    for _ in range(times):
+        step.click()
+        time.sleep(0.3)
+
+
+def test_two_sessions_step_charts_slider_reset_in_browser(server, tmp_path):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.goto(server)
-        page.get_by_text("What am I looking at?").wait_for(timeout=30_000)
-        page.get_by_text("Step: 0").wait_for(timeout=30_000)
-        page.wait_for_function("document.querySelectorAll('canvas').length >= 7", timeout=30_000)
+        context = browser.new_context(viewport={"width": 1400, "height": 2400})
+        failed: list[str] = []
+        page = _open(context, server, failed)
         time.sleep(1.0)  # let ECharts finish its first paint
         before = _canvas_pixels(page)
-        step = page.get_by_role("button", name="Step", exact=True)
-        for _ in range(3):
-            step.click()
-            time.sleep(0.3)
-        page.get_by_text("Step: 3").wait_for(timeout=20_000)
+        _step(page, 3)
+        page.get_by_text("Month 3 of 120").wait_for(timeout=20_000)
         page.wait_for_function(f"(b) => {CANVASES}.join() != b", arg=",".join(before), timeout=20_000)
         time.sleep(1.0)
         after = _canvas_pixels(page)
         assert sum(a != b for a, b in zip(before, after, strict=False)) >= 2  # map and charts redrawn
         page.screenshot(path=str(tmp_path / "stepped.png"), full_page=True)
 
-        slider = page.locator(".v-input", has_text="Landfill tax").locator(".v-slider").first
-        box = slider.bounding_box()
+        # every chart's drawn month axis runs from month 1 to month 3; the surplus chart
+        # stacks the parties' values (not the months) and its top is their sum
+        charts = [c for c in page.evaluate(CHART_DATA) if not c["title"].startswith("Park map")]
+        assert len(charts) == 6
+        assert all((c["first"], c["last"]) == (1, 3) for c in charts), charts
+        surplus = next(c for c in charts if c["title"].startswith("Who gains"))
+        assert surplus["top"] == pytest.approx(surplus["sum"], rel=1e-6, abs=1e-9)
+
+        # a second tab of the same browser has a model of its own: it starts at month 0,
+        # and stepping it leaves the first tab at month 3
+        other = _open(context, server)
+        _step(other, 1)
+        other.get_by_text("Month 1 of 120").wait_for(timeout=20_000)
+        time.sleep(0.5)
+        assert page.get_by_text("Month 3 of 120").count() == 1
+        assert page.get_by_text("Month 1 of 120").count() == 0
+        other.get_by_role("button", name="\u25b6", exact=True).click()  # play, then pause
+        other.get_by_text("Month 4 of 120").wait_for(timeout=20_000)
+        other.get_by_role("button", name="\u275a\u275a", exact=True).click()
+        assert page.get_by_text("Month 3 of 120").count() == 1
+        other.close()
+
+        # every slider has a usable width and shows its value with its unit
+        widths = page.evaluate("Array.from(document.querySelectorAll('.ecopark-control .v-slider'))"
+                               ".map(e => e.getBoundingClientRect().width)")
+        assert len(widths) >= 6 and min(widths) > 150, widths
+        control = page.locator(".ecopark-control", has_text="Landfill tax")
+        assert "25 yuan per tonne" in control.inner_text()  # the preset's value, exactly
+        box = control.locator(".v-slider").first.bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
+        page.wait_for_function("() => !document.body.innerText.includes('Landfill tax: 25 yuan')", timeout=10_000)
+        assert "yuan per tonne" in control.inner_text()
         page.get_by_role("button", name="Reset", exact=True).click()
-        page.get_by_text("Step: 0").wait_for(timeout=20_000)
+        page.get_by_text("Month 0 of 120").wait_for(timeout=20_000)
         page.get_by_text("What am I looking at?").wait_for(timeout=20_000)
         assert page.get_by_text("Setting not applied").count() == 0  # the landfill tax lever was accepted
         page.screenshot(path=str(tmp_path / "reset.png"), full_page=True)
+
+        # choosing a preset moves the levers to that park's values (liaocheng's cap declines 1 % a year)
+        page.locator(".v-select", has_text="Scenario preset").click()
+        page.locator(".v-list-item", has_text="liaocheng").click()
+        page.get_by_text("Carbon cap: tighter each year by: 1 %").wait_for(timeout=10_000)
+        assert failed == []  # nothing the offline page asks for is missing (Solara's katex was: two 404s)
         browser.close()
     assert (tmp_path / "stepped.png").stat().st_size > 10_000

@@ -1,4 +1,4 @@
-"""Experiments: single runs, sweeps, sensitivity analysis, plots, the EMA adapter.
+"""Experiments: single runs, sweeps, sensitivity analysis, cost-effectiveness, plots, the EMA adapter.
 
 Names are imported on first use (PEP 562): a sweep's parent process stays light.
 """
@@ -11,6 +11,7 @@ _EXPORTS = {
     "sweep": "ecopark.experiments.batch",
     "load_results": "ecopark.experiments.batch",
     "plot_results": "ecopark.experiments.plots",
+    "cost_effectiveness": "ecopark.experiments.effectiveness",
     "sensitivity": "ecopark.experiments.sensitivity",
     "ema_model": "ecopark.experiments.ema",
 }

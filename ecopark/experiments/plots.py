@@ -1,8 +1,34 @@
-"""Plots of a sweep folder: outcome vs parameter with confidence bands, and 2-D heatmaps."""
+"""Figures of a sweep folder (``ecopark plot FOLDER``), listed in ``FOLDER/figures.md``.
+
+For each outcome:
+
+- ``plot-<outcome>-vs-<parameter>``: the mean outcome at each value of a grid parameter with
+  its 95% interval over replications (mean +- 1.96 s / sqrt(n)); a second parameter gives
+  one series per value (each its own colour, marker and line style, points dodged so
+  intervals do not hide each other), a third gives one panel per value, and any further
+  parameter is named in the title as averaged over. Numeric x values are joined by lines;
+  categorical and true/false values are points with error bars.
+- ``heatmap-<outcome>``: the mean over the first two grid parameters, each cell labelled
+  with its value (one panel per value of a third parameter).
+- ``pdp-<outcome>-vs-<parameter>`` for a sampled parameter (``[sample.ranges]``): every run
+  as a dot and the binned partial dependence (mean and 95% interval per decile bin).
+- ``cost-effectiveness-<outcome>`` and ``.csv``: each point's change of the outcome against
+  the baseline point vs its extra cost, with paired 95% intervals
+  (:mod:`ecopark.experiments.effectiveness`).
+- ``sensitivity``: the Sobol or Morris indices of ``indices.csv`` (``ecopark sensitivity``)
+  as bars with their 95% intervals.
+
+Axis labels are words with units: a metric's name and unit from ``ecopark/metrics.py``, a
+parameter's name and unit from its declaration; large values in k, M or bn.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import typing
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -12,8 +38,15 @@ import numpy as np
 import pandas as pd
 
 from ecopark.experiments.batch import load_results
+from ecopark.experiments.effectiveness import cost_effectiveness
 from ecopark.metrics import RUN_METRICS
 from ecopark.schema import ConfigError
+from ecopark.viz.numbers import abbreviate, magnitude
+
+MARKERS = ("o", "s", "^", "D", "v", "P")
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1)))
+#: Most values of a parameter drawn as series (colours) or panels before it is averaged over.
+MAX_SERIES, MAX_PANELS = 6, 4
 
 
 def mean_ci(values: pd.Series) -> tuple[float, float]:
@@ -23,58 +56,278 @@ def mean_ci(values: pd.Series) -> tuple[float, float]:
     return float(values.mean()), float(half)
 
 
-def plot_results(folder: str | Path, outcomes: list[str] | None = None, fmt: str = "png") -> list[Path]:
-    """Draw, for each outcome, its mean vs each parameter (95% CI band over replications and
-    the other parameters, one line per value of a second parameter when there is one), and a
-    heatmap of its mean over the first two parameters. Returns the files written."""
+def safe_name(text: str) -> str:
+    """A file-name part from any text: letters, digits, '.', '_' and '-' only, no leading dot."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).lstrip(".") or "_"
+
+
+def _declaration(key: str) -> dict[str, Any]:
+    """The ``param(...)`` metadata (unit, doc) of a dotted scenario key, or {} if not found."""
+    from ecopark.policies import REGISTRY
+    from ecopark.scenario import Scenario
+
+    parts = key.split(".")
+    cls: Any = Scenario
+    if parts[0] == "policies" and len(parts) == 3 and parts[1] in REGISTRY:
+        cls, parts = REGISTRY[parts[1]].Params, parts[2:]
+    meta: dict[str, Any] = {}
+    for part in parts:
+        if not dataclasses.is_dataclass(cls):
+            return {}
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if part not in fields:
+            return {}
+        meta, cls = dict(fields[part].metadata), typing.get_type_hints(cls).get(part)
+    return meta
+
+
+def parameter_label(key: str) -> str:
+    """A parameter in words with its unit: 'capex subsidy share (share of capex)'."""
+    parts = key.split(".")
+    words = " ".join(parts[1:] if parts[0] == "policies" else parts[-2:]).replace("_", " ")
+    unit = _declaration(key).get("unit", "")
+    return f"{words} ({unit})" if unit else words
+
+
+def outcome_label(name: str, divisor_suffix: str = "") -> str:
+    """An outcome in words with its unit from the metric: 'links formed total (links)', 'fiscal cost (M yuan)'."""
+    unit = RUN_METRICS[name].unit
+    unit = f"{divisor_suffix} {unit}".strip()
+    return f"{name.replace('_', ' ')} ({unit})"
+
+
+def _scale(values: pd.Series | np.ndarray) -> tuple[float, str]:
+    """Divisor and suffix (k, M, bn) for the largest absolute value."""
+    finite = np.abs(np.asarray(values, dtype=float))
+    finite = finite[np.isfinite(finite)]
+    return magnitude(float(finite.max()) if finite.size else 0.0)
+
+
+def _is_numeric(levels: list[Any]) -> bool:
+    return all(isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) for v in levels)
+
+
+def _text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, (float, np.floating)) and not isinstance(value, bool) else str(value)
+
+
+def _save(fig, folder: Path, stem: str, fmt: str) -> Path:
+    path = folder / f"{safe_name(stem)}.{fmt}"
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _line_figure(runs: pd.DataFrame, outcome: str, p: str, others: list[str]) -> tuple[Any, str]:
+    """Outcome vs parameter ``p``: series by a second parameter, panels by a third, the rest named."""
+    small = [q for q in others if runs[q].nunique() <= MAX_SERIES]
+    hue = small[0] if small else None
+    facet = next((q for q in small[1:] if runs[q].nunique() <= MAX_PANELS), None)
+    averaged = [q for q in others if q not in (hue, facet)]
+    panels = sorted(runs[facet].unique()) if facet else [None]
+    divisor, suffix = _scale(runs[outcome])
+    levels = sorted(runs[p].unique())
+    numeric = _is_numeric(levels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.3), sharey=True, squeeze=False)
+    hues = sorted(runs[hue].unique()) if hue else [None]
+    spread = (max(levels) - min(levels)) if numeric and len(levels) > 1 else 1.0
+    for ax, panel in zip(axes[0], panels, strict=True):
+        data = runs[runs[facet] == panel] if facet else runs
+        for i, h in enumerate(hues):
+            group = data[data[hue] == h] if hue else data
+            stats = group.groupby(p)[outcome].apply(mean_ci)
+            if stats.empty:
+                continue
+            x = np.array(stats.index, dtype=float) if numeric else np.array([levels.index(v) for v in stats.index])
+            x = x + (i - (len(hues) - 1) / 2) * 0.012 * spread * (len(hues) > 1) if numeric else \
+                x + (i - (len(hues) - 1) / 2) * 0.08
+            mean = np.array([m for m, _ in stats]) / divisor
+            half = np.array([h_ for _, h_ in stats]) / divisor
+            label = f"{parameter_label(hue[6:])} = {_text(h)}" if hue else "mean"
+            style = {"marker": MARKERS[i % len(MARKERS)], "capsize": 3, "label": label, "markersize": 6}
+            if numeric:
+                ax.errorbar(x, mean, yerr=half, linestyle=LINESTYLES[i % len(LINESTYLES)], **style)
+            else:
+                ax.errorbar(x, mean, yerr=half, linestyle="none", **style)
+        if not numeric:
+            ax.set_xticks(range(len(levels)), [_text(v) for v in levels])
+            ax.set_xlim(-0.5, len(levels) - 0.5)
+        ax.set_xlabel(parameter_label(p[6:]))
+        if facet:
+            ax.set_title(f"{parameter_label(facet[6:])} = {_text(panel)}", fontsize=10)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel(outcome_label(outcome, suffix))
+    note = f"; mean over {', '.join(parameter_label(q[6:]) for q in averaged)}" if averaged else ""
+    fig.suptitle(f"{outcome.replace('_', ' ')} vs {parameter_label(p[6:])}\n(mean and 95% interval{note})",
+                 fontsize=11)
+    caption = f"{outcome} vs {p[6:]}" + (f", series by {hue[6:]}" if hue else "") + \
+        (f", panels by {facet[6:]}" if facet else "") + (f", averaged over {', '.join(q[6:] for q in averaged)}"
+                                                        if averaged else "")
+    return fig, caption
+
+
+def _heatmap_figure(runs: pd.DataFrame, outcome: str, a: str, b: str, others: list[str]) -> tuple[Any, str]:
+    """Mean outcome over (a, b), each cell labelled; panels by a third parameter, the rest named."""
+    facet = next((q for q in others if runs[q].nunique() <= MAX_PANELS), None)
+    averaged = [q for q in others if q != facet]
+    panels = sorted(runs[facet].unique()) if facet else [None]
+    divisor, suffix = _scale(runs.groupby([a, b, *([facet] if facet else [])])[outcome].mean())
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.8), squeeze=False, layout="constrained")
+    all_values = runs.groupby([a, b])[outcome].mean() / divisor
+    vmin, vmax = float(all_values.min()), float(all_values.max())
+    if facet:
+        by_panel = runs.groupby([facet, a, b])[outcome].mean() / divisor
+        vmin, vmax = float(by_panel.min()), float(by_panel.max())
+    for ax, panel in zip(axes[0], panels, strict=True):
+        data = runs[runs[facet] == panel] if facet else runs
+        table = data.groupby([a, b])[outcome].mean().unstack(b) / divisor
+        values = table.to_numpy(dtype=float)
+        image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
+        middle = (vmin + vmax) / 2
+        for (i, j), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=9,
+                        color="white" if v < middle else "black")
+        ax.set_xticks(range(table.shape[1]), [_text(v) for v in table.columns])
+        ax.set_yticks(range(table.shape[0]), [_text(v) for v in table.index])
+        ax.set(xlabel=parameter_label(b[6:]), ylabel=parameter_label(a[6:]))
+        if facet:
+            ax.set_title(f"{parameter_label(facet[6:])} = {_text(panel)}", fontsize=10)
+    fig.colorbar(image, ax=axes[0].tolist(), label=outcome_label(outcome, suffix))
+    note = f"; mean over {', '.join(parameter_label(q[6:]) for q in averaged)}" if averaged else ""
+    fig.suptitle(f"mean {outcome.replace('_', ' ')}{note}", fontsize=11)
+    caption = f"mean {outcome} over {a[6:]} x {b[6:]}, cells labelled" + \
+        (f", panels by {facet[6:]}" if facet else "") + (f", averaged over {', '.join(q[6:] for q in averaged)}"
+                                                        if averaged else "")
+    return fig, caption
+
+
+def _pdp_figure(runs: pd.DataFrame, outcome: str, p: str, bins: int = 10) -> tuple[Any, str]:
+    """Every run as a dot, and the binned partial dependence: mean and 95% interval per quantile bin."""
+    divisor, suffix = _scale(runs[outcome])
+    x, y = runs[p].astype(float), runs[outcome] / divisor
+    fig, ax = plt.subplots(figsize=(6.5, 4.3))
+    ax.scatter(x, y, s=10, alpha=0.35, color="tab:gray", label="runs")
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, min(bins, x.nunique()) + 1)))
+    groups = pd.cut(x, edges, include_lowest=True)
+    stats = y.groupby(groups, observed=True).apply(mean_ci)
+    centres = x.groupby(groups, observed=True).mean()
+    ax.errorbar(centres, [m for m, _ in stats], yerr=[h for _, h in stats], marker="o", color="tab:blue",
+                capsize=3, label=f"mean per bin ({len(stats)} bins, 95% interval)")
+    ax.set(xlabel=parameter_label(p[6:]), ylabel=outcome_label(outcome, suffix),
+           title=f"{outcome.replace('_', ' ')} vs {parameter_label(p[6:])}\n(sampled; other parameters vary)")
+    ax.legend(fontsize=8)
+    return fig, f"{outcome} vs sampled {p[6:]}: runs and binned partial dependence"
+
+
+def _cost_effectiveness_figure(table: pd.DataFrame, params: list[str]) -> tuple[Any, str]:
+    """The cost-effectiveness plane: extra cost (x) vs change of the outcome (y), paired 95% intervals."""
+    outcome, cost, per = table.attrs["outcome"], table.attrs["cost"], table.attrs["per"]
+    cdiv, csuf = _scale(table["extra_cost"])
+    odiv, osuf = _scale(table["effect"])
+    fig, ax = plt.subplots(figsize=(11, 5))
+    base = table.attrs["baseline"]
+    per_text = abbreviate(per, "yuan", digits=0)
+    for i, row in enumerate(table.itertuples(index=False)):
+        values = dict(zip(table.columns, row, strict=True))
+        changed = [f"{p[6:].split('.')[-2] if p.count('.') > 1 else p[6:]}={_text(values[p])}" for p in params
+                   if values[p] != base[p[6:]]]
+        ax.errorbar(values["extra_cost"] / cdiv, values["effect"] / odiv, xerr=values["extra_cost_half"] / cdiv,
+                    yerr=values["effect_half"] / odiv, marker=MARKERS[i % len(MARKERS)], capsize=3, linestyle="none",
+                    label=", ".join(changed) + ("" if not np.isfinite(values["per_yuan"]) else
+                                                f": {values['per_yuan']:.3g} per {per_text}"))
+    ax.axhline(0, color="black", lw=0.6)
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set(xlabel=f"extra {cost.replace('_', ' ')} ({csuf} yuan)".replace("( ", "("),
+           ylabel=f"change of {outcome_label(outcome, osuf)}",
+           title="Cost-effectiveness against the baseline point\n(paired 95% intervals over replications)")
+    baseline_text = ", ".join(f"{k.split('.')[-2] if k.count('.') > 1 else k}={_text(v)}" for k, v in base.items())
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title=f"vs baseline {baseline_text}",
+              title_fontsize=8)
+    return fig, f"cost-effectiveness of {outcome} per yuan of {cost}, each point against the baseline"
+
+
+def _sensitivity_figure(indices: pd.DataFrame) -> tuple[Any, str]:
+    """Sobol (S1, ST) or Morris (mu*) indices as bars with their 95% intervals."""
+    names = [parameter_label(p) for p in indices["parameter"]]
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(names) + 2))
+    y = np.arange(len(names))
+    if "S1" in indices:
+        for offset, col, label in ((-0.2, "S1", "first order S1"), (0.2, "ST", "total order ST")):
+            ax.barh(y + offset, indices[col], height=0.4, xerr=indices[f"{col}_conf"], capsize=3, label=label)
+        ax.set_xlabel("Sobol index (share of the outcome's variance)")
+    else:
+        ax.barh(y, indices["mu_star"], xerr=indices["mu_star_conf"], capsize=3, label="mu* (mean |elementary effect|)")
+        ax.set_xlabel(outcome_label(indices["outcome"].iloc[0]))
+    ax.set_yticks(y, names)
+    ax.legend(fontsize=8)
+    outcome = indices["outcome"].iloc[0]
+    ax.set_title(f"Sensitivity of {outcome.replace('_', ' ')} ({indices['method'].iloc[0]}, 95% intervals)")
+    return fig, f"{indices['method'].iloc[0]} sensitivity indices of {outcome} with 95% intervals"
+
+
+def plot_results(folder: str | Path, outcomes: list[str] | None = None, fmt: str = "png",
+                 cost: str | None = None) -> list[Path]:
+    """Draw the figures of a sweep folder (module docstring) and list them in ``figures.md``.
+
+    ``cost``: the run metric in yuan against which cost-effectiveness is drawn (default
+    ``fiscal_cost`` when the sweep recorded it and has at least two replications and a
+    baseline point). Returns the files written, the index last.
+    """
     if fmt not in ("png", "svg"):
         raise ConfigError("format", f"{fmt!r}; allowed: 'png', 'svg'")
     folder = Path(folder)
     runs, _, manifest = load_results(folder)
     runs = runs[runs["status"] == "ok"]
     params = [f"param:{p}" for p in manifest["parameters"]]
+    sample = (manifest.get("spec") or {}).get("sample") or {}
+    sampled = {f"param:{k}" for k in (sample.get("ranges") or {})}
     available = [c for c in runs.columns if c in RUN_METRICS]
     outcomes = outcomes or available
     for i, name in enumerate(outcomes):
         if name not in available:
             raise ConfigError(f"outcomes[{i}]", f"{name!r} is not in this sweep; allowed: {', '.join(available)}")
-    written = []
+    if cost is not None and cost not in available:
+        raise ConfigError("cost", f"{cost!r} is not in this sweep; allowed: {', '.join(available)}")
+    figures: list[tuple[Path, str]] = []
+    notes: list[str] = []
+    grid = [p for p in params if p not in sampled]
     for outcome in outcomes:
         for p in params:
-            others = [q for q in params if q != p and runs[q].nunique() <= 6]
-            hue = others[0] if others else None
-            fig, ax = plt.subplots(figsize=(6, 4))
-            levels = sorted(runs[p].unique())
-            numeric = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in levels)
-            for label, group in (runs.groupby(hue) if hue else [(None, runs)]):
-                stats = group.groupby(p)[outcome].apply(mean_ci)
-                x = np.array(stats.index, dtype=float) if numeric else np.array([levels.index(v) for v in stats.index])
-                mean = np.array([m for m, _ in stats])
-                half = np.array([h for _, h in stats])
-                ax.plot(x, mean, marker="o", label=f"{hue[6:]} = {label}" if hue else "mean")
-                ax.fill_between(x, mean - half, mean + half, alpha=0.25)
-            if not numeric:
-                ax.set_xticks(range(len(levels)), [str(v) for v in levels])
-            metric = RUN_METRICS[outcome]
-            ax.set(xlabel=p[6:], ylabel=f"{outcome} ({metric.unit})", title=f"{outcome} vs {p[6:]} (95% CI)")
-            ax.legend(fontsize=8)
-            fig.tight_layout()
-            path = folder / f"plot-{outcome}-vs-{p[6:]}.{fmt}"
-            fig.savefig(path, dpi=90)
-            plt.close(fig)
-            written.append(path)
-        if len(params) >= 2:
-            a, b = params[:2]
-            table = runs.groupby([a, b])[outcome].mean().unstack(b)
-            fig, ax = plt.subplots(figsize=(6, 4.5))
-            image = ax.imshow(table.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis")
-            ax.set_xticks(range(table.shape[1]), [f"{v:g}" if isinstance(v, float) else str(v) for v in table.columns])
-            ax.set_yticks(range(table.shape[0]), [f"{v:g}" if isinstance(v, float) else str(v) for v in table.index])
-            ax.set(xlabel=b[6:], ylabel=a[6:], title=f"mean {outcome}")
-            fig.colorbar(image, ax=ax, label=RUN_METRICS[outcome].unit)
-            fig.tight_layout()
-            path = folder / f"heatmap-{outcome}.{fmt}"
-            fig.savefig(path, dpi=90)
-            plt.close(fig)
-            written.append(path)
-    return written
+            if p in sampled:
+                fig, caption = _pdp_figure(runs, outcome, p)
+                figures.append((_save(fig, folder, f"pdp-{outcome}-vs-{p[6:]}", fmt), caption))
+            else:
+                fig, caption = _line_figure(runs, outcome, p, [q for q in grid if q != p])
+                figures.append((_save(fig, folder, f"plot-{outcome}-vs-{p[6:]}", fmt), caption))
+        if len(grid) >= 2:
+            fig, caption = _heatmap_figure(runs, outcome, grid[0], grid[1], grid[2:])
+            figures.append((_save(fig, folder, f"heatmap-{outcome}", fmt), caption))
+    chosen_cost = cost or ("fiscal_cost" if "fiscal_cost" in available else None)
+    if chosen_cost and grid and runs["replication"].nunique() >= 2:
+        for outcome in outcomes:
+            if outcome == chosen_cost:
+                continue
+            try:
+                table = cost_effectiveness(runs, outcome, cost=chosen_cost)
+            except ConfigError as exc:
+                notes.append(f"no cost-effectiveness figure: {exc}")
+                break
+            stem = f"cost-effectiveness-{outcome}"
+            table.to_csv(folder / f"{safe_name(stem)}.csv", index=False)
+            fig, caption = _cost_effectiveness_figure(table, params)
+            figures.append((_save(fig, folder, stem, fmt), caption + f" (table: {safe_name(stem)}.csv)"))
+    elif cost:
+        notes.append("no cost-effectiveness figure: it needs a grid parameter and at least two replications")
+    if (folder / "indices.csv").is_file():
+        fig, caption = _sensitivity_figure(pd.read_csv(folder / "indices.csv"))
+        figures.append((_save(fig, folder, "sensitivity", fmt), caption))
+    index = folder / "figures.md"
+    lines = [f"# Figures of {folder.name}", "", f"{len(figures)} figures written by `ecopark plot`; "
+             "intervals are 95%.", ""]
+    lines += [f"- [{path.name}]({path.name}): {caption}" for path, caption in figures]
+    lines += [f"- {note}" for note in notes]
+    index.write_text("\n".join(lines) + "\n")
+    return [path for path, _ in figures] + [index]

@@ -18,6 +18,9 @@ from ecopark.model import ParkModel
 from ecopark.scenario import Scenario, load_scenario
 from ecopark.schema import ConfigError
 
+#: The tables of a run, each saved as ``<name>.csv``.
+TABLES = ("timeseries", "firms", "streams", "links", "loans", "ledger")
+
 
 @dataclass
 class RunResult:
@@ -50,7 +53,7 @@ class RunResult:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name in ("timeseries", "firms", "streams", "links", "loans", "ledger"):
+        for name in TABLES:
             path = out / f"{name}.csv"
             getattr(self, name).to_csv(path, index=name == "timeseries")
             paths.append(path)
@@ -59,6 +62,28 @@ class RunResult:
             path.write_text(json.dumps(getattr(self, name), indent=2, sort_keys=False) + "\n")
             paths.append(path)
         return paths
+
+    @classmethod
+    def load(cls, out: str | Path) -> RunResult:
+        """Read back what :meth:`save` wrote into folder ``out`` (``RunResult.load(out)``).
+
+        Tables come back as written (the time series indexed by ``step`` from 1); a table
+        saved with no rows comes back empty. Raises ``FileNotFoundError`` naming the first
+        missing file when ``out`` is not a saved run.
+        """
+        out = Path(out)
+        for name in (*TABLES, "metrics", "config"):
+            path = out / (f"{name}.json" if name in ("metrics", "config") else f"{name}.csv")
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing: {out} is not a folder written by RunResult.save")
+        tables = {}
+        for name in TABLES:
+            try:
+                tables[name] = pd.read_csv(out / f"{name}.csv", index_col="step" if name == "timeseries" else None)
+            except pd.errors.EmptyDataError:
+                tables[name] = pd.DataFrame()
+        return cls(**tables, metrics=json.loads((out / "metrics.json").read_text()),
+                   config=json.loads((out / "config.json").read_text()))
 
 
 def firm_table(model: ParkModel) -> pd.DataFrame:
@@ -125,7 +150,32 @@ def run(
     seed: int = 0,
     overrides: Iterable[str] | Mapping[str, Any] = (),
 ) -> RunResult:
-    """Run one scenario for ``steps`` months (default: the scenario's horizon) with ``seed``."""
+    """Run one scenario for ``steps`` months and return everything it produced.
+
+    Args:
+        scenario: a preset name (``ecopark.presets()``: "generic", "liaocheng", ...), a
+            path to a scenario TOML file, or a :class:`Scenario`.
+        steps: months to simulate (default: the scenario's horizon, ``park.horizon``).
+        seed: random seed, a whole number >= 0; the same seed gives the same numbers.
+        overrides: scenario values to change, by dotted key, as a mapping
+            ``{"policies.landfill_tax.rate": 80}`` or as strings ``["policies.landfill_tax.rate=80"]``;
+            every key and its range are listed in ``docs/scenario.md``.
+
+    Returns:
+        A :class:`RunResult`: ``timeseries`` (one row per month, the step metrics of
+        ``docs/metrics.md``), ``firms``, ``streams``, ``links``, ``loans``, ``ledger``
+        (money in yuan, emissions in tCO2e, byproducts in each stream's unit), ``metrics``
+        (scalar outcomes with the units of ``docs/metrics.md``) and ``config``.
+        ``result.save(folder)`` writes it; ``RunResult.load(folder)`` reads it back.
+
+    Raises:
+        ConfigError: an unknown preset or key, a value out of its range, or ``steps`` < 1;
+            the message names the key and what is allowed.
+
+    Example:
+        >>> result = run("generic", steps=12, seed=1, overrides={"policies.landfill_tax.rate": 80})
+        >>> result.metrics["adoption_rate_final"]  # share of firms in a link at the end (0-1)
+    """
     model = simulate(scenario, steps, seed, overrides)
     scenario, steps = model.scenario, model.steps
     return RunResult(

@@ -28,6 +28,7 @@ import numpy as np
 from ecopark.model import ParkModel
 from ecopark.scenario import load_scenario, read_scenario_data
 from ecopark.schema import ConfigError
+from ecopark.viz.numbers import magnitude
 
 #: Colours of sectors and streams (ECharts' and Tableau's qualitative palettes).
 SECTOR_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -39,32 +40,49 @@ STREAM_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab0
 # -- controls ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Lever:
-    """One control of the page: a UI parameter ``name`` bound to the scenario key ``key``."""
+    """One control of the page: a UI parameter ``name`` bound to the scenario key ``key``.
+
+    ``unit`` is shown after the value beside the slider ("25 yuan per tonne"); ``percent``
+    shows a share (0-1) as a percentage.
+    """
 
     name: str
     key: str
     label: str
     widget: dict[str, Any]
+    unit: str = ""
+    percent: bool = False
+
+    def describe(self, value: Any) -> str:
+        """The value as the page shows it, with its unit: "15 %", "25 yuan per tonne", "on"."""
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str):
+            return value
+        if self.percent:
+            return f"{100 * float(value):g} %"
+        return f"{float(value):g} {self.unit}".strip()
 
 
 #: The policy levers shown in the page, in one place (dotted scenario keys). Each widget
-#: starts at the value of the ``generic`` preset.
+#: starts at the value of the ``generic`` preset; choosing another preset moves every lever
+#: to that preset's value (:func:`lever_values`). Slider steps divide every preset's value.
 LEVERS: tuple[Lever, ...] = (
     Lever("capex_subsidy_share", "policies.capex_subsidy.share", "Capex subsidy (share of link investment)",
-          {"type": "SliderFloat", "value": 0.15, "min": 0.0, "max": 0.6, "step": 0.05}),
-    Lever("landfill_tax_rate", "policies.landfill_tax.rate", "Landfill tax (yuan per tonne)",
-          {"type": "SliderFloat", "value": 25.0, "min": 0.0, "max": 300.0, "step": 10.0}),
-    Lever("carbon_tax_rate", "policies.carbon_tax.rate", "Carbon tax (yuan per tCO2e, 0 = off)",
-          {"type": "SliderFloat", "value": 0.0, "min": 0.0, "max": 300.0, "step": 10.0}),
-    Lever("cap_decline", "policies.cap_and_trade.cap_decline", "Carbon cap: tighter each year by (share)",
-          {"type": "SliderFloat", "value": 0.02, "min": 0.0, "max": 0.1, "step": 0.005}),
+          {"type": "SliderFloat", "value": 0.15, "min": 0.0, "max": 0.6, "step": 0.05}, percent=True),
+    Lever("landfill_tax_rate", "policies.landfill_tax.rate", "Landfill tax",
+          {"type": "SliderFloat", "value": 25.0, "min": 0.0, "max": 300.0, "step": 5.0}, unit="yuan per tonne"),
+    Lever("carbon_tax_rate", "policies.carbon_tax.rate", "Carbon tax (0 = off)",
+          {"type": "SliderFloat", "value": 0.0, "min": 0.0, "max": 300.0, "step": 5.0}, unit="yuan per tCO2e"),
+    Lever("cap_decline", "policies.cap_and_trade.cap_decline", "Carbon cap: tighter each year by",
+          {"type": "SliderFloat", "value": 0.02, "min": 0.0, "max": 0.1, "step": 0.005}, percent=True),
     Lever("platform_enabled", "policies.platform.enabled", "Matching platform on",
           {"type": "Checkbox", "value": False}),
     Lever("sharing_rule", "byproduct_market.sharing_rule", "Revenue-sharing rule",
           {"type": "Select", "value": "nash",
            "values": ["nash", "equal", "posted_price", "capex_share", "operator_commission"]}),
-    Lever("green_discount_bp", "credit.green_discount_bp", "Green loan discount (basis points)",
-          {"type": "SliderFloat", "value": 40.0, "min": 0.0, "max": 300.0, "step": 10.0}),
+    Lever("green_discount_bp", "credit.green_discount_bp", "Green loan discount",
+          {"type": "SliderFloat", "value": 40.0, "min": 0.0, "max": 300.0, "step": 5.0}, unit="basis points"),
 )
 
 
@@ -121,7 +139,7 @@ class SteerableParkModel(ParkModel):
 
 
 def model_params(presets: list[str]) -> dict[str, Any]:
-    """SolaraViz ``model_params``: preset, seed and every lever of :data:`LEVERS`."""
+    """The page's controls: preset, seed and every lever of :data:`LEVERS` (widget, label, unit)."""
     params: dict[str, Any] = {
         "scenario": {"type": "Select", "value": "generic", "values": presets, "label": "Scenario preset"},
         "seed": {"type": "SliderInt", "value": 0, "min": 0, "max": 99, "step": 1, "label": "Random seed"},
@@ -131,6 +149,30 @@ def model_params(presets: list[str]) -> dict[str, Any]:
     return params
 
 
+def _scenario_value(scenario: Any, key: str) -> Any:
+    """The value of dotted ``key`` in a resolved scenario (attributes and dict entries)."""
+    node = scenario
+    for part in key.split("."):
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    return node
+
+
+def lever_values(scenario: str = "generic") -> dict[str, Any]:
+    """Each lever's value in preset ``scenario``: the preset's own value where it has the
+    instrument, else the lever's resting value (the instrument stays off). A value beyond
+    the slider's range is kept (the slider then sits at its end; the value shown is exact)."""
+    raw, _ = read_scenario_data(scenario)
+    resolved = load_scenario(scenario)
+    out = {}
+    for lever in LEVERS:
+        if _preset_has(raw, lever.key):
+            value = _scenario_value(resolved, lever.key)
+            out[lever.name] = type(lever.widget["value"])(value)
+        else:
+            out[lever.name] = lever.widget["value"]
+    return out
+
+
 def _number(value: float) -> float | None:
     """A JSON-safe number: NaN and infinities become None (a gap in the chart)."""
     value = float(value)
@@ -138,6 +180,10 @@ def _number(value: float) -> float | None:
 
 
 # -- park map -------------------------------------------------------------------------
+#: Where the map's two legend columns (industries, links) start, as a share of the figure's
+#: width: each lists every entry in a column of its own, with no paging.
+MAP_LEGEND_LEFT = ("54%", "77%")
+
 def park_map_option(model: ParkModel) -> dict[str, Any]:
     """ECharts option of the park map: firms by sector (dot area ~ output), links by stream (width ~ flow).
 
@@ -163,7 +209,7 @@ def park_map_option(model: ParkModel) -> dict[str, Any]:
                      "lineStyle": {"width": round(float(w), 2)}}
                     for s, r, f, w in zip(links["supplier"][mask], links["receiver"][mask], flow[mask], widths[mask],
                                           strict=True)]
-            series.append({"type": "lines", "coordinateSystem": "cartesian2d", "name": f"link: {stream}",
+            series.append({"type": "lines", "coordinateSystem": "cartesian2d", "name": cat.streams[stream].name,
                            "data": data, "z": 1, "lineStyle": {"opacity": 0.7},
                            "color": STREAM_COLOURS[streams.index(stream) % len(STREAM_COLOURS)]})
     output = firms.output[rows]
@@ -171,13 +217,12 @@ def park_map_option(model: ParkModel) -> dict[str, Any]:
     diameter = 6.0 + spread * np.sqrt(output / max(float(output.max()) if len(rows) else 0.0, 1e-12))
     sectors = firms.sector[rows]
     for s in np.unique(sectors):
-        key = cat.sector_keys[s]
-        unit = cat.sectors[key].output_unit
+        sector = cat.sectors[cat.sector_keys[s]]
         mask = sectors == s
         data = [{"value": [_number(firms.x[r]), _number(firms.y[r])], "symbolSize": round(float(d), 1),
-                 "name": f"firm {r} ({key}): output {q:,.0f} {unit}/month"}
+                 "name": f"firm {r} ({sector.name}): output {q:,.0f} {sector.output_unit}/month"}
                 for r, q, d in zip(rows[mask], output[mask], diameter[mask], strict=True)]
-        series.append({"type": "scatter", "name": key, "data": data, "z": 2,
+        series.append({"type": "scatter", "name": sector.name, "data": data, "z": 2,
                        "color": SECTOR_COLOURS[int(s) % len(SECTOR_COLOURS)],
                        "itemStyle": {"borderColor": "#333", "borderWidth": 0.5, "opacity": 0.85}})
     vacant = model.vacant_plots()
@@ -186,13 +231,23 @@ def park_map_option(model: ParkModel) -> dict[str, Any]:
                        "color": "#bbbbbb", "z": 0,
                        "data": [[_number(x), _number(y)] for x, y in model.plot_xy[vacant]]})
     axis = {"type": "value", "min": 0, "max": size_km, "name": "km", "nameGap": 22, "nameLocation": "middle"}
+    firm_names = [s["name"] for s in series if s["type"] == "scatter"]
+    link_names = [s["name"] for s in series if s["type"] == "lines"]
+    legend = {"type": "plain", "orient": "vertical", "top": 48, "itemGap": 6, "itemWidth": 14, "itemHeight": 10,
+              "textStyle": {"fontSize": 11}}
+    heading = {"type": "text", "top": 30, "style": {"fontSize": 11, "fontWeight": "bold", "fill": "#444"}}
     return {
         "animation": False,
-        "title": {"text": f"Park map, month {model.steps}: {len(rows)} firms (dot size = output)",
+        "title": {"text": f"Park map, month {model.steps}: {len(rows)} firms (dot size = output this month)",
                   "textStyle": {"fontSize": 13}},
         "tooltip": {"trigger": "item", "formatter": "{a}<br/>{b}"},
-        "legend": {"type": "scroll", "orient": "vertical", "right": 0, "top": 30, "textStyle": {"fontSize": 10}},
-        "grid": {"left": 45, "right": 170, "top": 35, "bottom": 40},
+        "legend": [{**legend, "data": firm_names, "left": MAP_LEGEND_LEFT[0]},
+                   {**legend, "data": link_names, "left": MAP_LEGEND_LEFT[1]}],
+        "graphic": [{**heading, "left": MAP_LEGEND_LEFT[0], "style": {**heading["style"],
+                                                                              "text": "Industry (dot colour)"}},
+                    {**heading, "left": MAP_LEGEND_LEFT[1],
+                     "style": {**heading["style"], "text": "Byproduct link (line colour)" if link_names else ""}}],
+        "grid": {"left": 45, "right": "48%", "top": 40, "bottom": 40},
         "xAxis": axis,
         "yAxis": {**axis, "nameGap": 30},
         "series": series,
@@ -243,49 +298,84 @@ CHARTS: tuple[Chart, ...] = (
 )
 
 
+#: Shown in the middle of a chart that has no month to draw yet.
+EMPTY_HINT = "Press Step (or \u25b6 to play) to run the first month"
+
+
+def _empty_hint(model: ParkModel) -> list[dict[str, Any]]:
+    """ECharts ``graphic`` of the hint on an empty chart (nothing before the first month)."""
+    if model.steps:
+        return []
+    return [{"type": "text", "left": "center", "top": "middle", "z": 100,
+             "style": {"text": EMPTY_HINT, "fontSize": 13, "fill": "#777"}}]
+
+
+def _value_axis(name: str, values: list[float], right: bool = False) -> tuple[dict[str, Any], float]:
+    """A y axis titled ``name`` above its top end (clear of the tick labels), with tick labels
+    abbreviated ("250 M") when the series run into thousands or more; returns the axis and
+    the divisor applied to the data (1e6 for "M")."""
+    finite = [abs(v) for v in values if v is not None]
+    divisor, suffix = magnitude(max(finite, default=0.0))
+    axis = {"type": "value", "name": name, "nameLocation": "end", "nameGap": 12,
+            "nameTextStyle": {"align": "right" if right else "left", "color": "#555"},
+            "scale": True, "axisLabel": {"formatter": f"{{value}} {suffix}" if suffix else "{value}"}}
+    if right:
+        axis["splitLine"] = {"show": False}
+    return axis, divisor
+
+
 def chart_option(model: ParkModel, chart: Chart) -> dict[str, Any]:
-    """ECharts option of ``chart`` from ``model.datacollector`` (x = month from 1)."""
+    """ECharts option of ``chart`` from ``model.datacollector`` (x = month 1, 2, ... as categories).
+
+    The x axis is a category axis of months, so a stacked chart stacks its series' values
+    month by month (on a numeric x axis ECharts would stack the months instead). Values of
+    a thousand or more are divided by their magnitude (k, M, bn) and the tick labels say so;
+    before the first month the chart shows :data:`EMPTY_HINT`.
+    """
     data = model.datacollector.model_vars
     missing = [label for c, label in chart.all_columns.items() if c not in data]
-    series = []
-    for axis_index, columns in enumerate((chart.columns, chart.right)):
-        for column, label in columns.items():
-            if column not in data:
-                continue
-            points = [[month, _number(v)] for month, v in enumerate(data[column], start=1)]
-            item: dict[str, Any] = {"type": "line", "name": label, "data": points, "showSymbol": False,
-                                    "yAxisIndex": axis_index}
+    months = list(range(1, model.steps + 1))
+    series, y_axes = [], []
+    for axis_index, (columns, name) in enumerate(((chart.columns, chart.ylabel), (chart.right, chart.right_label))):
+        if axis_index and not chart.right:
+            break
+        values = {c: [_number(v) for v in data[c]] for c in columns if c in data}
+        axis, divisor = _value_axis(name, [v for vs in values.values() for v in vs], right=bool(axis_index))
+        y_axes.append(axis)
+        for column, points in values.items():
+            item: dict[str, Any] = {
+                "type": "line", "name": columns[column], "showSymbol": False, "yAxisIndex": axis_index,
+                "data": [None if v is None else float(f"{v / divisor:.4g}") for v in points]}
             if chart.stacked:
                 item.update(stack="total", areaStyle={})
             if axis_index:
                 item["lineStyle"] = {"type": "dashed"}
             series.append(item)
-    y_axes = [{"type": "value", "name": chart.ylabel, "nameLocation": "middle", "nameGap": 55, "scale": True}]
-    if chart.right:
-        y_axes.append({"type": "value", "name": chart.right_label, "nameLocation": "middle", "nameGap": 45,
-                       "scale": True, "splitLine": {"show": False}})
     return {
         "animation": False,
         "title": {"text": chart.title, "textStyle": {"fontSize": 13},
                   "subtext": "not collected in this scenario: " + ", ".join(missing) if missing else ""},
         "tooltip": {"trigger": "axis"},
         "legend": {"bottom": 0, "textStyle": {"fontSize": 10}},
-        "grid": {"left": 75, "right": 65 if chart.right else 20, "top": 55 if missing else 40, "bottom": 60},
-        "xAxis": {"type": "value", "name": "month", "nameLocation": "middle", "nameGap": 25, "min": 1},
+        "grid": {"left": 60, "right": 60 if chart.right else 25, "top": 80 if missing else 65, "bottom": 60},
+        "xAxis": {"type": "category", "data": months, "boundaryGap": False, "name": "month",
+                  "nameLocation": "middle", "nameGap": 25},
         "yAxis": y_axes,
         "series": series,
+        "graphic": _empty_hint(model),
     }
 
 
+#: The "what am I looking at" text (HTML: the page shows it without a Markdown renderer).
 EXPLAINER = """\
-**What am I looking at?** An eco-industrial park: factories of different industries on
+<b>What am I looking at?</b> An eco-industrial park: factories of different industries on
 neighbouring plots. Each dot on the map is a firm, its colour is its industry and its size
 how much it produced this month. Firms make waste and byproducts (ash, slag, heat, CO2...).
-Normally these go to landfill at a cost; a *link* (a line on the map) means one firm's
+Normally these go to landfill at a cost; a <i>link</i> (a line on the map) means one firm's
 byproduct is sold to a neighbour who uses it instead of buying raw material, so both save
-money and emissions. The levers on the left are the government's and the banks' tools:
+money and emissions. The settings on the left are the government's and the banks' tools:
 subsidies for link investment, a landfill tax, a carbon price, a matching platform, how the
-gains of a link are shared, and cheaper "green" loans. Press **Step** to advance one month,
-**Play** to run, **Reset** to start again with new settings. The charts below show what
-happens over time.
+gains of a link are shared, and cheaper "green" loans. Press <b>Step</b> to advance one
+month, <b>&#9654;</b> to play month after month, <b>Reset</b> to start again with the
+settings you chose. The charts below show what happens month by month.
 """

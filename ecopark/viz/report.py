@@ -8,19 +8,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 from ecopark.experiments.runner import RunResult
 from ecopark.metrics import RUN_METRICS
+from ecopark.viz.numbers import abbreviate
 
 
 def _fmt(value: float, unit: str) -> str:
     """A number with a thousand/million/billion suffix, or a percentage for shares."""
     if unit == "share":
         return f"{100 * value:.1f} %"
-    for div, suffix in ((1e9, " bn"), (1e6, " M"), (1e3, " k")):
-        if abs(value) >= div:
-            return f"{value / div:,.2f}{suffix} {unit}"
-    return f"{value:,.2f} {unit}"
+    return abbreviate(value, unit)
 
 
 def summary_text(result: RunResult) -> str:
@@ -40,6 +40,53 @@ def summary_text(result: RunResult) -> str:
     for row in ledger.itertuples():
         lines.append(f"{row.kind:<30}{row.payer + ' -> ' + row.payee:<26}{row.amount_yuan:>18,.0f}")
     return "\n".join(lines)
+
+
+#: Money kinds shown by name in the report's money panel; the rest are summed as "other".
+TOP_MONEY_KINDS = 8
+
+
+def _byproduct_panels(fig, slot, streams) -> None:
+    """Byproducts generated over the run, reused vs disposed, one panel per unit (t, GJ, ...):
+    amounts in different units never share an axis."""
+    streams = streams[streams["generated"] > 0]
+    units = list(dict.fromkeys(streams["unit"]))
+    spec = slot.get_subplotspec()
+    slot.remove()
+    if not units:
+        return
+    inner = spec.subgridspec(len(units), 1, height_ratios=[max(1, int((streams["unit"] == u).sum())) for u in units],
+                             hspace=0.9)
+    for i, unit in enumerate(units):
+        ax = fig.add_subplot(inner[i])
+        rows = streams[streams["unit"] == unit]
+        ax.barh(rows["stream"], rows["disposed"], label="disposed", color="tab:gray")
+        ax.barh(rows["stream"], rows["delivered"], left=rows["disposed"], label="reused", color="tab:green")
+        ax.set_xlabel(f"{unit} over the run", fontsize=8)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: abbreviate(v, digits=None)))
+        ax.tick_params(labelsize=8)
+        if i == 0:
+            ax.set_title("Byproducts over the run, one panel per unit")
+        if i == len(units) - 1:
+            ax.legend(fontsize=7, loc="lower right")
+
+
+def _money_panel(ax, ledger) -> None:
+    """Money moved over the run by kind: the largest kinds by name, the rest grouped, each bar labelled."""
+    by_kind = ledger.groupby("kind")["amount_yuan"].sum().sort_values(ascending=False)
+    top = by_kind.head(TOP_MONEY_KINDS)
+    rest = by_kind.iloc[TOP_MONEY_KINDS:]
+    if len(rest):
+        top = pd.concat([top, pd.Series({f"other ({len(rest)} kinds)": rest.sum()})])
+    top = top[::-1]
+    ax.barh([k.replace("_", " ") for k in top.index], top.values, color="tab:blue")
+    for y, value in enumerate(top.values):
+        ax.text(value, y, " " + abbreviate(value, digits=1), va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlim(right=top.max() * 30 if len(top) else None)
+    ax.set(title=f"Money moved over the run: top {min(TOP_MONEY_KINDS, len(by_kind))} kinds",
+           xlabel="yuan (log scale)")
+    ax.tick_params(labelsize=8)
 
 
 def write_report(result: RunResult, path: str | Path) -> Path:
@@ -72,17 +119,8 @@ def write_report(result: RunResult, path: str | Path) -> Path:
     ax.plot(ts.index, ts["mean_utilisation"] * 100)
     ax.set(title="Mean capacity utilisation", xlabel="month", ylabel="%")
 
-    ax = axes[2, 0]
-    streams = result.streams[result.streams["generated"] > 0]
-    ax.barh(streams["stream"], streams["disposed"], label="disposed", color="tab:gray")
-    ax.barh(streams["stream"], streams["delivered"], left=streams["disposed"], label="reused", color="tab:green")
-    ax.set(title="Byproducts over the run (own unit of each stream)", xscale="log")
-    ax.legend()
-
-    ax = axes[2, 1]
-    by_kind = result.ledger.groupby("kind")["amount_yuan"].sum().sort_values()
-    ax.barh(by_kind.index, by_kind.values / 1e8)
-    ax.set(title="Money moved over the run, by kind", xlabel="10^8 yuan", xscale="log")
+    _byproduct_panels(fig, axes[2, 0], result.streams)
+    _money_panel(axes[2, 1], result.ledger)
 
     fig.tight_layout()
     path = Path(path)
