@@ -64,6 +64,7 @@ MONEY_KINDS: dict[str, str] = {
     "interest_subsidy": "government pays a bank part of the interest on a green loan",
     "loan_recovery": "buyers of a defaulted firm's collateral (outside) pay the bank",
     "loan_loss_cover": "government pays a bank a share of its loss on a defaulted green loan",
+    "exchange_rounding": "the carbon exchange settles its sub-fen rounding residual of a session with outside",
 }
 
 #: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.
@@ -75,6 +76,11 @@ ALLOWANCE_KINDS: dict[str, str] = {
     "external_trade": "allowances move between the exchange and a linked external market",
     "surrender": "a covered firm surrenders allowances for its emissions (retired)",
     "expiry": "unused allowances expire at year end without banking, or unsold auction volume (retired)",
+    "reserve_issue": "the registry issues the year's new-entrant reserve",
+    "entrant_allocation": "a firm that entered during the year gets its allocation (reserve first, then registry)",
+    "reserve_release": "what is left of the new-entrant reserve goes to government's auction at the true-up",
+    "allocation_true_up": "the registry issues an output-based allocation's ex-post true-up to a firm",
+    "exchange_rounding": "the exchange returns the rounding residual of a session's fills to the registry",
 }
 
 

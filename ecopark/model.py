@@ -214,7 +214,7 @@ class ParkModel(mesa.Model):
         self.abatement.operate()
         self.deliver_and_dispose()
         self.byproduct_market.match()
-        self.abatement.decide(self.carbon_market.value_per_tonne(self.firms.live))
+        self.abatement.decide(self.carbon_market.value_per_tonne(self.firms.live, through_auction=True))
         self.credit.step()
         self.carbon_market.step()
         pay_dividends(self)

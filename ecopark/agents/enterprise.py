@@ -27,6 +27,7 @@ import mesa
 import numpy as np
 
 from ecopark.markets.credit import GREEN_PURPOSES, loan_cost_factor
+from ecopark.markets.emissions import settle_emissions
 
 if TYPE_CHECKING:
     from ecopark.markets.credit import Offer
@@ -216,7 +217,8 @@ def dispose_and_buy_inputs(model: ParkModel) -> None:
     disposed_fk = generated_fk - delivered_out_fk; the firm pays disposed_fk * disposal_cost_k
     to an outside contractor (or is paid the salvage value when disposal_cost_k < 0) and the
     landfill tax if in force; it buys max(need_fk - delivered_in_fk, 0) at virgin_price_k.
-    Emissions of the month are then final: max(bau_f - link_avoided_f - abated_f, 0).
+    Emissions of the month are then final (``markets/emissions.py``: links first, technologies
+    on what links leave, so link_avoided_f + abated_f <= bau_f).
     """
     firms = model.firms
     rows = firms.live
@@ -234,7 +236,7 @@ def dispose_and_buy_inputs(model: ParkModel) -> None:
         tax.charge(accounts, disposed)
     unmet = np.maximum(firms.needs[rows] - firms.delivered_in[rows], 0.0)
     ledger.transfer("virgin_input", accounts, outside, unmet @ model.stream_virgin_price)
-    firms.emissions[rows] = np.maximum(firms.emissions_bau[rows] - firms.link_avoided[rows] - firms.abated[rows], 0.0)
+    settle_emissions(model, rows)
 
 
 def pay_dividends(model: ParkModel) -> None:

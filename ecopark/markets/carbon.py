@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecopark.ledger import ALLOWANCE_KINDS, Ledger
+from ecopark.markets import allocation
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -128,6 +129,11 @@ class CarbonMarket:
         self.offsets_held = np.zeros(0)  # local offset credits bought this year, per firm row
         self.contribution = np.zeros(0)  # unsold verified reductions in the pool, per firm row
         self.free_allocation = np.zeros(0)  # tCO2e allocated free this compliance year, per firm row
+        self.output_year = np.zeros(0)  # output this compliance year, per firm row (output-based true-up)
+        self.last_year_emissions = np.zeros(0)  # tCO2e emitted last compliance year (grandfathering)
+        self.allocated = np.zeros(0, dtype=bool)  # received its free allocation this year, per firm row
+        self.reserve = self.allowances.open_account("entrant_reserve", "government")
+        self.benchmark_rate = 0.0  # free allowances per tonne of BAU at normal output this year
         self._sector_masks: dict[str, np.ndarray] = {}
         self.expected_price = 0.0
         self.last_price = np.nan
@@ -152,6 +158,9 @@ class CarbonMarket:
             self.offsets_held = np.r_[self.offsets_held, np.zeros(extra)]
             self.contribution = np.r_[self.contribution, np.zeros(extra)]
             self.free_allocation = np.r_[self.free_allocation, np.zeros(extra)]
+            self.output_year = np.r_[self.output_year, np.zeros(extra)]
+            self.last_year_emissions = np.r_[self.last_year_emissions, np.zeros(extra)]
+            self.allocated = np.r_[self.allocated, np.zeros(extra, dtype=bool)]
 
     def covered(self, rows: np.ndarray, policy_name: str) -> np.ndarray:
         """Mask of ``rows`` in the sectors an active policy covers."""
@@ -178,24 +187,40 @@ class CarbonMarket:
             self.account[new] = self.allowances.open_accounts([f"firm:{r}" for r in new], "enterprise")
         return self.account[rows]
 
-    def value_per_tonne(self, rows: np.ndarray) -> np.ndarray:
-        """What a tonne abated is worth to each firm when it plans abatement (yuan/tCO2e).
+    def value_per_tonne(self, rows: np.ndarray, through_auction: bool = False) -> np.ndarray:
+        """What a tonne of CO2 avoided or abated is worth to each firm, where it can be realised (yuan/tCO2e).
 
-        Covered by the tax: the tax rate. Outside the cap, with a carbon pool and a cap in
-        force: the expected price less the pool commission (its reductions become offsets).
-        Firms under the cap decide abatement through their bids in the call auction (their
-        MAC steps), so their planning value here is 0 (plus any tax).
+        Covered by the tax: the tax rate. Under the cap: the expected allowance price (a
+        tonne less to surrender or one more to sell). Outside the cap, with the carbon pool
+        and a cap in force: the expected pool payout per credit,
+        E[price] x (1 - commission) x E[sold] / credits, with E[sold] / credits = min(1,
+        offset room left this year / credits in the pool) (:meth:`pool_sale_share`). Anyone
+        else: 0, since nobody pays them for it. This is the one carbon value links
+        (``markets/byproduct.py``) and abatement decisions use.
+
+        ``through_auction``: firms under the cap decide their abatement through their bids in
+        the call auction (their MAC steps), so for the monthly abatement decision their cap
+        value is left out (0 plus any tax).
         """
         model = self.model
         value = np.zeros(len(rows))
-        ets = self.covered(rows, "cap_and_trade")
         tax = model.policy("carbon_tax")
         if tax:
             value[self.covered(rows, "carbon_tax")] += tax.params.rate
-        spec = model.scenario.operator
-        if spec.carbon_pool and model.policy("cap_and_trade"):
-            value[~ets] += self.expected_price * (1.0 - spec.pool_commission)
+        if model.policy("cap_and_trade"):
+            ets = self.covered(rows, "cap_and_trade")
+            if not through_auction:
+                value[ets] += self.expected_price
+            if model.scenario.operator.carbon_pool:
+                value[~ets] += (self.expected_price * (1.0 - model.scenario.operator.pool_commission)
+                                * self.pool_sale_share())
         return value
+
+    def pool_sale_share(self) -> float:
+        """Expected share of the pool's credits that sell: min(1, offset room left / credits held)."""
+        room = max(self.offsets_cap - self.offsets_sold, 0.0)
+        stock = float(self.allowances.balance(self.pool))
+        return 1.0 if stock <= room else room / stock
 
     def monthly_liability(self, rows: np.ndarray) -> np.ndarray:
         """Carbon cost of firms this month as a lender judges it (yuan/month): the carbon tax on
@@ -224,21 +249,27 @@ class CarbonMarket:
             self.open_year(ets)
         self.charge_tax(rows)
         if ets:
-            self.collect_pool_credits(rows[~self.covered(rows, "cap_and_trade")])
-            if (month - 1) % ets.params.session_months == 0:
-                self.session(ets, months_ahead=13 - month)
             covered = rows[self.covered(rows, "cap_and_trade")]
+            self.allocate_entrants(ets, covered[~self.allocated[covered]], months_left=13 - month)
+            self.collect_pool_credits(rows[~self.covered(rows, "cap_and_trade")])
+            true_up = ets.params.true_up_session and month == 12
+            if true_up:
+                self.release_reserve()
+            if (month - 1) % ets.params.session_months == 0 or true_up:
+                self.session(ets, months_ahead=13 - month)
             self.year_emissions[covered] += model.firms.emissions[covered]
+            self.output_year[covered] += model.firms.output[covered]
             if month == 12:
                 self.comply(ets)
         tax = model.policy("carbon_tax")
         model.expected_carbon_price = self.expected_price if ets else (tax.params.rate if tax else 0.0)
 
     def open_year(self, ets) -> None:
-        """Set the year's cap, allocate free allowances by benchmark and issue the auction volume.
+        """Set the year's cap, allocate free allowances, fill the new-entrant reserve, issue the auction volume.
 
         cap = cap_start (1 - cap_decline)^y x 12 x sum of covered firms' BAU at normal output;
-        firm f gets free_share x cap x bau_f / sum(bau) (a benchmark x expected output), and
+        the reserve is new_entrant_reserve x cap, incumbents get free_share x (1 -
+        new_entrant_reserve) x cap by the allocation method (``markets/allocation.py``) and
         government receives the rest to auction over the year's sessions.
         """
         model, p = self.model, ets.params
@@ -249,17 +280,47 @@ class CarbonMarket:
         self.cap = p.cap_start * (1.0 - p.cap_decline) ** year * bau.sum()
         accounts = self._accounts(rows)
         self.allowances.step = model.steps
-        if bau.sum() > 0:
-            free = p.free_share * self.cap * bau / bau.sum()
-            self.allowances.transfer("free_allocation", self.registry, accounts, free)
-            self.free_allocation[:] = 0.0
-            self.free_allocation[rows] = free
-        self.auction_left = (1.0 - p.free_share) * self.cap
+        reserve = p.new_entrant_reserve * self.cap
+        free_total = p.free_share * (1.0 - p.new_entrant_reserve) * self.cap
+        self.benchmark_rate = allocation.benchmark_rate(free_total, bau)
+        free = allocation.incumbent_allocation(p.allocation, free_total, bau, self.last_year_emissions[rows])
+        self.allowances.transfer("free_allocation", self.registry, accounts, free)
+        self.free_allocation[:] = 0.0
+        self.free_allocation[rows] = free
+        self.allocated[:] = False
+        self.allocated[rows] = True
+        self.allowances.transfer("reserve_issue", self.registry, self.reserve, reserve)
+        self.auction_left = self.cap - free.sum() - reserve
         self.allowances.transfer("auction_issue", self.registry, self.government, self.auction_left)
         self.year_emissions[:] = 0.0
+        self.output_year[:] = 0.0
         self.offsets_held[:] = 0.0
         self.offsets_cap = p.offset_limit * self.cap
         self.offsets_sold = 0.0
+
+    def allocate_entrants(self, ets, rows: np.ndarray, months_left: int) -> None:
+        """Covered firms that entered this year get a benchmark allocation for the months left
+        (``markets/allocation.py``): from the new-entrant reserve while it lasts, the rest
+        issued by the registry (the cap grows by it), so every entrant gets its allocation."""
+        if not len(rows):
+            return
+        model = self.model
+        self.allowances.step = model.steps
+        free = allocation.entrant_allocation(self.benchmark_rate, model.abatement.normal_bau(rows) * 12, months_left)
+        left = max(float(self.allowances.balance(self.reserve)), 0.0)
+        from_reserve = min(1.0, left / free.sum()) if free.sum() > 0 else 1.0
+        accounts = self._accounts(rows)
+        self.allowances.transfer("entrant_allocation", self.reserve, accounts, free * from_reserve)
+        self.allowances.transfer("entrant_allocation", self.registry, accounts, free * (1.0 - from_reserve))
+        self.free_allocation[rows] = free
+        self.allocated[rows] = True
+
+    def release_reserve(self) -> None:
+        """At the year's last session, government offers what is left of the new-entrant reserve."""
+        self.allowances.step = self.model.steps
+        left = max(float(self.allowances.balance(self.reserve)), 0.0)
+        self.allowances.transfer("reserve_release", self.reserve, self.government, left)
+        self.auction_left += left
 
     def charge_tax(self, rows: np.ndarray) -> None:
         """Carbon tax: covered firms pay rate x this month's emissions to government."""
@@ -291,15 +352,23 @@ class CarbonMarket:
         need = self.year_emissions[rows] + firms.emissions[rows] * months_ahead - held
         mac, a = model.abatement.menu(rows)
         a = a * months_ahead
+        mac = np.where(mac < p.penalty, mac, np.nan)  # above the penalty a firm would rather pay it
         order = np.argsort(np.where(np.isnan(mac), np.inf, mac), axis=1)
         mac_sorted = np.take_along_axis(mac, order, axis=1)
         a_sorted = np.where(np.isnan(mac_sorted), 0.0, np.take_along_axis(a, order, axis=1))
+        # only abatement the firm can finance now is offered or relied on (firm by firm, in MAC order)
+        r, c = np.nonzero(a_sorted > 0)
+        can = model.abatement.financeable(rows[r], order[r, c], np.full(len(r), self.expected_price))
+        a_sorted[r[~can], c[~can]] = 0.0
         before = np.cumsum(a_sorted, axis=1) - a_sorted
         tech_bid = np.clip(need[:, None] - before, 0.0, a_sorted)
         tech_ask = a_sorted - tech_bid
         residual = np.maximum(need - a_sorted.sum(axis=1), 0.0)
-        surplus = np.minimum(np.maximum(-need, 0.0), held)
-        tech_ask = np.minimum(tech_ask, np.maximum(held - surplus, 0.0)[:, None])
+        surplus = np.minimum(np.maximum(-need, 0.0), np.maximum(held, 0.0))
+        # every allowance sold is held now: surplus and abatement asks together at most the holding
+        room = np.maximum(held - surplus, 0.0)
+        ask_before = np.cumsum(tech_ask, axis=1) - tech_ask
+        tech_ask = np.clip(room[:, None] - ask_before, 0.0, tech_ask)
         reservation = self.expected_price if p.banking else 0.0
         return mac_sorted, order, tech_bid, tech_ask, residual, surplus, reservation
 
@@ -326,7 +395,8 @@ class CarbonMarket:
         b_owner = np.r_[firm_idx, np.arange(n)]
         gov_qty = min(self.auction_left, max(al.balance(self.government), 0.0))
         pool_qty = min(al.balance(self.pool), max(self.offsets_cap - self.offsets_sold, 0.0))
-        a_price = np.r_[mac_flat, np.full(n, reservation), p.reserve_price, reservation]
+        # the pool sells the year's offset room at the auction floor: room left unused at year end is lost
+        a_price = np.r_[mac_flat, np.full(n, reservation), p.reserve_price, p.reserve_price]
         a_qty = np.r_[tech_ask.ravel(), surplus, gov_qty, pool_qty]
         a_owner = np.r_[firm_idx, np.arange(n), -1, -2]  # -1 government, -2 pool, -3 external
         if p.external_price is not None:
@@ -364,10 +434,12 @@ class CarbonMarket:
             self.offsets_sold += pool_sold
         # settle: external market
         ext_bought, ext_sold = buys[b_owner == -3].sum(), sells[a_owner == -3].sum()
+        # the external market sells to the park's buyers (paid through the exchange) and buys from its sellers
         al.transfer("external_trade", self.external, self.exchange, ext_sold)
         al.transfer("external_trade", self.exchange, self.external, ext_bought)
-        ledger.transfer("external_carbon_trade", model.outside, self.money_exchange, ext_sold * price)
-        ledger.transfer("external_carbon_trade", self.money_exchange, model.outside, ext_bought * price)
+        ledger.transfer("external_carbon_trade", self.money_exchange, model.outside, ext_sold * price)
+        ledger.transfer("external_carbon_trade", model.outside, self.money_exchange, ext_bought * price)
+        self.square_exchange()
         self.last_price = price
         self.session_prices.append((model.steps, price))
         self.expected_price += p.expectation_weight * (price - self.expected_price)
@@ -426,19 +498,50 @@ class CarbonMarket:
         self.sell_pool_credits(got.sum(), price)
         self.offsets_held[rows] += got
         self.offsets_sold += got.sum()
+        self.square_exchange()
+
+    def square_exchange(self) -> None:
+        """Bring the exchange's clearing accounts back to zero after settlement.
+
+        Every session settles fills that sum to the same volume on both sides, so what is
+        left on the exchange's allowance and money accounts is only the rounding of each
+        transfer to the ledgers' resolution (0.001 t, 1 fen); it is booked against the
+        registry (``exchange_rounding``) and outside (``exchange_rounding``).
+        """
+        left = float(self.allowances.balance(self.exchange))
+        if left > 0:
+            self.allowances.transfer("exchange_rounding", self.exchange, self.registry, left)
+        elif left < 0:
+            self.allowances.transfer("exchange_rounding", self.registry, self.exchange, -left)
+        self.model.ledger.transfer_signed("exchange_rounding", "exchange_rounding", self.model.outside,
+                                          self.money_exchange, -float(self.model.ledger.balance(self.money_exchange)))
 
     def comply(self, ets) -> None:
-        """Year end: surrender allowances for the year's emissions, penalties, expiry, quota fines."""
+        """Year end: output-based true-up, surrender for the year's emissions, penalties, expiry, quota fines.
+
+        Under ``output_based`` allocation a firm whose actual output earned more than its
+        provisional allocation receives the difference now; one that earned less owes it,
+        and surrenders it with its emissions (``markets/allocation.py``).
+        """
         model, p, al = self.model, ets.params, self.allowances
         al.step = model.steps
         rows = np.flatnonzero(self.account >= 0)
         rows = rows[model.firms.alive[rows]]
         accounts = self.account[rows]
-        held = al.balance(accounts)
         emitted = self.year_emissions[rows]
-        surrender = np.clip(held, 0.0, emitted)
+        owed = emitted
+        if p.allocation == "output_based":
+            intensity = model.sector_intensity[model.firms.sector[rows]]
+            true_up = allocation.output_true_up(self.benchmark_rate, intensity, self.output_year[rows],
+                                                self.free_allocation[rows])
+            al.transfer("allocation_true_up", self.registry, accounts, np.maximum(true_up, 0.0))
+            owed = emitted + np.maximum(-true_up, 0.0)
+        held = al.balance(accounts)
+        surrender = np.clip(held, 0.0, owed)
         al.transfer("surrender", accounts, self.retired, surrender)
-        short = emitted - surrender
+        short = owed - surrender
+        self.last_year_emissions[:] = 0.0
+        self.last_year_emissions[rows] = emitted
         model.ledger.transfer("carbon_penalty", model.firms.account[rows], model.government.account, short * p.penalty)
         quota = model.policy("offset_quota")
         if quota:
@@ -448,6 +551,7 @@ class CarbonMarket:
         if not p.banking:
             al.transfer("expiry", accounts, self.retired, np.maximum(al.balance(accounts), 0.0))
         al.transfer("expiry", self.government, self.retired, max(al.balance(self.government), 0.0))
+        al.transfer("expiry", self.reserve, self.retired, max(al.balance(self.reserve), 0.0))
         self.auction_left = 0.0
         self.year_emissions[:] = 0.0
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ecopark.catalogue import load_catalogue
+from ecopark.markets.allocation import ALLOCATION_METHODS
 from ecopark.policies.base import Policy, PolicyParams, check_names, register
 from ecopark.schema import ConfigError, param
 
@@ -38,6 +39,12 @@ class CapAndTradeParams(PolicyParams):
     external_price: float | None = param(None, lo=0, unit="yuan/tCO2e",
                                          doc="price of a linked external market (omit: no link)")
     external_growth: float = param(0.0, lo=-0.5, hi=1, unit="1/year", doc="annual growth of the external price")
+    allocation: str = param("benchmark", choices=ALLOCATION_METHODS,
+                            doc="free allocation: grandfathered (last year's emissions), benchmark (intensity x "
+                                "expected output, ex ante), output_based (intensity x actual output, ex-post true-up)")
+    new_entrant_reserve: float = param(0.05, lo=0, hi=1,
+                                       doc="share of the cap set aside to allocate firms entering during the year")
+    true_up_session: bool = param(True, doc="a call-auction session in month 12, before surrender")
 
     def validate(self, path: str) -> None:
         super().validate(path)
