@@ -9,11 +9,10 @@ Surplus per unit of stream k from supplier s to receiver r (:meth:`ByproductMark
             - (A(capex_srk - capex_subsidy) + F) / q_sr
 
 with d disposal cost, tax landfill tax, quota the reuse-quota fine avoided, v the virgin
-price replaced, proc processing, trans transport per km, c the carbon value per tonne the
-credited side can realise (``CarbonMarket.value_per_tonne``), co2 tCO2e avoided per unit,
-sub the reuse subsidy, capex = fixed + per_km * dist (piped streams), A the monthly annuity
-factor over the contract at the pair's mean hurdle rate, F the platform fee and
-q_sr = min(supply_s, demand_r) the quantity the pair could trade.
+price replaced, proc processing, trans transport per km, c the credited side's carbon value,
+co2 tCO2e avoided per unit, sub the reuse subsidy, capex = fixed + per_km * dist (piped
+streams), A the monthly annuity factor over the contract at the pair's mean hurdle rate,
+F the platform fee and q_sr = min(supply_s, demand_r) the quantity the pair could trade.
 Pairs beyond the stream's max distance, unknown pairs and a firm with itself are NaN.
 
 Matching: with the platform, :func:`match_max_surplus` (a transportation LP, scipy HiGHS)
