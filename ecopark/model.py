@@ -114,6 +114,8 @@ class ParkModel(mesa.Model):
         self.sector_variable_cost = cat.sector_array("variable_cost")
         self.sector_fixed_cost = cat.sector_array("fixed_cost")
         self.sector_intensity = cat.sector_array("emission_intensity")
+        self.sector_pass_through = cat.sector_array("pass_through")
+        self.sector_demand_elasticity = cat.sector_array("demand_elasticity")
         self.yield_matrix = cat.yield_matrix()
         self.need_matrix = cat.need_matrix()
         self.stream_disposal_cost = cat.stream_array("disposal_cost")

@@ -203,18 +203,23 @@ class CarbonMarket:
         value is left out (0 plus any tax).
         """
         model = self.model
-        value = np.zeros(len(rows))
+        value = self.cost_per_tonne(rows, cap=not through_auction)
+        if model.policy("cap_and_trade") and model.scenario.operator.carbon_pool:
+            value[~self.covered(rows, "cap_and_trade")] += (
+                self.expected_price * (1.0 - model.scenario.operator.pool_commission) * self.pool_sale_share())
+        return value
+
+    def cost_per_tonne(self, rows: np.ndarray, cap: bool = True) -> np.ndarray:
+        """Carbon price each firm pays on a tonne it emits (yuan/tCO2e): the tax rate if taxed,
+        plus (with ``cap``) the expected allowance price if under the cap, else 0."""
+        model = self.model
+        cost = np.zeros(len(rows))
         tax = model.policy("carbon_tax")
         if tax:
-            value[self.covered(rows, "carbon_tax")] += tax.params.rate
-        if model.policy("cap_and_trade"):
-            ets = self.covered(rows, "cap_and_trade")
-            if not through_auction:
-                value[ets] += self.expected_price
-            if model.scenario.operator.carbon_pool:
-                value[~ets] += (self.expected_price * (1.0 - model.scenario.operator.pool_commission)
-                                * self.pool_sale_share())
-        return value
+            cost[self.covered(rows, "carbon_tax")] += tax.params.rate
+        if cap and model.policy("cap_and_trade"):
+            cost[self.covered(rows, "cap_and_trade")] += self.expected_price
+        return cost
 
     def pool_sale_share(self) -> float:
         """Expected share of the pool's credits that sell: min(1, offset room left / credits held)."""
