@@ -65,7 +65,7 @@ FRICTIONLESS: dict[str, Any] = {
     "policies.cap_and_trade.covered_sectors": list(FRICTIONLESS_SECTORS), "policies.cap_and_trade.cap_decline": 0.0,
     "policies.cap_and_trade.free_share": 0.0, "policies.cap_and_trade.reserve_price": 0.0,
     "policies.cap_and_trade.offset_limit": 0.0, "policies.cap_and_trade.initial_price": 0.0,
-    "policies.cap_and_trade.new_entrant_reserve": 0.0,
+    "policies.cap_and_trade.new_entrant_reserve": 0.0, "policies.cap_and_trade.allocation": "benchmark",
 }
 
 

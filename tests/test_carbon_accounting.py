@@ -23,7 +23,7 @@ class Monitor:
     """Runs a model month by month and records what each check needs."""
 
     def __init__(self, preset, seed, months, overrides):
-        self.compliance = []  # per compliance date: (tonnes short, tonnes held in surplus by others)
+        self.compliance = []  # per compliance date: (tonnes penalised, tonnes banked by firms)
         self.min_holding = np.inf  # lowest allowance balance of any account but the registry's
         self.max_reduction_share = 0.0  # max over firm-months of (link_avoided + abated) / bau
         self.exchange = []  # (money, allowances) on the exchange's accounts after each month
@@ -31,11 +31,15 @@ class Monitor:
         monitor = self
 
         def comply(market, ets):
+            # after surrender: tonnes penalised (penalty paid / rate) and tonnes banked by firms
             rows = np.flatnonzero(market.account >= 0)
             rows = rows[market.model.firms.alive[rows]]
-            gap = market.allowances.balance(market.account[rows]) - market.year_emissions[rows]
-            monitor.compliance.append((float(np.maximum(-gap, 0).sum()), float(np.maximum(gap, 0).sum())))
+            money = market.model.firms.account[rows]
+            paid = market.model.ledger.paid(money, "carbon_penalty")
             original(market, ets)
+            short = (market.model.ledger.paid(money, "carbon_penalty") - paid) / ets.params.penalty
+            banked = market.allowances.balance(market.account[rows])
+            monitor.compliance.append((float(short.sum()), float(banked.sum())))
 
         mp = pytest.MonkeyPatch()
         mp.setattr(CarbonMarket, "comply", comply)

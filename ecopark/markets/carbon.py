@@ -12,6 +12,7 @@ the carbon pool's offset credits and, if linked, an external market
 position and its MAC curve:
 
     need_f = emitted so far + this month's emissions x months left - allowances held
+             (- the expected output-based true-up, ``markets/allocation.py``)
 
 with its not-yet-installed technologies sorted by MAC: it bids for min(a_m, need left) at
 MAC_m (it would rather abate than pay more), offers the abatement beyond its need at MAC_m,
@@ -355,6 +356,10 @@ class CarbonMarket:
         accounts = self._accounts(rows)
         held = self.allowances.balance(accounts)
         need = self.year_emissions[rows] + firms.emissions[rows] * months_ahead - held
+        if p.allocation == "output_based":  # the year-end true-up it expects on its projected output
+            need -= allocation.output_true_up(self.benchmark_rate, model.sector_intensity[firms.sector[rows]],
+                                              self.output_year[rows] + firms.output[rows] * months_ahead,
+                                              self.free_allocation[rows])
         mac, a = model.abatement.menu(rows)
         a = a * months_ahead
         mac = np.where(mac < p.penalty, mac, np.nan)  # above the penalty a firm would rather pay it
