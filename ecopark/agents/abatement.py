@@ -110,6 +110,24 @@ class AbatementPortfolio:
             mac = np.where(available & (a > 0), cost / a, np.nan)
         return mac, np.where(available, a, 0.0)
 
+    def steps(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each firm's MAC curve as steps installed one after another: (MAC, technology, a), rows x technologies.
+
+        Technologies are taken in order of their :meth:`menu` MAC; the k-th abates what the
+        earlier ones leave, a_(k) = share_(k) x prod_(i<k) (1 - share_(i)) x (1 - S_f) x
+        (1 - L_f / e_f) x b_f, so its MAC is its monthly cost / a_(k). Unavailable steps have
+        MAC NaN and a 0.
+        """
+        mac, a = self.menu(rows)
+        order = np.argsort(np.where(np.isnan(mac), np.inf, mac), axis=1)
+        mac_sorted = np.take_along_axis(mac, order, axis=1)
+        a_sorted = np.where(np.isnan(mac_sorted), 0.0, np.take_along_axis(a, order, axis=1))
+        share = np.where(np.isnan(mac_sorted), 0.0, self.share[order])
+        left = np.cumprod(1.0 - share, axis=1) / (1.0 - share)  # what earlier steps leave
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mac_sorted = np.where(a_sorted > 0, mac_sorted / left, np.nan)
+        return mac_sorted, order, a_sorted * left
+
     def financeable(self, rows: np.ndarray, techs: np.ndarray, value: np.ndarray) -> np.ndarray:
         """Mask: firm rows[i] could finance technology techs[i] now, items taken in the given order.
 

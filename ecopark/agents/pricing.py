@@ -17,7 +17,8 @@ for the firm's output responds with the sector's price elasticity eps_s
 Under the cap the allowance price is an opportunity cost whether allowances were bought or
 allocated free, so it enters c_f in full. A carbon price therefore first lowers the output
 and emissions of covered firms, and the share 1 - pt_s of the cost they absorb lowers their
-margin; only when the margin turns negative for long do plants close.
+margin; only when the margin turns negative for long do plants close. With
+``economy.carbon_pass_through`` off, p_f = p_s and d_f = 1.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def output_prices(model: ParkModel, rows: np.ndarray) -> tuple[np.ndarray, np.nd
     """(p_f in yuan/output unit, demand factor d_f) of firms ``rows`` this month (module docstring)."""
     s = model.firms.sector[rows]
     base = model.sector_price[s]
+    if not model.scenario.economy.carbon_pass_through:
+        return base, np.ones(len(rows))
     price = base + model.sector_pass_through[s] * carbon_cost_per_unit(model, rows)
     with np.errstate(divide="ignore", invalid="ignore"):
         demand = np.where(base > 0, (price / base) ** -model.sector_demand_elasticity[s], 1.0)

@@ -360,12 +360,10 @@ class CarbonMarket:
             need -= allocation.output_true_up(self.benchmark_rate, model.sector_intensity[firms.sector[rows]],
                                               self.output_year[rows] + firms.output[rows] * months_ahead,
                                               self.free_allocation[rows])
-        mac, a = model.abatement.menu(rows)
-        a = a * months_ahead
-        mac = np.where(mac < p.penalty, mac, np.nan)  # above the penalty a firm would rather pay it
-        order = np.argsort(np.where(np.isnan(mac), np.inf, mac), axis=1)
-        mac_sorted = np.take_along_axis(mac, order, axis=1)
-        a_sorted = np.where(np.isnan(mac_sorted), 0.0, np.take_along_axis(a, order, axis=1))
+        mac_sorted, order, a_sorted = model.abatement.steps(rows)
+        cheaper = mac_sorted < p.penalty  # above the penalty a firm would rather pay it
+        mac_sorted = np.where(cheaper, mac_sorted, np.nan)
+        a_sorted = np.where(cheaper, a_sorted * months_ahead, 0.0)
         # only abatement the firm can finance now is offered or relied on (firm by firm, in MAC order)
         r, c = np.nonzero(a_sorted > 0)
         can = model.abatement.financeable(rows[r], order[r, c], np.full(len(r), self.expected_price))
@@ -380,7 +378,7 @@ class CarbonMarket:
         ask_before = np.cumsum(tech_ask, axis=1) - tech_ask
         tech_ask = np.clip(room[:, None] - ask_before, 0.0, tech_ask)
         reservation = self.expected_price if p.banking else 0.0
-        return mac_sorted, order, tech_bid, tech_ask, residual, surplus, reservation
+        return mac_sorted, order, a_sorted, tech_bid, tech_ask, residual, surplus, reservation
 
     def session(self, ets, months_ahead: int) -> None:
         """One call auction: firms, government auction, carbon pool, external market.
@@ -395,7 +393,8 @@ class CarbonMarket:
         al.step = model.steps
         rows = model.firms.live
         rows = rows[self.covered(rows, "cap_and_trade")]
-        mac, order, tech_bid, tech_ask, residual, surplus, reservation = self.orders(ets, rows, months_ahead)
+        mac, order, steps, tech_bid, tech_ask, residual, surplus, reservation = self.orders(ets, rows, months_ahead)
+        year_step = steps * 12 / months_ahead  # the steps' abatement over a year
         n, t = tech_bid.shape
         firm_idx = np.repeat(np.arange(n), t)
         mac_flat = np.nan_to_num(mac.ravel(), nan=0.0)
@@ -420,7 +419,7 @@ class CarbonMarket:
         buys, sells = np.zeros(len(b_qty)), np.zeros(len(a_qty))
         buys[bperm], sells[aperm] = result.buy_fills, result.sell_fills
         if result.volume <= 0:
-            self.commit_abatement(rows, order, tech_bid, tech_ask, np.zeros((n, t)), np.zeros((n, t)))
+            self.commit_abatement(rows, order, tech_bid, np.zeros((n, t)), np.zeros((n, t)), year_step)
             return
         price = result.price
         accounts = self.account[rows]
@@ -455,15 +454,17 @@ class CarbonMarket:
         self.expected_price += p.expectation_weight * (price - self.expected_price)
         tech_buys = buys[: n * t].reshape(n, t)
         tech_sells = sells[: n * t].reshape(n, t)
-        self.commit_abatement(rows, order, tech_bid, tech_ask, tech_buys, tech_sells)
+        self.commit_abatement(rows, order, tech_bid, tech_buys, tech_sells, year_step)
         self.buy_quota_credits(rows, price)
 
-    def commit_abatement(self, rows, order, tech_bid, tech_ask, bought, sold) -> None:
-        """Firms abate what they offered and sold, or bid for and did not get (at least half a step)."""
+    def commit_abatement(self, rows, order, tech_bid, bought, sold, year_step) -> None:
+        """Firms install a technology when what they committed to abate in the session (bid for
+        and did not get, or offered and sold) is at least half of its abatement over a year
+        (``year_step``, tCO2e): a whole technology, which abates for years, is not installed
+        for a residual of the year's last months; the firm buys that residual instead."""
         committed = (tech_bid - bought) + sold
-        step = tech_bid + tech_ask
         with np.errstate(invalid="ignore", divide="ignore"):
-            install = (step > 0) & (committed >= 0.5 * step)
+            install = (year_step > 0) & (committed >= 0.5 * year_step)
         r, c = np.nonzero(install)
         if len(r):
             value = np.full(len(r), self.expected_price)
