@@ -363,7 +363,9 @@ class CarbonMarket:
         mac_sorted, order, a_sorted = model.abatement.steps(rows)
         cheaper = mac_sorted < p.penalty  # above the penalty a firm would rather pay it
         mac_sorted = np.where(cheaper, mac_sorted, np.nan)
-        a_sorted = np.where(cheaper, a_sorted * months_ahead, 0.0)
+        # a technology is installed for at least half a year of its abatement (commit_abatement), so
+        # with fewer than 6 months left no step is relied on: the firm buys what it needs
+        a_sorted = np.where(cheaper & (2 * months_ahead >= 12), a_sorted * months_ahead, 0.0)
         # only abatement the firm can finance now is offered or relied on (firm by firm, in MAC order)
         r, c = np.nonzero(a_sorted > 0)
         can = model.abatement.financeable(rows[r], order[r, c], np.full(len(r), self.expected_price))
@@ -371,7 +373,10 @@ class CarbonMarket:
         before = np.cumsum(a_sorted, axis=1) - a_sorted
         tech_bid = np.clip(need[:, None] - before, 0.0, a_sorted)
         tech_ask = a_sorted - tech_bid
-        residual = np.maximum(need - a_sorted.sum(axis=1), 0.0)
+        # a need smaller than half a year of the step would not be abated by it: bid it at the penalty
+        small = tech_bid < 0.5 * a_sorted * 12 / months_ahead
+        residual = np.maximum(need - a_sorted.sum(axis=1), 0.0) + np.where(small, tech_bid, 0.0).sum(axis=1)
+        tech_bid = np.where(small, 0.0, tech_bid)
         surplus = np.minimum(np.maximum(-need, 0.0), np.maximum(held, 0.0))
         # every allowance sold is held now: surplus and abatement asks together at most the holding
         room = np.maximum(held - surplus, 0.0)
