@@ -348,6 +348,10 @@ DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
     ("operator revenue from rent", "operator_rent_share", "38.5% for a leading park; service income 28% of the "
      "operators' market", "the model's operator earns rent, platform fees, link commissions and carbon-pool "
      "commission only; no green power sales or service packages"),
+    ("carbon price (presets with cap-and-trade)", "carbon_price_mean",
+     "China's national market 48-105 yuan/t since 2021 (DOMAIN.md section 7)",
+     "a park's covered firms have few technologies below 100 yuan/t, so a year whose cap needs more abatement "
+     "than that clears at the next step (200-300 yuan/t); banked surplus then holds prices at the reserve price"),
 )
 
 
