@@ -5,10 +5,14 @@ Each compliance year (12 steps) the cap is
 
     cap_y = cap_start * (1 - cap_decline)^y * (covered BAU emissions at normal output, 12 months)
 
-of which ``free_share`` is allocated free by benchmark x expected output and the rest is
-auctioned by government in the year's sessions at no less than ``reserve_price``. At year end
-each covered firm surrenders allowances for its emissions; each tonne short costs
-``penalty``. Unused allowances are banked if ``banking`` is on, else they expire.
+of which ``new_entrant_reserve`` is set aside for firms entering during the year,
+``free_share`` of the rest is allocated free by the ``allocation`` method
+(``markets/allocation.py``: grandfathered, benchmark x expected output, or output-based with
+an ex-post true-up) and the remainder is auctioned by government in the year's sessions at
+no less than ``reserve_price``. With ``true_up_session`` a last session is held in month 12,
+before surrender. At year end each covered firm surrenders allowances for its emissions;
+each tonne short costs ``penalty``. Unused allowances are banked if ``banking`` is on, else
+they expire.
 """
 
 from __future__ import annotations
