@@ -36,6 +36,8 @@ SECTOR_NUMBERS = (
     "variable_cost",
     "fixed_cost",
     "emission_intensity",
+    "pass_through",
+    "demand_elasticity",
 )
 
 
@@ -75,6 +77,8 @@ class Sector:
     emission_intensity: float  # tCO2e/output unit
     yields: dict[str, float]  # stream -> stream units per output unit
     needs: dict[str, float]  # stream -> substitutable stream units per output unit
+    pass_through: float = 0.0  # share of the carbon cost per unit passed into the output price
+    demand_elasticity: float = 0.0  # -(d ln demand / d ln price) for the park's output of the sector
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ MONEY_KINDS: dict[str, str] = {
     "carbon_accounting_fee": "a firm pays the operator for carbon accounting and compliance (carbon butler)",
     "energy_management_fee": "a firm pays the operator for energy management",
     "monitoring_cost": "a firm under a carbon instrument pays outside for in-house emissions monitoring and reporting",
+    "exchange_rounding": "the carbon exchange settles its sub-fen rounding residual of a session with outside",
 }
 
 #: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.
@@ -91,6 +92,11 @@ ALLOWANCE_KINDS: dict[str, str] = {
     "pledge": "a firm pledges allowances for a loan: they move to the pledge escrow, out of its reach",
     "pledge_release": "escrowed allowances return to the firm when its loan is repaid",
     "collateral_sale": "a bank sells pledged allowances from the escrow to buyers outside the park",
+    "reserve_issue": "the registry issues the year's new-entrant reserve",
+    "entrant_allocation": "a firm that entered during the year gets its allocation (reserve first, then registry)",
+    "reserve_release": "what is left of the new-entrant reserve goes to government's auction at the true-up",
+    "allocation_true_up": "the registry issues an output-based allocation's ex-post true-up to a firm",
+    "exchange_rounding": "the exchange returns the rounding residual of a session's fills to the registry",
 }
 
 

@@ -70,6 +70,8 @@ class EconomySpec:
                                     doc="first month of a park-wide demand slump (omit: none)")
     shock_months: int = param(12, lo=1, hi=2400, unit="months", doc="how long the slump lasts")
     shock_depth: float = param(0.3, lo=0, hi=1, doc="share of demand lost during the slump")
+    carbon_pass_through: bool = param(True, doc="covered sectors pass carbon cost into output prices and demand "
+                                                "responds (sector figures in data/sectors.toml; agents/pricing.py)")
 
     def validate(self, path: str) -> None:
         lo, hi = self.discount_rate

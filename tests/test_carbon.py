@@ -129,7 +129,9 @@ def test_tighter_cap_raises_price_and_lowers_emissions_and_an_equal_tax_abates_c
 
 
 def test_a_short_firm_that_does_not_buy_pays_the_penalty():
-    model = constructed_park(1000.0)
+    mac, a, _, _ = steps_of_mac_curve()
+    # a cap met exactly by one whole technology: no lumpy residual for anyone else
+    model = constructed_park(float(a[np.argmin(mac)]), **{"policies.cap_and_trade.true_up_session": False})
     for _ in range(10):  # through the month-10 session
         model.step()
     market, row = model.carbon_market, int(model.firms.live[0])
@@ -139,7 +141,8 @@ def test_a_short_firm_that_does_not_buy_pays_the_penalty():
         model.step()
     penalty = model.scenario.policies["cap_and_trade"].penalty
     paid = model.ledger.paid(int(model.firms.account[row]), "carbon_penalty")
-    year = model.firms.emissions[row] * 12  # no shocks: the same emissions every month
+    year = market.last_year_emissions[row]  # the year's emissions it had to cover
+    assert year > 0
     assert paid == pytest.approx(penalty * year, rel=1e-6)
     others = model.firms.account[model.firms.live[1:]]
     assert model.ledger.paid(others, "carbon_penalty").sum() == 0  # firms that bought pay nothing
@@ -170,11 +173,15 @@ def test_allowances_and_money_are_conserved_on_real_runs():
     for _ in range(24):
         model.step()
     al = model.allowances
-    issued = sum(al.flow(k) for k in ("free_allocation", "auction_issue", "offset_issue"))
+    issued = sum(al.flow(k) for k in ("free_allocation", "auction_issue", "offset_issue", "reserve_issue",
+                                      "allocation_true_up"))
     retired = al.balance(model.carbon_market.retired)
     held = sum(al.balance(i) for i in range(len(al.names)) if i not in (model.carbon_market.registry,
                                                                          model.carbon_market.retired))
-    assert issued == pytest.approx(-al.balance(model.carbon_market.registry))
+    registry = model.carbon_market.registry
+    issued += al.paid(registry, "entrant_allocation")  # entrants' allocation beyond the reserve
+    # the registry takes back (or gives) the exchange's rounding residuals of at most a few 0.001 t
+    assert issued == pytest.approx(-al.balance(registry), abs=0.1)
     assert issued == pytest.approx(retired + held, abs=0.01)
     assert retired == pytest.approx(al.flow("surrender") + al.flow("expiry"))
     assert model.carbon_market.held_by_firms() < 1e-6 * issued  # without banking nothing carries over

@@ -205,7 +205,8 @@ def test_green_credit_raises_link_and_abatement_adoption():
 
 
 def test_a_severe_demand_slump_raises_defaults_and_npl():
-    slump = {"economy.shock_start": 13, "economy.shock_months": 24, "economy.shock_depth": 0.3}
+    # deep enough to break firms on its own: carbon penalties no longer strand firms (issue 15)
+    slump = {"economy.shock_start": 13, "economy.shock_months": 24, "economy.shock_depth": 0.5}
     mean, half = paired_difference(
         lambda r: np.array([r.metrics["defaults_total"], r.metrics["npl_ratio_mean"]]), {}, slump,
         seeds=range(8), steps=48)
@@ -258,7 +259,7 @@ def policy_run():
         "policies.interest_subsidy.rate_bp": 50.0, "policies.green_relending.share": 0.6,
         "policies.green_loan_loss_cover.share": 0.5, "credit.sustainability_linked": True,
         "credit.carbon_efficiency_bp": 100.0, "economy.shock_start": 13, "economy.shock_months": 30,
-        "economy.shock_depth": 0.35})
+        "economy.shock_depth": 0.5})
 
 
 def flow(r, kind: str, payer: str | None = None, payee: str | None = None) -> float:

@@ -4,17 +4,20 @@ Each sector has a menu of technologies (``ecopark/data/abatement.toml``); for fi
 size s_f with business-as-usual emissions at normal output b_f (tCO2e/month) and hurdle
 rate r_f, technology j not yet installed abates, on top of those installed,
 
-    a_fj   = share_j * (1 - S_f) * b_f                     tCO2e/month
+    a_fj   = share_j * (1 - S_f) * (1 - L_f / e_f) * b_f  tCO2e/month
     MAC_fj = (K_fj * phi_f * A(r_f, life_j) + opex_j * s_f) / a_fj   yuan/tCO2e
 
-with S_f = 1 - prod_{installed i}(1 - share_i) the firm's installed abatement share, A
+with S_f = 1 - prod_{installed i}(1 - share_i) the firm's installed abatement share,
+L_f / e_f the share of this month's BAU emissions its links avoid (technologies abate only
+what links leave, ``markets/emissions.py``), A
 the monthly annuity factor, K_fj = capex_j * s_f less the capex subsidy it would get, and
 phi_f the present value of financing a yuan of it (green loan and cash, see
 ``markets/credit.py``: ``CreditMarket.capex_factor``; 1 without credit). A firm invests in its cheapest technology with
 MAC < v_f, the value it expects per tonne abated (allowance price, carbon tax, or offset
 credits through the carbon pool), if it can finance it: that is the condition NPV > 0
-over the technology's life. An installed technology abates S_f * bau each month and costs
-its opex (``abatement_opex``); it retires after its lifetime.
+over the technology's life. An installed technology costs
+its opex (``abatement_opex``); it retires after its lifetime. Technologies abate
+S_f x (bau - link-avoided) each month (``markets/emissions.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecopark.markets.byproduct import annuity_factor
+from ecopark.markets.emissions import net_share, settle_emissions
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -76,7 +80,7 @@ class AbatementPortfolio:
         retire = (self.installed_at[rows] >= 0) & (age >= self.lifetime)
         r_idx, t_idx = np.nonzero(retire)
         self.installed_at[rows[r_idx], t_idx] = -1
-        firms.abated[rows] = self.installed_share(rows) * firms.emissions_bau[rows]
+        settle_emissions(model, rows)
         model.ledger.transfer("abatement_opex", firms.account[rows], model.outside, self.monthly_opex(rows))
 
     def monthly_opex(self, rows: np.ndarray) -> np.ndarray:
@@ -93,7 +97,8 @@ class AbatementPortfolio:
         model, firms = self.model, self.model.firms
         self._grow()
         available = (self.sector[None, :] == firms.sector[rows][:, None]) & ~(self.installed_at[rows] >= 0)
-        a = self.share[None, :] * (1.0 - self.installed_share(rows))[:, None] * self.normal_bau(rows)[:, None]
+        left = (1.0 - self.installed_share(rows)) * net_share(model, rows) * self.normal_bau(rows)
+        a = self.share[None, :] * left[:, None]
         annuity = annuity_factor(firms.discount_rate[rows][:, None], self.lifetime[None, :])
         capex = self.capex[None, :] * firms.size[rows][:, None]
         subsidy = model.policy("capex_subsidy")
@@ -104,6 +109,50 @@ class AbatementPortfolio:
         with np.errstate(divide="ignore", invalid="ignore"):
             mac = np.where(available & (a > 0), cost / a, np.nan)
         return mac, np.where(available, a, 0.0)
+
+    def steps(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each firm's MAC curve as steps installed one after another: (MAC, technology, a), rows x technologies.
+
+        Technologies are taken in order of their :meth:`menu` MAC; the k-th abates what the
+        earlier ones leave, a_(k) = share_(k) x prod_(i<k) (1 - share_(i)) x (1 - S_f) x
+        (1 - L_f / e_f) x b_f, so its MAC is its monthly cost / a_(k). Unavailable steps have
+        MAC NaN and a 0.
+        """
+        mac, a = self.menu(rows)
+        order = np.argsort(np.where(np.isnan(mac), np.inf, mac), axis=1)
+        mac_sorted = np.take_along_axis(mac, order, axis=1)
+        a_sorted = np.where(np.isnan(mac_sorted), 0.0, np.take_along_axis(a, order, axis=1))
+        share = np.where(np.isnan(mac_sorted), 0.0, self.share[order])
+        left = np.cumprod(1.0 - share, axis=1) / (1.0 - share)  # what earlier steps leave
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mac_sorted = np.where(a_sorted > 0, mac_sorted / left, np.nan)
+        return mac_sorted, order, a_sorted * left
+
+    def financeable(self, rows: np.ndarray, techs: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """Mask: firm rows[i] could finance technology techs[i] now, items taken in the given order.
+
+        The same plan :meth:`install` would follow (``Enterprise.financing``: capex subsidy,
+        then a loan if a bank approves on the project's cash flow value x a - opex, then cash),
+        with each firm's cash put into its earlier items of the list counted as spent. A firm
+        asks this before it places orders in a carbon-market session, so it only offers
+        abatement it can pay for.
+        """
+        model, firms = self.model, self.model.firms
+        ok = np.zeros(len(rows), dtype=bool)
+        if not len(rows):
+            return ok
+        _, a = self.menu(rows)
+        cash_flow = value * a[np.arange(len(rows)), techs] - self.opex[techs] * firms.size[rows]
+        cash = dict.fromkeys(rows.tolist(), 0.0)
+        for row in cash:
+            cash[row] = model.firm_agents[row].cash
+        for i, (row, j) in enumerate(zip(rows.tolist(), techs.tolist(), strict=True)):
+            _, _, equity = model.firm_agents[row].financing(float(self.capex[j] * firms.size[row]), "abatement",
+                                                            float(cash_flow[i]))
+            if cash[row] >= equity:
+                ok[i] = True
+                cash[row] -= equity
+        return ok
 
     def install(self, rows: np.ndarray, techs: np.ndarray, value: np.ndarray,
                 effective_now: bool = False) -> np.ndarray:
@@ -127,8 +176,7 @@ class AbatementPortfolio:
                 done[i] = True
         if effective_now and done.any():
             now = np.unique(rows[done])
-            firms.abated[now] = self.installed_share(now) * firms.emissions_bau[now]
-            firms.emissions[now] = np.maximum(firms.emissions_bau[now] - firms.link_avoided[now] - firms.abated[now], 0)
+            settle_emissions(model, now)
             model.ledger.transfer("abatement_opex", firms.account[rows[done]], model.outside,
                                   self.opex[techs[done]] * firms.size[rows[done]])
         return done

@@ -9,14 +9,16 @@ Production of firm f in month t (:func:`produce`)::
 
     c_t    = rho * c_{t-1} + sd_common * e_t                 (park-wide demand shock)
     z_ft   = rho * z_f,t-1 + sd_firm * e_ft                  (firm's own demand shock)
-    u_ft   = clip(base_utilisation * (1 - D_t) * (1 + c_t + z_ft), 0, 1)  (capacity utilisation)
+    u_ft   = clip(base_utilisation * (1 - D_t) * (1 + c_t + z_ft), 0, 1) * d_f  (capacity utilisation)
     q_ft   = capacity_f * u_ft                               (output)
-    sales  = q_ft * output_price_s
+    sales  = q_ft * p_f
     costs  = q_ft * variable_cost_s * cost_factor_f + fixed_cost_s * size_f
     gen_fk = q_ft * yield_sk,   need_fk = q_ft * need_sk,   bau_ft = q_ft * intensity_s
 
 D_t is the scenario's demand slump: ``shock_depth`` in the ``shock_months`` months from
-``shock_start``, else 0.
+``shock_start``, else 0. p_f is the output price with the carbon cost passed through and
+d_f the demand response to it (``agents/pricing.py``; p_f = output_price_s, d_f = 1 without
+a carbon price).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from ecopark.agents.pricing import output_prices
 from ecopark.markets.credit import GREEN_PURPOSES, loan_cost_factor
+from ecopark.markets.emissions import settle_emissions
 
 if TYPE_CHECKING:
     from ecopark.markets.credit import Offer
@@ -198,7 +202,8 @@ def produce(model: ParkModel) -> None:
     firms.shock[rows] = rho * firms.shock[rows] + econ.firm_shock_sd * rng.standard_normal(firms.n)[rows]
     slump = in_slump(model)
     level = econ.base_utilisation * (1.0 - econ.shock_depth if slump else 1.0)
-    util = np.clip(level * (1.0 + model.common_shock + firms.shock[rows]), 0.0, 1.0)
+    price, demand = output_prices(model, rows)  # carbon-cost pass-through and demand (agents/pricing.py)
+    util = np.clip(level * (1.0 + model.common_shock + firms.shock[rows]), 0.0, 1.0) * demand
     output = model.sector_capacity[s] * firms.size[rows] * util
     firms.utilisation[rows] = util
     firms.output[rows] = output
@@ -211,7 +216,7 @@ def produce(model: ParkModel) -> None:
 
     accounts = firms.account[rows]
     ledger, outside = model.ledger, model.outside
-    ledger.transfer("sale", outside, accounts, output * model.sector_price[s])
+    ledger.transfer("sale", outside, accounts, output * price)
     ledger.transfer("purchase", accounts, outside, output * model.sector_variable_cost[s] * firms.cost_factor[rows])
     ledger.transfer("operating_cost", accounts, outside, model.sector_fixed_cost[s] * firms.size[rows])
 
@@ -222,7 +227,8 @@ def dispose_and_buy_inputs(model: ParkModel) -> None:
     disposed_fk = generated_fk - delivered_out_fk; the firm pays disposed_fk * disposal_cost_k
     to an outside contractor (or is paid the salvage value when disposal_cost_k < 0) and the
     landfill tax if in force; it buys max(need_fk - delivered_in_fk, 0) at virgin_price_k.
-    Emissions of the month are then final: max(bau_f - link_avoided_f - abated_f, 0).
+    Emissions of the month are then final (``markets/emissions.py``: links first, technologies
+    on what links leave, so link_avoided_f + abated_f <= bau_f).
     """
     firms = model.firms
     rows = firms.live
@@ -240,7 +246,7 @@ def dispose_and_buy_inputs(model: ParkModel) -> None:
         tax.charge(accounts, disposed)
     unmet = np.maximum(firms.needs[rows] - firms.delivered_in[rows], 0.0)
     ledger.transfer("virgin_input", accounts, outside, unmet @ model.stream_virgin_price)
-    firms.emissions[rows] = np.maximum(firms.emissions_bau[rows] - firms.link_avoided[rows] - firms.abated[rows], 0.0)
+    settle_emissions(model, rows)
 
 
 def pay_dividends(model: ParkModel) -> None:

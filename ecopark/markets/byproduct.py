@@ -9,7 +9,7 @@ Surplus per unit of stream k from supplier s to receiver r (:meth:`ByproductMark
             - (A(capex_srk - capex_subsidy) + F) / q_sr
 
 with d disposal cost, tax landfill tax, quota the reuse-quota fine avoided, v the virgin
-price replaced, proc processing, trans transport per km, c the expected carbon price,
+price replaced, proc processing, trans transport per km, c the credited side's carbon value,
 co2 tCO2e avoided per unit, sub the reuse subsidy, capex = fixed + per_km * dist (piped
 streams), A the monthly annuity factor over the contract at the pair's mean hurdle rate,
 F the platform fee and q_sr = min(supply_s, demand_r) the quantity the pair could trade.
@@ -211,10 +211,12 @@ class ByproductMarket:
         the month's :meth:`unit_values` ``unit``."""
         firms, st = self.model.firms, self.stream
         dist = np.hypot(firms.x[sup][:, None] - firms.x[rec][None, :], firms.y[sup][:, None] - firms.y[rec][None, :])
-        carbon = self.model.expected_carbon_price * st["co2_avoided"][k]
-        a_s = unit["supplier"][k] + (carbon if self.credit_supplier[k] else 0.0)
+        # the avoided CO2 is worth what the credited side can realise (CarbonMarket.value_per_tonne)
+        credited = sup if self.credit_supplier[k] else rec
+        carbon = st["co2_avoided"][k] * self.model.carbon_market.value_per_tonne(credited)
+        a_s = unit["supplier"][k] + (carbon[:, None] if self.credit_supplier[k] else 0.0)
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["transport_cost"][k] * dist
-               + (0.0 if self.credit_supplier[k] else carbon))
+               + (0.0 if self.credit_supplier[k] else carbon[None, :]))
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
         return self.model.infrastructure.adjust_pair(k, {  # shared infrastructure, if built
             "dist": dist, "a_s": np.broadcast_to(a_s, dist.shape), "a_r": a_r, "capex": capex,
@@ -287,9 +289,10 @@ class ByproductMarket:
         fee_half = links.fee[live] / 2
         ledger.transfer("platform_fee", np.r_[acc_s, acc_r], op, np.r_[fee_half, fee_half])
         a_s = self.supplier_value()[k]
-        # the carbon value of the avoided emissions (at the expected price) counts for the credited
-        # side as in the contract's expectation: allowances saved, or pool payouts to come
-        carbon = delivered * st["co2_avoided"][k] * model.expected_carbon_price
+        # the carbon value of the avoided emissions counts for the credited side at what it can
+        # realise (CarbonMarket.value_per_tonne): allowances saved, tax avoided, or pool payouts to come
+        credited = np.where(self.credit_supplier[k], links.supplier[live], links.receiver[live])
+        carbon = delivered * st["co2_avoided"][k] * model.carbon_market.value_per_tonne(credited)
         op_s = delivered * (a_s + price) - fee_half + np.where(self.credit_supplier[k], carbon, 0.0)
         op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k] - price) - haulage
                 + subsidy + topup - fee_half + np.where(self.credit_supplier[k], 0.0, carbon))

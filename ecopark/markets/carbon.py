@@ -12,6 +12,7 @@ the carbon pool's offset credits and, if linked, an external market
 position and its MAC curve:
 
     need_f = emitted so far + this month's emissions x months left - allowances held
+             (- the expected output-based true-up, ``markets/allocation.py``)
 
 with its not-yet-installed technologies sorted by MAC: it bids for min(a_m, need left) at
 MAC_m (it would rather abate than pay more), offers the abatement beyond its need at MAC_m,
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecopark.ledger import ALLOWANCE_KINDS, Ledger
+from ecopark.markets import allocation
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -128,6 +130,11 @@ class CarbonMarket:
         self.offsets_held = np.zeros(0)  # local offset credits bought this year, per firm row
         self.contribution = np.zeros(0)  # unsold verified reductions in the pool, per firm row
         self.free_allocation = np.zeros(0)  # tCO2e allocated free this compliance year, per firm row
+        self.output_year = np.zeros(0)  # output this compliance year, per firm row (output-based true-up)
+        self.last_year_emissions = np.zeros(0)  # tCO2e emitted last compliance year (grandfathering)
+        self.allocated = np.zeros(0, dtype=bool)  # received its free allocation this year, per firm row
+        self.reserve = self.allowances.open_account("entrant_reserve", "government")
+        self.benchmark_rate = 0.0  # free allowances per tonne of BAU at normal output this year
         self._sector_masks: dict[str, np.ndarray] = {}
         self.expected_price = 0.0
         self.last_price = np.nan
@@ -152,6 +159,9 @@ class CarbonMarket:
             self.offsets_held = np.r_[self.offsets_held, np.zeros(extra)]
             self.contribution = np.r_[self.contribution, np.zeros(extra)]
             self.free_allocation = np.r_[self.free_allocation, np.zeros(extra)]
+            self.output_year = np.r_[self.output_year, np.zeros(extra)]
+            self.last_year_emissions = np.r_[self.last_year_emissions, np.zeros(extra)]
+            self.allocated = np.r_[self.allocated, np.zeros(extra, dtype=bool)]
 
     def covered(self, rows: np.ndarray, policy_name: str) -> np.ndarray:
         """Mask of ``rows`` in the sectors an active policy covers."""
@@ -178,24 +188,45 @@ class CarbonMarket:
             self.account[new] = self.allowances.open_accounts([f"firm:{r}" for r in new], "enterprise")
         return self.account[rows]
 
-    def value_per_tonne(self, rows: np.ndarray) -> np.ndarray:
-        """What a tonne abated is worth to each firm when it plans abatement (yuan/tCO2e).
+    def value_per_tonne(self, rows: np.ndarray, through_auction: bool = False) -> np.ndarray:
+        """What a tonne of CO2 avoided or abated is worth to each firm, where it can be realised (yuan/tCO2e).
 
-        Covered by the tax: the tax rate. Outside the cap, with a carbon pool and a cap in
-        force: the expected price less the pool commission (its reductions become offsets).
-        Firms under the cap decide abatement through their bids in the call auction (their
-        MAC steps), so their planning value here is 0 (plus any tax).
+        Covered by the tax: the tax rate. Under the cap: the expected allowance price (a
+        tonne less to surrender or one more to sell). Outside the cap, with the carbon pool
+        and a cap in force: the expected pool payout per credit,
+        E[price] x (1 - commission) x E[sold] / credits, with E[sold] / credits = min(1,
+        offset room left this year / credits in the pool) (:meth:`pool_sale_share`). Anyone
+        else: 0, since nobody pays them for it. This is the one carbon value links
+        (``markets/byproduct.py``) and abatement decisions use.
+
+        ``through_auction``: firms under the cap decide their abatement through their bids in
+        the call auction (their MAC steps), so for the monthly abatement decision their cap
+        value is left out (0 plus any tax).
         """
         model = self.model
-        value = np.zeros(len(rows))
-        ets = self.covered(rows, "cap_and_trade")
+        value = self.cost_per_tonne(rows, cap=not through_auction)
+        if model.policy("cap_and_trade") and model.scenario.operator.carbon_pool:
+            value[~self.covered(rows, "cap_and_trade")] += (
+                self.expected_price * (1.0 - model.scenario.operator.pool_commission) * self.pool_sale_share())
+        return value
+
+    def cost_per_tonne(self, rows: np.ndarray, cap: bool = True) -> np.ndarray:
+        """Carbon price each firm pays on a tonne it emits (yuan/tCO2e): the tax rate if taxed,
+        plus (with ``cap``) the expected allowance price if under the cap, else 0."""
+        model = self.model
+        cost = np.zeros(len(rows))
         tax = model.policy("carbon_tax")
         if tax:
-            value[self.covered(rows, "carbon_tax")] += tax.params.rate
-        spec = model.scenario.operator
-        if spec.carbon_pool and model.policy("cap_and_trade"):
-            value[~ets] += self.expected_price * (1.0 - spec.pool_commission)
-        return value
+            cost[self.covered(rows, "carbon_tax")] += tax.params.rate
+        if cap and model.policy("cap_and_trade"):
+            cost[self.covered(rows, "cap_and_trade")] += self.expected_price
+        return cost
+
+    def pool_sale_share(self) -> float:
+        """Expected share of the pool's credits that sell: min(1, offset room left / credits held)."""
+        room = max(self.offsets_cap - self.offsets_sold, 0.0)
+        stock = float(self.allowances.balance(self.pool))
+        return 1.0 if stock <= room else room / stock
 
     def monthly_liability(self, rows: np.ndarray) -> np.ndarray:
         """Carbon cost of firms this month as a lender judges it (yuan/month): the carbon tax on
@@ -224,21 +255,27 @@ class CarbonMarket:
             self.open_year(ets)
         self.charge_tax(rows)
         if ets:
-            self.collect_pool_credits(rows[~self.covered(rows, "cap_and_trade")])
-            if (month - 1) % ets.params.session_months == 0:
-                self.session(ets, months_ahead=13 - month)
             covered = rows[self.covered(rows, "cap_and_trade")]
+            self.allocate_entrants(ets, covered[~self.allocated[covered]], months_left=13 - month)
+            self.collect_pool_credits(rows[~self.covered(rows, "cap_and_trade")])
+            true_up = ets.params.true_up_session and month == 12
+            if true_up:
+                self.release_reserve()
+            if (month - 1) % ets.params.session_months == 0 or true_up:
+                self.session(ets, months_ahead=13 - month)
             self.year_emissions[covered] += model.firms.emissions[covered]
+            self.output_year[covered] += model.firms.output[covered]
             if month == 12:
                 self.comply(ets)
         tax = model.policy("carbon_tax")
         model.expected_carbon_price = self.expected_price if ets else (tax.params.rate if tax else 0.0)
 
     def open_year(self, ets) -> None:
-        """Set the year's cap, allocate free allowances by benchmark and issue the auction volume.
+        """Set the year's cap, allocate free allowances, fill the new-entrant reserve, issue the auction volume.
 
         cap = cap_start (1 - cap_decline)^y x 12 x sum of covered firms' BAU at normal output;
-        firm f gets free_share x cap x bau_f / sum(bau) (a benchmark x expected output), and
+        the reserve is new_entrant_reserve x cap, incumbents get free_share x (1 -
+        new_entrant_reserve) x cap by the allocation method (``markets/allocation.py``) and
         government receives the rest to auction over the year's sessions.
         """
         model, p = self.model, ets.params
@@ -249,17 +286,47 @@ class CarbonMarket:
         self.cap = p.cap_start * (1.0 - p.cap_decline) ** year * bau.sum()
         accounts = self._accounts(rows)
         self.allowances.step = model.steps
-        if bau.sum() > 0:
-            free = p.free_share * self.cap * bau / bau.sum()
-            self.allowances.transfer("free_allocation", self.registry, accounts, free)
-            self.free_allocation[:] = 0.0
-            self.free_allocation[rows] = free
-        self.auction_left = (1.0 - p.free_share) * self.cap
+        reserve = p.new_entrant_reserve * self.cap
+        free_total = p.free_share * (1.0 - p.new_entrant_reserve) * self.cap
+        self.benchmark_rate = allocation.benchmark_rate(free_total, bau)
+        free = allocation.incumbent_allocation(p.allocation, free_total, bau, self.last_year_emissions[rows])
+        self.allowances.transfer("free_allocation", self.registry, accounts, free)
+        self.free_allocation[:] = 0.0
+        self.free_allocation[rows] = free
+        self.allocated[:] = False
+        self.allocated[rows] = True
+        self.allowances.transfer("reserve_issue", self.registry, self.reserve, reserve)
+        self.auction_left = self.cap - free.sum() - reserve
         self.allowances.transfer("auction_issue", self.registry, self.government, self.auction_left)
         self.year_emissions[:] = 0.0
+        self.output_year[:] = 0.0
         self.offsets_held[:] = 0.0
         self.offsets_cap = p.offset_limit * self.cap
         self.offsets_sold = 0.0
+
+    def allocate_entrants(self, ets, rows: np.ndarray, months_left: int) -> None:
+        """Covered firms that entered this year get a benchmark allocation for the months left
+        (``markets/allocation.py``): from the new-entrant reserve while it lasts, the rest
+        issued by the registry (the cap grows by it), so every entrant gets its allocation."""
+        if not len(rows):
+            return
+        model = self.model
+        self.allowances.step = model.steps
+        free = allocation.entrant_allocation(self.benchmark_rate, model.abatement.normal_bau(rows) * 12, months_left)
+        left = max(float(self.allowances.balance(self.reserve)), 0.0)
+        from_reserve = min(1.0, left / free.sum()) if free.sum() > 0 else 1.0
+        accounts = self._accounts(rows)
+        self.allowances.transfer("entrant_allocation", self.reserve, accounts, free * from_reserve)
+        self.allowances.transfer("entrant_allocation", self.registry, accounts, free * (1.0 - from_reserve))
+        self.free_allocation[rows] = free
+        self.allocated[rows] = True
+
+    def release_reserve(self) -> None:
+        """At the year's last session, government offers what is left of the new-entrant reserve."""
+        self.allowances.step = self.model.steps
+        left = max(float(self.allowances.balance(self.reserve)), 0.0)
+        self.allowances.transfer("reserve_release", self.reserve, self.government, left)
+        self.auction_left += left
 
     def charge_tax(self, rows: np.ndarray) -> None:
         """Carbon tax: covered firms pay rate x this month's emissions to government."""
@@ -289,19 +356,34 @@ class CarbonMarket:
         accounts = self._accounts(rows)
         held = self.allowances.balance(accounts)
         need = self.year_emissions[rows] + firms.emissions[rows] * months_ahead - held
-        mac, a = model.abatement.menu(rows)
-        a = a * months_ahead
-        order = np.argsort(np.where(np.isnan(mac), np.inf, mac), axis=1)
-        mac_sorted = np.take_along_axis(mac, order, axis=1)
-        a_sorted = np.where(np.isnan(mac_sorted), 0.0, np.take_along_axis(a, order, axis=1))
+        if p.allocation == "output_based":  # the year-end true-up it expects on its projected output
+            need -= allocation.output_true_up(self.benchmark_rate, model.sector_intensity[firms.sector[rows]],
+                                              self.output_year[rows] + firms.output[rows] * months_ahead,
+                                              self.free_allocation[rows])
+        mac_sorted, order, a_sorted = model.abatement.steps(rows)
+        cheaper = mac_sorted < p.penalty  # above the penalty a firm would rather pay it
+        mac_sorted = np.where(cheaper, mac_sorted, np.nan)
+        # a technology is installed for at least half a year of its abatement (commit_abatement), so
+        # with fewer than 6 months left no step is relied on: the firm buys what it needs
+        a_sorted = np.where(cheaper & (2 * months_ahead >= 12), a_sorted * months_ahead, 0.0)
+        # only abatement the firm can finance now is offered or relied on (firm by firm, in MAC order)
+        r, c = np.nonzero(a_sorted > 0)
+        can = model.abatement.financeable(rows[r], order[r, c], np.full(len(r), self.expected_price))
+        a_sorted[r[~can], c[~can]] = 0.0
         before = np.cumsum(a_sorted, axis=1) - a_sorted
         tech_bid = np.clip(need[:, None] - before, 0.0, a_sorted)
         tech_ask = a_sorted - tech_bid
-        residual = np.maximum(need - a_sorted.sum(axis=1), 0.0)
-        surplus = np.minimum(np.maximum(-need, 0.0), held)
-        tech_ask = np.minimum(tech_ask, np.maximum(held - surplus, 0.0)[:, None])
+        # a need smaller than half a year of the step would not be abated by it: bid it at the penalty
+        small = tech_bid < 0.5 * a_sorted * 12 / months_ahead
+        residual = np.maximum(need - a_sorted.sum(axis=1), 0.0) + np.where(small, tech_bid, 0.0).sum(axis=1)
+        tech_bid = np.where(small, 0.0, tech_bid)
+        surplus = np.minimum(np.maximum(-need, 0.0), np.maximum(held, 0.0))
+        # every allowance sold is held now: surplus and abatement asks together at most the holding
+        room = np.maximum(held - surplus, 0.0)
+        ask_before = np.cumsum(tech_ask, axis=1) - tech_ask
+        tech_ask = np.clip(room[:, None] - ask_before, 0.0, tech_ask)
         reservation = self.expected_price if p.banking else 0.0
-        return mac_sorted, order, tech_bid, tech_ask, residual, surplus, reservation
+        return mac_sorted, order, a_sorted, tech_bid, tech_ask, residual, surplus, reservation
 
     def session(self, ets, months_ahead: int) -> None:
         """One call auction: firms, government auction, carbon pool, external market.
@@ -316,7 +398,8 @@ class CarbonMarket:
         al.step = model.steps
         rows = model.firms.live
         rows = rows[self.covered(rows, "cap_and_trade")]
-        mac, order, tech_bid, tech_ask, residual, surplus, reservation = self.orders(ets, rows, months_ahead)
+        mac, order, steps, tech_bid, tech_ask, residual, surplus, reservation = self.orders(ets, rows, months_ahead)
+        year_step = steps * 12 / months_ahead  # the steps' abatement over a year
         n, t = tech_bid.shape
         firm_idx = np.repeat(np.arange(n), t)
         mac_flat = np.nan_to_num(mac.ravel(), nan=0.0)
@@ -326,7 +409,8 @@ class CarbonMarket:
         b_owner = np.r_[firm_idx, np.arange(n)]
         gov_qty = min(self.auction_left, max(al.balance(self.government), 0.0))
         pool_qty = min(al.balance(self.pool), max(self.offsets_cap - self.offsets_sold, 0.0))
-        a_price = np.r_[mac_flat, np.full(n, reservation), p.reserve_price, reservation]
+        # the pool sells the year's offset room at the auction floor: room left unused at year end is lost
+        a_price = np.r_[mac_flat, np.full(n, reservation), p.reserve_price, p.reserve_price]
         a_qty = np.r_[tech_ask.ravel(), surplus, gov_qty, pool_qty]
         a_owner = np.r_[firm_idx, np.arange(n), -1, -2]  # -1 government, -2 pool, -3 external
         if p.external_price is not None:
@@ -340,7 +424,7 @@ class CarbonMarket:
         buys, sells = np.zeros(len(b_qty)), np.zeros(len(a_qty))
         buys[bperm], sells[aperm] = result.buy_fills, result.sell_fills
         if result.volume <= 0:
-            self.commit_abatement(rows, order, tech_bid, tech_ask, np.zeros((n, t)), np.zeros((n, t)))
+            self.commit_abatement(rows, order, tech_bid, np.zeros((n, t)), np.zeros((n, t)), year_step)
             return
         price = result.price
         accounts = self.account[rows]
@@ -364,24 +448,28 @@ class CarbonMarket:
             self.offsets_sold += pool_sold
         # settle: external market
         ext_bought, ext_sold = buys[b_owner == -3].sum(), sells[a_owner == -3].sum()
+        # the external market sells to the park's buyers (paid through the exchange) and buys from its sellers
         al.transfer("external_trade", self.external, self.exchange, ext_sold)
         al.transfer("external_trade", self.exchange, self.external, ext_bought)
-        ledger.transfer("external_carbon_trade", model.outside, self.money_exchange, ext_sold * price)
-        ledger.transfer("external_carbon_trade", self.money_exchange, model.outside, ext_bought * price)
+        ledger.transfer("external_carbon_trade", self.money_exchange, model.outside, ext_sold * price)
+        ledger.transfer("external_carbon_trade", model.outside, self.money_exchange, ext_bought * price)
+        self.square_exchange()
         self.last_price = price
         self.session_prices.append((model.steps, price))
         self.expected_price += p.expectation_weight * (price - self.expected_price)
         tech_buys = buys[: n * t].reshape(n, t)
         tech_sells = sells[: n * t].reshape(n, t)
-        self.commit_abatement(rows, order, tech_bid, tech_ask, tech_buys, tech_sells)
+        self.commit_abatement(rows, order, tech_bid, tech_buys, tech_sells, year_step)
         self.buy_quota_credits(rows, price)
 
-    def commit_abatement(self, rows, order, tech_bid, tech_ask, bought, sold) -> None:
-        """Firms abate what they offered and sold, or bid for and did not get (at least half a step)."""
+    def commit_abatement(self, rows, order, tech_bid, bought, sold, year_step) -> None:
+        """Firms install a technology when what they committed to abate in the session (bid for
+        and did not get, or offered and sold) is at least half of its abatement over a year
+        (``year_step``, tCO2e): a whole technology, which abates for years, is not installed
+        for a residual of the year's last months; the firm buys that residual instead."""
         committed = (tech_bid - bought) + sold
-        step = tech_bid + tech_ask
         with np.errstate(invalid="ignore", divide="ignore"):
-            install = (step > 0) & (committed >= 0.5 * step)
+            install = (year_step > 0) & (committed >= 0.5 * year_step)
         r, c = np.nonzero(install)
         if len(r):
             value = np.full(len(r), self.expected_price)
@@ -426,19 +514,50 @@ class CarbonMarket:
         self.sell_pool_credits(got.sum(), price)
         self.offsets_held[rows] += got
         self.offsets_sold += got.sum()
+        self.square_exchange()
+
+    def square_exchange(self) -> None:
+        """Bring the exchange's clearing accounts back to zero after settlement.
+
+        Every session settles fills that sum to the same volume on both sides, so what is
+        left on the exchange's allowance and money accounts is only the rounding of each
+        transfer to the ledgers' resolution (0.001 t, 1 fen); it is booked against the
+        registry (``exchange_rounding``) and outside (``exchange_rounding``).
+        """
+        left = float(self.allowances.balance(self.exchange))
+        if left > 0:
+            self.allowances.transfer("exchange_rounding", self.exchange, self.registry, left)
+        elif left < 0:
+            self.allowances.transfer("exchange_rounding", self.registry, self.exchange, -left)
+        self.model.ledger.transfer_signed("exchange_rounding", "exchange_rounding", self.model.outside,
+                                          self.money_exchange, -float(self.model.ledger.balance(self.money_exchange)))
 
     def comply(self, ets) -> None:
-        """Year end: surrender allowances for the year's emissions, penalties, expiry, quota fines."""
+        """Year end: output-based true-up, surrender for the year's emissions, penalties, expiry, quota fines.
+
+        Under ``output_based`` allocation a firm whose actual output earned more than its
+        provisional allocation receives the difference now; one that earned less owes it,
+        and surrenders it with its emissions (``markets/allocation.py``).
+        """
         model, p, al = self.model, ets.params, self.allowances
         al.step = model.steps
         rows = np.flatnonzero(self.account >= 0)
         rows = rows[model.firms.alive[rows]]
         accounts = self.account[rows]
-        held = al.balance(accounts)
         emitted = self.year_emissions[rows]
-        surrender = np.clip(held, 0.0, emitted)
+        owed = emitted
+        if p.allocation == "output_based":
+            intensity = model.sector_intensity[model.firms.sector[rows]]
+            true_up = allocation.output_true_up(self.benchmark_rate, intensity, self.output_year[rows],
+                                                self.free_allocation[rows])
+            al.transfer("allocation_true_up", self.registry, accounts, np.maximum(true_up, 0.0))
+            owed = emitted + np.maximum(-true_up, 0.0)
+        held = al.balance(accounts)
+        surrender = np.clip(held, 0.0, owed)
         al.transfer("surrender", accounts, self.retired, surrender)
-        short = emitted - surrender
+        short = owed - surrender
+        self.last_year_emissions[:] = 0.0
+        self.last_year_emissions[rows] = emitted
         model.ledger.transfer("carbon_penalty", model.firms.account[rows], model.government.account, short * p.penalty)
         quota = model.policy("offset_quota")
         if quota:
@@ -448,6 +567,7 @@ class CarbonMarket:
         if not p.banking:
             al.transfer("expiry", accounts, self.retired, np.maximum(al.balance(accounts), 0.0))
         al.transfer("expiry", self.government, self.retired, max(al.balance(self.government), 0.0))
+        al.transfer("expiry", self.reserve, self.retired, max(al.balance(self.reserve), 0.0))
         self.auction_left = 0.0
         self.year_emissions[:] = 0.0
 

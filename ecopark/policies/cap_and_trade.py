@@ -5,10 +5,14 @@ Each compliance year (12 steps) the cap is
 
     cap_y = cap_start * (1 - cap_decline)^y * (covered BAU emissions at normal output, 12 months)
 
-of which ``free_share`` is allocated free by benchmark x expected output and the rest is
-auctioned by government in the year's sessions at no less than ``reserve_price``. At year end
-each covered firm surrenders allowances for its emissions; each tonne short costs
-``penalty``. Unused allowances are banked if ``banking`` is on, else they expire.
+of which ``new_entrant_reserve`` is set aside for firms entering during the year,
+``free_share`` of the rest is allocated free by the ``allocation`` method
+(``markets/allocation.py``: grandfathered, benchmark x expected output, or output-based with
+an ex-post true-up) and the remainder is auctioned by government in the year's sessions at
+no less than ``reserve_price``. With ``true_up_session`` a last session is held in month 12,
+before surrender. At year end each covered firm surrenders allowances for its emissions;
+each tonne short costs ``penalty``. Unused allowances are banked if ``banking`` is on, else
+they expire.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ecopark.catalogue import load_catalogue
+from ecopark.markets.allocation import ALLOCATION_METHODS
 from ecopark.policies.base import Policy, PolicyParams, check_names, register
 from ecopark.schema import ConfigError, param
 
@@ -38,6 +43,12 @@ class CapAndTradeParams(PolicyParams):
     external_price: float | None = param(None, lo=0, unit="yuan/tCO2e",
                                          doc="price of a linked external market (omit: no link)")
     external_growth: float = param(0.0, lo=-0.5, hi=1, unit="1/year", doc="annual growth of the external price")
+    allocation: str = param("benchmark", choices=ALLOCATION_METHODS,
+                            doc="free allocation: grandfathered (last year's emissions), benchmark (intensity x "
+                                "expected output, ex ante), output_based (intensity x actual output, ex-post true-up)")
+    new_entrant_reserve: float = param(0.05, lo=0, hi=1,
+                                       doc="share of the cap set aside to allocate firms entering during the year")
+    true_up_session: bool = param(True, doc="a call-auction session in month 12, before surrender")
 
     def validate(self, path: str) -> None:
         super().validate(path)

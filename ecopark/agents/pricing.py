@@ -1,0 +1,48 @@
+"""Output prices with carbon-cost pass-through, and the demand response to them.
+
+A firm of sector s facing a carbon price v_f on its emissions (yuan/tCO2e: the carbon tax
+rate if taxed, plus the expected allowance price if under the cap:
+``CarbonMarket.cost_per_tonne``) bears a carbon cost per unit of output
+
+    c_f = v_f x intensity_s                                  yuan/output unit
+
+of which the sector passes the share pt_s (``pass_through`` in ``ecopark/data/sectors.toml``;
+low for trade-exposed sectors priced on world markets) into its output price, and demand
+for the firm's output responds with the sector's price elasticity eps_s
+(``demand_elasticity``), constant-elasticity::
+
+    p_f = p_s + pt_s x c_f                                   output price, yuan/unit
+    d_f = (p_f / p_s) ^ (-eps_s)                             demand factor on utilisation
+
+Under the cap the allowance price is an opportunity cost whether allowances were bought or
+allocated free, so it enters c_f in full. A carbon price therefore first lowers the output
+and emissions of covered firms, and the share 1 - pt_s of the cost they absorb lowers their
+margin; only when the margin turns negative for long do plants close. With
+``economy.carbon_pass_through`` off, p_f = p_s and d_f = 1.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
+
+
+def carbon_cost_per_unit(model: ParkModel, rows: np.ndarray) -> np.ndarray:
+    """c_f = carbon price on the firm's emissions x its sector's emission intensity (yuan/output unit)."""
+    return model.carbon_market.cost_per_tonne(rows) * model.sector_intensity[model.firms.sector[rows]]
+
+
+def output_prices(model: ParkModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(p_f in yuan/output unit, demand factor d_f) of firms ``rows`` this month (module docstring)."""
+    s = model.firms.sector[rows]
+    base = model.sector_price[s]
+    if not model.scenario.economy.carbon_pass_through:
+        return base, np.ones(len(rows))
+    price = base + model.sector_pass_through[s] * carbon_cost_per_unit(model, rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        demand = np.where(base > 0, (price / base) ** -model.sector_demand_elasticity[s], 1.0)
+    return price, demand

@@ -1,0 +1,62 @@
+"""Carbon-cost pass-through and demand response (ecopark/agents/pricing.py, issue 15 item 8)."""
+
+import numpy as np
+
+import ecopark
+from ecopark.catalogue import load_catalogue
+from ecopark.model import ParkModel
+
+
+def _first_month(rate: float, overrides: dict | None = None) -> ParkModel:
+    model = ParkModel(ecopark.load_scenario("generic", {
+        "policies.cap_and_trade.enabled": False, "policies.carbon_tax.rate": rate, **(overrides or {})}), seed=3)
+    model.step()
+    return model
+
+
+def test_a_tax_raises_covered_prices_by_pass_through_and_lowers_output_by_the_elasticity():
+    base, taxed = _first_month(0.0), _first_month(200.0)
+    rows = taxed.firms.live
+    np.testing.assert_array_equal(rows, base.firms.live)
+    covered = taxed.carbon_market.covered(rows, "carbon_tax")
+    assert covered.any() and (~covered).any()
+    s = taxed.firms.sector[rows]
+    cat = taxed.catalogue
+    p0 = cat.sector_array("output_price")[s]
+    pt, eps = cat.sector_array("pass_through")[s], cat.sector_array("demand_elasticity")[s]
+    intensity = cat.sector_array("emission_intensity")[s]
+    want_price = p0 + np.where(covered, pt * 200.0 * intensity, 0.0)
+    # the price each firm sold at this month: sales / output
+    sales = taxed.ledger.received(taxed.firms.account[rows], "sale")
+    q, q0 = taxed.firms.output[rows], base.firms.output[rows]
+    on = q > 0
+    np.testing.assert_allclose(sales[on] / q[on], want_price[on], rtol=1e-6)
+    # output falls by the elasticity: q / q0 = (p / p0)^-eps, and uncovered firms are untouched
+    np.testing.assert_allclose(q[on], q0[on] * (want_price[on] / p0[on]) ** -eps[on], rtol=1e-9)
+    assert (q[covered & on] < q0[covered & on]).all()
+    np.testing.assert_allclose(q[~covered], q0[~covered])
+    # emissions follow output before any plant closes
+    assert taxed.firms.emissions[rows].sum() < base.firms.emissions[rows].sum()
+
+
+def test_trade_exposed_sectors_pass_through_less_than_sheltered_ones():
+    cat = load_catalogue()
+    pt = dict(zip(cat.sector_keys, cat.sector_array("pass_through"), strict=True))
+    assert max(pt["aluminium"], pt["copper"]) < 0.2 < 0.8 < pt["building_materials"]
+    assert all(0 <= v <= 1 for v in pt.values())
+
+
+def test_under_the_cap_the_expected_allowance_price_is_passed_through():
+    model = ParkModel(ecopark.load_scenario("generic", {}), seed=3)
+    model.step()
+    rows = model.firms.live
+    covered = model.carbon_market.covered(rows, "cap_and_trade")
+    initial = model.scenario.policies["cap_and_trade"].initial_price
+    s = model.firms.sector[rows]
+    cat = model.catalogue
+    want = cat.sector_array("output_price")[s] + np.where(
+        covered, cat.sector_array("pass_through")[s] * initial * cat.sector_array("emission_intensity")[s], 0.0)
+    sales = model.ledger.received(model.firms.account[rows], "sale")
+    on = model.firms.output[rows] > 0
+    assert covered.any()
+    np.testing.assert_allclose(sales[on] / model.firms.output[rows][on], want[on], rtol=1e-6)
