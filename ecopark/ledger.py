@@ -64,6 +64,11 @@ MONEY_KINDS: dict[str, str] = {
     "interest_subsidy": "government pays a bank part of the interest on a green loan",
     "loan_recovery": "buyers of a defaulted firm's collateral (outside) pay the bank",
     "loan_loss_cover": "government pays a bank a share of its loss on a defaulted green loan",
+    "recycling_opex": "a firm pays outside the running cost of its in-plant recycling units",
+    "recycling_revenue": "outside buyers pay a firm for material it recovered in-plant (or purchases it saves)",
+    "recapitalisation": "owners (outside) put cash into a firm to pay for an upgrade the regulator ordered",
+    "consumption_ratio_fine": "a receiver pays government for waste-based inputs below its mandatory share",
+    "green_procurement_premium": "public buyers (government) pay a price premium on products with recycled content",
 }
 
 #: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.

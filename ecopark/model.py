@@ -5,9 +5,12 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
 1. ``update_policies``   government instruments update for the month
 2. ``produce``           firms draw demand, produce, sell, pay variable and fixed costs;
                          the operator collects rent; installed abatement operates
-3. ``deliver_and_dispose`` contracted byproduct deliveries and their payments, then disposal
+3. ``deliver_and_dispose`` contracted byproduct deliveries and their payments, in-plant
+                         recycling of what links did not take (agents/recycling.py), then disposal
                          of the rest, purchases of unmet substitutable inputs, reuse quotas
-4. ``match``             byproduct market: discovery, matching, new links (markets/byproduct.py)
+4. ``match``             byproduct market: discovery, matching, new links (markets/byproduct.py);
+                         then ``recycling.decide``: firms adopt in-plant recycling units whose
+                         NPV is positive (agents/recycling.py)
 5. ``abatement.decide``  firms invest in technologies whose MAC is below the value they
                          expect per tonne (agents/abatement.py)
 6. ``credit.step``      working-capital loans, loan servicing, sustainability-linked
@@ -15,7 +18,10 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
                          are taken whenever firms invest (phases 4, 5 and 7)
 7. ``carbon_market.step`` carbon tax; pool credits; call-auction sessions; year-end
                          compliance, penalties, banking (markets/carbon.py)
-8. ``pay_dividends``, ``exit_and_enter``  owners take cash above the firm's target;
+8. ``government.regulate`` instruments assess the month's final figures: intensity targets
+                         order laggards to upgrade or leave, mandatory consumption ratios fine
+                         receivers and green procurement pays its premium (policies/);
+   ``pay_dividends``, ``exit_and_enter``  owners take cash above the firm's target;
                          firms with persistent negative cash exit; vacant plots refill
 9. ``collect``           the DataCollector records the step metrics (all by default)
 
@@ -40,6 +46,7 @@ from ecopark import metrics
 from ecopark.agents import Bank, Enterprise, FirmTable, Government, ParkOperator
 from ecopark.agents.abatement import AbatementPortfolio
 from ecopark.agents.enterprise import dispose_and_buy_inputs, pay_dividends, produce
+from ecopark.agents.recycling import InPlantRecycling
 from ecopark.catalogue import load_catalogue
 from ecopark.ledger import Ledger
 from ecopark.markets.byproduct import ByproductMarket
@@ -74,7 +81,10 @@ class ParkModel(mesa.Model):
         self.ledger = Ledger()
         self.outside = self.ledger.open_account("outside", "outside")
         self.firms = FirmTable(len(cat.streams), capacity=sum(self.scenario.park.firms.values()) + 16)
-        self.stream_totals = {k: np.zeros(len(cat.streams)) for k in ("generated", "delivered", "disposed")}
+        # per stream, units over the run: generated = delivered + recycled + disposed, and sold_outside
+        # is the part of disposed sold to outside buyers (streams with a salvage value)
+        self.stream_totals = {k: np.zeros(len(cat.streams))
+                              for k in ("generated", "delivered", "disposed", "recycled", "sold_outside")}
         self.common_shock = 0.0
         self.expected_carbon_price = 0.0  # yuan/tCO2e firms expect; set by the carbon market
         self.exits_this_step = 0
@@ -95,6 +105,7 @@ class ParkModel(mesa.Model):
 
         self.credit = CreditMarket(self)
         self.byproduct_market = ByproductMarket(self)
+        self.recycling = InPlantRecycling(self)
         self.abatement = AbatementPortfolio(self)
         self.carbon_market = CarbonMarket(self)
         recorded = list(metrics.STEP_METRICS if step_metrics is None else step_metrics)
@@ -214,9 +225,11 @@ class ParkModel(mesa.Model):
         self.abatement.operate()
         self.deliver_and_dispose()
         self.byproduct_market.match()
+        self.recycling.decide()
         self.abatement.decide(self.carbon_market.value_per_tonne(self.firms.live))
         self.credit.step()
         self.carbon_market.step()
+        self.government.regulate()
         pay_dividends(self)
         self.exit_and_enter()
         self.datacollector.collect(self)
@@ -224,6 +237,7 @@ class ParkModel(mesa.Model):
     def deliver_and_dispose(self) -> None:
         """Phase 3: deliveries through links, then disposal, input purchases and reuse quotas."""
         self.byproduct_market.deliver()
+        self.recycling.operate()
         dispose_and_buy_inputs(self)
         self.byproduct_market.assess_quota()
 

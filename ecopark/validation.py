@@ -143,16 +143,16 @@ def check_matching_optimum(instances: int = 200, seed: int = 0) -> Check:
 
 
 def check_conservation(result: Any, label: str) -> Check:
-    """Money and allowances sum to zero in every step; generated = delivered + disposed per stream."""
+    """Money and allowances sum to zero in every step; generated = delivered + recycled + disposed per stream."""
     ts, streams = result.timeseries, result.streams
     money = int(np.abs(ts["money_total"]).max())
     allowances = float(np.abs(ts["allowance_balance_total"]).max())
-    gap = np.abs(streams["generated"] - streams["delivered"] - streams["disposed"])
+    gap = np.abs(streams["generated"] - streams["delivered"] - streams["recycled"] - streams["disposed"])
     mass = float(gap.max())
     passed = money == 0 and allowances == 0 and bool((gap <= 1e-9 * np.maximum(streams["generated"], 1.0)).all())
     return Check(f"conservation in `{label}`", passed,
                  f"{len(ts)} months: largest |sum of money balances| {money} fen, |sum of allowance balances| "
-                 f"{allowances:g} t, |generated - delivered - disposed| {mass:.2e} units")
+                 f"{allowances:g} t, |generated - delivered - recycled - disposed| {mass:.2e} units")
 
 
 def check_loan_schedule() -> Check:

@@ -211,6 +211,9 @@ class ByproductMarket:
         a_s = unit["supplier"][k] + (carbon if self.credit_supplier[k] else 0.0)
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["transport_cost"][k] * dist
                + (0.0 if self.credit_supplier[k] else carbon))
+        consumer = self.model.policy("mandatory_consumption")
+        if consumer:  # consumption ratio fine avoided and green-procurement premium (policies/)
+            a_r = a_r + consumer.planned_value(k, rec)[None, :]
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
         return {"dist": dist, "a_s": np.broadcast_to(a_s, dist.shape), "a_r": a_r, "capex": capex,
                 "subsidy": np.broadcast_to(unit["subsidy"][k], dist.shape)}
@@ -289,6 +292,9 @@ class ByproductMarket:
         op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k]
                              - st["transport_cost"][k] * links.distance[live] - price) + subsidy + topup - fee_half
                 + np.where(self.credit_supplier[k], 0.0, carbon))
+        consumer = model.policy("mandatory_consumption")
+        if consumer:
+            op_r = op_r + delivered * consumer.realised_value(r, k)
         beta = links.beta[live]
         commission = links.commission[live] * np.maximum(op_s + op_r + 2 * fee_half, 0.0)
         ledger.transfer("operator_commission", np.r_[acc_s, acc_r], op, np.r_[beta * commission,
@@ -447,7 +453,8 @@ class ByproductMarket:
 
         Quantities are what a firm generates or needs at its normal output (capacity x size x
         base utilisation), minus what its active links already commit, so that contracts are
-        sized on normal operation and month-to-month swings are absorbed by rationing.
+        sized on normal operation and month-to-month swings are absorbed by rationing. A firm's
+        in-plant recycling capacity (agents/recycling.py) is not offered: it recycles that itself.
         """
         model, firms, links = self.model, self.model.firms, self.links
         rows = firms.live
@@ -460,7 +467,7 @@ class ByproductMarket:
         committed_in = np.bincount(links.receiver[live] * n_k + cell, links.quantity[live],
                                    minlength=firms.n * n_k).reshape(firms.n, n_k)
         s = firms.sector[rows]
-        supply = normal[:, None] * model.yield_matrix[s] - committed_out[rows]
+        supply = normal[:, None] * model.yield_matrix[s] - committed_out[rows] - model.recycling.capacity(rows)
         demand = normal[:, None] * model.need_matrix[s] - committed_in[rows]
         return rows, supply, demand
 
