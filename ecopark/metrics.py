@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -861,15 +862,19 @@ def emission_intensity_index_final(model: ParkModel) -> float:
 
 
 # -- mandatory consumption ratios and green procurement (policies/mandatory_consumption.py) ------
+@lru_cache(maxsize=1)
+def _default_consumption_masks() -> tuple[np.ndarray, np.ndarray]:
+    from ecopark.catalogue import load_catalogue
+    from ecopark.policies.mandatory_consumption import MandatoryConsumptionParams
+
+    cat, params = load_catalogue(), MandatoryConsumptionParams()
+    return np.isin(cat.sector_keys, params.sectors), np.isin(cat.stream_keys, params.streams)
+
+
 def _consumption_masks(model: ParkModel) -> tuple[np.ndarray, np.ndarray]:
     """(sector mask, stream mask) of the scenario's mandatory_consumption, or of its defaults."""
     policy = model.government.policies.get("mandatory_consumption")
-    if policy is None:
-        from ecopark.policies.mandatory_consumption import MandatoryConsumptionParams
-
-        cat, params = model.catalogue, MandatoryConsumptionParams()
-        return (np.isin(cat.sector_keys, params.sectors), np.isin(cat.stream_keys, params.streams))
-    return policy.sector_mask, policy.stream_mask
+    return _default_consumption_masks() if policy is None else (policy.sector_mask, policy.stream_mask)
 
 
 @step_metric("share")

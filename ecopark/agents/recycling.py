@@ -15,7 +15,7 @@ tax in force; the recovered material sold or used in place of purchases; the run
 
 **Adoption** (:meth:`InPlantRecycling.decide`, after the byproduct market each month): on the
 quantity it could recycle now, x_fj = min(cap_fj, open_fk), with open_fk the firm's normal
-generation not committed to links nor to its own units (``ByproductMarket.open_quantities``),
+generation not committed to links (``ByproductMarket.open_quantities``),
 the unit's expected monthly cash flow and net present value at the firm's hurdle rate r_f are
 
     m_fj   = u_j * x_fj - fixed_opex_j * s_f
@@ -34,10 +34,17 @@ disposal): links deliver first (they are contracts); the firm's units then take 
 
 shared among its units of stream k in proportion to their capacity; it pays unit_cost x
 recycled + fixed_opex x s_f (``recycling_opex``) and receives recovery_value x recycled
-(``recycling_revenue``) from outside, and disposes of the rest. A unit's capacity is taken out
-of the supply the firm offers on the byproduct market (its plant is sunk, so it uses it
-first). Units retire after their lifetime. Mass balance per stream: generated = delivered +
-recycled + disposed.
+(``recycling_revenue``) from outside, and disposes of the rest. Units retire after their
+lifetime. Mass balance per stream: generated = delivered + recycled + disposed.
+
+**Links and own units.** The firm still offers its whole supply on the byproduct market; a
+link that takes units its own plant would have recycled costs it recovery_value - unit_cost
+per unit (the disposal cost and tax it avoids either way). The byproduct market counts that
+in the supplier's value of a link: planning, ``forgone_planned`` (the unit margin times the
+share of its open supply the units would recycle) is taken off a_s in
+``ByproductMarket.pair_values``; realised, ``forgone_realised`` (the unit margin times the
+units lost per unit delivered this month) is taken off the supplier's monthly gain. So a
+link takes supply from a sunk plant only when it pays the supplier more.
 """
 
 from __future__ import annotations
@@ -91,7 +98,7 @@ class InPlantRecycling:
 
     def capacity(self, rows: np.ndarray) -> np.ndarray:
         """(rows x streams) units/month the firms' installed units can recycle."""
-        if not len(self.names):
+        if not len(self.names) or not self.spec.enabled:
             return np.zeros((len(rows), len(self.model.catalogue.stream_keys)))
         return (self.unit_capacity(rows) * self.installed(rows)) @ self.one_hot
 
@@ -101,6 +108,50 @@ class InPlantRecycling:
         tax = model.policy("landfill_tax")
         avoided = model.stream_disposal_cost + (tax.rates(model.catalogue) if tax else 0.0)
         return avoided[self.stream] + self.recovery_value - self.unit_cost
+
+    def unit_margin(self, rows: np.ndarray) -> np.ndarray:
+        """(rows x streams) yuan per unit: recovery_value - unit_cost of the firms' installed units of
+        each stream, capacity-weighted (0 where none): what a unit recycled earns beyond the disposal
+        cost and landfill tax it avoids, hence what a supplier forgoes per unit a link takes from it."""
+        cap = self.unit_capacity(rows) * self.installed(rows)
+        total = cap @ self.one_hot
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(total > 0, (cap * (self.recovery_value - self.unit_cost)) @ self.one_hot / total, 0.0)
+
+    def forgone_planned(self, k: int, suppliers: np.ndarray) -> np.ndarray:
+        """Yuan per unit of stream k a new link is expected to cost each supplier in idled own units:
+        unit_margin_sk x clip(C_sk / open_sk, 0, 1), with C the units' capacity and open the firm's
+        normal generation not delivered through links this month (the share of its open supply
+        the units would otherwise recycle)."""
+        if not self.spec.enabled or not len(suppliers):
+            return np.zeros(len(suppliers))
+        model, firms = self.model, self.model.firms
+        cap = self.capacity(suppliers)[:, k]
+        if not cap.any():
+            return np.zeros(len(suppliers))
+        s = firms.sector[suppliers]
+        normal = (model.sector_capacity[s] * firms.size[suppliers] * model.scenario.economy.base_utilisation
+                  * model.yield_matrix[s, k])
+        open_supply = np.maximum(normal - firms.delivered_out[suppliers, k], 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(open_supply > 0, np.minimum(cap / open_supply, 1.0), 1.0)
+        return self.unit_margin(suppliers)[:, k] * share * (cap > 0)
+
+    def forgone_realised(self, suppliers: np.ndarray, streams: np.ndarray) -> np.ndarray:
+        """Yuan per unit delivered this month through links (suppliers[i], streams[i]) that the supplier's
+        own units lost: unit_margin x (min(C, G) - min(C, max(G - D, 0))) / D, with G generated and D
+        delivered through links this month (links deliver first, the units take what is left)."""
+        if not self.spec.enabled or not len(suppliers):
+            return np.zeros(len(suppliers))
+        firms = self.model.firms
+        cap = self.capacity(suppliers)[np.arange(len(suppliers)), streams]
+        if not cap.any():
+            return np.zeros(len(suppliers))
+        gen, out = firms.generated[suppliers, streams], firms.delivered_out[suppliers, streams]
+        lost = np.minimum(cap, gen) - np.minimum(cap, np.maximum(gen - out, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_unit = np.where(out > 0, lost / out, 0.0)
+        return self.unit_margin(suppliers)[np.arange(len(suppliers)), streams] * per_unit
 
     # -- phase 3 --------------------------------------------------------------------------------
     def operate(self) -> None:

@@ -214,6 +214,7 @@ class ByproductMarket:
         consumer = self.model.policy("mandatory_consumption")
         if consumer:  # consumption ratio fine avoided and green-procurement premium (policies/)
             a_r = a_r + consumer.planned_value(k, rec)[None, :]
+        a_s = a_s - self.model.recycling.forgone_planned(k, sup)[:, None]  # own recycling units idled
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
         return {"dist": dist, "a_s": np.broadcast_to(a_s, dist.shape), "a_r": a_r, "capex": capex,
                 "subsidy": np.broadcast_to(unit["subsidy"][k], dist.shape)}
@@ -295,6 +296,7 @@ class ByproductMarket:
         consumer = model.policy("mandatory_consumption")
         if consumer:
             op_r = op_r + delivered * consumer.realised_value(r, k)
+        op_s = op_s - delivered * model.recycling.forgone_realised(s, k)
         beta = links.beta[live]
         commission = links.commission[live] * np.maximum(op_s + op_r + 2 * fee_half, 0.0)
         ledger.transfer("operator_commission", np.r_[acc_s, acc_r], op, np.r_[beta * commission,
@@ -453,8 +455,7 @@ class ByproductMarket:
 
         Quantities are what a firm generates or needs at its normal output (capacity x size x
         base utilisation), minus what its active links already commit, so that contracts are
-        sized on normal operation and month-to-month swings are absorbed by rationing. A firm's
-        in-plant recycling capacity (agents/recycling.py) is not offered: it recycles that itself.
+        sized on normal operation and month-to-month swings are absorbed by rationing.
         """
         model, firms, links = self.model, self.model.firms, self.links
         rows = firms.live
@@ -467,7 +468,7 @@ class ByproductMarket:
         committed_in = np.bincount(links.receiver[live] * n_k + cell, links.quantity[live],
                                    minlength=firms.n * n_k).reshape(firms.n, n_k)
         s = firms.sector[rows]
-        supply = normal[:, None] * model.yield_matrix[s] - committed_out[rows] - model.recycling.capacity(rows)
+        supply = normal[:, None] * model.yield_matrix[s] - committed_out[rows]
         demand = normal[:, None] * model.need_matrix[s] - committed_in[rows]
         return rows, supply, demand
 
