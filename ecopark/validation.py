@@ -284,15 +284,16 @@ DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
 
 
 def preset_outcomes(seeds: int, steps: int, workers: int) -> dict[str, dict[str, tuple[float, float]]]:
-    """Mean and s.d. over seeds of each DOMAIN_FIGURES metric for every preset."""
+    """Mean and s.d. over seeds of each DOMAIN_FIGURES and RECYCLING_KINDS metric for every preset."""
     names = presets()
     jobs = [(name, {}, seed, steps) for name in names for seed in range(seeds)]
     results = iter(_map(_metrics, jobs, workers))
+    metrics = [metric for _, metric, _, _ in DOMAIN_FIGURES] + [metric for _, metric in RECYCLING_KINDS]
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for name in names:
         runs = [next(results) for _ in range(seeds)]
         out[name] = {metric: (float(np.mean([r[metric] for r in runs])), float(np.std([r[metric] for r in runs])))
-                     for _, metric, _, _ in DOMAIN_FIGURES}
+                     for metric in metrics}
     return out
 
 
@@ -306,22 +307,9 @@ RECYCLING_KINDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def recycling_by_kind(seeds: int, steps: int, workers: int) -> dict[str, dict[str, tuple[float, float]]]:
-    """Mean and s.d. over seeds of each RECYCLING_KINDS metric for every preset."""
-    names = presets()
-    jobs = [(name, {}, seed, steps) for name in names for seed in range(seeds)]
-    results = iter(_map(_metrics, jobs, workers))
-    out: dict[str, dict[str, tuple[float, float]]] = {}
-    for name in names:
-        runs = [next(results) for _ in range(seeds)]
-        out[name] = {metric: (float(np.mean([r[metric] for r in runs])), float(np.std([r[metric] for r in runs])))
-                     for _, metric in RECYCLING_KINDS}
-    return out
-
-
-def recycling_section(seeds: int, steps: int, workers: int) -> list[str]:
-    """Markdown lines of the section: the resource recycling rate by kind beside 78.4%."""
-    by_kind = recycling_by_kind(seeds, steps, workers)
+def recycling_section(by_kind: dict[str, dict[str, tuple[float, float]]], seeds: int, steps: int) -> list[str]:
+    """Markdown lines of the section: the resource recycling rate by kind beside 78.4%, from the
+    presets' outcomes (:func:`preset_outcomes`)."""
     lines = [
         "## 4. Resource recycling rate by kind beside the documents' 78.4%", "",
         f"Each preset, {steps} months, mean (s.d.) over {seeds} seed(s), share of the byproducts generated "
@@ -403,7 +391,7 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
     lines += ["", "The documents' figures describe national parks after years of policy; the presets "
               f"start from no links at all, so their reuse rates and chains are what {preset_steps} months of "
               "the modelled mechanisms build, not a calibration to those figures.", ""]
-    lines += recycling_section(preset_seeds, preset_steps, workers)
+    lines += recycling_section(outcomes, preset_seeds, preset_steps)
     return "\n".join(lines), ok
 
 

@@ -37,6 +37,7 @@ restarts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,6 +45,9 @@ from ecopark.catalogue import load_catalogue
 from ecopark.markets.byproduct import annuity_factor
 from ecopark.policies.base import Policy, PolicyParams, check_names, register
 from ecopark.schema import param
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
 
 ENERGY_INTENSIVE = ["refining", "fine_chemicals", "chlor_alkali", "aluminium", "copper", "building_materials"]
 
@@ -71,7 +75,7 @@ class IntensityTarget(Policy):
     name = "intensity_target"
     Params = IntensityTargetParams
 
-    def __init__(self, params: IntensityTargetParams, model) -> None:
+    def __init__(self, params: IntensityTargetParams, model: ParkModel) -> None:
         super().__init__(params, model)
         keys = model.catalogue.sector_keys
         self.sector_mask = np.isin(np.arange(len(keys)), [keys.index(k) for k in params.covered_sectors])

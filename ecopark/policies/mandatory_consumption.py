@@ -29,12 +29,16 @@ ratio, min(1, share x need_f / used_f).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecopark.catalogue import load_catalogue
 from ecopark.policies.base import Policy, PolicyParams, check_names, register
 from ecopark.schema import ConfigError, param
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class MandatoryConsumption(Policy):
     name = "mandatory_consumption"
     Params = MandatoryConsumptionParams
 
-    def __init__(self, params: MandatoryConsumptionParams, model) -> None:
+    def __init__(self, params: MandatoryConsumptionParams, model: ParkModel) -> None:
         super().__init__(params, model)
         cat = model.catalogue
         self.stream_mask = np.isin(np.arange(len(cat.stream_keys)), [cat.stream_keys.index(k) for k in params.streams])
