@@ -13,6 +13,10 @@ price replaced, proc processing, trans transport per km, c the expected carbon p
 co2 tCO2e avoided per unit, sub the reuse subsidy, capex = fixed + per_km * dist (piped
 streams), A the monthly annuity factor over the contract at the pair's mean hurdle rate,
 F the platform fee and q_sr = min(supply_s, demand_r) the quantity the pair could trade.
+Where they apply, the receiver's side adds its mandatory-consumption value per unit (fine
+avoided and green-procurement premium, ``policies/mandatory_consumption.py``) and the
+supplier's side loses the in-plant recycling margin its own idled units forgo
+(``agents/recycling.py``).
 Pairs beyond the stream's max distance, unknown pairs and a firm with itself are NaN.
 
 Matching: with the platform, :func:`match_max_surplus` (a transportation LP, scipy HiGHS)
