@@ -76,6 +76,7 @@ class InPlantRecycling:
         self.one_hot[np.arange(len(techs)), self.stream] = 1.0
         self.installed_at = np.full((0, len(techs)), -1, dtype=np.int64)  # step installed, -1 = none
         self.adopted_this_step = 0
+        self._cache: tuple[int, np.ndarray, np.ndarray] | None = None  # (firms, capacity, unit margin)
 
     def _grow(self) -> None:
         n = self.model.firms.n
@@ -100,7 +101,7 @@ class InPlantRecycling:
         """(rows x streams) units/month the firms' installed units can recycle."""
         if not len(self.names) or not self.spec.enabled:
             return np.zeros((len(rows), len(self.model.catalogue.stream_keys)))
-        return (self.unit_capacity(rows) * self.installed(rows)) @ self.one_hot
+        return self._installed_state()[0][rows]
 
     def unit_value(self) -> np.ndarray:
         """u_j = d_k + tax_k + recovery_value_j - unit_cost_j (yuan/unit) per technology."""
@@ -113,22 +114,32 @@ class InPlantRecycling:
         """(rows x streams) yuan per unit: recovery_value - unit_cost of the firms' installed units of
         each stream, capacity-weighted (0 where none): what a unit recycled earns beyond the disposal
         cost and landfill tax it avoids, hence what a supplier forgoes per unit a link takes from it."""
-        cap = self.unit_capacity(rows) * self.installed(rows)
-        total = cap @ self.one_hot
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(total > 0, (cap * (self.recovery_value - self.unit_cost)) @ self.one_hot / total, 0.0)
+        return self._installed_state()[1][rows]
+
+    def _installed_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """(capacity, unit margin), (firms x streams) for every firm row, recomputed when units change."""
+        n = self.model.firms.n
+        if self._cache is None or self._cache[0] != n:
+            self._grow()
+            rows = np.arange(n)
+            cap = self.unit_capacity(rows) * (self.installed_at[:n] >= 0)
+            total = cap @ self.one_hot
+            with np.errstate(divide="ignore", invalid="ignore"):
+                margin = np.where(total > 0, (cap * (self.recovery_value - self.unit_cost)) @ self.one_hot / total, 0.0)
+            self._cache = (n, total, margin)
+        return self._cache[1], self._cache[2]
 
     def forgone_planned(self, k: int, suppliers: np.ndarray) -> np.ndarray:
         """Yuan per unit of stream k a new link is expected to cost each supplier in idled own units:
         unit_margin_sk x clip(C_sk / open_sk, 0, 1), with C the units' capacity and open the firm's
         normal generation not delivered through links this month (the share of its open supply
         the units would otherwise recycle)."""
-        if not self.spec.enabled or not len(suppliers):
+        if not self.spec.enabled or not (self.stream == k).any():
             return np.zeros(len(suppliers))
-        model, firms = self.model, self.model.firms
         cap = self.capacity(suppliers)[:, k]
         if not cap.any():
             return np.zeros(len(suppliers))
+        model, firms = self.model, self.model.firms
         s = firms.sector[suppliers]
         normal = (model.sector_capacity[s] * firms.size[suppliers] * model.scenario.economy.base_utilisation
                   * model.yield_matrix[s, k])
@@ -143,10 +154,10 @@ class InPlantRecycling:
         delivered through links this month (links deliver first, the units take what is left)."""
         if not self.spec.enabled or not len(suppliers):
             return np.zeros(len(suppliers))
-        firms = self.model.firms
         cap = self.capacity(suppliers)[np.arange(len(suppliers)), streams]
         if not cap.any():
             return np.zeros(len(suppliers))
+        firms = self.model.firms
         gen, out = firms.generated[suppliers, streams], firms.delivered_out[suppliers, streams]
         lost = np.minimum(cap, gen) - np.minimum(cap, np.maximum(gen - out, 0.0))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -164,7 +175,9 @@ class InPlantRecycling:
             return
         at = self.installed_at[rows]
         retire = (at >= 0) & (model.steps - at >= self.lifetime)
-        self.installed_at[rows[np.nonzero(retire)[0]], np.nonzero(retire)[1]] = -1
+        if retire.any():
+            self.installed_at[rows[np.nonzero(retire)[0]], np.nonzero(retire)[1]] = -1
+            self._cache = None
         on = self.installed(rows)
         if not on.any():
             return
@@ -221,3 +234,4 @@ class InPlantRecycling:
             if npv > 0 and agent.cash >= plan[2] and agent.invest(cost, "recycling", cash_flow):
                 self.installed_at[row, j] = model.steps
                 self.adopted_this_step += 1
+                self._cache = None
