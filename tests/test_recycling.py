@@ -109,3 +109,36 @@ def test_recycling_rates_by_kind_add_up():
     mass = s["unit"] == "t"
     assert m["recycling_rate_in_plant"] == pytest.approx(s.loc[mass, "recycled"].sum() / s.loc[mass, "generated"].sum())
     assert (s["sold_outside"] <= s["disposed"] + 1e-9).all()
+
+
+def test_a_link_takes_supply_from_a_sunk_plant_when_it_pays_the_supplier_more():
+    """A copper smelter adopts its slag unit before it can find a partner; once the platform shows it
+    two cement plants, slag links that pay more than the unit's margin (recovery 90 - cost 60 yuan/t)
+    take the slag its unit was recycling: the unit's capacity is not withheld from the market, and
+    the supplier's value of the link counts the margin its idled unit loses."""
+    over = {"park.firms": {"copper": 1, "building_materials": 2}, "park.vacant_plots": 0,
+            "economy.entry_rate": 0.0, "byproduct_market.encounters_per_month": 0.0,
+            "policies.cap_and_trade.enabled": False, "policies.platform.enabled": True,
+            "policies.platform.start": 4}
+    model = ParkModel(load_scenario("generic", over), seed=1)
+    rec, firms = model.recycling, model.firms
+    k = model.catalogue.stream_keys.index("slag")
+    j = rec.names.index("slag flotation and aggregate line")
+    smelter = np.array([firms.live[firms.sector[firms.live] == model.catalogue.sector_keys.index("copper")][0]])
+    for _ in range(3):
+        model.step()
+    assert rec.installed(smelter)[0, j] and firms.recycled[smelter, k][0] > 0
+    for _ in range(3):
+        model.step()
+    share = rec.share[j]
+    delivered, generated = firms.delivered_out[smelter, k][0], firms.generated[smelter, k][0]
+    assert delivered > (1.0 - share) * generated  # links took slag the unit could have recycled
+    assert firms.recycled[smelter, k][0] < share * generated
+    # the supplier's realised value of each tonne delivered is net of the margin its idled unit lost
+    lost = min(rec.capacity(smelter)[0, k], generated) - min(rec.capacity(smelter)[0, k], generated - delivered)
+    forgone = rec.forgone_realised(smelter, np.array([k]))[0]
+    assert forgone == pytest.approx((rec.recovery_value[j] - rec.unit_cost[j]) * lost / delivered)
+    assert forgone > 0
+    links = model.byproduct_market.links
+    live = links.live
+    assert (links.price[live] > forgone).all()  # each link pays the supplier more than the unit would
