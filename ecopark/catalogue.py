@@ -283,3 +283,41 @@ def parse_infrastructure(data: dict[str, Any], streams: tuple[str, ...]) -> dict
 def load_infrastructure() -> dict[str, InfrastructureKind]:
     """The shared-infrastructure kinds shipped with ecopark."""
     return parse_infrastructure(_read("infrastructure.toml", None), load_catalogue().stream_keys)
+# -- in-plant recycling technologies (ecopark/data/recycling.toml) ------------------------------
+@dataclass(frozen=True)
+class RecyclingTechnology:
+    """An in-plant recycling unit for one stream (for the sector's typical firm; money scales with size)."""
+
+    stream: str
+    name: str
+    share: float  # share of the firm's generation of the stream (at normal output) it can recycle
+    capex: float  # yuan
+    fixed_opex: float  # yuan/month
+    unit_cost: float  # yuan per unit recycled
+    recovery_value: float  # yuan per unit recycled: the recovered material's worth to the firm
+    lifetime: float  # months
+
+
+RECYCLING_NUMBERS = ("share", "capex", "fixed_opex", "unit_cost", "recovery_value", "lifetime")
+
+
+def parse_recycling(data: dict[str, Any], streams: tuple[str, ...]) -> tuple[RecyclingTechnology, ...]:
+    """Validate the raw recycling table (stream -> list of technologies)."""
+    provenance: dict[str, tuple[str, str]] = {}
+    techs = []
+    for stream, entries in data.items():
+        if stream not in streams:
+            raise ConfigError(f"recycling.{stream}", f"unknown stream; allowed: {', '.join(streams)}")
+        for i, raw in enumerate(entries):
+            key = f"recycling.{stream}[{i}]"
+            numbers = {f: _number(raw.get(f), f"{key}.{f}", provenance) for f in RECYCLING_NUMBERS}
+            if not 0 < numbers["share"] <= 1 or numbers["lifetime"] < 1 or numbers["capex"] < 0:
+                raise ConfigError(key, "share must be in (0, 1], lifetime at least 1 month, capex >= 0")
+            techs.append(RecyclingTechnology(stream=stream, name=raw["name"], **numbers))
+    return tuple(techs)
+
+
+@lru_cache(maxsize=4)
+def load_recycling(path: Path | None = None) -> tuple[RecyclingTechnology, ...]:
+    """In-plant recycling technologies shipped with ecopark, or those in folder ``path``."""
+    return parse_recycling(_read("recycling.toml", path), load_catalogue(path).stream_keys)

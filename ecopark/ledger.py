@@ -78,6 +78,11 @@ MONEY_KINDS: dict[str, str] = {
     "energy_management_fee": "a firm pays the operator for energy management",
     "monitoring_cost": "a firm under a carbon instrument pays outside for in-house emissions monitoring and reporting",
     "exchange_rounding": "the carbon exchange settles its sub-fen rounding residual of a session with outside",
+    "recycling_opex": "a firm pays outside the running cost of its in-plant recycling units",
+    "recycling_revenue": "outside buyers pay a firm for material it recovered in-plant (or purchases it saves)",
+    "recapitalisation": "owners (outside) put cash into a firm to pay for an upgrade the regulator ordered",
+    "consumption_ratio_fine": "a receiver pays government for waste-based inputs below its mandatory share",
+    "green_procurement_premium": "public buyers (government) pay a price premium on products with recycled content",
 }
 
 #: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -960,3 +961,161 @@ def markdown() -> str:
         lines += [f"| `{m.name}` | {m.unit} | {m.formula} |" for m in registry.values()]
         lines.append("")
     return "\n".join(lines)
+
+
+# -- in-plant recycling and the resource recycling rate (agents/recycling.py) --------------------
+@step_metric("t/month")
+def recycled_in_plant_t(model: ParkModel) -> float:
+    """Sum over live firms of byproducts recycled in their own plants this month, streams in tonnes."""
+    return float(model.firms.recycled[_live(model)][:, model.stream_is_mass].sum())
+
+
+def _mass_share(model: ParkModel, part: str) -> float:
+    mass = model.stream_is_mass
+    generated = model.stream_totals["generated"][mass].sum()
+    return float(model.stream_totals[part][mass].sum() / generated) if generated > 0 else 0.0
+
+
+@run_metric("share")
+def recycling_rate_in_plant(model: ParkModel) -> float:
+    """Recycled in the generating firm's own plant / generated over the run, streams in tonnes."""
+    return _mass_share(model, "recycled")
+
+
+@run_metric("share")
+def recycling_rate_sold_outside(model: ParkModel) -> float:
+    """Sold to buyers outside the park (disposed units of streams with a salvage value, disposal
+    cost < 0: bran and meal to feed traders, scrap to scrap dealers) / generated over the run,
+    streams in tonnes."""
+    return _mass_share(model, "sold_outside")
+
+
+@run_metric("share")
+def resource_recycling_rate(model: ParkModel) -> float:
+    """(delivered through links + recycled in-plant + sold outside) / generated over the run, streams
+    in tonnes: reuse_rate_mass_total (cross-firm) + recycling_rate_in_plant +
+    recycling_rate_sold_outside; the model's counterpart of DOMAIN's 78.4% resource recycling rate."""
+    return reuse_rate_mass_total(model) + recycling_rate_in_plant(model) + recycling_rate_sold_outside(model)
+
+
+@run_metric("units")
+def recycling_units_final(model: ParkModel) -> float:
+    """In-plant recycling units in operation at live firms at the end of the run."""
+    return float(model.recycling.installed(_live(model)).sum())
+
+
+# -- intensity targets and dynamic exit (policies/intensity_target.py) ---------------------------
+def _intensity_policy(model: ParkModel):
+    return model.government.policies.get("intensity_target")
+
+
+@step_metric("index")
+def emission_intensity_index(model: ParkModel) -> float:
+    """Emissions / business-as-usual emissions this month, summed over live firms in the sectors the
+    scenario's intensity_target covers (all live firms without one): the covered firms' emission
+    intensity relative to their sectors' catalogue intensity (1 = no cut; 0 if no output)."""
+    rows = _live(model)
+    policy = _intensity_policy(model)
+    if policy is not None:
+        rows = rows[policy.covered(rows)]
+    bau = model.firms.emissions_bau[rows].sum()
+    return float(model.firms.emissions[rows].sum() / bau) if bau > 0 else 0.0
+
+
+@step_metric("orders/month")
+def intensity_orders(model: ParkModel) -> float:
+    """Firms ordered this month to upgrade or leave for missing their intensity target
+    `miss_years` years running (0 without intensity_target)."""
+    policy = _intensity_policy(model)
+    return float(policy.orders) if policy is not None and policy.active(model.steps) else 0.0
+
+
+@step_metric("firms/month")
+def intensity_forced_exits(model: ParkModel) -> float:
+    """Ordered firms that left the park this month (they could not reach the target with their
+    abatement menu, or staying was worth less than the upgrade); also counted in `exits`."""
+    policy = _intensity_policy(model)
+    return float(policy.forced_exits) if policy is not None and policy.active(model.steps) else 0.0
+
+
+@run_metric("orders")
+def intensity_orders_total(model: ParkModel) -> float:
+    """Orders to upgrade or leave over the run."""
+    policy = _intensity_policy(model)
+    return float(policy.orders_total) if policy is not None else 0.0
+
+
+@run_metric("firms")
+def intensity_upgrades_total(model: ParkModel) -> float:
+    """Ordered firms that made the required abatement investment over the run."""
+    policy = _intensity_policy(model)
+    return float(policy.upgrades_total) if policy is not None else 0.0
+
+
+@run_metric("firms")
+def intensity_forced_exits_total(model: ParkModel) -> float:
+    """Ordered firms that left the park over the run."""
+    policy = _intensity_policy(model)
+    return float(policy.forced_exits_total) if policy is not None else 0.0
+
+
+@run_metric("share")
+def intensity_target_met_share(model: ParkModel) -> float:
+    """Yearly assessments in which a covered firm's intensity was at or below its target / all
+    assessments after base years (0 if none)."""
+    policy = _intensity_policy(model)
+    return policy.met / policy.assessments if policy is not None and policy.assessments else 0.0
+
+
+@run_metric("index", steps=("emission_intensity_index",))
+def emission_intensity_index_final(model: ParkModel) -> float:
+    """Mean of `emission_intensity_index` over the last 12 recorded months."""
+    values = _over_steps(model, "emission_intensity_index")[-12:]
+    return float(np.mean(values)) if len(values) else 0.0
+
+
+# -- mandatory consumption ratios and green procurement (policies/mandatory_consumption.py) ------
+@lru_cache(maxsize=1)
+def _default_consumption_masks() -> tuple[np.ndarray, np.ndarray]:
+    from ecopark.catalogue import load_catalogue
+    from ecopark.policies.mandatory_consumption import MandatoryConsumptionParams
+
+    cat, params = load_catalogue(), MandatoryConsumptionParams()
+    return np.isin(cat.sector_keys, params.sectors), np.isin(cat.stream_keys, params.streams)
+
+
+def _consumption_masks(model: ParkModel) -> tuple[np.ndarray, np.ndarray]:
+    """(sector mask, stream mask) of the scenario's mandatory_consumption, or of its defaults."""
+    policy = model.government.policies.get("mandatory_consumption")
+    return _default_consumption_masks() if policy is None else (policy.sector_mask, policy.stream_mask)
+
+
+@step_metric("share")
+def waste_input_content(model: ParkModel) -> float:
+    """For live receivers in the sectors under mandatory_consumption (its defaults if the scenario has
+    none: building materials; fly ash, slag, red mud): t of the covered streams delivered through
+    links / t of them needed, this month (0 if none needed)."""
+    sectors, streams = _consumption_masks(model)
+    rows = _live(model)
+    rows = rows[sectors[model.firms.sector[rows]]]
+    need = model.firms.needs[rows][:, streams].sum()
+    return float(model.firms.delivered_in[rows][:, streams].sum() / need) if need > 0 else 0.0
+
+
+@run_metric("share", steps=("waste_input_content",))
+def waste_input_content_mean(model: ParkModel) -> float:
+    """Mean over steps of `waste_input_content`."""
+    values = _over_steps(model, "waste_input_content")
+    return float(np.mean(values)) if len(values) else 0.0
+
+
+@run_metric("yuan")
+def consumption_ratio_fines(model: ParkModel) -> float:
+    """Fines receivers paid over the run for waste-based inputs below their mandatory share."""
+    return model.ledger.flow("consumption_ratio_fine")
+
+
+@run_metric("yuan")
+def green_procurement_paid(model: ParkModel) -> float:
+    """Green-procurement premiums government paid over the run on products with recycled content."""
+    return model.ledger.flow("green_procurement_premium")

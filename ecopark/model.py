@@ -8,11 +8,14 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
                          heat received last month is passed on as low-grade heat
                          (agents/heat_cascade.py); the operator collects rent; installed
                          abatement operates
-3. ``deliver_and_dispose`` contracted byproduct deliveries and their payments, then disposal
+3. ``deliver_and_dispose`` contracted byproduct deliveries and their payments, in-plant
+                         recycling of what links did not take (agents/recycling.py), then disposal
                          of the rest, purchases of unmet substitutable inputs, reuse quotas;
                          the operator runs, and may build, shared infrastructure
                          (agents/infrastructure.py)
-4. ``match``             byproduct market: discovery, matching, new links (markets/byproduct.py)
+4. ``match``             byproduct market: discovery, matching, new links (markets/byproduct.py);
+                         then ``recycling.decide``: firms adopt in-plant recycling units whose
+                         NPV is positive (agents/recycling.py)
 5. ``abatement.decide``  firms invest in technologies whose MAC is below the value they
                          expect per tonne (agents/abatement.py)
 6. ``credit.step``      working-capital loans, loan servicing, sustainability-linked
@@ -20,7 +23,10 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
                          are taken whenever firms invest (phases 4, 5 and 7)
 7. ``carbon_market.step`` carbon tax; pool credits; call-auction sessions; year-end
                          compliance, penalties, banking (markets/carbon.py)
-8. ``pay_dividends``, ``exit_and_enter``  owners take cash above the firm's target;
+8. ``government.regulate`` instruments assess the month's final figures: intensity targets
+                         order laggards to upgrade or leave, mandatory consumption ratios fine
+                         receivers and green procurement pays its premium (policies/);
+   ``pay_dividends``, ``exit_and_enter``  owners take cash above the firm's target;
                          firms with persistent negative cash exit; vacant plots refill
 9. ``collect``           the DataCollector records the step metrics (all by default)
 
@@ -48,6 +54,7 @@ from ecopark.agents.enterprise import dispose_and_buy_inputs, pay_dividends, pro
 from ecopark.agents.heat_cascade import HeatCascade
 from ecopark.agents.infrastructure import Infrastructure
 from ecopark.agents.operator_services import OperatorServices
+from ecopark.agents.recycling import InPlantRecycling
 from ecopark.catalogue import load_catalogue
 from ecopark.ledger import Ledger
 from ecopark.markets.byproduct import ByproductMarket
@@ -83,7 +90,10 @@ class ParkModel(mesa.Model):
         self.ledger = Ledger()
         self.outside = self.ledger.open_account("outside", "outside")
         self.firms = FirmTable(len(cat.streams), capacity=sum(self.scenario.park.firms.values()) + 16)
-        self.stream_totals = {k: np.zeros(len(cat.streams)) for k in ("generated", "delivered", "disposed")}
+        # per stream, units over the run: generated = delivered + recycled + disposed, and sold_outside
+        # is the part of disposed sold to outside buyers (streams with a salvage value)
+        self.stream_totals = {k: np.zeros(len(cat.streams))
+                              for k in ("generated", "delivered", "disposed", "recycled", "sold_outside")}
         self.common_shock = 0.0
         self.expected_carbon_price = 0.0  # yuan/tCO2e firms expect; set by the carbon market
         self.exits_this_step = 0
@@ -104,6 +114,7 @@ class ParkModel(mesa.Model):
 
         self.credit = CreditMarket(self)
         self.byproduct_market = ByproductMarket(self)
+        self.recycling = InPlantRecycling(self)
         self.abatement = AbatementPortfolio(self)
         self.carbon_market = CarbonMarket(self)
         self.secured_lending = SecuredLending(self)
@@ -233,9 +244,11 @@ class ParkModel(mesa.Model):
         self.heat_cascade.remember()
         self.infrastructure.step()
         self.byproduct_market.match()
+        self.recycling.decide()
         self.abatement.decide(self.carbon_market.value_per_tonne(self.firms.live, through_auction=True))
         self.credit.step()
         self.carbon_market.step()
+        self.government.regulate()
         pay_dividends(self)
         self.exit_and_enter()
         self.datacollector.collect(self)
@@ -243,6 +256,7 @@ class ParkModel(mesa.Model):
     def deliver_and_dispose(self) -> None:
         """Phase 3: deliveries through links, then disposal, input purchases and reuse quotas."""
         self.byproduct_market.deliver()
+        self.recycling.operate()
         dispose_and_buy_inputs(self)
         self.byproduct_market.assess_quota()
 

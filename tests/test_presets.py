@@ -80,7 +80,8 @@ def test_money_and_allowances_balance_every_step(preset_run):
 def test_byproduct_mass_balance(preset_run):
     _, result = preset_run
     streams = result.streams
-    assert np.isclose(streams["generated"], streams["delivered"] + streams["disposed"]).all()
+    assert np.isclose(streams["generated"], streams["delivered"] + streams["recycled"] + streams["disposed"]).all()
+    assert (streams["sold_outside"] <= streams["disposed"] + 1e-9).all()
 
 
 def test_links_form_only_in_the_documents_streams(preset_run):

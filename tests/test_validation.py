@@ -16,6 +16,9 @@ def test_quick_validation_report_passes_and_has_every_part(tmp_path):
         assert effect.label in text
     for _, metric, _, _ in validation.DOMAIN_FIGURES:
         assert f"`{metric}`" in text
+    assert "## 4. Resource recycling rate by kind" in text and "78.4%" in text
+    for _, metric in validation.RECYCLING_KINDS:
+        assert f"`{metric}`" in text
 
 
 def test_matching_check_fails_on_a_greedy_matcher(monkeypatch):

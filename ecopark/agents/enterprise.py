@@ -65,6 +65,7 @@ FIRM_STREAM_VARIABLES: dict[str, str] = {
     "delivered_out": "byproduct delivered to partners through links this month",
     "delivered_in": "input received from partners through links this month",
     "disposed": "byproduct disposed of outside the park this month",
+    "recycled": "byproduct recycled in the firm's own plant this month (agents/recycling.py)",
 }
 _INT_VARIABLES = {"sector", "plot", "account", "entered", "exited", "negative_cash_months"}
 
@@ -224,20 +225,23 @@ def produce(model: ParkModel) -> None:
 def dispose_and_buy_inputs(model: ParkModel) -> None:
     """Phase 3 (after link deliveries): dispose of what was not delivered, buy what was not received.
 
-    disposed_fk = generated_fk - delivered_out_fk; the firm pays disposed_fk * disposal_cost_k
-    to an outside contractor (or is paid the salvage value when disposal_cost_k < 0) and the
-    landfill tax if in force; it buys max(need_fk - delivered_in_fk, 0) at virgin_price_k.
+    disposed_fk = generated_fk - delivered_out_fk - recycled_fk (recycled_fk: in-plant recycling);
+    the firm pays disposed_fk * disposal_cost_k to an outside contractor (or is paid the salvage
+    value when disposal_cost_k < 0) and the landfill tax if in force; it buys
+    max(need_fk - delivered_in_fk, 0) at virgin_price_k.
     Emissions of the month are then final (``markets/emissions.py``: links first, technologies
     on what links leave, so link_avoided_f + abated_f <= bau_f).
     """
     firms = model.firms
     rows = firms.live
     accounts = firms.account[rows]
-    disposed = np.maximum(firms.generated[rows] - firms.delivered_out[rows], 0.0)
+    disposed = np.maximum(firms.generated[rows] - firms.delivered_out[rows] - firms.recycled[rows], 0.0)
     firms.disposed[rows] = disposed
     model.stream_totals["generated"] += firms.generated[rows].sum(axis=0)
     model.stream_totals["delivered"] += firms.delivered_out[rows].sum(axis=0)
     model.stream_totals["disposed"] += disposed.sum(axis=0)
+    model.stream_totals["recycled"] += firms.recycled[rows].sum(axis=0)
+    model.stream_totals["sold_outside"] += disposed.sum(axis=0) * (model.stream_disposal_cost < 0)
 
     ledger, outside = model.ledger, model.outside
     ledger.transfer_signed("disposal", "salvage", accounts, outside, disposed @ model.stream_disposal_cost)

@@ -31,3 +31,10 @@ class Government(mesa.Agent):
         for policy in self.policies.values():
             if policy.active(self.model.steps):
                 policy.update()
+
+    def regulate(self) -> None:
+        """Phase 8: let each active instrument assess firms on the month's final figures
+        (intensity targets, mandatory consumption ratios)."""
+        for policy in self.policies.values():
+            if policy.active(self.model.steps):
+                policy.regulate()

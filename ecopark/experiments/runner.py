@@ -30,8 +30,9 @@ class RunResult:
         timeseries: one row per step, one column per step metric (``docs/metrics.md``).
         firms: one row per firm ever in the park: identity, position, state at the end,
             cumulative money by ledger kind (yuan), emissions (tCO2e), byproducts (units).
-        streams: one row per byproduct stream: generated, delivered and disposed totals,
-            reuse rate by mass and value of delivered reuse (yuan at the virgin price).
+        streams: one row per byproduct stream: generated, delivered, recycled in-plant, disposed
+            and sold-outside totals, reuse rate by mass and value of delivered reuse (yuan at
+            the virgin price).
         links: one row per link ever formed (``markets/contracts.py: LINK_FIELDS``).
         loans: one row per loan ever made (``markets/credit.py: LOAN_FIELDS``).
         ledger: money moved over the run by kind, payer party and payee party (yuan).
@@ -106,7 +107,8 @@ def firm_table(model: ParkModel) -> pd.DataFrame:
 
 
 def stream_table(model: ParkModel) -> pd.DataFrame:
-    """Per-stream totals over the run: generated = delivered + disposed (units of the stream)."""
+    """Per-stream totals over the run: generated = delivered + recycled + disposed, and
+    sold_outside, the part of disposed sold to outside buyers (units of the stream)."""
     cat = model.catalogue
     table = pd.DataFrame({
         "stream": cat.stream_keys,

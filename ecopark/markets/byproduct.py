@@ -13,6 +13,10 @@ price replaced, proc processing, trans transport per km, c the credited side's c
 co2 tCO2e avoided per unit, sub the reuse subsidy, capex = fixed + per_km * dist (piped
 streams), A the monthly annuity factor over the contract at the pair's mean hurdle rate,
 F the platform fee and q_sr = min(supply_s, demand_r) the quantity the pair could trade.
+Where they apply, the receiver's side adds its mandatory-consumption value per unit (fine
+avoided and green-procurement premium, ``policies/mandatory_consumption.py``) and the
+supplier's side loses the in-plant recycling margin its own idled units forgo
+(``agents/recycling.py``).
 Pairs beyond the stream's max distance, unknown pairs and a firm with itself are NaN.
 Where the operator's shared infrastructure carries stream k, a link formed after it was
 built pays less capex and transport and a tariff instead (agents/infrastructure.py:
@@ -217,6 +221,10 @@ class ByproductMarket:
         a_s = unit["supplier"][k] + (carbon[:, None] if self.credit_supplier[k] else 0.0)
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["transport_cost"][k] * dist
                + (0.0 if self.credit_supplier[k] else carbon[None, :]))
+        consumer = self.model.policy("mandatory_consumption")
+        if consumer:  # consumption ratio fine avoided and green-procurement premium (policies/)
+            a_r = a_r + consumer.planned_value(k, rec)[None, :]
+        a_s = a_s - self.model.recycling.forgone_planned(k, sup)[:, None]  # own recycling units idled
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
         return self.model.infrastructure.adjust_pair(k, {  # shared infrastructure, if built
             "dist": dist, "a_s": np.broadcast_to(a_s, dist.shape), "a_r": a_r, "capex": capex,
@@ -296,6 +304,10 @@ class ByproductMarket:
         op_s = delivered * (a_s + price) - fee_half + np.where(self.credit_supplier[k], carbon, 0.0)
         op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k] - price) - haulage
                 + subsidy + topup - fee_half + np.where(self.credit_supplier[k], 0.0, carbon))
+        consumer = model.policy("mandatory_consumption")
+        if consumer:
+            op_r = op_r + delivered * consumer.realised_value(r, k)
+        op_s = op_s - delivered * model.recycling.forgone_realised(s, k)
         beta = links.beta[live]
         commission = links.commission[live] * np.maximum(op_s + op_r + 2 * fee_half, 0.0)
         ledger.transfer("operator_commission", np.r_[acc_s, acc_r], op, np.r_[beta * commission,

@@ -66,8 +66,8 @@ from ecopark.records import RecordTable
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
 
-PURPOSES = ("link", "abatement", "working_capital")
-GREEN_PURPOSES = ("link", "abatement")
+PURPOSES = ("link", "abatement", "working_capital", "recycling")
+GREEN_PURPOSES = ("link", "abatement", "recycling")
 STATUSES = ("performing", "repaid", "defaulted")
 REFUSAL_REASONS = ("margin", "cover", "exposure", "capital")
 #: What secures a loan (markets/secured_lending.py): nothing, warehouse receipts, pledged allowances.

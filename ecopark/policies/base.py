@@ -85,6 +85,10 @@ class Policy:
     def update(self) -> None:
         """Phase 1 hook: update schedule-dependent state for this month (default: nothing)."""
 
+    def regulate(self) -> None:
+        """Phase 8 hook, after the carbon market and before dividends and exit: assess firms on
+        the month's final figures (default: nothing)."""
+
     def pay(self, kind: str, payees, claims) -> float:
         """Pay ``claims`` (yuan) from the government to ``payees`` within budget; returns total."""
         amounts = self.within_budget(np.atleast_1d(claims))

@@ -9,7 +9,7 @@ import numpy as np
 from ecopark.policies.base import Policy, PolicyParams, register
 from ecopark.schema import param
 
-PURPOSES = ("link", "abatement", "infrastructure")
+PURPOSES = ("link", "abatement", "infrastructure", "recycling")
 
 
 @dataclass(frozen=True)

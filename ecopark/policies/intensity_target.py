@@ -1,0 +1,205 @@
+"""Emission-intensity targets with dynamic exit: covered firms must cut their emission intensity
+every year; a firm that misses for ``miss_years`` consecutive years is ordered to upgrade or leave.
+
+DOMAIN 4 (industry report, MIIT green-manufacturing guide 2021-2025): key firms' unit energy,
+water and pollutant intensity must fall by at least 3% a year; parks and firms that miss targets
+face dynamic exit (the industry report's 2023 rule puts parks that miss two years running on
+notice, then delists them).
+
+Each compliance year (12 steps) the policy sums every covered firm's emissions E_f (tCO2e, as
+the model records them: ``firms.emissions``, after links and abatement) and output q_f; its
+intensity is I_f = E_f / q_f. The first full year a firm is covered fixes its base B_f = I_f;
+in its y-th year after that its target is B_f (1 - reduction)^y, missed when I_f > target.
+A firm missing ``miss_years`` consecutive years is **ordered** (:meth:`IntensityTarget.order`):
+
+* it must install, from its abatement menu (``AbatementPortfolio.menu``) in order of MAC, the
+  technologies that bring its intensity this month to next year's target:
+  I_now - i_s (1 - S_f) (1 - prod_j (1 - share_j)) <= B_f (1 - reduction)^(y+1), with i_s the
+  sector's BAU intensity and S_f its installed abatement share; if its whole menu cannot, it
+  must leave;
+* its owners choose: staying is worth V = M'_f / A(r_f, horizon) - sum_j financing_cost_j,
+  with M'_f = M_f - sum_j opex_j s_f + v_f sum_j a_fj: M_f the firm's mean monthly operating
+  margin over the year just assessed, as a bank sees it (``CreditMarket.margin``), v_f the
+  carbon value of a tonne abated (carbon tax or pool value, plus the expected allowance price
+  for a firm under the cap), a_fj what technology j abates,
+  A the monthly annuity factor at the firm's hurdle rate r_f over ``horizon_months`` and
+  financing_cost what paying each technology's capex costs it (``Enterprise.financing_cost``).
+  If V > 0 it upgrades: owners put in whatever cash the financing plan lacks
+  (``recapitalisation``) and the technologies are installed through the abatement portfolio
+  (``AbatementPortfolio.install``: subsidy, green loan, cash); otherwise it is a **forced exit**
+  (``ParkModel.remove_firms``: its links end, its loans are written off).
+
+Energy intensity is not targeted: the model keeps no energy account for most sectors.
+Firms do not anticipate the target before an order; after an order the count of misses
+restarts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ecopark.catalogue import load_catalogue
+from ecopark.markets.byproduct import annuity_factor
+from ecopark.policies.base import Policy, PolicyParams, check_names, register
+from ecopark.schema import param
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
+
+ENERGY_INTENSIVE = ["refining", "fine_chemicals", "chlor_alkali", "aluminium", "copper", "building_materials"]
+
+
+@dataclass(frozen=True)
+class IntensityTargetParams(PolicyParams):
+    covered_sectors: list[str] = param(ENERGY_INTENSIVE, doc="sectors whose firms have intensity targets")
+    reduction: float = param(0.03, lo=0, hi=0.5, unit="1/year",
+                             doc="yearly cut in emission intensity (tCO2e per unit of output) asked of each "
+                                 "covered firm, compounded from its base year (DOMAIN 4: at least 3%)")
+    miss_years: int = param(2, lo=1, hi=50, unit="years",
+                            doc="consecutive years missed after which a firm is ordered to upgrade or leave")
+    horizon_months: int = param(120, lo=1, hi=600, unit="months",
+                                doc="horizon over which owners value staying in the park when ordered")
+
+    def validate(self, path: str) -> None:
+        super().validate(path)
+        check_names(f"{path}.covered_sectors", self.covered_sectors, load_catalogue().sector_keys, "sector")
+
+
+@register
+class IntensityTarget(Policy):
+    """Yearly intensity assessment, orders to upgrade, forced exits (module docstring)."""
+
+    name = "intensity_target"
+    Params = IntensityTargetParams
+
+    def __init__(self, params: IntensityTargetParams, model: ParkModel) -> None:
+        super().__init__(params, model)
+        keys = model.catalogue.sector_keys
+        self.sector_mask = np.isin(np.arange(len(keys)), [keys.index(k) for k in params.covered_sectors])
+        self.year_emissions = np.zeros(0)  # tCO2e this compliance year, per firm row
+        self.year_output = np.zeros(0)  # output units this compliance year
+        self.months = np.zeros(0, dtype=np.int64)  # months covered this compliance year
+        self.year_margin = np.zeros(0)  # yuan, sum of monthly operating margins this compliance year
+        self.base = np.zeros(0)  # base-year intensity, NaN until measured
+        self.years = np.zeros(0, dtype=np.int64)  # years assessed since the base year
+        self.misses = np.zeros(0, dtype=np.int64)  # consecutive years missed
+        self.orders = self.upgrades = self.forced_exits = 0  # this month
+        self.orders_total = self.upgrades_total = self.forced_exits_total = 0
+        self.assessments = self.met = 0  # yearly assessments against a target, and how many met it
+
+    def _grow(self) -> None:
+        extra = self.model.firms.n - len(self.base)
+        if extra > 0:
+            self.year_emissions = np.r_[self.year_emissions, np.zeros(extra)]
+            self.year_output = np.r_[self.year_output, np.zeros(extra)]
+            self.months = np.r_[self.months, np.zeros(extra, dtype=np.int64)]
+            self.year_margin = np.r_[self.year_margin, np.zeros(extra)]
+            self.base = np.r_[self.base, np.full(extra, np.nan)]
+            self.years = np.r_[self.years, np.zeros(extra, dtype=np.int64)]
+            self.misses = np.r_[self.misses, np.zeros(extra, dtype=np.int64)]
+
+    def covered(self, rows: np.ndarray) -> np.ndarray:
+        """Mask of ``rows`` in the covered sectors."""
+        return self.sector_mask[self.model.firms.sector[rows]]
+
+    def regulate(self) -> None:
+        """Phase 8 hook: add the month's emissions and output; at year end assess and order."""
+        model, firms = self.model, self.model.firms
+        self._grow()
+        self.orders = self.upgrades = self.forced_exits = 0
+        rows = firms.live
+        rows = rows[self.covered(rows)]
+        self.year_emissions[rows] += firms.emissions[rows]
+        self.year_output[rows] += firms.output[rows]
+        self.months[rows] += 1
+        self.year_margin[rows] += model.credit.margin(rows)
+        if model.steps % 12:
+            return
+        full = rows[(self.months[rows] == 12) & (self.year_output[rows] > 0)]
+        intensity = self.year_emissions[full] / self.year_output[full]
+        new = np.isnan(self.base[full])
+        self.base[full[new]] = intensity[new]
+        due, achieved = full[~new], intensity[~new]
+        self.years[due] += 1
+        missed = achieved > self.base[due] * (1.0 - self.params.reduction) ** self.years[due]
+        self.misses[due] = np.where(missed, self.misses[due] + 1, 0)
+        self.assessments += len(due)
+        self.met += int((~missed).sum())
+        ordered = due[self.misses[due] >= self.params.miss_years]
+        if len(ordered):
+            self.misses[ordered] = 0
+            self.order(ordered)
+        self.year_emissions[rows] = self.year_output[rows] = self.year_margin[rows] = 0.0
+        self.months[rows] = 0
+
+    def carbon_value(self, rows: np.ndarray) -> np.ndarray:
+        """v_f (yuan/tCO2e): what a tonne abated saves the firm (tax, pool value, allowance price)."""
+        market = self.model.carbon_market
+        under_cap = market.covered(rows, "cap_and_trade")
+        return market.value_per_tonne(rows) + np.where(under_cap, self.model.expected_carbon_price, 0.0)
+
+    def required_upgrade(self, row: int) -> np.ndarray | None:
+        """Technologies (indices, in MAC order) that bring the firm to next year's target, or None."""
+        model, firms = self.model, self.model.firms
+        portfolio = model.abatement
+        rows = np.array([row])
+        target = self.base[row] * (1.0 - self.params.reduction) ** (self.years[row] + 1)
+        now = firms.emissions[row] / firms.output[row] if firms.output[row] > 0 else np.inf
+        mac, _ = portfolio.menu(rows)
+        order = np.argsort(mac[0])
+        order = order[np.isfinite(mac[0, order])]
+        remaining = (1.0 - portfolio.installed_share(rows)[0]) * model.sector_intensity[firms.sector[row]]
+        kept = np.cumprod(1.0 - portfolio.share[order])
+        projected = now - remaining * (1.0 - kept)
+        reach = np.flatnonzero(projected <= target)
+        if now <= target:
+            return order[:0]
+        return order[: reach[0] + 1] if len(reach) else None
+
+    def order(self, rows: np.ndarray) -> None:
+        """Order firms ``rows`` to upgrade or leave (module docstring)."""
+        model, firms = self.model, self.model.firms
+        portfolio, ledger = model.abatement, model.ledger
+        value = self.carbon_value(rows)
+        margin = self.year_margin[rows] / 12.0
+        leaving = []
+        for i, row in enumerate(rows):
+            row = int(row)
+            techs = self.required_upgrade(row)
+            if techs is not None and not len(techs):
+                continue  # already on next year's path this month (it abated since): no order
+            self.orders += 1
+            if techs is None:
+                leaving.append(row)
+                continue
+            agent = model.firm_agents[row]
+            _, abated = portfolio.menu(np.array([row]))
+            a = abated[0, techs]  # abated one after another, each on what the earlier ones left
+            a = a * np.r_[1.0, np.cumprod(1.0 - portfolio.share[techs])[:-1]]
+            opex = portfolio.opex[techs] * firms.size[row]
+            capex = portfolio.capex[techs] * firms.size[row]
+            cash_flow = value[i] * a - opex
+            plans = [agent.financing(float(k), "abatement", float(c)) for k, c in zip(capex, cash_flow, strict=True)]
+            cost = sum(agent.financing_cost(float(k), "abatement", float(c), plan)
+                       for k, c, plan in zip(capex, cash_flow, plans, strict=True))
+            horizon = float(annuity_factor(firms.discount_rate[row], self.params.horizon_months))
+            if (margin[i] + cash_flow.sum()) / horizon - cost <= 0:
+                leaving.append(row)
+                continue
+            lacking = sum(plan[2] for plan in plans) - agent.cash
+            if lacking > 0:
+                ledger.transfer("recapitalisation", model.outside, int(firms.account[row]), lacking)
+            done = portfolio.install(np.full(len(techs), row), techs, np.full(len(techs), value[i]))
+            if done.all():
+                self.upgrades += 1
+            else:
+                leaving.append(row)
+        self.orders_total += self.orders
+        self.upgrades_total += self.upgrades
+        if leaving:
+            self.forced_exits += len(leaving)
+            self.forced_exits_total += len(leaving)
+            model.remove_firms(np.array(leaving, dtype=np.int64))
