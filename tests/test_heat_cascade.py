@@ -71,7 +71,7 @@ def test_low_grade_heat_generated_is_last_months_intake_times_the_yield(liaochen
     passed = model.stream_totals["generated"][k] - generated_before[k]
     assert passed == pytest.approx(expected)  # no sector yields low-grade heat from production
     totals = model.stream_totals
-    assert np.allclose(totals["generated"], totals["delivered"] + totals["disposed"])
+    assert np.allclose(totals["generated"], totals["delivered"] + totals["recycled"] + totals["disposed"])
 
 
 def test_every_preset_balances_with_every_mechanism_of_issue_17a_on():
@@ -91,7 +91,7 @@ def test_every_preset_balances_with_every_mechanism_of_issue_17a_on():
             assert model.ledger.total() == 0, name
             assert model.allowances.total() == 0, name
         totals = model.stream_totals
-        assert np.allclose(totals["generated"], totals["delivered"] + totals["disposed"]), name
+        assert np.allclose(totals["generated"], totals["delivered"] + totals["recycled"] + totals["disposed"]), name
         assert len(infra.projects) == 3 and model.ledger.flow("infrastructure_opex") > 0, name
 
 
