@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ecopark.metrics import RUN_METRICS, STEP_METRICS
-from ecopark.scenario import load_scenario
+from ecopark.scenario import load_scenario, read_text
 from ecopark.schema import ConfigError, build, param
 
 
@@ -148,7 +148,7 @@ def load_spec(spec: str | Path | Mapping[str, Any] | SweepSpec) -> SweepSpec:
         if not path.is_file():
             raise ConfigError("spec", f"{str(spec)!r} is not a file")
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(read_text(path, "spec"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("spec", f"{path} is not valid TOML: {exc}") from None
         source = str(path)
