@@ -258,7 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     warnings.showwarning = _warn_one_line
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that has gone away is met here, not at exit
+        return status
     except ConfigError as exc:
         print(f"ecopark: error: {exc}", file=sys.stderr)
         return 2

@@ -159,20 +159,15 @@ class Ledger:
         units = np.rint(np.asarray(amount, dtype=float) * self.scale)
         if not np.isfinite(units).all() or (units < 0).any():
             raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
-        moved = float(units.sum())
-        if self.moved + moved >= LEDGER_LIMIT:
-            raise LedgerOverflowError(
-                "ledger", f"a {kind} transfer of {moved / self.scale:.4g} {self.unit} would take the total this run "
-                          f"moves past {LEDGER_LIMIT / self.scale:.4g} {self.unit}, the most the ledger holds "
-                          "exactly; lower the money parameters, the park size or the horizon")
-        self.moved += int(moved)
-        units = units.astype(np.int64)
         payer, payee = np.asarray(payer, dtype=np.int64), np.asarray(payee, dtype=np.int64)
         if units.ndim == payer.ndim == payee.ndim == 0:  # one transfer: plain indexing
+            self._count(kind, float(units))
             return self._book_one(k, int(payer), int(payee), int(units))
         if not payer.shape == payee.shape == units.shape:
             payer, payee, units = np.broadcast_arrays(payer, payee, units)
-        payer, payee, units = payer.ravel(), payee.ravel(), units.ravel()
+        payer, payee = payer.ravel(), payee.ravel()
+        self._count(kind, float(units.sum()))
+        units = units.ravel().astype(np.int64)
         if not units.any():
             return 0.0
         np.subtract.at(self._balance, payer, units)
@@ -182,6 +177,15 @@ class Ledger:
         np.add.at(self._step_flows()[k], (self._party[payer], self._party[payee]), units)
         self._run_total = None
         return int(units.sum()) / self.scale
+
+    def _count(self, kind: str, moved: float) -> None:
+        """Add ``moved`` (smallest units) to the run's total; LedgerOverflowError past LEDGER_LIMIT."""
+        if self.moved + moved >= LEDGER_LIMIT:
+            raise LedgerOverflowError(
+                "ledger", f"a {kind} transfer of {moved / self.scale:.4g} {self.unit} would take the total this run "
+                          f"moves past {LEDGER_LIMIT / self.scale:.4g} {self.unit}, the most the ledger holds "
+                          "exactly; lower the money parameters, the park size or the horizon")
+        self.moved += int(moved)
 
     def _book_one(self, k: int, payer: int, payee: int, units: int) -> float:
         if units == 0:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ecopark.experiments.batch import load_results
+from ecopark.experiments.filenames import safe_filename
 from ecopark.metrics import RUN_METRICS
 from ecopark.schema import ConfigError
 
@@ -59,7 +60,7 @@ def plot_results(folder: str | Path, outcomes: list[str] | None = None, fmt: str
             ax.set(xlabel=p[6:], ylabel=f"{outcome} ({metric.unit})", title=f"{outcome} vs {p[6:]} (95% CI)")
             ax.legend(fontsize=8)
             fig.tight_layout()
-            path = folder / f"plot-{outcome}-vs-{p[6:]}.{fmt}"
+            path = folder / safe_filename(f"plot-{outcome}-vs-{p[6:]}.{fmt}")
             fig.savefig(path, dpi=90)
             plt.close(fig)
             written.append(path)
@@ -73,7 +74,7 @@ def plot_results(folder: str | Path, outcomes: list[str] | None = None, fmt: str
             ax.set(xlabel=b[6:], ylabel=a[6:], title=f"mean {outcome}")
             fig.colorbar(image, ax=ax, label=RUN_METRICS[outcome].unit)
             fig.tight_layout()
-            path = folder / f"heatmap-{outcome}.{fmt}"
+            path = folder / safe_filename(f"heatmap-{outcome}.{fmt}")
             fig.savefig(path, dpi=90)
             plt.close(fig)
             written.append(path)

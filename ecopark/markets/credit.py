@@ -95,6 +95,8 @@ LOAN_FIELDS: dict[str, tuple[type, str]] = {
     "recovered": (float, "yuan recovered from collateral at default"),
     "sll": (bool, "sustainability-linked loan"),
     "sll_baseline": (float, "the borrower's emissions / BAU at origination"),
+    "principal_written_off": (float, "yuan of the principal lent still unpaid at default (written_off less "
+                                     "capitalised interest)"),
 }
 
 
@@ -491,6 +493,7 @@ class CreditMarket:
             claims = np.where(loans.green[gone], cover.params.share * (out - recovered), 0.0)
             cover.pay("loan_loss_cover", bank_acc, claims)
         ledger.transfer("bank_funding_repayment", bank_acc, model.outside, loans.funded_fen[gone] / 100)
+        loans.principal_written_off[gone] = loans.funded_fen[gone] / 100  # funded = principal not yet repaid
         loans.funded_fen[gone] = 0
         loans.written_off[gone] = out
         loans.recovered[gone] = recovered
