@@ -142,15 +142,22 @@ def _worker_died(task: dict[str, Any]) -> tuple[dict[str, Any], None]:
     return row, None
 
 
-def _retry_alone(spec: SweepSpec, task: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """Run ``task`` again in a fresh worker of its own; a second death records it as failed."""
-    pool = worker_pool(1)
+def _retry_alone(spec: SweepSpec, tasks: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], pd.DataFrame | None]]:
+    """Run each of ``tasks`` again, one at a time in a worker of its own (a fresh one after a
+    death); a task whose worker dies again is recorded as failed."""
+    pool = None
     try:
-        return pool.submit(run_task, spec, task).result()
-    except BrokenProcessPool:
-        return _worker_died(task)
+        for task in tasks:
+            pool = pool or worker_pool(1)
+            try:
+                result = pool.submit(run_task, spec, task).result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=True)
+                pool, result = None, _worker_died(task)
+            yield result
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _local_backend(spec: SweepSpec, tasks: list[dict], workers: int) -> Iterable[tuple[dict, pd.DataFrame | None]]:
@@ -185,8 +192,7 @@ def _local_backend(spec: SweepSpec, tasks: list[dict], workers: int) -> Iterable
             pool.shutdown(wait=not suspects, cancel_futures=True)
         if not suspects:
             return
-        for task in sorted(suspects, key=lambda t: t["run"]):  # the pool broke: each in-flight run alone
-            yield _retry_alone(spec, task)
+        yield from _retry_alone(spec, sorted(suspects, key=lambda t: t["run"]))  # the pool broke
 
 
 def _dask_backend(spec: SweepSpec, tasks: list[dict], workers: int, scheduler: str | None):
