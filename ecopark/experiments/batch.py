@@ -22,7 +22,8 @@ Robustness (docs/experiments.md):
   without the rows and columns the spec asks for) counts as missing: it is deleted and its
   run done again;
 * a worker process that dies (killed by the OOM killer, a segfault) breaks the pool: the
-  runs that were in flight are retried once, each alone in a fresh worker; a run whose
+  runs that were in flight (one per worker, so each was running) are retried once, each
+  alone in a fresh worker; a run whose
   worker dies again is recorded as failed ("worker died") and the sweep carries on with a
   new pool, keeping every finished run and writing the tables at the end;
 * the folder is locked (``out/.lock``, an advisory lock the system releases when the
@@ -173,7 +174,7 @@ def _local_backend(spec: SweepSpec, tasks: list[dict], workers: int) -> Iterable
         try:
             for task in queue:
                 pending[pool.submit(run_task, spec, task)] = task
-                if len(pending) >= 2 * workers:
+                if len(pending) >= workers:  # one run per worker: every run in flight is running
                     break
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
