@@ -21,7 +21,7 @@ from ecopark.experiments.sensitivity import sensitivity
 from ecopark.fuzz import fuzz_run, random_overrides
 from ecopark.invariants import InvariantMonitor
 from ecopark.ledger import LEDGER_LIMIT, Ledger, LedgerOverflowError
-from ecopark.model import ParkModel
+from ecopark.model import MIN_COST_FACTOR, ParkModel
 from ecopark.scenario import load_scenario, presets, scale_park
 from ecopark.schema import ConfigError
 
@@ -65,12 +65,15 @@ def test_min_quantity_zero_is_outside_the_range_and_the_smallest_allowed_runs():
     assert model.ledger.total() == 0
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_the_largest_cost_dispersion_runs_with_positive_costs(seed):
-    model = ParkModel(_small(firms=20, **{"economy.cost_dispersion": 0.5}), seed=seed)
-    for _ in range(2):
+def test_the_largest_cost_dispersion_runs_with_positive_costs():
+    floored = 0
+    for seed in range(4):  # the default park: each of these seeds drew a negative cost factor before
+        model = ParkModel(load_scenario("generic", {"economy.cost_dispersion": 0.5}), seed=seed)
         model.step()
-    assert (model.firms.cost_factor[: model.firms.n] > 0).all()
+        factors = model.firms.cost_factor[: model.firms.n]
+        assert (factors >= MIN_COST_FACTOR).all() and model.ledger.total() == 0
+        floored += int((factors == MIN_COST_FACTOR).sum())
+    assert floored > 0  # the floor is what kept these runs going
 
 
 # -- 4. the risk fund never pays a firm that has left --------------------------------------------
