@@ -83,6 +83,8 @@ def bad_inputs(tmp: Path) -> list[tuple[str, list[str]]]:
     locked = tmp / "locked"
     locked.mkdir()
     locked.chmod(0o500)
+    if os.geteuid() == 0:  # root writes anywhere on disk: a folder no one can create in
+        locked = Path("/sys/ecopark-not-writable")
     unreadable = tmp / "unreadable.toml"
     unreadable.write_text("[park]\n")
     unreadable.chmod(0o000)
@@ -223,7 +225,7 @@ def check_inputs(timeout: float) -> tuple[int, int]:
             clean += ok
             if not ok:
                 print(f"NOT CLEAN  {label}: {why}", flush=True)
-        (Path(folder) / "locked").chmod(0o700)
+        (Path(folder) / "locked").chmod(0o700)  # so that the temporary folder can be removed
     print(f"{clean} of {len(cases)} bad inputs exited 2 with one line")
     return clean, len(cases)
 
