@@ -1,13 +1,19 @@
 """Command line: ``ecopark run`` (and later ``sweep``, ``sensitivity``, ``plot``, ``viz``).
 
 Configuration errors print one line naming the key and what is allowed, and exit with
-status 2; no traceback.
+status 2; no traceback. So do bad command-line values (a negative seed, ``--steps`` beyond
+the horizon limit, ``--workers`` below 1, a malformed ``--scheduler``, an ``--out`` that is a
+file or cannot be written: checked before anything runs). ``run`` saves its files before it
+prints, so ``ecopark run --out DIR | head`` keeps them; a closed stdout is not an error.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,16 +21,73 @@ from ecopark import __version__
 from ecopark.schema import ConfigError
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (and exit status 2), like configuration errors."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Help that shows every option's default and keeps the examples' line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, [], False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _whole(lo: int, hi: int | None = None):
+    """An argparse type: a whole number from ``lo`` to ``hi``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < lo or (hi is not None and value > hi):
+            allowed = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range; allowed: a whole number {allowed}")
+        return value
+    return parse
+
+
+def _scheduler(text: str) -> str:
+    """An argparse type: the address of a Dask scheduler, tcp://HOST:PORT (or tls://)."""
+    match = re.fullmatch(r"(tcp|tls)://([^:/\s]+):(\d+)", text)
+    if not match or not 1 <= int(match[3]) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not tcp://HOST:PORT with a port from 1 to 65535")
+    return text
+
+
+def writable_folder(path: str | Path, key: str = "out") -> Path:
+    """``path`` as a folder that exists and can be written (created if missing); ConfigError otherwise.
+
+    Called before anything runs, so that a bad ``--out`` costs no simulation time."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(key, f"{out} is a file; give a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(key, f"cannot create folder {out}: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ConfigError(key, f"folder {out} is not writable")
+    return out
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from ecopark.experiments.runner import run
     from ecopark.viz.report import summary_text, write_report
 
+    out = writable_folder(args.out) if args.out else None
     result = run(args.scenario, steps=args.steps, seed=args.seed, overrides=args.set)
-    print(summary_text(result))
-    if args.out:
-        out = Path(args.out)
+    paths = []
+    if out is not None:  # files first: a closed stdout (`| head`) must not lose them
         paths = result.save(out)
         paths.append(write_report(result, out / "report.png"))
+    print(summary_text(result))
+    if paths:
         print(f"\nwrote {', '.join(p.name for p in paths)} to {out}/")
     return 0
 
@@ -42,6 +105,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from ecopark.experiments.spec import load_spec
 
     spec = load_spec(_spec_path(args.spec))
+    writable_folder(args.out)
     if args.format:
         spec = type(spec)(**{**spec.__dict__, "format": args.format})
     table = sweep(spec, args.out, workers=args.workers, backend=args.backend, scheduler=args.scheduler,
@@ -55,6 +119,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
     from ecopark.experiments.sensitivity import sensitivity
 
+    writable_folder(args.out)
     table = sensitivity(_spec_path(args.spec), args.outcome, args.out, method=args.method, n=args.n,
                         workers=args.workers, progress=not args.quiet)
     print(table.to_string(index=False))
@@ -70,8 +135,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_viz(args: argparse.Namespace) -> int:
+    """Replace this process by the solara server (exec), so that a signal stopping
+    ``ecopark viz`` (Ctrl-C, SIGTERM) reaches the server itself and frees the port."""
     import ipaddress
-    import subprocess
 
     app = Path(__file__).parent / "viz" / "app.py"
     try:
@@ -82,68 +148,129 @@ def _cmd_viz(args: argparse.Namespace) -> int:
         print(f"ecopark: warning: serving on {args.host} makes the app reachable from other machines; "
               "it has no login and runs code on this machine when used", file=sys.stderr)
     solara = Path(sys.executable).with_name("solara")
+    if not solara.is_file():
+        raise ConfigError("viz", f"the solara command is not installed next to {sys.executable}")
     cmd = [str(solara), "run", str(app), "--host", args.host, "--port", str(args.port), "--production",
            "--no-check-version"]  # no "pip install a newer solara" advice: the pins keep the page offline
-    return subprocess.call(cmd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(cmd[0], cmd)
+    return 0  # not reached: execv returns only by raising
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ecopark", description="Agent-based eco-industrial park economies.")
-    parser.add_argument("--version", action="version", version=f"ecopark {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from ecopark.scenario import presets
 
-    p = sub.add_parser("run", help="run one scenario and report on it")
-    p.add_argument("--scenario", default="generic", help="preset name or TOML file (default: generic)")
-    p.add_argument("--steps", type=int, default=None, help="months to simulate (default: the scenario's horizon)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser = _Parser(prog="ecopark", description="Agent-based eco-industrial park economies.",
+                     formatter_class=_Formatter,
+                     epilog=_examples("ecopark run --scenario qinzhou --steps 60 --out results/qinzhou",
+                                      "ecopark sweep example --workers 2 --out results/example",
+                                      "ecopark plot results/example", "ecopark viz",
+                                      "ecopark COMMAND --help    (options, defaults and examples of one command)"))
+    parser.add_argument("--version", action="version", version=f"ecopark {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    seed = _whole(0, 2**63 - 1)
+
+    p = sub.add_parser("run", help="run one scenario and report on it", formatter_class=_Formatter,
+                       description="Run one scenario: print its outcomes and largest money flows and, with "
+                                   f"--out, save its tables and report.png.\npresets: {', '.join(presets())}",
+                       epilog=_examples("ecopark run", "ecopark run --scenario yueyang --steps 60 --seed 3",
+                                        "ecopark run --set policies.landfill_tax.rate=80 --set operator.rent=60000 "
+                                        "--out results/landfill80",
+                                        "ecopark run --scenario my_park.toml --out results/mine | head -20"))
+    p.add_argument("--scenario", default="generic",
+                   help=f"preset name ({', '.join(presets())}) or a scenario TOML file")
+    p.add_argument("--steps", type=_whole(1, 2400), default=None,
+                   help="months to simulate, 1-2400 (default: the scenario's park.horizon)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed, a whole number >= 0")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a scenario value, e.g. policies.landfill_tax.rate=80 (repeatable)")
-    p.add_argument("--out", default=None, help="folder for CSV/JSON outputs and report.png")
+                   help="override a scenario value by its dotted path, e.g. policies.landfill_tax.rate=80 "
+                        "(repeatable; keys in docs/scenario.md)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="folder for the CSV/JSON outputs and report.png (default: print only)")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("sweep", help="run a parameter sweep (resumable)")
+    p = sub.add_parser("sweep", help="run a parameter sweep (resumable)", formatter_class=_Formatter,
+                       description="Run every point of a sweep spec, each replication with its own derived "
+                                   "seed. Running the same command again resumes: finished runs are kept.",
+                       epilog=_examples("ecopark sweep example --out results/example",
+                                        "ecopark sweep my_sweep.toml --workers 2 --format csv --out results/mine",
+                                        "ecopark sweep example --scheduler tcp://10.0.0.5:8786 --out results/dask"))
     p.add_argument("spec", help="sweep spec TOML, or the name of a shipped one (example)")
-    p.add_argument("--out", required=True, help="results folder (running again resumes)")
-    p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
-    p.add_argument("--backend", choices=("local", "dask"), default="local")
-    p.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of a Dask scheduler (implies --backend dask)")
-    p.add_argument("--format", choices=("parquet", "csv"), default=None, help="override the spec's table format")
+    p.add_argument("--out", required=True, metavar="DIR", help="results folder (running again resumes)")
+    p.add_argument("--workers", type=_whole(1, 1024), default=1, help="parallel worker processes, 1-1024")
+    p.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="local processes or a Dask cluster")
+    p.add_argument("--scheduler", type=_scheduler, default=None, metavar="tcp://HOST:PORT",
+                   help="address of a running Dask scheduler (implies --backend dask; default: a local cluster)")
+    p.add_argument("--format", choices=("parquet", "csv"), default=None,
+                   help="table format of the results (default: the spec's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sweep)
 
-    p = sub.add_parser("sensitivity", help="Sobol or Morris indices of one outcome (SALib)")
+    p = sub.add_parser("sensitivity", help="Sobol or Morris indices of one outcome (SALib)",
+                       formatter_class=_Formatter,
+                       description="Global sensitivity of one run metric to the parameters of the spec's "
+                                   "[sample.ranges]; writes indices.csv and the runs into --out.",
+                       epilog=_examples("ecopark sensitivity my_sweep.toml --outcome fiscal_cost --out results/sa",
+                                        "ecopark sensitivity my_sweep.toml --outcome adoption_rate_final "
+                                        "--method morris --n 20 --workers 2 --out results/morris"))
     p.add_argument("spec", help="sweep spec TOML with [sample.ranges]")
-    p.add_argument("--outcome", required=True, help="run metric to analyse")
-    p.add_argument("--method", choices=("sobol", "morris"), default="sobol")
-    p.add_argument("--n", type=int, default=64, help="base sample size N")
-    p.add_argument("--out", required=True, help="results folder")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--outcome", required=True, help="run metric to analyse (docs/metrics.md)")
+    p.add_argument("--method", choices=("sobol", "morris"), default="sobol", help="Sobol indices or Morris screening")
+    p.add_argument("--n", type=_whole(1, 1_000_000), default=64,
+                   help="base sample size N (Sobol: N (D + 2) points; Morris: N (D + 1))")
+    p.add_argument("--out", required=True, metavar="DIR", help="results folder (running again resumes)")
+    p.add_argument("--workers", type=_whole(1, 1024), default=1, help="parallel worker processes, 1-1024")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sensitivity)
 
-    p = sub.add_parser("plot", help="plot a sweep's outcomes vs its parameters")
+    p = sub.add_parser("plot", help="plot a sweep's outcomes vs its parameters", formatter_class=_Formatter,
+                       description="Draw each outcome of a sweep folder against its parameters into that folder.",
+                       epilog=_examples("ecopark plot results/example",
+                                        "ecopark plot results/example --outcome fiscal_cost --format svg"))
     p.add_argument("folder", help="sweep results folder")
-    p.add_argument("--outcome", action="append", default=[], help="outcome to plot (repeatable; default all)")
-    p.add_argument("--format", choices=("png", "svg"), default="png")
+    p.add_argument("--outcome", action="append", default=[],
+                   help="outcome to plot (repeatable; default: every outcome of the sweep)")
+    p.add_argument("--format", choices=("png", "svg"), default="png", help="image format")
     p.add_argument("--cost", default=None, metavar="METRIC",
                    help="run metric in yuan for the cost-effectiveness figure (default fiscal_cost if recorded)")
     p.set_defaults(func=_cmd_plot)
 
 
-    p = sub.add_parser("viz", help="serve the browser view (Solara) of the park")
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    p = sub.add_parser("viz", help="serve the browser view (Solara) of the park", formatter_class=_Formatter,
+                       epilog=_examples("ecopark viz", "ecopark viz --port 9000"))
+    p.add_argument("--port", type=_whole(1, 65535), default=8765, help="port (default 8765)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     p.set_defaults(func=_cmd_viz)
     return parser
 
 
+def _warn_one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"ecopark: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad argument (one line, status 2)
+        return int(exc.code or 0)
+    warnings.showwarning = _warn_one_line
+    try:
+        status = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that has gone away is met here, not at exit
+        return status
     except ConfigError as exc:
         print(f"ecopark: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stderr.close()
+    except BrokenPipeError:  # output piped into `head` and the like: the files are already saved
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the final flush at exit does not fail again
         return 0
+    except KeyboardInterrupt:
+        print("ecopark: interrupted", file=sys.stderr)
+        return 130

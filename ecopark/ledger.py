@@ -10,6 +10,12 @@ Transfers are vectorised: ``payer``, ``payee`` and ``amount`` may be arrays, so 
 books a transfer for every firm. Each transfer has a *kind* from :data:`MONEY_KINDS`;
 totals are kept per account and kind, and per step, kind and pair of parties, so that
 summaries by kind and party need no journal of individual rows.
+
+Integer balances cannot silently wrap around: the ledger counts everything it has moved and
+refuses (:class:`LedgerOverflowError`) a transfer that would take that total past
+:data:`LEDGER_LIMIT` smallest units, half the int64 range. Every balance, per-kind total and
+per-step flow is at most that total, so none comes near the int64 limit. Scenario money
+parameters are bounded (:data:`MAX_YUAN` and the like) so that ordinary runs stay far below it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+
+from ecopark.schema import ConfigError
 
 PARTIES = ("enterprise", "operator", "bank", "government", "outside")
 
@@ -105,6 +113,20 @@ ALLOWANCE_KINDS: dict[str, str] = {
 }
 
 
+#: Most a ledger moves over a run, in its smallest unit (fen): 2**62, half the int64 range.
+LEDGER_LIMIT = 2**62
+#: Upper bound of any money stock a scenario sets (cash, capital, budgets, caps), yuan.
+MAX_YUAN = 1e13
+#: Upper bound of any monthly money amount a scenario sets (rent, running cost), yuan/month.
+MAX_YUAN_PER_MONTH = 1e10
+#: Upper bound of any price per tonne or unit a scenario sets (penalties, carbon prices), yuan/unit.
+MAX_YUAN_PER_UNIT = 1e5
+
+
+class LedgerOverflowError(ConfigError, OverflowError):
+    """A transfer would take the money a run moves past what the ledger holds exactly."""
+
+
 class Ledger:
     """Accounts and transfers of one unit (money in yuan, or allowances in tCO2e).
 
@@ -131,6 +153,7 @@ class Ledger:
         self._received = np.zeros((0, len(self.kinds)), dtype=np.int64)
         self._flows: dict[int, np.ndarray] = {}  # step -> (kinds, parties, parties) in fen
         self._run_total: np.ndarray | None = None  # sum of _flows over steps, kept until the next transfer
+        self.moved = 0  # everything moved so far, in the smallest unit (bounds every total kept)
         self.step = 0
 
     # -- accounts ---------------------------------------------------------------------
@@ -163,13 +186,15 @@ class Ledger:
         units = np.rint(np.asarray(amount, dtype=float) * self.scale)
         if not np.isfinite(units).all() or (units < 0).any():
             raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
-        units = units.astype(np.int64)
         payer, payee = np.asarray(payer, dtype=np.int64), np.asarray(payee, dtype=np.int64)
         if units.ndim == payer.ndim == payee.ndim == 0:  # one transfer: plain indexing
+            self._count(kind, float(units))
             return self._book_one(k, int(payer), int(payee), int(units))
         if not payer.shape == payee.shape == units.shape:
             payer, payee, units = np.broadcast_arrays(payer, payee, units)
-        payer, payee, units = payer.ravel(), payee.ravel(), units.ravel()
+        payer, payee = payer.ravel(), payee.ravel()
+        self._count(kind, float(units.sum()))
+        units = units.ravel().astype(np.int64)
         if not units.any():
             return 0.0
         np.subtract.at(self._balance, payer, units)
@@ -179,6 +204,15 @@ class Ledger:
         np.add.at(self._step_flows()[k], (self._party[payer], self._party[payee]), units)
         self._run_total = None
         return int(units.sum()) / self.scale
+
+    def _count(self, kind: str, moved: float) -> None:
+        """Add ``moved`` (smallest units) to the run's total; LedgerOverflowError past LEDGER_LIMIT."""
+        if self.moved + moved >= LEDGER_LIMIT:
+            raise LedgerOverflowError(
+                "ledger", f"a {kind} transfer of {moved / self.scale:.4g} {self.unit} would take the total this run "
+                          f"moves past {LEDGER_LIMIT / self.scale:.4g} {self.unit}, the most the ledger holds "
+                          "exactly; lower the money parameters, the park size or the horizon")
+        self.moved += int(moved)
 
     def _book_one(self, k: int, payer: int, payee: int, units: int) -> float:
         if units == 0:

@@ -703,18 +703,20 @@ def _default_rate(model: ParkModel, green: bool) -> float:
     loans = model.credit.loans
     mask = loans.green[: loans.n] == green
     lent = loans.principal[: loans.n][mask].sum()
-    return float(loans.written_off[: loans.n][mask].sum() / lent) if lent > 0 else 0.0
+    return float(loans.principal_written_off[: loans.n][mask].sum() / lent) if lent > 0 else 0.0
 
 
 @run_metric("share")
 def loss_rate_green(model: ParkModel) -> float:
-    """Green principal written off / green principal lent over the run (0 if none lent)."""
+    """Green principal written off / green principal lent over the run (0 if none lent): the principal
+    still unpaid at default, capitalised interest excluded, so it lies in [0, 1]."""
     return _default_rate(model, True)
 
 
 @run_metric("share")
 def loss_rate_other(model: ParkModel) -> float:
-    """Working-capital principal written off / working-capital principal lent (0 if none lent)."""
+    """Working-capital principal written off / working-capital principal lent (0 if none lent): the
+    principal still unpaid at default, capitalised interest excluded, so it lies in [0, 1]."""
     return _default_rate(model, False)
 
 

@@ -67,6 +67,15 @@ from ecopark.schema import ConfigError
 
 #: The model's random processes, each with its own generator per month (:meth:`ParkModel.draws`).
 RANDOM_PROCESSES = ("demand", "discovery", "auction", "entry", "commodity")
+#: Lowest cost factor a firm draws: the normal draw is floored here so that no variable cost is
+#: negative (binds only in the far tail: 30 s.d. at the default dispersion 0.03).
+MIN_COST_FACTOR = 0.05
+
+
+def check_seed(seed: object, key: str = "seed") -> None:
+    """Raise ConfigError ``key`` unless ``seed`` is a whole number from 0 to 2**63 - 1."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ConfigError(key, f"got {seed!r}; allowed: a whole number from 0 to 2**63 - 1")
 
 
 class ParkModel(mesa.Model):
@@ -81,6 +90,7 @@ class ParkModel(mesa.Model):
 
     def __init__(self, scenario: Scenario | str = "generic", seed: int = 0,
                  step_metrics: Iterable[str] | None = None) -> None:
+        check_seed(seed)
         super().__init__(rng=seed)
         self.seed = seed
         self._draws_entropy = int(self.rng.integers(2**63))
@@ -163,12 +173,13 @@ class ParkModel(mesa.Model):
         Each firm draws (from ``rng``, default the model's) its size (lognormal, s.d.
         ``capacity_dispersion``), cost factor (normal around 1) and hurdle rate (uniform over
         ``discount_rate``), and its owners endow it with ``initial_cash_months`` of fixed cost.
+        The cost factor is floored at :data:`MIN_COST_FACTOR` (a cost is never negative).
         """
         econ = self.scenario.economy
         rng = self.rng if rng is None else rng
         n = len(sectors)
         size = np.exp(econ.capacity_dispersion * rng.standard_normal(n) - econ.capacity_dispersion**2 / 2)
-        cost_factor = 1.0 + econ.cost_dispersion * rng.standard_normal(n)
+        cost_factor = np.maximum(1.0 + econ.cost_dispersion * rng.standard_normal(n), MIN_COST_FACTOR)
         discount = rng.uniform(*econ.discount_rate, size=n)
         names = [f"firm:{self.firms.n + i}" for i in range(n)]
         accounts = self.ledger.open_accounts(names, "enterprise")
@@ -186,16 +197,19 @@ class ParkModel(mesa.Model):
         return rows
 
     def remove_firms(self, rows: np.ndarray) -> None:
-        """Take firms out of the park: settle their cash with their owners, free their plots.
+        """Take firms out of the park: end their contracts, settle their cash, free their plots.
 
-        Owners (outside) cover a deficit or take a surplus (``liquidation``) so the firm's
-        balance ends at 0. Each callable in ``self.exit_listeners`` is then called with the
-        rows, so that markets can end the firms' contracts.
+        Each callable in ``self.exit_listeners`` is called first with the rows, so that markets
+        end the firms' contracts (and the risk fund evaluates their first links) while the
+        firms still exist. Owners (outside) then cover a deficit or take a surplus
+        (``liquidation``) so the firm's balance ends at 0: nothing is paid into a dead account.
         """
         rows = np.asarray(rows, dtype=np.int64)
         if not len(rows):
             return
         firms = self.firms
+        for listener in self.exit_listeners:
+            listener(rows)
         self.ledger.transfer_signed("liquidation", "liquidation", self.outside,
                                     firms.account[rows], -self.firm_cash(rows))
         firms.alive[rows] = False
@@ -206,8 +220,6 @@ class ParkModel(mesa.Model):
             agent = self.firm_agents[row]
             self.space.remove_agent(agent)
             agent.remove()
-        for listener in self.exit_listeners:
-            listener(rows)
 
     # -- queries --------------------------------------------------------------------------
     def draws(self, process: str) -> np.random.Generator:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ecopark.catalogue import load_catalogue, load_infrastructure
+from ecopark.ledger import MAX_YUAN, MAX_YUAN_PER_MONTH, MAX_YUAN_PER_UNIT
 from ecopark.markets.contracts import SHARING_RULES
 from ecopark.policies import REGISTRY, PolicyParams
 from ecopark.schema import ConfigError, build, param, to_dict
@@ -59,14 +60,14 @@ class EconomySpec:
                                                doc="range from which firms' hurdle rates are drawn")
     initial_cash_months: float = param(3.0, lo=0, hi=240, unit="months",
                                        doc="starting cash, in months of the firm's fixed cost")
-    dividend_cash_months: float = param(6.0, lo=0, unit="months",
+    dividend_cash_months: float = param(6.0, lo=0, hi=1e6, unit="months",
                                         doc="owners take out cash above this many months of fixed cost each "
                                             "month (a large number keeps all profit in the firm)")
     exit_after_months: int = param(6, lo=1, hi=240, unit="months",
                                    doc="consecutive months of negative cash after which a firm exits")
     entry_rate: float = param(0.05, lo=0, hi=1, unit="1/month",
                               doc="probability per month that a vacant plot gets a new firm")
-    shock_start: int | None = param(None, lo=1, unit="month",
+    shock_start: int | None = param(None, lo=1, hi=2400, unit="month",
                                     doc="first month of a park-wide demand slump (omit: none)")
     shock_months: int = param(12, lo=1, hi=2400, unit="months", doc="how long the slump lasts")
     shock_depth: float = param(0.3, lo=0, hi=1, doc="share of demand lost during the slump")
@@ -109,12 +110,14 @@ class ServicesSpec:
     """The operator's service packages (agents/operator_services.py)."""
 
     enabled: bool = param(False, doc="the operator offers carbon accounting and energy management")
-    mrv_cost: float = param(0.0, lo=0, unit="yuan/month",
+    mrv_cost: float = param(0.0, lo=0, hi=MAX_YUAN_PER_MONTH, unit="yuan/month",
                             doc="in-house monitoring, reporting and verification cost of a firm under a carbon "
                                 "instrument that does not buy carbon accounting (applies with the services off too)")
-    accounting_fee: float = param(2.0e4, lo=0, unit="yuan/month", doc="carbon accounting fee, fixed part")
-    accounting_fee_per_t: float = param(1.0, lo=0, unit="yuan/tCO2e", doc="carbon accounting fee per tonne emitted")
-    energy_fee: float = param(1.0e5, lo=0, unit="yuan/month", doc="energy management fee")
+    accounting_fee: float = param(2.0e4, lo=0, hi=MAX_YUAN_PER_MONTH, unit="yuan/month",
+                                  doc="carbon accounting fee, fixed part")
+    accounting_fee_per_t: float = param(1.0, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
+                                        doc="carbon accounting fee per tonne emitted")
+    energy_fee: float = param(1.0e5, lo=0, hi=MAX_YUAN_PER_MONTH, unit="yuan/month", doc="energy management fee")
     energy_saving: float = param(0.003, lo=0, hi=0.5,
                                  doc="share of a subscriber's variable cost energy management saves (assumption: "
                                      "energy a tenth of variable cost, 3% of it saved)")
@@ -123,9 +126,11 @@ class ServicesSpec:
 
 @dataclass(frozen=True)
 class OperatorSpec:
-    rent: float = param(80000.0, lo=0, unit="yuan/firm/month", doc="plot rent each firm pays the operator")
-    operating_cost: float = param(1.5e6, lo=0, unit="yuan/month", doc="the operator's own running cost")
-    initial_cash: float = param(5.0e7, lo=0, unit="yuan", doc="the operator's starting cash")
+    rent: float = param(80000.0, lo=0, hi=MAX_YUAN_PER_MONTH, unit="yuan/firm/month",
+                        doc="plot rent each firm pays the operator")
+    operating_cost: float = param(1.5e6, lo=0, hi=MAX_YUAN_PER_MONTH, unit="yuan/month",
+                                  doc="the operator's own running cost")
+    initial_cash: float = param(5.0e7, lo=0, hi=MAX_YUAN, unit="yuan", doc="the operator's starting cash")
     carbon_pool: bool = param(True, doc="pool verified reductions of firms outside the cap and sell them as offsets")
     pool_commission: float = param(0.1, lo=0, hi=1, doc="operator's share of carbon-pool proceeds")
     infrastructure: InfrastructureSpec = param(InfrastructureSpec(), doc="shared infrastructure")
@@ -135,7 +140,7 @@ class OperatorSpec:
 @dataclass(frozen=True)
 class BankSpec:
     name: str = param("bank", doc="a label")
-    capital: float = param(2.0e9, lo=0, unit="yuan", doc="equity capital at the start")
+    capital: float = param(2.0e9, lo=0, hi=MAX_YUAN, unit="yuan", doc="equity capital at the start")
     margin_bp: float = param(145.0, lo=0, hi=2000, unit="bp/year",
                              doc="spread over the funding rate (funding + margin = base rate)")
     min_capital_ratio: float = param(0.105, lo=0, hi=1,
@@ -252,7 +257,8 @@ class ByproductMarketSpec:
     trust_loss: float = param(0.3, lo=0, hi=1, doc="share of trust lost when a supplier delivers short")
     trust_recovery: float = param(0.05, lo=0, hi=1, doc="share of the gap to full trust regained per good month")
     shortfall_tolerance: float = param(0.9, lo=0, hi=1, doc="delivered/committed below which a month is a failure")
-    min_quantity: float = param(10.0, lo=0, unit="units/month", doc="smallest link worth contracting")
+    min_quantity: float = param(10.0, lo=0.01, hi=1e9, unit="units/month",
+                                doc="smallest link worth contracting (> 0: a link carries something)")
 
 
 @dataclass(frozen=True)
@@ -356,11 +362,21 @@ def read_scenario_data(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
         if not path.is_file():
             raise ConfigError("scenario", f"{str(name_or_path)!r} is neither a preset ({', '.join(presets())}) "
                                           "nor a file")
-        text, label = path.read_text(), str(path)
+        text, label = read_text(path, "scenario"), str(path)
     try:
         return tomllib.loads(text), label
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("scenario", f"{label} is not valid TOML: {exc}") from None
+
+
+def read_text(path: Path, key: str) -> str:
+    """The UTF-8 text of a configuration file; ConfigError ``key`` if it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(key, f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(key, f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def parse_override(item: str) -> tuple[str, Any]:

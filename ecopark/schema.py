@@ -8,12 +8,15 @@ value and what is allowed:
 
 * unknown keys,
 * values of the wrong type,
-* numbers outside their range and strings outside their choices.
+* numbers outside their range and strings outside their choices,
+* numbers that are not finite (inf, NaN): no parameter takes them; "no limit" is written by
+  omitting an optional key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -67,10 +70,12 @@ def _check_number(value: Any, tp: type, key: str, meta: Mapping[str, Any]) -> fl
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         got = f"{value!r} ({type(value).__name__})"
         raise ConfigError(key, f"expected {_type_name(tp)}, got {got}; allowed: {allowed(meta)}")
-    if tp is int and not float(value).is_integer():
+    if isinstance(value, float) and not math.isfinite(value):  # inf, -inf, NaN
+        raise ConfigError(key, f"got {value!r}; allowed: {allowed(meta)} (finite)")
+    if isinstance(value, int) and abs(value) > 2**63:  # beyond what any range here or numpy holds
+        raise ConfigError(key, f"value {value} is out of range; allowed: {allowed(meta)}")
+    if tp is int and isinstance(value, float) and not value.is_integer():
         raise ConfigError(key, f"expected a whole number, got {value!r}; allowed: {allowed(meta)}")
-    if value != value:  # NaN
-        raise ConfigError(key, f"got NaN; allowed: {allowed(meta)}")
     lo, hi = meta.get("lo"), meta.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(key, f"value {value!r} is out of range; allowed: {allowed(meta)}")

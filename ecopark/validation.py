@@ -482,10 +482,35 @@ def _fmt(value: float, metric: str) -> str:
     return f"{value:.1f}"
 
 
+def check_fuzz(runs: int, seed: int = 0) -> Check:
+    """Random valid scenarios (``ecopark/fuzz.py``) keep every invariant of ``ecopark/invariants.py``
+    each month; each completes or is refused with a named ConfigError."""
+    from collections import Counter
+
+    from ecopark.fuzz import fuzz_run, random_overrides
+
+    rng = np.random.default_rng(seed)
+    counts: Counter = Counter()
+    first = ""
+    for _ in range(runs):
+        overrides = random_overrides(rng)
+        outcome, message = fuzz_run(str(rng.choice(presets())), overrides, int(rng.integers(2**31)),
+                                    steps=int(rng.integers(6, 25)))
+        counts[outcome] += 1
+        first = first or (message if outcome in ("violated", "crashed") else "")
+    passed = counts["violated"] == counts["crashed"] == 0
+    return Check("random valid scenarios keep the invariants", passed,
+                 f"{runs} scenarios (about 12 firms, 6-24 months, keys and instruments drawn within their "
+                 f"declared ranges): {counts['ok']} completed, {counts['refused']} refused with a ConfigError, "
+                 f"{counts['violated']} broke an invariant, {counts['crashed']} crashed" + (f"; first: {first}"
+                                                                                          if first else ""))
+
+
 def theory_checks(steps: int) -> list[Check]:
     """Every theory check, conservation on a run of every preset of ``steps`` months (seed 1)."""
     checks = [check_carbon_equilibrium(), check_matching_optimum(), check_loan_schedule()]
     checks += [check_conservation(run(name, steps=steps, seed=1), name) for name in presets()]
+    checks.append(check_fuzz(runs=100 if steps >= 60 else 20))
     return checks
 
 

@@ -209,12 +209,12 @@ def test_each_page_session_builds_its_own_model():
 
 @pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])
 def test_viz_cli_serves_the_app_and_warns_on_open_host(monkeypatch, capsys, host, warned):
-    import subprocess
+    import os
 
     from ecopark import cli
 
     calls = []
-    monkeypatch.setattr(subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    monkeypatch.setattr(os, "execv", lambda path, cmd: calls.append(cmd))  # `ecopark viz` execs the server
     assert cli.main(["viz", "--host", host, "--port", "9999"]) == 0
     cmd = calls[0]
     assert cmd[1:3] == ["run", str(Path(cli.__file__).parent / "viz" / "app.py")]

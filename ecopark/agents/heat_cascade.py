@@ -15,7 +15,7 @@ second greenhouse through the first (a chain of three firms).
 Heat received in month t-1 is passed on in month t (a one-month lag, so that each month's
 link deliveries clear in one pass); links of stream j are sized, like every link, on normal
 operation: the receiver's committed intake of stream i. Byproduct balance per stream still
-holds: generated (own production + passed on) = delivered + disposed.
+holds: generated (own production + passed on) = delivered + recycled + disposed.
 ``park.heat_cascade = false`` switches the cascade off.
 """
 

@@ -15,17 +15,35 @@ whose part exists and runs only what is missing; the final tables are rebuilt fr
 parts, so each run appears exactly once. A run that raises is recorded with its error and
 the sweep carries on. Runs are submitted a few at a time, so the parent's memory does not
 grow with the number of runs.
+
+Robustness (docs/experiments.md):
+
+* a part that cannot be read back whole (truncated or corrupted JSON, a time-series part
+  without the rows and columns the spec asks for) counts as missing: it is deleted and its
+  run done again;
+* a worker process that dies (killed by the OOM killer, a segfault) breaks the pool: the
+  runs that were in flight (one per worker, so each was running) are retried once, each
+  alone in a fresh worker; a run whose
+  worker dies again is recorded as failed ("worker died") and the sweep carries on with a
+  new pool, keeping every finished run and writing the tables at the end;
+* the folder is locked (``out/.lock``, an advisory lock the system releases when the
+  process ends): a second sweep into the same folder stops with a ConfigError;
+* workers watch their parent and exit when it dies, so killing a sweep kills its workers.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +55,8 @@ from ecopark.experiments.spec import SweepSpec, load_spec
 from ecopark.schema import ConfigError, to_dict
 
 PART = "run-{:06d}"
+#: Seconds between a worker's checks that its parent is still alive.
+PARENT_POLL_SECONDS = 0.5
 
 
 def run_task(spec: SweepSpec, task: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame | None]:
@@ -101,25 +121,79 @@ class Progress:
             print(file=sys.stderr)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: a daemon thread ends this process as soon as its parent is gone."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="ecopark-parent-watch").start()
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool whose workers exit when this process dies."""
+    return ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
+def _worker_died(task: dict[str, Any]) -> tuple[dict[str, Any], None]:
+    row = {"run": task["run"], "point": task["point"], "replication": task["replication"], "seed": task["seed"],
+           **{f"param:{k}": v for k, v in task["params"].items()},
+           "status": "failed", "error": "worker died: its process ended during the run twice "
+                                        "(killed, out of memory or crashed)"}
+    return row, None
+
+
+def _retry_alone(spec: SweepSpec, tasks: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], pd.DataFrame | None]]:
+    """Run each of ``tasks`` again, one at a time in a worker of its own (a fresh one after a
+    death); a task whose worker dies again is recorded as failed."""
+    pool = None
+    try:
+        for task in tasks:
+            pool = pool or worker_pool(1)
+            try:
+                result = pool.submit(run_task, spec, task).result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=True)
+                pool, result = None, _worker_died(task)
+            yield result
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _local_backend(spec: SweepSpec, tasks: list[dict], workers: int) -> Iterable[tuple[dict, pd.DataFrame | None]]:
     if workers <= 1:
         for task in tasks:
             yield run_task(spec, task)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: set[Future] = set()
-        queue = iter(tasks)
-        for task in queue:
-            pending.add(pool.submit(run_task, spec, task))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
-                task = next(queue, None)
-                if task is not None:
-                    pending.add(pool.submit(run_task, spec, task))
+    queue = iter(tasks)
+    while True:
+        pool = worker_pool(workers)
+        pending: dict[Future, dict[str, Any]] = {}
+        suspects: list[dict[str, Any]] = []
+        try:
+            for task in queue:
+                pending[pool.submit(run_task, spec, task)] = task
+                if len(pending) >= workers:  # one run per worker: every run in flight is running
+                    break
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        suspects.append(task)
+                        continue
+                    yield result
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        pending[pool.submit(run_task, spec, nxt)] = nxt
+        finally:
+            pool.shutdown(wait=not suspects, cancel_futures=True)
+        if not suspects:
+            return
+        yield from _retry_alone(spec, sorted(suspects, key=lambda t: t["run"]))  # the pool broke
 
 
 def _dask_backend(spec: SweepSpec, tasks: list[dict], workers: int, scheduler: str | None):
@@ -132,7 +206,12 @@ def _dask_backend(spec: SweepSpec, tasks: list[dict], workers: int, scheduler: s
     if scheduler is None:
         cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None)
-    client = Client(scheduler or cluster)
+    try:
+        client = Client(scheduler or cluster)
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise ConfigError("scheduler", f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     try:
         futures = client.map(run_task, [spec] * len(tasks), tasks, pure=False)
         for future in as_completed(futures):
@@ -174,17 +253,90 @@ def execute(
     """Run the ``tasks`` of ``spec`` not yet in ``out`` and rebuild the tables (see module doc)."""
     if backend not in ("local", "dask"):
         raise ConfigError("backend", f"{backend!r} is not a backend; allowed: 'local', 'dask'")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError("workers", f"got {workers!r}; allowed: a whole number >= 1")
     if scheduler is not None:
+        if not re.fullmatch(r"(tcp|tls)://[^:/\s]+:\d+", scheduler):
+            raise ConfigError("scheduler", f"{scheduler!r} is not tcp://HOST:PORT")
         backend = "dask"
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("out", f"{out} is a file; give a folder")
     parts = out / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
+    try:
+        parts.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("out", f"cannot create folder {parts}: {exc.strerror or exc}") from None
+    with _locked(out):
+        return _execute_locked(spec, tasks, out, workers, backend, scheduler, progress, extra)
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold the advisory lock ``out/.lock`` while a sweep writes into ``out`` (ConfigError if held)."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock
+        yield
+        return
+    with open(out / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ConfigError("out", f"{out} is in use by another sweep ({holder}); wait for it to finish "
+                                     "or use another folder") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _part_is_whole(parts: Path, path: Path, spec: SweepSpec) -> bool:
+    """Whether the part ``path`` (run-N.json) reads back whole, with its time series if the spec keeps one."""
+    try:
+        row = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(row, dict) or row.get("run") != int(path.name[4:10]) or "status" not in row:
+            return False
+        if row["status"] != "ok" or not spec.timeseries:
+            return True
+        series = pd.read_csv(parts / f"{path.name[:10]}.ts.csv")
+    except (OSError, ValueError, pd.errors.ParserError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return False
+    return (list(series.columns) == ["run", "step", *spec.timeseries] and not series.isna().to_numpy().any()
+            and (series["run"] == row["run"]).all() and list(series["step"]) == list(range(1, len(series) + 1))
+            and len(series) == spec.steps)
+
+
+def _finished_runs(parts: Path, spec: SweepSpec) -> set[int]:
+    """Ids of the runs whose parts are whole; the other parts are deleted (those runs are done again)."""
+    done = set()
+    for path in parts.glob("run-*.json"):
+        if _part_is_whole(parts, path, spec):
+            done.add(int(path.name[4:10]))
+        else:
+            path.unlink(missing_ok=True)
+            (parts / f"{path.name[:10]}.ts.csv").unlink(missing_ok=True)
+    return done
+
+
+def _execute_locked(spec: SweepSpec, tasks: list[dict[str, Any]], out: Path, workers: int, backend: str,
+                    scheduler: str | None, progress: bool, extra: Mapping[str, Any] | None) -> pd.DataFrame:
+    parts = out / "parts"
     manifest_path = out / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
+    except ValueError:  # a damaged manifest: the parts say what is done
+        manifest = {}
     spec_data = json.loads(json.dumps({**to_dict(spec), "source": spec.source, **(extra or {})}))
     if manifest and manifest.get("spec") != spec_data:
         raise ConfigError("out", f"{out} holds a sweep of another spec; use a new folder")
-    done_ids = {int(p.name[4:10]) for p in parts.glob("run-*.json")}
+    done_ids = _finished_runs(parts, spec)
     todo = [t for t in tasks if t["run"] not in done_ids]
     manifest.update(spec=spec_data, ecopark_version=__version__, runs=len(tasks),
                     parameters=sorted({k for t in tasks for k in t["params"]}), format=spec.format,

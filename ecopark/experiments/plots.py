@@ -56,9 +56,15 @@ def mean_ci(values: pd.Series) -> tuple[float, float]:
     return float(values.mean()), float(half)
 
 
+#: Longest generated file name, in characters (file systems allow 255 bytes).
+MAX_NAME = 150
+
+
 def safe_name(text: str) -> str:
-    """A file-name part from any text: letters, digits, '.', '_' and '-' only, no leading dot."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).lstrip(".") or "_"
+    """A file-name part from any text (parameter and outcome names read from a results folder):
+    letters, digits, '.', '_' and '-' only (so no '/', '\\' or drive letter), no leading dot (no
+    '..' or hidden file), at most :data:`MAX_NAME` characters."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).lstrip(".")[:MAX_NAME] or "_"
 
 
 def _declaration(key: str) -> dict[str, Any]:

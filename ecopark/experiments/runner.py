@@ -14,12 +14,14 @@ import pandas as pd
 from ecopark import __version__
 from ecopark.agents.enterprise import FIRM_VARIABLES
 from ecopark.metrics import compute_run_metrics
-from ecopark.model import ParkModel
+from ecopark.model import ParkModel, check_seed
 from ecopark.scenario import Scenario, load_scenario
 from ecopark.schema import ConfigError
 
 #: The tables of a run, each saved as ``<name>.csv``.
 TABLES = ("timeseries", "firms", "streams", "links", "loans", "ledger")
+#: Most months one run may last (the largest ``park.horizon``).
+MAX_STEPS = 2400
 
 
 @dataclass
@@ -129,10 +131,11 @@ def simulate(
 ) -> ParkModel:
     """The model after ``steps`` months (default: the scenario's horizon) of ``scenario`` with ``seed``,
     having recorded ``step_metrics`` (default: all)."""
+    check_seed(seed)
     scenario = load_scenario(scenario, overrides)
-    steps = scenario.park.horizon if steps is None else int(steps)
-    if steps < 1:
-        raise ConfigError("steps", f"value {steps} is out of range; allowed: a whole number >= 1")
+    steps = scenario.park.horizon if steps is None else steps
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_STEPS:
+        raise ConfigError("steps", f"got {steps!r}; allowed: a whole number from 1 to {MAX_STEPS}")
     model = ParkModel(scenario, seed=seed, step_metrics=step_metrics)
     for _ in range(steps):
         model.step()

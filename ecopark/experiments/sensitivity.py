@@ -12,6 +12,7 @@ Needs the optional extra: ``pip install 'ecopark[analysis]'``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,13 @@ import numpy as np
 import pandas as pd
 
 from ecopark.experiments.batch import execute
-from ecopark.experiments.spec import SweepSpec, derive_seed, load_spec
+from ecopark.experiments.spec import SweepSpec, derive_seed, load_spec, sample_bounds, sampled_values
 from ecopark.metrics import RUN_METRICS
 from ecopark.schema import ConfigError
+
+#: Smallest base sample N that gives indices worth reading (a warning below it): SALib's
+#: guidance for Sobol (a few dozen points per parameter), and 10 trajectories for Morris.
+MIN_MEANINGFUL_N = {"sobol": 64, "morris": 10}
 
 
 def sensitivity(
@@ -47,6 +52,11 @@ def sensitivity(
         raise ConfigError("method", "sensitivity analysis needs the optional extra: pip install 'ecopark[analysis]'") \
             from None
     spec = load_spec(spec)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError("n", f"got {n!r}; allowed: a whole number >= 1")
+    if n < MIN_MEANINGFUL_N[method if method in MIN_MEANINGFUL_N else "sobol"]:
+        warnings.warn(f"n = {n} is small for {method} indices: expect wide confidence intervals "
+                      f"(n >= {MIN_MEANINGFUL_N.get(method, 64)} recommended)", stacklevel=2)
     if outcome not in RUN_METRICS:
         raise ConfigError("outcome", f"unknown run metric {outcome!r}; allowed: {', '.join(RUN_METRICS)}")
     if method not in ("sobol", "morris"):
@@ -54,7 +64,8 @@ def sensitivity(
     if spec.sample is None or not spec.sample.ranges:
         raise ConfigError("sample.ranges", "sensitivity needs the parameters and their ranges in [sample.ranges]")
     names = list(spec.sample.ranges)
-    problem = {"num_vars": len(names), "names": names, "bounds": [spec.sample.ranges[k] for k in names]}
+    lows, highs = sample_bounds(spec.sample.ranges)  # whole-number parameters: rounded (spec module)
+    problem = {"num_vars": len(names), "names": names, "bounds": [list(b) for b in zip(lows, highs, strict=True)]}
     if method == "sobol":
         design = sobol_sample.sample(problem, n, calc_second_order=False, seed=spec.seed)
     else:
@@ -62,7 +73,7 @@ def sensitivity(
     spec = SweepSpec(**{**spec.__dict__, "outcomes": [outcome], "timeseries": [], "grid": {}})
     tasks = [{"run": p * spec.replications + r, "point": p, "replication": r,
               "seed": derive_seed(spec.seed, r),
-              "params": {k: float(v) for k, v in zip(names, row, strict=True)}}
+              "params": sampled_values(spec.sample.ranges, row)}
              for p, row in enumerate(design) for r in range(spec.replications)]
     runs = execute(spec, tasks, out, workers=workers, progress=progress,
                    extra={"sensitivity": {"outcome": outcome, "method": method, "n": n}})

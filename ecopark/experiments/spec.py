@@ -20,6 +20,11 @@ A spec is a TOML file (or a dict) like::
     [sample.ranges]
     "policies.landfill_tax.rate" = [0.0, 200.0]
 
+A sampled parameter declared as a whole number (``credit.project_tenor_months``,
+``park.firms.refining``, ...) is sampled over [low - 0.5, high + 0.5] and rounded to the
+nearest whole number, so that every whole number of its range is equally likely; its bounds
+must be whole numbers. Sensitivity analysis rounds its design the same way.
+
 Points are the grid's product, crossed with the sample's rows when both are given. Run r
 (point r // replications, replication k = r % replications) gets the seed
 ``SeedSequence(seed, spawn_key=(k,)).generate_state(1)[0]``: the same whatever the number of
@@ -30,8 +35,12 @@ parameters, not by their dice, and point-to-point differences are paired).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import re
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from ecopark.metrics import RUN_METRICS, STEP_METRICS
-from ecopark.scenario import load_scenario
+from ecopark.scenario import load_scenario, read_text
 from ecopark.schema import ConfigError, build, param
 
 
@@ -109,10 +118,9 @@ class SweepSpec:
             unit = qmc.Sobol(d, scramble=True, seed=self.seed).random_base2(int(np.ceil(np.log2(self.sample.n))))
         else:
             unit = qmc.LatinHypercube(d, seed=self.seed).random(self.sample.n)
-        lows = np.array([self.sample.ranges[k][0] for k in keys])
-        highs = np.array([self.sample.ranges[k][1] for k in keys])
+        lows, highs = sample_bounds(self.sample.ranges)
         rows = qmc.scale(unit, lows, highs) if d else unit
-        sampled = [{k: float(v) for k, v in zip(keys, row, strict=True)} for row in rows]
+        sampled = [sampled_values(self.sample.ranges, row) for row in rows]
         return [{**g, **s} for g in grid for s in sampled]
 
     def runs(self) -> list[dict[str, Any]]:
@@ -124,6 +132,49 @@ class SweepSpec:
                 out.append({"run": run_id, "point": p, "replication": rep, "seed": derive_seed(self.seed, rep),
                             "params": point})
         return out
+
+
+def is_whole_number(key: str) -> bool:
+    """Whether scenario key ``key`` (a dotted path, as in overrides) is declared as a whole number."""
+    from ecopark.policies import REGISTRY
+    from ecopark.scenario import Scenario
+
+    parts = key.split(".")
+    if parts[0] == "policies":
+        if len(parts) != 3 or parts[1] not in REGISTRY:
+            return False
+        parts, tp = parts[2:], REGISTRY[parts[1]].Params
+    else:
+        tp = Scenario
+    for part in parts:
+        name = re.sub(r"\[\d+\]$", "", part)
+        if dataclasses.is_dataclass(tp):
+            tp = typing.get_type_hints(tp).get(name)
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return False
+        if name != part and typing.get_origin(tp) in (tuple, list):
+            tp = typing.get_args(tp)[0]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    return tp is int
+
+
+def sample_bounds(ranges: Mapping[str, list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds to sample ``ranges`` over: whole-number keys widened by 0.5 each side."""
+    widen = np.array([0.5 if is_whole_number(k) else 0.0 for k in ranges])
+    lows = np.array([b[0] for b in ranges.values()], dtype=float) - widen
+    highs = np.array([b[1] for b in ranges.values()], dtype=float) + widen
+    return lows, highs
+
+
+def sampled_values(ranges: Mapping[str, list[float]], row: np.ndarray) -> dict[str, float | int]:
+    """One sampled row as parameter values: whole-number keys rounded and kept within their range."""
+    out: dict[str, float | int] = {}
+    for (key, (lo, hi)), v in zip(ranges.items(), row, strict=True):
+        out[key] = int(min(max(round(float(v)), lo), hi)) if is_whole_number(key) else float(v)
+    return out
 
 
 def _check_override(base, key: str, value: Any, where: str) -> None:
@@ -148,7 +199,7 @@ def load_spec(spec: str | Path | Mapping[str, Any] | SweepSpec) -> SweepSpec:
         if not path.is_file():
             raise ConfigError("spec", f"{str(spec)!r} is not a file")
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(read_text(path, "spec"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("spec", f"{path} is not valid TOML: {exc}") from None
         source = str(path)

@@ -103,6 +103,8 @@ LOAN_FIELDS: dict[str, tuple[type, str]] = {
     "collateral": (np.int64, "index into COLLATERAL_KINDS"),
     "collateral_units": (float, "collateral pledged now: t of stock (warehouse receipt) or tCO2e (allowances)"),
     "risk_priced": (bool, "unsecured working capital to a weak firm at a risk premium (secured_lending.py)"),
+    "principal_written_off": (float, "yuan of the principal lent still unpaid at default (written_off less "
+                                     "capitalised interest)"),
 }
 
 
@@ -517,6 +519,7 @@ class CreditMarket:
             claims = np.where(loans.green[gone], cover.params.share * (out - recovered), 0.0)
             cover.pay("loan_loss_cover", bank_acc, claims)
         ledger.transfer("bank_funding_repayment", bank_acc, model.outside, loans.funded_fen[gone] / 100)
+        loans.principal_written_off[gone] = loans.funded_fen[gone] / 100  # funded = principal not yet repaid
         loans.funded_fen[gone] = 0
         loans.written_off[gone] = out
         loans.recovered[gone] += recovered  # after any collateral sale (secured_lending.py)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from ecopark.ledger import MAX_YUAN
 from ecopark.schema import ConfigError, param
 
 if TYPE_CHECKING:
@@ -21,9 +22,9 @@ class PolicyParams:
     """Parameters every instrument has. Steps are months counted from 1."""
 
     enabled: bool = param(True, doc="switch the instrument on or off")
-    start: int = param(1, lo=1, unit="month", doc="first step in which it applies")
-    end: int | None = param(None, lo=1, unit="month", doc="last step in which it applies (omit: no end)")
-    budget: float | None = param(None, lo=0, unit="yuan", doc="total it may pay out (omit: no limit)")
+    start: int = param(1, lo=1, hi=2400, unit="month", doc="first step in which it applies")
+    end: int | None = param(None, lo=1, hi=2400, unit="month", doc="last step in which it applies (omit: no end)")
+    budget: float | None = param(None, lo=0, hi=MAX_YUAN, unit="yuan", doc="total it may pay out (omit: no limit)")
 
     def validate(self, path: str) -> None:
         if self.end is not None and self.end < self.start:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ecopark.catalogue import load_catalogue
+from ecopark.ledger import MAX_YUAN_PER_UNIT
 from ecopark.markets.allocation import ALLOCATION_METHODS
 from ecopark.policies.base import Policy, PolicyParams, check_names, register
 from ecopark.schema import ConfigError, param
@@ -33,14 +34,17 @@ class CapAndTradeParams(PolicyParams):
     cap_start: float = param(0.97, lo=0, hi=2, doc="first year's cap as a share of covered BAU emissions")
     cap_decline: float = param(0.02, lo=0, hi=1, unit="1/year", doc="annual decline of the cap")
     free_share: float = param(0.9, lo=0, hi=1, doc="share of the cap allocated free by benchmark")
-    reserve_price: float = param(40.0, lo=0, unit="yuan/tCO2e", doc="lowest price at which government auctions")
-    penalty: float = param(600.0, lo=0, unit="yuan/tCO2e", doc="charge per tonne not covered at compliance")
+    reserve_price: float = param(40.0, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
+                                 doc="lowest price at which government auctions")
+    penalty: float = param(600.0, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
+                           doc="charge per tonne not covered at compliance")
     banking: bool = param(True, doc="unused allowances carry over to the next year")
     offset_limit: float = param(0.05, lo=0, hi=1, doc="offset credits usable, as a share of covered emissions")
     session_months: int = param(3, lo=1, hi=12, unit="months", doc="months between call-auction sessions")
-    initial_price: float = param(60.0, lo=0, unit="yuan/tCO2e", doc="price firms expect before the first session")
+    initial_price: float = param(60.0, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
+                                 doc="price firms expect before the first session")
     expectation_weight: float = param(0.5, lo=0, hi=1, doc="adaptive expectations: E' = E + w * (P - E)")
-    external_price: float | None = param(None, lo=0, unit="yuan/tCO2e",
+    external_price: float | None = param(None, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
                                          doc="price of a linked external market (omit: no link)")
     external_growth: float = param(0.0, lo=-0.5, hi=1, unit="1/year", doc="annual growth of the external price")
     allocation: str = param("benchmark", choices=ALLOCATION_METHODS,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ecopark.ledger import MAX_YUAN
 from ecopark.policies.base import Policy, PolicyParams, register
 from ecopark.schema import param
 
@@ -16,7 +17,8 @@ PURPOSES = ("link", "abatement", "infrastructure", "recycling")
 class CapexSubsidyParams(PolicyParams):
     share: float = param(0.15, lo=0, hi=1, unit="share of capex",
                          doc="share of the investment paid by government (DOMAIN 4: 15%)")
-    cap_per_project: float = param(3.0e8, lo=0, unit="yuan", doc="most paid on one project (DOMAIN 4: 300 million)")
+    cap_per_project: float = param(3.0e8, lo=0, hi=MAX_YUAN, unit="yuan",
+                                   doc="most paid on one project (DOMAIN 4: 300 million)")
     purposes: list[str] = param(list(PURPOSES), choices=PURPOSES, doc="which investments qualify")
 
 

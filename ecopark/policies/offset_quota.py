@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ecopark.ledger import MAX_YUAN_PER_UNIT
 from ecopark.policies.base import Policy, PolicyParams, register
 from ecopark.schema import param
 
@@ -17,7 +18,8 @@ from ecopark.schema import param
 @dataclass(frozen=True)
 class OffsetQuotaParams(PolicyParams):
     share: float = param(0.02, lo=0, hi=1, doc="share of a covered firm's emissions to cover with local credits")
-    penalty: float = param(100.0, lo=0, unit="yuan/tCO2e", doc="charge per tonne of quota not met")
+    penalty: float = param(100.0, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
+                           doc="charge per tonne of quota not met")
 
 
 @register

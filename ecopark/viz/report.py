@@ -23,6 +23,10 @@ def _fmt(value: float, unit: str) -> str:
     return abbreviate(value, unit)
 
 
+#: Units of outcomes that count whole things: printed as integers.
+COUNT_UNITS = ("firms", "links", "chains")
+
+
 def summary_text(result: RunResult) -> str:
     """A plain-text table of the run's scalar metrics and its largest money flows."""
     cfg = result.config
@@ -34,7 +38,13 @@ def summary_text(result: RunResult) -> str:
         "-" * 54,
     ]
     for name, metric in RUN_METRICS.items():
-        lines.append(f"{name:<26}{_fmt(result.metrics[name], metric.unit):>28}")
+        value = result.metrics[name]
+        text = f"{round(value):,} {metric.unit}" if metric.unit in COUNT_UNITS else _fmt(value, metric.unit)
+        lines.append(f"{name:<26}{text:>28}")
+    negative = [n for n, m in RUN_METRICS.items() if m.unit == "yuan" and result.metrics[n] < 0]
+    if negative:
+        lines += ["", "money outcomes are signed; below zero here:"]
+        lines += [f"  {n}: {RUN_METRICS[n].formula}" for n in negative]
     ledger = result.ledger.sort_values("amount_yuan", ascending=False).head(8)
     lines += ["", f"{'largest money flows':<30}{'payer -> payee':<26}{'yuan':>18}", "-" * 74]
     for row in ledger.itertuples():
