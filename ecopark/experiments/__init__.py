@@ -1,4 +1,4 @@
-"""Experiments: single runs, sweeps, sensitivity analysis, plots, the EMA adapter.
+"""Experiments: single runs, sweeps, sensitivity analysis, plots, the EMA adapter, calibration.
 
 Names are imported on first use (PEP 562): a sweep's parent process stays light.
 """
@@ -13,6 +13,8 @@ _EXPORTS = {
     "plot_results": "ecopark.experiments.plots",
     "sensitivity": "ecopark.experiments.sensitivity",
     "ema_model": "ecopark.experiments.ema",
+    "calibrate": "ecopark.experiments.calibration",
+    "load_calibration": "ecopark.experiments.calibration_spec",
 }
 __all__ = list(_EXPORTS)
 

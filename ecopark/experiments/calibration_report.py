@@ -6,12 +6,11 @@
   from the best fit, among those the search tried (an empty set gives no interval and
   says so).
 * **Identifiability** (global sample only, which is space-filling and does not depend on
-  the targets): for each target and parameter, the least-squares slope of the target's
-  simulated moment on the parameter's position in its search range (0 to 1, all
-  parameters jointly), expressed in the target's tolerance or se (the *response*: how many
-  tolerances the target moves when the parameter crosses its whole range), and its t
-  statistic. A parameter is identified by a target when |response| >= 1 and |t| >= 2; a
-  parameter identified by no target is flagged.
+  the targets): for each target and parameter, how many tolerances (or se) the target's
+  simulated moment moves when the parameter crosses its whole range, from a least-squares
+  fit of the moment on every parameter's position and its square, with the F test of the
+  parameter's terms (:func:`identifiability`). A parameter is identified by a target when
+  |response| >= 1 and p < 0.05; a parameter identified by no target is flagged.
 * **Reach**: a target whose observed value lies outside the range of the means simulated
   at every candidate cannot be reached within the ranges searched; the report says so.
 """
@@ -31,7 +30,7 @@ from ecopark.experiments.batch import _write_atomic
 from ecopark.experiments.calibration_spec import CalibrationSpec
 from ecopark.scenario import apply_overrides, load_scenario, read_scenario_data
 
-RESPONSE_MIN, T_MIN = 1.0, 2.0
+RESPONSE_MIN, P_MAX = 1.0, 0.05
 
 
 @dataclass
@@ -45,7 +44,7 @@ class CalibrationResult:
             share of the range it covers, the targets that identify it, ``identified``.
         targets: one row per target (fitted and holdout): observed, scale, before and after
             (mean and 95% interval over replications), accepted-set range, z, ``within``, ``reachable``.
-        identifiability: response and t of each (target, parameter) from the global sample.
+        identifiability: change, response and p of each (target, parameter) from the global sample.
         points: every candidate: id, stage, parameter values, moments (means), distance, accepted.
         folder: the output folder.
     """
@@ -75,27 +74,59 @@ def points_table(spec: CalibrationSpec, evaluations: list) -> pd.DataFrame:
 
 
 def identifiability(spec: CalibrationSpec, points: pd.DataFrame) -> pd.DataFrame:
-    """Response (in tolerances over the whole range) and t statistic of each target to each parameter."""
+    """How strongly each target responds to each parameter over the global sample.
+
+    Each target's simulated moment is fitted by least squares on every parameter's position u_j
+    in its search range (0 to 1) and its square: m = a + sum_j (b_j u_j + c_j u_j^2) (linear
+    terms only when the sample has fewer than 2 d + 2 points). The *response* of the target to
+    parameter j is the range of b_j u + c_j u^2 over [0, 1] divided by the target's tolerance
+    or se (how many tolerances the target moves as the parameter crosses its range, the
+    others held), signed by its direction from u = 0 to u = 1; ``p`` is the F test of
+    dropping the parameter's terms. It identifies the parameter when |response| >= 1 and p < 0.05.
+    """
+    from scipy.stats import f as f_dist
+
     glob = points[(points["stage"] == "global") & (points["failed_runs"] == 0)]
     keys = list(spec.free)
     u = np.column_stack([[spec.free[k].position(float(v)) for v in glob[f"param:{k}"]] for k in keys])
-    design = np.column_stack([np.ones(len(glob)), u])
-    dof = len(glob) - design.shape[1]
+    quadratic = len(glob) >= 2 * len(keys) + 2
+    columns = [np.ones(len(glob))]
+    owner = [-1]
+    for j in range(len(keys)):
+        columns.append(u[:, j])
+        owner.append(j)
+        if quadratic:
+            columns.append(u[:, j] ** 2)
+            owner.append(j)
+    design, owner = np.column_stack(columns), np.array(owner)
+    grid = np.linspace(0.0, 1.0, 101)
     rows = []
     for target in (*spec.targets, *spec.holdout):
         y = glob[f"moment:{target.label}"].to_numpy(dtype=float)
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        resid = y - design @ coef
-        sigma2 = float(resid @ resid) / dof if dof > 0 else np.nan
-        cov = sigma2 * np.linalg.pinv(design.T @ design)
-        for j, key in enumerate(keys, start=1):
-            se = math.sqrt(max(cov[j, j], 0.0)) if np.isfinite(sigma2) else np.nan
-            t = coef[j] / se if se and np.isfinite(se) and se > 0 else (np.inf if coef[j] else 0.0)
-            response = coef[j] / target.scale
+        coef, rss, dof = _least_squares(design, y)
+        for j, key in enumerate(keys):
+            mine = owner == j
+            b = coef[mine]
+            curve = b[0] * grid + (b[1] * grid**2 if quadratic else 0.0)
+            span = float(curve.max() - curve.min())
+            response = np.sign(curve[-1] - curve[0]) * span / target.scale
+            _, rss_without, _ = _least_squares(design[:, ~mine], y)
+            q = int(mine.sum())
+            if dof > 0 and rss > 0:
+                p = float(f_dist.sf(((rss_without - rss) / q) / (rss / dof), q, dof))
+            else:
+                p = 0.0 if rss_without > rss else 1.0
             rows.append({"target": target.label, "fitted": target in spec.targets, "parameter": key,
-                         "slope": float(coef[j]), "response": float(response), "t": float(t),
-                         "identifies": bool(abs(response) >= RESPONSE_MIN and abs(t) >= T_MIN)})
+                         "change": float(np.sign(curve[-1] - curve[0]) * span), "response": float(response),
+                         "p": p, "identifies": bool(abs(response) >= RESPONSE_MIN and p < P_MAX)})
     return pd.DataFrame(rows)
+
+
+def _least_squares(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """Coefficients, residual sum of squares and residual degrees of freedom of y ~ design."""
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ coef
+    return coef, float(resid @ resid), len(y) - np.linalg.matrix_rank(design)
 
 
 def _interval(values: np.ndarray, z: float = 1.96) -> tuple[float, float, float]:
@@ -343,14 +374,15 @@ def markdown(spec: CalibrationSpec, result: CalibrationResult, manifest: dict[st
                      f"**{_fmt(r.calibrated)}** | [{_fmt(r.interval_low)}, {_fmt(r.interval_high)}] | "
                      f"{_fmt(r.interval_share_of_range)} | {r.identified_by or '**not identified**'} |")
     lines += ["", "## Identifiability (global sample)", "",
-              f"Response: how many tolerances (or se) a target moves when the parameter crosses its whole range "
-              f"(least-squares slope over the {int((result.points['stage'] == 'global').sum())} global points, "
-              f"all parameters jointly), with its t statistic. A parameter is identified by a target when "
-              f"|response| >= {RESPONSE_MIN:g} and |t| >= {T_MIN:g}.", "",
+              f"Response: how many tolerances (or se) a target moves when the parameter crosses its whole range, "
+              f"the others held (least-squares fit of the target on every parameter's position and its square "
+              f"over the {int((result.points['stage'] == 'global').sum())} global points), with the p value of "
+              f"the F test of the parameter's terms. A parameter is identified by a target when "
+              f"|response| >= {RESPONSE_MIN:g} and p < {P_MAX:g}.", "",
               "| target | " + " | ".join(f"`{k}`" for k in spec.free) + " |",
               "|---|" + "---|" * len(spec.free)]
     for label, part in result.identifiability.groupby("target", sort=False):
-        cells = [f"{r.response:+.2f} (t {r.t:+.1f}){' ✓' if r.identifies else ''}" for r in part.itertuples()]
+        cells = [f"{r.response:+.2f} (p {r.p:.2g}){' ✓' if r.identifies else ''}" for r in part.itertuples()]
         lines.append(f"| {label}{'' if part['fitted'].iloc[0] else ' (holdout)'} | " + " | ".join(cells) + " |")
     flagged = prm[~prm["identified"]]["parameter"].tolist()
     if flagged:
