@@ -92,7 +92,7 @@ def _calibration_path(name: str) -> str:
     from importlib import resources
 
     shipped = resources.files("ecopark.calibrations").joinpath(f"{name}.toml")
-    return str(shipped) if not Path(name).exists() and shipped.is_file() else name
+    return str(shipped) if not Path(name).is_file() and shipped.is_file() else name
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:

@@ -3,8 +3,10 @@
 * **Accepted set** (rejection ABC on the evaluated candidates): every candidate whose
   distance is at or below the spec's acceptance threshold. A parameter's interval is the
   range of its values over the accepted set: the values the targets cannot tell apart
-  from the best fit, among those the search tried (an empty set gives no interval and
-  says so).
+  from the best fit, among those the search tried. When no candidate is accepted (the
+  model cannot fit every target at once), the intervals come from the *near-best set*
+  instead, D <= D_min + the 95% chi-square quantile with as many degrees of freedom as free
+  parameters (the likelihood-ratio region around the best fit), and the report says so.
 * **Identifiability** (global sample only, which is space-filling and does not depend on
   the targets): for each target and parameter, how many tolerances (or se) the target's
   simulated moment moves when the parameter crosses its whole range, from a least-squares
@@ -40,18 +42,22 @@ class CalibrationResult:
     Attributes:
         best: the calibrated values of the free parameters (the candidate of least distance).
         distance: its distance; ``threshold`` the acceptance distance.
+        interval_basis: the set the intervals come from: "accepted", or "near-best (D <= ...)" when
+            no candidate is accepted (points column ``in_set``).
         parameters: one row per free parameter: base and calibrated value, accepted interval,
             share of the range it covers, the targets that identify it, ``identified``.
         targets: one row per target (fitted and holdout): observed, scale, before and after
-            (mean and 95% interval over replications), accepted-set range, z, ``within``, ``reachable``.
+            (mean and 95% interval over replications), range over the interval set, z, ``within``,
+            ``reachable``.
         identifiability: change, response and p of each (target, parameter) from the global sample.
-        points: every candidate: id, stage, parameter values, moments (means), distance, accepted.
+        points: every candidate: id, stage, parameter values, moments (means), distance, accepted, in_set.
         folder: the output folder.
     """
 
     best: dict[str, Any]
     distance: float
     threshold: float
+    interval_basis: str
     parameters: pd.DataFrame
     targets: pd.DataFrame
     identifiability: pd.DataFrame
@@ -142,7 +148,15 @@ def summarise(spec: CalibrationSpec, evaluations: list, out: Path) -> Calibratio
     by_id = {e.point: e for e in evaluations}
     base = by_id[int(points.loc[points["stage"] == "base", "point"].iloc[0])]
     best = by_id[int(points.loc[points["distance"].idxmin(), "point"])]
-    accepted = points[points["accepted"]]
+    if points["accepted"].any():
+        basis, in_set = "accepted", points["accepted"]
+    else:
+        from scipy.stats import chi2
+
+        cut = best.distance + float(chi2.ppf(0.95, len(spec.free)))
+        basis, in_set = f"near-best (D <= {cut:.4g}; no candidate accepted)", points["distance"] <= cut
+    points["in_set"] = in_set
+    accepted = points[in_set]
     ident = identifiability(spec, points)
     fitted_ident = ident[ident["fitted"]]
 
@@ -158,8 +172,8 @@ def summarise(spec: CalibrationSpec, evaluations: list, out: Path) -> Calibratio
             "observed": target.observed, "scale": target.scale, "scale_kind": "tolerance" if target.tolerance
             is not None else "se", "before": b_mean, "before_low": b_lo, "before_high": b_hi,
             "after": a_mean, "after_low": a_lo, "after_high": a_hi,
-            "accepted_low": float(acc.min()) if len(acc) else np.nan,
-            "accepted_high": float(acc.max()) if len(acc) else np.nan,
+            "set_low": float(acc.min()) if len(acc) else np.nan,
+            "set_high": float(acc.max()) if len(acc) else np.nan,
             "z_before": (b_mean - target.observed) / target.scale, "z_after": (a_mean - target.observed) / target.scale,
             "within": bool(abs(a_mean - target.observed) <= (target.scale if target.tolerance is not None
                                                               else 1.96 * target.scale)),
@@ -180,6 +194,7 @@ def summarise(spec: CalibrationSpec, evaluations: list, out: Path) -> Calibratio
                      "interval_high": hi, "interval_share_of_range": span, "identified_by": "; ".join(ids),
                      "identified": bool(ids)})
     return CalibrationResult(best=dict(best.params), distance=best.distance, threshold=spec.threshold,
+                             interval_basis=basis,
                              parameters=pd.DataFrame(prow), targets=targets, identifiability=ident, points=points,
                              folder=out)
 
@@ -241,7 +256,7 @@ def calibrated_scenario(spec: CalibrationSpec, result: CalibrationResult) -> str
     for r in result.targets.itertuples():
         head.append(f"#   {r.role} {r.target}: {r.observed:.4g} +/- {r.scale:.3g} ({r.scale_kind}) -> {r.after:.4g} "
                     f"[{r.after_low:.4g}, {r.after_high:.4g}]{'' if r.within else '  (outside)'}")
-    head += ["#", "# Calibrated parameters (accepted interval; base value):"]
+    head += ["#", f"# Calibrated parameters (interval over the {result.interval_basis} set; base value):"]
     for r in result.parameters.itertuples():
         head.append(f"#   {r.parameter} = {r.calibrated:.6g} [{r.interval_low:.4g}, {r.interval_high:.4g}] "
                     f"(base {r.base:.4g}){'' if r.identified else '  NOT IDENTIFIED by the targets'}")
@@ -269,9 +284,9 @@ def plots(spec: CalibrationSpec, result: CalibrationResult, out: Path) -> list[P
     for ax, r in zip(axes[:, 0], t.itertuples(), strict=True):
         ax.axvspan(r.observed - r.scale, r.observed + r.scale, color="0.85", label=f"observed ± {r.scale_kind}")
         ax.axvline(r.observed, color="k", lw=1)
-        if math.isfinite(r.accepted_low):
-            ax.plot([r.accepted_low, r.accepted_high], [0.5, 0.5], color="tab:green", lw=6, alpha=0.4,
-                    label="accepted set")
+        if math.isfinite(r.set_low):
+            ax.plot([r.set_low, r.set_high], [0.5, 0.5], color="tab:green", lw=6, alpha=0.4,
+                    label=result.interval_basis.split(" (")[0] + " set")
         ax.errorbar([r.before], [0.25], xerr=[[r.before - r.before_low], [r.before_high - r.before]], fmt="s",
                     color="tab:gray", label="before (base)")
         ax.errorbar([r.after], [0.75], xerr=[[r.after - r.after_low], [r.after_high - r.after]], fmt="o",
@@ -305,8 +320,9 @@ def plots(spec: CalibrationSpec, result: CalibrationResult, out: Path) -> list[P
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
         ax.scatter(p[f"param:{key}"], p["distance"], s=10, color="0.6")
-        acc = p[p["accepted"]]
-        ax.scatter(acc[f"param:{key}"], acc["distance"], s=14, color="tab:green", label="accepted")
+        acc = p[p["in_set"]]
+        ax.scatter(acc[f"param:{key}"], acc["distance"], s=14, color="tab:green",
+                   label=result.interval_basis.split(" (")[0])
         ax.axvline(result.best[key], color="tab:blue", lw=1, label="calibrated")
         ax.axhline(result.threshold, color="tab:green", ls="--", lw=1)
         if spec.free[key].log:
@@ -334,19 +350,19 @@ def markdown(spec: CalibrationSpec, result: CalibrationResult, manifest: dict[st
         f"({manifest.get('backend')}).", "",
         f"Best distance **{result.distance:.4g}** (base park: {result.points['distance'].iloc[0]:.4g}); "
         f"acceptance at distance <= {result.threshold:.4g}: **{int(result.points['accepted'].sum())}** candidates "
-        "accepted.", "",
+        f"accepted. Intervals below come from the **{result.interval_basis}** set.", "",
         "## Targets: observed vs simulated", "",
         "Simulated values are means over the replications with a 95% interval (1.96 standard errors); "
-        "*before* is the base scenario, *after* the calibrated one; *accepted* is the range of the means over "
-        "the accepted candidates; z = (simulated - observed) / scale.", "",
-        "| role | target | observed ± scale | before [95%] | after [95%] | accepted | z before -> after | fits |",
+        "*before* is the base scenario, *after* the calibrated one; *set* is the range of the means over "
+        "the accepted (or near-best) candidates; z = (simulated - observed) / scale.", "",
+        "| role | target | observed ± scale | before [95%] | after [95%] | set | z before -> after | fits |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in t.itertuples():
         lines.append(f"| {r.role} | {r.target} | {_fmt(r.observed)} ± {_fmt(r.scale)} ({r.scale_kind}) | "
                      f"{_fmt(r.before)} [{_fmt(r.before_low)}, {_fmt(r.before_high)}] | "
                      f"{_fmt(r.after)} [{_fmt(r.after_low)}, {_fmt(r.after_high)}] | "
-                     f"{_fmt(r.accepted_low)} - {_fmt(r.accepted_high)} | {r.z_before:+.2f} -> {r.z_after:+.2f} | "
+                     f"{_fmt(r.set_low)} - {_fmt(r.set_high)} | {r.z_before:+.2f} -> {r.z_after:+.2f} | "
                      f"{'yes' if r.within else '**no**'} |")
     notes = [f"- {r.target}: {r.note}" for r in t.itertuples() if r.note]
     if notes:
@@ -363,7 +379,9 @@ def markdown(spec: CalibrationSpec, result: CalibrationResult, manifest: dict[st
         lines.append("Every target's observed value lies within the range of simulated values.")
     lines += ["", "## Parameters", "",
               "The interval is the range of the parameter over the accepted candidates (rejection ABC on "
-              "the evaluated candidates): values the targets cannot tell apart from the best fit. *share* is the "
+              "the evaluated candidates; when none is accepted, over the near-best set D <= D_min + the 95% "
+              "chi-square quantile with df = free parameters): values the targets cannot tell apart from the "
+              "best fit. *share* is the "
               "part of the searched range (on its search scale) the interval covers: near 1, the targets do not "
               "constrain the parameter.", "",
               "| parameter | range | base | calibrated | interval | share | identified by |",
