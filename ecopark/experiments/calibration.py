@@ -145,8 +145,8 @@ class Evaluation:
 class Store:
     """The resumable registry of candidates and their runs in folder ``out``."""
 
-    def __init__(self, spec: CalibrationSpec, out: Path) -> None:
-        self.spec, self.out = spec, out
+    def __init__(self, out: Path) -> None:
+        self.out = out
         self.parts = out / "parts"
         self.parts.mkdir(parents=True, exist_ok=True)
         registry = out / "points.json"
@@ -181,7 +181,7 @@ class Calibration:
 
     def __init__(self, spec: CalibrationSpec, out: Path, executor: Executor, progress: Progress) -> None:
         self.spec, self.executor, self.progress = spec, executor, progress
-        self.store = Store(spec, out)
+        self.store = Store(out)
         self.sweep = sweep_of(spec)
         self.targets = (*spec.targets, *spec.holdout)
         self.log = out / "evaluations.log"
