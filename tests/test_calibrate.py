@@ -97,6 +97,13 @@ def test_one_and_two_workers_give_the_same_calibration(serial, tmp_path):
     pd.testing.assert_frame_equal(parallel.parameters, serial.parameters)
 
 
+def test_dask_backend_gives_the_same_calibration(serial, tmp_path):
+    pytest.importorskip("distributed")
+    dask = calibrate(SPEC, tmp_path, workers=2, backend="dask", progress=False)
+    pd.testing.assert_frame_equal(dask.points, serial.points)
+    assert json.loads((tmp_path / "manifest.json").read_text())["backend"] == "dask"
+
+
 def test_killed_calibration_resumes_and_evaluates_no_run_twice(serial, tmp_path):
     spec_file = tmp_path / "spec.toml"
     spec_file.write_text(_toml(SPEC))
