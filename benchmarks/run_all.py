@@ -26,6 +26,7 @@ QUICK_ARGS = {
     "bench_model": ["--repeat", "1"],
     "bench_byproduct": ["--months", "12"],
     "bench_sweep": ["--runs", "40", "--serial-runs", "6"],
+    "bench_calibrate": ["--steps", "24"],
 }
 
 

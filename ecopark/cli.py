@@ -162,6 +162,40 @@ def _examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
+# -- ecopark calibrate (issue 18) ------------------------------------------------------------------
+def _calibration_path(name: str) -> str:
+    """A calibration spec file, or the name of one shipped in ecopark/calibrations (a preset's)."""
+    from importlib import resources
+
+    shipped = resources.files("ecopark.calibrations").joinpath(f"{name}.toml")
+    return str(shipped) if not Path(name).is_file() and shipped.is_file() else name
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from ecopark.experiments.calibration import calibrate
+
+    result = calibrate(_calibration_path(args.spec), args.out, workers=args.workers, backend=args.backend,
+                       scheduler=args.scheduler, progress=not args.quiet)
+    print(result.targets[["role", "target", "observed", "before", "after", "within"]].to_string(index=False))
+    print()
+    print(result.parameters[["parameter", "base", "calibrated", "interval_low", "interval_high",
+                             "identified"]].to_string(index=False))
+    print(f"\ndistance {result.distance:.4g} (accepted at <= {result.threshold:.4g}); wrote calibrated.toml, "
+          f"report.md and figures to {args.out}/")
+    return 0
+
+
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="fit a park's free parameters to observed figures (resumable)")
+    p.add_argument("spec", help="calibration spec TOML, or a shipped one: generic, yueyang, qinzhou, liaocheng")
+    p.add_argument("--out", required=True, help="results folder (running again resumes)")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--backend", choices=("local", "dask"), default="local")
+    p.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of a Dask scheduler (implies --backend dask)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_calibrate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ecopark.scenario import presets
 
@@ -247,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_whole(1, 65535), default=8765, help="port (default 8765)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     p.set_defaults(func=_cmd_viz)
+    _add_calibrate(sub)
     return parser
 
 

@@ -20,7 +20,7 @@ import pytest
 from ecopark.cli import build_parser
 
 TUTORIALS = Path(__file__).resolve().parents[1] / "docs" / "tutorials"
-NAMES = ("analyst", "student", "researcher")
+NAMES = ("analyst", "student", "researcher", "calibration")
 FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 FILE_COMMENT = re.compile(r"#\s*([\w.-]+\.toml)\s*")
 

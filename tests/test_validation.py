@@ -9,14 +9,15 @@ def test_quick_validation_report_passes_and_has_every_part(tmp_path):
     out = tmp_path / "validation.md"
     assert validation.main(["--quick", "--workers", "2", "--out", str(out)]) == 0
     text = out.read_text()
-    for heading in ("## 1. Theory checks", "## 2. Direction of every policy effect", "## 3. Presets beside"):
+    for heading in ("## 1. Theory checks", "## 2. Direction of every policy effect", "## 3. Presets beside",
+                    "## 6. Calibration: parameter recovery"):
         assert heading in text
     assert "FAIL" not in text
     for effect in validation.POLICY_EFFECTS:
         assert effect.label in text
     for _, metric, _, _ in validation.DOMAIN_FIGURES:
         assert f"`{metric}`" in text
-    assert "## 4. Resource recycling rate by kind" in text and "78.4%" in text
+    assert "## 5. Resource recycling rate by kind" in text and "78.4%" in text
     for _, metric in validation.RECYCLING_KINDS:
         assert f"`{metric}`" in text
 

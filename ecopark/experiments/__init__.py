@@ -1,4 +1,5 @@
-"""Experiments: single runs, sweeps, sensitivity analysis, cost-effectiveness, plots, the EMA adapter.
+"""Experiments: single runs, sweeps, sensitivity analysis, cost-effectiveness, plots, the EMA adapter,
+calibration.
 
 Names are imported on first use (PEP 562): a sweep's parent process stays light.
 """
@@ -14,6 +15,8 @@ _EXPORTS = {
     "cost_effectiveness": "ecopark.experiments.effectiveness",
     "sensitivity": "ecopark.experiments.sensitivity",
     "ema_model": "ecopark.experiments.ema",
+    "calibrate": "ecopark.experiments.calibration",
+    "load_calibration": "ecopark.experiments.calibration_spec",
 }
 __all__ = list(_EXPORTS)
 

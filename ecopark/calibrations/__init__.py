@@ -1,0 +1,1 @@
+"""Shipped calibration specs: one per preset, fitting its free parameters to the documents' figures."""
