@@ -64,6 +64,7 @@ MONEY_KINDS: dict[str, str] = {
     "interest_subsidy": "government pays a bank part of the interest on a green loan",
     "loan_recovery": "buyers of a defaulted firm's collateral (outside) pay the bank",
     "loan_loss_cover": "government pays a bank a share of its loss on a defaulted green loan",
+    "negotiation": "the two sides of a proposed link pay outside advisers, testing and permits for a negotiation",
 }
 
 #: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.

@@ -50,7 +50,7 @@ from ecopark.scenario import Scenario, load_scenario
 from ecopark.schema import ConfigError
 
 #: The model's random processes, each with its own generator per month (:meth:`ParkModel.draws`).
-RANDOM_PROCESSES = ("demand", "discovery", "auction", "entry")
+RANDOM_PROCESSES = ("demand", "discovery", "auction", "entry", "bargaining")
 
 
 class ParkModel(mesa.Model):
