@@ -325,6 +325,7 @@ class ByproductMarket:
         links.net_receiver[live] += net_r
         links.quota_avoided[live] += quota
         links.gain_operator[live] += 2 * fee_half + commission
+        links.commission_paid[live] += commission
         links.gain_government[live] += gov_gain
         np.add.at(self.firm_gain, s, op_s)
         np.add.at(self.firm_gain, r, op_r)

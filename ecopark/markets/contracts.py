@@ -150,6 +150,7 @@ LINK_FIELDS: dict[str, tuple[type, str]] = {
     "net_supplier": (float, "yuan, cumulative realised gain of the supplier net of its capex annuity"),
     "net_receiver": (float, "yuan, cumulative realised gain of the receiver net of its capex annuity"),
     "quota_avoided": (float, "yuan, cumulative reuse-quota fines the supplier avoided through the link"),
+    "commission_paid": (float, "yuan, cumulative commission paid to the operator (operator_commission rule)"),
 }
 
 
