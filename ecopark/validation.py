@@ -34,6 +34,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from ecopark import __version__
+from ecopark.experiments.exchange import report_section as exchange_report_section
 from ecopark.experiments.runner import run
 from ecopark.markets.byproduct import annuity_factor, match_max_surplus
 from ecopark.markets.credit import Offer
@@ -343,6 +344,7 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
     lines += ["", "The documents' figures describe national parks after years of policy; the presets "
               f"start from no links at all, so their reuse rates and chains are what {preset_steps} months of "
               "the modelled mechanisms build, not a calibration to those figures.", ""]
+    lines += exchange_report_section(quick)
     return "\n".join(lines), ok
 
 
