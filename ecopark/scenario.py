@@ -173,7 +173,7 @@ class ByproductMarketSpec:
     unfamiliarity_markup: float = param(1.0, lo=0, hi=10,
                                         doc="extra cost, time and valuation uncertainty (x base) for partners "
                                             "that have never traded together")
-    valuation_uncertainty: float = param(0.5, lo=0, hi=5, unit="share of valuation",
+    valuation_uncertainty: float = param(0.3, lo=0, hi=5, unit="share of valuation",
                                          doc="scale of what a side overstates its reservation value by")
     trust_relief: float = param(0.5, lo=0, hi=1, doc="share of negotiation cost, time and uncertainty removed at "
                                                        "full trust in the supplier")

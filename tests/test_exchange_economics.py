@@ -136,26 +136,26 @@ def test_contracts_are_sized_at_the_contract_share_of_normal_supply_and_need():
     assert (committed_in <= 0.7 * needed + 1e-6).all()
 
 
-def _reuse_of_fee_streams(model: ParkModel) -> float:
+def _fee_streams(model: ParkModel) -> tuple[float, float]:
+    """(delivering links of disposal-fee streams, mean over months; their reuse rate by mass)."""
     fee = model.stream_disposal_cost > 0
-    totals = model.stream_totals
-    return float(totals["delivered"][fee].sum() / totals["generated"][fee].sum())
+    links, totals = model.byproduct_market.links, model.stream_totals
+    n = links.n
+    link_months = links.months[:n][fee[links.stream[:n]]].sum()
+    return float(link_months / model.steps), float(totals["delivered"][fee].sum() / totals["generated"][fee].sum())
 
 
 def test_posted_price_beats_haggling_only_where_haggling_is_costly():
-    """With friction (platform off) the posted-price rule raises links and reuse of disposal-fee
-    streams on paired seeds; without friction most of the effect goes."""
+    """With friction (platform off) the posted-price rule raises the links delivering and the reuse of
+    disposal-fee streams on paired seeds; without friction most of the effect goes."""
     seeds, months = range(5), 30
     effects = {}
     for friction in (True, False):
         base = {"byproduct_market.negotiation": friction}
-        links, reuse = [], []
-        for seed in seeds:
-            nash, posted = _run(base, seed, months), _run({**base, **POSTED}, seed, months)
-            links.append(posted.byproduct_market.links.n - nash.byproduct_market.links.n)
-            reuse.append(_reuse_of_fee_streams(posted) - _reuse_of_fee_streams(nash))
-        effects[friction] = (np.array(links, float), np.array(reuse))
-    for diffs in effects[True]:
-        half = 2.776 * diffs.std(ddof=1) / np.sqrt(len(diffs))  # t(0.975, 4 d.f.)
-        assert diffs.mean() - half > 0
-    assert effects[False][1].mean() < 0.5 * effects[True][1].mean()
+        diffs = [np.subtract(_fee_streams(_run({**base, **POSTED}, seed, months)),
+                             _fee_streams(_run(base, seed, months))) for seed in seeds]
+        effects[friction] = np.array(diffs)
+    for diff in effects[True].T:  # links, reuse
+        half = 2.776 * diff.std(ddof=1) / np.sqrt(len(diff))  # t(0.975, 4 d.f.)
+        assert diff.mean() - half > 0
+    assert (np.abs(effects[False].mean(axis=0)) < 0.5 * effects[True].mean(axis=0)).all()

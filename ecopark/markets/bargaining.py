@@ -9,17 +9,19 @@ supplier) and the platform's savings pi_c, pi_i (0 without the platform)::
     cost    C     = (c0 + c_km * dist) * w * g * (1 - pi_c)        yuan, half paid by each side
     time    M     = round(m0 * w * g)                             months before the first delivery
     spread  sigma = sigma0 * w * g * (1 - pi_i)
-    agree   iff   u > sigma * (|a_s| * xi_s + v_k * xi_r),   xi_s, xi_r ~ Exp(1)
+    agree   iff   u > sigma * (max(a_s, 0) * xi_s + v_k * xi_r),   xi_s, xi_r ~ Exp(1)
 
 u is the pair's surplus per unit (the one the market matched on), a_s the supplier's private
-valuation (its avoided disposal cost per unit) and v_k the receiver's (the virgin price it
-saves). Each side overstates its reservation value by an amount the other cannot verify,
+valuation (the disposal cost per unit it avoids, its contractor's fee and taxes; a salvage
+price is a public market price and hides nothing) and v_k the receiver's (the virgin price it
+saves, under its own supply contracts). Each side overstates its reservation value by an amount the other cannot verify,
 sigma x its valuation x xi; when the two overstatements exceed the surplus the offers do not
 cross and the negotiation breaks down (a demand-exaggeration reading of bilateral bargaining
 under two-sided private information, where breakdown happens even though trade pays:
 Myerson and Satterthwaite 1983, J. Econ. Theory 29; Chatterjee and Samuelson 1983, Oper.
-Res. 31). The cost is paid whether or not they agree; a pair that broke down negotiates
-again only after ``retry_months``. xi are drawn each month per firm and stream from the
+Res. 31). The cost is paid whether or not they agree; a pair that broke down, or agreed
+terms that one side's financing then could not carry, negotiates again only after
+``retry_months``. xi are drawn each month per firm and stream from the
 model's ``bargaining`` generator, so scenarios compared on the same seed share them.
 
 The posted-price rule removes haggling: a price fixed in advance has no negotiation cost,
@@ -76,8 +78,6 @@ class Bargaining:
     def friction(self, s: int, r: int, dist: float, via_platform: bool) -> Negotiation:
         """The cost, time and spread a negotiation between supplier s and receiver r faces."""
         spec = self.spec
-        if not spec.negotiation:
-            return Negotiation(0.0, 0, 0.0)
         familiar = (min(s, r), max(s, r)) in self.partners
         w = 1.0 + spec.unfamiliarity_markup * (not familiar)
         g = 1.0 - spec.trust_relief * float(self.model.byproduct_market.trust[s])
@@ -99,13 +99,18 @@ class Bargaining:
             model.ledger.transfer("negotiation", accounts, model.outside, np.full(2, terms.cost / 2))
         self.attempts += 1
         xi_s, xi_r = self._xi[s, k, 0], self._xi[r, k, 1]
-        if surplus > terms.spread * (abs(supplier_value) * xi_s + abs(receiver_value) * xi_r):
+        if surplus > terms.spread * (max(supplier_value, 0.0) * xi_s + max(receiver_value, 0.0) * xi_r):
             return True
         self.breakdowns += 1
-        until = model.steps + self.spec.retry_months
+        self.bar(k, s, r)
+        return False
+
+    def bar(self, k: int, s: int, r: int) -> None:
+        """Bar the pair from negotiating over stream k again for ``retry_months`` (after a breakdown,
+        or after an agreement their financing could not carry)."""
+        until = self.model.steps + self.spec.retry_months
         for name, value in (("supplier", s), ("receiver", r), ("stream", k), ("until", until)):
             self.barred[name] = np.r_[self.barred[name], value]
-        return False
 
     def traded(self, s: int, r: int) -> None:
         """Record that s and r have agreed a link (they are familiar from now on)."""

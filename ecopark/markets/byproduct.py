@@ -582,13 +582,16 @@ class ByproductMarket:
             yield k, sup, rec, supply, demand, np.where(feasible, surplus, np.nan), values
 
     def form(self, k: int, s: int, r: int, q: float, v: dict[str, float], fee: float) -> bool:
-        """Price a matched pair, check both sides' NPV and financing, negotiate, and sign.
+        """Price a matched pair, negotiate, check both sides' NPV and financing, and sign.
 
         Under ``posted_price`` with the fund in force and a stream with a disposal fee the price
         is fixed in advance (no negotiation); otherwise, including after the fund's schedule
         ends, the pair bargains under the nash rule (``posted_price``) or the scenario's rule,
-        with the friction of :mod:`ecopark.markets.bargaining`. Each side's NPV counts the
-        delay before the first delivery and its half of the negotiation cost.
+        with the friction of :mod:`ecopark.markets.bargaining`. A side negotiates only if the
+        present value of its operating gains (trust-weighted, first delivery after the
+        negotiation's delay) exceeds its half of the negotiation cost; after an agreement the
+        link forms if that value exceeds what financing its capex costs and it can pay its part
+        (else the pair is barred for ``retry_months``).
         """
         model, spec, firms = self.model, self.spec, self.model.firms
         built = (s, r, k) in self.built
@@ -599,32 +602,38 @@ class ByproductMarket:
         rule = spec.sharing_rule
         if rule == "posted_price" and fund is None:
             rule = "nash"  # the fund's schedule has ended: the pair bargains
-        haggle = not (rule == "posted_price" and disposal_cost > 0)
+        haggle = spec.negotiation and not (rule == "posted_price" and disposal_cost > 0)
         terms = share_surplus(
             rule, q, float(v["a_s"]), float(v["a_r"]), float(v["subsidy"]), capex, capex_month, fee,
             spec.bargaining_power, spec.commission, disposal_cost, fund.params.share if fund else 0.0,
         )
         talks = self.bargaining.friction(s, r, float(v["dist"]), fee > 0) if haggle else None
-        delay = talks.months if talks else 0
+        delay, half_cost = (talks.months, talks.cost / 2) if talks else (0, 0.0)
         months = spec.contract_months
         agents = model.firm_agents
         sides = ((s, self.trust[s] * terms.operating_supplier, terms.capex_supplier),
                  (r, self.trust[s] * terms.operating_receiver, terms.capex_receiver))
+
+        def value(row: int, cash_flow: float) -> float:  # PV of operating gains, first delivery after the delay
+            rate = firms.discount_rate[row]
+            return cash_flow / float(annuity_factor(rate, months)) * (1.0 + rate / 12.0) ** -delay
+
+        # a side negotiates only if the link's operating value covers its half of the negotiation cost
+        if any(value(row, cash_flow) - half_cost <= 0 for row, cash_flow, _ in sides):
+            return False
+        if talks is not None:
+            surplus = float(v["a_s"] + v["a_r"] + v["subsidy"] + v["topup"]) - (capex_month + fee) / q
+            if not self.bargaining.negotiate(k, s, r, talks, surplus, float(v["a_s"]),
+                                             float(self.stream["virgin_price"][k])):
+                return False
         # each side asks the banks once (a refusal counts) and values its capex at what financing costs
         plans = [agents[row].financing(amount, "link", cash_flow, record=True) if amount > 0 else None
                  for row, cash_flow, amount in sides]
         for (row, cash_flow, amount), plan in zip(sides, plans, strict=True):
             cost = agents[row].financing_cost(amount, "link", cash_flow, plan) if plan else 0.0
-            rate = firms.discount_rate[row] / 12.0
-            value = cash_flow / float(annuity_factor(firms.discount_rate[row], months)) * (1.0 + rate) ** -delay
-            if value - cost - (talks.cost / 2 if talks else 0.0) <= 0:
-                return False
-            if plan and agents[row].cash < plan[2]:
-                return False
-        if talks is not None:
-            surplus = float(v["a_s"] + v["a_r"] + v["subsidy"] + v["topup"]) - (capex_month + fee) / q
-            if not self.bargaining.negotiate(k, s, r, talks, surplus, float(v["a_s"]),
-                                             float(self.stream["virgin_price"][k])):
+            if value(row, cash_flow) - cost <= 0 or (plan and agents[row].cash < plan[2]):
+                if talks is not None:
+                    self.bargaining.bar(k, s, r)
                 return False
         for row, cash_flow, amount in sides:
             if amount > 0:
