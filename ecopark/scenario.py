@@ -181,7 +181,7 @@ class ByproductMarketSpec:
                                                                "(search and information)")
     platform_information: float = param(0.5, lo=0, hi=1, doc="share of valuation uncertainty the platform's "
                                                                "shared cost data removes")
-    retry_months: int = param(12, lo=1, hi=600, unit="months",
+    retry_months: int = param(6, lo=1, hi=600, unit="months",
                               doc="months before a pair whose negotiation broke down negotiates again")
 
 
