@@ -5,25 +5,29 @@ and receivers' unmet substitutable needs, stream by stream, meet in a market.
 
 Surplus per unit of stream k from supplier s to receiver r (:meth:`ByproductMarket.pair_values`)::
 
-    u_srk = d_k + tax_k + quota_k + v_k - proc_k - trans_k * dist_sr + c * co2_k + sub_k
+    u_srk = d_k + tax_k + quota_k * b_s + v_k - proc_k - trans_k * dist_sr + c * co2_k + sub_k + t_k
             - (A(capex_srk - capex_subsidy) + F) / q_sr
 
-with d disposal cost, tax landfill tax, quota the reuse-quota fine avoided, v the virgin
-price replaced, proc processing, trans transport per km, c the expected carbon price,
-co2 tCO2e avoided per unit, sub the reuse subsidy, capex = fixed + per_km * dist (piped
-streams), A the monthly annuity factor over the contract at the pair's mean hurdle rate,
-F the platform fee and q_sr = min(supply_s, demand_r) the quantity the pair could trade.
-Pairs beyond the stream's max distance, unknown pairs and a firm with itself are NaN.
+with d disposal cost, tax landfill tax, quota the reuse-quota fine and b_s the share of the
+supplier's open supply still below its quota (:meth:`ByproductMarket.quota_shares`), t the
+posted-price top-up (:meth:`ByproductMarket.posted_topups`), v the virgin price replaced,
+proc processing, trans transport per km, c the expected carbon price, co2 tCO2e avoided per
+unit, sub the reuse subsidy, capex = fixed + per_km * dist (piped streams), A the monthly
+annuity factor over the contract at the pair's mean hurdle rate, F the platform fee and
+q_sr = min(supply_s, demand_r) the quantity the pair could trade.
+Pairs beyond the stream's max distance, unknown pairs, pairs barred after a failed
+negotiation and a firm with itself are NaN.
 
 Matching: with the platform, :func:`match_max_surplus` (a transportation LP, scipy HiGHS)
 over all pairs; without, :func:`deferred_acceptance` over the pairs each firm has
 discovered (chance encounters with distance decay, referrals from partners).
 
-Formation: each matched pair is priced by the revenue-sharing rule (contracts.py) and
-forms only if both firms' NPV over the contract at their own hurdle rate, with expected
-deliveries discounted by trust in the supplier and capex valued at what financing it costs
-(subsidy, green loan, cash: :meth:`Enterprise.financing_cost`), is positive, and both can
-finance their capex (:meth:`Enterprise.invest`).
+Formation: each matched pair is priced by the revenue-sharing rule (contracts.py), negotiates
+(bargaining.py: cost, delay, breakdown; none under the posted price) and forms only if both
+firms' NPV over the contract at their own hurdle rate, with expected deliveries discounted by
+trust in the supplier and by the delay, and capex valued at what financing it costs (subsidy,
+green loan, cash: :meth:`Enterprise.financing_cost`), is positive, and both can finance their
+capex (:meth:`Enterprise.invest`). Contracts commit ``contract_share`` of normal supply and need.
 """
 
 from __future__ import annotations
