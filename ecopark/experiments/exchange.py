@@ -283,6 +283,14 @@ def report_section(quick: bool = False) -> list[str]:
                    else "not significant")
         lines.append(f"| {row.scenario} | {'on' if row.platform else 'off'} | {row.instrument} | "
                      f"{row.effect:+.1f} ± {row.half:.1f} | {verdict} |")
+    lines += ["", "Where the sign is not significant the model explains it: a preset with no landfilled stream "
+              "(`qinzhou`, `yueyang`: heat, steam, hydrogen, CO2, acid, bran) gives the tax nothing to act on (a "
+              "change of exactly 0); where landfilled streams exist, their links already pay without the tax "
+              "(d + v - proc - transport > 0), so the number of links is set by who has met whom and by receivers' "
+              "needs (need/generation above: red mud 0.10), not by the price, and an instrument that raises the "
+              "surplus of links that form anyway adds few links. Fraccascia et al. model firms that exchange only "
+              "when a tax or subsidy tips a marginal exchange into profit; here most exchanges are not marginal.",
+              ""]
     return lines
 
 
