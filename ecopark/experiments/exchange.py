@@ -288,8 +288,8 @@ def report_section(quick: bool = False) -> list[str]:
               "change of exactly 0); where landfilled streams exist, their links already pay without the tax "
               "(d + v - proc - transport > 0), so the number of links is set by who has met whom and by receivers' "
               "needs (need/generation above: red mud 0.10), not by the price, and an instrument that raises the "
-              "surplus of links that form anyway adds few links. Fraccascia et al. model firms that exchange only "
-              "when a tax or subsidy tips a marginal exchange into profit; here most exchanges are not marginal.",
+              "surplus of links that form anyway adds few links. A price instrument moves the number of links where "
+              "exchanges are marginal; in these parks most are not.",
               ""]
     return lines
 
