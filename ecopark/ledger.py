@@ -91,6 +91,7 @@ MONEY_KINDS: dict[str, str] = {
     "recapitalisation": "owners (outside) put cash into a firm to pay for an upgrade the regulator ordered",
     "consumption_ratio_fine": "a receiver pays government for waste-based inputs below its mandatory share",
     "green_procurement_premium": "public buyers (government) pay a price premium on products with recycled content",
+    "negotiation": "the two sides of a proposed link pay outside advisers, testing and permits for a negotiation",
 }
 
 #: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.

@@ -204,17 +204,19 @@ def links_formed(model: ParkModel) -> float:
 
 @step_metric("yuan/month")
 def surplus_supplier(model: ParkModel) -> float:
-    """Suppliers' realised gain from links this month: sum over links of
-    delivered x (disposal cost + landfill tax + quota fine avoided + price) - fees, commissions,
-    + the carbon value (expected carbon price x tCO2e avoided) where the supplier is credited."""
+    """Suppliers' realised gain from links this month, net of the capex annuity each pays: sum over
+    links of delivered x (disposal cost + landfill tax + price) + quota fines avoided (only below the
+    quota) - fees, commissions, capex annuity + the carbon value (expected carbon price x tCO2e
+    avoided) where the supplier is credited."""
     return model.byproduct_market.gains["supplier"]
 
 
 @step_metric("yuan/month")
 def surplus_receiver(model: ParkModel) -> float:
-    """Receivers' realised gain from links this month: sum over links of delivered x (virgin price
-    - processing - transport - price) + subsidies and top-ups received - fees, commissions,
-    + the carbon value (expected carbon price x tCO2e avoided) where the receiver is credited."""
+    """Receivers' realised gain from links this month, net of the capex annuity each pays: sum over
+    links of delivered x (virgin price - processing - transport - price) + subsidies and top-ups
+    received - fees, commissions, capex annuity + the carbon value (expected carbon price x tCO2e
+    avoided) where the receiver is credited."""
     return model.byproduct_market.gains["receiver"]
 
 
@@ -227,7 +229,7 @@ def surplus_operator(model: ParkModel) -> float:
 @step_metric("yuan/month")
 def surplus_government(model: ParkModel) -> float:
     """Government's net from links this month: -(reuse subsidies + posted-price top-ups + risk
-    compensation + landfill tax no longer collected on reused tonnes)."""
+    compensation + landfill tax no longer collected on reused tonnes + reuse-quota fines avoided)."""
     return model.byproduct_market.gains["government"]
 
 
@@ -345,8 +347,10 @@ OPERATOR_FINANCING = ("equity", "capex_subsidy", "ppp_investment", "infrastructu
 @run_metric("yuan")
 def operator_revenue(model: ParkModel) -> float:
     """Everything the operator received over the run except financing (starting equity, capex
-    subsidy, PPP investment, infrastructure loans)."""
-    return sum(model.ledger.flow(k, None, "operator") for k in model.ledger.kinds if k not in OPERATOR_FINANCING)
+    subsidy, PPP investment, infrastructure loans), net of what it passed straight on: carbon-pool
+    sales less the payouts to contributing firms (it keeps the pool commission)."""
+    received = sum(model.ledger.flow(k, None, "operator") for k in model.ledger.kinds if k not in OPERATOR_FINANCING)
+    return received - model.ledger.flow("carbon_pool_payout", "operator", None)
 
 
 @run_metric("firms")
@@ -515,6 +519,51 @@ def operator_rent_share(model: ParkModel) -> float:
     """Rent / the operator's income over the run (rent + infrastructure fees + services + platform
     fees and link commissions + carbon-pool commission): its revenue mix."""
     return _income_share(model, "rent")
+
+def _link_sums(model: ParkModel) -> tuple[float, float, float]:
+    links = model.byproduct_market.links
+    n = links.n
+    return (float(links.net_supplier[:n].sum()), float(links.net_receiver[:n].sum()),
+            float(links.commission_paid[:n].sum()))
+
+
+@run_metric("share")
+def link_split_supplier(model: ParkModel) -> float:
+    """Suppliers' share of the two firms' realised net link gains over the run: sum of net_supplier /
+    sum of (net_supplier + net_receiver), gains net of each side's capex annuity, fees and
+    commission (beta under nash/equal when links deliver as contracted and prices hold)."""
+    s, r, _ = _link_sums(model)
+    return s / (s + r) if s + r > 0 else 0.0
+
+
+@run_metric("share")
+def link_split_operator(model: ParkModel) -> float:
+    """Operator's commission / the links' realised net surplus over the run: commission / (net_supplier
+    + net_receiver + commission), platform fees excluded (m under operator_commission)."""
+    s, r, c = _link_sums(model)
+    return c / (s + r + c) if s + r + c > 0 else 0.0
+
+
+@run_metric("yuan")
+def quota_fines_avoided(model: ParkModel) -> float:
+    """Reuse-quota fines suppliers avoided through links over the run: fine x reuse up to the quota
+    (fine x min(reused, quota x generated) per firm, stream and year), lost to government."""
+    links = model.byproduct_market.links
+    return float(links.quota_avoided[: links.n].sum())
+
+
+@run_metric("negotiations")
+def negotiations(model: ParkModel) -> float:
+    """Negotiations held over the run (bargaining friction; posted-price links need none)."""
+    return float(model.byproduct_market.bargaining.attempts)
+
+
+@run_metric("share")
+def negotiation_breakdown_rate(model: ParkModel) -> float:
+    """Negotiations that broke down / negotiations held over the run (0 if none)."""
+    b = model.byproduct_market.bargaining
+    return b.breakdowns / b.attempts if b.attempts else 0.0
+
 
 # -- carbon --
 def _session_prices(model: ParkModel) -> np.ndarray:

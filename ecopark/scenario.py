@@ -259,6 +259,28 @@ class ByproductMarketSpec:
     shortfall_tolerance: float = param(0.9, lo=0, hi=1, doc="delivered/committed below which a month is a failure")
     min_quantity: float = param(10.0, lo=0.01, hi=1e9, unit="units/month",
                                 doc="smallest link worth contracting (> 0: a link carries something)")
+    contract_share: float = param(0.8, lo=0.05, hi=1, doc="committed quantity as a share of the pair's open supply "
+                                  "and need at normal output (the rest is disposed of or bought outside)")
+    negotiation: bool = param(True, doc="bargaining friction: negotiation cost, time and breakdown (docs/byproduct.md)")
+    negotiation_cost: float = param(60000.0, lo=0, hi=1e8, unit="yuan/attempt",
+                                    doc="cost of one negotiation between familiar partners at zero trust, nearby")
+    negotiation_cost_per_km: float = param(10000.0, lo=0, hi=1e8, unit="yuan/km",
+                                           doc="extra negotiation cost per km between the plots")
+    negotiation_months: float = param(3.0, lo=0, hi=60, unit="months",
+                                      doc="time to agree between familiar partners at zero trust")
+    unfamiliarity_markup: float = param(1.0, lo=0, hi=10,
+                                        doc="extra cost, time and valuation uncertainty (x base) for partners "
+                                            "that have never traded together")
+    valuation_uncertainty: float = param(0.3, lo=0, hi=5, unit="share of valuation",
+                                         doc="scale of what a side overstates its reservation value by")
+    trust_relief: float = param(0.5, lo=0, hi=1, doc="share of negotiation cost, time and uncertainty removed at "
+                                                       "full trust in the supplier")
+    platform_cost_saving: float = param(0.5, lo=0, hi=1, doc="share of negotiation cost the platform removes "
+                                                               "(search and information)")
+    platform_information: float = param(0.5, lo=0, hi=1, doc="share of valuation uncertainty the platform's "
+                                                               "shared cost data removes")
+    retry_months: int = param(6, lo=1, hi=600, unit="months",
+                              doc="months before a pair whose negotiation broke down negotiates again")
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from ecopark import __version__
+from ecopark.experiments.exchange import report_section as exchange_report_section
 from ecopark.experiments.recovery import recovery_section
 from ecopark.experiments.runner import run
 from ecopark.markets.byproduct import annuity_factor, match_max_surplus
@@ -595,6 +596,7 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
         "ordinary loans exist, and the ordinary ratio is mostly 0.", ""]
     lines += recycling_section(outcomes, preset_seeds, preset_steps)
     lines += recovery_section(quick, workers)
+    lines += exchange_report_section(quick)
     return "\n".join(lines), ok
 
 

@@ -5,19 +5,23 @@ and receivers' unmet substitutable needs, stream by stream, meet in a market.
 
 Surplus per unit of stream k from supplier s to receiver r (:meth:`ByproductMarket.pair_values`)::
 
-    u_srk = d_k + tax_k + quota_k + v_k - proc_k - trans_k * dist_sr + c * co2_k + sub_k
+    u_srk = d_k + tax_k + quota_k * b_s + v_k - proc_k - trans_k * dist_sr + c * co2_k + sub_k + t_k
             - (A(capex_srk - capex_subsidy) + F) / q_sr
 
-with d disposal cost, tax landfill tax, quota the reuse-quota fine avoided, v the virgin
-price replaced, proc processing, trans transport per km, c the credited side's carbon value,
-co2 tCO2e avoided per unit, sub the reuse subsidy, capex = fixed + per_km * dist (piped
-streams), A the monthly annuity factor over the contract at the pair's mean hurdle rate,
-F the platform fee and q_sr = min(supply_s, demand_r) the quantity the pair could trade.
+with d disposal cost, tax landfill tax, quota the reuse-quota fine and b_s the share of the
+supplier's open supply still below its quota (:meth:`ByproductMarket.quota_shares`), t the
+posted-price top-up (:meth:`ByproductMarket.posted_topups`), v the virgin price replaced,
+proc processing, trans transport per km, c the credited side's realisable carbon value
+(``CarbonMarket.value_per_tonne``), co2 tCO2e avoided per
+unit, sub the reuse subsidy, capex = fixed + per_km * dist (piped streams), A the monthly
+annuity factor over the contract at the pair's mean hurdle rate, F the platform fee and
+q_sr = min(supply_s, demand_r) the quantity the pair could trade.
+Pairs beyond the stream's max distance, unknown pairs, pairs barred after a failed
+negotiation and a firm with itself are NaN.
 Where they apply, the receiver's side adds its mandatory-consumption value per unit (fine
 avoided and green-procurement premium, ``policies/mandatory_consumption.py``) and the
 supplier's side loses the in-plant recycling margin its own idled units forgo
 (``agents/recycling.py``).
-Pairs beyond the stream's max distance, unknown pairs and a firm with itself are NaN.
 Where the operator's shared infrastructure carries stream k, a link formed after it was
 built pays less capex and transport and a tariff instead (agents/infrastructure.py:
 ``adjust_pair`` in the surplus, ``haulage`` at settlement); a firm's open supply includes
@@ -27,11 +31,12 @@ Matching: with the platform, :func:`match_max_surplus` (a transportation LP, sci
 over all pairs; without, :func:`deferred_acceptance` over the pairs each firm has
 discovered (chance encounters with distance decay, referrals from partners).
 
-Formation: each matched pair is priced by the revenue-sharing rule (contracts.py) and
-forms only if both firms' NPV over the contract at their own hurdle rate, with expected
-deliveries discounted by trust in the supplier and capex valued at what financing it costs
-(subsidy, green loan, cash: :meth:`Enterprise.financing_cost`), is positive, and both can
-finance their capex (:meth:`Enterprise.invest`).
+Formation: each matched pair is priced by the revenue-sharing rule (contracts.py), negotiates
+(bargaining.py: cost, delay, breakdown; none under the posted price) and forms only if both
+firms' NPV over the contract at their own hurdle rate, with expected deliveries discounted by
+trust in the supplier and by the delay, and capex valued at what financing it costs (subsidy,
+green loan, cash: :meth:`Enterprise.financing_cost`), is positive, and both can finance their
+capex (:meth:`Enterprise.invest`). Contracts commit ``contract_share`` of normal supply and need.
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import linprog
 
-from ecopark.markets.contracts import END_REASONS, LinkBook, share_surplus
+from ecopark.markets.bargaining import Bargaining
+from ecopark.markets.contracts import END_REASONS, LinkBook, posted_topup, share_surplus
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -170,6 +176,7 @@ class ByproductMarket:
         self.firm_gain = np.zeros(0)  # yuan, cumulative realised link gains incl. capex paid
         self.gains = dict.fromkeys(PARTIES, 0.0)  # this month, yuan
         self.formed_this_step = 0
+        self.bargaining = Bargaining(model)
         self._plot_weights: np.ndarray | None = None
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
@@ -200,25 +207,38 @@ class ByproductMarket:
         return getattr(policy, method)(self.model.catalogue) if policy else np.zeros(len(self.piped))
 
     def supplier_value(self) -> np.ndarray:
-        """Cash cost a supplier avoids per unit reused, per stream: d_k + tax_k + quota_k (yuan/unit)."""
-        return (self.stream["disposal_cost"] + self._rates("landfill_tax", "rates")
-                + self._rates("reuse_quota", "fine_per_unit"))
+        """Cash cost a supplier avoids per unit reused, per stream, before any quota fine:
+        d_k + tax_k (yuan/unit)."""
+        return self.stream["disposal_cost"] + self._rates("landfill_tax", "rates")
+
+    def posted_topups(self) -> np.ndarray:
+        """The green fund's top-up per unit by stream this month (yuan/unit): t_k of
+        :func:`posted_topup` under the posted-price rule with the fund in force, else 0."""
+        fund = self.model.policy("posted_price_rule")
+        if fund is None or self.spec.sharing_rule != "posted_price":
+            return np.zeros(len(self.piped))
+        return posted_topup(self.stream["disposal_cost"], fund.params.share)
 
     def unit_values(self) -> dict[str, np.ndarray]:
-        """This month's per-unit values by stream (yuan/unit): ``supplier`` = d_k + tax_k + quota_k
-        (:meth:`supplier_value`) and ``subsidy`` = sub_k."""
-        return {"supplier": self.supplier_value(), "subsidy": self._rates("reuse_subsidy", "rates")}
+        """This month's per-unit values by stream (yuan/unit): ``supplier`` = d_k + tax_k
+        (:meth:`supplier_value`), ``quota`` = the reuse-quota fine per unit below the quota,
+        ``subsidy`` = sub_k and ``topup`` = t_k (:meth:`posted_topups`)."""
+        return {"supplier": self.supplier_value(), "quota": self._rates("reuse_quota", "fine_per_unit"),
+                "subsidy": self._rates("reuse_subsidy", "rates"), "topup": self.posted_topups()}
 
-    def pair_values(self, k: int, sup: np.ndarray, rec: np.ndarray,
-                    unit: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def pair_values(self, k: int, sup: np.ndarray, rec: np.ndarray, unit: dict[str, np.ndarray],
+                    quota_share: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """(S, R) arrays of the components of the surplus for stream k (module docstring), from
-        the month's :meth:`unit_values` ``unit``."""
+        the month's :meth:`unit_values` ``unit``; ``quota_share`` (S,) is the share of each
+        supplier's units that would avoid a quota fine (default all)."""
         firms, st = self.model.firms, self.stream
         dist = np.hypot(firms.x[sup][:, None] - firms.x[rec][None, :], firms.y[sup][:, None] - firms.y[rec][None, :])
         # the avoided CO2 is worth what the credited side can realise (CarbonMarket.value_per_tonne)
         credited = sup if self.credit_supplier[k] else rec
         carbon = st["co2_avoided"][k] * self.model.carbon_market.value_per_tonne(credited)
-        a_s = unit["supplier"][k] + (carbon[:, None] if self.credit_supplier[k] else 0.0)
+        share = np.ones(len(sup)) if quota_share is None else quota_share
+        a_s = (unit["supplier"][k] + unit["quota"][k] * share[:, None]
+               + (carbon[:, None] if self.credit_supplier[k] else 0.0))
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["transport_cost"][k] * dist
                + (0.0 if self.credit_supplier[k] else carbon[None, :]))
         consumer = self.model.policy("mandatory_consumption")
@@ -228,7 +248,8 @@ class ByproductMarket:
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
         return self.model.infrastructure.adjust_pair(k, {  # shared infrastructure, if built
             "dist": dist, "a_s": np.broadcast_to(a_s, dist.shape), "a_r": a_r, "capex": capex,
-            "subsidy": np.broadcast_to(unit["subsidy"][k], dist.shape)})
+            "subsidy": np.broadcast_to(unit["subsidy"][k], dist.shape),
+            "topup": np.broadcast_to(unit["topup"][k], dist.shape)})
 
     def _capex_subsidy_share(self, capex: np.ndarray) -> np.ndarray:
         policy = self.model.policy("capex_subsidy")
@@ -239,12 +260,14 @@ class ByproductMarket:
         """Phase 3: active links deliver; money moves; trust, gains and dissolution update.
 
         delivered_l = committed_l * min(1, available_sk / committed_sk, need_rk / committed_rk)
-        where committed_sk sums the supplier's links of stream k (pro-rata rationing).
+        where committed_sk sums the supplier's links of stream k (pro-rata rationing). A link
+        still under negotiation (its ``start`` not yet passed) delivers nothing.
         """
         firms, links = self.model.firms, self.links
         self._grow()
         self.gains = dict.fromkeys(PARTIES, 0.0)
         live = links.live
+        live = live[links.start[live] < self.model.steps]
         if not len(live):
             return
         s, r, k, q = links.supplier[live], links.receiver[live], links.stream[live], links.quantity[live]
@@ -296,39 +319,69 @@ class ByproductMarket:
 
         fee_half = links.fee[live] / 2
         ledger.transfer("platform_fee", np.r_[acc_s, acc_r], op, np.r_[fee_half, fee_half])
-        a_s = self.supplier_value()[k]
+        quota = self._quota_avoided(live, delivered)
         # the carbon value of the avoided emissions counts for the credited side at what it can
         # realise (CarbonMarket.value_per_tonne): allowances saved, tax avoided, or pool payouts to come
         credited = np.where(self.credit_supplier[k], links.supplier[live], links.receiver[live])
         carbon = delivered * st["co2_avoided"][k] * model.carbon_market.value_per_tonne(credited)
-        op_s = delivered * (a_s + price) - fee_half + np.where(self.credit_supplier[k], carbon, 0.0)
+        op_s = (delivered * (self.supplier_value()[k] + price) + quota - fee_half
+                + np.where(self.credit_supplier[k], carbon, 0.0))
         op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k] - price) - haulage
                 + subsidy + topup - fee_half + np.where(self.credit_supplier[k], 0.0, carbon))
         consumer = model.policy("mandatory_consumption")
         if consumer:
             op_r = op_r + delivered * consumer.realised_value(r, k)
         op_s = op_s - delivered * model.recycling.forgone_realised(s, k)
+        annuity_s, annuity_r = links.annuity_supplier[live], links.annuity_receiver[live]
         beta = links.beta[live]
-        commission = links.commission[live] * np.maximum(op_s + op_r + 2 * fee_half, 0.0)
+        # the commission is a share of the realised net surplus S (after both capex annuities and fees)
+        commission = links.commission[live] * np.maximum(op_s + op_r - annuity_s - annuity_r, 0.0)
         ledger.transfer("operator_commission", np.r_[acc_s, acc_r], op, np.r_[beta * commission,
                                                                             (1 - beta) * commission])
         op_s -= beta * commission
         op_r -= (1 - beta) * commission
         lost_tax = delivered * self._rates("landfill_tax", "rates")[k]
-        gov_gain = -(subsidy + topup) - lost_tax
+        gov_gain = -(subsidy + topup) - lost_tax - quota
+        net_s, net_r = op_s - annuity_s, op_r - annuity_r
         links.gain_supplier[live] += op_s
         links.gain_receiver[live] += op_r
+        links.net_supplier[live] += net_s
+        links.net_receiver[live] += net_r
+        links.quota_avoided[live] += quota
         links.gain_operator[live] += 2 * fee_half + commission
+        links.commission_paid[live] += commission
         links.gain_government[live] += gov_gain
         np.add.at(self.firm_gain, s, op_s)
         np.add.at(self.firm_gain, r, op_r)
-        self.gains = {"supplier": float(op_s.sum()), "receiver": float(op_r.sum()),
+        self.gains = {"supplier": float(net_s.sum()), "receiver": float(net_r.sum()),
                       "operator": float((2 * fee_half + commission).sum()), "government": float(gov_gain.sum())}
 
         links.bad_months_supplier[live] = np.where(op_s < 0, links.bad_months_supplier[live] + 1, 0)
         links.bad_months_receiver[live] = np.where(op_r < 0, links.bad_months_receiver[live] + 1, 0)
         self._compensate(live)
         self._dissolve(live)
+
+    def _quota_avoided(self, live: np.ndarray, delivered: np.ndarray) -> np.ndarray:
+        """Reuse-quota fines (yuan) the suppliers of links ``live`` avoid this month.
+
+        A unit reused avoids the fine only while the supplier's reuse of the year is below the
+        quota: avoided_sk = fine * (min(D_sk + d_sk, quota * (G_sk + g_sk)) - min(D_sk, quota * G_sk)),
+        with D, G the year's deliveries and generation before this month and d, g this month's,
+        shared among the supplier's links of the stream by their deliveries. Over a year this
+        sums to exactly the fine the links spare (fine * min(reuse, quota * generation)).
+        """
+        policy = self.model.policy("reuse_quota")
+        if policy is None:
+            return np.zeros(len(live))
+        firms, links = self.model.firms, self.links
+        s, k = links.supplier[live], links.stream[live]
+        fine = policy.fine_per_unit(self.model.catalogue)[k]
+        quota = policy.params.quota
+        gen_before, del_before = self.year_generated[s, k], self.year_delivered[s, k]
+        out = firms.delivered_out[s, k]
+        avoided = fine * (np.minimum(del_before + out, quota * (gen_before + firms.generated[s, k]))
+                          - np.minimum(del_before, quota * gen_before))
+        return np.where(out > 0, avoided * delivered / np.where(out > 0, out, 1.0), 0.0)
 
     def _compensate(self, live: np.ndarray) -> None:
         """First-loss cover: evaluate first links once, after evaluation_months (risk fund)."""
@@ -449,6 +502,7 @@ class ByproductMarket:
     def match(self) -> None:
         """Phase 4: discover, then match every stream's open supply and demand and form links."""
         self.formed_this_step = 0
+        self.bargaining.new_month()
         platform = self.model.policy("platform")
         if platform is None:
             self.discover()
@@ -464,25 +518,51 @@ class ByproductMarket:
     def open_quantities(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Live firms (n,) and their uncontracted supply and need (n, streams).
 
-        Quantities are what a firm generates or needs at its normal output (capacity x size x
-        base utilisation), minus what its active links already commit, so that contracts are
-        sized on normal operation and month-to-month swings are absorbed by rationing.
+        Quantities are ``contract_share`` x what a firm generates or needs at its normal output
+        (:meth:`normal_generation`), minus what its active links already commit: contracts are
+        sized below expected supply and need, so ordinary month-to-month swings seldom leave a
+        link short (rationing absorbs the rest).
         """
-        model, firms, links = self.model, self.model.firms, self.links
-        rows = firms.live
+        rows = self.model.firms.live
+        committed_out, committed_in = self.committed()
+        share = self.spec.contract_share
+        generated, needed = self.normal_generation(rows)
+        # a firm's open supply includes the low-grade heat it will pass on (agents/heat_cascade.py)
+        supply = share * (generated + self.model.heat_cascade.supply(committed_in[rows])) - committed_out[rows]
+        demand = share * needed - committed_in[rows]
+        return rows, supply, demand
+
+    def normal_generation(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(generation, need) of firms ``rows`` at normal output (capacity x size x base
+        utilisation x yield or need), units/month, (n, streams) each."""
+        model, firms = self.model, self.model.firms
         normal = (model.sector_capacity[firms.sector[rows]] * firms.size[rows]
                   * model.scenario.economy.base_utilisation)
+        s = firms.sector[rows]
+        return normal[:, None] * model.yield_matrix[s], normal[:, None] * model.need_matrix[s]
+
+    def committed(self) -> tuple[np.ndarray, np.ndarray]:
+        """Units/month committed by active links, (firm rows, streams): out of each supplier, into
+        each receiver."""
+        firms, links = self.model.firms, self.links
         n_k, live = len(self.piped), links.live
         cell = links.stream[live]
         committed_out = np.bincount(links.supplier[live] * n_k + cell, links.quantity[live],
                                     minlength=firms.n * n_k).reshape(firms.n, n_k)
         committed_in = np.bincount(links.receiver[live] * n_k + cell, links.quantity[live],
                                    minlength=firms.n * n_k).reshape(firms.n, n_k)
-        s = firms.sector[rows]
-        supply = (normal[:, None] * model.yield_matrix[s] + model.heat_cascade.supply(committed_in[rows])
-                  - committed_out[rows])
-        demand = normal[:, None] * model.need_matrix[s] - committed_in[rows]
-        return rows, supply, demand
+        return committed_out, committed_in
+
+    def quota_shares(self, rows: np.ndarray, supply: np.ndarray) -> np.ndarray:
+        """Share of each firm's open supply (n, streams) that would avoid a reuse-quota fine: the
+        units below quota x normal generation not yet committed, / open supply, within [0, 1]."""
+        policy = self.model.policy("reuse_quota")
+        if policy is None:
+            return np.ones_like(supply)
+        generated, _ = self.normal_generation(rows)
+        below = policy.params.quota * generated - self.committed()[0][rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.clip(np.where(supply > 0, below / supply, 0.0), 0.0, 1.0)
 
     def candidates(self, visible_all: bool) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                                                np.ndarray, dict[str, np.ndarray]]]:
@@ -495,6 +575,7 @@ class ByproductMarket:
         """
         rows, supply_all, demand_all = self.open_quantities()
         floor, unit = self.spec.min_quantity, self.unit_values()
+        quota_share = self.quota_shares(rows, supply_all)
         firms, links = self.model.firms, self.links
         fee = self.model.policy("platform").params.fee if visible_all else 0.0
         live, n = links.live, firms.n
@@ -503,12 +584,12 @@ class ByproductMarket:
             if not s_open.any() or not r_open.any():
                 continue
             sup, supply, rec, demand = rows[s_open], supply_all[s_open, k], rows[r_open], demand_all[r_open, k]
-            values = self.pair_values(k, sup, rec, unit)
+            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k])
             rate = (firms.discount_rate[sup][:, None] + firms.discount_rate[rec][None, :]) / 2
             capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity_factor(
                 rate, self.spec.contract_months)
             q = np.minimum(supply[:, None], demand[None, :])
-            surplus = values["a_s"] + values["a_r"] + values["subsidy"] - (capex_month + fee) / q
+            surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
             feasible = (values["dist"] <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
             # a linked pair extends its contract only at renewal
             same = live[links.stream[live] == k]
@@ -517,38 +598,67 @@ class ByproductMarket:
             i, j = at_s[links.supplier[same]], at_r[links.receiver[same]]
             both_open = (i >= 0) & (j >= 0)
             feasible[i[both_open], j[both_open]] = False
+            barred_s, barred_r = self.bargaining.barred_pairs(k)
+            i, j = at_s[barred_s], at_r[barred_r]
+            feasible[i[(i >= 0) & (j >= 0)], j[(i >= 0) & (j >= 0)]] = False
             if not visible_all:
                 feasible &= self.known[np.ix_(sup, rec)]
             values["capex_month"] = capex_month
             yield k, sup, rec, supply, demand, np.where(feasible, surplus, np.nan), values
 
     def form(self, k: int, s: int, r: int, q: float, v: dict[str, float], fee: float) -> bool:
-        """Price a matched pair, check both sides' NPV and financing, and sign the contract."""
+        """Price a matched pair, negotiate, check both sides' NPV and financing, and sign.
+
+        Under ``posted_price`` with the fund in force and a stream with a disposal fee the price
+        is fixed in advance (no negotiation); otherwise, including after the fund's schedule
+        ends, the pair bargains under the nash rule (``posted_price``) or the scenario's rule,
+        with the friction of :mod:`ecopark.markets.bargaining`. A side negotiates only if the
+        present value of its operating gains (trust-weighted, first delivery after the
+        negotiation's delay) exceeds its half of the negotiation cost; after an agreement the
+        link forms if that value exceeds what financing its capex costs and it can pay its part
+        (else the pair is barred for ``retry_months``).
+        """
         model, spec, firms = self.model, self.spec, self.model.firms
         built = (s, r, k) in self.built
         capex = 0.0 if built else float(v["capex"])
         capex_month = 0.0 if built else float(v["capex_month"])
         fund = model.policy("posted_price_rule")
+        disposal_cost = float(self.stream["disposal_cost"][k])
         rule = spec.sharing_rule
         if rule == "posted_price" and fund is None:
-            return False  # the fund's schedule has ended: no posted-price links
+            rule = "nash"  # the fund's schedule has ended: the pair bargains
+        haggle = spec.negotiation and not (rule == "posted_price" and disposal_cost > 0)
         terms = share_surplus(
             rule, q, float(v["a_s"]), float(v["a_r"]), float(v["subsidy"]), capex, capex_month, fee,
-            spec.bargaining_power, spec.commission, float(self.stream["disposal_cost"][k]),
-            fund.params.share if fund else 0.0,
+            spec.bargaining_power, spec.commission, disposal_cost, fund.params.share if fund else 0.0,
         )
+        talks = self.bargaining.friction(s, r, float(v["dist"]), fee > 0) if haggle else None
+        delay, half_cost = (talks.months, talks.cost / 2) if talks else (0, 0.0)
         months = spec.contract_months
         agents = model.firm_agents
         sides = ((s, self.trust[s] * terms.operating_supplier, terms.capex_supplier),
                  (r, self.trust[s] * terms.operating_receiver, terms.capex_receiver))
+
+        def value(row: int, cash_flow: float) -> float:  # PV of operating gains, first delivery after the delay
+            rate = firms.discount_rate[row]
+            return cash_flow / float(annuity_factor(rate, months)) * (1.0 + rate / 12.0) ** -delay
+
+        # a side negotiates only if the link's operating value covers its half of the negotiation cost
+        if any(value(row, cash_flow) - half_cost <= 0 for row, cash_flow, _ in sides):
+            return False
+        if talks is not None:
+            surplus = float(v["a_s"] + v["a_r"] + v["subsidy"] + v["topup"]) - (capex_month + fee) / q
+            if not self.bargaining.negotiate(k, s, r, talks, surplus, float(v["a_s"]),
+                                             float(self.stream["virgin_price"][k])):
+                return False
         # each side asks the banks once (a refusal counts) and values its capex at what financing costs
         plans = [agents[row].financing(amount, "link", cash_flow, record=True) if amount > 0 else None
                  for row, cash_flow, amount in sides]
         for (row, cash_flow, amount), plan in zip(sides, plans, strict=True):
             cost = agents[row].financing_cost(amount, "link", cash_flow, plan) if plan else 0.0
-            if cash_flow / float(annuity_factor(firms.discount_rate[row], months)) - cost <= 0:
-                return False
-            if plan and agents[row].cash < plan[2]:
+            if value(row, cash_flow) - cost <= 0 or (plan and agents[row].cash < plan[2]):
+                if talks is not None:
+                    self.bargaining.bar(k, s, r)
                 return False
         for row, cash_flow, amount in sides:
             if amount > 0:
@@ -556,15 +666,19 @@ class ByproductMarket:
                 self.firm_gain[row] -= amount
         if not built:
             self.built.add((s, r, k))
+        self.bargaining.traded(s, r)
         first = not (self.linked[s] and self.linked[r])
         self.linked[[s, r]] = True
+        start = model.steps + delay
         self.links.add(
             supplier=s, receiver=r, stream=k, quantity=q, price=terms.price, topup=terms.topup,
-            distance=float(v["dist"]), start=model.steps, end=model.steps + months, active=True, first=first,
+            distance=float(v["dist"]), start=start, end=start + months, active=True, first=first,
             via_platform=fee > 0, fee=fee, beta=0.5 if rule == "equal" else spec.bargaining_power,
             commission=spec.commission if rule == "operator_commission" else 0.0, capex=capex,
             expected_supplier=terms.operating_supplier, expected_receiver=terms.operating_receiver,
             end_reason=END_REASONS.index("active"),
+            annuity_supplier=terms.operating_supplier - terms.gain_supplier,
+            annuity_receiver=terms.operating_receiver - terms.gain_receiver,
         )
         self.known[s, r] = self.known[r, s] = True
         self.formed_this_step += 1
@@ -615,7 +729,7 @@ class ByproductMarket:
             rate = (firms.discount_rate[sup][:, None] + firms.discount_rate[rec][None, :]) / 2
             capex_month = values["capex"] * annuity_factor(rate, self.spec.contract_months)
             q = np.minimum(supply[supply > 0][:, None], demand[demand > 0][None, :])
-            surplus = values["a_s"] + values["a_r"] + values["subsidy"] - capex_month / q
+            surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - capex_month / q
             surplus[(values["dist"] > self.stream["max_distance"][k]) | (sup[:, None] == rec[None, :])] = np.nan
             problems.append((surplus, supply[supply > 0], demand[demand > 0]))
         flows = match_max_surplus_blocks(problems)

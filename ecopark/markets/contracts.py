@@ -19,7 +19,13 @@ Revenue sharing (:func:`share_surplus`), per month for committed quantity q (uni
     operator_commission:  the nash price; each month the operator takes m*S, paid beta:(1-beta)
     posted_price (Changzhou, for streams with d_k > 0): the supplier pays the receiver
         share*d_k per unit (p = -share*d_k) instead of paying a contractor d_k, and the green
-        fund pays the receiver (1-share)*d_k per unit; the receiver pays the capex.
+        fund pays the receiver the top-up t_k = (1-share)*d_k per unit (:func:`posted_topup`);
+        the receiver pays the capex. The top-up is part of the joint surplus,
+        S = q (a_s + a_r + sub_k + t_k) - K - F, so it can create links.
+
+Expected gains (``gain_*``) are net of the capex annuity each side pays; the operating gains
+(``operating_*``) exclude it. Under nash/equal/capex_share the supplier's net gain is beta*S and
+the receiver's (1-beta)*S; under operator_commission (1-m)*beta*S and (1-m)*(1-beta)*S.
 
 p > 0 means the receiver pays the supplier; p < 0 means the supplier pays the receiver
 (a gate fee). The platform fee F is split equally.
@@ -36,6 +42,12 @@ from ecopark.records import RecordTable
 
 SHARING_RULES = ("nash", "equal", "posted_price", "capex_share", "operator_commission")
 END_REASONS = ("active", "expired", "unprofitable", "exit")
+
+
+def posted_topup(disposal_cost, posted_share: float):
+    """The green fund's top-up per unit under the posted-price rule (yuan/unit):
+    t_k = (1 - share) * d_k for streams with a disposal fee (d_k > 0), else 0."""
+    return (1.0 - posted_share) * np.maximum(disposal_cost, 0.0)
 
 
 @dataclass(frozen=True)
@@ -75,12 +87,11 @@ def share_surplus(
         beta = 0.5
     if rule == "posted_price" and disposal_cost <= 0:
         rule = "nash"  # the Changzhou rule prices disposal fees; without one, bargain
-    total = q * (a_s + a_r + subsidy) - capex_month - fee
-    topup = 0.0
+    topup = float(posted_topup(disposal_cost, posted_share)) if rule == "posted_price" else 0.0
+    total = q * (a_s + a_r + subsidy + topup) - capex_month - fee
     capex_s_share = 0.0
     if rule == "posted_price":
         price = -posted_share * disposal_cost
-        topup = (1.0 - posted_share) * disposal_cost
     elif rule == "capex_share":
         capex_s_share = beta
         price = (beta * total + beta * capex_month + fee / 2) / q - a_s
@@ -134,6 +145,12 @@ LINK_FIELDS: dict[str, tuple[type, str]] = {
     "gain_operator": (float, "yuan, cumulative platform fees and commissions"),
     "gain_government": (float, "yuan, cumulative net fiscal effect (negative: cost)"),
     "compensated": (bool, "the risk-compensation fund has evaluated this link"),
+    "annuity_supplier": (float, "yuan/month capex annuity (net of capex subsidy) the supplier pays"),
+    "annuity_receiver": (float, "yuan/month capex annuity (net of capex subsidy) the receiver pays"),
+    "net_supplier": (float, "yuan, cumulative realised gain of the supplier net of its capex annuity"),
+    "net_receiver": (float, "yuan, cumulative realised gain of the receiver net of its capex annuity"),
+    "quota_avoided": (float, "yuan, cumulative reuse-quota fines the supplier avoided through the link"),
+    "commission_paid": (float, "yuan, cumulative commission paid to the operator (operator_commission rule)"),
 }
 
 

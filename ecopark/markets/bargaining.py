@@ -1,0 +1,117 @@
+"""Bargaining friction: what it costs, how long it takes and how often a negotiation fails.
+
+A matched pair that must haggle over the transfer price (every sharing rule except the
+posted price with the fund in force, for a stream with a disposal fee) negotiates once per
+attempt (:meth:`Bargaining.negotiate`). With w = 1 + markup x (1 - familiar) (``familiar``:
+the two firms have traded before), g = 1 - relief x T (T the receiver's trust in the
+supplier) and the platform's savings pi_c, pi_i (0 without the platform)::
+
+    cost    C     = (c0 + c_km * dist) * w * g * (1 - pi_c)        yuan, half paid by each side
+    time    M     = round(m0 * w * g)                             months before the first delivery
+    spread  sigma = sigma0 * w * g * (1 - pi_i)
+    agree   iff   u > sigma * (max(a_s, 0) * xi_s + v_k * xi_r),   xi_s, xi_r ~ Exp(1)
+
+u is the pair's surplus per unit (the one the market matched on), a_s the supplier's private
+valuation (the disposal cost per unit it avoids, its contractor's fee and taxes; a salvage
+price is a public market price and hides nothing) and v_k the receiver's (the virgin price it
+saves, under its own supply contracts). Each side overstates its reservation value by an amount the other cannot verify,
+sigma x its valuation x xi; when the two overstatements exceed the surplus the offers do not
+cross and the negotiation breaks down (a demand-exaggeration reading of bilateral bargaining
+under two-sided private information, where breakdown happens even though trade pays:
+Myerson and Satterthwaite 1983, J. Econ. Theory 29; Chatterjee and Samuelson 1983, Oper.
+Res. 31). The cost is paid whether or not they agree; a pair that broke down, or agreed
+terms that one side's financing then could not carry, negotiates again only after
+``retry_months``. xi are drawn each month per firm and stream from the
+model's ``bargaining`` generator, so scenarios compared on the same seed share them.
+
+The posted-price rule removes haggling: a price fixed in advance has no negotiation cost,
+no delay and no breakdown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ecopark.model import ParkModel
+
+
+@dataclass(frozen=True)
+class Negotiation:
+    """The friction a pair faces before it negotiates (known to both in advance)."""
+
+    cost: float  # yuan, both sides together, paid at the attempt
+    months: int  # months from agreement to the first delivery
+    spread: float  # sigma: overstatement scale, share of each side's valuation
+
+
+class Bargaining:
+    """Negotiation cost, time and breakdown of proposed links; pairs barred after a breakdown."""
+
+    def __init__(self, model: ParkModel) -> None:
+        self.model = model
+        self.spec = model.scenario.byproduct_market
+        self.partners: set[tuple[int, int]] = set()  # (low row, high row) that have traded
+        self.barred = {"supplier": np.zeros(0, np.int64), "receiver": np.zeros(0, np.int64),
+                       "stream": np.zeros(0, np.int64), "until": np.zeros(0, np.int64)}
+        self._xi = np.zeros((0, 0, 2))
+        self.attempts = 0
+        self.breakdowns = 0
+
+    def new_month(self) -> None:
+        """Draw this month's overstatement factors xi (firm rows x streams x (as supplier,
+        as receiver)) and forget bars that have expired."""
+        model = self.model
+        n_k = len(model.catalogue.streams)
+        self._xi = model.draws("bargaining").exponential(size=(model.firms.n, n_k, 2))
+        keep = self.barred["until"] >= model.steps
+        self.barred = {name: values[keep] for name, values in self.barred.items()}
+
+    def barred_pairs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(supplier rows, receiver rows) of stream k barred from negotiating this month."""
+        on = self.barred["stream"] == k
+        return self.barred["supplier"][on], self.barred["receiver"][on]
+
+    def friction(self, s: int, r: int, dist: float, via_platform: bool) -> Negotiation:
+        """The cost, time and spread a negotiation between supplier s and receiver r faces."""
+        spec = self.spec
+        familiar = (min(s, r), max(s, r)) in self.partners
+        w = 1.0 + spec.unfamiliarity_markup * (not familiar)
+        g = 1.0 - spec.trust_relief * float(self.model.byproduct_market.trust[s])
+        cost = (spec.negotiation_cost + spec.negotiation_cost_per_km * dist) * w * g
+        spread = spec.valuation_uncertainty * w * g
+        if via_platform:
+            cost *= 1.0 - spec.platform_cost_saving
+            spread *= 1.0 - spec.platform_information
+        return Negotiation(cost, round(spec.negotiation_months * w * g), spread)
+
+    def negotiate(self, k: int, s: int, r: int, terms: Negotiation, surplus: float,
+                  supplier_value: float, receiver_value: float) -> bool:
+        """Hold one negotiation: both sides pay half its cost (``negotiation``); returns whether
+        they agree (else the pair is barred for ``retry_months``). ``surplus`` is yuan/unit,
+        the valuations are yuan/unit (a_s and v_k)."""
+        model = self.model
+        if terms.cost > 0:
+            accounts = model.firms.account[[s, r]]
+            model.ledger.transfer("negotiation", accounts, model.outside, np.full(2, terms.cost / 2))
+        self.attempts += 1
+        xi_s, xi_r = self._xi[s, k, 0], self._xi[r, k, 1]
+        if surplus > terms.spread * (max(supplier_value, 0.0) * xi_s + max(receiver_value, 0.0) * xi_r):
+            return True
+        self.breakdowns += 1
+        self.bar(k, s, r)
+        return False
+
+    def bar(self, k: int, s: int, r: int) -> None:
+        """Bar the pair from negotiating over stream k again for ``retry_months`` (after a breakdown,
+        or after an agreement their financing could not carry)."""
+        until = self.model.steps + self.spec.retry_months
+        for name, value in (("supplier", s), ("receiver", r), ("stream", k), ("until", until)):
+            self.barred[name] = np.r_[self.barred[name], value]
+
+    def traded(self, s: int, r: int) -> None:
+        """Record that s and r have agreed a link (they are familiar from now on)."""
+        self.partners.add((min(s, r), max(s, r)))

@@ -1,0 +1,161 @@
+"""Byproduct exchange economics (issue 16): the Changzhou rule, who gains, the catalogue, friction."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import ecopark
+from ecopark import metrics
+from ecopark.experiments.exchange import sector_margins
+from ecopark.markets.byproduct import ByproductMarket
+from ecopark.model import ParkModel
+
+POSTED = {"byproduct_market.sharing_rule": "posted_price", "policies.posted_price_rule.share": 0.6}
+NO_CARBON = {"policies.cap_and_trade.enabled": False}  # no carbon-price drift between contract and delivery
+
+
+def _run(overrides: dict, seed: int, months: int, scenario: str = "generic") -> ParkModel:
+    model = ParkModel(ecopark.load_scenario(scenario, overrides), seed=seed)
+    for _ in range(months):
+        model.step()
+    return model
+
+
+def test_links_keep_forming_by_bargaining_after_the_posted_price_rule_ends():
+    model = _run({**POSTED, "policies.posted_price_rule.end": 6}, seed=0, months=20)
+    formed_after = sum(model.datacollector.model_vars["links_formed"][6:])
+    assert formed_after > 5
+    links = model.byproduct_market.links
+    late = np.flatnonzero(links.start[: links.n] > 12)
+    assert len(late) and (links.topup[late] == 0).all()  # bargained: no top-up promised
+
+
+def test_the_posted_price_top_up_enters_the_matching_surplus():
+    model = ParkModel(ecopark.load_scenario("generic", {**POSTED, "policies.platform.enabled": True}), seed=1)
+    model.steps = 1  # the fund is in force from month 1; no link yet
+    market = model.byproduct_market
+    market._grow()
+    k = model.catalogue.stream_keys.index("spent_acid")
+
+    def surplus() -> np.ndarray:
+        return next(c for c in market.candidates(True) if c[0] == k)[5]
+
+    with_fund = surplus()
+    market.spec = replace(market.spec, sharing_rule="nash")
+    without = surplus()
+    ok = np.isfinite(without)
+    assert ok.any()
+    assert with_fund[ok] - without[ok] == pytest.approx(0.4 * 1500.0)
+
+
+@pytest.mark.parametrize("rule", ["equal", "nash"])
+def test_realised_split_net_of_capex_is_the_rules_beta(rule):
+    model = _run({"byproduct_market.sharing_rule": rule, **NO_CARBON}, seed=1, months=36)
+    assert model.byproduct_market.links.n > 20
+    assert metrics.link_split_supplier(model) == pytest.approx(0.5, abs=0.03)
+    share = metrics.compute_run_metrics(model, ["surplus_share_supplier"])["surplus_share_supplier"]
+    assert share == pytest.approx(0.5, abs=0.03)  # no platform: no fees, the private gains split alike
+
+
+def test_the_operator_commission_is_m_of_the_net_surplus():
+    m = 0.2
+    model = _run({"byproduct_market.sharing_rule": "operator_commission", "byproduct_market.commission": m,
+                  **NO_CARBON}, seed=2, months=30)
+    links = model.byproduct_market.links
+    n = links.n
+    net = links.net_supplier[:n] + links.net_receiver[:n] + links.commission_paid[:n]
+    paid = links.commission_paid[:n]
+    positive = (links.months[:n] > 0) & (paid > 0)
+    assert positive.sum() > 10
+    np.testing.assert_allclose(paid[positive], m * net[positive], rtol=1e-6)
+    assert metrics.link_split_operator(model) == pytest.approx(m, abs=0.005)
+    assert model.ledger.flow("operator_commission") == pytest.approx(paid.sum(), rel=1e-6)
+
+
+def test_quota_fines_count_only_up_to_the_quota_and_are_government_loss():
+    spared, counted = [], []
+    original = ByproductMarket.assess_quota
+    before = np.zeros(0)
+
+    def spy(self):  # at each year end: the fines links spared, fine x min(reused, quota x generated)
+        nonlocal before
+        model, firms, links = self.model, self.model.firms, self.links
+        quota = model.policy("reuse_quota")
+        if quota and model.steps % 12 == 0:
+            rows = firms.live
+            gen = self.year_generated[rows] + firms.generated[rows]
+            used = self.year_delivered[rows] + firms.delivered_out[rows]
+            spared.append(float((np.minimum(used, quota.params.quota * gen) * quota.fine_per_unit(
+                model.catalogue)).sum()))
+            now = links.quota_avoided[: links.n].copy()
+            year = now - np.r_[before, np.zeros(links.n - len(before))]
+            counted.append(float(year[firms.alive[links.supplier[: links.n]]].sum()))  # assessed firms
+            before = now
+        original(self)
+
+    ByproductMarket.assess_quota = spy
+    try:
+        model = _run({}, seed=2, months=36, scenario="liaocheng")
+    finally:
+        ByproductMarket.assess_quota = original
+    links = model.byproduct_market.links
+    n = links.n
+    fine = model.government.policies["reuse_quota"].fine_per_unit(model.catalogue)
+    every_unit = float((links.delivered_total[:n] * fine[links.stream[:n]]).sum())
+    assert sum(spared) > 0
+    np.testing.assert_allclose(counted, spared, rtol=1e-6)
+    total = metrics.quota_fines_avoided(model)
+    assert total < 0.8 * every_unit  # reuse above the quota avoids no fine
+    assert links.gain_government[:n].sum() <= -total
+
+
+def test_operator_revenue_excludes_the_carbon_pool_pass_through():
+    model = _run({}, seed=1, months=24)
+    received = sum(model.ledger.flow(k, None, "operator") for k in model.ledger.kinds if k != "equity")
+    passed = model.ledger.flow("carbon_pool_payout")
+    assert passed > 0
+    assert metrics.operator_revenue(model) == pytest.approx(received - passed)
+
+
+def test_every_sector_margin_in_its_plausible_range():
+    table = sector_margins(_run({}, seed=0, months=24))
+    outside = table[(table.margin < table.lo) | (table.margin > table.hi)]
+    assert outside.empty, outside[["sector", "margin", "lo", "hi"]].to_string()
+    assert len(table) == 13
+
+
+def test_contracts_are_sized_at_the_contract_share_of_normal_supply_and_need():
+    model = _run({"byproduct_market.contract_share": 0.7}, seed=3, months=12)
+    market, links = model.byproduct_market, model.byproduct_market.links
+    live = links.live
+    generated, needed = market.normal_generation(np.arange(model.firms.n))
+    committed_out, committed_in = market.committed()
+    assert len(live) > 5
+    assert (committed_out <= 0.7 * generated + 1e-6).all()
+    assert (committed_in <= 0.7 * needed + 1e-6).all()
+
+
+def _fee_streams(model: ParkModel) -> tuple[float, float]:
+    """(delivering links of disposal-fee streams, mean over months; their reuse rate by mass)."""
+    fee = model.stream_disposal_cost > 0
+    links, totals = model.byproduct_market.links, model.stream_totals
+    n = links.n
+    link_months = links.months[:n][fee[links.stream[:n]]].sum()
+    return float(link_months / model.steps), float(totals["delivered"][fee].sum() / totals["generated"][fee].sum())
+
+
+def test_posted_price_beats_haggling_only_where_haggling_is_costly():
+    """With friction (platform off) the posted-price rule raises the links delivering and the reuse of
+    disposal-fee streams on paired seeds; without friction most of the effect goes."""
+    seeds, months = range(5), 30
+    effects = {}
+    for friction in (True, False):
+        base = {"byproduct_market.negotiation": friction}
+        diffs = [np.subtract(_fee_streams(_run({**base, **POSTED}, seed, months)),
+                             _fee_streams(_run(base, seed, months))) for seed in seeds]
+        effects[friction] = np.array(diffs)
+    for diff in effects[True].T:  # links, reuse
+        half = 2.776 * diff.std(ddof=1) / np.sqrt(len(diff))  # t(0.975, 4 d.f.)
+        assert diff.mean() - half > 0
+    assert (np.abs(effects[False].mean(axis=0)) < 0.5 * effects[True].mean(axis=0)).all()
