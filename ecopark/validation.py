@@ -143,43 +143,55 @@ def whole_technology_options(model: ParkModel, rows: np.ndarray, penalty: float 
     return np.array(firm), np.array(abate), np.array(spend), cost
 
 
-def least_cost(firm: np.ndarray, abate: np.ndarray, spend: np.ndarray, required: float, whole: bool) -> float:
-    """Least monthly cost of abating ``required`` with at most one option per firm: the MILP
-    over whole technologies (``whole``) or its LP relaxation (divisible technologies)."""
+def least_cost(firm: np.ndarray, abate: np.ndarray, spend: np.ndarray, required: float, whole: bool,
+               penalty: float | None = None) -> tuple[float, float]:
+    """(yuan/month, tCO2e/month abated) of the least-cost way to abate ``required`` with at most
+    one option per firm: the MILP over whole technologies (``whole``) or its LP relaxation
+    (divisible technologies). With ``penalty`` (yuan/t) a shortfall is allowed at that price, as
+    under a cap whose penalty is a buy-out price; the cost then includes the penalties."""
     n, m = int(firm.max()) + 1, len(firm)
-    one_per_firm = sparse.csr_matrix((np.ones(m), (firm, np.arange(m))), shape=(n, m))
-    constraints = LinearConstraint(sparse.vstack([sparse.csr_matrix(abate[None, :]), one_per_firm]),
-                                   np.r_[required, np.zeros(n)], np.r_[np.inf, np.ones(n)])
-    return float(milp(spend, constraints=constraints, integrality=np.full(m, int(whole)), bounds=Bounds(0, 1)).fun)
+    buyout = int(penalty is not None)
+    one_per_firm = sparse.csr_matrix((np.ones(m), (firm, np.arange(m))), shape=(n, m + buyout))
+    need = sparse.csr_matrix(np.r_[abate, np.ones(buyout)][None, :])
+    constraints = LinearConstraint(sparse.vstack([need, one_per_firm]), np.r_[required, np.zeros(n)],
+                                   np.r_[np.inf, np.ones(n)])
+    result = milp(np.r_[spend, [penalty] * buyout], constraints=constraints,
+                  integrality=np.r_[np.full(m, int(whole)), np.zeros(buyout)],
+                  bounds=Bounds(0, np.r_[np.ones(m), [required] * buyout]))
+    return float(result.fun), float(abate @ result.x[:m])
 
 
 def least_cost_over_caps(shares: Sequence[float] = tuple(np.linspace(0.1, 0.9, 9)),
-                         months: int = 12) -> list[dict[str, Any]]:
+                         months: int = 12, seed: int = 0) -> list[dict[str, Any]]:
     """The market against the whole-technology optimum over caps and heterogeneity settings.
 
     For each setting (the frictionless park, and the same with firm heterogeneity) and each
     share of the abatement on offer (every firm's technologies below the penalty), the cap
-    requires that share; after ``months`` the row has the abatement installed against the
-    need, its cost against the MILP optimum and the LP bound, and the first clearing price
-    beside the MAC of the marginal step of the LP.
+    requires that share; after ``months`` the row has the abatement installed, the MILP's own
+    abatement (whole technologies may have to over-abate) and the requirement; the monthly
+    technology cost against the MILP optimum and the LP bound; the same with the penalty as a
+    buy-out price (market: technology cost + penalty x shortfall; MILP allowed a shortfall at
+    the penalty); and the first clearing price beside the MAC of the marginal step of the LP.
     """
     rows_out = []
     for label, extra in (("homogeneous", {}), ("heterogeneous", HETEROGENEITY)):
-        base = ParkModel(load_scenario("generic", {**FRICTIONLESS, **extra}), seed=0)
+        base = ParkModel(load_scenario("generic", {**FRICTIONLESS, **extra}), seed=seed)
         base.steps = 1  # policies in force, as in the first month
+        penalty = base.policy("cap_and_trade").params.penalty
         rows = base.firms.live
-        firm, abate, spend, cost = whole_technology_options(base, rows)
+        firm, abate, spend, cost = whole_technology_options(base, rows, penalty)
         bau = float(base.abatement.normal_bau(rows).sum())
         on_offer = float(sum(abate[firm == i].max() for i in np.unique(firm)))
         mac, _, a = base.abatement.steps(rows)
-        ok = np.isfinite(mac) & (mac < 600.0)
+        ok = np.isfinite(mac) & (mac < penalty)
         by_mac = np.argsort(mac[ok])
         for share in shares:
             required = share * on_offer
-            best = least_cost(firm, abate, spend, required, whole=True)
-            bound = least_cost(firm, abate, spend, required, whole=False)
+            best, best_abated = least_cost(firm, abate, spend, required, whole=True)
+            bound, _ = least_cost(firm, abate, spend, required, whole=False)
+            buyout, buyout_abated = least_cost(firm, abate, spend, required, whole=True, penalty=penalty)
             cap = {**FRICTIONLESS, **extra, "policies.cap_and_trade.cap_start": 1 - required / bau}
-            model = ParkModel(load_scenario("generic", cap), seed=0)
+            model = ParkModel(load_scenario("generic", cap), seed=seed)
             for _ in range(months):
                 model.step()
             installed = float(model.firms.abated[rows].sum())
@@ -187,8 +199,10 @@ def least_cost_over_caps(shares: Sequence[float] = tuple(np.linspace(0.1, 0.9, 9
             marginal = float(mac[ok][by_mac][min(np.searchsorted(np.cumsum(a[ok][by_mac]), required), ok.sum() - 1)])
             prices = model.carbon_market.session_prices
             rows_out.append({"setting": label, "share": float(share), "required": required, "installed": installed,
-                             "cost": spent, "milp": best, "lp": bound, "marginal": marginal,
-                             "price": prices[0][1] if prices else float("nan")})
+                             "milp_abated": best_abated, "cost": spent, "milp": best, "lp": bound,
+                             "buyout": buyout, "buyout_abated": buyout_abated,
+                             "market_with_penalty": spent + penalty * max(required - installed, 0.0),
+                             "marginal": marginal, "price": prices[0][1] if prices else float("nan")})
     return rows_out
 
 
