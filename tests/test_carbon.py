@@ -8,12 +8,14 @@ from scipy.optimize import linprog
 
 import ecopark
 from ecopark.markets.carbon import clear_uniform_price
+from ecopark.markets.lumpy_steps import break_even_bid, worth_installing
 from ecopark.model import ParkModel
 from ecopark.validation import (
     FRICTIONLESS,
     FRICTIONLESS_SECTORS,
     frictionless_park,
     installed_abatement,
+    least_cost_over_caps,
     mac_steps,
 )
 
@@ -194,3 +196,28 @@ def test_carbon_pool_pays_contributors_their_share_less_commission():
     commission = r.config["scenario"]["operator"]["pool_commission"]
     assert payouts <= (1 - commission) * revenue + 1.0  # per-firm payouts are rounded to the fen
     assert payouts >= 0.9 * (1 - commission) * revenue  # only contributors that left the park miss out
+
+
+def test_a_whole_step_is_installed_when_cheaper_than_what_it_saves():
+    # equation (1) of markets/lumpy_steps.py; the bid (2) is its break-even: at that short price it is indifferent
+    mac, step, bank, penalty = np.array([480.0, 480.0, 72.0]), np.array([100.0, 100.0, 100.0]), 240.0, 600.0
+    committed = np.array([60.0, 80.0, 10.0])
+    install = worth_installing(mac, step, committed, np.full(3, penalty), bank)
+    assert install.tolist() == [False, True, True]  # 480x100 > 60x600 + 40x240; a cheap step pays at 10%
+    bid = break_even_bid(mac, step, committed, bank, penalty)
+    np.testing.assert_allclose(bid, [penalty, 480 + 20 / 80 * 240, 72.0])  # capped; break-even; MAC below bank
+    assert worth_installing(mac, step, committed, bid, bank)[1:].all()
+    assert not worth_installing(mac, step, committed, bid * 0.999, bank)[1]
+
+
+def test_lumpy_decision_near_least_cost_with_the_penalty_as_buy_out():
+    # heterogeneous firms (seed 1), caps where the marginal firm's committed part of its step is
+    # between a half and what (1) needs: the old rule (install when >= half a year of the step)
+    # installed it and cost 13% and 10% above the least cost with the penalty as a buy-out price
+    rows = [r for r in least_cost_over_caps(shares=(0.6, 0.7), seed=1) if r["setting"] == "heterogeneous"]
+    for r in rows:
+        print(f"{r['share']:.0%}: market {r['installed'] / r['required'] - 1:+.1%} of required, MILP "
+              f"{r['buyout_abated'] / r['required'] - 1:+.1%}; cost + penalties / MILP "
+              f"{r['market_with_penalty'] / r['buyout'] - 1:+.1%}")
+        assert r["price"] == pytest.approx(r["marginal"], rel=1e-9)
+        assert r["market_with_penalty"] <= 1.05 * r["buyout"]

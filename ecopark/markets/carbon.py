@@ -14,11 +14,14 @@ position and its MAC curve:
     need_f = emitted so far + this month's emissions x months left - allowances held
              (- the expected output-based true-up, ``markets/allocation.py``)
 
-with its not-yet-installed technologies sorted by MAC: it bids for min(a_m, need left) at
-MAC_m (it would rather abate than pay more), offers the abatement beyond its need at MAC_m,
-bids any residual need at the penalty, and offers a surplus at its reservation price
-(the expected price with banking, else 0). After the session a firm abates what it
-offered and sold, or what it bid for and did not get (:meth:`CarbonMarket.session`).
+with its not-yet-installed technologies sorted by MAC: it bids for c_m = min(a_m, need left)
+at the price at which buying c_m and installing the whole step cost the same (MAC_m for a
+step it needs whole, more for one it needs in part: ``markets/lumpy_steps.py``), offers the
+abatement beyond its need at MAC_m, bids any residual need at the penalty, and offers a
+surplus at its reservation price (the expected price with banking, else 0). After the
+session a firm installs a step when its whole cost is at most what it saves: the part it
+committed (bid for and did not get, or offered and sold) at the price it would otherwise
+pay, plus the surplus at its reservation price (:meth:`CarbonMarket.commit_abatement`).
 
 Expectations are adaptive: after each session with trade, E <- E + w (P - E).
 """
@@ -31,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecopark.ledger import ALLOWANCE_KINDS, Ledger
-from ecopark.markets import allocation
+from ecopark.markets import allocation, lumpy_steps
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -363,8 +366,9 @@ class CarbonMarket:
         mac_sorted, order, a_sorted = model.abatement.steps(rows)
         cheaper = mac_sorted < p.penalty  # above the penalty a firm would rather pay it
         mac_sorted = np.where(cheaper, mac_sorted, np.nan)
-        # a technology is installed for at least half a year of its abatement (commit_abatement), so
-        # with fewer than 6 months left no step is relied on: the firm buys what it needs
+        # each step over the months ahead; with fewer than 6 months left no step is offered or relied
+        # on (the firm buys what it needs): without this, small sales of whole steps late in the year,
+        # whose surplus firms value at the adaptive expected price, cascade into large over-abatement
         a_sorted = np.where(cheaper & (2 * months_ahead >= 12), a_sorted * months_ahead, 0.0)
         # only abatement the firm can finance now is offered or relied on (firm by firm, in MAC order)
         r, c = np.nonzero(a_sorted > 0)
@@ -373,17 +377,17 @@ class CarbonMarket:
         before = np.cumsum(a_sorted, axis=1) - a_sorted
         tech_bid = np.clip(need[:, None] - before, 0.0, a_sorted)
         tech_ask = a_sorted - tech_bid
-        # a need smaller than half a year of the step would not be abated by it: bid it at the penalty
-        small = tech_bid < 0.5 * a_sorted * 12 / months_ahead
-        residual = np.maximum(need - a_sorted.sum(axis=1), 0.0) + np.where(small, tech_bid, 0.0).sum(axis=1)
-        tech_bid = np.where(small, 0.0, tech_bid)
+        residual = np.maximum(need - a_sorted.sum(axis=1), 0.0)
+        reservation = self.expected_price if p.banking else 0.0
+        # a step needed in part is bid at the break-even of buying that part vs installing it whole
+        bid_price = lumpy_steps.break_even_bid(np.nan_to_num(mac_sorted, nan=0.0), a_sorted, tech_bid,
+                                               reservation, p.penalty)
         surplus = np.minimum(np.maximum(-need, 0.0), np.maximum(held, 0.0))
         # every allowance sold is held now: surplus and abatement asks together at most the holding
         room = np.maximum(held - surplus, 0.0)
         ask_before = np.cumsum(tech_ask, axis=1) - tech_ask
         tech_ask = np.clip(room[:, None] - ask_before, 0.0, tech_ask)
-        reservation = self.expected_price if p.banking else 0.0
-        return mac_sorted, order, a_sorted, tech_bid, tech_ask, residual, surplus, reservation
+        return mac_sorted, order, a_sorted, bid_price, tech_bid, tech_ask, residual, surplus, reservation
 
     def session(self, ets, months_ahead: int) -> None:
         """One call auction: firms, government auction, carbon pool, external market.
@@ -398,13 +402,13 @@ class CarbonMarket:
         al.step = model.steps
         rows = model.firms.live
         rows = rows[self.covered(rows, "cap_and_trade")]
-        mac, order, steps, tech_bid, tech_ask, residual, surplus, reservation = self.orders(ets, rows, months_ahead)
-        year_step = steps * 12 / months_ahead  # the steps' abatement over a year
+        mac, order, steps, bid_price, tech_bid, tech_ask, residual, surplus, reservation = self.orders(
+            ets, rows, months_ahead)
         n, t = tech_bid.shape
         firm_idx = np.repeat(np.arange(n), t)
         mac_flat = np.nan_to_num(mac.ravel(), nan=0.0)
         # bids: tech steps, residual need at the penalty; asks: tech steps, surplus, government, pool
-        b_price = np.r_[np.minimum(mac_flat, p.penalty), np.full(n, p.penalty)]
+        b_price = np.r_[bid_price.ravel(), np.full(n, p.penalty)]
         b_qty = np.r_[tech_bid.ravel(), residual]
         b_owner = np.r_[firm_idx, np.arange(n)]
         gov_qty = min(self.auction_left, max(al.balance(self.government), 0.0))
@@ -423,8 +427,10 @@ class CarbonMarket:
         result = clear_uniform_price(b_price[bperm], b_qty[bperm], a_price[aperm], a_qty[aperm])
         buys, sells = np.zeros(len(b_qty)), np.zeros(len(a_qty))
         buys[bperm], sells[aperm] = result.buy_fills, result.sell_fills
+        book = (a_price, a_qty - sells, a_owner)
         if result.volume <= 0:
-            self.commit_abatement(rows, order, tech_bid, np.zeros((n, t)), np.zeros((n, t)), year_step)
+            self.commit_abatement(ets, rows, order, mac, steps, tech_bid, np.zeros((n, t)), np.zeros((n, t)),
+                                  book, months_ahead)
             return
         price = result.price
         accounts = self.account[rows]
@@ -459,17 +465,35 @@ class CarbonMarket:
         self.expected_price += p.expectation_weight * (price - self.expected_price)
         tech_buys = buys[: n * t].reshape(n, t)
         tech_sells = sells[: n * t].reshape(n, t)
-        self.commit_abatement(rows, order, tech_bid, tech_buys, tech_sells, year_step)
+        self.commit_abatement(ets, rows, order, mac, steps, tech_bid, tech_buys, tech_sells, book, months_ahead)
         self.buy_quota_credits(rows, price)
 
-    def commit_abatement(self, rows, order, tech_bid, bought, sold, year_step) -> None:
-        """Firms install a technology when what they committed to abate in the session (bid for
-        and did not get, or offered and sold) is at least half of its abatement over a year
-        (``year_step``, tCO2e): a whole technology, which abates for years, is not installed
-        for a residual of the year's last months; the firm buys that residual instead."""
-        committed = (tech_bid - bought) + sold
-        with np.errstate(invalid="ignore", divide="ignore"):
-            install = (year_step > 0) & (committed >= 0.5 * year_step)
+    def commit_abatement(self, ets, rows, order, mac, steps, tech_bid, bought, sold, book, months_ahead) -> None:
+        """Firms install a whole technology step when it is cheaper than going without it
+        (``markets/lumpy_steps.py``, equation (1)): its cost MAC x step (tCO2e over the months
+        ahead) against what the firm committed in the session, c = bid for and not got + offered
+        and sold, at the price it would otherwise pay, plus the rest of the step at its
+        reservation price (the expected price with banking, else 0).
+
+        The price otherwise paid is the penalty if no session is left before surrender, else
+        the price at which the asks other owners left unfilled in this session (``book``:
+        prices, quantities left, owners) cover c, or the penalty if they cannot. A step
+        committed whole (c = step) is installed: its MAC is at most the clearing price, which
+        no unfilled ask undercuts."""
+        p = ets.params
+        committed = np.minimum((tech_bid - bought) + sold, steps)
+        whole = (steps > 0) & (committed >= steps * (1 - 1e-9))
+        part = (steps > 0) & (committed > 0) & ~whole
+        install = whole.copy()
+        r, c = np.nonzero(part)
+        if len(r):
+            month = 13 - months_ahead
+            later = (month + p.session_months - (month - 1) % p.session_months <= 12
+                     or (p.true_up_session and month < 12))
+            short = (lumpy_steps.residual_supply_price(committed[r, c], r, *book, p.penalty) if later
+                     else np.full(len(r), p.penalty))
+            reservation = self.expected_price if p.banking else 0.0
+            install[r, c] = lumpy_steps.worth_installing(mac[r, c], steps[r, c], committed[r, c], short, reservation)
         r, c = np.nonzero(install)
         if len(r):
             value = np.full(len(r), self.expected_price)
