@@ -72,12 +72,13 @@ def test_energy_management_lowers_the_cost_factor_only_while_subscribed():
     model.step()
     before = model.firms.cost_factor.copy()
     model.step()
-    on = model.services.energy_on[: model.firms.n]
+    on = model.services.energy_on[: model.firms.n].copy()  # a copy: the subscriptions change below
     s = model.scenario.operator.services.energy_saving
     assert on.any()
     assert np.allclose(model.firms.cost_factor[: model.firms.n][on], before[: model.firms.n][on] * (1 - s))
-    # priced out: subscriptions lapse at the end of their term and the factor is restored
-    model.services.spec = load_scenario("qinzhou", ["operator.services.energy_fee=1e12"]).operator.services
+    # priced out (the highest fee allowed): subscriptions lapse at the end of their term and the
+    # factor is restored
+    model.services.spec = load_scenario("qinzhou", ["operator.services.energy_fee=1e10"]).operator.services
     for _ in range(3):
         model.step()
     assert not model.services.energy_on[: model.firms.n].any()

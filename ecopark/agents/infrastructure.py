@@ -27,8 +27,9 @@ can connect; a link of a served stream formed after the kind is built uses it: t
 link capex falls by ``link_capex_saving`` and its transport cost by ``transport_saving``;
 the receiver pays the operator a connection fee
 ``connection_share * tariff_k`` per unit of the contracted quantity each month and a
-throughput fee ``(1 - connection_share) * tariff_k`` per unit delivered. Links formed before
-keep their own pipes and trucks.
+throughput fee ``(1 - connection_share) * tariff_k`` per unit delivered, both from the
+link's first delivery (nothing while it is still under negotiation). Links formed before
+keep their own pipes and trucks, even when their negotiation ends after the build.
 
 **Running** (:meth:`step`, monthly): opex to outside; the loan's annuity (interest and
 principal to the bank, which repays its funders and pays them ``funding_rate``); the PPP
@@ -210,7 +211,7 @@ class Infrastructure:
         if not self.projects:
             ledger.transfer("transport", acc_r, model.outside, transport)
             return transport
-        on = (self.since[k] >= 0) & (links.start[live] >= self.since[k])
+        on = links.on_infrastructure[live]  # formed after the build (a delayed start does not count)
         transport = transport * np.where(on, 1.0 - self.transport_saving[k], 1.0)
         ledger.transfer("transport", acc_r, model.outside, transport)
         share = self.spec.connection_share

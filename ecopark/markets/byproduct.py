@@ -679,6 +679,7 @@ class ByproductMarket:
             end_reason=END_REASONS.index("active"),
             annuity_supplier=terms.operating_supplier - terms.gain_supplier,
             annuity_receiver=terms.operating_receiver - terms.gain_receiver,
+            on_infrastructure=model.infrastructure.since[k] >= 0,  # priced with it (adjust_pair)
         )
         self.known[s, r] = self.known[r, s] = True
         self.formed_this_step += 1

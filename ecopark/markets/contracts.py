@@ -151,6 +151,7 @@ LINK_FIELDS: dict[str, tuple[type, str]] = {
     "net_receiver": (float, "yuan, cumulative realised gain of the receiver net of its capex annuity"),
     "quota_avoided": (float, "yuan, cumulative reuse-quota fines the supplier avoided through the link"),
     "commission_paid": (float, "yuan, cumulative commission paid to the operator (operator_commission rule)"),
+    "on_infrastructure": (bool, "formed after shared infrastructure for its stream was built: uses it"),
 }
 
 
