@@ -129,11 +129,16 @@ def test_contracts_are_sized_at_the_contract_share_of_normal_supply_and_need():
     model = _run({"byproduct_market.contract_share": 0.7}, seed=3, months=12)
     market, links = model.byproduct_market, model.byproduct_market.links
     live = links.live
-    generated, needed = market.normal_generation(np.arange(model.firms.n))
+    rows = np.arange(model.firms.n)
+    _, needed = market.normal_generation(rows)
+    supplied = market.normal_supply(rows)  # own generation + heat passed on from committed intake
     committed_out, committed_in = market.committed()
     assert len(live) > 5
-    assert (committed_out <= 0.7 * generated + 1e-6).all()
+    assert (committed_out <= 0.7 * supplied + 1e-6).all()
     assert (committed_in <= 0.7 * needed + 1e-6).all()
+    # cascaded heat is contracted too, within the share of what the firm passes on
+    cascaded = committed_out[:, model.catalogue.stream_keys.index("low_grade_heat")]
+    assert cascaded.sum() > 0
 
 
 def _fee_streams(model: ParkModel) -> tuple[float, float]:

@@ -46,17 +46,33 @@ def test_trade_exposed_sectors_pass_through_less_than_sheltered_ones():
     assert all(0 <= v <= 1 for v in pt.values())
 
 
-def test_under_the_cap_the_expected_allowance_price_is_passed_through():
-    model = ParkModel(ecopark.load_scenario("generic", {}), seed=3)
+def _cap_prices(allocation: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(price sold at, base price, pass_through x initial price x intensity, beta) of month 1's producers."""
+    model = ParkModel(ecopark.load_scenario("generic", {"policies.cap_and_trade.allocation": allocation}), seed=3)
     model.step()
     rows = model.firms.live
     covered = model.carbon_market.covered(rows, "cap_and_trade")
-    initial = model.scenario.policies["cap_and_trade"].initial_price
+    assert covered.any() and (~covered).any()
+    p = model.scenario.policies["cap_and_trade"]
     s = model.firms.sector[rows]
     cat = model.catalogue
-    want = cat.sector_array("output_price")[s] + np.where(
-        covered, cat.sector_array("pass_through")[s] * initial * cat.sector_array("emission_intensity")[s], 0.0)
-    sales = model.ledger.received(model.firms.account[rows], "sale")
+    full = np.where(covered, cat.sector_array("pass_through")[s] * p.initial_price
+                    * cat.sector_array("emission_intensity")[s], 0.0)
     on = model.firms.output[rows] > 0
-    assert covered.any()
-    np.testing.assert_allclose(sales[on] / model.firms.output[rows][on], want[on], rtol=1e-6)
+    sold = model.ledger.received(model.firms.account[rows], "sale")[on] / model.firms.output[rows][on]
+    beta = p.free_share * (1 - p.new_entrant_reserve) * p.cap_start  # allowances per t of BAU, first year
+    return sold, cat.sector_array("output_price")[s][on], full[on], beta
+
+
+def test_under_the_cap_the_expected_allowance_price_is_passed_through():
+    """Allocation fixed before output (benchmark): the allowance price is passed through in full."""
+    sold, base, full, _ = _cap_prices("benchmark")
+    np.testing.assert_allclose(sold, base + full, rtol=1e-6)
+
+
+def test_output_based_allocation_passes_through_only_the_cost_net_of_allowances_earned():
+    """Output-based allocation (generic): each unit of output earns beta x intensity allowances, so only
+    the share 1 - beta of the allowance price is a marginal cost to pass on (Fischer and Fox 2007)."""
+    sold, base, full, beta = _cap_prices("output_based")
+    assert 0 < beta < 1
+    np.testing.assert_allclose(sold, base + (1 - beta) * full, rtol=1e-6)

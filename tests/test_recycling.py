@@ -113,9 +113,10 @@ def test_recycling_rates_by_kind_add_up():
 
 def test_a_link_takes_supply_from_a_sunk_plant_when_it_pays_the_supplier_more():
     """A copper smelter adopts its slag unit before it can find a partner; once the platform shows it
-    two cement plants, slag links that pay more than the unit's margin (recovery 90 - cost 60 yuan/t)
-    take the slag its unit was recycling: the unit's capacity is not withheld from the market, and
-    the supplier's value of the link counts the margin its idled unit loses."""
+    two cement plants and the negotiation's delay has passed, slag links that pay more than the unit's
+    margin (recovery 90 - cost 60 yuan/t) take the slag its unit was recycling: the unit's capacity
+    is not withheld from the market, and the supplier's value of the link counts the margin its idled
+    unit loses."""
     over = {"park.firms": {"copper": 1, "building_materials": 2}, "park.vacant_plots": 0,
             "economy.entry_rate": 0.0, "byproduct_market.encounters_per_month": 0.0,
             "policies.cap_and_trade.enabled": False, "policies.platform.enabled": True,
@@ -130,6 +131,10 @@ def test_a_link_takes_supply_from_a_sunk_plant_when_it_pays_the_supplier_more():
     assert rec.installed(smelter)[0, j] and firms.recycled[smelter, k][0] > 0
     for _ in range(3):
         model.step()
+    links = model.byproduct_market.links
+    assert len(links.live)
+    while model.steps <= links.start[links.live].max():  # negotiation delay (markets/bargaining.py)
+        model.step()
     share = rec.share[j]
     delivered, generated = firms.delivered_out[smelter, k][0], firms.generated[smelter, k][0]
     assert delivered > (1.0 - share) * generated  # links took slag the unit could have recycled
@@ -139,6 +144,5 @@ def test_a_link_takes_supply_from_a_sunk_plant_when_it_pays_the_supplier_more():
     forgone = rec.forgone_realised(smelter, np.array([k]))[0]
     assert forgone == pytest.approx((rec.recovery_value[j] - rec.unit_cost[j]) * lost / delivered)
     assert forgone > 0
-    links = model.byproduct_market.links
     live = links.live
     assert (links.price[live] > forgone).all()  # each link pays the supplier more than the unit would

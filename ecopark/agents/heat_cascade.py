@@ -10,11 +10,12 @@ release it (disposal at the stream's cost, 0 for heat), so a smelter's heat can 
 second greenhouse through the first (a chain of three firms).
 
     generated_fj(t) += sum_i delivered_in_fi(t-1) * cascade_ij     (:meth:`HeatCascade.pass_on`)
-    open supply_fj  += sum_i committed_in_fi * cascade_ij         (:meth:`HeatCascade.supply`)
+    normal supply_fj += sum_i committed_in_fi * cascade_ij        (:meth:`HeatCascade.supply`)
 
 Heat received in month t-1 is passed on in month t (a one-month lag, so that each month's
 link deliveries clear in one pass); links of stream j are sized, like every link, on normal
-operation: the receiver's committed intake of stream i. Byproduct balance per stream still
+operation: the receiver's committed intake of stream i, of which ``contract_share`` is
+offered, like own generation (``ByproductMarket.normal_supply``). Byproduct balance per stream still
 holds: generated (own production + passed on) = delivered + recycled + disposed.
 ``park.heat_cascade = false`` switches the cascade off.
 """

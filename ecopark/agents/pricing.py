@@ -4,7 +4,7 @@ A firm of sector s facing a carbon price v_f on its emissions (yuan/tCO2e: the c
 rate if taxed, plus the expected allowance price if under the cap:
 ``CarbonMarket.cost_per_tonne``) bears a carbon cost per unit of output
 
-    c_f = v_f x intensity_s                                  yuan/output unit
+    c_f = v_f x intensity_s - P x a_f                        yuan/output unit
 
 of which the sector passes the share pt_s (``pass_through`` in ``ecopark/data/sectors.toml``;
 low for trade-exposed sectors priced on world markets) into its output price, and demand
@@ -15,7 +15,13 @@ for the firm's output responds with the sector's price elasticity eps_s
     d_f = (p_f / p_s) ^ (-eps_s)                             demand factor on utilisation
 
 Under the cap the allowance price is an opportunity cost whether allowances were bought or
-allocated free, so it enters c_f in full. A carbon price therefore first lowers the output
+allocated free, so it enters c_f in full, except for the allowances the unit of output
+itself earns: under output-based allocation (China's national ETS) each unit produced earns
+a_f = beta x intensity_s allowances at the year-end true-up, worth the expected price P, so
+the marginal carbon cost a firm can pass on is only P x (1 - beta) x intensity_s (Fischer
+2001, "Rebating environmental policy revenues: output-based allocations and tradable
+performance standards", RFF DP 01-22; Fischer and Fox 2007, Land Economics 83(4)); under
+benchmark or grandfathered allocation, fixed before output, a_f = 0. A carbon price therefore first lowers the output
 and emissions of covered firms, and the share 1 - pt_s of the cost they absorb lowers their
 margin; only when the margin turns negative for long do plants close. With
 ``economy.carbon_pass_through`` off, p_f = p_s and d_f = 1.
@@ -32,8 +38,12 @@ if TYPE_CHECKING:
 
 
 def carbon_cost_per_unit(model: ParkModel, rows: np.ndarray) -> np.ndarray:
-    """c_f = carbon price on the firm's emissions x its sector's emission intensity (yuan/output unit)."""
-    return model.carbon_market.cost_per_tonne(rows) * model.sector_intensity[model.firms.sector[rows]]
+    """c_f = v_f x intensity_s - P x a_f (yuan/output unit): the carbon price on the firm's
+    emissions per unit of output, less the expected allowance price P on the allowances a_f
+    that unit earns under output-based allocation (``CarbonMarket.allocation_per_unit``)."""
+    market = model.carbon_market
+    return (market.cost_per_tonne(rows) * model.sector_intensity[model.firms.sector[rows]]
+            - market.expected_price * market.allocation_per_unit(rows))
 
 
 def output_prices(model: ParkModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,8 @@ supplier's side loses the in-plant recycling margin its own idled units forgo
 Where the operator's shared infrastructure carries stream k, a link formed after it was
 built pays less capex and transport and a tariff instead (agents/infrastructure.py:
 ``adjust_pair`` in the surplus, ``haulage`` at settlement); a firm's open supply includes
-the low-grade heat it passes on (agents/heat_cascade.py).
+the low-grade heat it passes on (agents/heat_cascade.py), contracted like its own output at
+``contract_share`` (:meth:`ByproductMarket.normal_supply`).
 
 Matching: with the platform, :func:`match_max_surplus` (a transportation LP, scipy HiGHS)
 over all pairs; without, :func:`deferred_acceptance` over the pairs each firm has
@@ -518,19 +519,26 @@ class ByproductMarket:
     def open_quantities(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Live firms (n,) and their uncontracted supply and need (n, streams).
 
-        Quantities are ``contract_share`` x what a firm generates or needs at its normal output
-        (:meth:`normal_generation`), minus what its active links already commit: contracts are
-        sized below expected supply and need, so ordinary month-to-month swings seldom leave a
-        link short (rationing absorbs the rest).
+        Quantities are ``contract_share`` x what a firm supplies or needs in normal operation
+        (:meth:`normal_supply`, :meth:`normal_generation`), minus what its active links already
+        commit: contracts are sized below expected supply and need, so ordinary month-to-month
+        swings seldom leave a link short (rationing absorbs the rest).
         """
         rows = self.model.firms.live
         committed_out, committed_in = self.committed()
         share = self.spec.contract_share
-        generated, needed = self.normal_generation(rows)
-        # a firm's open supply includes the low-grade heat it will pass on (agents/heat_cascade.py)
-        supply = share * (generated + self.model.heat_cascade.supply(committed_in[rows])) - committed_out[rows]
+        _, needed = self.normal_generation(rows)
+        supply = share * self.normal_supply(rows) - committed_out[rows]
         demand = share * needed - committed_in[rows]
         return rows, supply, demand
+
+    def normal_supply(self, rows: np.ndarray) -> np.ndarray:
+        """Units/month firms ``rows`` supply in normal operation, (n, streams): their generation at
+        normal output (:meth:`normal_generation`) plus the heat they pass on when their incoming
+        links deliver in full, cascade x committed intake (``agents/heat_cascade.py``). Cascaded
+        heat swings with those deliveries, so it is contracted at ``contract_share`` like the rest."""
+        generated, _ = self.normal_generation(rows)
+        return generated + self.model.heat_cascade.supply(self.committed()[1][rows])
 
     def normal_generation(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(generation, need) of firms ``rows`` at normal output (capacity x size x base

@@ -225,6 +225,22 @@ class CarbonMarket:
             cost[self.covered(rows, "cap_and_trade")] += self.expected_price
         return cost
 
+    def allocation_per_unit(self, rows: np.ndarray) -> np.ndarray:
+        """Allowances a firm earns per unit of output it produces (tCO2e/output unit): under
+        ``output_based`` allocation beta x intensity_s for a covered firm (the true-up of
+        ``markets/allocation.py``), else 0. beta is the year's benchmark rate; before the year's
+        opening (phase 7 of its first month) the rate the opening will set, free_share x (1 -
+        new_entrant_reserve) x cap / covered BAU (= cap_start x (1 - cap_decline)^year)."""
+        ets = self.model.policy("cap_and_trade")
+        if ets is None or ets.params.allocation != "output_based":
+            return np.zeros(len(rows))
+        p = ets.params
+        year = (self.model.steps - p.start) // 12
+        rate = self.benchmark_rate if self.cap > 0 else (
+            p.free_share * (1.0 - p.new_entrant_reserve) * p.cap_start * (1.0 - p.cap_decline) ** year)
+        intensity = self.model.sector_intensity[self.model.firms.sector[rows]]
+        return np.where(self.covered(rows, "cap_and_trade"), rate * intensity, 0.0)
+
     def pool_sale_share(self) -> float:
         """Expected share of the pool's credits that sell: min(1, offset room left / credits held)."""
         room = max(self.offsets_cap - self.offsets_sold, 0.0)
