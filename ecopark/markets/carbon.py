@@ -132,6 +132,7 @@ class CarbonMarket:
         self.year_emissions = np.zeros(0)  # tCO2e emitted this compliance year, per firm row
         self.offsets_held = np.zeros(0)  # local offset credits bought this year, per firm row
         self.contribution = np.zeros(0)  # unsold verified reductions in the pool, per firm row
+        self.pool_fill = 1.0  # expected share of the pool's offer that sells in a session (adaptive)
         self.free_allocation = np.zeros(0)  # tCO2e allocated free this compliance year, per firm row
         self.output_year = np.zeros(0)  # output this compliance year, per firm row (output-based true-up)
         self.last_year_emissions = np.zeros(0)  # tCO2e emitted last compliance year (grandfathering)
@@ -242,10 +243,17 @@ class CarbonMarket:
         return np.where(self.covered(rows, "cap_and_trade"), rate * intensity, 0.0)
 
     def pool_sale_share(self) -> float:
-        """Expected share of the pool's credits that sell: min(1, offset room left / credits held)."""
+        """Expected share of the pool's credits that sell: min(1, offset room left / credits held)
+        x the expected share of what the pool offers that sells (``pool_fill``, adaptive like the
+        price: after each session with a pool offer, F <- F + w (sold / offered - F))."""
         room = max(self.offsets_cap - self.offsets_sold, 0.0)
         stock = float(self.allowances.balance(self.pool))
-        return 1.0 if stock <= room else room / stock
+        return (1.0 if stock <= room else room / stock) * self.pool_fill
+
+    def _learn_pool_fill(self, offered: float, sold: float, weight: float) -> None:
+        """Update the expected share of the pool's offer that sells after a session."""
+        if offered > 0:
+            self.pool_fill += weight * (sold / offered - self.pool_fill)
 
     def monthly_liability(self, rows: np.ndarray) -> np.ndarray:
         """Carbon cost of firms this month as a lender judges it (yuan/month): the carbon tax on
@@ -444,6 +452,7 @@ class CarbonMarket:
         buys, sells = np.zeros(len(b_qty)), np.zeros(len(a_qty))
         buys[bperm], sells[aperm] = result.buy_fills, result.sell_fills
         book = (a_price, a_qty - sells, a_owner)
+        self._learn_pool_fill(pool_qty, float(sells[a_owner == -2].sum()), p.expectation_weight)
         if result.volume <= 0:
             self.commit_abatement(ets, rows, order, mac, steps, tech_bid, np.zeros((n, t)), np.zeros((n, t)),
                                   book, months_ahead)
@@ -478,7 +487,11 @@ class CarbonMarket:
         self.square_exchange()
         self.last_price = price
         self.session_prices.append((model.steps, price))
-        self.expected_price += p.expectation_weight * (price - self.expected_price)
+        if months_ahead > 1:
+            # a session in the compliance month clears the year's residual at the deadline (prices spike
+            # before deadlines, DOMAIN 7); the expectation, which values investments lasting years,
+            # learns from the other sessions
+            self.expected_price += p.expectation_weight * (price - self.expected_price)
         tech_buys = buys[: n * t].reshape(n, t)
         tech_sells = sells[: n * t].reshape(n, t)
         self.commit_abatement(ets, rows, order, mac, steps, tech_bid, tech_buys, tech_sells, book, months_ahead)
