@@ -11,7 +11,11 @@ from ecopark.model import ParkModel
 from ecopark.scenario import load_scenario, presets
 from ecopark.schema import ConfigError
 
-SLUMP = {"economy.shock_start": 12, "economy.shock_months": 12, "economy.shock_depth": 0.3}
+# deep enough to break firms on its own (as in tests/test_credit.py): since issue 15 carbon penalties
+# no longer strand firms, and a 30% slump for 12 months leaves every firm with a positive margin at
+# normal output in cash (in the generic park at seed 1 the only firm short of cash was a refinery
+# losing money even at normal output, which no bank lends to)
+SLUMP = {"economy.shock_start": 12, "economy.shock_months": 24, "economy.shock_depth": 0.5}
 
 
 def _short_of_cash(model: ParkModel, row: int, deficit: float = 1e6) -> None:
