@@ -376,17 +376,26 @@ class CarbonMarket:
         self.allowances.transfer("offset_issue", self.registry, self.pool, credits.sum())
         self.contribution[rows] += credits
 
+    def year_need(self, ets, rows: np.ndarray, months_ahead: int) -> np.ndarray:
+        """Allowances (tCO2e) each firm expects to surrender for this compliance year: its
+        emissions so far + this month's emissions x ``months_ahead``, plus under ``output_based``
+        allocation what the year-end true-up on its projected output (output so far + this
+        month's output x months_ahead) takes back, minus what it adds. Carbon orders and
+        pledgeable allowances (``markets/secured_lending.py``) both use it."""
+        firms = self.model.firms
+        need = self.year_emissions[rows] + firms.emissions[rows] * months_ahead
+        if ets.params.allocation == "output_based":  # the year-end true-up it expects on its projected output
+            need = need - allocation.output_true_up(
+                self.benchmark_rate, self.model.sector_intensity[firms.sector[rows]],
+                self.output_year[rows] + firms.output[rows] * months_ahead, self.free_allocation[rows])
+        return need
+
     def orders(self, ets, rows: np.ndarray, months_ahead: int):
         """Each covered firm's bid and ask steps (see the module docstring)."""
         model, p = self.model, ets.params
-        firms = model.firms
         accounts = self._accounts(rows)
         held = self.allowances.balance(accounts)
-        need = self.year_emissions[rows] + firms.emissions[rows] * months_ahead - held
-        if p.allocation == "output_based":  # the year-end true-up it expects on its projected output
-            need -= allocation.output_true_up(self.benchmark_rate, model.sector_intensity[firms.sector[rows]],
-                                              self.output_year[rows] + firms.output[rows] * months_ahead,
-                                              self.free_allocation[rows])
+        need = self.year_need(ets, rows, months_ahead) - held
         mac_sorted, order, a_sorted = model.abatement.steps(rows)
         cheaper = mac_sorted < p.penalty  # above the penalty a firm would rather pay it
         mac_sorted = np.where(cheaper, mac_sorted, np.nan)

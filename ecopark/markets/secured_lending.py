@@ -18,8 +18,9 @@ need is met:
 2. **Pledged allowances** (``carbon_pledge``, with cap and trade and banking in force:
    without banking allowances expire at the year end and secure nothing). A firm may pledge
    the allowances it holds beyond its expected need for the rest of the compliance year,
-   A_f = held - (emitted this year + this month's emissions x months left), the need its
-   carbon orders use; they are valued at the carbon market's last clearing price P (its
+   A_f = held - need, with need = emitted this year + this month's emissions x months left
+   (+ what an output-based true-up takes back, - what it adds): the need its carbon orders use
+   (``CarbonMarket.year_need``); they are valued at the carbon market's last clearing price P (its
    expected price before the first session). The pledged allowances move in the allowance
    ledger from the firm's account to the pledge escrow (kind ``pledge``), so the firm can
    neither sell nor surrender them while the loan lives; they return when it is repaid
@@ -131,11 +132,11 @@ class SecuredLending:
         self._grow()
         if kind == RECEIPT:
             return max(float(self.stock[row]) - self.pledged(RECEIPT, row), 0.0)
-        model, market = self.model, self.model.carbon_market
-        if row >= len(market.account) or market.account[row] < 0:
+        model, market, ets = self.model, self.model.carbon_market, self.model.policy("cap_and_trade")
+        if ets is None or row >= len(market.account) or market.account[row] < 0:
             return 0.0
         months_left = 13 - ((model.steps - 1) % 12 + 1)
-        need = market.year_emissions[row] + model.firms.emissions[row] * months_left
+        need = float(market.year_need(ets, np.array([row]), months_left)[0])
         return max(_floor_units(float(model.allowances.balance(int(market.account[row]))) - need), 0.0)
 
     def lending_value(self, kind: int, row: int) -> float:
