@@ -159,3 +159,13 @@ def test_bad_infrastructure_settings_name_the_key():
         load_scenario("generic", ["operator.infrastructure.ppp_share=1.5"])
     with pytest.raises(ConfigError, match=r"operator\.services\.energy_saving"):
         load_scenario("generic", ["operator.services.energy_saving=-0.1"])
+
+
+def test_the_infrastructure_loan_rate_is_never_negative():
+    """A green discount above funding + margin (allowed by the ranges) once made the loan's interest
+    negative and the ledger refuse it (found by the validation fuzz)."""
+    model = run("yueyang", 2, 0, ("credit.funding_rate=0.001", "credit.green_discount_bp=1000",
+                                  'operator.infrastructure.kinds=["heat_network"]'))
+    assert model.infrastructure.loan_rate() == 0.0
+    assert model.infrastructure.projects and model.infrastructure.projects[0].loan > 0
+    assert model.ledger.total() == 0

@@ -114,9 +114,10 @@ class Infrastructure:
         return float(self.spec.expected_uptake * (tariff * open_flow).sum())
 
     def loan_rate(self) -> float:
-        """r = funding_rate + the first bank's margin - green discount (1/year)."""
+        """r = max(funding_rate + the first bank's margin - green discount, 0) (1/year), floored at 0
+        as the credit market floors its rates (markets/credit.py)."""
         credit = self.model.scenario.credit
-        return credit.funding_rate + (self.model.banks[0].spec.margin_bp - credit.green_discount_bp) / 1e4
+        return max(credit.funding_rate + (self.model.banks[0].spec.margin_bp - credit.green_discount_bp) / 1e4, 0.0)
 
     def financing(self, capex: float) -> tuple[float, float, float, float]:
         """(subsidy, PPP share, loan, equity) of an investment of ``capex`` yuan now."""
