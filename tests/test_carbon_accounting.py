@@ -137,10 +137,27 @@ def test_pool_contributors_value_carbon_at_the_expected_pool_payout():
     commission = model.scenario.operator.pool_commission
     room = market.offsets_cap - market.offsets_sold
     stock = model.allowances.balance(market.pool)
-    expected = market.expected_price * (1 - commission) * min(1.0, room / stock if stock > 0 else 1.0)
+    expected = (market.expected_price * (1 - commission) * min(1.0, room / stock if stock > 0 else 1.0)
+                * market.pool_fill)
     value = market.value_per_tonne(rows)
     np.testing.assert_allclose(value[outside_cap], expected)
     np.testing.assert_allclose(value[~outside_cap], market.expected_price)  # allowances saved or sold
+
+
+def test_pool_payout_expectation_falls_when_the_pools_offer_goes_unsold():
+    """The pool asks at the floor and sells last when the market is long: its credits pile up
+    unsold, and contributors then expect a payout on the share that sells, not on all of them."""
+    model = ParkModel(ecopark.load_scenario("generic"), seed=0)
+    for _ in range(24):
+        model.step()
+    market, rows = model.carbon_market, model.firms.live
+    stock = model.allowances.balance(market.pool)
+    room = market.offsets_cap - market.offsets_sold
+    assert stock > 0 and room >= stock  # the offset limit does not bind: the credits simply do not sell
+    assert market.pool_fill < 0.5
+    outside_cap = ~market.covered(rows, "cap_and_trade")
+    full = market.expected_price * (1 - model.scenario.operator.pool_commission)
+    assert (market.value_per_tonne(rows)[outside_cap] < 0.5 * full).all()
 
 
 def _entrant(overrides, months_before=4):
