@@ -47,7 +47,6 @@ stops with a ConfigError naming the key (exit status 2 on the command line).
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from ecopark.experiments.spec import read_spec_table
 from ecopark.metrics import RUN_METRICS, STEP_METRICS
 from ecopark.scenario import _split_index, load_scenario
 from ecopark.schema import ConfigError, build, param
@@ -273,21 +273,7 @@ def load_calibration(spec: str | Path | Mapping[str, Any] | CalibrationSpec) -> 
     """A validated CalibrationSpec from a TOML file, a mapping, or a CalibrationSpec."""
     if isinstance(spec, CalibrationSpec):
         return spec
-    source = "<dict>"
-    if not isinstance(spec, Mapping):
-        path = Path(spec)
-        if not path.is_file():
-            raise ConfigError("spec", f"{str(spec)!r} is not a file")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError("spec", f"{path} is not valid TOML: {exc}") from None
-        source = str(path)
-        scenario = data.get("scenario")
-        if isinstance(scenario, str) and scenario.endswith(".toml") and not Path(scenario).is_absolute():
-            data = {**data, "scenario": str(path.parent / scenario)}
-    else:
-        data = dict(spec)
+    data, source = read_spec_table(spec)
     free = data.get("free")
     if isinstance(free, Mapping):  # short form: "key" = [low, high]
         data["free"] = {k: _range_table(k, v) for k, v in free.items()}

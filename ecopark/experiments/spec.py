@@ -189,24 +189,29 @@ def derive_seed(master: int, replication: int) -> int:
     return int(np.random.SeedSequence(master, spawn_key=(replication,)).generate_state(1)[0])
 
 
+def read_spec_table(spec: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """(the raw table, its source) of a spec given as a TOML file or a mapping: a sweep's or a
+    calibration's. A relative ``scenario = "x.toml"`` is taken relative to the spec's folder;
+    a missing, unreadable, non-UTF-8 or invalid file raises ConfigError ``spec``."""
+    if isinstance(spec, Mapping):
+        return dict(spec), "<dict>"
+    path = Path(spec)
+    if not path.is_file():
+        raise ConfigError("spec", f"{str(spec)!r} is not a file")
+    try:
+        data = tomllib.loads(read_text(path, "spec"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("spec", f"{path} is not valid TOML: {exc}") from None
+    scenario = data.get("scenario")
+    if isinstance(scenario, str) and scenario.endswith(".toml") and not Path(scenario).is_absolute():
+        data = {**data, "scenario": str(path.parent / scenario)}
+    return data, str(path)
+
+
 def load_spec(spec: str | Path | Mapping[str, Any] | SweepSpec) -> SweepSpec:
     """A validated SweepSpec from a TOML file, a mapping, or a SweepSpec."""
     if isinstance(spec, SweepSpec):
         return spec
-    source = "<dict>"
-    if not isinstance(spec, Mapping):
-        path = Path(spec)
-        if not path.is_file():
-            raise ConfigError("spec", f"{str(spec)!r} is not a file")
-        try:
-            data = tomllib.loads(read_text(path, "spec"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError("spec", f"{path} is not valid TOML: {exc}") from None
-        source = str(path)
-        scenario = data.get("scenario")
-        if isinstance(scenario, str) and scenario.endswith(".toml") and not Path(scenario).is_absolute():
-            data = {**data, "scenario": str(path.parent / scenario)}
-    else:
-        data = dict(spec)
+    data, source = read_spec_table(spec)
     built = build(SweepSpec, data)
     return SweepSpec(**{**built.__dict__, "source": source})
