@@ -24,7 +24,7 @@ def _fmt(value: float, unit: str) -> str:
 
 
 #: Units of outcomes that count whole things: printed as integers.
-COUNT_UNITS = ("firms", "links", "chains")
+COUNT_UNITS = ("firms", "links", "chains", "units", "projects", "orders", "negotiations", "loans")
 
 
 def summary_text(result: RunResult) -> str:
