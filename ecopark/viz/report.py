@@ -57,7 +57,8 @@ TOP_MONEY_KINDS = 8
 
 
 def _byproduct_panels(fig, slot, streams) -> None:
-    """Byproducts generated over the run, reused vs disposed, one panel per unit (t, GJ, ...):
+    """Byproducts generated over the run (disposed + reused by another firm + recycled in-plant
+    = generated), one panel per unit (t, GJ, ...):
     amounts in different units never share an axis."""
     streams = streams[streams["generated"] > 0]
     units = list(dict.fromkeys(streams["unit"]))
@@ -71,7 +72,10 @@ def _byproduct_panels(fig, slot, streams) -> None:
         ax = fig.add_subplot(inner[i])
         rows = streams[streams["unit"] == unit]
         ax.barh(rows["stream"], rows["disposed"], label="disposed", color="tab:gray")
-        ax.barh(rows["stream"], rows["delivered"], left=rows["disposed"], label="reused", color="tab:green")
+        ax.barh(rows["stream"], rows["delivered"], left=rows["disposed"], label="reused by another firm",
+                color="tab:green")
+        ax.barh(rows["stream"], rows["recycled"], left=rows["disposed"] + rows["delivered"],
+                label="recycled in-plant", color="tab:olive")
         ax.set_xlabel(f"{unit} over the run", fontsize=8)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: abbreviate(v, digits=None)))
         ax.tick_params(labelsize=8)
@@ -116,7 +120,7 @@ def write_report(result: RunResult, path: str | Path) -> Path:
 
     ax = axes[0, 1]
     ax.plot(ts.index, ts["reuse_rate_mass"] * 100)
-    ax.set(title="Byproduct reuse rate (by mass)", xlabel="month", ylabel="% of tonnes generated", ylim=(0, 100))
+    ax.set(title="Cross-firm byproduct reuse (by mass)", xlabel="month", ylabel="% of tonnes generated", ylim=(0, 100))
 
     ax = axes[1, 0]
     ax.plot(ts.index, ts["firms_active"], label="firms in park")
