@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from ecopark.experiments.spec import read_spec_table
+from ecopark.experiments.spec import check_override, read_spec_table
 from ecopark.metrics import RUN_METRICS, STEP_METRICS
 from ecopark.scenario import _split_index, load_scenario
 from ecopark.schema import ConfigError, build, param
@@ -187,7 +187,7 @@ class CalibrationSpec:
             if free.log and free.low <= 0:
                 raise ConfigError(f"{where}.low", f"a log-scale range needs low > 0, got {free.low}")
             for bound in (free.value(0.0), free.value(1.0)):
-                _check_override(base, key, bound, where)
+                check_override(base, key, bound, where)
             if not free.integer:
                 try:
                     load_scenario(base, {key: free.value(0.5) + 1e-6})
@@ -260,13 +260,6 @@ def base_value_of(data: Mapping[str, Any], key: str) -> Any:
         if index is not None:
             node = node[index] if isinstance(node, list) and index < len(node) else None
     return node
-
-
-def _check_override(base, key: str, value: Any, where: str) -> None:
-    try:
-        load_scenario(base, {key: value})
-    except ConfigError as exc:
-        raise ConfigError(where, f"{exc}") from None
 
 
 def load_calibration(spec: str | Path | Mapping[str, Any] | CalibrationSpec) -> CalibrationSpec:

@@ -86,7 +86,7 @@ class SweepSpec:
             if not values:
                 raise ConfigError(f'grid."{key}"', "needs at least one value")
             for value in values:
-                _check_override(base, key, value, f'grid."{key}"')
+                check_override(base, key, value, f'grid."{key}"')
         if self.sample is not None:
             if not self.sample.ranges:
                 raise ConfigError("sample.ranges", "needs at least one parameter range")
@@ -95,7 +95,7 @@ class SweepSpec:
                 if len(bounds) != 2 or not bounds[0] < bounds[1]:
                     raise ConfigError(where, f"expected [low, high] with low < high, got {bounds!r}")
                 for value in bounds:
-                    _check_override(base, key, value, where)
+                    check_override(base, key, value, where)
             overlap = set(self.grid) & set(self.sample.ranges)
             if overlap:
                 raise ConfigError(f'sample.ranges."{sorted(overlap)[0]}"', "is also in [grid]; vary it in one place")
@@ -177,7 +177,9 @@ def sampled_values(ranges: Mapping[str, list[float]], row: np.ndarray) -> dict[s
     return out
 
 
-def _check_override(base, key: str, value: Any, where: str) -> None:
+def check_override(base: Any, key: str, value: Any, where: str) -> None:
+    """Raise ConfigError ``where`` (with the scenario's own message) unless ``base`` accepts
+    ``key = value``: how sweep and calibration specs check the parameters they vary."""
     try:
         load_scenario(base, {key: value})
     except ConfigError as exc:
