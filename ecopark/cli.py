@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ecopark import __version__
-from ecopark.schema import ConfigError
+from ecopark.schema import ConfigError, RunsFailed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -302,6 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ecopark: error: {exc}", file=sys.stderr)
         return 2
+    except RunsFailed as exc:  # the runs that finished are saved; the message says where
+        print(f"ecopark: error: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # output piped into `head` and the like: the files are already saved
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that the final flush at exit does not fail again

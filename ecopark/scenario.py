@@ -25,6 +25,7 @@ from ecopark.catalogue import load_catalogue, load_infrastructure
 from ecopark.ledger import MAX_YUAN, MAX_YUAN_PER_MONTH, MAX_YUAN_PER_UNIT
 from ecopark.markets.contracts import SHARING_RULES
 from ecopark.policies import REGISTRY, PolicyParams
+from ecopark.policies.base import check_keys
 from ecopark.schema import ConfigError, build, param, to_dict
 
 
@@ -39,10 +40,7 @@ class ParkSpec:
                                          "heat left (catalogue `cascade` yields; docs/model.md)")
 
     def validate(self, path: str) -> None:
-        sectors = load_catalogue().sector_keys
-        for key in self.firms:
-            if key not in sectors:
-                raise ConfigError(f"{path}.firms.{key}", f"unknown sector; allowed: {', '.join(sectors)}")
+        check_keys(f"{path}.firms", self.firms, load_catalogue().sector_keys, "sector")
         if sum(self.firms.values()) == 0:
             raise ConfigError(f"{path}.firms", "the park needs at least one firm")
 
@@ -186,10 +184,7 @@ class SecuredLendingSpec:
                                        "probability of default x loss given default)")
 
     def validate(self, path: str) -> None:
-        sectors = load_catalogue().sector_keys
-        for key in self.stock_months:
-            if key not in sectors:
-                raise ConfigError(f"{path}.stock_months.{key}", f"unknown sector; allowed: {', '.join(sectors)}")
+        check_keys(f"{path}.stock_months", self.stock_months, load_catalogue().sector_keys, "sector")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,11 @@ class ConfigError(ValueError):
         super().__init__(f"{key}: {message}")
 
 
+class RunsFailed(RuntimeError):
+    """Runs an analysis needs every one of failed (a sensitivity design): the finished runs are
+    kept in the output folder and the message names the first error."""
+
+
 def param(
     default: Any,
     *,

@@ -302,3 +302,23 @@ def test_the_invariant_monitor_catches_each_broken_invariant():
     found = " | ".join(monitor.violations())
     for text in ("money balances sum", "int64", "byproduct", "negative", "exited firm"):
         assert text in found, text
+
+
+def test_sensitivity_with_failed_runs_stops_with_one_line_and_keeps_the_runs(tmp_path, monkeypatch, capsys):
+    from ecopark import cli
+    from ecopark.experiments import runner as runner_module
+
+    def broken(scenario, steps, seed, overrides, step_metrics):
+        raise ValueError("boom in a run")
+
+    monkeypatch.setattr(runner_module, "simulate", broken)
+    spec = tmp_path / "sens.toml"
+    spec.write_text('scenario = "generic"\nsteps = 2\n[sample]\nn = 2\n[sample.ranges]\n'
+                    '"policies.landfill_tax.rate" = [0.0, 50.0]\n')
+    status = cli.main(["sensitivity", str(spec), "--outcome", "links_formed_total", "--method", "morris",
+                       "--n", "2", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 1
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and last.startswith("ecopark: error:") and "boom in a run" in last
+    assert list((tmp_path / "out").glob("parts/*")) or (tmp_path / "out" / "manifest.json").is_file()

@@ -23,7 +23,7 @@ import pandas as pd
 from ecopark.experiments.batch import execute
 from ecopark.experiments.spec import SweepSpec, derive_seed, load_spec, sample_bounds, sampled_values
 from ecopark.metrics import RUN_METRICS
-from ecopark.schema import ConfigError
+from ecopark.schema import ConfigError, RunsFailed
 
 #: Smallest base sample N that gives indices worth reading (a warning below it): SALib's
 #: guidance for Sobol (a few dozen points per parameter), and 10 trajectories for Morris.
@@ -79,7 +79,9 @@ def sensitivity(
                    extra={"sensitivity": {"outcome": outcome, "method": method, "n": n}})
     failed = runs["status"] != "ok"
     if failed.any():
-        raise RuntimeError(f"{int(failed.sum())} runs failed; see {Path(out) / 'manifest.json'}")
+        first = runs.loc[failed, "error"].iloc[0]
+        raise RunsFailed(f"{int(failed.sum())} of {len(runs)} runs failed (first: {first}); no indices without "
+                         f"every point; the finished runs are kept, see {Path(out) / 'manifest.json'}")
     y = runs.groupby("point")[outcome].mean().reindex(range(len(design))).to_numpy()
     if method == "sobol":
         res = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=spec.seed)
