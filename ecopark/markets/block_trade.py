@@ -21,8 +21,11 @@ a_j(c) < w, at the price that splits the gain equally (a symmetric Nash bargain)
 
     price = (a_j(c) + w) / 2,
 
-so both gain (w - a_j) / 2 per tonne. One step covers the whole need (no bundles of several
-sellers' steps).
+so both gain (w - a_j) / 2 per tonne. When no one step is the cheapest cover, the buyer may
+assemble c from several sellers (:func:`cheapest_cover`): whole steps sold whole (a_j = m_j),
+taken in MAC order while they fit in c, and the rest from one more step at its break-even;
+each is a block trade of its own at its Nash price, every a_j below w, and the set must
+cover all of c (the buyer's own step is then not needed).
 """
 
 from __future__ import annotations
@@ -52,3 +55,33 @@ def nash_price(ask: float, walk_away: float) -> float:
     """Price of a block trade (yuan/tCO2e): halfway between the seller's least acceptable price
     and the buyer's walk-away price."""
     return 0.5 * (ask + walk_away)
+
+
+def cheapest_cover(need: float, buyer: int, mac: np.ndarray, step: np.ndarray, holding: np.ndarray,
+                   bank_price: float, penalty: float, walk_away: float) -> list[tuple[int, int, float, float]]:
+    """The cheapest set of block trades, as (firm index, step column, tCO2e, ask yuan/t), that
+    covers ``need`` tCO2e with every ask below ``walk_away``: one step (:func:`cheapest_seller`),
+    or whole steps in MAC order plus one step for the rest, whichever costs less in total
+    (sum of tCO2e x ask). Empty when neither covers the need below the walk-away price."""
+    options = []
+    firm, col, ask = cheapest_seller(need, buyer, mac, step, holding, bank_price, penalty)
+    if ask < walk_away:
+        options.append([(firm, col, need, ask)])
+    owner = np.broadcast_to(np.arange(mac.shape[0])[:, None], mac.shape)
+    r, c = np.nonzero((step > 0) & (owner != buyer) & (mac < walk_away))
+    left, room, bundle, free = need, holding.astype(float).copy(), [], step.copy()
+    for i in np.argsort(mac[r, c], kind="stable"):
+        s = step[r[i], c[i]]
+        if s <= left and room[r[i]] >= s:
+            bundle.append((int(r[i]), int(c[i]), float(s), float(mac[r[i], c[i]])))
+            left -= s
+            room[r[i]] -= s
+            free[r[i], c[i]] = 0.0
+    if bundle and left > 1e-9 * need:
+        firm, col, ask = cheapest_seller(left, buyer, mac, free, room, bank_price, penalty)
+        bundle = bundle + [(firm, col, left, ask)] if ask < walk_away else []
+    if bundle:
+        options.append(bundle)
+    if not options:
+        return []
+    return min(options, key=lambda trades: sum(q * a for _, _, q, a in trades))

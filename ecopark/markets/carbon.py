@@ -542,14 +542,17 @@ class CarbonMarket:
             holding = np.maximum(self.allowances.balance(self.account[rows]), 0.0)
             for i in self.model.draws("block_trade").permutation(len(r)):
                 walk_away = min(own[i], offered[i])
-                seller, k, ask = block_trade.cheapest_seller(committed[r[i], c[i]], r[i], mac, on_offer, holding,
-                                                            reservation, p.penalty)
-                if ask < walk_away and self.block_trade(rows, r[i], seller, order[seller, k], committed[r[i], c[i]],
-                                                        block_trade.nash_price(ask, walk_away)):
-                    on_offer[seller, k] = 0.0
-                    holding[seller] -= committed[r[i], c[i]]
-                    holding[r[i]] += committed[r[i], c[i]]
-                else:
+                cover = block_trade.cheapest_cover(committed[r[i], c[i]], r[i], mac, on_offer, holding, reservation,
+                                                   p.penalty, walk_away)
+                made = [self.block_trade(rows, r[i], seller, order[seller, k], quantity,
+                                         block_trade.nash_price(ask, walk_away))
+                        for seller, k, quantity, ask in cover]
+                for (seller, k, quantity, _), done in zip(cover, made, strict=True):
+                    if done:
+                        on_offer[seller, k] = 0.0
+                        holding[seller] -= quantity
+                        holding[r[i]] += quantity
+                if not cover or not all(made):
                     install[r[i], c[i]] = lumpy_steps.worth_installing(mac[r[i], c[i]], steps[r[i], c[i]],
                                                                        committed[r[i], c[i]], offered[i], reservation)
         r, c = np.nonzero(install)
