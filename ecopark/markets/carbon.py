@@ -515,14 +515,14 @@ class CarbonMarket:
         reservation price (the expected price with banking, else 0). A step committed whole
         (c = step) is installed: its MAC is at most the clearing price.
 
-        For a step committed in part, the price otherwise paid is the cheaper of two offers.
-        The allowances other owners left on offer in this session (surpluses, government,
-        pool, external market: ``book``, ask prices, quantities left and owners after the
-        technology asks), which stay on offer in the next session if there is one (else the
-        penalty). And a block trade (``markets/block_trade.py``): another firm sells c backed
-        by installing one whole step of its own, at the least price it accepts, if that is
-        below both the allowances and the firm's own break-even; the trade is then made at the
-        Nash price and the seller installs. Firms decide in random order (``model.draws``)."""
+        For a step committed in part, the firm first looks for a block trade
+        (``markets/block_trade.py``): other firms sell it c backed by installing whole steps of
+        their own, if their least acceptable prices are below what the firm would otherwise
+        pay; the trades are made at their Nash prices and the sellers install. Otherwise it
+        decides by (1) with the price otherwise paid: the penalty if no session is left before
+        surrender, else the price at which the asks other owners left unfilled in this session
+        (``book``: prices, quantities left, owners) cover c, or the penalty if they cannot.
+        Firms decide in random order (``model.draws``)."""
         p = ets.params
         committed = np.minimum((tech_bid - bought) + sold, steps)
         whole = (steps > 0) & (committed >= steps * (1 - 1e-9))
@@ -533,8 +533,7 @@ class CarbonMarket:
             month = 13 - months_ahead
             later = (month + p.session_months - (month - 1) % p.session_months <= 12
                      or (p.true_up_session and month < 12))
-            prices, left, owner = (column[steps.size:] for column in book)  # the asks of allowances
-            offered = (lumpy_steps.residual_supply_price(committed[r, c], r, prices, left, owner, p.penalty) if later
+            offered = (lumpy_steps.residual_supply_price(committed[r, c], r, *book, p.penalty) if later
                        else np.full(len(r), p.penalty))
             reservation = self.expected_price if p.banking else 0.0
             own = lumpy_steps.break_even_bid(mac[r, c], steps[r, c], committed[r, c], reservation, p.penalty)
@@ -547,14 +546,16 @@ class CarbonMarket:
                 made = [self.block_trade(rows, r[i], seller, order[seller, k], quantity,
                                          block_trade.nash_price(ask, walk_away))
                         for seller, k, quantity, ask in cover]
+                need = committed[r[i], c[i]]
                 for (seller, k, quantity, _), done in zip(cover, made, strict=True):
                     if done:
                         on_offer[seller, k] = 0.0
                         holding[seller] -= quantity
                         holding[r[i]] += quantity
-                if not cover or not all(made):
-                    install[r[i], c[i]] = lumpy_steps.worth_installing(mac[r[i], c[i]], steps[r[i], c[i]],
-                                                                       committed[r[i], c[i]], offered[i], reservation)
+                        need -= quantity
+                if need > 1e-9 * committed[r[i], c[i]]:  # no cover, or a seller could not finance its step
+                    install[r[i], c[i]] = lumpy_steps.worth_installing(mac[r[i], c[i]], steps[r[i], c[i]], need,
+                                                                       offered[i], reservation)
         r, c = np.nonzero(install)
         if len(r):
             value = np.full(len(r), self.expected_price)
