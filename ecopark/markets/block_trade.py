@@ -79,7 +79,7 @@ def cheapest_cover(need: float, buyer: int, mac: np.ndarray, step: np.ndarray, h
             free[r[i], c[i]] = 0.0
     if bundle and left > 1e-9 * need:
         firm, col, ask = cheapest_seller(left, buyer, mac, free, room, bank_price, penalty)
-        bundle = bundle + [(firm, col, left, ask)] if ask < walk_away else []
+        bundle = [*bundle, (firm, col, left, ask)] if ask < walk_away else []
     if bundle:
         options.append(bundle)
     if not options:
