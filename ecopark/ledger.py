@@ -92,6 +92,7 @@ MONEY_KINDS: dict[str, str] = {
     "consumption_ratio_fine": "a receiver pays government for waste-based inputs below its mandatory share",
     "green_procurement_premium": "public buyers (government) pay a price premium on products with recycled content",
     "negotiation": "the two sides of a proposed link pay outside advisers, testing and permits for a negotiation",
+    "allowance_block_trade": "a covered firm pays another for allowances in a block trade backed by its abatement",
 }
 
 #: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.
@@ -111,6 +112,7 @@ ALLOWANCE_KINDS: dict[str, str] = {
     "reserve_release": "what is left of the new-entrant reserve goes to government's auction at the true-up",
     "allocation_true_up": "the registry issues an output-based allocation's ex-post true-up to a firm",
     "exchange_rounding": "the exchange returns the rounding residual of a session's fills to the registry",
+    "block_trade": "a covered firm sells allowances to another in a block trade, outside the auction",
 }
 
 

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 import ecopark
+from ecopark.markets import block_trade
 from ecopark.markets.carbon import clear_uniform_price
 from ecopark.markets.lumpy_steps import break_even_bid, worth_installing
 from ecopark.model import ParkModel
@@ -221,3 +222,59 @@ def test_lumpy_decision_near_least_cost_with_the_penalty_as_buy_out():
               f"{r['market_with_penalty'] / r['buyout'] - 1:+.1%}")
         assert r["price"] == pytest.approx(r["marginal"], rel=1e-9)
         assert r["market_with_penalty"] <= 1.05 * r["buyout"]
+
+
+# -- block trades: a rationed firm buys the part it needs from another firm's whole step ---------
+
+
+def test_cheapest_cover_takes_a_better_fitting_step_or_a_bundle_of_whole_steps():
+    # buyer 0 needs 100 t; firm 1 has a big cheap step, firm 2 two small dearer ones (tCO2e over the months ahead)
+    mac = np.array([[40.0, np.nan], [50.0, np.nan], [70.0, 80.0]])
+    step = np.array([[500.0, 0.0], [1000.0, 0.0], [60.0, 50.0]])
+    holding = np.array([0.0, 2000.0, 500.0])
+    cover = block_trade.cheapest_cover(100.0, 0, mac, step, holding, bank_price=20.0, penalty=600.0, walk_away=200.0)
+    # firm 1 alone asks (50 x 1000 - 900 x 20) / 100 = 320 > 200;
+    # firm 2: 60 whole at 70 + 40 at (80 x 50 - 10 x 20) / 40 = 95
+    assert [(f, k) for f, k, _, _ in cover] == [(2, 0), (2, 1)]
+    np.testing.assert_allclose([q for *_, q, _ in cover], [60.0, 40.0])
+    np.testing.assert_allclose([a for *_, a in cover], [70.0, 95.0])
+    # the buyer's own step is never sold to it; above the walk-away nothing is traded
+    assert block_trade.cheapest_cover(100.0, 0, mac, step, holding, 20.0, 600.0, walk_away=90.0) == []
+    # a seller sells only allowances it holds: without firm 2's holding, firm 1's step is the cover
+    alone = block_trade.cheapest_cover(100.0, 0, mac, step, np.array([0.0, 2000.0, 50.0]), 20.0, 600.0, 400.0)
+    assert [(f, k) for f, k, _, _ in alone] == [(1, 0)] and alone[0][3] == pytest.approx(320.0)
+    assert block_trade.nash_price(320.0, 400.0) == pytest.approx(360.0)
+
+
+def test_block_trades_keep_low_caps_near_least_cost():
+    # at 10% of the abatement on offer the rationed firm needed a sliver of its step and installed it whole:
+    # +7.7% (homogeneous) and +19.7% (heterogeneous, seed 1) above the MILP before block trades
+    for r in least_cost_over_caps(shares=(0.1,), seed=1):
+        print(f"{r['setting']}: market {r['installed'] / r['buyout_abated'] - 1:+.1%}, cost + penalties "
+              f"{r['market_with_penalty'] / r['buyout'] - 1:+.1%} against the buy-out MILP")
+        assert r["installed"] <= 1.05 * r["buyout_abated"]
+        assert r["market_with_penalty"] <= 1.05 * r["buyout"]
+
+
+def test_a_block_trade_settles_firm_to_firm_in_both_ledgers():
+    from ecopark.validation import HETEROGENEITY
+    from ecopark.validation import whole_technology_options as options
+    base = ParkModel(ecopark.load_scenario("generic", {**FRICTIONLESS, **HETEROGENEITY}), seed=1)
+    base.steps = 1
+    firm, abate, _, _ = options(base, base.firms.live)
+    required = 0.1 * sum(abate[firm == i].max() for i in np.unique(firm))
+    cap = 1 - required / float(base.abatement.normal_bau(base.firms.live).sum())
+    model = ParkModel(ecopark.load_scenario("generic", {**FRICTIONLESS, **HETEROGENEITY,
+                                                        "policies.cap_and_trade.cap_start": cap}), seed=1)
+    for _ in range(12):
+        model.step()
+    trades = model.carbon_market.block_trades
+    assert trades, "the rationed firm should buy its part from a better-fitting step"
+    cm, ledger = model.carbon_market, model.ledger
+    for _, buyer, seller, quantity, price in trades:
+        assert model.abatement.installed[seller].any()
+        assert ledger.received(model.firms.account[seller], "allowance_block_trade") == pytest.approx(
+            quantity * price, abs=0.01)
+        assert cm.allowances.received(cm.account[buyer], "block_trade") == pytest.approx(quantity, abs=0.001)
+        assert 0 < price < model.policy("cap_and_trade").params.penalty
+    assert ledger.total() == 0 and cm.allowances.total() == 0

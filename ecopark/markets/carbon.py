@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecopark.ledger import ALLOWANCE_KINDS, Ledger
-from ecopark.markets import allocation, lumpy_steps
+from ecopark.markets import allocation, block_trade, lumpy_steps
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -143,6 +143,7 @@ class CarbonMarket:
         self.expected_price = 0.0
         self.last_price = np.nan
         self.session_prices: list[tuple[int, float]] = []
+        self.block_trades: list[tuple[int, int, int, float, float]] = []  # (step, buyer, seller, tCO2e, yuan/t)
         self.cap = 0.0  # this year's cap, tCO2e
         self.auction_left = 0.0
         self.offsets_cap = 0.0
@@ -511,13 +512,17 @@ class CarbonMarket:
         (``markets/lumpy_steps.py``, equation (1)): its cost MAC x step (tCO2e over the months
         ahead) against what the firm committed in the session, c = bid for and not got + offered
         and sold, at the price it would otherwise pay, plus the rest of the step at its
-        reservation price (the expected price with banking, else 0).
+        reservation price (the expected price with banking, else 0). A step committed whole
+        (c = step) is installed: its MAC is at most the clearing price.
 
-        The price otherwise paid is the penalty if no session is left before surrender, else
-        the price at which the asks other owners left unfilled in this session (``book``:
-        prices, quantities left, owners) cover c, or the penalty if they cannot. A step
-        committed whole (c = step) is installed: its MAC is at most the clearing price, which
-        no unfilled ask undercuts."""
+        For a step committed in part, the firm first looks for a block trade
+        (``markets/block_trade.py``): other firms sell it c backed by installing whole steps of
+        their own, if their least acceptable prices are below what the firm would otherwise
+        pay; the trades are made at their Nash prices and the sellers install. Otherwise it
+        decides by (1) with the price otherwise paid: the penalty if no session is left before
+        surrender, else the price at which the asks other owners left unfilled in this session
+        (``book``: prices, quantities left, owners) cover c, or the penalty if they cannot.
+        Firms decide in random order (``model.draws``)."""
         p = ets.params
         committed = np.minimum((tech_bid - bought) + sold, steps)
         whole = (steps > 0) & (committed >= steps * (1 - 1e-9))
@@ -528,14 +533,48 @@ class CarbonMarket:
             month = 13 - months_ahead
             later = (month + p.session_months - (month - 1) % p.session_months <= 12
                      or (p.true_up_session and month < 12))
-            short = (lumpy_steps.residual_supply_price(committed[r, c], r, *book, p.penalty) if later
-                     else np.full(len(r), p.penalty))
+            offered = (lumpy_steps.residual_supply_price(committed[r, c], r, *book, p.penalty) if later
+                       else np.full(len(r), p.penalty))
             reservation = self.expected_price if p.banking else 0.0
-            install[r, c] = lumpy_steps.worth_installing(mac[r, c], steps[r, c], committed[r, c], short, reservation)
+            own = lumpy_steps.break_even_bid(mac[r, c], steps[r, c], committed[r, c], reservation, p.penalty)
+            on_offer = np.where(committed > 0, 0.0, steps)  # steps free to back a block trade
+            holding = np.maximum(self.allowances.balance(self.account[rows]), 0.0)
+            for i in self.model.draws("block_trade").permutation(len(r)):
+                walk_away = min(own[i], offered[i])
+                cover = block_trade.cheapest_cover(committed[r[i], c[i]], r[i], mac, on_offer, holding, reservation,
+                                                   p.penalty, walk_away)
+                made = [self.block_trade(rows, r[i], seller, order[seller, k], quantity,
+                                         block_trade.nash_price(ask, walk_away))
+                        for seller, k, quantity, ask in cover]
+                need = committed[r[i], c[i]]
+                for (seller, k, quantity, _), done in zip(cover, made, strict=True):
+                    if done:
+                        on_offer[seller, k] = 0.0
+                        holding[seller] -= quantity
+                        holding[r[i]] += quantity
+                        need -= quantity
+                if need > 1e-9 * committed[r[i], c[i]]:  # no cover, or a seller could not finance its step
+                    install[r[i], c[i]] = lumpy_steps.worth_installing(mac[r[i], c[i]], steps[r[i], c[i]], need,
+                                                                       offered[i], reservation)
         r, c = np.nonzero(install)
         if len(r):
             value = np.full(len(r), self.expected_price)
             self.model.abatement.install(rows[r], order[r, c], value, effective_now=True)
+
+    def block_trade(self, rows: np.ndarray, buyer: int, seller: int, tech: int, quantity: float, price: float) -> bool:
+        """A block trade (``markets/block_trade.py``): firm rows[seller] installs technology ``tech``
+        and sells ``quantity`` tCO2e to rows[buyer] at ``price`` (yuan/t), paid firm to firm.
+        False (nothing moves) if the seller cannot finance the installation after all."""
+        model = self.model
+        row = rows[seller:seller + 1]
+        if not model.abatement.install(row, np.array([tech]), np.array([self.expected_price]),
+                                       effective_now=True)[0]:
+            return False
+        self.allowances.transfer("block_trade", self.account[rows[seller]], self.account[rows[buyer]], quantity)
+        model.ledger.transfer("allowance_block_trade", model.firms.account[rows[buyer]],
+                              model.firms.account[rows[seller]], quantity * price)
+        self.block_trades.append((model.steps, int(rows[buyer]), int(rows[seller]), float(quantity), float(price)))
+        return True
 
     def sell_pool_credits(self, credits: float, price: float) -> None:
         """The pool's proceeds go to contributors by contribution share, less the operator's commission."""
