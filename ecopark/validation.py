@@ -653,8 +653,8 @@ def least_cost_section(seeds: Sequence[int] = (0, 1)) -> list[str]:
               f"within 5% in {sum(near)} of {len(rows)}. First price = marginal MAC in {sum(at_mac)} of {len(rows)}.",
               "",
               "A rationed firm that needs only part c of its marginal step looks for a block trade first "
-              "(`markets/block_trade.py`): other firms sell it c backed by whole steps of their own (one that covers "
-              "c, or several smaller ones sold whole), when that is cheaper than its own break-even; without it "
+              "(`markets/block_trade.py`): other firms sell it c backed by whole steps of their own (the cheapest "
+              "package, a knapsack over their steps), when that is cheaper than its own break-even; without it "
               "the firm must install its whole step for a sliver (at 10% caps the market installed +7.7% "
               "(homogeneous) and +19.7% (heterogeneous, seed 1) above the MILP; with it 0.0% and +0.3%). Where a "
               "case still misses, one of two constraints binds (`docs/carbon.md`, \"Lumpy steps\"). "

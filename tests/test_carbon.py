@@ -232,18 +232,20 @@ def test_cheapest_cover_takes_a_better_fitting_step_or_a_bundle_of_whole_steps()
     mac = np.array([[40.0, np.nan], [50.0, np.nan], [70.0, 80.0]])
     step = np.array([[500.0, 0.0], [1000.0, 0.0], [60.0, 50.0]])
     holding = np.array([0.0, 2000.0, 500.0])
-    cover = block_trade.cheapest_cover(100.0, 0, mac, step, holding, bank_price=20.0, penalty=600.0, walk_away=200.0)
-    # firm 1 alone asks (50 x 1000 - 900 x 20) / 100 = 320 > 200;
-    # firm 2: 60 whole at 70 + 40 at (80 x 50 - 10 x 20) / 40 = 95
+    cover = block_trade.cheapest_cover(100.0, 0, mac, step, holding, bank_price=20.0, walk_away=200.0)
+    # firm 1 alone costs 50 x 1000 - 900 x 20 = 32,000; firm 2's two steps 70 x 60 + 80 x 50 - 10 x 20 = 8,000:
+    # 60 sold whole at 70, the last 40 at (80 x 50 - 10 x 20) / 40 = 95
     assert [(f, k) for f, k, _, _ in cover] == [(2, 0), (2, 1)]
     np.testing.assert_allclose([q for *_, q, _ in cover], [60.0, 40.0])
     np.testing.assert_allclose([a for *_, a in cover], [70.0, 95.0])
-    # the buyer's own step is never sold to it; above the walk-away nothing is traded
-    assert block_trade.cheapest_cover(100.0, 0, mac, step, holding, 20.0, 600.0, walk_away=90.0) == []
-    # a seller sells only allowances it holds: without firm 2's holding, firm 1's step is the cover
-    alone = block_trade.cheapest_cover(100.0, 0, mac, step, np.array([0.0, 2000.0, 50.0]), 20.0, 600.0, 400.0)
+    prices = block_trade.package_prices(np.array([70.0, 95.0]), np.array([60.0, 40.0]), 200.0)
+    np.testing.assert_allclose(prices, [70.0 + 60.0, 95.0 + 60.0])  # (200 x 100 - 8,000) / 200 = 60 a tonne each
+    # the buyer's own step is never sold to it; at or above the walk-away nothing is traded
+    assert block_trade.cheapest_cover(100.0, 0, mac, step, holding, 20.0, walk_away=80.0) == []
+    # a seller sells only allowances it holds: with firm 2 holding 50, firm 1's step is the cover
+    alone = block_trade.cheapest_cover(100.0, 0, mac, step, np.array([0.0, 2000.0, 50.0]), 20.0, 400.0)
     assert [(f, k) for f, k, _, _ in alone] == [(1, 0)] and alone[0][3] == pytest.approx(320.0)
-    assert block_trade.nash_price(320.0, 400.0) == pytest.approx(360.0)
+    assert block_trade.package_prices(np.array([320.0]), np.array([100.0]), 400.0)[0] == pytest.approx(360.0)
 
 
 def test_block_trades_keep_low_caps_near_least_cost():

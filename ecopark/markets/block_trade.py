@@ -16,72 +16,106 @@ from the seller's side:
     a_j(c) = (m_j x S_j - (S_j - c) x P_bank) / c,       c <= min(S_j, holding_j)
 
 The buyer walks away at w = min(its own break-even b(c) for installing its step, the price of
-the allowances still on offer, the penalty). The trade happens with the cheapest seller when
-a_j(c) < w, at the price that splits the gain equally (a symmetric Nash bargain),
+the allowances still on offer, the penalty). It may buy c from one seller or several, each
+installing one or more whole steps: the cheapest package (:func:`cheapest_cover`, a knapsack
+solved with scipy ``milp``) costs sum_k m_k S_k - (sum_k S_k - c) P_bank; steps sell whole in
+MAC order (a_k = m_k) and the last one the rest (at its break-even above). The package is
+bought when its cost is below w x c, at prices that split the gain equally between the buyer
+and the sellers (a symmetric Nash bargain, :func:`package_prices`):
 
-    price = (a_j(c) + w) / 2,
-
-so both gain (w - a_j) / 2 per tonne. When no one step is the cheapest cover, the buyer may
-assemble c from several sellers (:func:`cheapest_cover`): whole steps sold whole (a_j = m_j),
-taken in MAC order while they fit in c, and the rest from one more step at its break-even;
-each is a block trade of its own at its Nash price, every a_j below w, and the set must
-cover all of c (the buyer's own step is then not needed).
+    price_k = a_k + (w c - sum_k a_k q_k) / (2 c)      (one seller: (a + w) / 2)
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
 import numpy as np
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 from ecopark.markets.lumpy_steps import break_even_bid
 
 
-def cheapest_seller(need: float, buyer: int, mac: np.ndarray, step: np.ndarray, holding: np.ndarray,
-                    bank_price: float, penalty: float) -> tuple[int, int, float]:
-    """(firm index, step column, ask a_j(c) in yuan/tCO2e) of the cheapest whole step, among
-    firms other than ``buyer``, that covers ``need`` tCO2e: ``mac`` and ``step`` (tCO2e over the
-    months ahead, 0 where none is on offer) are firms x steps, ``holding`` the allowances each
-    firm holds (tCO2e). (-1, -1, inf) when no step can."""
-    owner = np.broadcast_to(np.arange(mac.shape[0])[:, None], mac.shape)
-    can = (step >= need) & (owner != buyer) & (holding[:, None] >= need) & (need > 0)
-    if not can.any():
-        return -1, -1, np.inf
-    r, c = np.nonzero(can)
-    ask = break_even_bid(mac[r, c], step[r, c], np.full(len(r), need), bank_price, penalty)
-    best = int(np.argmin(ask))
-    return int(r[best]), int(c[best]), float(ask[best])
-
-
-def nash_price(ask: float, walk_away: float) -> float:
-    """Price of a block trade (yuan/tCO2e): halfway between the seller's least acceptable price
-    and the buyer's walk-away price."""
-    return 0.5 * (ask + walk_away)
+def package_prices(asks: np.ndarray, quantities: np.ndarray, walk_away: float) -> np.ndarray:
+    """Prices of a package of block trades (yuan/tCO2e each): every seller's ask plus half the
+    package's gain per tonne, a_k + (w c - sum a q) / (2 c) with c = sum q, so the buyer and the
+    sellers split the gain equally (the symmetric Nash bargain; one seller: (a + w) / 2)."""
+    need = quantities.sum()
+    return asks + (walk_away * need - asks @ quantities) / (2.0 * need)
 
 
 def cheapest_cover(need: float, buyer: int, mac: np.ndarray, step: np.ndarray, holding: np.ndarray,
-                   bank_price: float, penalty: float, walk_away: float) -> list[tuple[int, int, float, float]]:
-    """The cheapest set of block trades, as (firm index, step column, tCO2e, ask yuan/t), that
-    covers ``need`` tCO2e with every ask below ``walk_away``: one step (:func:`cheapest_seller`),
-    or whole steps in MAC order plus one step for the rest, whichever costs less in total
-    (sum of tCO2e x ask). Empty when neither covers the need below the walk-away price."""
-    options = []
-    firm, col, ask = cheapest_seller(need, buyer, mac, step, holding, bank_price, penalty)
-    if ask < walk_away:
-        options.append([(firm, col, need, ask)])
+                   bank_price: float, walk_away: float) -> list[tuple[int, int, float, float]]:
+    """The cheapest package of block trades, as (firm index, step column, tCO2e, ask yuan/t),
+    that covers ``need`` tCO2e, or [] if it costs at least ``walk_away`` x need.
+
+    The sellers' steps are whole: the package is the knapsack (scipy ``milp``) over the other
+    firms' steps on offer (``mac``, ``step`` firms x steps, tCO2e over the months ahead)
+
+        min sum_k (m_k - P_bank) S_k x_k   s.t.  sum_k S_k x_k >= need,
+        sum_(k of firm f) S_k x_k <= holding_f,   x_k in {0, 1},
+
+    its total cost sum_k m_k S_k x_k - (sum_k S_k x_k - need) P_bank (the surplus beyond the need
+    is the sellers', at P_bank). Steps sell whole in MAC order, the last one the rest, at its
+    break-even (2); the others at their MAC.
+    """
     owner = np.broadcast_to(np.arange(mac.shape[0])[:, None], mac.shape)
-    r, c = np.nonzero((step > 0) & (owner != buyer) & (mac < walk_away))
-    left, room, bundle, free = need, holding.astype(float).copy(), [], step.copy()
-    for i in np.argsort(mac[r, c], kind="stable"):
-        s = step[r[i], c[i]]
-        if s <= left and room[r[i]] >= s:
-            bundle.append((int(r[i]), int(c[i]), float(s), float(mac[r[i], c[i]])))
-            left -= s
-            room[r[i]] -= s
-            free[r[i], c[i]] = 0.0
-    if bundle and left > 1e-9 * need:
-        firm, col, ask = cheapest_seller(left, buyer, mac, free, room, bank_price, penalty)
-        bundle = [*bundle, (firm, col, left, ask)] if ask < walk_away else []
-    if bundle:
-        options.append(bundle)
-    if not options:
+    r, c = np.nonzero((step > 0) & (owner != buyer) & np.isfinite(mac) & (need > 0))
+    if not len(r):
         return []
-    return min(options, key=lambda trades: sum(q * a for _, _, q, a in trades))
+    size, unit = step[r, c], mac[r, c]
+    # the LP bound first (divisible steps, holdings ignored: steps below P_bank whole, the others
+    # in MAC order up to the need); most searches end here
+    if size.sum() < need:
+        return []
+    gain = unit < bank_price
+    by_mac = np.flatnonzero(~gain)[np.argsort(unit[~gain], kind="stable")]
+    rest = need - size[gain].sum()
+    filled = np.minimum(size[by_mac], np.maximum(rest - (np.cumsum(size[by_mac]) - size[by_mac]), 0.0))
+    bound = (unit[gain] - bank_price) @ size[gain] + (unit[by_mac] - bank_price) @ filled + bank_price * need
+    if bound >= walk_away * need:
+        return []
+    firms, index = np.unique(r, return_inverse=True)
+    per_firm = sparse.csr_matrix((size, (index, np.arange(len(r)))), shape=(len(firms), len(r)))
+    with _solver_output_muted():
+        result = milp((unit - bank_price) * size, integrality=np.ones(len(r)), bounds=Bounds(0, 1),
+                      constraints=[LinearConstraint(size[None, :], need, np.inf),
+                                   LinearConstraint(per_firm, 0.0, holding[firms])])
+    if result.x is None:
+        return []
+    chosen = np.flatnonzero(result.x > 0.5)
+    chosen = chosen[np.argsort(unit[chosen], kind="stable")]
+    left, package = need, []
+    for k in chosen:
+        quantity = min(size[k], left)
+        if quantity <= 0:
+            break
+        ask = break_even_bid(unit[k:k + 1], size[k:k + 1], np.array([quantity]), bank_price, np.inf)[0]
+        package.append((int(r[k]), int(c[k]), float(quantity), float(ask)))
+        left -= quantity
+    total = sum(q * a for _, _, q, a in package)
+    return package if total < walk_away * need else []
+
+
+@contextlib.contextmanager
+def _solver_output_muted() -> Iterator[None]:
+    """Silence what the HiGHS solver inside scipy writes straight to file descriptor 1 (some of
+    its builds print a debug line per improving MIP solution), so a run's output stays clean."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stdout (captured, notebook): nothing to mute
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)

@@ -542,10 +542,11 @@ class CarbonMarket:
             for i in self.model.draws("block_trade").permutation(len(r)):
                 walk_away = min(own[i], offered[i])
                 cover = block_trade.cheapest_cover(committed[r[i], c[i]], r[i], mac, on_offer, holding, reservation,
-                                                   p.penalty, walk_away)
-                made = [self.block_trade(rows, r[i], seller, order[seller, k], quantity,
-                                         block_trade.nash_price(ask, walk_away))
-                        for seller, k, quantity, ask in cover]
+                                                   walk_away)
+                prices = block_trade.package_prices(np.array([a for *_, a in cover]),
+                                                    np.array([q for *_, q, _ in cover]), walk_away) if cover else []
+                made = [self.block_trade(rows, r[i], seller, order[seller, k], quantity, price)
+                        for (seller, k, quantity, _), price in zip(cover, prices, strict=True)]
                 need = committed[r[i], c[i]]
                 for (seller, k, quantity, _), done in zip(cover, made, strict=True):
                     if done:
