@@ -58,3 +58,15 @@ def test_section_shows_fit_and_holdout_side_by_side_and_what_binds():
     chains = next(line for line in lines if "`exchange_chains_final`" in line)
     assert "**no**" in chains and f"at most {preset_fit.chain_ceiling('qinzhou')} chains" in chains
     assert "| pooled across presets | 0.23 |" in text and "| within presets | 0.23 |" in text
+
+
+def test_a_free_parameter_at_the_edge_of_its_range_is_named():
+    from ecopark.experiments.calibration_spec import load_calibration
+
+    def spec(low, high):
+        return load_calibration({"scenario": "qinzhou", "free": {"economy.firm_shock_sd": [low, high]},
+                                 "targets": [{"metric": "exchange_chains_final", "observed": 5, "tolerance": 1}]})
+    value = ecopark.load_scenario("qinzhou").economy.firm_shock_sd
+    assert preset_fit.at_range_edge(spec(0.02, 1.0)) == []
+    assert preset_fit.at_range_edge(spec(0.02, value * 1.01)) == [f"`economy.firm_shock_sd` = {value:.4g} [0.02, "
+                                                                   f"{value * 1.01:g}]"]

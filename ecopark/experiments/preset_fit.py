@@ -113,6 +113,19 @@ def chain_ceiling(preset: str | Scenario) -> int:
     return int(possible.sum())
 
 
+def at_range_edge(spec: CalibrationSpec, edge: float = 0.05) -> list[str]:
+    """The free parameters whose value in the (calibrated) base scenario lies within ``edge`` of either
+    end of its searched range, on the search scale: ``key = value [low, high]``. There the range, not
+    the figures, may be what stops the fit."""
+    out = []
+    for key, value in spec.base_values().items():
+        free = spec.free[key]
+        u = free.position(float(value))
+        if u <= edge or u >= 1.0 - edge:
+            out.append(f"`{key}` = {float(value):.4g} [{free.low:g}, {free.high:g}]")
+    return out
+
+
 def binding_constraint(preset: str, metric: str, runs: list[dict[str, Any]]) -> str:
     """A plain statement of what keeps ``metric`` from its documented value in ``preset``, with figures."""
     from ecopark.catalogue import load_catalogue
@@ -224,6 +237,10 @@ def section(quick: bool = False, workers: int = 2, presets: tuple[str, ...] | No
                              f"{_fmt(reach, t.metric)} | {_fmt(mean, t.metric)} ({_fmt(mean - half, t.metric)} to "
                              f"{_fmt(mean + half, t.metric)}) | {'yes' if ok else '**no**'} | "
                              f"{'' if ok else binding_constraint(preset, t.metric, rows)} |")
+    edges = {p: at_range_edge(shipped_spec(p)) for p in presets}
+    lines += ["", "Free parameters at the edge of their searched range (within 5% of it; there the range, not "
+              "the figures, may stop the fit): " + ("; ".join(f"`{p}`: {', '.join(e)}" for p, e in edges.items() if e)
+                                                  or "none") + "."]
     rel = relation(runs)
     per_preset = len(runs) // len(presets)
     lines += [
