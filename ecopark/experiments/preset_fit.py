@@ -141,11 +141,13 @@ def binding_constraint(preset: str, metric: str, runs: list[dict[str, Any]]) -> 
         unwanted = np.where(mass, np.minimum(disposed, np.maximum(gen - need, 0.0)), 0.0)
         wanted = np.where(mass, disposed, 0.0) - unwanted
         worst_unwanted, worst_wanted = int(np.argmax(unwanted)), int(np.argmax(wanted))
+        uncarried = (f"{wanted.sum() / total:.0%} that receivers need but no link carries (the uncommitted "
+                     f"1 - `contract_share` of supply, pairs not found or whose link does not pay; mostly "
+                     f"{cat.stream_keys[worst_wanted]})" if wanted.sum() >= 0.005 * total
+                     else "almost none that receivers need is left uncarried")
         return (f"{disposed[mass].sum() / total:.0%} of the tonnes generated are disposed of: "
                 f"{unwanted.sum() / total:.0%} beyond what the park's receivers need (demand binds; mostly "
-                f"{cat.stream_keys[worst_unwanted]}), {wanted.sum() / total:.0%} that receivers need but no link "
-                f"carries (the uncommitted 1 - `contract_share` of supply, pairs not found or whose link does not "
-                f"pay; mostly {cat.stream_keys[worst_wanted]})")
+                f"{cat.stream_keys[worst_unwanted]}), {uncarried}")
     if metric == "exchange_chains_final":
         return (f"the preset's sectors allow at most {chain_ceiling(preset)} chains (catalogue: who yields and who "
                 "needs what)")
