@@ -1170,3 +1170,52 @@ def consumption_ratio_fines(model: ParkModel) -> float:
 def green_procurement_paid(model: ParkModel) -> float:
     """Green-procurement premiums government paid over the run on products with recycled content."""
     return model.ledger.flow("green_procurement_premium")
+
+
+# -- calibration figures (DOMAIN.md section 5) --
+@run_metric("share")
+def platform_success_rate(model: ParkModel) -> float:
+    """Matches the platform proposed that became links / matches it proposed, over the run (0 if it
+    proposed none, e.g. the platform is off). A proposal is a pair the platform's surplus-maximising
+    match gives a flow of at least ``min_quantity`` in a month; it fails when either side's value of
+    the link does not cover its half of the negotiation cost, the negotiation breaks down, or a
+    side's NPV after financing its capex is not positive or it cannot pay its part
+    (``ByproductMarket.form``). A pair that failed and is matched again in a later month counts
+    again. DOMAIN 5: 91.5% (Ningbo)."""
+    market = model.byproduct_market
+    return market.platform_formed / market.platform_proposed if market.platform_proposed else 0.0
+
+
+#: Money a firm receives in its operations (yuan): sales, salvage, link payments, carbon sales.
+OPERATING_IN = ("sale", "salvage", "byproduct_payment", "gate_fee", "allowance_sale", "carbon_pool_payout")
+#: Money a firm pays in its operations (yuan): inputs, fixed costs, disposal, link costs, carbon costs.
+OPERATING_OUT = ("purchase", "virgin_input", "operating_cost", "disposal", "landfill_tax", "rent", "processing",
+                 "transport", "byproduct_payment", "gate_fee", "platform_fee", "operator_commission",
+                 "abatement_opex", "allowance_purchase", "carbon_penalty", "carbon_tax", "offset_quota_fine",
+                 "reuse_quota_fine", "negotiation")
+
+
+def operating_accounts(model: ParkModel) -> tuple[np.ndarray, np.ndarray]:
+    """(revenue, operating profit) over the run of every firm row, alive or not (yuan each):
+    revenue = sales + salvage received; operating profit = sum of the OPERATING_IN kinds received -
+    sum of the OPERATING_OUT kinds paid (no subsidies, finance or investment)."""
+    ledger, firms = model.ledger, model.firms
+    accounts = firms.account[np.arange(firms.n)]
+    kinds = set(ledger.kinds)
+    zero = np.zeros(firms.n)
+    received = sum((np.asarray(ledger.received(accounts, k), float) for k in OPERATING_IN if k in kinds), zero)
+    paid = sum((np.asarray(ledger.paid(accounts, k), float) for k in OPERATING_OUT if k in kinds), zero)
+    revenue = np.asarray(ledger.received(accounts, "sale"), float) + np.asarray(ledger.received(accounts, "salvage"),
+                                                                               float)
+    return revenue, received - paid
+
+
+@run_metric("share")
+def cluster_profit_margin(model: ParkModel) -> float:
+    """The park's operating margin over the run: sum over every firm that was in the park of
+    operating profit / sum of revenue (``operating_accounts``: (OPERATING_IN received - OPERATING_OUT
+    paid) / (sales + salvage)), the sector operating margins of the validation report taken over all
+    firms together (0 if no revenue). DOMAIN 5's "cluster profit margin"."""
+    revenue, profit = operating_accounts(model)
+    total = float(revenue.sum())
+    return float(profit.sum()) / total if total > 0 else 0.0

@@ -165,9 +165,18 @@ def test_a_bank_refuses_to_lend_one_borrower_more_than_its_exposure_limit():
 def test_with_little_bank_capital_credit_is_rationed_and_the_book_stays_within_the_limit():
     r = ecopark.run("generic", steps=36, seed=2, overrides={"banks[0].capital": 2e6,
                                                             "banks[0].max_single_exposure": 10.0})
-    assert r.timeseries["loans_rationed"].sum() > 0
-    limit = r.timeseries["bank_equity"] / (1.0 * 0.105)
-    assert (r.timeseries["loans_outstanding"] <= limit + 1.0).all()
+    ts = r.timeseries
+    assert ts["loans_rationed"].sum() > 0
+    # The capital rule limits new lending: a bank lends (byproduct and abatement phases) against the
+    # equity it has before the month's defaults are written off (credit.step, later in the month),
+    # so the book after a month with new loans is within the limit on the previous month's equity.
+    # A default after lending can leave the book above the new, lower limit (since the calibrated
+    # demand volatility, seed 2 has such a month); the bank then lends nothing until it is back within.
+    limit_before = (ts["bank_equity"] / (1.0 * 0.105)).shift(1, fill_value=2e6 / 0.105)
+    lent = ts["loans_approved"] > 0
+    assert (ts["loans_outstanding"][lent] <= limit_before[lent] + 1.0).all()
+    over = ts["loans_outstanding"].shift(1, fill_value=0.0) > limit_before + 1.0
+    assert (ts["loans_approved"][over] == 0).all()
 
 
 # -- effects in the default scenario (paired seeds) ------------------------------------------------------

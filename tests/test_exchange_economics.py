@@ -59,18 +59,30 @@ def test_realised_split_net_of_capex_is_the_rules_beta(rule):
 
 
 def test_the_operator_commission_is_m_of_the_net_surplus():
+    """The commission is m x the month's realised net surplus when that is positive, nothing in a
+    month of loss: over a link's life it is m x its net surplus if no month lost (here with the
+    generic preset's behavioural values before its calibration), and at least that when some
+    months lost (the calibrated demand volatility 0.13 and commitment 0.92 leave links short in
+    some months)."""
     m = 0.2
-    model = _run({"byproduct_market.sharing_rule": "operator_commission", "byproduct_market.commission": m,
-                  **NO_CARBON}, seed=2, months=30)
-    links = model.byproduct_market.links
-    n = links.n
-    net = links.net_supplier[:n] + links.net_receiver[:n] + links.commission_paid[:n]
-    paid = links.commission_paid[:n]
-    positive = (links.months[:n] > 0) & (paid > 0)
-    assert positive.sum() > 10
-    np.testing.assert_allclose(paid[positive], m * net[positive], rtol=1e-6)
-    assert metrics.link_split_operator(model) == pytest.approx(m, abs=0.005)
-    assert model.ledger.flow("operator_commission") == pytest.approx(paid.sum(), rel=1e-6)
+    before_calibration = {"economy.firm_shock_sd": 0.05, "byproduct_market.contract_share": 0.8,
+                          "economy.discount_rate": [0.06, 0.15], "byproduct_market.encounters_per_month": 0.3}
+    for volatility, exact in ((before_calibration, True), ({}, False)):
+        model = _run({"byproduct_market.sharing_rule": "operator_commission", "byproduct_market.commission": m,
+                      **NO_CARBON, **volatility}, seed=2, months=30)
+        links = model.byproduct_market.links
+        n = links.n
+        net = links.net_supplier[:n] + links.net_receiver[:n] + links.commission_paid[:n]
+        paid = links.commission_paid[:n]
+        positive = (links.months[:n] > 0) & (paid > 0)
+        assert positive.sum() > 10
+        if exact:
+            np.testing.assert_allclose(paid[positive], m * net[positive], rtol=1e-6)
+            assert metrics.link_split_operator(model) == pytest.approx(m, abs=0.005)
+        else:
+            assert (paid[positive] >= m * net[positive] - 1e-6 * np.abs(net[positive])).all()
+            assert metrics.link_split_operator(model) >= m - 1e-9
+        assert model.ledger.flow("operator_commission") == pytest.approx(paid.sum(), rel=1e-6)
 
 
 def test_quota_fines_count_only_up_to_the_quota_and_are_government_loss():

@@ -177,6 +177,9 @@ class ByproductMarket:
         self.firm_gain = np.zeros(0)  # yuan, cumulative realised link gains incl. capex paid
         self.gains = dict.fromkeys(PARTIES, 0.0)  # this month, yuan
         self.formed_this_step = 0
+        # matches the platform proposed and those that became links, over the run
+        self.platform_proposed = 0
+        self.platform_formed = 0
         self.bargaining = Bargaining(model)
         self._plot_weights: np.ndarray | None = None
         self.stream = {f: cat.stream_array(f) for f in (
@@ -514,7 +517,10 @@ class ByproductMarket:
         for k, sup, rec, supply, demand, surplus, values in self.candidates(platform is not None):
             flows = matcher(surplus, supply, demand)
             for i, j in zip(*np.nonzero(flows >= self.spec.min_quantity), strict=True):
-                self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()}, fee)
+                formed = self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()}, fee)
+                if platform is not None:
+                    self.platform_proposed += 1
+                    self.platform_formed += formed
 
     def open_quantities(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Live firms (n,) and their uncontracted supply and need (n, streams).
