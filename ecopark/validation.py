@@ -58,6 +58,7 @@ from ecopark.markets.credit import Offer
 from ecopark.metrics import RUN_METRICS
 from ecopark.model import ParkModel
 from ecopark.scenario import load_scenario, presets
+from ecopark.solver_output import muted
 
 
 @dataclass(frozen=True)
@@ -171,9 +172,10 @@ def least_cost(firm: np.ndarray, abate: np.ndarray, spend: np.ndarray, required:
     need = sparse.csr_matrix(np.r_[abate, np.ones(buyout)][None, :])
     constraints = LinearConstraint(sparse.vstack([need, one_per_firm]), np.r_[required, np.zeros(n)],
                                    np.r_[np.inf, np.ones(n)])
-    result = milp(np.r_[spend, [penalty] * buyout], constraints=constraints,
-                  integrality=np.r_[np.full(m, int(whole)), np.zeros(buyout)],
-                  bounds=Bounds(0, np.r_[np.ones(m), [required] * buyout]))
+    with muted():
+        result = milp(np.r_[spend, [penalty] * buyout], constraints=constraints,
+                      integrality=np.r_[np.full(m, int(whole)), np.zeros(buyout)],
+                      bounds=Bounds(0, np.r_[np.ones(m), [required] * buyout]))
     return float(result.fun), float(abate @ result.x[:m])
 
 

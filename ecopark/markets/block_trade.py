@@ -28,16 +28,12 @@ and the sellers (a symmetric Nash bargain, :func:`package_prices`):
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Iterator
-
 import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from ecopark.markets.lumpy_steps import break_even_bid
+from ecopark.solver_output import muted
 
 
 def package_prices(asks: np.ndarray, quantities: np.ndarray, walk_away: float) -> np.ndarray:
@@ -81,7 +77,7 @@ def cheapest_cover(need: float, buyer: int, mac: np.ndarray, step: np.ndarray, h
         return []
     firms, index = np.unique(r, return_inverse=True)
     per_firm = sparse.csr_matrix((size, (index, np.arange(len(r)))), shape=(len(firms), len(r)))
-    with _solver_output_muted():
+    with muted():
         result = milp((unit - bank_price) * size, integrality=np.ones(len(r)), bounds=Bounds(0, 1),
                       constraints=[LinearConstraint(size[None, :], need, np.inf),
                                    LinearConstraint(per_firm, 0.0, holding[firms])])
@@ -100,22 +96,3 @@ def cheapest_cover(need: float, buyer: int, mac: np.ndarray, step: np.ndarray, h
     total = sum(q * a for _, _, q, a in package)
     return package if total < walk_away * need else []
 
-
-@contextlib.contextmanager
-def _solver_output_muted() -> Iterator[None]:
-    """Silence what the HiGHS solver inside scipy writes straight to file descriptor 1 (some of
-    its builds print a debug line per improving MIP solution), so a run's output stays clean."""
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stdout (captured, notebook): nothing to mute
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), fd)
-            yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
