@@ -584,6 +584,13 @@ def carbon_price_volatility(model: ParkModel) -> float:
     return float(prices.std()) if len(prices) > 1 else 0.0
 
 
+@run_metric("tCO2e")
+def block_trade_volume(model: ParkModel) -> float:
+    """Allowances sold firm to firm in block trades over the run, each backed by whole abatement
+    steps the sellers installed (``markets/block_trade.py``; allowance ledger kind `block_trade`)."""
+    return float(sum(quantity for *_, quantity, _ in model.carbon_market.block_trades))
+
+
 @run_metric("yuan")
 def auction_revenue(model: ParkModel) -> float:
     """Government's allowance sales over the run (ledger `allowance_sale` to government)."""
@@ -1187,12 +1194,13 @@ def platform_success_rate(model: ParkModel) -> float:
 
 
 #: Money a firm receives in its operations (yuan): sales, salvage, link payments, carbon sales.
-OPERATING_IN = ("sale", "salvage", "byproduct_payment", "gate_fee", "allowance_sale", "carbon_pool_payout")
+OPERATING_IN = ("sale", "salvage", "byproduct_payment", "gate_fee", "allowance_sale", "carbon_pool_payout",
+                "allowance_block_trade")
 #: Money a firm pays in its operations (yuan): inputs, fixed costs, disposal, link costs, carbon costs.
 OPERATING_OUT = ("purchase", "virgin_input", "operating_cost", "disposal", "landfill_tax", "rent", "processing",
                  "transport", "byproduct_payment", "gate_fee", "platform_fee", "operator_commission",
                  "abatement_opex", "allowance_purchase", "carbon_penalty", "carbon_tax", "offset_quota_fine",
-                 "reuse_quota_fine", "negotiation")
+                 "reuse_quota_fine", "negotiation", "allowance_block_trade")
 
 
 def operating_accounts(model: ParkModel) -> tuple[np.ndarray, np.ndarray]:

@@ -259,6 +259,7 @@ def test_block_trades_keep_low_caps_near_least_cost():
 
 
 def test_a_block_trade_settles_firm_to_firm_in_both_ledgers():
+    from ecopark.metrics import RUN_METRICS
     from ecopark.validation import HETEROGENEITY
     from ecopark.validation import whole_technology_options as options
     base = ParkModel(ecopark.load_scenario("generic", {**FRICTIONLESS, **HETEROGENEITY}), seed=1)
@@ -280,3 +281,7 @@ def test_a_block_trade_settles_firm_to_firm_in_both_ledgers():
         assert cm.allowances.received(cm.account[buyer], "block_trade") == pytest.approx(quantity, abs=0.001)
         assert 0 < price < model.policy("cap_and_trade").params.penalty
     assert ledger.total() == 0 and cm.allowances.total() == 0
+    volume = RUN_METRICS["block_trade_volume"].func(model)  # the metric is what the allowance ledger moved
+    assert volume > 0
+    assert volume == pytest.approx(cm.allowances.flow("block_trade", "enterprise", "enterprise"), abs=0.01)
+
