@@ -910,6 +910,8 @@ def npl_ratio_other_pooled(model: ParkModel) -> float:
     `npl_outstanding_other` / sum over steps of `loans_outstanding_other` (0 if none)."""
     total = sum(_over_steps(model, "loans_outstanding_other"))
     return float(sum(_over_steps(model, "npl_outstanding_other")) / total) if total > 0 else 0.0
+
+
 # -- the operator as investor and service provider; the heat cascade --
 @run_metric("share")
 def operator_infrastructure_share(model: ParkModel) -> float:

@@ -128,6 +128,13 @@ class AbatementPortfolio:
             mac_sorted = np.where(a_sorted > 0, mac_sorted / left, np.nan)
         return mac_sorted, order, a_sorted * left
 
+    def project_cash_flow(self, rows: np.ndarray, techs: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """Monthly cash flow of technology techs[i] at firm rows[i], what a bank judges a loan on
+        (yuan/month): value x a - opex x size, with ``value`` (yuan/tCO2e) what the firm expects
+        a tonne abated to earn and a its abatement (tCO2e/month, :meth:`menu`)."""
+        _, a = self.menu(rows)
+        return value * a[np.arange(len(rows)), techs] - self.opex[techs] * self.model.firms.size[rows]
+
     def financeable(self, rows: np.ndarray, techs: np.ndarray, value: np.ndarray) -> np.ndarray:
         """Mask: firm rows[i] could finance technology techs[i] now, items taken in the given order.
 
@@ -141,8 +148,7 @@ class AbatementPortfolio:
         ok = np.zeros(len(rows), dtype=bool)
         if not len(rows):
             return ok
-        _, a = self.menu(rows)
-        cash_flow = value * a[np.arange(len(rows)), techs] - self.opex[techs] * firms.size[rows]
+        cash_flow = self.project_cash_flow(rows, techs, value)
         cash = dict.fromkeys(rows.tolist(), 0.0)
         for row in cash:
             cash[row] = model.firm_agents[row].cash
@@ -167,8 +173,7 @@ class AbatementPortfolio:
         done = np.zeros(len(rows), dtype=bool)
         if not len(rows):
             return done
-        _, a = self.menu(rows)
-        cash_flow = value * a[np.arange(len(rows)), techs] - self.opex[techs] * firms.size[rows]
+        cash_flow = self.project_cash_flow(rows, techs, value)
         for i, (row, j) in enumerate(zip(rows, techs, strict=True)):
             if self.installed_at[row, j] < 0 and model.firm_agents[row].invest(
                     float(self.capex[j] * firms.size[row]), "abatement", float(cash_flow[i])):
