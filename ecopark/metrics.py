@@ -1306,37 +1306,42 @@ def platform_success_rate(model: ParkModel) -> float:
     return market.platform_formed / market.platform_proposed if market.platform_proposed else 0.0
 
 
-#: Money a firm receives in its operations (yuan): sales, salvage, link payments, carbon sales.
-OPERATING_IN = ("sale", "salvage", "byproduct_payment", "gate_fee", "allowance_sale", "carbon_pool_payout",
-                "allowance_block_trade")
-#: Money a firm pays in its operations (yuan): inputs, fixed costs, disposal, link costs, carbon costs.
+#: Money a firm receives in its operations (yuan): sales, salvage, in-plant recycling revenue, green-procurement
+#: premiums, link payments and penalties received, carbon sales and pool payouts.
+OPERATING_IN = ("sale", "salvage", "recycling_revenue", "green_procurement_premium", "byproduct_payment", "gate_fee",
+                "contract_penalty", "allowance_sale", "carbon_pool_payout", "allowance_block_trade")
+#: Money a firm pays in its operations (yuan): inputs, fixed costs, disposal, link costs and fees (platform,
+#: commission, infrastructure, negotiation, penalties), in-plant recycling and abatement running costs, the
+#: operator's services and MRV, carbon costs, quota and consumption fines.
 OPERATING_OUT = ("purchase", "virgin_input", "operating_cost", "disposal", "landfill_tax", "rent", "processing",
                  "transport", "byproduct_payment", "gate_fee", "platform_fee", "operator_commission",
-                 "abatement_opex", "allowance_purchase", "carbon_penalty", "carbon_tax", "offset_quota_fine",
-                 "reuse_quota_fine", "negotiation", "allowance_block_trade")
+                 "infrastructure_connection", "infrastructure_throughput", "negotiation", "contract_penalty",
+                 "recycling_opex", "abatement_opex", "carbon_accounting_fee", "energy_management_fee",
+                 "monitoring_cost", "allowance_purchase", "carbon_penalty", "carbon_tax", "offset_quota_fine",
+                 "reuse_quota_fine", "consumption_ratio_fine", "allowance_block_trade")
 
 
 def operating_accounts(model: ParkModel) -> tuple[np.ndarray, np.ndarray]:
-    """(revenue, operating profit) over the run of every firm row, alive or not (yuan each):
-    revenue = sales + salvage received; operating profit = sum of the OPERATING_IN kinds received -
-    sum of the OPERATING_OUT kinds paid (no subsidies, finance or investment)."""
+    """(operating income, operating profit) over the run of every firm row, alive or not (yuan each):
+    income = sum of the OPERATING_IN kinds received; profit = income - sum of the OPERATING_OUT kinds
+    paid (no subsidies for investment, finance or investment). The one definition of a firm's operating
+    accounts: the cluster margin and the validation report's sector margins both read it; profit <=
+    income by construction."""
     ledger, firms = model.ledger, model.firms
     accounts = firms.account[np.arange(firms.n)]
     kinds = set(ledger.kinds)
     zero = np.zeros(firms.n)
     received = sum((np.asarray(ledger.received(accounts, k), float) for k in OPERATING_IN if k in kinds), zero)
     paid = sum((np.asarray(ledger.paid(accounts, k), float) for k in OPERATING_OUT if k in kinds), zero)
-    revenue = np.asarray(ledger.received(accounts, "sale"), float) + np.asarray(ledger.received(accounts, "salvage"),
-                                                                               float)
-    return revenue, received - paid
+    return received, received - paid
 
 
-@run_metric("share")
+@run_metric("ratio")
 def cluster_profit_margin(model: ParkModel) -> float:
-    """The park's operating margin over the run: sum over every firm that was in the park of
-    operating profit / sum of revenue (``operating_accounts``: (OPERATING_IN received - OPERATING_OUT
-    paid) / (sales + salvage)), the sector operating margins of the validation report taken over all
-    firms together (0 if no revenue). DOMAIN 5's "cluster profit margin"."""
+    """The park's operating margin over the run: sum over every firm that was in the park of operating
+    profit / sum of operating income (``operating_accounts``), the sector operating margins of the
+    validation report taken over all firms together; at most 1 by construction, negative when operating
+    costs exceed income (0 if no income). DOMAIN 5's "cluster profit margin"."""
     revenue, profit = operating_accounts(model)
     total = float(revenue.sum())
     return float(profit.sum()) / total if total > 0 else 0.0

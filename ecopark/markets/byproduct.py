@@ -52,6 +52,7 @@ from scipy.optimize import linprog
 
 from ecopark.markets.bargaining import Bargaining
 from ecopark.markets.contracts import END_REASONS, LinkBook, posted_topup, share_surplus
+from ecopark.markets.emissions import additional_share, additional_share_planned
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -235,14 +236,16 @@ class ByproductMarket:
         supplier's units that would avoid a quota fine (default all)."""
         firms, st = self.model.firms, self.stream
         dist = np.hypot(firms.x[sup][:, None] - firms.x[rec][None, :], firms.y[sup][:, None] - firms.y[rec][None, :])
-        # the avoided CO2 is worth what the credited side can realise (CarbonMarket.value_per_tonne)
+        # the additional avoided CO2 (emissions.py) is worth what the credited side can realise
+        # (CarbonMarket.value_per_tonne)
         credited = sup if self.credit_supplier[k] else rec
         carbon = st["co2_avoided"][k] * self.model.carbon_market.value_per_tonne(credited)
+        additional = additional_share_planned(self.model, k, sup)[:, None]
         share = np.ones(len(sup)) if quota_share is None else quota_share
         a_s = (unit["supplier"][k] + unit["quota"][k] * share[:, None]
-               + (carbon[:, None] if self.credit_supplier[k] else 0.0))
+               + (additional * carbon[:, None] if self.credit_supplier[k] else 0.0))
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["transport_cost"][k] * dist
-               + (0.0 if self.credit_supplier[k] else carbon[None, :]))
+               + (0.0 if self.credit_supplier[k] else additional * carbon[None, :]))
         consumer = self.model.policy("mandatory_consumption")
         if consumer:  # consumption ratio fine avoided and green-procurement premium (policies/)
             a_r = a_r + consumer.planned_value(k, rec)[None, :]
@@ -286,7 +289,7 @@ class ByproductMarket:
         links.months[live] += 1
         np.add.at(firms.delivered_out, (s, k), delivered)
         np.add.at(firms.delivered_in, (r, k), delivered)
-        co2 = delivered * self.stream["co2_avoided"][k]
+        co2 = delivered * self.stream["co2_avoided"][k] * additional_share(self.model, s, k)  # emissions.py
         credited = np.where(self.credit_supplier[k], s, r)
         np.add.at(firms.link_avoided, credited, co2)
 
@@ -325,7 +328,8 @@ class ByproductMarket:
         # the carbon value of the avoided emissions counts for the credited side at what it can
         # realise (CarbonMarket.value_per_tonne): allowances saved, tax avoided, or pool payouts to come
         credited = np.where(self.credit_supplier[k], links.supplier[live], links.receiver[live])
-        carbon = delivered * st["co2_avoided"][k] * model.carbon_market.value_per_tonne(credited)
+        carbon = (delivered * st["co2_avoided"][k] * additional_share(model, s, k)
+                  * model.carbon_market.value_per_tonne(credited))
         op_s = (delivered * (self.supplier_value()[k] + price) + quota - fee_half
                 + np.where(self.credit_supplier[k], carbon, 0.0))
         op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k] - price) - haulage
