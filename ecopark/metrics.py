@@ -1306,15 +1306,18 @@ def platform_success_rate(model: ParkModel) -> float:
     return market.platform_formed / market.platform_proposed if market.platform_proposed else 0.0
 
 
-#: Money a firm receives in its operations (yuan): sales, salvage, in-plant recycling revenue, green-procurement
-#: premiums, link payments and penalties received, carbon sales and pool payouts.
-OPERATING_IN = ("sale", "salvage", "recycling_revenue", "green_procurement_premium", "byproduct_payment", "gate_fee",
-                "contract_penalty", "allowance_sale", "carbon_pool_payout", "allowance_block_trade")
-#: Money a firm pays in its operations (yuan): inputs, fixed costs, disposal, link costs and fees (platform,
-#: commission, infrastructure, negotiation, penalties), in-plant recycling and abatement running costs, the
-#: operator's services and MRV, carbon costs, quota and consumption fines.
-OPERATING_OUT = ("purchase", "virgin_input", "operating_cost", "disposal", "landfill_tax", "rent", "processing",
-                 "transport", "byproduct_payment", "gate_fee", "platform_fee", "operator_commission",
+#: Money a firm receives in its operations (yuan): sales (also out of its warehouse stock), salvage,
+#: in-plant recycling revenue, green-procurement premiums, link payments and penalties received, carbon
+#: sales and pool payouts.
+OPERATING_IN = ("sale", "stock_sale", "salvage", "recycling_revenue", "green_procurement_premium",
+                "byproduct_payment", "gate_fee", "contract_penalty", "allowance_sale", "carbon_pool_payout",
+                "allowance_block_trade")
+#: Money a firm pays in its operations (yuan): inputs (also for its warehouse stock), fixed costs,
+#: disposal, link costs and fees (platform, commission, infrastructure, negotiation, penalties), in-plant
+#: recycling and abatement running costs, the operator's services and MRV, carbon costs, quota and
+#: consumption fines.
+OPERATING_OUT = ("purchase", "stock_purchase", "virgin_input", "operating_cost", "disposal", "landfill_tax", "rent",
+                 "processing", "transport", "byproduct_payment", "gate_fee", "platform_fee", "operator_commission",
                  "infrastructure_connection", "infrastructure_throughput", "negotiation", "contract_penalty",
                  "recycling_opex", "abatement_opex", "carbon_accounting_fee", "energy_management_fee",
                  "monitoring_cost", "allowance_purchase", "carbon_penalty", "carbon_tax", "offset_quota_fine",
@@ -1324,16 +1327,18 @@ OPERATING_OUT = ("purchase", "virgin_input", "operating_cost", "disposal", "land
 def operating_accounts(model: ParkModel) -> tuple[np.ndarray, np.ndarray]:
     """(operating income, operating profit) over the run of every firm row, alive or not (yuan each):
     income = sum of the OPERATING_IN kinds received; profit = income - sum of the OPERATING_OUT kinds
-    paid (no subsidies for investment, finance or investment). The one definition of a firm's operating
-    accounts: the cluster margin and the validation report's sector margins both read it; profit <=
-    income by construction."""
+    paid + the book value of its warehouse stock at the end (at cost: goods bought for stock are an
+    asset, not a cost, until sold; ``SecuredLending.stock_value``); no subsidies for investment,
+    finance or investment. The one definition of a firm's operating accounts: the cluster margin and
+    the validation report's sector margins both read it; profit <= income by construction (the stock
+    at cost never exceeds what was paid for it)."""
     ledger, firms = model.ledger, model.firms
     accounts = firms.account[np.arange(firms.n)]
     kinds = set(ledger.kinds)
     zero = np.zeros(firms.n)
     received = sum((np.asarray(ledger.received(accounts, k), float) for k in OPERATING_IN if k in kinds), zero)
     paid = sum((np.asarray(ledger.paid(accounts, k), float) for k in OPERATING_OUT if k in kinds), zero)
-    return received, received - paid
+    return received, received - paid + model.secured_lending.stock_value(np.arange(firms.n))
 
 
 @run_metric("ratio")

@@ -120,8 +120,9 @@ def test_a_warehouse_receipt_loan_is_limited_by_stock_times_price_times_one_minu
     secured = model.secured_lending
     row = _sector_row(model, "grain_oil")
     s = model.firms.sector[row]
-    stock = 2.0 * model.sector_capacity[s] * model.firms.size[row] * model.scenario.economy.base_utilisation
-    assert secured.stock[row] == pytest.approx(stock)
+    stock = secured.stock[row]  # what it bought in its first month (restock), at most two months of output
+    assert 0 < stock <= 2.0 * model.firms.output[row] + 1e-6
+    assert secured.stock_cost[row] == pytest.approx(model.ledger.paid(model.firms.account[row], "stock_purchase"))
     _short_of_cash(model, row)
     lent = secured.apply(row, 1e12)
     price = model.sector_price[s] * secured.price_index[s]
