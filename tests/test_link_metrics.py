@@ -14,7 +14,6 @@ import pytest
 
 from ecopark import metrics
 from ecopark.experiments.runner import simulate
-from ecopark.markets.emissions import additional_share, additional_share_planned
 from ecopark.markets.secured_lending import RECEIPT
 from ecopark.model import ParkModel
 from ecopark.scenario import load_scenario, presets
@@ -193,6 +192,8 @@ def test_a_stream_sold_outside_earns_no_carbon_credit():
 
 
 def test_units_the_supplier_would_recycle_itself_are_not_additional(monkeypatch):
+    from ecopark.markets.emissions import additional_share, additional_share_planned
+
     model = ParkModel(load_scenario("generic"), seed=0)
     model.step()
     firms, keys = model.firms, model.catalogue.stream_keys
