@@ -238,3 +238,30 @@ def test_warehouse_stock_is_bought_sold_and_valued_at_cost():
     price = model.sector_price[s] * secured.price_index[s]
     free = secured.stock[row] - secured.pledged_receipts()[row]
     assert value == pytest.approx(free * price * (1 - secured.spec.receipt_haircut) / secured.spec.initial_cover)
+
+
+def test_shares_stay_in_the_unit_interval_over_random_valid_scenarios():
+    """The fuzz of issue 29 (ecopark/fuzz.py's random valid scenarios, small parks, 6 months): every
+    share metric in [0, 1] and the cluster margin at most 1 in every run that completes."""
+    from ecopark.fuzz import random_overrides
+    from ecopark.scenario import scale_park
+    from ecopark.schema import ConfigError
+
+    rng = np.random.default_rng(29)
+    done = 0
+    for case in range(40):
+        preset = presets()[case % len(presets())]
+        overrides = random_overrides(rng)
+        try:
+            scenario = load_scenario(scale_park(load_scenario(preset), 12), overrides)
+        except ConfigError:
+            continue
+        model = ParkModel(scenario, seed=case)
+        for _ in range(6):
+            model.step()
+        shares = _share_metrics(model)
+        outside = {k: v for k, v in shares.items() if not 0 <= v <= 1}
+        assert not outside, (preset, overrides, outside)
+        assert metrics.cluster_profit_margin(model) <= 1, (preset, overrides)
+        done += 1
+    assert done >= 30
