@@ -10,7 +10,8 @@ need is met:
    (:meth:`SecuredLending.restock`, phase 6): a firm enters with none; each month it moves its
    stock S_f towards the target T_f = stock_months_s x this month's output (units of the
    sector's output), buying what is missing with its production inputs at its unit cost
-   c_f = variable_cost_s x cost_factor_f (``stock_purchase``, as far as its cash allows) and
+   c_f = variable_cost_s x cost_factor_f (``stock_purchase``) out of its cash above the
+   ``dividend_cash_months`` of fixed cost its owners leave in it (the month's profit), and
    selling what is above the target, or what it needs to cover negative cash, with its
    output at p_s (``stock_sale``); pledged units are not sold. The stock is valued at cost in
    the firm's accounts (``stock_cost``, moving average cost; ``ecopark.metrics.operating_accounts``
@@ -135,10 +136,13 @@ class SecuredLending:
         target = self.stock_months[s] * firms.output[rows]
         sell = np.minimum(np.maximum(stock - target, 0.0), free)
         short = np.maximum(-(cash + sell * price), 0.0)  # cash still negative after selling the excess
+        # the firm buys out of cash above what its owners leave in it (dividend_cash_months of fixed cost)
+        spare = np.maximum(cash - model.scenario.economy.dividend_cash_months
+                           * model.sector_fixed_cost[s] * firms.size[rows], 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             sell += np.where(price > 0, np.minimum(free - sell, short / price), 0.0)
             buy = np.where(sell > 0, 0.0, np.minimum(np.maximum(target - stock, 0.0),
-                                                     np.where(unit_cost > 0, np.maximum(cash, 0.0) / unit_cost, 0.0)))
+                                                     np.where(unit_cost > 0, spare / unit_cost, 0.0)))
         accounts = firms.account[rows]
         model.ledger.transfer("stock_sale", model.outside, accounts, sell * price)
         model.ledger.transfer("stock_purchase", accounts, model.outside, buy * unit_cost)
