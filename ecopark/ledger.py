@@ -73,6 +73,8 @@ MONEY_KINDS: dict[str, str] = {
     "loan_recovery": "buyers of a defaulted firm's collateral (outside) pay the bank",
     "loan_loss_cover": "government pays a bank a share of its loss on a defaulted green loan",
     "collateral_sale": "buyers (outside) pay a bank for pledged collateral it sells (margin call not met, default)",
+    "stock_purchase": "a firm pays outside (input suppliers) for goods it adds to its warehouse stock, at unit cost",
+    "stock_sale": "buyers (outside) pay a firm for goods it sells out of its warehouse stock, at the market price",
     "infrastructure_capex": "the operator pays outside contractors for shared infrastructure",
     "infrastructure_opex": "the operator pays outside the running cost of its shared infrastructure",
     "infrastructure_connection": "a link's receiver pays the operator a connection fee on the contracted quantity",

@@ -204,25 +204,29 @@ def links_formed(model: ParkModel) -> float:
 
 @step_metric("yuan/month")
 def surplus_supplier(model: ParkModel) -> float:
-    """Suppliers' realised gain from links this month, net of the capex annuity each pays: sum over
-    links of delivered x (disposal cost + landfill tax + price) + quota fines avoided (only below the
-    quota) - fees, commissions, capex annuity + the carbon value (expected carbon price x tCO2e
-    avoided) where the supplier is credited."""
+    """Suppliers' link gains this month by the one definition of a link's gain (``markets/contracts.py``,
+    ``LinkBook.book_month``): sum over links of delivered x (disposal cost + landfill tax + price) + quota
+    fines avoided (only below the quota) + the carbon value (expected carbon price x additional tCO2e
+    avoided) where the supplier is credited - platform fee half and commission share - in-plant
+    recycling margin forgone - capex annuity net of the capex subsidy - half the negotiation cost / contract
+    months, + risk-fund compensation received."""
     return model.byproduct_market.gains["supplier"]
 
 
 @step_metric("yuan/month")
 def surplus_receiver(model: ParkModel) -> float:
-    """Receivers' realised gain from links this month, net of the capex annuity each pays: sum over
-    links of delivered x (virgin price - processing - transport - price) + subsidies and top-ups
-    received - fees, commissions, capex annuity + the carbon value (expected carbon price x tCO2e
-    avoided) where the receiver is credited."""
+    """Receivers' link gains this month by the same definition as `surplus_supplier`: sum over links of
+    delivered x (virgin price - processing - price) - transport - infrastructure fees + reuse subsidies,
+    posted-price top-ups and mandatory-consumption value received + the carbon value where the receiver
+    is credited - platform fee half and commission share - capex annuity net of the capex subsidy - half
+    the negotiation cost / contract months, + risk-fund compensation received."""
     return model.byproduct_market.gains["receiver"]
 
 
 @step_metric("yuan/month")
 def surplus_operator(model: ParkModel) -> float:
-    """Operator's platform fees and commissions from links this month."""
+    """Operator's gain from links this month: platform fees + link commissions + infrastructure connection
+    and throughput fees paid by links that use its shared infrastructure."""
     return model.byproduct_market.gains["operator"]
 
 
@@ -380,9 +384,10 @@ def mean_utilisation_run(model: ParkModel) -> float:
 
 # -- byproduct exchange --
 def _link_gains(model: ParkModel) -> np.ndarray:
-    """Cumulative link gains (yuan, capex paid counted) of every firm that ever joined a link."""
+    """The link gain (yuan, ``LinkBook.firm_gains``) of every firm that ever joined a link."""
     market = model.byproduct_market
-    return market.firm_gain[market.linked]
+    market._grow()
+    return market.links.firm_gains(model.firms.n)[market.linked[: model.firms.n]]
 
 
 @run_metric("links")
@@ -411,26 +416,38 @@ def surplus_total(model: ParkModel) -> float:
     return float(sum(sum(_over_steps(model, name)) for name in _PRIVATE_SURPLUS))
 
 
+def _positive_shares(values: Iterable[float]) -> list[float]:
+    """max(v_i, 0) / sum_j max(v_j, 0) for each value (all 0 if none is positive): shares in [0, 1]
+    that sum to 1, a party that lost getting 0."""
+    pos = [max(float(v), 0.0) for v in values]
+    total = sum(pos)
+    return [v / total if total > 0 else 0.0 for v in pos]
+
+
 def _share(model: ParkModel, party: str) -> float:
-    total = surplus_total(model)
-    return float(sum(_over_steps(model, f"surplus_{party}")) / total) if total > 0 else 0.0
+    totals = [sum(_over_steps(model, name)) for name in _PRIVATE_SURPLUS]
+    return _positive_shares(totals)[_PRIVATE_SURPLUS.index(f"surplus_{party}")]
 
 
 @run_metric("share", steps=_PRIVATE_SURPLUS)
 def surplus_share_supplier(model: ParkModel) -> float:
-    """Sum of surplus_supplier / surplus_total."""
+    """Suppliers' share of the private link gains over the run, in [0, 1]: G_s+ / (G_s+ + G_r+ + G_o+),
+    G_x = sum over steps of surplus_x and G+ = max(G, 0) (a party that lost on links over the run has
+    share 0; its loss is in the `surplus_*` series); 0 if no party gained."""
     return _share(model, "supplier")
 
 
 @run_metric("share", steps=_PRIVATE_SURPLUS)
 def surplus_share_receiver(model: ParkModel) -> float:
-    """Sum of surplus_receiver / surplus_total."""
+    """Receivers' share of the private link gains over the run: G_r+ / (G_s+ + G_r+ + G_o+), as
+    `surplus_share_supplier`."""
     return _share(model, "receiver")
 
 
 @run_metric("share", steps=_PRIVATE_SURPLUS)
 def surplus_share_operator(model: ParkModel) -> float:
-    """Sum of surplus_operator / surplus_total."""
+    """Operator's share of the private link gains over the run (platform fees, commissions and
+    infrastructure fees): G_o+ / (G_s+ + G_r+ + G_o+), as `surplus_share_supplier`."""
     return _share(model, "operator")
 
 
@@ -442,8 +459,10 @@ def surplus_government_total(model: ParkModel) -> float:
 
 @run_metric("index 0-1")
 def gini_link_gains(model: ParkModel) -> float:
-    """Gini coefficient of the cumulative link gains (capex paid counted) of the firms that
-    joined a link: sum_ij |g_i - g_j| / (2 n^2 mean(g)), gains shifted to be >= 0 (0 if none)."""
+    """Gini coefficient of the link gains of the firms that joined a link (each firm's sum of
+    `gain_supplier` / `gain_receiver` over its links, ``LinkBook.firm_gains``: capex annuitised net of
+    the capex subsidy, fees and negotiation cost included): sum_ij |g_i - g_j| / (2 n^2 mean(g)), gains
+    shifted to be >= 0 (0 if none)."""
     gains = _link_gains(model)
     if len(gains) < 2:
         return 0.0
@@ -456,17 +475,108 @@ def gini_link_gains(model: ParkModel) -> float:
 
 @run_metric("share")
 def share_worse_off(model: ParkModel) -> float:
-    """Share of firms that joined a link whose cumulative link gain (capex paid counted) is negative."""
+    """Share of the firms that joined a link whose link gain (as in `gini_link_gains`: capex annuitised
+    net of the capex subsidy, so a young link is not counted as a loss for its whole investment) is
+    negative."""
     gains = _link_gains(model)
     return float((gains < 0).mean()) if len(gains) else 0.0
 
 
+#: Receivers kept per supplier and stream in the match-efficiency optimum: its LP has at most
+#: this many pairs per supplier (plus the active links' pairs), so memory is linear in firms.
+BEST_PARTNERS = 40
+#: Pair values computed at once (supplier block x receivers) in the match-efficiency optimum.
+PAIR_BLOCK = 1_000_000
+
+
+def match_surplus(model: ParkModel) -> tuple[float, float]:
+    """(surplus of the active links' deliveries, surplus of the surplus-maximising match), yuan/month,
+    this month, both valued per unit by the same coefficient (``ByproductMarket.pair_values``):
+
+        u_srk = a_s + a_r + sub_k + t_k - A(capex_srk - capex subsidy) / min(g_sk, n_rk)
+
+    actual = sum over active links of u x delivered; best = max sum u x f over flows f >= 0 with
+    sum_r f_srk <= g_sk (generated) and sum_s f_srk <= n_rk (needs), pairs within the stream's
+    distance. Deliveries never exceed generation or need, so the links' flows are feasible and
+    actual <= best. The optimum keeps, for each supplier and stream, its BEST_PARTNERS best receivers
+    and the pairs of its active links (pairs valued block by block, PAIR_BLOCK values at a time):
+    memory linear in firms; the kept optimum is at most the full one and at least actual.
+    """
+    from scipy import sparse
+    from scipy.optimize import linprog
+
+    from ecopark.markets.byproduct import annuity_factor
+
+    market, firms, links = model.byproduct_market, model.firms, model.byproduct_market.links
+    rows, unit = firms.live, market.unit_values()
+    live = links.live
+    live = live[links.delivered[live] > 0]
+    months = market.spec.contract_months
+    coef, var_s, var_r, var_k, actual = [], [], [], [], 0.0
+    for k in range(len(market.piped)):
+        supply, demand = firms.generated[rows, k], firms.needs[rows, k]
+        sup, rec = rows[supply > 0], rows[demand > 0]
+        if not len(sup) or not len(rec):
+            continue
+        g, need = supply[supply > 0], demand[demand > 0]
+        mine = live[links.stream[live] == k]
+        at_r = np.full(firms.n, -1)
+        at_r[rec] = np.arange(len(rec))
+        block = max(1, PAIR_BLOCK // len(rec))
+        for lo in range(0, len(sup), block):
+            sb = sup[lo: lo + block]
+            values = market.pair_values(k, sb, rec, unit)
+            rate = (firms.discount_rate[sb][:, None] + firms.discount_rate[rec][None, :]) / 2
+            capex = values["capex"] - market._capex_subsidy_share(values["capex"])
+            q = np.minimum(g[lo: lo + block][:, None], need[None, :])
+            u = (values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"]
+                 - capex * annuity_factor(rate, months) / q)
+            u = np.where((values["dist"] > market.stream["max_distance"][k]) | (sb[:, None] == rec[None, :]),
+                         np.nan, u)
+            keep = np.zeros(u.shape, dtype=bool)
+            ranked = np.where(np.isfinite(u) & (u > 0), u, -np.inf)
+            top = min(BEST_PARTNERS, len(rec))
+            best_j = np.argpartition(-ranked, top - 1, axis=1)[:, :top]
+            keep[np.arange(len(sb))[:, None], best_j] = True
+            at_s = np.full(firms.n, -1)
+            at_s[sb] = np.arange(len(sb))
+            i, j = at_s[links.supplier[mine]], at_r[links.receiver[mine]]
+            ok = (i >= 0) & (j >= 0)
+            value = u[i[ok], j[ok]]
+            actual += float(np.nansum(value * links.delivered[mine[ok]]))
+            keep[i[ok], j[ok]] = True
+            keep &= np.isfinite(u) & (u > 0)
+            bi, bj = np.nonzero(keep)
+            coef.append(u[bi, bj])
+            var_s.append(np.searchsorted(rows, sb[bi]))
+            var_r.append(np.searchsorted(rows, rec[bj]))
+            var_k.append(np.full(len(bi), k))
+    if not coef or not sum(len(c) for c in coef):
+        return actual, 0.0
+    c, vs, vr, vk = (np.concatenate(x) for x in (coef, var_s, var_r, var_k))
+    n_k = len(market.piped)
+    # constraint rows: one per (supplier, stream) and one per (receiver, stream), only those used
+    cons_s, s_idx = np.unique(vs * n_k + vk, return_inverse=True)
+    cons_r, r_idx = np.unique(vr * n_k + vk, return_inverse=True)
+    n = len(c)
+    a_ub = sparse.csr_matrix((np.ones(2 * n), (np.r_[s_idx, len(cons_s) + r_idx], np.r_[np.arange(n), np.arange(n)])),
+                             shape=(len(cons_s) + len(cons_r), n))
+    b_ub = np.r_[firms.generated[rows[cons_s // n_k], cons_s % n_k], firms.needs[rows[cons_r // n_k], cons_r % n_k]]
+    res = linprog(-c, A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
+    if res.status != 0:
+        raise RuntimeError(f"match-efficiency LP failed: {res.message}")
+    return actual, float(-res.fun)
+
+
 @run_metric("share")
 def match_efficiency(model: ParkModel) -> float:
-    """Monthly surplus of the active links / surplus of the surplus-maximising match of all live
-    firms' current supplies and needs (all pairs visible), in the last month."""
-    actual, best = model.byproduct_market.optimal_surplus()
-    return actual / best if best > 0 else 0.0
+    """Surplus of the active links' deliveries / surplus of the surplus-maximising match of all live
+    firms' generation and needs (all pairs visible, no contracts), in the last month, both valued by
+    the same per-unit coefficient (``match_surplus``), so that it lies in [0, 1] (negative actual
+    surplus reads 0; the clip at 1 only absorbs the LP solver's tolerance); 0 if no match has
+    surplus."""
+    actual, best = match_surplus(model)
+    return float(np.clip(actual / best, 0.0, 1.0)) if best > 0 else 0.0
 
 
 @run_metric("yuan/t")
@@ -523,25 +633,26 @@ def operator_rent_share(model: ParkModel) -> float:
 def _link_sums(model: ParkModel) -> tuple[float, float, float]:
     links = model.byproduct_market.links
     n = links.n
-    return (float(links.net_supplier[:n].sum()), float(links.net_receiver[:n].sum()),
+    return (float(links.gain_supplier[:n].sum()), float(links.gain_receiver[:n].sum()),
             float(links.commission_paid[:n].sum()))
 
 
 @run_metric("share")
 def link_split_supplier(model: ParkModel) -> float:
-    """Suppliers' share of the two firms' realised net link gains over the run: sum of net_supplier /
-    sum of (net_supplier + net_receiver), gains net of each side's capex annuity, fees and
-    commission (beta under nash/equal when links deliver as contracted and prices hold)."""
+    """Suppliers' share of the two firms' link gains over the run, in [0, 1]: G_s+ / (G_s+ + G_r+) with
+    G_s, G_r the sums of links.csv's `gain_supplier`, `gain_receiver` (``LinkBook.book_month``: capex
+    annuity, fees, commission and negotiation cost included) and G+ = max(G, 0); beta under nash/equal
+    when links deliver as contracted and prices hold; 0 if neither side gained."""
     s, r, _ = _link_sums(model)
-    return s / (s + r) if s + r > 0 else 0.0
+    return _positive_shares((s, r))[0]
 
 
 @run_metric("share")
 def link_split_operator(model: ParkModel) -> float:
-    """Operator's commission / the links' realised net surplus over the run: commission / (net_supplier
-    + net_receiver + commission), platform fees excluded (m under operator_commission)."""
+    """Operator's commission / the links' realised net surplus over the run, in [0, 1]: C / (G_s+ + G_r+
+    + C), platform and infrastructure fees excluded (m under operator_commission)."""
     s, r, c = _link_sums(model)
-    return c / (s + r + c) if s + r + c > 0 else 0.0
+    return _positive_shares((s, r, c))[2]
 
 
 @run_metric("yuan")
@@ -1195,37 +1306,47 @@ def platform_success_rate(model: ParkModel) -> float:
     return market.platform_formed / market.platform_proposed if market.platform_proposed else 0.0
 
 
-#: Money a firm receives in its operations (yuan): sales, salvage, link payments, carbon sales.
-OPERATING_IN = ("sale", "salvage", "byproduct_payment", "gate_fee", "allowance_sale", "carbon_pool_payout",
+#: Money a firm receives in its operations (yuan): sales (also out of its warehouse stock), salvage,
+#: in-plant recycling revenue, green-procurement premiums, link payments and penalties received, carbon
+#: sales and pool payouts.
+OPERATING_IN = ("sale", "stock_sale", "salvage", "recycling_revenue", "green_procurement_premium",
+                "byproduct_payment", "gate_fee", "contract_penalty", "allowance_sale", "carbon_pool_payout",
                 "allowance_block_trade")
-#: Money a firm pays in its operations (yuan): inputs, fixed costs, disposal, link costs, carbon costs.
-OPERATING_OUT = ("purchase", "virgin_input", "operating_cost", "disposal", "landfill_tax", "rent", "processing",
-                 "transport", "byproduct_payment", "gate_fee", "platform_fee", "operator_commission",
-                 "abatement_opex", "allowance_purchase", "carbon_penalty", "carbon_tax", "offset_quota_fine",
-                 "reuse_quota_fine", "negotiation", "allowance_block_trade")
+#: Money a firm pays in its operations (yuan): inputs (also for its warehouse stock), fixed costs,
+#: disposal, link costs and fees (platform, commission, infrastructure, negotiation, penalties), in-plant
+#: recycling and abatement running costs, the operator's services and MRV, carbon costs, quota and
+#: consumption fines.
+OPERATING_OUT = ("purchase", "stock_purchase", "virgin_input", "operating_cost", "disposal", "landfill_tax", "rent",
+                 "processing", "transport", "byproduct_payment", "gate_fee", "platform_fee", "operator_commission",
+                 "infrastructure_connection", "infrastructure_throughput", "negotiation", "contract_penalty",
+                 "recycling_opex", "abatement_opex", "carbon_accounting_fee", "energy_management_fee",
+                 "monitoring_cost", "allowance_purchase", "carbon_penalty", "carbon_tax", "offset_quota_fine",
+                 "reuse_quota_fine", "consumption_ratio_fine", "allowance_block_trade")
 
 
 def operating_accounts(model: ParkModel) -> tuple[np.ndarray, np.ndarray]:
-    """(revenue, operating profit) over the run of every firm row, alive or not (yuan each):
-    revenue = sales + salvage received; operating profit = sum of the OPERATING_IN kinds received -
-    sum of the OPERATING_OUT kinds paid (no subsidies, finance or investment)."""
+    """(operating income, operating profit) over the run of every firm row, alive or not (yuan each):
+    income = sum of the OPERATING_IN kinds received; profit = income - sum of the OPERATING_OUT kinds
+    paid + the book value of its warehouse stock at the end (at cost: goods bought for stock are an
+    asset, not a cost, until sold; ``SecuredLending.stock_value``); no subsidies for investment,
+    finance or investment. The one definition of a firm's operating accounts: the cluster margin and
+    the validation report's sector margins both read it; profit <= income by construction (the stock
+    at cost never exceeds what was paid for it)."""
     ledger, firms = model.ledger, model.firms
     accounts = firms.account[np.arange(firms.n)]
     kinds = set(ledger.kinds)
     zero = np.zeros(firms.n)
     received = sum((np.asarray(ledger.received(accounts, k), float) for k in OPERATING_IN if k in kinds), zero)
     paid = sum((np.asarray(ledger.paid(accounts, k), float) for k in OPERATING_OUT if k in kinds), zero)
-    revenue = np.asarray(ledger.received(accounts, "sale"), float) + np.asarray(ledger.received(accounts, "salvage"),
-                                                                               float)
-    return revenue, received - paid
+    return received, received - paid + model.secured_lending.stock_value(np.arange(firms.n))
 
 
-@run_metric("share")
+@run_metric("ratio")
 def cluster_profit_margin(model: ParkModel) -> float:
-    """The park's operating margin over the run: sum over every firm that was in the park of
-    operating profit / sum of revenue (``operating_accounts``: (OPERATING_IN received - OPERATING_OUT
-    paid) / (sales + salvage)), the sector operating margins of the validation report taken over all
-    firms together (0 if no revenue). DOMAIN 5's "cluster profit margin"."""
+    """The park's operating margin over the run: sum over every firm that was in the park of operating
+    profit / sum of operating income (``operating_accounts``), the sector operating margins of the
+    validation report taken over all firms together; at most 1 by construction, negative when operating
+    costs exceed income (0 if no income). DOMAIN 5's "cluster profit margin"."""
     revenue, profit = operating_accounts(model)
     total = float(revenue.sum())
     return float(profit.sum()) / total if total > 0 else 0.0

@@ -72,7 +72,10 @@ def test_the_operator_commission_is_m_of_the_net_surplus():
                       **NO_CARBON, **volatility}, seed=2, months=30)
         links = model.byproduct_market.links
         n = links.n
-        net = links.net_supplier[:n] + links.net_receiver[:n] + links.commission_paid[:n]
+        # the net surplus S the commission is a share of: the sides' gains before the commission and
+        # before the negotiation cost (not part of S; LinkBook.book_month spreads it over the contract)
+        negotiation = links.negotiation_cost[:n] * links.months[:n] / (links.end[:n] - links.start[:n])
+        net = links.gain_supplier[:n] + links.gain_receiver[:n] + links.commission_paid[:n] + negotiation
         paid = links.commission_paid[:n]
         positive = (links.months[:n] > 0) & (paid > 0)
         assert positive.sum() > 10

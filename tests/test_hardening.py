@@ -86,7 +86,7 @@ def test_a_firm_leaving_with_a_first_link_is_compensated_before_it_is_settled():
     while not (links.first[links.live]).any():
         model.step()
     link = links.live[links.first[links.live]][0]
-    links.gain_supplier[link] = -1e6  # a first link that has cost its supplier: the fund owes cover
+    links.gross_gain_supplier[link] = -1e6  # a first link that has cost its supplier: the fund owes cover
     supplier = int(links.supplier[link])
     account = model.firms.account[supplier]
     model.remove_firms(np.array([supplier]))

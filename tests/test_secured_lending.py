@@ -116,12 +116,15 @@ def test_a_warehouse_receipt_loan_is_limited_by_stock_times_price_times_one_minu
     overrides = {"credit.secured.warehouse_receipts": True, "credit.secured.stock_months": {"grain_oil": 2.0},
                  "credit.secured.receipt_haircut": 0.3, "credit.secured.risk_priced_lending": False}
     model = ParkModel(load_scenario("generic", overrides), seed=1)
-    model.step()
     secured = model.secured_lending
+    model.step()
     row = _sector_row(model, "grain_oil")
+    for _ in range(6):  # it buys stock out of its profits (cash above what the owners leave in it)
+        model.step()
     s = model.firms.sector[row]
-    stock = 2.0 * model.sector_capacity[s] * model.firms.size[row] * model.scenario.economy.base_utilisation
-    assert secured.stock[row] == pytest.approx(stock)
+    stock = secured.stock[row]  # what it bought (restock), at most two months of output
+    assert 0 < stock <= 2.0 * model.firms.output[row] + 1e-6
+    assert secured.stock_cost[row] == pytest.approx(model.ledger.paid(model.firms.account[row], "stock_purchase"))
     _short_of_cash(model, row)
     lent = secured.apply(row, 1e12)
     price = model.sector_price[s] * secured.price_index[s]

@@ -200,10 +200,10 @@ class Infrastructure:
         values["a_r"] = values["a_r"] + transport * values["dist"] * self.transport_saving[k] - self.tariff[k]
         return values
 
-    def haulage(self, live: np.ndarray, delivered: np.ndarray) -> np.ndarray:
-        """Book this month's cost of moving the ``delivered`` units of links ``live``; returns it
-        per link (yuan): transport to outside, times (1 - transport_saving) and plus the
-        operator's connection and throughput fees for links that use infrastructure."""
+    def haulage(self, live: np.ndarray, delivered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Book this month's cost of moving the ``delivered`` units of links ``live``; returns
+        (cost, fees) per link (yuan): cost = transport to outside, times (1 - transport_saving) for
+        links that use infrastructure, plus fees = the operator's connection and throughput fees."""
         model = self.model
         links, firms, ledger = model.byproduct_market.links, model.firms, model.ledger
         k = links.stream[live]
@@ -211,7 +211,7 @@ class Infrastructure:
         transport = delivered * model.byproduct_market.stream["transport_cost"][k] * links.distance[live]
         if not self.projects:
             ledger.transfer("transport", acc_r, model.outside, transport)
-            return transport
+            return transport, np.zeros(len(live))
         on = links.on_infrastructure[live]  # formed after the build (a delayed start does not count)
         transport = transport * np.where(on, 1.0 - self.transport_saving[k], 1.0)
         ledger.transfer("transport", acc_r, model.outside, transport)
@@ -223,7 +223,7 @@ class Infrastructure:
         ledger.transfer("infrastructure_throughput", acc_r, op, throughput)
         fees = connection + throughput
         np.add.at(self.month_fees, self.owner[k[on]], fees[on])
-        return transport + fees
+        return transport + fees, fees
 
     # -- running ---------------------------------------------------------------------------
     def step(self) -> None:

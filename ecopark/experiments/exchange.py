@@ -27,7 +27,7 @@ def margin_ranges() -> dict[str, dict]:
 
 
 def sector_margins(model: ParkModel) -> pd.DataFrame:
-    """Per sector of a run's firms (alive or not): revenue = sales + salvage (yuan), operating
+    """Per sector of a run's firms (alive or not): revenue = operating income (OPERATING_IN received, yuan), operating
     profit = sum of OPERATING_IN received - sum of OPERATING_OUT paid (yuan; both from
     :func:`ecopark.metrics.operating_accounts`), margin = profit / revenue, and the plausible
     range (lo, hi) with its source."""

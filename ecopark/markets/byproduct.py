@@ -52,6 +52,7 @@ from scipy.optimize import linprog
 
 from ecopark.markets.bargaining import Bargaining
 from ecopark.markets.contracts import END_REASONS, LinkBook, posted_topup, share_surplus
+from ecopark.markets.emissions import additional_share, additional_share_planned
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -174,7 +175,6 @@ class ByproductMarket:
         self.built: set[tuple[int, int, int]] = set()  # (supplier, receiver, stream) with infrastructure
         self.year_generated = np.zeros((0, len(cat.streams)))
         self.year_delivered = np.zeros((0, len(cat.streams)))
-        self.firm_gain = np.zeros(0)  # yuan, cumulative realised link gains incl. capex paid
         self.gains = dict.fromkeys(PARTIES, 0.0)  # this month, yuan
         self.formed_this_step = 0
         # matches the platform proposed and those that became links, over the run
@@ -200,7 +200,6 @@ class ByproductMarket:
         self.known = known
         self.trust = np.r_[self.trust, np.full(n - old, self.spec.initial_trust)]
         self.linked = np.r_[self.linked, np.zeros(n - old, dtype=bool)]
-        self.firm_gain = np.r_[self.firm_gain, np.zeros(n - old)]
         pad = np.zeros((n - old, self.year_generated.shape[1]))
         self.year_generated = np.vstack([self.year_generated, pad])
         self.year_delivered = np.vstack([self.year_delivered, pad])
@@ -237,14 +236,16 @@ class ByproductMarket:
         supplier's units that would avoid a quota fine (default all)."""
         firms, st = self.model.firms, self.stream
         dist = np.hypot(firms.x[sup][:, None] - firms.x[rec][None, :], firms.y[sup][:, None] - firms.y[rec][None, :])
-        # the avoided CO2 is worth what the credited side can realise (CarbonMarket.value_per_tonne)
+        # the additional avoided CO2 (emissions.py) is worth what the credited side can realise
+        # (CarbonMarket.value_per_tonne)
         credited = sup if self.credit_supplier[k] else rec
         carbon = st["co2_avoided"][k] * self.model.carbon_market.value_per_tonne(credited)
+        additional = additional_share_planned(self.model, k, sup)[:, None]
         share = np.ones(len(sup)) if quota_share is None else quota_share
         a_s = (unit["supplier"][k] + unit["quota"][k] * share[:, None]
-               + (carbon[:, None] if self.credit_supplier[k] else 0.0))
+               + (additional * carbon[:, None] if self.credit_supplier[k] else 0.0))
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["transport_cost"][k] * dist
-               + (0.0 if self.credit_supplier[k] else carbon[None, :]))
+               + (0.0 if self.credit_supplier[k] else additional * carbon[None, :]))
         consumer = self.model.policy("mandatory_consumption")
         if consumer:  # consumption ratio fine avoided and green-procurement premium (policies/)
             a_r = a_r + consumer.planned_value(k, rec)[None, :]
@@ -288,7 +289,7 @@ class ByproductMarket:
         links.months[live] += 1
         np.add.at(firms.delivered_out, (s, k), delivered)
         np.add.at(firms.delivered_in, (r, k), delivered)
-        co2 = delivered * self.stream["co2_avoided"][k]
+        co2 = delivered * self.stream["co2_avoided"][k] * additional_share(self.model, s, k)  # emissions.py
         credited = np.where(self.credit_supplier[k], s, r)
         np.add.at(firms.link_avoided, credited, co2)
 
@@ -308,7 +309,7 @@ class ByproductMarket:
         price = links.price[live]
         ledger.transfer_signed("byproduct_payment", "gate_fee", acc_r, acc_s, delivered * price)
         ledger.transfer("processing", acc_r, outside, delivered * st["processing_cost"][k])
-        haulage = model.infrastructure.haulage(live, delivered)  # transport, and infrastructure fees if used
+        haulage, infra_fees = model.infrastructure.haulage(live, delivered)  # transport, infrastructure fees if used
 
         subsidy = np.zeros(len(live))
         policy = model.policy("reuse_subsidy")
@@ -327,7 +328,8 @@ class ByproductMarket:
         # the carbon value of the avoided emissions counts for the credited side at what it can
         # realise (CarbonMarket.value_per_tonne): allowances saved, tax avoided, or pool payouts to come
         credited = np.where(self.credit_supplier[k], links.supplier[live], links.receiver[live])
-        carbon = delivered * st["co2_avoided"][k] * model.carbon_market.value_per_tonne(credited)
+        carbon = (delivered * st["co2_avoided"][k] * additional_share(model, s, k)
+                  * model.carbon_market.value_per_tonne(credited))
         op_s = (delivered * (self.supplier_value()[k] + price) + quota - fee_half
                 + np.where(self.credit_supplier[k], carbon, 0.0))
         op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k] - price) - haulage
@@ -336,29 +338,23 @@ class ByproductMarket:
         if consumer:
             op_r = op_r + delivered * consumer.realised_value(r, k)
         op_s = op_s - delivered * model.recycling.forgone_realised(s, k)
-        annuity_s, annuity_r = links.annuity_supplier[live], links.annuity_receiver[live]
         beta = links.beta[live]
         # the commission is a share of the realised net surplus S (after both capex annuities and fees)
-        commission = links.commission[live] * np.maximum(op_s + op_r - annuity_s - annuity_r, 0.0)
+        commission = links.commission[live] * np.maximum(
+            op_s + op_r - links.annuity_supplier[live] - links.annuity_receiver[live], 0.0)
         ledger.transfer("operator_commission", np.r_[acc_s, acc_r], op, np.r_[beta * commission,
                                                                             (1 - beta) * commission])
         op_s -= beta * commission
         op_r -= (1 - beta) * commission
         lost_tax = delivered * self._rates("landfill_tax", "rates")[k]
         gov_gain = -(subsidy + topup) - lost_tax - quota
-        net_s, net_r = op_s - annuity_s, op_r - annuity_r
-        links.gain_supplier[live] += op_s
-        links.gain_receiver[live] += op_r
-        links.net_supplier[live] += net_s
-        links.net_receiver[live] += net_r
+        operator = 2 * fee_half + commission + infra_fees
+        # each party's gain of the month by the one definition (contracts.py, LinkBook.book_month)
+        net_s, net_r = links.book_month(live, op_s, op_r, operator, gov_gain)
         links.quota_avoided[live] += quota
-        links.gain_operator[live] += 2 * fee_half + commission
         links.commission_paid[live] += commission
-        links.gain_government[live] += gov_gain
-        np.add.at(self.firm_gain, s, op_s)
-        np.add.at(self.firm_gain, r, op_r)
         self.gains = {"supplier": float(net_s.sum()), "receiver": float(net_r.sum()),
-                      "operator": float((2 * fee_half + commission).sum()), "government": float(gov_gain.sum())}
+                      "operator": float(operator.sum()), "government": float(gov_gain.sum())}
 
         links.bad_months_supplier[live] = np.where(op_s < 0, links.bad_months_supplier[live] + 1, 0)
         links.bad_months_receiver[live] = np.where(op_r < 0, links.bad_months_receiver[live] + 1, 0)
@@ -406,13 +402,11 @@ class ByproductMarket:
         links.compensated[due] = True
         for side in ("supplier", "receiver"):
             expected = getattr(links, f"expected_{side}")[due] * links.months[due]
-            realised = getattr(links, f"gain_{side}")[due]
+            realised = getattr(links, f"gross_gain_{side}")[due]
             short = np.where(realised < p.threshold * expected, expected - realised, 0.0)
             paid = fund.within_budget(p.cover_share * short)
             fund.pay("risk_compensation", firms.account[getattr(links, side)[due]], paid)
-            getattr(links, f"gain_{side}")[due] += paid
-            links.gain_government[due] -= paid
-            np.add.at(self.firm_gain, getattr(links, side)[due], paid)
+            links.book_compensation(due, side, paid)
             self.gains[side] += float(paid.sum())
             self.gains["government"] -= float(paid.sum())
 
@@ -677,7 +671,6 @@ class ByproductMarket:
         for row, cash_flow, amount in sides:
             if amount > 0:
                 agents[row].invest(amount, "link", cash_flow, record=False)
-                self.firm_gain[row] -= amount
         if not built:
             self.built.add((s, r, k))
         self.bargaining.traded(s, r)
@@ -694,6 +687,7 @@ class ByproductMarket:
             annuity_supplier=terms.operating_supplier - terms.gain_supplier,
             annuity_receiver=terms.operating_receiver - terms.gain_receiver,
             on_infrastructure=model.infrastructure.since[k] >= 0,  # priced with it (adjust_pair)
+            negotiation_cost=2 * half_cost,
         )
         self.known[s, r] = self.known[r, s] = True
         self.formed_this_step += 1
@@ -719,37 +713,10 @@ class ByproductMarket:
         """Active links this month: supplier, receiver (FirmTable rows), stream, flow, surplus (yuan)."""
         live = self.links.live
         links = self.links
-        surplus = (links.gain_supplier[live] + links.gain_receiver[live]) / np.maximum(links.months[live], 1)
+        surplus = (links.gain_supplier[live] + links.gain_receiver[live] + links.gain_operator[live]) / np.maximum(
+            links.months[live], 1)
         return pd.DataFrame({
             "supplier": links.supplier[live], "receiver": links.receiver[live],
             "stream": [self.model.catalogue.stream_keys[k] for k in links.stream[live]],
             "flow": links.delivered[live], "surplus": surplus,
         })
-
-    def optimal_surplus(self) -> tuple[float, float]:
-        """(surplus of active links, surplus of the surplus-maximising match), yuan/month.
-
-        The optimum re-matches every live firm's current supply and need with all pairs
-        visible (no information friction, no existing contracts) at today's prices.
-        """
-        firms = self.model.firms
-        rows = firms.live
-        problems, unit = [], self.unit_values()
-        for k in range(len(self.piped)):
-            supply, demand = firms.generated[rows, k], firms.needs[rows, k]
-            sup, rec = rows[supply > 0], rows[demand > 0]
-            if not len(sup) or not len(rec):
-                continue
-            values = self.pair_values(k, sup, rec, unit)
-            rate = (firms.discount_rate[sup][:, None] + firms.discount_rate[rec][None, :]) / 2
-            capex_month = values["capex"] * annuity_factor(rate, self.spec.contract_months)
-            q = np.minimum(supply[supply > 0][:, None], demand[demand > 0][None, :])
-            surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - capex_month / q
-            surplus[(values["dist"] > self.stream["max_distance"][k]) | (sup[:, None] == rec[None, :])] = np.nan
-            problems.append((surplus, supply[supply > 0], demand[demand > 0]))
-        flows = match_max_surplus_blocks(problems)
-        best = sum(float(np.nansum(f * np.nan_to_num(p[0]))) for f, p in zip(flows, problems, strict=True))
-        links, live = self.links, self.links.live
-        actual = float(((links.gain_supplier[live] + links.gain_receiver[live])
-                        / np.maximum(links.months[live], 1)).sum())
-        return actual, best

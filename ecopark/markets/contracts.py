@@ -29,6 +29,26 @@ the receiver's (1-beta)*S; under operator_commission (1-m)*beta*S and (1-m)*(1-b
 
 p > 0 means the receiver pays the supplier; p < 0 means the supplier pays the receiver
 (a gate fee). The platform fee F is split equally.
+
+**A link's gain per party** (:meth:`LinkBook.book_month`; the one definition that links.csv's
+``gain_*`` columns, the ``surplus_*`` step metrics, ``link_split_*``, ``share_worse_off`` and
+``gini_link_gains`` all read). For side x of link l, after m months of deliveries::
+
+    gain_x = sum over months of (o_x - A_x - N_x)  (+ risk-fund compensation received)
+    o_x    = the side's realised operating gain of the month: its receipts and avoided costs
+             (disposal, landfill tax, quota fine, virgin purchases, carbon value where credited,
+             reuse subsidy and top-up received, mandatory-consumption value) less its payments
+             (price, processing, transport, platform fee half, commission share, infrastructure
+             fees, in-plant recycling margin forgone)
+    A_x    = the side's capex annuity, net of the capex subsidy (``annuity_*``)
+    N_x    = half the negotiation cost / contract months (the one-off cost spread over the
+             contract like the capex)
+    gain_operator = platform fee + commission + infrastructure fees, summed over the months
+
+so a link's gain is not biased by how long the run lasts (the capex is not charged whole at
+formation), and under nash/equal the supplier's gain is beta x (gain_supplier + gain_receiver)
+when deliveries and prices are as contracted. ``gross_gain_*`` keep the cumulative o_x
+(+ compensation), which the risk fund compares with the expected operating gain.
 """
 
 from __future__ import annotations
@@ -140,15 +160,18 @@ LINK_FIELDS: dict[str, tuple[type, str]] = {
     "months": (np.int64, "months the link has delivered"),
     "bad_months_supplier": (np.int64, "consecutive months with a negative gain for the supplier"),
     "bad_months_receiver": (np.int64, "consecutive months with a negative gain for the receiver"),
-    "gain_supplier": (float, "yuan, cumulative realised gain of the supplier"),
-    "gain_receiver": (float, "yuan, cumulative realised gain of the receiver"),
-    "gain_operator": (float, "yuan, cumulative platform fees and commissions"),
+    "gross_gain_supplier": (float, "yuan, cumulative gross operating gain of the supplier: before its capex annuity "
+                                   "and negotiation cost (incl. risk-fund compensation)"),
+    "gross_gain_receiver": (float, "yuan, cumulative gross operating gain of the receiver (as gross_gain_supplier)"),
+    "gain_supplier": (float, "yuan, the supplier's link gain so far (link_gains: gross gain - capex annuity net of "
+                             "capex subsidy - half the negotiation cost over the contract, per month delivered)"),
+    "gain_receiver": (float, "yuan, the receiver's link gain so far (as gain_supplier)"),
+    "gain_operator": (float, "yuan, cumulative platform fees, commissions and infrastructure fees of the link"),
     "gain_government": (float, "yuan, cumulative net fiscal effect (negative: cost)"),
     "compensated": (bool, "the risk-compensation fund has evaluated this link"),
     "annuity_supplier": (float, "yuan/month capex annuity (net of capex subsidy) the supplier pays"),
     "annuity_receiver": (float, "yuan/month capex annuity (net of capex subsidy) the receiver pays"),
-    "net_supplier": (float, "yuan, cumulative realised gain of the supplier net of its capex annuity"),
-    "net_receiver": (float, "yuan, cumulative realised gain of the receiver net of its capex annuity"),
+    "negotiation_cost": (float, "yuan, the negotiation's cost, paid half by each side at formation"),
     "quota_avoided": (float, "yuan, cumulative reuse-quota fines the supplier avoided through the link"),
     "commission_paid": (float, "yuan, cumulative commission paid to the operator (operator_commission rule)"),
     "on_infrastructure": (bool, "formed after shared infrastructure for its stream was built: uses it"),
@@ -168,6 +191,36 @@ class LinkBook(RecordTable):
     def live(self) -> np.ndarray:
         """Indices of active links."""
         return np.flatnonzero(self.active[: self.n])
+
+    def book_month(self, live: np.ndarray, operating_supplier: np.ndarray, operating_receiver: np.ndarray,
+                   operator: np.ndarray, government: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Record this month's gains of links ``live`` (module docstring): the sides' operating gains
+        o_x (yuan), the operator's fees and commission and the government's net (yuan); returns the
+        sides' gains of the month, o_x - A_x - N_x (yuan each)."""
+        months = np.maximum(self.end[live] - self.start[live], 1)
+        negotiation = self.negotiation_cost[live] / 2 / months
+        gain_s = operating_supplier - self.annuity_supplier[live] - negotiation
+        gain_r = operating_receiver - self.annuity_receiver[live] - negotiation
+        self.gross_gain_supplier[live] += operating_supplier
+        self.gross_gain_receiver[live] += operating_receiver
+        self.gain_supplier[live] += gain_s
+        self.gain_receiver[live] += gain_r
+        self.gain_operator[live] += operator
+        self.gain_government[live] += government
+        return gain_s, gain_r
+
+    def book_compensation(self, links: np.ndarray, side: str, paid: np.ndarray) -> None:
+        """Risk-fund compensation ``paid`` (yuan) to ``side`` of ``links``: part of both its gross and its gain."""
+        getattr(self, f"gross_gain_{side}")[links] += paid
+        getattr(self, f"gain_{side}")[links] += paid
+        self.gain_government[links] -= paid
+
+    def firm_gains(self, n_firms: int) -> np.ndarray:
+        """Each firm row's link gain (yuan): the sum of ``gain_supplier`` over its links as supplier and
+        ``gain_receiver`` over its links as receiver."""
+        n = self.n
+        return (np.bincount(self.supplier[:n], self.gain_supplier[:n], minlength=n_firms)
+                + np.bincount(self.receiver[:n], self.gain_receiver[:n], minlength=n_firms))
 
     def close(self, links: np.ndarray, step: int, reason: str) -> None:
         """End ``links`` at ``step`` for ``reason`` (one of END_REASONS)."""

@@ -6,10 +6,17 @@ every bank refused applies here (:meth:`SecuredLending.apply`), in this order, u
 need is met:
 
 1. **Digital warehouse receipt** (``warehouse_receipts``). Firms of the sectors named in
-   ``stock_months`` hold goods in (port) warehouses: a stock of S_f = stock_months_s x
-   normal monthly output (capacity x size x ``base_utilisation``, units of the sector's
-   output), set when the firm enters and reduced only when a bank sells pledged stock (the
-   firm replenishes what it uses, so its stock money flows are its usual purchases). The
+   ``stock_months`` hold goods in (port) warehouses, bought and sold through the ledger
+   (:meth:`SecuredLending.restock`, phase 6): a firm enters with none; each month it moves its
+   stock S_f towards the target T_f = stock_months_s x this month's output (units of the
+   sector's output), buying what is missing with its production inputs at its unit cost
+   c_f = variable_cost_s x cost_factor_f (``stock_purchase``) out of its cash above the
+   ``dividend_cash_months`` of fixed cost its owners leave in it (the month's profit), and
+   selling what is above the target, or what it needs to cover negative cash, with its
+   output at p_s (``stock_sale``); pledged units are not sold. The stock is valued at cost in
+   the firm's accounts (``stock_cost``, moving average cost; ``ecopark.metrics.operating_accounts``
+   counts it as an asset, not a cost) and a bank selling pledged stock takes units out of it.
+   A firm can therefore pledge only what it has paid for and still holds. The
    receipt is worth p_s = output_price_s x I_s a unit, with I_s the sector's commodity price
    index: log I_s,t = phi log I_s,t-1 + sd e_s,t (``commodity_price_persistence``,
    ``commodity_price_sd``, one draw per sector and month), times (1 - ``slump_price_fall``)
@@ -87,6 +94,7 @@ class SecuredLending:
         self.price_index = np.ones(len(keys))  # I_s, the commodity price index per sector
         self._log_index = np.zeros(len(keys))
         self.stock = np.zeros(0)  # units of the sector's output in warehouse stock, per firm row
+        self.stock_cost = np.zeros(0)  # yuan, book value of that stock at (moving average) cost, per firm row
         self.escrow = model.allowances.open_account("pledge_escrow", "bank")
         self.calls = 0  # loans called this month
         self.calls_total = 0
@@ -96,14 +104,59 @@ class SecuredLending:
 
     # -- state ----------------------------------------------------------------------------
     def _grow(self) -> None:
-        """Give firms created since the last call their warehouse stock."""
+        """Firms created since the last call enter with no warehouse stock (they buy it: :meth:`restock`)."""
+        n, old = self.model.firms.n, len(self.stock)
+        if n > old:
+            self.stock = np.r_[self.stock, np.zeros(n - old)]
+            self.stock_cost = np.r_[self.stock_cost, np.zeros(n - old)]
+
+    def pledged_receipts(self) -> np.ndarray:
+        """Units of stock each firm row has pledged to live warehouse-receipt loans."""
+        loans = self.model.credit.loans
+        live = loans.live
+        mine = live[loans.collateral[live] == RECEIPT]
+        return np.bincount(loans.borrower[mine], loans.collateral_units[mine], minlength=len(self.stock))
+
+    def restock(self) -> None:
+        """Phase 6: move every stock-holding firm's stock towards stock_months_s x this month's output,
+        buying at its unit cost within its cash, selling above the target or to cover negative cash
+        (module docstring); the book value follows at moving average cost."""
         model, firms = self.model, self.model.firms
-        old = len(self.stock)
-        if firms.n > old:
-            new = np.arange(old, firms.n)
-            s = firms.sector[new]
-            normal = model.sector_capacity[s] * firms.size[new] * model.scenario.economy.base_utilisation
-            self.stock = np.r_[self.stock, self.stock_months[s] * normal]
+        self._grow()
+        rows = firms.live
+        rows = rows[self.stock_months[firms.sector[rows]] > 0]
+        if not len(rows):
+            return
+        s = firms.sector[rows]
+        stock = self.stock[rows]
+        free = np.maximum(stock - self.pledged_receipts()[rows], 0.0)
+        cash = model.firm_cash(rows)
+        price = model.sector_price[s] * self.price_index[s]
+        unit_cost = model.sector_variable_cost[s] * firms.cost_factor[rows]
+        target = self.stock_months[s] * firms.output[rows]
+        sell = np.minimum(np.maximum(stock - target, 0.0), free)
+        short = np.maximum(-(cash + sell * price), 0.0)  # cash still negative after selling the excess
+        # the firm buys out of cash above what its owners leave in it (dividend_cash_months of fixed cost)
+        spare = np.maximum(cash - model.scenario.economy.dividend_cash_months
+                           * model.sector_fixed_cost[s] * firms.size[rows], 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sell += np.where(price > 0, np.minimum(free - sell, short / price), 0.0)
+            buy = np.where(sell > 0, 0.0, np.minimum(np.maximum(target - stock, 0.0),
+                                                     np.where(unit_cost > 0, spare / unit_cost, 0.0)))
+        accounts = firms.account[rows]
+        model.ledger.transfer("stock_sale", model.outside, accounts, sell * price)
+        model.ledger.transfer("stock_purchase", accounts, model.outside, buy * unit_cost)
+        self._take(rows, sell)
+        self.stock[rows] += buy
+        self.stock_cost[rows] += buy * unit_cost
+
+    def _take(self, rows: np.ndarray | int, units: np.ndarray | float) -> None:
+        """Take ``units`` out of the stock of ``rows``, and their moving average cost out of its book value."""
+        held = self.stock[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(held > 0, np.minimum(units / held, 1.0), 0.0)
+        self.stock_cost[rows] -= share * self.stock_cost[rows]
+        self.stock[rows] = np.maximum(held - units, 0.0)
 
     def carbon_price(self) -> float:
         """yuan/tCO2e a bank values allowances at: the last clearing price, else the expected price."""
@@ -222,10 +275,11 @@ class SecuredLending:
 
     # -- phase 6 --------------------------------------------------------------------------
     def step(self) -> None:
-        """Phase 6, after servicing: this month's stock prices, margin calls, release of the
-        pledges of loans repaid."""
+        """Phase 6, after servicing: this month's stock prices, stocks bought and sold, margin calls,
+        release of the pledges of loans repaid."""
         self.calls = 0
         self.revalue()
+        self.restock()
         self.margin_calls()
         loans = self.model.credit.loans
         done = np.flatnonzero((loans.status[: loans.n] == STATUSES.index("repaid"))
@@ -306,7 +360,7 @@ class SecuredLending:
             model.allowances.step = model.steps
             model.allowances.transfer("collateral_sale", self.escrow, model.carbon_market.external, sold)
         else:
-            self.stock[row] -= sold
+            self._take(row, sold)
         loans.collateral_units[loan] -= sold
         loans.recovered[loan] += fen / 100
         self.release(loan, float(loans.collateral_units[loan]))
@@ -327,13 +381,26 @@ class SecuredLending:
             credit._reschedule(np.array([loan]))
 
     def firms_exited(self, rows: np.ndarray) -> None:
-        """Exit listener (runs before the write-off): banks sell the pledges of leaving firms."""
-        loans = self.model.credit.loans
+        """Exit listener (runs before the write-off): banks sell the pledges of leaving firms, then the
+        firms sell the rest of their stock at this month's price (``stock_sale``) before liquidation."""
+        model, loans = self.model, self.model.credit.loans
         live = loans.live
         pledged = live[np.isin(loans.borrower[live], rows) & (loans.collateral_units[live] > 0)]
         for loan in pledged:
             self.sell_collateral(int(loan))
             self.collateral_sales += 1
+        self._grow()
+        rows = rows[self.stock[rows] > 0]
+        if len(rows):
+            s = model.firms.sector[rows]
+            model.ledger.transfer("stock_sale", model.outside, model.firms.account[rows],
+                                  self.stock[rows] * model.sector_price[s] * self.price_index[s])
+            self._take(rows, self.stock[rows].copy())
+
+    def stock_value(self, rows: np.ndarray) -> np.ndarray:
+        """Book value (yuan, at cost) of the warehouse stock of firm ``rows``."""
+        self._grow()
+        return self.stock_cost[rows]
 
     # -- reporting ------------------------------------------------------------------------
     def outstanding(self, kind: int | None = None) -> float:
