@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecopark.ledger import ALLOWANCE_KINDS, Ledger
-from ecopark.markets import allocation, block_trade, lumpy_steps
+from ecopark.markets import allocation, block_trade, emissions, expectations, lumpy_steps
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -112,6 +112,22 @@ def clear_uniform_price(
     buys = _fill(bp, bq, live_b & (bp >= price), best, descending=True)
     sells = _fill(ap, aq, live_a & (ap <= price), best, descending=False)
     return Clearing(float(price), float(best), buys, sells)
+
+
+def is_session(p, month: int) -> bool:
+    """A call-auction session is held in ``month`` (1-12) of the compliance year: months 1,
+    1 + session_months, ..., and month 12 with ``true_up_session``."""
+    return (month - 1) % p.session_months == 0 or (p.true_up_session and month == 12)
+
+
+def sessions_left(p, month: int) -> int:
+    """Sessions from ``month`` (included) to the last before surrender at year end (at least 1)."""
+    return max(sum(is_session(p, m) for m in range(month, 13)), 1)
+
+
+def months_to_next_session(p, month: int) -> int:
+    """Months from ``month`` to the next session (within this year, else the next year's first, month 1)."""
+    return next((m - month for m in range(month + 1, 13) if is_session(p, m)), 13 - month)
 
 
 class CarbonMarket:
@@ -286,10 +302,11 @@ class CarbonMarket:
             covered = rows[self.covered(rows, "cap_and_trade")]
             self.allocate_entrants(ets, covered[~self.allocated[covered]], months_left=13 - month)
             self.collect_pool_credits(rows[~self.covered(rows, "cap_and_trade")])
+            self.expected_price = self.no_arbitrage_expectation(ets, covered, months_ahead=13 - month)
             true_up = ets.params.true_up_session and month == 12
             if true_up:
                 self.release_reserve()
-            if (month - 1) % ets.params.session_months == 0 or true_up:
+            if is_session(ets.params, month):
                 self.session(ets, months_ahead=13 - month)
             self.year_emissions[covered] += model.firms.emissions[covered]
             self.output_year[covered] += model.firms.output[covered]
@@ -391,6 +408,31 @@ class CarbonMarket:
                 self.output_year[rows] + firms.output[rows] * months_ahead, self.free_allocation[rows])
         return need
 
+    def no_arbitrage_expectation(self, ets, rows: np.ndarray, months_ahead: int) -> float:
+        """The price covered firms expect now (yuan/tCO2e), ``markets/expectations.py``: the start P0 of
+        the path rising at ``carry_rate`` that calls forth the abatement on offer (every covered firm's
+        steps not yet installed) covering the shortfall (1) over ``expectation_years``, from the
+        emissions of the year so far, this month's emissions ``rows`` (covered, live), the allowances
+        in circulation (firms, government, entrant reserve, the pool's usable offsets) and the
+        announced caps of the next years, cap x (1 - cap_decline)^y."""
+        p, al = ets.params, self.allowances
+        if not len(rows):
+            return p.reserve_price
+        years = p.expectation_years
+        accounts = self._accounts(rows)
+        bank = (float(al.balance(accounts).sum()) + max(float(al.balance(self.government)), 0.0)
+                + max(float(al.balance(self.reserve)), 0.0)
+                + min(float(al.balance(self.pool)), max(self.offsets_cap - self.offsets_sold, 0.0)))
+        future_caps = self.cap * sum((1.0 - p.cap_decline) ** y for y in range(1, years))
+        emitted = float(self.year_emissions[rows].sum())
+        ab = self.model.abatement
+        normal = ab.normal_bau(rows) * (1.0 - ab.installed_share(rows)) * emissions.net_share(self.model, rows)
+        to_come = float(normal.sum()) * (months_ahead + 12 * (years - 1))
+        shortfall = emitted + to_come - bank - future_caps
+        mac, _, a = self.model.abatement.steps(rows)
+        return expectations.no_arbitrage_price(shortfall, mac.ravel(), a.ravel(), months_ahead / 12 + years - 1,
+                                               p.carry_rate, p.reserve_price, p.penalty)
+
     def orders(self, ets, rows: np.ndarray, months_ahead: int):
         """Each covered firm's bid and ask steps (see the module docstring)."""
         model, p = self.model, ets.params
@@ -400,10 +442,9 @@ class CarbonMarket:
         mac_sorted, order, a_sorted = model.abatement.steps(rows)
         cheaper = mac_sorted < p.penalty  # above the penalty a firm would rather pay it
         mac_sorted = np.where(cheaper, mac_sorted, np.nan)
-        # each step over the months ahead; with fewer than 6 months left no step is offered or relied
-        # on (the firm buys what it needs): without this, small sales of whole steps late in the year,
-        # whose surplus firms value at the adaptive expected price, cascade into large over-abatement
-        a_sorted = np.where(cheaper & (2 * months_ahead >= 12), a_sorted * months_ahead, 0.0)
+        # each step over the months ahead; with fewer than min_step_months left no step is offered or
+        # relied on (the firm buys what it needs)
+        a_sorted = np.where(cheaper & (months_ahead >= p.min_step_months), a_sorted * months_ahead, 0.0)
         # only abatement the firm can finance now is offered or relied on (firm by firm, in MAC order)
         r, c = np.nonzero(a_sorted > 0)
         can = model.abatement.financeable(rows[r], order[r, c], np.full(len(r), self.expected_price))
@@ -416,6 +457,9 @@ class CarbonMarket:
         # a step needed in part is bid at the break-even of buying that part vs installing it whole
         bid_price = lumpy_steps.break_even_bid(np.nan_to_num(mac_sorted, nan=0.0), a_sorted, tech_bid,
                                                reservation, p.penalty)
+        # the year's position is bought and sold in equal parts over the sessions left before surrender
+        share = 1.0 / sessions_left(p, 13 - months_ahead)
+        tech_bid, tech_ask, residual = tech_bid * share, tech_ask * share, residual * share
         surplus = np.minimum(np.maximum(-need, 0.0), np.maximum(held, 0.0))
         # every allowance sold is held now: surplus and abatement asks together at most the holding
         room = np.maximum(held - surplus, 0.0)
@@ -442,10 +486,17 @@ class CarbonMarket:
         firm_idx = np.repeat(np.arange(n), t)
         mac_flat = np.nan_to_num(mac.ravel(), nan=0.0)
         # bids: tech steps, residual need at the penalty; asks: tech steps, surplus, government, pool
-        b_price = np.r_[bid_price.ravel(), np.full(n, p.penalty)]
+        month = 13 - months_ahead
+        left = sessions_left(p, month)
+        # the part of the need no step covers: at the penalty in the last session before surrender,
+        # before it at no more than the price expected at the next session (it can buy then)
+        residual_price = p.penalty if left == 1 else min(
+            p.penalty, self.expected_price * (1.0 + p.carry_rate) ** (months_to_next_session(p, month) / 12))
+        b_price = np.r_[bid_price.ravel(), np.full(n, residual_price)]
         b_qty = np.r_[tech_bid.ravel(), residual]
         b_owner = np.r_[firm_idx, np.arange(n)]
-        gov_qty = min(self.auction_left, max(al.balance(self.government), 0.0))
+        # government auctions the year's unsold volume in equal parts over the sessions left
+        gov_qty = min(self.auction_left, max(al.balance(self.government), 0.0)) / left
         pool_qty = min(al.balance(self.pool), max(self.offsets_cap - self.offsets_sold, 0.0))
         # the pool sells the year's offset room at the auction floor: room left unused at year end is lost
         a_price = np.r_[mac_flat, np.full(n, reservation), p.reserve_price, p.reserve_price]
@@ -497,11 +548,6 @@ class CarbonMarket:
         self.square_exchange()
         self.last_price = price
         self.session_prices.append((model.steps, price))
-        if months_ahead > 1:
-            # a session in the compliance month clears the year's residual at the deadline (prices spike
-            # before deadlines, DOMAIN 7); the expectation, which values investments lasting years,
-            # learns from the other sessions
-            self.expected_price += p.expectation_weight * (price - self.expected_price)
         tech_buys = buys[: n * t].reshape(n, t)
         tech_sells = sells[: n * t].reshape(n, t)
         self.commit_abatement(ets, rows, order, mac, steps, tech_bid, tech_buys, tech_sells, book, months_ahead)
@@ -513,27 +559,29 @@ class CarbonMarket:
         ahead) against what the firm committed in the session, c = bid for and not got + offered
         and sold, at the price it would otherwise pay, plus the rest of the step at its
         reservation price (the expected price with banking, else 0). A step committed whole
-        (c = step) is installed: its MAC is at most the clearing price.
+        (c = step) is installed: its MAC is at most the clearing price. Orders are a 1/K share
+        of the year's position (K sessions left before surrender, :meth:`orders`), so the firm
+        extrapolates what it got in the session to the year: c = K x (bid - got + sold).
 
         For a step committed in part, the firm first looks for a block trade
         (``markets/block_trade.py``): other firms sell it c backed by installing whole steps of
         their own, if their least acceptable prices are below what the firm would otherwise
-        pay; the trades are made at their Nash prices and the sellers install. Otherwise it
+        pay; the package is made whole at its Nash prices and the sellers install, or not at all
+        (:meth:`block_package`). Otherwise it
         decides by (1) with the price otherwise paid: the penalty if no session is left before
         surrender, else the price at which the asks other owners left unfilled in this session
         (``book``: prices, quantities left, owners) cover c, or the penalty if they cannot.
         Firms decide in random order (``model.draws``)."""
         p = ets.params
-        committed = np.minimum((tech_bid - bought) + sold, steps)
+        share = sessions_left(p, 13 - months_ahead)
+        committed = np.minimum(share * ((tech_bid - bought) + sold), steps)
         whole = (steps > 0) & (committed >= steps * (1 - 1e-9))
         part = (steps > 0) & (committed > 0) & ~whole
         install = whole.copy()
         r, c = np.nonzero(part)
         if len(r):
-            month = 13 - months_ahead
-            later = (month + p.session_months - (month - 1) % p.session_months <= 12
-                     or (p.true_up_session and month < 12))
-            offered = (lumpy_steps.residual_supply_price(committed[r, c], r, *book, p.penalty) if later
+            # the asks left in this session stand for the supply of each session left: cover c / K
+            offered = (lumpy_steps.residual_supply_price(committed[r, c] / share, r, *book, p.penalty) if share > 1
                        else np.full(len(r), p.penalty))
             reservation = self.expected_price if p.banking else 0.0
             own = lumpy_steps.break_even_bid(mac[r, c], steps[r, c], committed[r, c], reservation, p.penalty)
@@ -543,18 +591,14 @@ class CarbonMarket:
                 walk_away = min(own[i], offered[i])
                 cover = block_trade.cheapest_cover(committed[r[i], c[i]], r[i], mac, on_offer, holding, reservation,
                                                    walk_away)
-                prices = block_trade.package_prices(np.array([a for *_, a in cover]),
-                                                    np.array([q for *_, q, _ in cover]), walk_away) if cover else []
-                made = [self.block_trade(rows, r[i], seller, order[seller, k], quantity, price)
-                        for (seller, k, quantity, _), price in zip(cover, prices, strict=True)]
                 need = committed[r[i], c[i]]
-                for (seller, k, quantity, _), done in zip(cover, made, strict=True):
-                    if done:
+                if cover and self.block_package(rows, r[i], cover, order, walk_away):
+                    for seller, k, quantity, _ in cover:
                         on_offer[seller, k] = 0.0
                         holding[seller] -= quantity
                         holding[r[i]] += quantity
-                        need -= quantity
-                if need > 1e-9 * committed[r[i], c[i]]:  # no cover, or a seller could not finance its step
+                    need = 0.0
+                if need > 0:  # no cover, or a seller could not finance its step: no trade at all
                     install[r[i], c[i]] = lumpy_steps.worth_installing(mac[r[i], c[i]], steps[r[i], c[i]], need,
                                                                        offered[i], reservation)
         r, c = np.nonzero(install)
@@ -562,19 +606,30 @@ class CarbonMarket:
             value = np.full(len(r), self.expected_price)
             self.model.abatement.install(rows[r], order[r, c], value, effective_now=True)
 
-    def block_trade(self, rows: np.ndarray, buyer: int, seller: int, tech: int, quantity: float, price: float) -> bool:
-        """A block trade (``markets/block_trade.py``): firm rows[seller] installs technology ``tech``
-        and sells ``quantity`` tCO2e to rows[buyer] at ``price`` (yuan/t), paid firm to firm.
-        False (nothing moves) if the seller cannot finance the installation after all."""
+    def block_package(self, rows: np.ndarray, buyer: int, cover: list[tuple[int, int, float, float]],
+                      order: np.ndarray, walk_away: float) -> bool:
+        """A package of block trades (``markets/block_trade.py``), settled whole or not at all: every
+        seller (index into ``rows``) installs its step (column of ``order``) and sells its quantity
+        (tCO2e) to rows[buyer] at the package's Nash prices, paid firm to firm; the buyer pays
+        sum_k price_k q_k = (w c + sum_k a_k q_k) / 2 < w c in all, below its walk-away price w (yuan/t)
+        on the c it needs. False, and nothing moves, unless every seller can finance its step
+        (``AbatementPortfolio.financeable``, each seller's cash counted once across its steps)."""
         model = self.model
-        row = rows[seller:seller + 1]
-        if not model.abatement.install(row, np.array([tech]), np.array([self.expected_price]),
-                                       effective_now=True)[0]:
+        sellers = np.array([seller for seller, *_ in cover])
+        techs = order[sellers, [k for _, k, *_ in cover]]
+        quantities = np.array([q for *_, q, _ in cover])
+        prices = block_trade.package_prices(np.array([a for *_, a in cover]), quantities, walk_away)
+        value = np.full(len(cover), self.expected_price)
+        if prices @ quantities > walk_away * quantities.sum() or not model.abatement.financeable(
+                rows[sellers], techs, value).all():
             return False
-        self.allowances.transfer("block_trade", self.account[rows[seller]], self.account[rows[buyer]], quantity)
+        if not model.abatement.install(rows[sellers], techs, value, effective_now=True).all():
+            return False  # not expected after the check; a seller that installed keeps its step, nothing is traded
+        self.allowances.transfer("block_trade", self.account[rows[sellers]], self.account[rows[buyer]], quantities)
         model.ledger.transfer("allowance_block_trade", model.firms.account[rows[buyer]],
-                              model.firms.account[rows[seller]], quantity * price)
-        self.block_trades.append((model.steps, int(rows[buyer]), int(rows[seller]), float(quantity), float(price)))
+                              model.firms.account[rows[sellers]], quantities * prices)
+        self.block_trades += [(model.steps, int(rows[buyer]), int(rows[seller]), float(q), float(price))
+                              for seller, q, price in zip(sellers, quantities, prices, strict=True)]
         return True
 
     def sell_pool_credits(self, credits: float, price: float) -> None:

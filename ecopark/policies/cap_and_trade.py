@@ -43,7 +43,21 @@ class CapAndTradeParams(PolicyParams):
     session_months: int = param(3, lo=1, hi=12, unit="months", doc="months between call-auction sessions")
     initial_price: float = param(60.0, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
                                  doc="price firms expect before the first session")
-    expectation_weight: float = param(0.5, lo=0, hi=1, doc="adaptive expectations: E' = E + w * (P - E)")
+    expectation_weight: float = param(0.5, lo=0, hi=1, doc="weight of the last session in the expected share of "
+                                      "the carbon pool's offer that sells: F' = F + w * (sold / offered - F) "
+                                      "(assumption)")
+    expectation_years: int = param(2, lo=1, hi=10, unit="years",
+                                   doc="compliance years of the cap path firms see when they form the expected "
+                                       "price (markets/expectations.py); China's allocation plans cover two years "
+                                       "(MEE 2019-2020, 2021-2022, 2023-2024 plans)")
+    carry_rate: float = param(0.035, lo=0, hi=1, unit="1/year",
+                              doc="cost of carry of a banked allowance: the expected price rises at this rate while "
+                                  "allowances are banked (Hotelling; Rubin 1996); PBoC 1-year loan prime rate "
+                                  "3.85% (2021) to 3.0% (2025)")
+    min_step_months: int = param(6, lo=1, hi=12, unit="months",
+                                 doc="months left in the compliance year below which firms no longer offer or "
+                                     "rely on a new abatement step and buy what they need (assumption: a "
+                                     "technology takes months to commission)")
     external_price: float | None = param(None, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
                                          doc="price of a linked external market (omit: no link)")
     external_growth: float = param(0.0, lo=-0.5, hi=1, unit="1/year", doc="annual growth of the external price")
