@@ -411,7 +411,8 @@ class CarbonMarket:
     def no_arbitrage_expectation(self, ets, rows: np.ndarray, months_ahead: int) -> float:
         """The price covered firms expect now (yuan/tCO2e), ``markets/expectations.py``: the start P0 of
         the path rising at ``carry_rate`` that calls forth the abatement on offer (every covered firm's
-        steps not yet installed) covering the shortfall (1) over ``expectation_years``, from the
+        steps not yet installed) covering the shortfall (1) to each year end of ``expectation_years``
+        (no borrowing, (3)), from the
         emissions of the year so far, this month's emissions ``rows`` (covered, live), the allowances
         in circulation (firms, government, entrant reserve, the pool's usable offsets) and the
         announced caps of the next years, cap x (1 - cap_decline)^y."""
@@ -423,15 +424,15 @@ class CarbonMarket:
         bank = (float(al.balance(accounts).sum()) + max(float(al.balance(self.government)), 0.0)
                 + max(float(al.balance(self.reserve)), 0.0)
                 + min(float(al.balance(self.pool)), max(self.offsets_cap - self.offsets_sold, 0.0)))
-        future_caps = self.cap * sum((1.0 - p.cap_decline) ** y for y in range(1, years))
+        later = np.arange(years)  # compliance years after this one, to each deadline h = 1..H
+        future_caps = self.cap * np.cumsum((1.0 - p.cap_decline) ** later * (later > 0))
         emitted = float(self.year_emissions[rows].sum())
         ab = self.model.abatement
         normal = ab.normal_bau(rows) * (1.0 - ab.installed_share(rows)) * emissions.net_share(self.model, rows)
-        to_come = float(normal.sum()) * (months_ahead + 12 * (years - 1))
-        shortfall = emitted + to_come - bank - future_caps
-        mac, _, a = self.model.abatement.steps(rows)
-        return expectations.no_arbitrage_price(shortfall, mac.ravel(), a.ravel(), months_ahead / 12 + years - 1,
-                                               p.carry_rate, p.reserve_price, p.penalty)
+        to_come = float(normal.sum()) * (months_ahead + 12 * later)
+        mac, _, a = ab.steps(rows)
+        return expectations.no_borrowing_price(emitted + to_come - bank - future_caps, months_ahead / 12 + later,
+                                               mac.ravel(), a.ravel(), p.carry_rate, p.reserve_price, p.penalty)
 
     def orders(self, ets, rows: np.ndarray, months_ahead: int):
         """Each covered firm's bid and ask steps (see the module docstring)."""

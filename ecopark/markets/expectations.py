@@ -22,6 +22,15 @@ abates 12 a_k (T - t_k) up to the horizon's end T = m_left / 12 + H - 1, so P0 s
 (A rises with P0; bisection). D <= 0 (a surplus is banked beyond the horizon): P0 is the
 floor, the price falls to it. A(penalty) < D: P0 is the penalty. With r = 0 the path is
 flat and (2) is the static merit order, P0 = the MAC of the marginal step.
+
+Allowances can be banked but not borrowed: the bank may not be negative at any compliance
+deadline, so (2) must hold for the shortfall D_h to each year end h = 1..H (horizon T_h,
+D_h as (1) with H = h) and the price is the highest of these,
+
+    P0 = max_h P0_h,       A_h(P0_h) = D_h                                              (3)
+
+(Rubin 1996: the price rises at r while the bank is positive; where a deadline binds, the
+path starts from the price that clears it).
 """
 
 from __future__ import annotations
@@ -38,6 +47,14 @@ def abatement_along_path(p0: float, mac: np.ndarray, a: np.ndarray, horizon: flo
         wait = np.where(mac <= p0, 0.0,
                         np.log(mac / p0) / np.log1p(rate) if rate > 0 else np.inf)
     return float(12.0 * a @ np.maximum(horizon - wait, 0.0))
+
+
+def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
+                       floor: float, penalty: float) -> float:
+    """P0 of (3), yuan/tCO2e: the highest of the prices (2) that cover the cumulative shortfall
+    ``shortfalls[h]`` (tCO2e) by each compliance deadline ``horizons[h]`` (years from now)."""
+    return max(no_arbitrage_price(d, mac, a, t, rate, floor, penalty)
+               for d, t in zip(shortfalls, horizons, strict=True))
 
 
 def no_arbitrage_price(shortfall: float, mac: np.ndarray, a: np.ndarray, horizon: float, rate: float,
