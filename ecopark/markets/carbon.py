@@ -125,11 +125,6 @@ def sessions_left(p, month: int) -> int:
     return max(sum(is_session(p, m) for m in range(month, 13)), 1)
 
 
-def months_to_next_session(p, month: int) -> int:
-    """Months from ``month`` to the next session (within this year, else the next year's first, month 1)."""
-    return next((m - month for m in range(month + 1, 13) if is_session(p, m)), 13 - month)
-
-
 class CarbonMarket:
     """Runs the emission trading system, the carbon tax and the operator's carbon pool."""
 
@@ -156,6 +151,7 @@ class CarbonMarket:
         self.reserve = self.allowances.open_account("entrant_reserve", "government")
         self.benchmark_rate = 0.0  # free allowances per tonne of BAU at normal output this year
         self._sector_masks: dict[str, np.ndarray] = {}
+        self._outlook: tuple = ()  # (shortfalls, horizons, MAC, a) of the last expectation, markets/expectations.py
         self.expected_price = 0.0
         self.last_price = np.nan
         self.session_prices: list[tuple[int, float]] = []
@@ -431,8 +427,21 @@ class CarbonMarket:
         normal = ab.normal_bau(rows) * (1.0 - ab.installed_share(rows)) * emissions.net_share(self.model, rows)
         to_come = float(normal.sum()) * (months_ahead + 12 * later)
         mac, _, a = ab.steps(rows)
-        return expectations.no_borrowing_price(emitted + to_come - bank - future_caps, months_ahead / 12 + later,
-                                               mac.ravel(), a.ravel(), p.carry_rate, p.reserve_price, p.penalty)
+        self._outlook = (emitted + to_come - bank - future_caps, months_ahead / 12 + later, mac, a)
+        return expectations.no_borrowing_price(*self._outlook[:2], mac.ravel(), a.ravel(), p.carry_rate,
+                                               p.reserve_price, p.penalty)
+
+    def price_after_installing(self, ets, firm: int, step: int) -> float:
+        """The price expected once firm index ``firm`` (of the covered rows the expectation was formed
+        on) installs its step ``step`` (yuan/tCO2e): (3) with the step taken off the abatement on
+        offer and its abatement, 12 a T_h to each deadline h, off the shortfall. What a firm expects
+        for the surplus a whole step leaves it (a banked surplus lowers the price)."""
+        p = ets.params
+        shortfall, horizons, mac, a = self._outlook
+        left = a.copy()
+        left[firm, step] = 0.0
+        return expectations.no_borrowing_price(shortfall - 12.0 * a[firm, step] * horizons, horizons, mac.ravel(),
+                                               left.ravel(), p.carry_rate, p.reserve_price, p.penalty)
 
     def orders(self, ets, rows: np.ndarray, months_ahead: int):
         """Each covered firm's bid and ask steps (see the module docstring)."""
@@ -455,9 +464,14 @@ class CarbonMarket:
         tech_ask = a_sorted - tech_bid
         residual = np.maximum(need - a_sorted.sum(axis=1), 0.0)
         reservation = self.expected_price if p.banking else 0.0
-        # a step needed in part is bid at the break-even of buying that part vs installing it whole
+        # a step needed in part is bid at the break-even of buying that part vs installing it whole, its
+        # surplus valued at the price expected once it is banked
+        bank_price = np.full(a_sorted.shape, reservation)
+        if p.banking:
+            r, c = np.nonzero((tech_bid > 0) & (tech_bid < a_sorted))
+            bank_price[r, c] = [self.price_after_installing(ets, i, k) for i, k in zip(r, c, strict=True)]
         bid_price = lumpy_steps.break_even_bid(np.nan_to_num(mac_sorted, nan=0.0), a_sorted, tech_bid,
-                                               reservation, p.penalty)
+                                               bank_price, p.penalty)
         # the year's position is bought and sold in equal parts over the sessions left before surrender
         share = 1.0 / sessions_left(p, 13 - months_ahead)
         tech_bid, tech_ask, residual = tech_bid * share, tech_ask * share, residual * share
@@ -489,11 +503,8 @@ class CarbonMarket:
         # bids: tech steps, residual need at the penalty; asks: tech steps, surplus, government, pool
         month = 13 - months_ahead
         left = sessions_left(p, month)
-        # the part of the need no step covers: at the penalty in the last session before surrender,
-        # before it at no more than the price expected at the next session (it can buy then)
-        residual_price = p.penalty if left == 1 else min(
-            p.penalty, self.expected_price * (1.0 + p.carry_rate) ** (months_to_next_session(p, month) / 12))
-        b_price = np.r_[bid_price.ravel(), np.full(n, residual_price)]
+        # the part of the need no step covers is bought or paid for at the penalty: bid at the penalty
+        b_price = np.r_[bid_price.ravel(), np.full(n, p.penalty)]
         b_qty = np.r_[tech_bid.ravel(), residual]
         b_owner = np.r_[firm_idx, np.arange(n)]
         # government auctions the year's unsold volume in equal parts over the sessions left
@@ -584,14 +595,16 @@ class CarbonMarket:
             # the asks left in this session stand for the supply of each session left: cover c / K
             offered = (lumpy_steps.residual_supply_price(committed[r, c] / share, r, *book, p.penalty) if share > 1
                        else np.full(len(r), p.penalty))
-            reservation = self.expected_price if p.banking else 0.0
+            # the surplus of a whole step is worth the price expected once it is banked (0 without banking)
+            reservation = (np.array([self.price_after_installing(ets, i, k) for i, k in zip(r, c, strict=True)])
+                           if p.banking else np.zeros(len(r)))
             own = lumpy_steps.break_even_bid(mac[r, c], steps[r, c], committed[r, c], reservation, p.penalty)
             on_offer = np.where(committed > 0, 0.0, steps)  # steps free to back a block trade
             holding = np.maximum(self.allowances.balance(self.account[rows]), 0.0)
             for i in self.model.draws("block_trade").permutation(len(r)):
                 walk_away = min(own[i], offered[i])
-                cover = block_trade.cheapest_cover(committed[r[i], c[i]], r[i], mac, on_offer, holding, reservation,
-                                                   walk_away)
+                cover = block_trade.cheapest_cover(committed[r[i], c[i]], r[i], mac, on_offer, holding,
+                                                   reservation[i], walk_away)
                 need = committed[r[i], c[i]]
                 if cover and self.block_package(rows, r[i], cover, order, walk_away):
                     for seller, k, quantity, _ in cover:
@@ -601,7 +614,7 @@ class CarbonMarket:
                     need = 0.0
                 if need > 0:  # no cover, or a seller could not finance its step: no trade at all
                     install[r[i], c[i]] = lumpy_steps.worth_installing(mac[r[i], c[i]], steps[r[i], c[i]], need,
-                                                                       offered[i], reservation)
+                                                                       offered[i], reservation[i])
         r, c = np.nonzero(install)
         if len(r):
             value = np.full(len(r), self.expected_price)
