@@ -426,21 +426,21 @@ class CarbonMarket:
         ab = self.model.abatement
         normal = ab.normal_bau(rows) * (1.0 - ab.installed_share(rows)) * emissions.net_share(self.model, rows)
         to_come = float(normal.sum()) * (months_ahead + 12 * later)
-        mac, _, a = ab.steps(rows)
-        self._outlook = (emitted + to_come - bank - future_caps, months_ahead / 12 + later, mac, a)
+        mac, tech, a = ab.steps(rows)
+        self._outlook = (emitted + to_come - bank - future_caps, months_ahead / 12 + later, mac, tech, a)
         return expectations.no_borrowing_price(*self._outlook[:2], mac.ravel(), a.ravel(), p.carry_rate,
                                                p.reserve_price, p.penalty)
 
-    def price_after_installing(self, ets, firm: int, step: int) -> float:
-        """The price expected once firm index ``firm`` (of the covered rows the expectation was formed
-        on) installs its step ``step`` (yuan/tCO2e): (3) with the step taken off the abatement on
-        offer and its abatement, 12 a T_h to each deadline h, off the shortfall. What a firm expects
-        for the surplus a whole step leaves it (a banked surplus lowers the price)."""
+    def price_after_installing(self, ets, firm: int, tech: int) -> float:
+        """The price expected once firm index ``firm`` (of the covered rows the expectation was last
+        formed on) installs technology ``tech`` (yuan/tCO2e): (3) with the step taken off the
+        abatement on offer and its abatement, 12 a T_h to each deadline h, off the shortfall. What a
+        firm expects for the surplus a whole step leaves it (a banked surplus lowers the price)."""
         p = ets.params
-        shortfall, horizons, mac, a = self._outlook
-        left = a.copy()
-        left[firm, step] = 0.0
-        return expectations.no_borrowing_price(shortfall - 12.0 * a[firm, step] * horizons, horizons, mac.ravel(),
+        shortfall, horizons, mac, techs, a = self._outlook
+        left = np.where((np.arange(len(a))[:, None] == firm) & (techs == tech), 0.0, a)
+        step = a[firm].sum() - left[firm].sum()
+        return expectations.no_borrowing_price(shortfall - 12.0 * step * horizons, horizons, mac.ravel(),
                                                left.ravel(), p.carry_rate, p.reserve_price, p.penalty)
 
     def orders(self, ets, rows: np.ndarray, months_ahead: int):
@@ -469,18 +469,21 @@ class CarbonMarket:
         bank_price = np.full(a_sorted.shape, reservation)
         if p.banking:
             r, c = np.nonzero((tech_bid > 0) & (tech_bid < a_sorted))
-            bank_price[r, c] = [self.price_after_installing(ets, i, k) for i, k in zip(r, c, strict=True)]
+            bank_price[r, c] = [self.price_after_installing(ets, i, k) for i, k in zip(r, order[r, c], strict=True)]
         bid_price = lumpy_steps.break_even_bid(np.nan_to_num(mac_sorted, nan=0.0), a_sorted, tech_bid,
                                                bank_price, p.penalty)
-        # the year's position is bought and sold in equal parts over the sessions left before surrender
-        share = 1.0 / sessions_left(p, 13 - months_ahead)
-        tech_bid, tech_ask, residual = tech_bid * share, tech_ask * share, residual * share
+        # a firm takes its year's position now if its cash pays for it at the price it expects, else it
+        # buys and sells it in equal parts over the sessions left before surrender
+        cash = model.ledger.balance(model.firms.account[rows])
+        affordable = cash >= self.expected_price * (tech_bid.sum(axis=1) + residual)
+        share = np.where(affordable, 1.0, 1.0 / sessions_left(p, 13 - months_ahead))
+        tech_bid, tech_ask, residual = tech_bid * share[:, None], tech_ask * share[:, None], residual * share
         surplus = np.minimum(np.maximum(-need, 0.0), np.maximum(held, 0.0))
         # every allowance sold is held now: surplus and abatement asks together at most the holding
         room = np.maximum(held - surplus, 0.0)
         ask_before = np.cumsum(tech_ask, axis=1) - tech_ask
         tech_ask = np.clip(room[:, None] - ask_before, 0.0, tech_ask)
-        return mac_sorted, order, a_sorted, bid_price, tech_bid, tech_ask, residual, surplus, reservation
+        return mac_sorted, order, a_sorted, bid_price, tech_bid, tech_ask, residual, surplus, reservation, share
 
     def session(self, ets, months_ahead: int) -> None:
         """One call auction: firms, government auction, carbon pool, external market.
@@ -495,20 +498,17 @@ class CarbonMarket:
         al.step = model.steps
         rows = model.firms.live
         rows = rows[self.covered(rows, "cap_and_trade")]
-        mac, order, steps, bid_price, tech_bid, tech_ask, residual, surplus, reservation = self.orders(
+        mac, order, steps, bid_price, tech_bid, tech_ask, residual, surplus, reservation, share = self.orders(
             ets, rows, months_ahead)
         n, t = tech_bid.shape
         firm_idx = np.repeat(np.arange(n), t)
         mac_flat = np.nan_to_num(mac.ravel(), nan=0.0)
         # bids: tech steps, residual need at the penalty; asks: tech steps, surplus, government, pool
-        month = 13 - months_ahead
-        left = sessions_left(p, month)
         # the part of the need no step covers is bought or paid for at the penalty: bid at the penalty
         b_price = np.r_[bid_price.ravel(), np.full(n, p.penalty)]
         b_qty = np.r_[tech_bid.ravel(), residual]
         b_owner = np.r_[firm_idx, np.arange(n)]
-        # government auctions the year's unsold volume in equal parts over the sessions left
-        gov_qty = min(self.auction_left, max(al.balance(self.government), 0.0)) / left
+        gov_qty = min(self.auction_left, max(al.balance(self.government), 0.0))
         pool_qty = min(al.balance(self.pool), max(self.offsets_cap - self.offsets_sold, 0.0))
         # the pool sells the year's offset room at the auction floor: room left unused at year end is lost
         a_price = np.r_[mac_flat, np.full(n, reservation), p.reserve_price, p.reserve_price]
@@ -528,7 +528,7 @@ class CarbonMarket:
         self._learn_pool_fill(pool_qty, float(sells[a_owner == -2].sum()), p.expectation_weight)
         if result.volume <= 0:
             self.commit_abatement(ets, rows, order, mac, steps, tech_bid, np.zeros((n, t)), np.zeros((n, t)),
-                                  book, months_ahead)
+                                  book, share)
             return
         price = result.price
         accounts = self.account[rows]
@@ -562,10 +562,10 @@ class CarbonMarket:
         self.session_prices.append((model.steps, price))
         tech_buys = buys[: n * t].reshape(n, t)
         tech_sells = sells[: n * t].reshape(n, t)
-        self.commit_abatement(ets, rows, order, mac, steps, tech_bid, tech_buys, tech_sells, book, months_ahead)
+        self.commit_abatement(ets, rows, order, mac, steps, tech_bid, tech_buys, tech_sells, book, share)
         self.buy_quota_credits(rows, price)
 
-    def commit_abatement(self, ets, rows, order, mac, steps, tech_bid, bought, sold, book, months_ahead) -> None:
+    def commit_abatement(self, ets, rows, order, mac, steps, tech_bid, bought, sold, book, share) -> None:
         """Firms install a whole technology step when it is cheaper than going without it
         (``markets/lumpy_steps.py``, equation (1)): its cost MAC x step (tCO2e over the months
         ahead) against what the firm committed in the session, c = bid for and not got + offered
@@ -585,25 +585,32 @@ class CarbonMarket:
         (``book``: prices, quantities left, owners) cover c, or the penalty if they cannot.
         Firms decide in random order (``model.draws``)."""
         p = ets.params
-        share = sessions_left(p, 13 - months_ahead)
-        committed = np.minimum(share * ((tech_bid - bought) + sold), steps)
+        committed = np.minimum(((tech_bid - bought) + sold) / share[:, None], steps)
         whole = (steps > 0) & (committed >= steps * (1 - 1e-9))
         part = (steps > 0) & (committed > 0) & ~whole
-        install = whole.copy()
+        install = np.zeros_like(whole)
+        r, c = np.nonzero(whole)
+        if len(r):
+            self.model.abatement.install(rows[r], order[r, c], np.full(len(r), self.expected_price), effective_now=True)
         r, c = np.nonzero(part)
         if len(r):
-            # the asks left in this session stand for the supply of each session left: cover c / K
-            offered = (lumpy_steps.residual_supply_price(committed[r, c] / share, r, *book, p.penalty) if share > 1
+            # the outlook after the steps committed whole: what a surplus banked now is expected to fetch
+            self.no_arbitrage_expectation(ets, rows, 13 - ((self.model.steps - 1) % 12 + 1))
+            later = sessions_left(p, (self.model.steps - 1) % 12 + 1) > 1
+            # this session's asks left stand for what each session left offers: they cover this session's part
+            offered = (lumpy_steps.residual_supply_price(committed[r, c] * share[r], r, *book, p.penalty) if later
                        else np.full(len(r), p.penalty))
             # the surplus of a whole step is worth the price expected once it is banked (0 without banking)
-            reservation = (np.array([self.price_after_installing(ets, i, k) for i, k in zip(r, c, strict=True)])
-                           if p.banking else np.zeros(len(r)))
+            reservation = np.zeros(len(r))
+            if p.banking:
+                reservation[:] = [self.price_after_installing(ets, i, k) for i, k in zip(r, order[r, c], strict=True)]
             own = lumpy_steps.break_even_bid(mac[r, c], steps[r, c], committed[r, c], reservation, p.penalty)
             on_offer = np.where(committed > 0, 0.0, steps)  # steps free to back a block trade
             holding = np.maximum(self.allowances.balance(self.account[rows]), 0.0)
             for i in self.model.draws("block_trade").permutation(len(r)):
                 walk_away = min(own[i], offered[i])
-                cover = block_trade.cheapest_cover(committed[r[i], c[i]], r[i], mac, on_offer, holding,
+                # this session's part of c; the sellers' surplus covers the rest in the sessions left
+                cover = block_trade.cheapest_cover(committed[r[i], c[i]] * share[r[i]], r[i], mac, on_offer, holding,
                                                    reservation[i], walk_away)
                 need = committed[r[i], c[i]]
                 if cover and self.block_package(rows, r[i], cover, order, walk_away):

@@ -1,0 +1,81 @@
+"""Issue 23 (carbon side): positions spread over the year's sessions, no-arbitrage expectations, whole packages."""
+
+import numpy as np
+import pytest
+
+import ecopark
+from ecopark.markets import expectations
+from ecopark.model import ParkModel
+
+STABLE = {"policies.cap_and_trade.cap_decline": 0.0, "economy.common_shock_sd": 0.0, "economy.firm_shock_sd": 0.0,
+          "economy.entry_rate": 0.0}
+
+
+def test_no_arbitrage_price_is_the_merit_order_without_carry_and_the_floor_on_a_surplus():
+    mac = np.array([50.0, 100.0, 200.0])
+    a = np.array([10.0, 10.0, 10.0])  # tCO2e/month
+    # one year, no carry: 15 t/month short needs the 100 yuan/t step
+    assert expectations.no_arbitrage_price(180.0, mac, a, 1.0, 0.0, 40.0, 600.0) == pytest.approx(100.0)
+    assert expectations.no_arbitrage_price(-5.0, mac, a, 1.0, 0.0, 40.0, 600.0) == 40.0  # surplus banked: floor
+    assert expectations.no_arbitrage_price(1e6, mac, a, 1.0, 0.0, 40.0, 600.0) == 600.0
+    # with carry the path rises at r: it starts below the MAC it reaches later, and abates exactly the need
+    p0 = expectations.no_arbitrage_price(2 * 12 * 15.0, mac, a, 2.0, 0.1, 40.0, 600.0)
+    assert 50.0 < p0 < 100.0
+    assert expectations.abatement_along_path(p0, mac, a, 2.0, 0.1) == pytest.approx(360.0, rel=1e-6)
+    # no borrowing: a tight first deadline sets the price even if two years together are easy
+    tight = expectations.no_borrowing_price(np.array([12 * 25.0, 12 * 25.0]), np.array([1.0, 2.0]), mac, a, 0.0,
+                                            40.0, 600.0)
+    assert tight == pytest.approx(200.0)
+
+
+def test_no_cement_plant_buys_a_year_in_january_and_exits():
+    # before: with cap_start 0.85 the cement plants bought the year's shortfall in the January session at
+    # 238-344 yuan/t and 16 of 24 (seeds 0-5) exited in month 6
+    for seed in (0, 1, 2):
+        model = ParkModel(ecopark.load_scenario("generic", {"policies.cap_and_trade.cap_start": 0.85}), seed=seed)
+        firms = model.firms
+        cement = np.flatnonzero(firms.sector[: firms.n] == model.catalogue.sector_keys.index("building_materials"))
+        cash = model.ledger.balance(firms.account[cement]).copy()
+        model.step()
+        cm = model.carbon_market
+        bought = np.array([model.ledger.paid(firms.account[r], "allowance_purchase") for r in cement])
+        assert (bought <= 0.5 * cash).all(), (bought, cash)  # before: 36.7 M yuan against 18.7 M of cash
+        for _ in range(11):
+            model.step()
+        assert (firms.exited[cement] < 0).all(), f"seed {seed}: cement exits {firms.exited[cement]}"
+        assert cm.session_prices
+
+
+def test_constant_cap_stable_firms_no_jump_to_the_penalty():
+    # before: 215, 215, 215, 600, 600, 215, then the 40 floor (cap 0.95, seed 0)
+    model = ParkModel(ecopark.load_scenario("generic", {**STABLE, "policies.cap_and_trade.cap_start": 0.95}), seed=0)
+    for _ in range(60):
+        model.step()
+    prices = np.array([p for _, p in model.carbon_market.session_prices])
+    penalty = model.policy("cap_and_trade").params.penalty
+    assert (prices < penalty).all(), prices
+
+
+def test_a_block_trade_package_settles_whole_or_not_at_all(monkeypatch):
+    model = ParkModel(ecopark.load_scenario("generic"), seed=0)
+    model.step()
+    cm = model.carbon_market
+    rows = model.firms.live[cm.account[model.firms.live] >= 0][:3]
+    order = np.zeros((3, 1), dtype=np.int64)
+    cover = [(1, 0, 10.0, 50.0), (2, 0, 10.0, 60.0)]
+    before_money = model.ledger.balance(model.firms.account[rows]).copy()
+    before_allow = cm.allowances.balance(cm.account[rows]).copy()
+    # the second seller cannot finance its step: nothing moves, nobody installs
+    monkeypatch.setattr(model.abatement, "financeable", lambda r, t, v: np.array([True, False]))
+    installed = []
+    monkeypatch.setattr(model.abatement, "install", lambda *args, **kw: installed.append(args) or np.ones(2, bool))
+    assert not cm.block_package(rows, 0, cover, order, walk_away=100.0)
+    assert not installed
+    np.testing.assert_allclose(model.ledger.balance(model.firms.account[rows]), before_money)
+    np.testing.assert_allclose(cm.allowances.balance(cm.account[rows]), before_allow)
+    # both can: the whole package settles, and the buyer pays less than its walk-away price in all
+    monkeypatch.setattr(model.abatement, "financeable", lambda r, t, v: np.array([True, True]))
+    assert cm.block_package(rows, 0, cover, order, walk_away=100.0)
+    paid = before_money[0] - model.ledger.balance(model.firms.account[rows[0]])
+    assert 0 < paid < 100.0 * 20.0
+    assert cm.allowances.balance(cm.account[rows[0]]) == pytest.approx(before_allow[0] + 20.0, abs=0.01)
