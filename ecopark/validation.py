@@ -417,6 +417,17 @@ DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
      "China's national market 48-105 yuan/t since 2021 (DOMAIN.md section 7)",
      "a park's covered firms have few technologies below 100 yuan/t, so a year whose cap needs more abatement "
      "than that clears at the next step (200-300 yuan/t); banked surplus then holds prices at the reserve price"),
+    ("carbon sessions at the reserve price", "carbon_sessions_at_floor",
+     "none: the CEA has no reserve price and closed within 40-110 yuan/t since July 2021 (DOMAIN.md section 7)",
+     "a park's cap, unlike the national one, is met by few lumpy steps: a step that over-abates leaves a banked "
+     "surplus, the expected price falls to the floor (no-arbitrage, `docs/carbon.md`) and government's auction "
+     "clears there"),
+    ("carbon sessions at the penalty", "carbon_sessions_at_penalty", "none; prices spike before compliance "
+     "deadlines, within that range (DOMAIN.md section 7)", "the true-up session of a year short of allowances, once no step can be installed "
+     "in time"),
+    ("first carbon session / median price", "carbon_first_price_ratio", "0.6-0.8: the CEA opened near 48 "
+     "yuan/t in July 2021; closes since range 54-106 (DOMAIN.md section 7)", "the opening session discovers the year's scarcity; later "
+     "ones trade a surplus or the remainder"),
 )
 
 
