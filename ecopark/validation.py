@@ -423,11 +423,11 @@ DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
      "surplus, the expected price falls to the floor (no-arbitrage, `docs/carbon.md`) and government's auction "
      "clears there"),
     ("carbon sessions at the penalty", "carbon_sessions_at_penalty", "none; prices spike before compliance "
-     "deadlines, within that range (DOMAIN.md section 7)", "the true-up session of a year short of allowances, once no step can be installed "
-     "in time"),
+     "deadlines, within that range (DOMAIN.md section 7)", "the true-up session of a year short of "
+     "allowances, once no step can be installed in time"),
     ("first carbon session / median price", "carbon_first_price_ratio", "0.6-0.8: the CEA opened near 48 "
-     "yuan/t in July 2021; closes since range 54-106 (DOMAIN.md section 7)", "the opening session discovers the year's scarcity; later "
-     "ones trade a surplus or the remainder"),
+     "yuan/t in July 2021; closes since range 54-106 (DOMAIN.md section 7)", "the opening session discovers the "
+     "year's scarcity; later ones trade a surplus or the remainder"),
 )
 
 

@@ -483,7 +483,26 @@ class CarbonMarket:
         room = np.maximum(held - surplus, 0.0)
         ask_before = np.cumsum(tech_ask, axis=1) - tech_ask
         tech_ask = np.clip(room[:, None] - ask_before, 0.0, tech_ask)
-        return mac_sorted, order, a_sorted, bid_price, tech_bid, tech_ask, residual, surplus, reservation, share
+        bank = np.zeros(len(rows))
+        if p.banking:
+            # what the firm expects to lack in the later years of the horizon (its free allocation falling with
+            # the cap) is kept from its surplus, and the rest bought to bank at up to the expected price, from
+            # spare cash and in equal parts over the sessions to the horizon's end: holding an allowance whose
+            # price rises at the cost of carry costs nothing
+            ab = model.abatement
+            yearly = 12 * ab.normal_bau(rows) * (1.0 - ab.installed_share(rows)) * emissions.net_share(model, rows)
+            falling = (1.0 - p.cap_decline) ** np.arange(1, p.expectation_years)
+            future = np.maximum(yearly[:, None] - self.free_allocation[rows][:, None] * falling, 0.0).sum(axis=1)
+            kept = np.minimum(surplus, future)
+            surplus = surplus - kept
+            spare = np.maximum(cash - self.expected_price * (tech_bid.sum(axis=1) + residual), 0.0)
+            to_horizon = sessions_left(p, 13 - months_ahead) + (p.expectation_years - 1) * sessions_left(p, 1)
+            if self.expected_price > 0:
+                bank = np.minimum(future - kept, spare / self.expected_price) / to_horizon
+        else:
+            kept = np.zeros(len(rows))
+        return (mac_sorted, order, a_sorted, bid_price, tech_bid, tech_ask, residual, surplus, reservation, share, bank,
+                kept)
 
     def session(self, ets, months_ahead: int) -> None:
         """One call auction: firms, government auction, carbon pool, external market.
@@ -498,22 +517,26 @@ class CarbonMarket:
         al.step = model.steps
         rows = model.firms.live
         rows = rows[self.covered(rows, "cap_and_trade")]
-        mac, order, steps, bid_price, tech_bid, tech_ask, residual, surplus, reservation, share = self.orders(
-            ets, rows, months_ahead)
+        (mac, order, steps, bid_price, tech_bid, tech_ask, residual, surplus, reservation, share, bank,
+         kept) = self.orders(ets, rows, months_ahead)
         n, t = tech_bid.shape
         firm_idx = np.repeat(np.arange(n), t)
         mac_flat = np.nan_to_num(mac.ravel(), nan=0.0)
         # bids: tech steps, residual need at the penalty; asks: tech steps, surplus, government, pool
-        # the part of the need no step covers is bought or paid for at the penalty: bid at the penalty
-        b_price = np.r_[bid_price.ravel(), np.full(n, p.penalty)]
-        b_qty = np.r_[tech_bid.ravel(), residual]
-        b_owner = np.r_[firm_idx, np.arange(n)]
+        # the part of the need no step covers is bought or paid for at the penalty: bid at the penalty;
+        # allowances to bank at the expected price
+        b_price = np.r_[bid_price.ravel(), np.full(n, p.penalty), np.full(n, self.expected_price)]
+        b_qty = np.r_[tech_bid.ravel(), residual, bank]
+        b_owner = np.r_[firm_idx, np.arange(n), np.arange(n)]
         gov_qty = min(self.auction_left, max(al.balance(self.government), 0.0))
         pool_qty = min(al.balance(self.pool), max(self.offsets_cap - self.offsets_sold, 0.0))
         # the pool sells the year's offset room at the auction floor: room left unused at year end is lost
-        a_price = np.r_[mac_flat, np.full(n, reservation), p.reserve_price, p.reserve_price]
-        a_qty = np.r_[tech_ask.ravel(), surplus, gov_qty, pool_qty]
-        a_owner = np.r_[firm_idx, np.arange(n), -1, -2]  # -1 government, -2 pool, -3 external
+        # what a firm keeps for the later years is sold when the price is above the one it expects to pay
+        # for it at the next session
+        resale = self.expected_price * (1.0 + p.carry_rate) ** (p.session_months / 12)
+        a_price = np.r_[mac_flat, np.full(n, reservation), np.full(n, resale), p.reserve_price, p.reserve_price]
+        a_qty = np.r_[tech_ask.ravel(), surplus, kept, gov_qty, pool_qty]
+        a_owner = np.r_[firm_idx, np.arange(n), np.arange(n), -1, -2]  # -1 government, -2 pool, -3 external
         if p.external_price is not None:
             price_ext = p.external_price * (1 + p.external_growth) ** ((model.steps - p.start) / 12)
             depth = b_qty.sum() + a_qty.sum() + 1.0
