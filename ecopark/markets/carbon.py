@@ -551,7 +551,7 @@ class CarbonMarket:
         self._learn_pool_fill(pool_qty, float(sells[a_owner == -2].sum()), p.expectation_weight)
         if result.volume <= 0:
             self.commit_abatement(ets, rows, order, mac, steps, tech_bid, np.zeros((n, t)), np.zeros((n, t)),
-                                  book, share)
+                                  book, share, bid_price)
             return
         price = result.price
         accounts = self.account[rows]
@@ -585,10 +585,10 @@ class CarbonMarket:
         self.session_prices.append((model.steps, price))
         tech_buys = buys[: n * t].reshape(n, t)
         tech_sells = sells[: n * t].reshape(n, t)
-        self.commit_abatement(ets, rows, order, mac, steps, tech_bid, tech_buys, tech_sells, book, share)
+        self.commit_abatement(ets, rows, order, mac, steps, tech_bid, tech_buys, tech_sells, book, share, bid_price)
         self.buy_quota_credits(rows, price)
 
-    def commit_abatement(self, ets, rows, order, mac, steps, tech_bid, bought, sold, book, share) -> None:
+    def commit_abatement(self, ets, rows, order, mac, steps, tech_bid, bought, sold, book, share, bid_price) -> None:
         """Firms install a whole technology step when it is cheaper than going without it
         (``markets/lumpy_steps.py``, equation (1)): its cost MAC x step (tCO2e over the months
         ahead) against what the firm committed in the session, c = bid for and not got + offered
@@ -609,7 +609,10 @@ class CarbonMarket:
         Firms decide in random order (``model.draws``)."""
         p = ets.params
         committed = np.minimum(((tech_bid - bought) + sold) / share[:, None], steps)
-        whole = (steps > 0) & (committed >= steps * (1 - 1e-9))
+        # a firm that buys in parts plans the rest at the price it expects: it installs a step it needs whenever
+        # its break-even bid (2) is at most the expected price, whatever this session's part cost
+        planned = (share[:, None] < 1) & (tech_bid > 0) & (bid_price <= self.expected_price)
+        whole = (steps > 0) & ((committed >= steps * (1 - 1e-9)) | planned)
         part = (steps > 0) & (committed > 0) & ~whole
         install = np.zeros_like(whole)
         r, c = np.nonzero(whole)
