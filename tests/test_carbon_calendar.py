@@ -79,3 +79,24 @@ def test_a_block_trade_package_settles_whole_or_not_at_all(monkeypatch):
     paid = before_money[0] - model.ledger.balance(model.firms.account[rows[0]])
     assert 0 < paid < 100.0 * 20.0
     assert cm.allowances.balance(cm.account[rows[0]]) == pytest.approx(before_allow[0] + 20.0, abs=0.01)
+
+
+def test_output_based_provisional_allocation_is_a_share_of_last_years_verified_output():
+    model = ParkModel(ecopark.load_scenario("generic", {"policies.cap_and_trade.provisional_share": 0.7,
+                                                        "economy.entry_rate": 0.0}), seed=0)
+    for _ in range(12):
+        model.step()
+    cm = model.carbon_market
+    rows = model.firms.live[cm.account[model.firms.live] >= 0]
+    verified = cm.output_year[rows].copy()  # year 1's output, verified at its end
+    assert (cm.last_year_output[rows] == verified).all()
+    model.step()  # year 2 opens: 70% of the benchmark x year 1's verified output
+    intensity = model.sector_intensity[model.firms.sector[rows]]
+    np.testing.assert_allclose(cm.free_allocation[rows], 0.7 * cm.benchmark_rate * intensity * verified, rtol=1e-9)
+    before = np.array([cm.allowances.received(cm.account[r], "allocation_true_up") for r in rows])
+    for _ in range(11):
+        model.step()
+    # the true-up brings the year's free allocation to the benchmark x the year's actual output
+    got = np.array([cm.allowances.received(cm.account[r], "allocation_true_up") for r in rows]) - before
+    np.testing.assert_allclose(got[got > 0] + cm.free_allocation[rows][got > 0],
+                               (cm.benchmark_rate * intensity * cm.last_year_output[rows])[got > 0], rtol=1e-6)

@@ -147,9 +147,11 @@ class CarbonMarket:
         self.free_allocation = np.zeros(0)  # tCO2e allocated free this compliance year, per firm row
         self.output_year = np.zeros(0)  # output this compliance year, per firm row (output-based true-up)
         self.last_year_emissions = np.zeros(0)  # tCO2e emitted last compliance year (grandfathering)
+        self.last_year_output = np.zeros(0)  # verified output of the last compliance year (output-based)
         self.allocated = np.zeros(0, dtype=bool)  # received its free allocation this year, per firm row
         self.reserve = self.allowances.open_account("entrant_reserve", "government")
         self.benchmark_rate = 0.0  # free allowances per tonne of BAU at normal output this year
+        self.free_total = 0.0  # tCO2e of free allocation to incumbents this year (before any true-up)
         self._sector_masks: dict[str, np.ndarray] = {}
         self._outlook: tuple = ()  # (shortfalls, horizons, MAC, a) of the last expectation, markets/expectations.py
         self.expected_price = 0.0
@@ -178,6 +180,7 @@ class CarbonMarket:
             self.free_allocation = np.r_[self.free_allocation, np.zeros(extra)]
             self.output_year = np.r_[self.output_year, np.zeros(extra)]
             self.last_year_emissions = np.r_[self.last_year_emissions, np.zeros(extra)]
+            self.last_year_output = np.r_[self.last_year_output, np.zeros(extra)]
             self.allocated = np.r_[self.allocated, np.zeros(extra, dtype=bool)]
 
     def covered(self, rows: np.ndarray, policy_name: str) -> np.ndarray:
@@ -330,14 +333,20 @@ class CarbonMarket:
         reserve = p.new_entrant_reserve * self.cap
         free_total = p.free_share * (1.0 - p.new_entrant_reserve) * self.cap
         self.benchmark_rate = allocation.benchmark_rate(free_total, bau)
-        free = allocation.incumbent_allocation(p.allocation, free_total, bau, self.last_year_emissions[rows])
+        self.free_total = free_total
+        if p.allocation == "output_based":
+            free = allocation.provisional_allocation(self.benchmark_rate, p.provisional_share,
+                                                     model.sector_intensity[model.firms.sector[rows]],
+                                                     self.last_year_output[rows], bau)
+        else:
+            free = allocation.incumbent_allocation(p.allocation, free_total, bau, self.last_year_emissions[rows])
         self.allowances.transfer("free_allocation", self.registry, accounts, free)
         self.free_allocation[:] = 0.0
         self.free_allocation[rows] = free
         self.allocated[:] = False
         self.allocated[rows] = True
         self.allowances.transfer("reserve_issue", self.registry, self.reserve, reserve)
-        self.auction_left = self.cap - free.sum() - reserve
+        self.auction_left = self.cap - free_total - reserve
         self.allowances.transfer("auction_issue", self.registry, self.government, self.auction_left)
         self.year_emissions[:] = 0.0
         self.output_year[:] = 0.0
@@ -417,7 +426,10 @@ class CarbonMarket:
             return p.reserve_price
         years = p.expectation_years
         accounts = self._accounts(rows)
-        bank = (float(al.balance(accounts).sum()) + max(float(al.balance(self.government)), 0.0)
+        # under output-based allocation the true-up still to come issues the rest of the year's free allocation
+        to_true_up = (max(self.free_total - float(self.free_allocation.sum()), 0.0)
+                      if p.allocation == "output_based" else 0.0)
+        bank = (to_true_up + float(al.balance(accounts).sum()) + max(float(al.balance(self.government)), 0.0)
                 + max(float(al.balance(self.reserve)), 0.0)
                 + min(float(al.balance(self.pool)), max(self.offsets_cap - self.offsets_sold, 0.0)))
         later = np.arange(years)  # compliance years after this one, to each deadline h = 1..H
@@ -492,7 +504,9 @@ class CarbonMarket:
             ab = model.abatement
             yearly = 12 * ab.normal_bau(rows) * (1.0 - ab.installed_share(rows)) * emissions.net_share(model, rows)
             falling = (1.0 - p.cap_decline) ** np.arange(1, p.expectation_years)
-            future = np.maximum(yearly[:, None] - self.free_allocation[rows][:, None] * falling, 0.0).sum(axis=1)
+            free = (self.benchmark_rate * ab.normal_bau(rows) * 12 if p.allocation == "output_based"
+                    else self.free_allocation[rows])  # a year's free allocation at normal output
+            future = np.maximum(yearly[:, None] - free[:, None] * falling, 0.0).sum(axis=1)
             kept = np.minimum(surplus, future)
             surplus = surplus - kept
             spare = np.maximum(cash - self.expected_price * (tech_bid.sum(axis=1) + residual), 0.0)
@@ -762,6 +776,8 @@ class CarbonMarket:
         short = owed - surrender
         self.last_year_emissions[:] = 0.0
         self.last_year_emissions[rows] = emitted
+        self.last_year_output[:] = 0.0
+        self.last_year_output[rows] = self.output_year[rows]
         model.ledger.transfer("carbon_penalty", model.firms.account[rows], model.government.account, short * p.penalty)
         quota = model.policy("offset_quota")
         if quota:

@@ -64,6 +64,12 @@ class CapAndTradeParams(PolicyParams):
     allocation: str = param("benchmark", choices=ALLOCATION_METHODS,
                             doc="free allocation: grandfathered (last year's emissions), benchmark (intensity x "
                                 "expected output, ex ante), output_based (intensity x actual output, ex-post true-up)")
+    provisional_share: float = param(1.0, lo=0, hi=1,
+                                     doc="output_based: share of the benchmark x last year's verified output "
+                                         "allocated at the year's opening, the rest at the true-up (MEE national "
+                                         "allocation plans 2019-2020 and 2021-2022: 70% pre-allocation; the model "
+                                         "surrenders at year end, right after the true-up, so below 1 the "
+                                         "withheld part cannot be traded before surrender; default 1)")
     new_entrant_reserve: float = param(0.05, lo=0, hi=1,
                                        doc="share of the cap set aside to allocate firms entering during the year")
     true_up_session: bool = param(True, doc="a call-auction session in month 12, before surrender")
