@@ -53,6 +53,7 @@ from ecopark.experiments.exchange import report_section as exchange_report_secti
 from ecopark.experiments.preset_fit import section as preset_fit_section
 from ecopark.experiments.recovery import recovery_section
 from ecopark.experiments.runner import run
+from ecopark.markets import price_series
 from ecopark.markets.byproduct import annuity_factor, match_max_surplus
 from ecopark.markets.credit import Offer
 from ecopark.metrics import RUN_METRICS
@@ -282,6 +283,43 @@ def least_cost_years_section(seeds: Sequence[int] = (0, 1), years: int = 3,
                            if r["final"] - 1 > 0.05) or "none"
         lines.append(f"| {setting} | {len(cases)} | {one.min():+.1%} to {one.max():+.1%} | {(one <= 0.05).sum()} | "
                      f"{last.min():+.1%} to {last.max():+.1%} | {(last <= 0.05).sum()} | {misses} |")
+    return [*lines, ""]
+
+
+#: The park in China's national ETS from 2025 (DOMAIN.md section 7): cement and aluminium covered,
+#: intensity-based (output-based) free allocation equal to verified emissions at normal output (the 2025
+#: allocation equals verified 2024 emissions), no auction, a carry-over limit of 100,000 t, and the national
+#: market's observed price path (`ecopark/data/carbon_prices.toml`, series `cea`, from January 2025; held at
+#: its last value, 19 Nov 2025, after it) for a market of unlimited depth.
+NATIONAL_ETS_2025: dict[str, Any] = {
+    "policies.cap_and_trade.covered_sectors": ["aluminium", "building_materials"],
+    "policies.cap_and_trade.allocation": "output_based", "policies.cap_and_trade.free_share": 1.0,
+    "policies.cap_and_trade.cap_start": 1.0, "policies.cap_and_trade.cap_decline": 0.0,
+    "policies.cap_and_trade.new_entrant_reserve": 0.0, "policies.cap_and_trade.reserve_price": 0.0,
+    "policies.cap_and_trade.carry_over_limit": 100_000.0, "policies.cap_and_trade.external_series": "cea",
+    "policies.cap_and_trade.series_start": "2025-01",
+}
+
+
+def national_ets_section(seeds: Sequence[int] = tuple(range(6)), months: int = 36, workers: int = 1) -> list[str]:
+    """Report lines: the generic park's cement and aluminium firms on the national market's price path
+    (:data:`NATIONAL_ETS_2025`) against the park with no carbon price, paired seeds, mean and 95% interval."""
+    keys = ("total_emissions", "total_abated", "total_exits", "total_sales", "carbon_price_mean")
+    jobs = [("generic", extra, seed, months) for seed in seeds
+            for extra in (NATIONAL_ETS_2025, {"policies.cap_and_trade.enabled": False})]
+    results = _map(_metrics, jobs, workers)
+    path = [price_series.price_at("cea", "2025-01", m) for m in range(months)]
+    lines = ["", "### The park on China's national price path", "",
+             f"`generic` with `NATIONAL_ETS_2025` (`ecopark/validation.py`: cement and aluminium covered, output-based "
+             f"free allocation at verified emissions, carry-over limit 100,000 t, linked to the CEA's observed path "
+             f"from January 2025, {min(path):.2f}-{max(path):.2f} yuan/t over the run) against the same park with no "
+             f"cap, {months} months, seeds {min(seeds)}-{max(seeds)} paired: difference on - off, mean and 95% "
+             "interval.", "", "| outcome | with the national price | difference (95% interval) |", "|---|---|---|"]
+    for k in keys:
+        on = np.array([r[k] for r in results[0::2]])
+        x = on - np.array([r[k] for r in results[1::2]])
+        half = 1.96 * x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else 0.0
+        lines.append(f"| `{k}` | {on.mean():,.4g} | {x.mean():+,.4g} ± {half:,.3g} |")
     return [*lines, ""]
 
 
@@ -636,6 +674,7 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
     lines += [f"| {c.name} | {'pass' if c.passed else '**FAIL**'} | {c.detail} |" for c in checks]
     lines += least_cost_section(summary_seeds=() if quick else range(12))
     lines += least_cost_years_section(seeds=(0,), shares=(0.1, 0.5, 0.9)) if quick else least_cost_years_section()
+    lines += national_ets_section(seeds=(0, 1), months=24) if quick else national_ets_section(workers=workers)
     lines += [
         "", "## 2. Direction of every policy effect", "",
         f"The default park (`generic`), {steps} months, {seeds} paired seeds (the same seeds with and without "

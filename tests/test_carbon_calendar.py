@@ -121,3 +121,31 @@ def test_surplus_banked_under_a_constant_cap_is_not_bought_again_over_three_year
             model.step()
             spent += float((cost * model.abatement.installed[rows]).sum())
         assert (spent + model.ledger.flow("carbon_penalty")) / (36 * buyout) <= 1.05, share
+
+
+def test_the_park_trades_on_the_national_price_path_with_a_carry_over_limit():
+    from ecopark.markets import price_series
+    from ecopark.validation import NATIONAL_ETS_2025
+    # the CEA path: 48 at the July 2021 opening, 105.66 on 13 Nov 2024, 67.51 on 3 Jun 2025
+    assert price_series.price_at("cea", "2021-07", 0) == pytest.approx(48.0)
+    assert price_series.price_at("cea", "2024-11", 0) == pytest.approx(105.66 - (105.66 - 97.49) * 2 / 48, rel=1e-3)
+    assert 67.51 < price_series.price_at("cea", "2025-05", 0) < 97.49
+    assert price_series.price_at("cea", "2030-01", 0) == pytest.approx(66.86)
+    model = ParkModel(ecopark.load_scenario("generic", {**NATIONAL_ETS_2025, "economy.entry_rate": 0.0}), seed=0)
+    for _ in range(24):
+        model.step()
+    cm = model.carbon_market
+    for step, price in cm.session_prices:  # every session clears at the national price of its month
+        assert price == pytest.approx(price_series.price_at("cea", "2025-01", step - 1), rel=1e-9)
+    assert cm.allowances.total() == 0
+    # the carry-over limit: after surrender nobody banks more than it into the next year
+    held = {}
+    for limit in (None, 20_000.0):
+        model = ParkModel(ecopark.load_scenario("generic", {"policies.cap_and_trade.carry_over_limit": limit}), seed=0)
+        for _ in range(12):
+            model.step()
+        cm = model.carbon_market
+        held[limit] = cm.allowances.balance(cm.account[model.firms.live[cm.account[model.firms.live] >= 0]])
+    assert held[None].max() > 20_000.0 and held[20_000.0].max() <= 20_000.0 + 1e-3
+    with pytest.raises(ecopark.ConfigError, match="external_series"):
+        ecopark.load_scenario("generic", {"policies.cap_and_trade.external_series": "nowhere"})

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecopark.ledger import ALLOWANCE_KINDS, Ledger
-from ecopark.markets import allocation, block_trade, emissions, expectations, lumpy_steps
+from ecopark.markets import allocation, block_trade, emissions, expectations, lumpy_steps, price_series
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -420,7 +420,8 @@ class CarbonMarket:
         (no borrowing, (3)), from the
         emissions of the year so far, this month's emissions ``rows`` (covered, live), the allowances
         in circulation (firms, government, entrant reserve, the pool's usable offsets) and the
-        announced caps of the next years, cap x (1 - cap_decline)^y."""
+        announced caps of the next years, cap x (1 - cap_decline)^y. Linked to an external market
+        (which trades any quantity at its price), the expected price is that market's price now."""
         p, al = ets.params, self.allowances
         if not len(rows):
             return p.reserve_price
@@ -440,6 +441,8 @@ class CarbonMarket:
         to_come = float(normal.sum()) * (months_ahead + 12 * later)
         mac, tech, a = ab.steps(rows)
         self._outlook = (emitted + to_come - bank - future_caps, months_ahead / 12 + later, mac, tech, a)
+        if p.external_price is not None or p.external_series is not None:
+            return self.external_price_now(p)  # a linked market of unlimited depth sets the price
         return expectations.no_borrowing_price(*self._outlook[:2], mac.ravel(), a.ravel(), p.carry_rate,
                                                p.reserve_price, p.penalty)
 
@@ -449,6 +452,8 @@ class CarbonMarket:
         abatement on offer and its abatement, 12 a T_h to each deadline h, off the shortfall. What a
         firm expects for the surplus a whole step leaves it (a banked surplus lowers the price)."""
         p = ets.params
+        if p.external_price is not None or p.external_series is not None:
+            return self.external_price_now(p)
         shortfall, horizons, mac, techs, a = self._outlook
         left = np.where((np.arange(len(a))[:, None] == firm) & (techs == tech), 0.0, a)
         step = a[firm].sum() - left[firm].sum()
@@ -551,8 +556,8 @@ class CarbonMarket:
         a_price = np.r_[mac_flat, np.full(n, reservation), np.full(n, resale), p.reserve_price, p.reserve_price]
         a_qty = np.r_[tech_ask.ravel(), surplus, kept, gov_qty, pool_qty]
         a_owner = np.r_[firm_idx, np.arange(n), np.arange(n), -1, -2]  # -1 government, -2 pool, -3 external
-        if p.external_price is not None:
-            price_ext = p.external_price * (1 + p.external_growth) ** ((model.steps - p.start) / 12)
+        if p.external_price is not None or p.external_series is not None:
+            price_ext = self.external_price_now(p)
             depth = b_qty.sum() + a_qty.sum() + 1.0
             b_price, b_qty, b_owner = np.r_[b_price, price_ext], np.r_[b_qty, depth], np.r_[b_owner, -3]
             a_price, a_qty, a_owner = np.r_[a_price, price_ext], np.r_[a_qty, depth], np.r_[a_owner, -3]
@@ -601,6 +606,15 @@ class CarbonMarket:
         tech_sells = sells[: n * t].reshape(n, t)
         self.commit_abatement(ets, rows, order, mac, steps, tech_bid, tech_buys, tech_sells, book, share, bid_price)
         self.buy_quota_credits(rows, price)
+
+    def external_price_now(self, p) -> float:
+        """Price of the linked external market this month (yuan/tCO2e): the observed series
+        ``external_series`` at month steps - start after ``series_start`` (``markets/price_series.py``),
+        else external_price x (1 + external_growth)^((steps - start) / 12)."""
+        months = self.model.steps - p.start
+        if p.external_series is not None:
+            return price_series.price_at(p.external_series, p.series_start, months)
+        return p.external_price * (1 + p.external_growth) ** (months / 12)
 
     def commit_abatement(self, ets, rows, order, mac, steps, tech_bid, bought, sold, book, share, bid_price) -> None:
         """Firms install a whole technology step when it is cheaper than going without it
@@ -786,6 +800,8 @@ class CarbonMarket:
                                   missing * quota.params.penalty)
         if not p.banking:
             al.transfer("expiry", accounts, self.retired, np.maximum(al.balance(accounts), 0.0))
+        elif p.carry_over_limit is not None:
+            al.transfer("expiry", accounts, self.retired, np.maximum(al.balance(accounts) - p.carry_over_limit, 0.0))
         al.transfer("expiry", self.government, self.retired, max(al.balance(self.government), 0.0))
         al.transfer("expiry", self.reserve, self.retired, max(al.balance(self.reserve), 0.0))
         self.auction_left = 0.0

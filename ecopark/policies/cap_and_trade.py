@@ -17,10 +17,12 @@ they expire.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ecopark.catalogue import load_catalogue
 from ecopark.ledger import MAX_YUAN_PER_UNIT
+from ecopark.markets import price_series
 from ecopark.markets.allocation import ALLOCATION_METHODS
 from ecopark.policies.base import Policy, PolicyParams, check_names, register
 from ecopark.schema import ConfigError, param
@@ -61,6 +63,15 @@ class CapAndTradeParams(PolicyParams):
     external_price: float | None = param(None, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
                                          doc="price of a linked external market (omit: no link)")
     external_growth: float = param(0.0, lo=-0.5, hi=1, unit="1/year", doc="annual growth of the external price")
+    external_series: str | None = param(None, doc="an observed price path the park's market is linked to, by name "
+                                                  "in ecopark/data/carbon_prices.toml (cea: China's national "
+                                                  "market); replaces external_price and external_growth")
+    series_start: str = param("2021-07", doc="calendar month (YYYY-MM) of the policy's first month on "
+                                             "external_series")
+    carry_over_limit: float | None = param(None, lo=0, hi=1e9, unit="tCO2e",
+                                           doc="most allowances a firm may bank into the next compliance year; the "
+                                               "rest expire at surrender (omit: no limit; China's 2025 plan: "
+                                               "10,000 t for power, 100,000 t for steel, cement and aluminium)")
     allocation: str = param("benchmark", choices=ALLOCATION_METHODS,
                             doc="free allocation: grandfathered (last year's emissions), benchmark (intensity x "
                                 "expected output, ex ante), output_based (intensity x actual output, ex-post true-up)")
@@ -77,6 +88,12 @@ class CapAndTradeParams(PolicyParams):
     def validate(self, path: str) -> None:
         super().validate(path)
         check_names(f"{path}.covered_sectors", self.covered_sectors, load_catalogue().sector_keys, "sector")
+        if self.external_series is not None and self.external_series not in price_series.names():
+            raise ConfigError(f"{path}.external_series", f"unknown series {self.external_series!r}; allowed: "
+                                                         f"{', '.join(price_series.names())}")
+        if not re.fullmatch(r"(19|20)\d\d-(0[1-9]|1[0-2])", self.series_start):
+            raise ConfigError(f"{path}.series_start", f"value {self.series_start!r} must be a month YYYY-MM, "
+                                                      "e.g. 2021-07")
         if 12 % self.session_months:
             raise ConfigError(f"{path}.session_months",
                               f"value {self.session_months} must divide 12; allowed: 1, 2, 3, 4, 6, 12")
