@@ -23,7 +23,14 @@ session a firm installs a step when its whole cost is at most what it saves: the
 committed (bid for and did not get, or offered and sold) at the price it would otherwise
 pay, plus the surplus at its reservation price (:meth:`CarbonMarket.commit_abatement`).
 
-Expectations are adaptive: after each session with trade, E <- E + w (P - E).
+A firm whose cash does not pay for its year's position at the expected price takes it in
+equal parts over the sessions left before surrender (1/K of every order) and installs a
+step it needs when its break-even is at most the expected price; with banking, firms keep
+what they expect to lack in later years and bid to bank it at the expected price.
+
+The expected price E is the start of the no-arbitrage path (``markets/expectations.py``),
+formed every month from the cap path, the allowances in circulation, the abatement on offer
+and the cost of carry; linked to an external market, that market's price.
 """
 
 from __future__ import annotations

@@ -11,8 +11,11 @@ of which ``new_entrant_reserve`` is set aside for firms entering during the year
 an ex-post true-up) and the remainder is auctioned by government in the year's sessions at
 no less than ``reserve_price``. With ``true_up_session`` a last session is held in month 12,
 before surrender. At year end each covered firm surrenders allowances for its emissions;
-each tonne short costs ``penalty``. Unused allowances are banked if ``banking`` is on, else
-they expire.
+each tonne short costs ``penalty``. Unused allowances are banked if ``banking`` is on (up to
+``carry_over_limit`` a firm), else they expire. Firms expect the no-arbitrage price over
+``expectation_years`` with cost of carry ``carry_rate`` (``markets/expectations.py``); a park
+linked to a national market trades at ``external_price`` or at an observed path
+(``external_series``, ``ecopark/data/carbon_prices.toml``).
 """
 
 from __future__ import annotations
