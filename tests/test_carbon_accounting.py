@@ -27,10 +27,10 @@ class Monitor:
         self.min_holding = np.inf  # lowest allowance balance of any account but the registry's
         self.max_reduction_share = 0.0  # max over firm-months of (link_avoided + abated) / bau
         self.exchange = []  # (money, allowances) on the exchange's accounts after each month
-        original = CarbonMarket.comply
+        original = CarbonMarket.surrender
         monitor = self
 
-        def comply(market, ets):
+        def surrender(market, ets):
             # after surrender: tonnes penalised (penalty paid / rate) and tonnes banked by firms
             rows = np.flatnonzero(market.account >= 0)
             rows = rows[market.model.firms.alive[rows]]
@@ -42,7 +42,7 @@ class Monitor:
             monitor.compliance.append((float(short.sum()), float(banked.sum())))
 
         mp = pytest.MonkeyPatch()
-        mp.setattr(CarbonMarket, "comply", comply)
+        mp.setattr(CarbonMarket, "surrender", surrender)
         try:
             model = ParkModel(ecopark.load_scenario(preset, overrides), seed=seed)
             market, al = model.carbon_market, model.allowances

@@ -149,3 +149,31 @@ def test_the_park_trades_on_the_national_price_path_with_a_carry_over_limit():
     assert held[None].max() > 20_000.0 and held[20_000.0].max() <= 20_000.0 + 1e-3
     with pytest.raises(ecopark.ConfigError, match="external_series"):
         ecopark.load_scenario("generic", {"policies.cap_and_trade.external_series": "nowhere"})
+
+
+def test_surrender_after_the_year_end_uses_the_next_years_allocation_instead_of_the_penalty():
+    # the constant-cap park whose first year ends short: surrendering at the year end, the December
+    # session clears at the penalty and firms pay it; with the deadline in March of the next year the
+    # first year's obligation is met mostly from the next year's allocation (the October and December
+    # sessions still clear at the penalty: firms with no step left bid their residual need at it)
+    extra = {**STABLE, "policies.cap_and_trade.cap_start": 0.85}
+    out = {}
+    for month in (0, 3):
+        model = ParkModel(ecopark.load_scenario("generic", {**extra, "policies.cap_and_trade.surrender_month": month}),
+                          seed=1)
+        for _ in range(12):
+            model.step()
+        cm = model.carbon_market
+        out[month] = (model.ledger.flow("carbon_penalty"), float(cm.owed.sum()), [p for _, p in cm.session_prices])
+        for _ in range(3):
+            model.step()
+        out[month] += (model.ledger.flow("carbon_penalty"), float(cm.owed.sum()), cm.allowances.total())
+    penalty_at_year_end, _, prices0, *_ = out[0]
+    print({m: (round(v[0]), round(v[3]), [round(p) for p in v[2]]) for m, v in out.items()})
+    assert penalty_at_year_end > 0 and prices0[-1] == 600.0
+    before_deadline, owed, _, after_deadline, owed_after, total = out[3]
+    assert before_deadline == 0 and owed > 0  # verified in December, not yet surrendered
+    assert owed_after == 0 and after_deadline < 0.5 * penalty_at_year_end and total == 0
+    with pytest.raises(ecopark.ConfigError, match="surrender_month"):
+        ecopark.load_scenario("generic", {"policies.cap_and_trade.surrender_month": 3,
+                                          "policies.cap_and_trade.banking": False})

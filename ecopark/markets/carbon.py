@@ -123,13 +123,15 @@ def clear_uniform_price(
 
 def is_session(p, month: int) -> bool:
     """A call-auction session is held in ``month`` (1-12) of the compliance year: months 1,
-    1 + session_months, ..., and month 12 with ``true_up_session``."""
-    return (month - 1) % p.session_months == 0 or (p.true_up_session and month == 12)
+    1 + session_months, ..., and with ``true_up_session`` month 12 and the surrender month."""
+    return (month - 1) % p.session_months == 0 or (p.true_up_session and month in (12, p.surrender_month))
 
 
 def sessions_left(p, month: int) -> int:
-    """Sessions from ``month`` (included) to the last before surrender at year end (at least 1)."""
-    return max(sum(is_session(p, m) for m in range(month, 13)), 1)
+    """Sessions from ``month`` (included) to the last before this year's surrender: at the year end, or
+    with ``surrender_month`` L > 0 in month L of the next year (at least 1)."""
+    return max(sum(is_session(p, m) for m in range(month, 13)) + sum(is_session(p, m) for m in
+                                                                     range(1, p.surrender_month + 1)), 1)
 
 
 class CarbonMarket:
@@ -155,6 +157,8 @@ class CarbonMarket:
         self.output_year = np.zeros(0)  # output this compliance year, per firm row (output-based true-up)
         self.last_year_emissions = np.zeros(0)  # tCO2e emitted last compliance year (grandfathering)
         self.last_year_output = np.zeros(0)  # verified output of the last compliance year (output-based)
+        self.owed = np.zeros(0)  # tCO2e verified for the last year and not yet surrendered, per firm row
+        self.quota_missing = np.zeros(0)  # local offset credits the last year's quota lacked, per firm row
         self.allocated = np.zeros(0, dtype=bool)  # received its free allocation this year, per firm row
         self.reserve = self.allowances.open_account("entrant_reserve", "government")
         self.benchmark_rate = 0.0  # free allowances per tonne of BAU at normal output this year
@@ -188,6 +192,8 @@ class CarbonMarket:
             self.output_year = np.r_[self.output_year, np.zeros(extra)]
             self.last_year_emissions = np.r_[self.last_year_emissions, np.zeros(extra)]
             self.last_year_output = np.r_[self.last_year_output, np.zeros(extra)]
+            self.owed = np.r_[self.owed, np.zeros(extra)]
+            self.quota_missing = np.r_[self.quota_missing, np.zeros(extra)]
             self.allocated = np.r_[self.allocated, np.zeros(extra, dtype=bool)]
 
     def covered(self, rows: np.ndarray, policy_name: str) -> np.ndarray:
@@ -317,7 +323,9 @@ class CarbonMarket:
             self.year_emissions[covered] += model.firms.emissions[covered]
             self.output_year[covered] += model.firms.output[covered]
             if month == 12:
-                self.comply(ets)
+                self.verify(ets)
+            if month == (ets.params.surrender_month or 12):
+                self.surrender(ets)
         tax = model.policy("carbon_tax")
         model.expected_carbon_price = self.expected_price if ets else (tax.params.rate if tax else 0.0)
 
@@ -407,13 +415,15 @@ class CarbonMarket:
         self.contribution[rows] += credits
 
     def year_need(self, ets, rows: np.ndarray, months_ahead: int) -> np.ndarray:
-        """Allowances (tCO2e) each firm expects to surrender for this compliance year: its
+        """Allowances (tCO2e) each firm expects to surrender for this compliance year: what it still
+        owes for the last year (``surrender_month``), its
         emissions so far + this month's emissions x ``months_ahead``, plus under ``output_based``
         allocation what the year-end true-up on its projected output (output so far + this
         month's output x months_ahead) takes back, minus what it adds. Carbon orders and
         pledgeable allowances (``markets/secured_lending.py``) both use it."""
         firms = self.model.firms
-        need = self.year_emissions[rows] + firms.emissions[rows] * months_ahead
+        self._grow()
+        need = self.owed[rows] + self.year_emissions[rows] + firms.emissions[rows] * months_ahead
         if ets.params.allocation == "output_based":  # the year-end true-up it expects on its projected output
             need = need - allocation.output_true_up(
                 self.benchmark_rate, self.model.sector_intensity[firms.sector[rows]],
@@ -442,7 +452,7 @@ class CarbonMarket:
                 + min(float(al.balance(self.pool)), max(self.offsets_cap - self.offsets_sold, 0.0)))
         later = np.arange(years)  # compliance years after this one, to each deadline h = 1..H
         future_caps = self.cap * np.cumsum((1.0 - p.cap_decline) ** later * (later > 0))
-        emitted = float(self.year_emissions[rows].sum())
+        emitted = float(self.year_emissions[rows].sum() + self.owed[rows].sum())
         ab = self.model.abatement
         normal = ab.normal_bau(rows) * (1.0 - ab.installed_share(rows)) * emissions.net_share(self.model, rows)
         to_come = float(normal.sum()) * (months_ahead + 12 * later)
@@ -771,48 +781,64 @@ class CarbonMarket:
         self.model.ledger.transfer_signed("exchange_rounding", "exchange_rounding", self.model.outside,
                                           self.money_exchange, -float(self.model.ledger.balance(self.money_exchange)))
 
-    def comply(self, ets) -> None:
-        """Year end: output-based true-up, surrender for the year's emissions, penalties, expiry, quota fines.
-
-        Under ``output_based`` allocation a firm whose actual output earned more than its
-        provisional allocation receives the difference now; one that earned less owes it,
-        and surrenders it with its emissions (``markets/allocation.py``).
-        """
+    def verify(self, ets) -> None:
+        """Year end: verification. Under ``output_based`` allocation a firm whose actual output earned
+        more than its provisional allocation receives the difference now; one that earned less owes
+        it, with its emissions (``markets/allocation.py``); what each firm owes is kept for surrender
+        (:meth:`surrender`, at once or in ``surrender_month`` of the next year). Government's unsold
+        volume and the entrant reserve expire."""
         model, p, al = self.model, ets.params, self.allowances
         al.step = model.steps
         rows = np.flatnonzero(self.account >= 0)
         rows = rows[model.firms.alive[rows]]
-        accounts = self.account[rows]
         emitted = self.year_emissions[rows]
         owed = emitted
         if p.allocation == "output_based":
             intensity = model.sector_intensity[model.firms.sector[rows]]
             true_up = allocation.output_true_up(self.benchmark_rate, intensity, self.output_year[rows],
                                                 self.free_allocation[rows])
-            al.transfer("allocation_true_up", self.registry, accounts, np.maximum(true_up, 0.0))
+            al.transfer("allocation_true_up", self.registry, self.account[rows], np.maximum(true_up, 0.0))
             owed = emitted + np.maximum(-true_up, 0.0)
-        held = al.balance(accounts)
-        surrender = np.clip(held, 0.0, owed)
-        al.transfer("surrender", accounts, self.retired, surrender)
-        short = owed - surrender
+        self.owed[rows] += owed
         self.last_year_emissions[:] = 0.0
         self.last_year_emissions[rows] = emitted
         self.last_year_output[:] = 0.0
         self.last_year_output[rows] = self.output_year[rows]
-        model.ledger.transfer("carbon_penalty", model.firms.account[rows], model.government.account, short * p.penalty)
         quota = model.policy("offset_quota")
         if quota:
-            missing = np.maximum(quota.params.share * emitted - self.offsets_held[rows], 0.0)
-            model.ledger.transfer("offset_quota_fine", model.firms.account[rows], model.government.account,
-                                  missing * quota.params.penalty)
-        if not p.banking:
-            al.transfer("expiry", accounts, self.retired, np.maximum(al.balance(accounts), 0.0))
-        elif p.carry_over_limit is not None:
-            al.transfer("expiry", accounts, self.retired, np.maximum(al.balance(accounts) - p.carry_over_limit, 0.0))
+            self.quota_missing[rows] = np.maximum(quota.params.share * emitted - self.offsets_held[rows], 0.0)
         al.transfer("expiry", self.government, self.retired, max(al.balance(self.government), 0.0))
         al.transfer("expiry", self.reserve, self.retired, max(al.balance(self.reserve), 0.0))
         self.auction_left = 0.0
         self.year_emissions[:] = 0.0
+
+    def surrender(self, ets) -> None:
+        """The surrender deadline: each firm surrenders what it owes from what it holds, pays the
+        penalty on the rest (and the offset-quota fine), and what it keeps is banked (at most
+        ``carry_over_limit`` beyond the free allocation of the year already running) or, without
+        banking, expires."""
+        model, p, al = self.model, ets.params, self.allowances
+        al.step = model.steps
+        rows = np.flatnonzero(self.account >= 0)
+        rows = rows[model.firms.alive[rows]]
+        accounts = self.account[rows]
+        owed = self.owed[rows]
+        surrender = np.clip(al.balance(accounts), 0.0, owed)
+        al.transfer("surrender", accounts, self.retired, surrender)
+        model.ledger.transfer("carbon_penalty", model.firms.account[rows], model.government.account,
+                              (owed - surrender) * p.penalty)
+        self.owed[:] = 0.0
+        quota = model.policy("offset_quota")
+        if quota:
+            model.ledger.transfer("offset_quota_fine", model.firms.account[rows], model.government.account,
+                                  self.quota_missing[rows] * quota.params.penalty)
+        self.quota_missing[:] = 0.0
+        if not p.banking:
+            al.transfer("expiry", accounts, self.retired, np.maximum(al.balance(accounts), 0.0))
+        elif p.carry_over_limit is not None:
+            running = self.free_allocation[rows] if p.surrender_month else 0.0
+            al.transfer("expiry", accounts, self.retired,
+                        np.maximum(al.balance(accounts) - running - p.carry_over_limit, 0.0))
 
     def firms_exited(self, rows: np.ndarray) -> None:
         """Exit listener: a leaving firm's allowances are retired and its pool contribution dropped."""

@@ -86,7 +86,14 @@ class CapAndTradeParams(PolicyParams):
                                          "withheld part cannot be traded before surrender; default 1)")
     new_entrant_reserve: float = param(0.05, lo=0, hi=1,
                                        doc="share of the cap set aside to allocate firms entering during the year")
-    true_up_session: bool = param(True, doc="a call-auction session in month 12, before surrender")
+    true_up_session: bool = param(True, doc="a call-auction session in month 12 and in the surrender month, "
+                                            "before surrender")
+    surrender_month: int = param(0, lo=0, hi=11, unit="month of the next year",
+                                 doc="surrender deadline: 0 at the year end, right after verification; L > 0 at "
+                                     "the end of month L of the next year, so the trued-up allowances and the "
+                                     "next year's allocation can be traded and used before it (China's national "
+                                     "ETS surrendered 2019-2020 and 2021-2022 by the end of the following year); "
+                                     "needs banking")
 
     def validate(self, path: str) -> None:
         super().validate(path)
@@ -97,6 +104,10 @@ class CapAndTradeParams(PolicyParams):
         if not re.fullmatch(r"(19|20)\d\d-(0[1-9]|1[0-2])", self.series_start):
             raise ConfigError(f"{path}.series_start", f"value {self.series_start!r} must be a month YYYY-MM, "
                                                       "e.g. 2021-07")
+        if self.surrender_month and not self.banking:
+            raise ConfigError(f"{path}.surrender_month", f"value {self.surrender_month} needs banking = true (a "
+                                                         "deadline in the next year uses allowances across years); "
+                                                         "allowed without banking: 0")
         if 12 % self.session_months:
             raise ConfigError(f"{path}.session_months",
                               f"value {self.session_months} must divide 12; allowed: 1, 2, 3, 4, 6, 12")
