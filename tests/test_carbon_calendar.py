@@ -152,10 +152,10 @@ def test_the_park_trades_on_the_national_price_path_with_a_carry_over_limit():
 
 
 def test_surrender_after_the_year_end_uses_the_next_years_allocation_instead_of_the_penalty():
-    # the constant-cap park whose first year ends short: surrendering at the year end, the December
-    # session clears at the penalty and firms pay it; with the deadline in March of the next year the
-    # first year's obligation is met mostly from the next year's allocation (the October and December
-    # sessions still clear at the penalty: firms with no step left bid their residual need at it)
+    # the constant-cap park whose first year ends short: surrendering at the year end, the October and
+    # December sessions clear at the penalty and firms pay 82.6 M yuan of it; with the deadline in March
+    # of the next year firms wait for the next year's allocation (their residual need bid at the price
+    # expected at the next session), no session clears at the penalty and nobody pays it
     extra = {**STABLE, "policies.cap_and_trade.cap_start": 0.85}
     out = {}
     for month in (0, 3):
@@ -174,6 +174,7 @@ def test_surrender_after_the_year_end_uses_the_next_years_allocation_instead_of_
     before_deadline, owed, _, after_deadline, owed_after, total = out[3]
     assert before_deadline == 0 and owed > 0  # verified in December, not yet surrendered
     assert owed_after == 0 and after_deadline < 0.5 * penalty_at_year_end and total == 0
+    assert max(out[3][2]) < 600.0
     with pytest.raises(ecopark.ConfigError, match="surrender_month"):
         ecopark.load_scenario("generic", {"policies.cap_and_trade.surrender_month": 3,
                                           "policies.cap_and_trade.banking": False})

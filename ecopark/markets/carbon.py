@@ -559,9 +559,13 @@ class CarbonMarket:
         firm_idx = np.repeat(np.arange(n), t)
         mac_flat = np.nan_to_num(mac.ravel(), nan=0.0)
         # bids: tech steps, residual need at the penalty; asks: tech steps, surplus, government, pool
-        # the part of the need no step covers is bought or paid for at the penalty: bid at the penalty;
-        # allowances to bank at the expected price
-        b_price = np.r_[bid_price.ravel(), np.full(n, p.penalty), np.full(n, self.expected_price)]
+        # the part of the need no step covers is bought or paid for at the penalty: bid at the penalty, but
+        # with a deadline in the next year and a session left before it (the next year's allocation comes
+        # first) at no more than the price expected at the next session; allowances to bank at E
+        waits = p.surrender_month > 0 and sessions_left(p, 13 - months_ahead) > 1
+        residual_price = (min(p.penalty, self.expected_price * (1.0 + p.carry_rate) ** (p.session_months / 12))
+                          if waits else p.penalty)
+        b_price = np.r_[bid_price.ravel(), np.full(n, residual_price), np.full(n, self.expected_price)]
         b_qty = np.r_[tech_bid.ravel(), residual, bank]
         b_owner = np.r_[firm_idx, np.arange(n), np.arange(n)]
         gov_qty = min(self.auction_left, max(al.balance(self.government), 0.0))
