@@ -695,6 +695,38 @@ def carbon_price_volatility(model: ParkModel) -> float:
     return float(prices.std()) if len(prices) > 1 else 0.0
 
 
+def _price_band(model: ParkModel) -> tuple[np.ndarray, float, float]:
+    """(session prices, reserve price, penalty) of the run's cap-and-trade (prices empty without one)."""
+    ets = model.policy("cap_and_trade")
+    if ets is None:
+        return np.zeros(0), 0.0, 0.0
+    return _session_prices(model), ets.params.reserve_price, ets.params.penalty
+
+
+@run_metric("share")
+def carbon_sessions_at_floor(model: ParkModel) -> float:
+    """Share of the sessions that traded whose clearing price is at the reserve price (within 0.5
+    yuan/t): count(P <= reserve + 0.5) / sessions (0 if none traded)."""
+    prices, floor, _ = _price_band(model)
+    return float((prices <= floor + 0.5).mean()) if len(prices) else 0.0
+
+
+@run_metric("share")
+def carbon_sessions_at_penalty(model: ParkModel) -> float:
+    """Share of the sessions that traded whose clearing price is at the penalty (within 0.5 yuan/t):
+    count(P >= penalty - 0.5) / sessions (0 if none traded)."""
+    prices, _, penalty = _price_band(model)
+    return float((prices >= penalty - 0.5).mean()) if len(prices) else 0.0
+
+
+@run_metric("ratio")
+def carbon_first_price_ratio(model: ParkModel) -> float:
+    """First session's clearing price / median clearing price of the run (0 if none traded): how far the
+    opening session stands from the run's typical price."""
+    prices = _session_prices(model)
+    return float(prices[0] / np.median(prices)) if len(prices) and np.median(prices) > 0 else 0.0
+
+
 @run_metric("tCO2e")
 def block_trade_volume(model: ParkModel) -> float:
     """Allowances sold firm to firm in block trades over the run, each backed by whole abatement

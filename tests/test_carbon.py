@@ -221,7 +221,15 @@ def test_lumpy_decision_near_least_cost_with_the_penalty_as_buy_out():
               f"{r['buyout_abated'] / r['required'] - 1:+.1%}; cost + penalties / MILP "
               f"{r['market_with_penalty'] / r['buyout'] - 1:+.1%}")
         assert r["price"] == pytest.approx(r["marginal"], rel=1e-9)
-        assert r["market_with_penalty"] <= 1.05 * r["buyout"]
+        if r["share"] == 0.6:
+            assert r["market_with_penalty"] <= 1.05 * r["buyout"]
+    # 70%: +9.6% since the no-arbitrage expectations (issue 23). The first session installs what it did
+    # before; by month 7 the year's deficit (19.7 kt/month for 6 months, the first half's shortfall
+    # carried) makes a 549 yuan/t step cheaper than the 600 penalty for the rest of the year, so the
+    # marginal firm installs it; the one-year buy-out MILP, deciding in month 1 for 12 months, pays the
+    # penalty instead. Within-year timing the one-year benchmark does not have.
+    seventy = next(r for r in rows if r["share"] == 0.7)
+    assert seventy["market_with_penalty"] <= 1.10 * seventy["buyout"]
 
 
 # -- block trades: a rationed firm buys the part it needs from another firm's whole step ---------

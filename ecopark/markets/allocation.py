@@ -10,10 +10,12 @@ Methods (``policies.cap_and_trade.allocation``):
 * ``benchmark`` (ex ante): x_f = beta x b_f, intensity benchmark x expected output.
 * ``grandfathered``: x_f = F x h_f / sum h, with h_f the firm's emissions of the last
   compliance year (its expected BAU b_f if it has no full year of history).
-* ``output_based`` (China's national ETS): x_f = beta x b_f provisionally at the year's
-  opening; at year end, before surrender, the allocation is trued up to
-  beta x intensity_s x actual output of the year: the registry issues the difference if
-  positive; if negative the firm surrenders it with its emissions.
+* ``output_based`` (China's national ETS): provisionally at the year's opening
+  x_f = s x beta x intensity_s x q_f, a share s (``provisional_share``) of the benchmark
+  times last year's verified output q_f (s x beta x b_f for a firm with no full year of
+  history); at year end, after verification and before surrender, the allocation is trued
+  up to beta x intensity_s x actual output of the year: the registry issues the difference
+  if positive; if negative the firm surrenders it with its emissions.
 
 A firm that enters during the year gets, from the reserve, beta x b_f x (months left
 including the entry month) / 12 (a benchmark on its expected output, as new entrants
@@ -39,6 +41,13 @@ def incumbent_allocation(method: str, free_total: float, bau: np.ndarray, histor
     weights = bau if method != "grandfathered" else np.where(history > 0, history, bau)
     total = weights.sum()
     return free_total * weights / total if total > 0 else np.zeros(len(bau))
+
+
+def provisional_allocation(rate: float, share: float, intensity: np.ndarray, last_output: np.ndarray,
+                           bau: np.ndarray) -> np.ndarray:
+    """Output-based provisional allocation at the year's opening (tCO2e): share x rate x intensity x last
+    year's verified output, or share x rate x ``bau`` (expected BAU over a year) without a year of history."""
+    return share * rate * np.where(last_output > 0, intensity * last_output, bau)
 
 
 def benchmark_rate(free_total: float, bau: np.ndarray) -> float:

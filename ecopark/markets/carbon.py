@@ -23,7 +23,14 @@ session a firm installs a step when its whole cost is at most what it saves: the
 committed (bid for and did not get, or offered and sold) at the price it would otherwise
 pay, plus the surplus at its reservation price (:meth:`CarbonMarket.commit_abatement`).
 
-Expectations are adaptive: after each session with trade, E <- E + w (P - E).
+A firm whose cash does not pay for its year's position at the expected price takes it in
+equal parts over the sessions left before surrender (1/K of every order) and installs a
+step it needs when its break-even is at most the expected price; with banking, firms keep
+what they expect to lack in later years and bid to bank it at the expected price.
+
+The expected price E is the start of the no-arbitrage path (``markets/expectations.py``),
+formed every month from the cap path, the allowances in circulation, the abatement on offer
+and the cost of carry; linked to an external market, that market's price.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecopark.ledger import ALLOWANCE_KINDS, Ledger
-from ecopark.markets import allocation, block_trade, lumpy_steps
+from ecopark.markets import allocation, block_trade, emissions, expectations, lumpy_steps, price_series
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -114,6 +121,19 @@ def clear_uniform_price(
     return Clearing(float(price), float(best), buys, sells)
 
 
+def is_session(p, month: int) -> bool:
+    """A call-auction session is held in ``month`` (1-12) of the compliance year: months 1,
+    1 + session_months, ..., and with ``true_up_session`` month 12 and the surrender month."""
+    return (month - 1) % p.session_months == 0 or (p.true_up_session and month in (12, p.surrender_month))
+
+
+def sessions_left(p, month: int) -> int:
+    """Sessions from ``month`` (included) to the last before this year's surrender: at the year end, or
+    with ``surrender_month`` L > 0 in month L of the next year (at least 1)."""
+    return max(sum(is_session(p, m) for m in range(month, 13)) + sum(is_session(p, m) for m in
+                                                                     range(1, p.surrender_month + 1)), 1)
+
+
 class CarbonMarket:
     """Runs the emission trading system, the carbon tax and the operator's carbon pool."""
 
@@ -136,10 +156,15 @@ class CarbonMarket:
         self.free_allocation = np.zeros(0)  # tCO2e allocated free this compliance year, per firm row
         self.output_year = np.zeros(0)  # output this compliance year, per firm row (output-based true-up)
         self.last_year_emissions = np.zeros(0)  # tCO2e emitted last compliance year (grandfathering)
+        self.last_year_output = np.zeros(0)  # verified output of the last compliance year (output-based)
+        self.owed = np.zeros(0)  # tCO2e verified for the last year and not yet surrendered, per firm row
+        self.quota_missing = np.zeros(0)  # local offset credits the last year's quota lacked, per firm row
         self.allocated = np.zeros(0, dtype=bool)  # received its free allocation this year, per firm row
         self.reserve = self.allowances.open_account("entrant_reserve", "government")
         self.benchmark_rate = 0.0  # free allowances per tonne of BAU at normal output this year
+        self.free_total = 0.0  # tCO2e of free allocation to incumbents this year (before any true-up)
         self._sector_masks: dict[str, np.ndarray] = {}
+        self._outlook: tuple = ()  # (shortfalls, horizons, MAC, a) of the last expectation, markets/expectations.py
         self.expected_price = 0.0
         self.last_price = np.nan
         self.session_prices: list[tuple[int, float]] = []
@@ -166,6 +191,9 @@ class CarbonMarket:
             self.free_allocation = np.r_[self.free_allocation, np.zeros(extra)]
             self.output_year = np.r_[self.output_year, np.zeros(extra)]
             self.last_year_emissions = np.r_[self.last_year_emissions, np.zeros(extra)]
+            self.last_year_output = np.r_[self.last_year_output, np.zeros(extra)]
+            self.owed = np.r_[self.owed, np.zeros(extra)]
+            self.quota_missing = np.r_[self.quota_missing, np.zeros(extra)]
             self.allocated = np.r_[self.allocated, np.zeros(extra, dtype=bool)]
 
     def covered(self, rows: np.ndarray, policy_name: str) -> np.ndarray:
@@ -286,15 +314,18 @@ class CarbonMarket:
             covered = rows[self.covered(rows, "cap_and_trade")]
             self.allocate_entrants(ets, covered[~self.allocated[covered]], months_left=13 - month)
             self.collect_pool_credits(rows[~self.covered(rows, "cap_and_trade")])
+            self.expected_price = self.no_arbitrage_expectation(ets, covered, months_ahead=13 - month)
             true_up = ets.params.true_up_session and month == 12
             if true_up:
                 self.release_reserve()
-            if (month - 1) % ets.params.session_months == 0 or true_up:
+            if is_session(ets.params, month):
                 self.session(ets, months_ahead=13 - month)
             self.year_emissions[covered] += model.firms.emissions[covered]
             self.output_year[covered] += model.firms.output[covered]
             if month == 12:
-                self.comply(ets)
+                self.verify(ets)
+            if month == (ets.params.surrender_month or 12):
+                self.surrender(ets)
         tax = model.policy("carbon_tax")
         model.expected_carbon_price = self.expected_price if ets else (tax.params.rate if tax else 0.0)
 
@@ -317,14 +348,20 @@ class CarbonMarket:
         reserve = p.new_entrant_reserve * self.cap
         free_total = p.free_share * (1.0 - p.new_entrant_reserve) * self.cap
         self.benchmark_rate = allocation.benchmark_rate(free_total, bau)
-        free = allocation.incumbent_allocation(p.allocation, free_total, bau, self.last_year_emissions[rows])
+        self.free_total = free_total
+        if p.allocation == "output_based":
+            free = allocation.provisional_allocation(self.benchmark_rate, p.provisional_share,
+                                                     model.sector_intensity[model.firms.sector[rows]],
+                                                     self.last_year_output[rows], bau)
+        else:
+            free = allocation.incumbent_allocation(p.allocation, free_total, bau, self.last_year_emissions[rows])
         self.allowances.transfer("free_allocation", self.registry, accounts, free)
         self.free_allocation[:] = 0.0
         self.free_allocation[rows] = free
         self.allocated[:] = False
         self.allocated[rows] = True
         self.allowances.transfer("reserve_issue", self.registry, self.reserve, reserve)
-        self.auction_left = self.cap - free.sum() - reserve
+        self.auction_left = self.cap - free_total - reserve
         self.allowances.transfer("auction_issue", self.registry, self.government, self.auction_left)
         self.year_emissions[:] = 0.0
         self.output_year[:] = 0.0
@@ -378,18 +415,67 @@ class CarbonMarket:
         self.contribution[rows] += credits
 
     def year_need(self, ets, rows: np.ndarray, months_ahead: int) -> np.ndarray:
-        """Allowances (tCO2e) each firm expects to surrender for this compliance year: its
+        """Allowances (tCO2e) each firm expects to surrender for this compliance year: what it still
+        owes for the last year (``surrender_month``), its
         emissions so far + this month's emissions x ``months_ahead``, plus under ``output_based``
         allocation what the year-end true-up on its projected output (output so far + this
         month's output x months_ahead) takes back, minus what it adds. Carbon orders and
         pledgeable allowances (``markets/secured_lending.py``) both use it."""
         firms = self.model.firms
-        need = self.year_emissions[rows] + firms.emissions[rows] * months_ahead
+        self._grow()
+        need = self.owed[rows] + self.year_emissions[rows] + firms.emissions[rows] * months_ahead
         if ets.params.allocation == "output_based":  # the year-end true-up it expects on its projected output
             need = need - allocation.output_true_up(
                 self.benchmark_rate, self.model.sector_intensity[firms.sector[rows]],
                 self.output_year[rows] + firms.output[rows] * months_ahead, self.free_allocation[rows])
         return need
+
+    def no_arbitrage_expectation(self, ets, rows: np.ndarray, months_ahead: int) -> float:
+        """The price covered firms expect now (yuan/tCO2e), ``markets/expectations.py``: the start P0 of
+        the path rising at ``carry_rate`` that calls forth the abatement on offer (every covered firm's
+        steps not yet installed) covering the shortfall (1) to each year end of ``expectation_years``
+        (no borrowing, (3)), from the
+        emissions of the year so far, this month's emissions ``rows`` (covered, live), the allowances
+        in circulation (firms, government, entrant reserve, the pool's usable offsets) and the
+        announced caps of the next years, cap x (1 - cap_decline)^y. Linked to an external market
+        (which trades any quantity at its price), the expected price is that market's price now."""
+        p, al = ets.params, self.allowances
+        if not len(rows):
+            return p.reserve_price
+        years = p.expectation_years
+        accounts = self._accounts(rows)
+        # under output-based allocation the true-up still to come issues the rest of the year's free allocation
+        to_true_up = (max(self.free_total - float(self.free_allocation.sum()), 0.0)
+                      if p.allocation == "output_based" else 0.0)
+        bank = (to_true_up + float(al.balance(accounts).sum()) + max(float(al.balance(self.government)), 0.0)
+                + max(float(al.balance(self.reserve)), 0.0)
+                + min(float(al.balance(self.pool)), max(self.offsets_cap - self.offsets_sold, 0.0)))
+        later = np.arange(years)  # compliance years after this one, to each deadline h = 1..H
+        future_caps = self.cap * np.cumsum((1.0 - p.cap_decline) ** later * (later > 0))
+        emitted = float(self.year_emissions[rows].sum() + self.owed[rows].sum())
+        ab = self.model.abatement
+        normal = ab.normal_bau(rows) * (1.0 - ab.installed_share(rows)) * emissions.net_share(self.model, rows)
+        to_come = float(normal.sum()) * (months_ahead + 12 * later)
+        mac, tech, a = ab.steps(rows)
+        self._outlook = (emitted + to_come - bank - future_caps, months_ahead / 12 + later, mac, tech, a)
+        if p.external_price is not None or p.external_series is not None:
+            return self.external_price_now(p)  # a linked market of unlimited depth sets the price
+        return expectations.no_borrowing_price(*self._outlook[:2], mac.ravel(), a.ravel(), p.carry_rate,
+                                               p.reserve_price, p.penalty)
+
+    def price_after_installing(self, ets, firm: int, tech: int) -> float:
+        """The price expected once firm index ``firm`` (of the covered rows the expectation was last
+        formed on) installs technology ``tech`` (yuan/tCO2e): (3) with the step taken off the
+        abatement on offer and its abatement, 12 a T_h to each deadline h, off the shortfall. What a
+        firm expects for the surplus a whole step leaves it (a banked surplus lowers the price)."""
+        p = ets.params
+        if p.external_price is not None or p.external_series is not None:
+            return self.external_price_now(p)
+        shortfall, horizons, mac, techs, a = self._outlook
+        left = np.where((np.arange(len(a))[:, None] == firm) & (techs == tech), 0.0, a)
+        step = a[firm].sum() - left[firm].sum()
+        return expectations.no_borrowing_price(shortfall - 12.0 * step * horizons, horizons, mac.ravel(),
+                                               left.ravel(), p.carry_rate, p.reserve_price, p.penalty)
 
     def orders(self, ets, rows: np.ndarray, months_ahead: int):
         """Each covered firm's bid and ask steps (see the module docstring)."""
@@ -400,10 +486,9 @@ class CarbonMarket:
         mac_sorted, order, a_sorted = model.abatement.steps(rows)
         cheaper = mac_sorted < p.penalty  # above the penalty a firm would rather pay it
         mac_sorted = np.where(cheaper, mac_sorted, np.nan)
-        # each step over the months ahead; with fewer than 6 months left no step is offered or relied
-        # on (the firm buys what it needs): without this, small sales of whole steps late in the year,
-        # whose surplus firms value at the adaptive expected price, cascade into large over-abatement
-        a_sorted = np.where(cheaper & (2 * months_ahead >= 12), a_sorted * months_ahead, 0.0)
+        # each step over the months ahead; with fewer than min_step_months left no step is offered or
+        # relied on (the firm buys what it needs)
+        a_sorted = np.where(cheaper & (months_ahead >= p.min_step_months), a_sorted * months_ahead, 0.0)
         # only abatement the firm can finance now is offered or relied on (firm by firm, in MAC order)
         r, c = np.nonzero(a_sorted > 0)
         can = model.abatement.financeable(rows[r], order[r, c], np.full(len(r), self.expected_price))
@@ -413,15 +498,47 @@ class CarbonMarket:
         tech_ask = a_sorted - tech_bid
         residual = np.maximum(need - a_sorted.sum(axis=1), 0.0)
         reservation = self.expected_price if p.banking else 0.0
-        # a step needed in part is bid at the break-even of buying that part vs installing it whole
+        # a step needed in part is bid at the break-even of buying that part vs installing it whole, its
+        # surplus valued at the price expected once it is banked
+        bank_price = np.full(a_sorted.shape, reservation)
+        if p.banking:
+            r, c = np.nonzero((tech_bid > 0) & (tech_bid < a_sorted))
+            bank_price[r, c] = [self.price_after_installing(ets, i, k) for i, k in zip(r, order[r, c], strict=True)]
         bid_price = lumpy_steps.break_even_bid(np.nan_to_num(mac_sorted, nan=0.0), a_sorted, tech_bid,
-                                               reservation, p.penalty)
+                                               bank_price, p.penalty)
+        # a firm takes its year's position now if its cash pays for it at the price it expects, else it
+        # buys and sells it in equal parts over the sessions left before surrender
+        cash = model.ledger.balance(model.firms.account[rows])
+        affordable = cash >= self.expected_price * (tech_bid.sum(axis=1) + residual)
+        share = np.where(affordable, 1.0, 1.0 / sessions_left(p, 13 - months_ahead))
+        tech_bid, tech_ask, residual = tech_bid * share[:, None], tech_ask * share[:, None], residual * share
         surplus = np.minimum(np.maximum(-need, 0.0), np.maximum(held, 0.0))
         # every allowance sold is held now: surplus and abatement asks together at most the holding
         room = np.maximum(held - surplus, 0.0)
         ask_before = np.cumsum(tech_ask, axis=1) - tech_ask
         tech_ask = np.clip(room[:, None] - ask_before, 0.0, tech_ask)
-        return mac_sorted, order, a_sorted, bid_price, tech_bid, tech_ask, residual, surplus, reservation
+        bank = np.zeros(len(rows))
+        if p.banking:
+            # what the firm expects to lack in the later years of the horizon (its free allocation falling with
+            # the cap) is kept from its surplus, and the rest bought to bank at up to the expected price, from
+            # spare cash and in equal parts over the sessions to the horizon's end: holding an allowance whose
+            # price rises at the cost of carry costs nothing
+            ab = model.abatement
+            yearly = 12 * ab.normal_bau(rows) * (1.0 - ab.installed_share(rows)) * emissions.net_share(model, rows)
+            falling = (1.0 - p.cap_decline) ** np.arange(1, p.expectation_years)
+            free = (self.benchmark_rate * ab.normal_bau(rows) * 12 if p.allocation == "output_based"
+                    else self.free_allocation[rows])  # a year's free allocation at normal output
+            future = np.maximum(yearly[:, None] - free[:, None] * falling, 0.0).sum(axis=1)
+            kept = np.minimum(surplus, future)
+            surplus = surplus - kept
+            spare = np.maximum(cash - self.expected_price * (tech_bid.sum(axis=1) + residual), 0.0)
+            to_horizon = sessions_left(p, 13 - months_ahead) + (p.expectation_years - 1) * sessions_left(p, 1)
+            if self.expected_price > 0:
+                bank = np.minimum(future - kept, spare / self.expected_price) / to_horizon
+        else:
+            kept = np.zeros(len(rows))
+        return (mac_sorted, order, a_sorted, bid_price, tech_bid, tech_ask, residual, surplus, reservation, share, bank,
+                kept)
 
     def session(self, ets, months_ahead: int) -> None:
         """One call auction: firms, government auction, carbon pool, external market.
@@ -436,23 +553,32 @@ class CarbonMarket:
         al.step = model.steps
         rows = model.firms.live
         rows = rows[self.covered(rows, "cap_and_trade")]
-        mac, order, steps, bid_price, tech_bid, tech_ask, residual, surplus, reservation = self.orders(
-            ets, rows, months_ahead)
+        (mac, order, steps, bid_price, tech_bid, tech_ask, residual, surplus, reservation, share, bank,
+         kept) = self.orders(ets, rows, months_ahead)
         n, t = tech_bid.shape
         firm_idx = np.repeat(np.arange(n), t)
         mac_flat = np.nan_to_num(mac.ravel(), nan=0.0)
         # bids: tech steps, residual need at the penalty; asks: tech steps, surplus, government, pool
-        b_price = np.r_[bid_price.ravel(), np.full(n, p.penalty)]
-        b_qty = np.r_[tech_bid.ravel(), residual]
-        b_owner = np.r_[firm_idx, np.arange(n)]
+        # the part of the need no step covers is bought or paid for at the penalty: bid at the penalty, but
+        # with a deadline in the next year and a session left before it (the next year's allocation comes
+        # first) at no more than the price expected at the next session; allowances to bank at E
+        waits = p.surrender_month > 0 and sessions_left(p, 13 - months_ahead) > 1
+        residual_price = (min(p.penalty, self.expected_price * (1.0 + p.carry_rate) ** (p.session_months / 12))
+                          if waits else p.penalty)
+        b_price = np.r_[bid_price.ravel(), np.full(n, residual_price), np.full(n, self.expected_price)]
+        b_qty = np.r_[tech_bid.ravel(), residual, bank]
+        b_owner = np.r_[firm_idx, np.arange(n), np.arange(n)]
         gov_qty = min(self.auction_left, max(al.balance(self.government), 0.0))
         pool_qty = min(al.balance(self.pool), max(self.offsets_cap - self.offsets_sold, 0.0))
         # the pool sells the year's offset room at the auction floor: room left unused at year end is lost
-        a_price = np.r_[mac_flat, np.full(n, reservation), p.reserve_price, p.reserve_price]
-        a_qty = np.r_[tech_ask.ravel(), surplus, gov_qty, pool_qty]
-        a_owner = np.r_[firm_idx, np.arange(n), -1, -2]  # -1 government, -2 pool, -3 external
-        if p.external_price is not None:
-            price_ext = p.external_price * (1 + p.external_growth) ** ((model.steps - p.start) / 12)
+        # what a firm keeps for the later years is sold when the price is above the one it expects to pay
+        # for it at the next session
+        resale = self.expected_price * (1.0 + p.carry_rate) ** (p.session_months / 12)
+        a_price = np.r_[mac_flat, np.full(n, reservation), np.full(n, resale), p.reserve_price, p.reserve_price]
+        a_qty = np.r_[tech_ask.ravel(), surplus, kept, gov_qty, pool_qty]
+        a_owner = np.r_[firm_idx, np.arange(n), np.arange(n), -1, -2]  # -1 government, -2 pool, -3 external
+        if p.external_price is not None or p.external_series is not None:
+            price_ext = self.external_price_now(p)
             depth = b_qty.sum() + a_qty.sum() + 1.0
             b_price, b_qty, b_owner = np.r_[b_price, price_ext], np.r_[b_qty, depth], np.r_[b_owner, -3]
             a_price, a_qty, a_owner = np.r_[a_price, price_ext], np.r_[a_qty, depth], np.r_[a_owner, -3]
@@ -465,7 +591,7 @@ class CarbonMarket:
         self._learn_pool_fill(pool_qty, float(sells[a_owner == -2].sum()), p.expectation_weight)
         if result.volume <= 0:
             self.commit_abatement(ets, rows, order, mac, steps, tech_bid, np.zeros((n, t)), np.zeros((n, t)),
-                                  book, months_ahead)
+                                  book, share, bid_price)
             return
         price = result.price
         accounts = self.account[rows]
@@ -497,84 +623,109 @@ class CarbonMarket:
         self.square_exchange()
         self.last_price = price
         self.session_prices.append((model.steps, price))
-        if months_ahead > 1:
-            # a session in the compliance month clears the year's residual at the deadline (prices spike
-            # before deadlines, DOMAIN 7); the expectation, which values investments lasting years,
-            # learns from the other sessions
-            self.expected_price += p.expectation_weight * (price - self.expected_price)
         tech_buys = buys[: n * t].reshape(n, t)
         tech_sells = sells[: n * t].reshape(n, t)
-        self.commit_abatement(ets, rows, order, mac, steps, tech_bid, tech_buys, tech_sells, book, months_ahead)
+        self.commit_abatement(ets, rows, order, mac, steps, tech_bid, tech_buys, tech_sells, book, share, bid_price)
         self.buy_quota_credits(rows, price)
 
-    def commit_abatement(self, ets, rows, order, mac, steps, tech_bid, bought, sold, book, months_ahead) -> None:
+    def external_price_now(self, p) -> float:
+        """Price of the linked external market this month (yuan/tCO2e): the observed series
+        ``external_series`` at month steps - start after ``series_start`` (``markets/price_series.py``),
+        else external_price x (1 + external_growth)^((steps - start) / 12)."""
+        months = self.model.steps - p.start
+        if p.external_series is not None:
+            return price_series.price_at(p.external_series, p.series_start, months)
+        return p.external_price * (1 + p.external_growth) ** (months / 12)
+
+    def commit_abatement(self, ets, rows, order, mac, steps, tech_bid, bought, sold, book, share, bid_price) -> None:
         """Firms install a whole technology step when it is cheaper than going without it
         (``markets/lumpy_steps.py``, equation (1)): its cost MAC x step (tCO2e over the months
         ahead) against what the firm committed in the session, c = bid for and not got + offered
         and sold, at the price it would otherwise pay, plus the rest of the step at its
         reservation price (the expected price with banking, else 0). A step committed whole
-        (c = step) is installed: its MAC is at most the clearing price.
+        (c = step) is installed: its MAC is at most the clearing price. Orders are a 1/K share
+        of the year's position (K sessions left before surrender, :meth:`orders`), so the firm
+        extrapolates what it got in the session to the year: c = K x (bid - got + sold).
 
         For a step committed in part, the firm first looks for a block trade
         (``markets/block_trade.py``): other firms sell it c backed by installing whole steps of
         their own, if their least acceptable prices are below what the firm would otherwise
-        pay; the trades are made at their Nash prices and the sellers install. Otherwise it
+        pay; the package is made whole at its Nash prices and the sellers install, or not at all
+        (:meth:`block_package`). Otherwise it
         decides by (1) with the price otherwise paid: the penalty if no session is left before
         surrender, else the price at which the asks other owners left unfilled in this session
         (``book``: prices, quantities left, owners) cover c, or the penalty if they cannot.
         Firms decide in random order (``model.draws``)."""
         p = ets.params
-        committed = np.minimum((tech_bid - bought) + sold, steps)
-        whole = (steps > 0) & (committed >= steps * (1 - 1e-9))
+        committed = np.minimum(((tech_bid - bought) + sold) / share[:, None], steps)
+        # a firm that buys in parts plans the rest at the price it expects: it installs a step it needs whenever
+        # its break-even bid (2) is at most the expected price, whatever this session's part cost
+        planned = (share[:, None] < 1) & (tech_bid > 0) & (bid_price <= self.expected_price)
+        whole = (steps > 0) & ((committed >= steps * (1 - 1e-9)) | planned)
         part = (steps > 0) & (committed > 0) & ~whole
-        install = whole.copy()
+        install = np.zeros_like(whole)
+        r, c = np.nonzero(whole)
+        if len(r):
+            self.model.abatement.install(rows[r], order[r, c], np.full(len(r), self.expected_price), effective_now=True)
         r, c = np.nonzero(part)
         if len(r):
-            month = 13 - months_ahead
-            later = (month + p.session_months - (month - 1) % p.session_months <= 12
-                     or (p.true_up_session and month < 12))
-            offered = (lumpy_steps.residual_supply_price(committed[r, c], r, *book, p.penalty) if later
+            # the outlook after the steps committed whole: what a surplus banked now is expected to fetch
+            self.no_arbitrage_expectation(ets, rows, 13 - ((self.model.steps - 1) % 12 + 1))
+            later = sessions_left(p, (self.model.steps - 1) % 12 + 1) > 1
+            # this session's asks left stand for what each session left offers: they cover this session's part
+            offered = (lumpy_steps.residual_supply_price(committed[r, c] * share[r], r, *book, p.penalty) if later
                        else np.full(len(r), p.penalty))
-            reservation = self.expected_price if p.banking else 0.0
+            # the surplus of a whole step is worth the price expected once it is banked (0 without banking)
+            reservation = np.zeros(len(r))
+            if p.banking:
+                reservation[:] = [self.price_after_installing(ets, i, k) for i, k in zip(r, order[r, c], strict=True)]
             own = lumpy_steps.break_even_bid(mac[r, c], steps[r, c], committed[r, c], reservation, p.penalty)
             on_offer = np.where(committed > 0, 0.0, steps)  # steps free to back a block trade
             holding = np.maximum(self.allowances.balance(self.account[rows]), 0.0)
             for i in self.model.draws("block_trade").permutation(len(r)):
                 walk_away = min(own[i], offered[i])
-                cover = block_trade.cheapest_cover(committed[r[i], c[i]], r[i], mac, on_offer, holding, reservation,
-                                                   walk_away)
-                prices = block_trade.package_prices(np.array([a for *_, a in cover]),
-                                                    np.array([q for *_, q, _ in cover]), walk_away) if cover else []
-                made = [self.block_trade(rows, r[i], seller, order[seller, k], quantity, price)
-                        for (seller, k, quantity, _), price in zip(cover, prices, strict=True)]
+                # this session's part of c; the sellers' surplus covers the rest in the sessions left
+                cover = block_trade.cheapest_cover(committed[r[i], c[i]] * share[r[i]], r[i], mac, on_offer, holding,
+                                                   reservation[i], walk_away)
                 need = committed[r[i], c[i]]
-                for (seller, k, quantity, _), done in zip(cover, made, strict=True):
-                    if done:
+                if cover and self.block_package(rows, r[i], cover, order, walk_away):
+                    for seller, k, quantity, _ in cover:
                         on_offer[seller, k] = 0.0
                         holding[seller] -= quantity
                         holding[r[i]] += quantity
-                        need -= quantity
-                if need > 1e-9 * committed[r[i], c[i]]:  # no cover, or a seller could not finance its step
+                    need = 0.0
+                if need > 0:  # no cover, or a seller could not finance its step: no trade at all
                     install[r[i], c[i]] = lumpy_steps.worth_installing(mac[r[i], c[i]], steps[r[i], c[i]], need,
-                                                                       offered[i], reservation)
+                                                                       offered[i], reservation[i])
         r, c = np.nonzero(install)
         if len(r):
             value = np.full(len(r), self.expected_price)
             self.model.abatement.install(rows[r], order[r, c], value, effective_now=True)
 
-    def block_trade(self, rows: np.ndarray, buyer: int, seller: int, tech: int, quantity: float, price: float) -> bool:
-        """A block trade (``markets/block_trade.py``): firm rows[seller] installs technology ``tech``
-        and sells ``quantity`` tCO2e to rows[buyer] at ``price`` (yuan/t), paid firm to firm.
-        False (nothing moves) if the seller cannot finance the installation after all."""
+    def block_package(self, rows: np.ndarray, buyer: int, cover: list[tuple[int, int, float, float]],
+                      order: np.ndarray, walk_away: float) -> bool:
+        """A package of block trades (``markets/block_trade.py``), settled whole or not at all: every
+        seller (index into ``rows``) installs its step (column of ``order``) and sells its quantity
+        (tCO2e) to rows[buyer] at the package's Nash prices, paid firm to firm; the buyer pays
+        sum_k price_k q_k = (w c + sum_k a_k q_k) / 2 < w c in all, below its walk-away price w (yuan/t)
+        on the c it needs. False, and nothing moves, unless every seller can finance its step
+        (``AbatementPortfolio.financeable``, each seller's cash counted once across its steps)."""
         model = self.model
-        row = rows[seller:seller + 1]
-        if not model.abatement.install(row, np.array([tech]), np.array([self.expected_price]),
-                                       effective_now=True)[0]:
+        sellers = np.array([seller for seller, *_ in cover])
+        techs = order[sellers, [k for _, k, *_ in cover]]
+        quantities = np.array([q for *_, q, _ in cover])
+        prices = block_trade.package_prices(np.array([a for *_, a in cover]), quantities, walk_away)
+        value = np.full(len(cover), self.expected_price)
+        if prices @ quantities > walk_away * quantities.sum() or not model.abatement.financeable(
+                rows[sellers], techs, value).all():
             return False
-        self.allowances.transfer("block_trade", self.account[rows[seller]], self.account[rows[buyer]], quantity)
+        if not model.abatement.install(rows[sellers], techs, value, effective_now=True).all():
+            return False  # not expected after the check; a seller that installed keeps its step, nothing is traded
+        self.allowances.transfer("block_trade", self.account[rows[sellers]], self.account[rows[buyer]], quantities)
         model.ledger.transfer("allowance_block_trade", model.firms.account[rows[buyer]],
-                              model.firms.account[rows[seller]], quantity * price)
-        self.block_trades.append((model.steps, int(rows[buyer]), int(rows[seller]), float(quantity), float(price)))
+                              model.firms.account[rows[sellers]], quantities * prices)
+        self.block_trades += [(model.steps, int(rows[buyer]), int(rows[seller]), float(q), float(price))
+                              for seller, q, price in zip(sellers, quantities, prices, strict=True)]
         return True
 
     def sell_pool_credits(self, credits: float, price: float) -> None:
@@ -634,44 +785,64 @@ class CarbonMarket:
         self.model.ledger.transfer_signed("exchange_rounding", "exchange_rounding", self.model.outside,
                                           self.money_exchange, -float(self.model.ledger.balance(self.money_exchange)))
 
-    def comply(self, ets) -> None:
-        """Year end: output-based true-up, surrender for the year's emissions, penalties, expiry, quota fines.
-
-        Under ``output_based`` allocation a firm whose actual output earned more than its
-        provisional allocation receives the difference now; one that earned less owes it,
-        and surrenders it with its emissions (``markets/allocation.py``).
-        """
+    def verify(self, ets) -> None:
+        """Year end: verification. Under ``output_based`` allocation a firm whose actual output earned
+        more than its provisional allocation receives the difference now; one that earned less owes
+        it, with its emissions (``markets/allocation.py``); what each firm owes is kept for surrender
+        (:meth:`surrender`, at once or in ``surrender_month`` of the next year). Government's unsold
+        volume and the entrant reserve expire."""
         model, p, al = self.model, ets.params, self.allowances
         al.step = model.steps
         rows = np.flatnonzero(self.account >= 0)
         rows = rows[model.firms.alive[rows]]
-        accounts = self.account[rows]
         emitted = self.year_emissions[rows]
         owed = emitted
         if p.allocation == "output_based":
             intensity = model.sector_intensity[model.firms.sector[rows]]
             true_up = allocation.output_true_up(self.benchmark_rate, intensity, self.output_year[rows],
                                                 self.free_allocation[rows])
-            al.transfer("allocation_true_up", self.registry, accounts, np.maximum(true_up, 0.0))
+            al.transfer("allocation_true_up", self.registry, self.account[rows], np.maximum(true_up, 0.0))
             owed = emitted + np.maximum(-true_up, 0.0)
-        held = al.balance(accounts)
-        surrender = np.clip(held, 0.0, owed)
-        al.transfer("surrender", accounts, self.retired, surrender)
-        short = owed - surrender
+        self.owed[rows] += owed
         self.last_year_emissions[:] = 0.0
         self.last_year_emissions[rows] = emitted
-        model.ledger.transfer("carbon_penalty", model.firms.account[rows], model.government.account, short * p.penalty)
+        self.last_year_output[:] = 0.0
+        self.last_year_output[rows] = self.output_year[rows]
         quota = model.policy("offset_quota")
         if quota:
-            missing = np.maximum(quota.params.share * emitted - self.offsets_held[rows], 0.0)
-            model.ledger.transfer("offset_quota_fine", model.firms.account[rows], model.government.account,
-                                  missing * quota.params.penalty)
-        if not p.banking:
-            al.transfer("expiry", accounts, self.retired, np.maximum(al.balance(accounts), 0.0))
+            self.quota_missing[rows] = np.maximum(quota.params.share * emitted - self.offsets_held[rows], 0.0)
         al.transfer("expiry", self.government, self.retired, max(al.balance(self.government), 0.0))
         al.transfer("expiry", self.reserve, self.retired, max(al.balance(self.reserve), 0.0))
         self.auction_left = 0.0
         self.year_emissions[:] = 0.0
+
+    def surrender(self, ets) -> None:
+        """The surrender deadline: each firm surrenders what it owes from what it holds, pays the
+        penalty on the rest (and the offset-quota fine), and what it keeps is banked (at most
+        ``carry_over_limit`` beyond the free allocation of the year already running) or, without
+        banking, expires."""
+        model, p, al = self.model, ets.params, self.allowances
+        al.step = model.steps
+        rows = np.flatnonzero(self.account >= 0)
+        rows = rows[model.firms.alive[rows]]
+        accounts = self.account[rows]
+        owed = self.owed[rows]
+        surrender = np.clip(al.balance(accounts), 0.0, owed)
+        al.transfer("surrender", accounts, self.retired, surrender)
+        model.ledger.transfer("carbon_penalty", model.firms.account[rows], model.government.account,
+                              (owed - surrender) * p.penalty)
+        self.owed[:] = 0.0
+        quota = model.policy("offset_quota")
+        if quota:
+            model.ledger.transfer("offset_quota_fine", model.firms.account[rows], model.government.account,
+                                  self.quota_missing[rows] * quota.params.penalty)
+        self.quota_missing[:] = 0.0
+        if not p.banking:
+            al.transfer("expiry", accounts, self.retired, np.maximum(al.balance(accounts), 0.0))
+        elif p.carry_over_limit is not None:
+            running = self.free_allocation[rows] if p.surrender_month else 0.0
+            al.transfer("expiry", accounts, self.retired,
+                        np.maximum(al.balance(accounts) - running - p.carry_over_limit, 0.0))
 
     def firms_exited(self, rows: np.ndarray) -> None:
         """Exit listener: a leaving firm's allowances are retired and its pool contribution dropped."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def break_even_bid(mac: np.ndarray, step: np.ndarray, need: np.ndarray, bank_price: float,
+def break_even_bid(mac: np.ndarray, step: np.ndarray, need: np.ndarray, bank_price: float | np.ndarray,
                    penalty: float) -> np.ndarray:
     """Equation (2), yuan/tCO2e: the highest price a firm pays for ``need`` tonnes rather than
     install the whole ``step`` (tCO2e) at ``mac``; capped at ``penalty``; ``mac`` where need = 0."""

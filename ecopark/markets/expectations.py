@@ -1,0 +1,80 @@
+"""The allowance price firms expect: an intertemporal no-arbitrage (Hotelling) path from what they can know.
+
+With banking, an allowance held is an asset: nobody holds one whose price is expected to
+rise by less than the cost of carry r, and nobody sells one whose price is expected to rise
+by more, so while the bank is positive the expected price rises at r (Rubin 1996, JEEM
+31(3); Schennach 2000, JEEM 40(3)). Its level is set by scarcity over the horizon firms
+can see: the price path P_t = min(P0 (1 + r)^t, penalty) (t in years from now) must make
+the abatement it calls forth cover the cumulative shortfall
+
+    D = E_sofar + e x (m_left + 12 (H - 1)) - B - sum_(y=1..H-1) cap_y                 (1)
+
+with E_sofar the covered emissions of this compliance year so far, e this month's covered
+emissions (tCO2e/month), m_left the months left in the year including this one, H the
+horizon in compliance years (``policies.cap_and_trade.expectation_years``), B the allowances
+in circulation and not yet surrendered (firms, government, entrant reserve) and cap_y the
+announced caps of the next years. A step k on offer (MAC m_k, a_k tCO2e/month) is installed
+when the path first reaches its MAC, at t_k = ln(m_k / P0) / ln(1 + r) (0 if m_k <= P0), and
+abates 12 a_k (T - t_k) up to the horizon's end T = m_left / 12 + H - 1, so P0 solves
+
+    A(P0) = sum_k 12 a_k max(T - t_k(P0), 0) = D                                        (2)
+
+(A rises with P0; bisection). D <= 0 (a surplus is banked beyond the horizon): P0 is the
+floor, the price falls to it. A(penalty) < D: P0 is the penalty. With r = 0 the path is
+flat and (2) is the static merit order, P0 = the MAC of the marginal step.
+
+Allowances can be banked but not borrowed: the bank may not be negative at any compliance
+deadline, so (2) must hold for the shortfall D_h to each year end h = 1..H (horizon T_h,
+D_h as (1) with H = h) and the price is the highest of these,
+
+    P0 = max_h P0_h,       A_h(P0_h) = D_h                                              (3)
+
+(Rubin 1996: the price rises at r while the bank is positive; where a deadline binds, the
+path starts from the price that clears it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def abatement_along_path(p0: float, mac: np.ndarray, a: np.ndarray, horizon: float, rate: float) -> float:
+    """A(P0) of (2), tCO2e: abatement of the steps (``mac`` yuan/t, ``a`` tCO2e/month) installed
+    when the path P0 (1 + rate)^t reaches their MAC, each abating until ``horizon`` years from now."""
+    if p0 <= 0:
+        return 0.0
+    with np.errstate(divide="ignore"):
+        wait = np.where(mac <= p0, 0.0,
+                        np.log(mac / p0) / np.log1p(rate) if rate > 0 else np.inf)
+    return float(12.0 * a @ np.maximum(horizon - wait, 0.0))
+
+
+def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
+                       floor: float, penalty: float) -> float:
+    """P0 of (3), yuan/tCO2e: the highest of the prices (2) that cover the cumulative shortfall
+    ``shortfalls[h]`` (tCO2e) by each compliance deadline ``horizons[h]`` (years from now)."""
+    return max(no_arbitrage_price(d, mac, a, t, rate, floor, penalty)
+               for d, t in zip(shortfalls, horizons, strict=True))
+
+
+def no_arbitrage_price(shortfall: float, mac: np.ndarray, a: np.ndarray, horizon: float, rate: float,
+                       floor: float, penalty: float) -> float:
+    """P0 of (2), yuan/tCO2e: the price now from which a path rising at ``rate`` (1/year) calls forth
+    abatement covering ``shortfall`` (tCO2e, (1)) by ``horizon`` years from now; ``floor`` if
+    there is no shortfall, ``penalty`` if even the penalty does not cover it."""
+    ok = np.isfinite(mac) & (a > 0) & (mac < penalty)
+    mac, a = mac[ok], a[ok]
+    if shortfall <= 0:
+        return floor
+    if abatement_along_path(penalty, mac, a, horizon, rate) < shortfall:
+        return penalty
+    lo, hi = floor, penalty
+    if abatement_along_path(lo, mac, a, horizon, rate) >= shortfall:
+        return floor
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if abatement_along_path(mid, mac, a, horizon, rate) >= shortfall:
+            hi = mid
+        else:
+            lo = mid
+    return hi
