@@ -337,3 +337,143 @@ def plot_results(folder: str | Path, outcomes: list[str] | None = None, fmt: str
     lines += [f"- {note}" for note in notes]
     index.write_text("\n".join(lines) + "\n")
     return [path for path, _ in figures] + [index]
+
+
+# -- figures of a comparison (``ecopark compare``) ------------------------------------------------
+#: Colours of the ranking's verdicts (experiments/compare.py VERDICTS), best first.
+VERDICT_COLOURS = ("tab:green", "tab:olive", "tab:blue", "tab:gray", "tab:red")
+
+
+def _verdict_colour(verdict: str) -> str:
+    from ecopark.experiments.compare import VERDICTS
+
+    return VERDICT_COLOURS[VERDICTS.index(verdict)]
+
+
+def frontier_figure(ranking: pd.DataFrame, outcome: str) -> Any:
+    """Outcome gained (y) against net public cost (x, M yuan) of every instrument and dose, one
+    panel per preset: paired 95% intervals both ways, doses of an instrument joined, hollow
+    markers where the gain is not clear of zero, the efficient frontier as a dashed line."""
+    from ecopark.experiments.compare import VERDICTS, unit_of
+
+    factor, unit = unit_of(outcome)
+    presets = list(dict.fromkeys(ranking["preset"]))
+    instruments = list(dict.fromkeys(ranking.sort_values("point")["instrument"]))
+    fig, axes = plt.subplots(1, len(presets), figsize=(6.5 * len(presets) + 2.5, 4.8), squeeze=False)
+    for ax, preset in zip(axes[0], presets, strict=True):
+        data = ranking[ranking["preset"] == preset].sort_values("point")
+        for i, name in enumerate(instruments):
+            rows = data[data["instrument"] == name]
+            if rows.empty:
+                continue
+            colour = f"C{i % 10}"
+            x, y = rows["net_cost"] / 1e6, rows["gain"] * factor
+            ax.plot(x, y, color=colour, lw=0.8, alpha=0.6)
+            for r in rows.itertuples(index=False):
+                clear = r.verdict != VERDICTS[3]
+                ax.errorbar(r.net_cost / 1e6, r.gain * factor, xerr=r.net_cost_half / 1e6, yerr=r.gain_half * factor,
+                            marker=MARKERS[i % len(MARKERS)], color=colour, capsize=3, markersize=7,
+                            markerfacecolor=colour if clear else "white", linestyle="none")
+                ax.annotate(r.dose, (r.net_cost / 1e6, r.gain * factor), textcoords="offset points", xytext=(5, 4),
+                            fontsize=7, color=colour)
+            ax.plot([], [], marker=MARKERS[i % len(MARKERS)], color=colour, linestyle="-", label=name)
+        front = data[data["on_frontier"]].sort_values("net_cost")
+        fx = np.concatenate([[0.0], front["net_cost"] / 1e6]) if (front["net_cost"] > 0).all() else \
+            front["net_cost"].to_numpy() / 1e6
+        fy = np.concatenate([[0.0], front["gain"] * factor]) if (front["net_cost"] > 0).all() else \
+            front["gain"].to_numpy() * factor
+        ax.plot(fx, fy, color="black", ls="--", lw=1, label="efficient frontier")
+        ax.plot(0, 0, marker="*", color="black", markersize=11, linestyle="none", label="baseline")
+        ax.axhline(0, color="black", lw=0.5)
+        ax.axvline(0, color="black", lw=0.5)
+        ax.set(xlabel="net public cost: change of spending - revenue (M yuan)",
+               ylabel=f"{outcome.replace('_', ' ')} gained ({unit})", title=preset)
+    ax.plot([], [], marker="o", color="gray", markerfacecolor="white", linestyle="none",
+            label="hollow: gain not clear of zero")
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.suptitle("What each instrument buys and what it costs the state (against the baseline, paired 95% intervals;"
+                 "\nleft of 0: the instrument raises more than it spends)", fontsize=10)
+    return fig
+
+
+def ranking_figure(ranking: pd.DataFrame, outcome: str) -> Any:
+    """The ranking of every instrument and dose per preset: the gain with its 95% interval,
+    coloured by verdict, labelled with the net public cost and the cost per unit gained."""
+    from ecopark.experiments.compare import VERDICTS, unit_of
+
+    factor, unit = unit_of(outcome)
+    presets = list(dict.fromkeys(ranking["preset"]))
+    tallest = ranking.groupby("preset").size().max()
+    fig, axes = plt.subplots(1, len(presets), figsize=(7.5 * len(presets), 0.45 * tallest + 2.2), squeeze=False)
+    per_unit = unit[:-1] if unit.endswith("s") else unit
+    for ax, preset in zip(axes[0], presets, strict=True):
+        data = ranking[ranking["preset"] == preset].sort_values("rank")
+        y = np.arange(len(data))[::-1]
+        colours = [_verdict_colour(v) for v in data["verdict"]]
+        ax.barh(y, data["gain"] * factor, xerr=data["gain_half"] * factor, color=colours, capsize=3, alpha=0.85)
+        ax.set_yticks(y, [f"{r.rank}. {r.instrument} {r.dose}" for r in data.itertuples(index=False)], fontsize=8)
+        span = float(np.nanmax(np.abs(data["gain"] * factor) + data["gain_half"] * factor)) if len(data) else 1.0
+        for yi, r in zip(y, data.itertuples(index=False), strict=True):
+            cost = f"net cost {r.net_cost / 1e6:,.0f} ± {r.net_cost_half / 1e6:,.0f} M"
+            ratio = f"; {r.cost_per_unit / factor / 1e6:,.1f} M yuan per {per_unit}" \
+                if np.isfinite(r.cost_per_unit) and r.cost_per_unit > 0 else ""
+            ax.text(span * 1.05, yi, cost + ratio, va="center", fontsize=7)
+        ax.set_xlim(-span * 1.1 if (data["gain"] < 0).any() else 0, span * 2.1)
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set(xlabel=f"{outcome.replace('_', ' ')} gained ({unit})", title=f"{preset}: best first")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in VERDICT_COLOURS]
+    fig.legend(handles, VERDICTS, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle("Ranking by cost-effectiveness (gain with its paired 95% interval)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    return fig
+
+
+def who_gains_figure(who: pd.DataFrame, preset: str) -> Any:
+    """Change of each party's and sector's gain (M yuan) for every instrument and dose on one
+    preset, paired 95% intervals, in three panels with their own scales (the park's parties,
+    the rest of the economy, the firms by sector); hatched bars are not clear of zero."""
+    from ecopark.experiments.incidence import PARTY_LABELS
+
+    data = who[who["preset"] == preset]
+    points = list(dict.fromkeys(zip(data["instrument"], data["dose"], strict=True)))
+    parties = list(dict.fromkeys(data["party"]))
+    groups = [("the park's parties", [p for p in parties if p in ("firms", "operator", "bank", "government")]),
+              ("outside the park", [p for p in parties if p.startswith("outside")]),
+              ("firms by sector", [p for p in parties if p.startswith("sector:")])]
+    groups = [(title, rows) for title, rows in groups if rows]
+    heights = [max(len(rows), 1) for _, rows in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(10, 0.055 * len(points) * sum(heights) + 0.5 * sum(heights)
+                                                     + 2.5), gridspec_kw={"height_ratios": heights}, squeeze=False)
+    height = 0.8 / len(points)
+    for ax, (title, rows_of) in zip(axes[:, 0], groups, strict=True):
+        y = np.arange(len(rows_of))[::-1]
+        for j, (instrument, dose) in enumerate(points):
+            rows = data[(data["instrument"] == instrument) & (data["dose"] == dose)].set_index("party").reindex(rows_of)
+            offsets = y + 0.4 - height * (j + 0.5)
+            clear = rows["clear"].fillna(False).to_numpy(bool)
+            for mask, hatch in ((clear, None), (~clear, "///")):
+                ax.barh(offsets[mask], rows["change"].to_numpy()[mask] / 1e6, height=height,
+                        xerr=rows["half"].to_numpy()[mask] / 1e6, color=f"C{j % 10}", capsize=2, hatch=hatch,
+                        alpha=0.85 if hatch is None else 0.35, error_kw={"lw": 0.8},
+                        label=f"{instrument} {dose}".strip() if hatch is None else None)
+        ax.set_yticks(y, [PARTY_LABELS.get(p, p.replace("sector:", "")) for p in rows_of], fontsize=8)
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("change of net gain over the run (M yuan; positive: better off)", fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=f"C{j % 10}") for j in range(len(points))]
+    handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="gray", hatch="///"))
+    axes[0, 0].legend(handles, [f"{i} {d}".strip() for i, d in points] + ["not clear of zero"], fontsize=7,
+                      loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.suptitle(f"Who gains and who loses on {preset} (against the baseline, paired 95% intervals;\n"
+                 "all parties sum to zero, the sectors to 'firms (all sectors)')", fontsize=10)
+    return fig
+
+
+def compare_figures(result: Any, spec: Any, out: Path, fmt: str = "png") -> list[Path]:
+    """The figures of a comparison (``experiments/compare.py``) written into ``out``."""
+    paths = [_save(frontier_figure(result.ranking, spec.outcome), out, "frontier", fmt),
+             _save(ranking_figure(result.ranking, spec.outcome), out, "ranking", fmt)]
+    if not result.who_gains.empty:
+        for preset in dict.fromkeys(result.who_gains["preset"]):
+            paths.append(_save(who_gains_figure(result.who_gains, preset), out, f"who-gains-{preset}", fmt))
+    return paths
