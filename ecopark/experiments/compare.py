@@ -278,11 +278,11 @@ def rank(runs: pd.DataFrame, outcome: str, better: str = "higher") -> pd.DataFra
     return table
 
 
-def frontier(cost: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    """Which points are efficient: no other point (the baseline at cost 0, gain 0 included)
-    has a lower or equal cost and a higher or equal gain, one of them strictly."""
+def frontier(cost: np.ndarray, gain: np.ndarray, anchor: bool = True) -> np.ndarray:
+    """Which points are efficient: no other point (with ``anchor``, the baseline at cost 0,
+    gain 0 included) has a lower or equal cost and a higher or equal gain, one of them strictly."""
     cost, gain = np.asarray(cost, float), np.asarray(gain, float)
-    all_cost, all_gain = np.append(cost, 0.0), np.append(gain, 0.0)
+    all_cost, all_gain = (np.append(cost, 0.0), np.append(gain, 0.0)) if anchor else (cost, gain)
     beats = ((all_cost[None, :] <= cost[:, None]) & (all_gain[None, :] >= gain[:, None])
              & ((all_cost[None, :] < cost[:, None]) | (all_gain[None, :] > gain[:, None])))
     return ~beats.any(axis=1) & np.isfinite(cost) & np.isfinite(gain)

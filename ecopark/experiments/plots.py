@@ -477,3 +477,38 @@ def compare_figures(result: Any, spec: Any, out: Path, fmt: str = "png") -> list
         for preset in dict.fromkeys(result.who_gains["preset"]):
             paths.append(_save(who_gains_figure(result.who_gains, preset), out, f"who-gains-{preset}", fmt))
     return paths
+
+
+def pareto_figure(result: Any, spec: Any, out: Path, fmt: str = "png") -> Path:
+    """Every candidate of a design (``experiments/design.py``): net public cost (x, M yuan)
+    against the first target's metric (y), feasible ones filled, the Pareto front joined, the
+    target's threshold dashed and the chosen mix (verified on fresh seeds) starred."""
+    from ecopark.experiments.compare import unit_of
+
+    target = spec.targets[0]
+    factor, unit = unit_of(target.metric)
+    table = result.evaluations
+    fig, ax = plt.subplots(figsize=(8, 5))
+    y = table[f"mean:{target.metric}"] * factor
+    feasible = table["feasible"].to_numpy(bool)
+    for stage, marker in (("global", "o"), ("refine", "s"), ("marginal", "^")):
+        rows = (table["stage"] == stage).to_numpy()
+        for mask, filled in ((rows & feasible, True), (rows & ~feasible, False)):
+            if mask.any():
+                ax.plot(table["net_cost"][mask] / 1e6, y[mask], marker=marker, linestyle="none", color="tab:blue",
+                        markerfacecolor="tab:blue" if filled else "white", alpha=0.8,
+                        label=f"{stage} stage, {'meets' if filled else 'misses'} the targets")
+    front = result.pareto
+    ax.plot(front["net_cost"] / 1e6, front[f"mean:{target.metric}"] * factor, color="black", ls="-", lw=1,
+            label="Pareto front (means)")
+    ax.axhline(target.threshold * factor, color="tab:red", ls="--", lw=1, label=f"target: {target.label}")
+    if result.best is not None and not result.robustness.empty:
+        rob = result.robustness
+        ax.errorbar(rob["net_cost"] / 1e6, rob[f"mean:{target.metric}"] * factor, xerr=rob["net_cost_half"] / 1e6,
+                    yerr=rob[f"half:{target.metric}"] * factor, marker="*", markersize=14, color="tab:orange",
+                    linestyle="none", capsize=3, label="chosen mix on fresh seeds (95% intervals)")
+    ax.set(xlabel="net public cost: spending - revenue raised (M yuan)",
+           ylabel=f"{target.metric.replace('_', ' ')} (mean over seeds, {unit})",
+           title="Design: every candidate mix, cost against outcome")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return _save(fig, out, "pareto", fmt)
