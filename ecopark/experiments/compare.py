@@ -366,7 +366,9 @@ def analyse(spec: CompareSpec, runs: pd.DataFrame) -> Comparison:
         # sectors with no firm in a preset stay zero in every run: not a party there
         who_gains = who_gains[~(who_gains["party"].str.startswith("sector:") & (who_gains["change"] == 0)
                                 & (who_gains["half"] == 0))].reset_index(drop=True)
-    return Comparison(pd.concat(rankings, ignore_index=True), pd.DataFrame(effects), who_gains, runs, [])
+    ranking = pd.concat(rankings, ignore_index=True)
+    ranking.attrs.update(outcome=spec.outcome, better=spec.better)
+    return Comparison(ranking, pd.DataFrame(effects), who_gains, runs, [])
 
 
 # -- report -------------------------------------------------------------------------------------
