@@ -219,3 +219,29 @@ def test_design_on_the_model_resumes_without_running_again(tmp_path):
     assert '"runs_this_session": 0' in (tmp_path / "d" / "manifest.json").read_text()
     assert first.best == second.best and first.runs == second.runs
     pd.testing.assert_frame_equal(first.evaluations, second.evaluations)
+
+
+# -- plots --------------------------------------------------------------------------------------------
+def test_plot_draws_no_per_yuan_figure_of_a_share_of_a_split(tmp_path):
+    from ecopark.experiments import plots
+    from ecopark.experiments.batch import sweep
+
+    spec = {"scenario": "generic", "steps": 2, "replications": 2, "seed": 5,
+            "outcomes": ["links_formed_total", "surplus_share_supplier", "gini_link_gains", "fiscal_cost"],
+            "grid": {"policies.platform.enabled": [False, True]}}
+    sweep(spec, tmp_path, progress=False)
+    names = {p.name for p in plots.plot_results(tmp_path)}
+    assert "cost-effectiveness-links_formed_total.png" in names
+    assert not any(n.startswith(("cost-effectiveness-surplus_share", "cost-effectiveness-gini")) for n in names)
+    assert "no cost-effectiveness figure of surplus_share_supplier, gini_link_gains" in \
+        (tmp_path / "figures.md").read_text()
+
+
+def test_legend_says_what_a_ratio_cannot():
+    from ecopark.experiments.plots import ratio_text
+
+    row = {"effect": 0.02, "effect_half": 0.005, "extra_cost": -3e8, "extra_cost_half": 1e8, "per_yuan": -0.0067}
+    assert ratio_text(row, "reuse_rate_mass_total", 1e8) == "raises money and gains"
+    assert ratio_text({**row, "effect_half": 0.03}, "reuse_rate_mass_total", 1e8) == "no measurable effect"
+    assert ratio_text({**row, "extra_cost": 3e8, "per_yuan": 0.0067}, "reuse_rate_mass_total", 1e8) == \
+        "0.67 percentage points per 100 M yuan"

@@ -14,7 +14,11 @@ For each outcome:
   as a dot and the binned partial dependence (mean and 95% interval per decile bin).
 - ``cost-effectiveness-<outcome>`` and ``.csv``: each point's change of the outcome against
   the baseline point vs its extra cost, with paired 95% intervals
-  (:mod:`ecopark.experiments.effectiveness`).
+  (:mod:`ecopark.experiments.effectiveness`), hollow where the change is not clear of zero;
+  only for the outcomes public money is meant to buy (``compare.POLICY_OUTCOMES``): a change
+  per yuan of a surplus share, a Gini index or a money total means nothing, and is not drawn.
+- ``frontier``, ``ranking``, ``who-gains-<preset>`` (``ecopark compare``) and ``pareto``
+  (``ecopark design``): see :func:`compare_figures` and :func:`pareto_figure`.
 - ``sensitivity``: the Sobol or Morris indices of ``indices.csv`` (``ecopark sensitivity``)
   as bars with their 95% intervals.
 
@@ -228,27 +232,49 @@ def _pdp_figure(runs: pd.DataFrame, outcome: str, p: str, bins: int = 10) -> tup
     return fig, f"{outcome} vs sampled {p[6:]}: runs and binned partial dependence"
 
 
+def ratio_text(values: dict[str, Any], outcome: str, per: float) -> str:
+    """The legend entry of a point's cost-effectiveness in words and plain numbers: the ratio
+    with the outcome's unit where effect and extra cost are both clear of zero, otherwise what
+    can be said (raises money, no measurable net cost, no measurable effect)."""
+    from ecopark.experiments.compare import unit_of
+
+    factor, unit = unit_of(outcome)
+    effect_clear = abs(values["effect"]) > values["effect_half"]
+    cost_clear = abs(values["extra_cost"]) > values["extra_cost_half"]
+    if not effect_clear:
+        return "no measurable effect"
+    if not cost_clear:
+        return "no measurable net cost"
+    if values["extra_cost"] < 0:
+        return "raises money" + (" and gains" if values["effect"] > 0 else " and loses")
+    return f"{values['per_yuan'] * factor:,.2f} {unit} per {abbreviate(per, 'yuan', digits=0)}"
+
+
 def _cost_effectiveness_figure(table: pd.DataFrame, params: list[str]) -> tuple[Any, str]:
-    """The cost-effectiveness plane: extra cost (x) vs change of the outcome (y), paired 95% intervals."""
+    """The cost-effectiveness plane: extra cost (x) vs change of the outcome (y), paired 95%
+    intervals; hollow markers where the change of the outcome is not clear of zero."""
+    from ecopark.experiments.compare import unit_of
+
     outcome, cost, per = table.attrs["outcome"], table.attrs["cost"], table.attrs["per"]
-    cdiv, csuf = _scale(table["extra_cost"])
-    odiv, osuf = _scale(table["effect"])
+    factor, unit = unit_of(outcome)
     fig, ax = plt.subplots(figsize=(11, 5))
     base = table.attrs["baseline"]
-    per_text = abbreviate(per, "yuan", digits=0)
     for i, row in enumerate(table.itertuples(index=False)):
         values = dict(zip(table.columns, row, strict=True))
         changed = [f"{p[6:].split('.')[-2] if p.count('.') > 1 else p[6:]}={_text(values[p])}" for p in params
                    if values[p] != base[p[6:]]]
-        ax.errorbar(values["extra_cost"] / cdiv, values["effect"] / odiv, xerr=values["extra_cost_half"] / cdiv,
-                    yerr=values["effect_half"] / odiv, marker=MARKERS[i % len(MARKERS)], capsize=3, linestyle="none",
-                    label=", ".join(changed) + ("" if not np.isfinite(values["per_yuan"]) else
-                                                f": {values['per_yuan']:.3g} per {per_text}"))
+        clear = abs(values["effect"]) > values["effect_half"]
+        colour = f"C{i % 10}"
+        ax.errorbar(values["extra_cost"] / 1e6, values["effect"] * factor, xerr=values["extra_cost_half"] / 1e6,
+                    yerr=values["effect_half"] * factor, marker=MARKERS[i % len(MARKERS)], capsize=3,
+                    linestyle="none", color=colour, markerfacecolor=colour if clear else "white",
+                    label=", ".join(changed) + ": " + ratio_text(values, outcome, per))
     ax.axhline(0, color="black", lw=0.6)
     ax.axvline(0, color="black", lw=0.6)
-    ax.set(xlabel=f"extra {cost.replace('_', ' ')} ({csuf} yuan)".replace("( ", "("),
-           ylabel=f"change of {outcome_label(outcome, osuf)}",
-           title="Cost-effectiveness against the baseline point\n(paired 95% intervals over replications)")
+    ax.set(xlabel=f"extra {cost.replace('_', ' ')} (M yuan; negative: raises money)",
+           ylabel=f"change of {outcome.replace('_', ' ')} ({unit})",
+           title="Cost-effectiveness against the baseline point\n(paired 95% intervals over replications; "
+                 "hollow: change not clear of zero)")
     baseline_text = ", ".join(f"{k.split('.')[-2] if k.count('.') > 1 else k}={_text(v)}" for k, v in base.items())
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title=f"vs baseline {baseline_text}",
               title_fontsize=8)
@@ -313,8 +339,15 @@ def plot_results(folder: str | Path, outcomes: list[str] | None = None, fmt: str
             figures.append((_save(fig, folder, f"heatmap-{outcome}", fmt), caption))
     chosen_cost = cost or ("fiscal_cost" if "fiscal_cost" in available else None)
     if chosen_cost and grid and runs["replication"].nunique() >= 2:
+        from ecopark.experiments.compare import POLICY_OUTCOMES
+
+        meaningless = [o for o in outcomes if o != chosen_cost and o not in POLICY_OUTCOMES]
+        if meaningless:
+            notes.append(f"no cost-effectiveness figure of {', '.join(meaningless)}: a change per yuan means "
+                         "something only for what public money is meant to buy (reuse, adoption, links, "
+                         "abatement, emissions), not for shares of a split, indices or money totals")
         for outcome in outcomes:
-            if outcome == chosen_cost:
+            if outcome == chosen_cost or outcome not in POLICY_OUTCOMES:
                 continue
             try:
                 table = cost_effectiveness(runs, outcome, cost=chosen_cost)
