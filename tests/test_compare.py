@@ -245,3 +245,14 @@ def test_legend_says_what_a_ratio_cannot():
     assert ratio_text({**row, "effect_half": 0.03}, "reuse_rate_mass_total", 1e8) == "no measurable effect"
     assert ratio_text({**row, "extra_cost": 3e8, "per_yuan": 0.0067}, "reuse_rate_mass_total", 1e8) == \
         "0.67 percentage points per 100 M yuan"
+
+
+def test_compare_on_a_dask_cluster_gives_the_local_tables(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec = {**SPEC, "instruments": SPEC["instruments"][1:]}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        remote = compare(spec, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False, figures=False)
+    local = compare(spec, tmp_path / "local", progress=False, figures=False)
+    pd.testing.assert_frame_equal(remote.ranking, local.ranking)
+    pd.testing.assert_frame_equal(remote.who_gains, local.who_gains)
