@@ -203,7 +203,9 @@ def test_design_spec_errors_name_the_key():
     with pytest.raises(ConfigError, match="at_least"):
         load_design({**base, "targets": [{"metric": "reuse_rate_mass_total"}]})
     with pytest.raises(ConfigError, match=r"landfill_tax\.rate"):
-        load_design({**base, "levers": {"policies.landfill_tax.rate": [-10.0, 100.0]}})
+        load_design({**base, "levers": {"policies.landfill_tax.rate": [-10.0, 100.0]}}).check_scenarios()
+    with pytest.raises(ConfigError, match=r"search\.population"):
+        load_design({**base, "search": {"refine": "differential_evolution", "n": 4}})
 
 
 def test_design_on_the_model_resumes_without_running_again(tmp_path):

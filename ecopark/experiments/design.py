@@ -276,21 +276,24 @@ class DesignSpec:
             raise ConfigError("targets", "needs at least one [[targets]] entry")
         if self.cost not in RUN_METRICS:
             raise ConfigError("cost", f"unknown run metric {self.cost!r}")
+        for key, lever in self.levers.items():
+            if not lever.choices and (lever.low is None or lever.high is None or not lever.low < lever.high):
+                raise ConfigError(f'levers."{key}"', "needs low < high, or choices")
+        if self.search.refine == "differential_evolution" and self.search.population > self.search.n:
+            raise ConfigError("search.population", f"{self.search.population} exceeds the {self.search.n} points "
+                                                   "of the global stage it starts from; lower it or raise search.n")
+
+    def check_scenarios(self) -> None:
+        """ConfigError unless every preset, with [fixed], accepts every lever's extreme values
+        (called before any run; a custom evaluator, such as a synthetic problem, skips it)."""
         for preset in self.presets:
-            if preset == "synthetic":  # the test problem of tests/test_compare.py: no scenario
-                continue
             try:
                 base = load_scenario(load_scenario(preset), self.fixed)
             except ConfigError as exc:
                 raise ConfigError(f"fixed.{exc.key}", str(exc)) from None
             for key, lever in self.levers.items():
                 where = f'levers."{key}"'
-                if lever.choices:
-                    values = lever.choices
-                elif lever.low is None or lever.high is None or not lever.low < lever.high:
-                    raise ConfigError(where, "needs low < high, or choices")
-                else:
-                    values = [lever.value(0.0), lever.value(1.0)]
+                values = lever.choices or [lever.value(0.0), lever.value(1.0)]
                 for value in values:
                     check_override(base, key, value, where)
 
@@ -546,6 +549,8 @@ def design(
     from ecopark.experiments.calibration import Executor
 
     spec = load_design(spec)
+    if evaluator is None:
+        spec.check_scenarios()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
