@@ -51,7 +51,9 @@ Layout of the output folder::
     <preset>/            a sweep folder per preset (manifest, parts, runs table): resumable
     effects.csv          tidy: preset, instrument, dose, measure, change, half-width, interval, clear
     ranking.csv          one row per preset, instrument and dose: gain, net cost, spending,
-                         revenue, cost per unit, verdict, rank, on_frontier
+                         revenue, cost per unit, verdict, rank, on_frontier, for the outcome
+    rankings.csv         the same for every further outcome money is meant to buy (POLICY_OUTCOMES),
+                         with an ``outcome`` column
     who_gains.csv        tidy: change of each party's and sector's gain, paired intervals
     report.md            the tables in words, the figures, the sign convention
     frontier.png, ranking.png, who-gains-<preset>.png
@@ -80,6 +82,8 @@ POLICY_OUTCOMES = ("reuse_rate_mass_total", "reuse_rate_value_total", "adoption_
                    "emissions_avoided", "total_abated", "abatement_adoption_final", "total_emissions",
                    "recycling_rate_in_plant", "resource_recycling_rate", "recycling_units_final",
                    "emission_intensity_index_final")
+#: Outcomes of POLICY_OUTCOMES for which less is better (ranked with better = "lower").
+LOWER_IS_BETTER = ("total_emissions", "emission_intensity_index_final")
 #: Verdicts of the ranking, best first (module docstring).
 VERDICTS = ("gains and raises money", "gains at no measurable net cost", "gains at a cost",
             "no measurable effect at this dose", "worsens the outcome")
@@ -226,7 +230,8 @@ def rank(runs: pd.DataFrame, outcome: str, better: str = "higher") -> pd.DataFra
     Returns one row per point: ``gain`` and ``gain_half`` (outcome units, in its better
     direction), ``net_cost``/``net_cost_half`` (yuan), ``spending``/``revenue`` changes,
     ``cost_per_unit`` with ``cost_per_unit_low``/``_high`` (yuan per unit of outcome gained,
-    defined where gain and net cost are both clear of zero, NaN otherwise), ``verdict``,
+    defined where the gain is positive and it and the net cost are both clear of zero, NaN
+    otherwise: negative where the instrument raises money), ``verdict``,
     ``rank`` (1 best) and ``on_frontier``.
     """
     sign = 1.0 if better == "higher" else -1.0
@@ -250,7 +255,7 @@ def rank(runs: pd.DataFrame, outcome: str, better: str = "higher") -> pd.DataFra
                 v = (g.loc[common, col] - base.loc[common, col]).to_numpy(float)
                 row[name], row[f"{name}_half"] = float(v.mean()) if n else float("nan"), _half_width(v)
         ratio = ratio_half = float("nan")
-        if gain_clear and cost_clear:
+        if gain_clear and cost_clear and gain > 0:
             ratio = cost / gain
             ratio_half = _half_width(c - ratio * d) / abs(gain)
         if not gain_clear:
@@ -293,11 +298,12 @@ def frontier(cost: np.ndarray, gain: np.ndarray, anchor: bool = True) -> np.ndar
 class Comparison:
     """What :func:`compare` returns: the tables of ``docs/experiments.md`` ("Comparing instruments")."""
 
-    ranking: pd.DataFrame     # one row per preset, instrument and dose
+    ranking: pd.DataFrame     # one row per preset, instrument and dose, for the spec's outcome
     effects: pd.DataFrame     # tidy: every measure's paired change
     who_gains: pd.DataFrame   # tidy: every party's and sector's change of gain
     runs: pd.DataFrame        # every run of every preset
     figures: list[Path]
+    rankings: pd.DataFrame = field(default_factory=pd.DataFrame)  # the further outcomes' rankings
 
 
 def _runs_of(spec: CompareSpec, preset: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -337,6 +343,7 @@ def compare(
     runs = pd.concat(tables, ignore_index=True)
     result = analyse(spec, runs)
     result.ranking.to_csv(out / "ranking.csv", index=False)
+    result.rankings.to_csv(out / "rankings.csv", index=False)
     result.effects.to_csv(out / "effects.csv", index=False)
     result.who_gains.to_csv(out / "who_gains.csv", index=False)
     if figures:
@@ -352,11 +359,17 @@ def analyse(spec: CompareSpec, runs: pd.DataFrame) -> Comparison:
     measures = list(dict.fromkeys([spec.outcome, *spec.outcomes, *COST_METRICS, "public:spending",
                                    "public:revenue"]))
     parties = [c for c in runs.columns if c.startswith("gain:")]
-    rankings, effects, who = [], [], []
+    further = [o for o in spec.outcomes if o in POLICY_OUTCOMES and o != spec.outcome]
+    rankings, others, effects, who = [], [], [], []
     for preset, group in runs.groupby("preset", sort=False):
         table = rank(group, spec.outcome, spec.better)
         table.insert(0, "preset", preset)
         rankings.append(table)
+        for outcome in further:
+            table = rank(group, outcome, "lower" if outcome in LOWER_IS_BETTER else "higher")
+            table.insert(0, "outcome", outcome)
+            table.insert(0, "preset", preset)
+            others.append(table)
         effects += [{"preset": preset, **r} for r in paired(group, measures)]
         who += [{"preset": preset, **r} for r in paired(group, parties)]
     who_gains = pd.DataFrame(who)
@@ -368,7 +381,8 @@ def analyse(spec: CompareSpec, runs: pd.DataFrame) -> Comparison:
                                 & (who_gains["half"] == 0))].reset_index(drop=True)
     ranking = pd.concat(rankings, ignore_index=True)
     ranking.attrs.update(outcome=spec.outcome, better=spec.better)
-    return Comparison(ranking, pd.DataFrame(effects), who_gains, runs, [])
+    return Comparison(ranking, pd.DataFrame(effects), who_gains, runs, [],
+                      pd.concat(others, ignore_index=True) if others else pd.DataFrame())
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -398,22 +412,27 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def ranking_markdown(ranking: pd.DataFrame, outcome: str) -> str:
-    """The ranking as a markdown table (M yuan, outcome in its display unit, 95% intervals)."""
+    """The ranking as a markdown table (M yuan, outcome in its display unit, 95% intervals; the
+    cost per unit in yuan or M yuan, whichever keeps its digits)."""
     factor, unit = unit_of(outcome)
+    per_unit = unit[:-1] if unit.endswith("s") else unit
+    ratios = (ranking["cost_per_unit"] / factor).abs()
+    big = bool(ratios.notna().any() and ratios.median() >= 1e5)
+    scale, money_unit = (1e-6, "M yuan") if big else (1.0, "yuan")
+    digits = 0 if (ranking["gain"].abs() * factor).max() >= 100 else 2
     rows = []
     for r in ranking.itertuples(index=False):
         per = "—" if not np.isfinite(r.cost_per_unit) else \
-            f"{r.cost_per_unit / factor / 1e6:,.2f} [{r.cost_per_unit_low / factor / 1e6:,.2f}, " \
-            f"{r.cost_per_unit_high / factor / 1e6:,.2f}]"
-        rows.append([str(r.rank), r.instrument, r.dose, _pm(r.gain, r.gain_half, factor),
+            f"{r.cost_per_unit / factor * scale:,.2f} [{r.cost_per_unit_low / factor * scale:,.2f}, " \
+            f"{r.cost_per_unit_high / factor * scale:,.2f}]"
+        rows.append([str(r.rank), r.instrument, r.dose, _pm(r.gain, r.gain_half, factor, digits),
                      _pm(r.net_cost, r.net_cost_half, 1e-6, 1),
                      _pm(getattr(r, "spending", np.nan), getattr(r, "spending_half", np.nan), 1e-6, 1),
                      _pm(getattr(r, "revenue", np.nan), getattr(r, "revenue_half", np.nan), 1e-6, 1),
                      per, r.verdict, "yes" if r.on_frontier else ""])
-    per_unit = unit[:-1] if unit.endswith("s") else unit
     return markdown_table(["rank", "instrument", "dose", f"gain ({unit})", "net public cost (M yuan)",
-                           "spending (M yuan)", "revenue raised (M yuan)", f"M yuan per {per_unit}",
-                           "verdict", "frontier"], rows)
+                           "spending (M yuan)", "revenue raised (M yuan)",
+                           f"net cost per {per_unit} gained ({money_unit})", "verdict", "frontier"], rows)
 
 
 def who_gains_markdown(who: pd.DataFrame) -> str:
@@ -451,6 +470,9 @@ def write_report(spec: CompareSpec, result: Comparison, out: Path) -> Path:
     for preset in result.ranking["preset"].unique():
         lines += [f"## {preset}", "", ranking_markdown(result.ranking[result.ranking["preset"] == preset],
                                                        spec.outcome), ""]
+        for outcome in (result.rankings["outcome"].unique() if not result.rankings.empty else []):
+            rows = result.rankings[(result.rankings["preset"] == preset) & (result.rankings["outcome"] == outcome)]
+            lines += [f"Ranked by `{outcome}` instead:", "", ranking_markdown(rows, outcome), ""]
         if not result.who_gains.empty:
             lines += [f"Who gains and who loses on {preset}:", "",
                       who_gains_markdown(result.who_gains[result.who_gains["preset"] == preset]), ""]
