@@ -437,7 +437,7 @@ def ranking_figure(ranking: pd.DataFrame, outcome: str) -> Any:
     factor, unit = unit_of(outcome)
     presets = list(dict.fromkeys(ranking["preset"]))
     tallest = ranking.groupby("preset").size().max()
-    fig, axes = plt.subplots(1, len(presets), figsize=(7.5 * len(presets), 0.45 * tallest + 2.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(presets), figsize=(10 * len(presets), 0.45 * tallest + 2.2), squeeze=False)
     per_unit = unit[:-1] if unit.endswith("s") else unit
     for ax, preset in zip(axes[0], presets, strict=True):
         data = ranking[ranking["preset"] == preset].sort_values("rank")
@@ -448,10 +448,11 @@ def ranking_figure(ranking: pd.DataFrame, outcome: str) -> Any:
         span = float(np.nanmax(np.abs(data["gain"] * factor) + data["gain_half"] * factor)) if len(data) else 1.0
         for yi, r in zip(y, data.itertuples(index=False), strict=True):
             cost = f"net cost {r.net_cost / 1e6:,.0f} ± {r.net_cost_half / 1e6:,.0f} M"
-            ratio = f"; {r.cost_per_unit / factor / 1e6:,.1f} M yuan per {per_unit}" \
+            ratio = f"\n{r.cost_per_unit / factor / 1e6:,.1f} M yuan per {per_unit}" \
                 if np.isfinite(r.cost_per_unit) and r.cost_per_unit > 0 else ""
-            ax.text(span * 1.05, yi, cost + ratio, va="center", fontsize=7)
-        ax.set_xlim(-span * 1.1 if (data["gain"] < 0).any() else 0, span * 2.1)
+            ax.text(1.02, yi, cost + ratio, va="center", fontsize=7, transform=ax.get_yaxis_transform())
+        low = float(np.nanmin(data["gain"] * factor - data["gain_half"] * factor)) if len(data) else 0.0
+        ax.set_xlim(min(low, 0.0) - 0.05 * span, span * 1.05)
         ax.axvline(0, color="black", lw=0.6)
         ax.set(xlabel=f"{outcome.replace('_', ' ')} gained ({unit})", title=f"{preset}: best first")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in VERDICT_COLOURS]
