@@ -476,7 +476,7 @@ def who_gains_figure(who: pd.DataFrame, preset: str) -> Any:
               ("firms by sector", [p for p in parties if p.startswith("sector:")])]
     groups = [(title, rows) for title, rows in groups if rows]
     heights = [max(len(rows), 1) for _, rows in groups]
-    fig, axes = plt.subplots(len(groups), 1, figsize=(10, 0.055 * len(points) * sum(heights) + 0.5 * sum(heights)
+    fig, axes = plt.subplots(len(groups), 1, figsize=(10, 0.035 * len(points) * sum(heights) + 0.35 * sum(heights)
                                                      + 2.5), gridspec_kw={"height_ratios": heights}, squeeze=False)
     height = 0.8 / len(points)
     for ax, (title, rows_of) in zip(axes[:, 0], groups, strict=True):
@@ -500,6 +500,7 @@ def who_gains_figure(who: pd.DataFrame, preset: str) -> Any:
                       loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.suptitle(f"Who gains and who loses on {preset} (against the baseline, paired 95% intervals;\n"
                  "all parties sum to zero, the sectors to 'firms (all sectors)')", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig
 
 
