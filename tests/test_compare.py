@@ -258,3 +258,25 @@ def test_compare_on_a_dask_cluster_gives_the_local_tables(tmp_path):
     local = compare(spec, tmp_path / "local", progress=False, figures=False)
     pd.testing.assert_frame_equal(remote.ranking, local.ranking)
     pd.testing.assert_frame_equal(remote.who_gains, local.who_gains)
+
+
+@pytest.mark.parametrize("argv", [
+    ["compare", "{tmp}/bad.toml", "--out", "{tmp}/c"], ["design", "{tmp}/bad.toml", "--out", "{tmp}/d"],
+    ["compare", "instruments", "--out", "{tmp}/a_file"],
+    ["design", "reuse_target", "--workers", "0", "--out", "{tmp}/d"],
+    ["compare", "{tmp}/dose.toml", "--out", "{tmp}/c"], ["design", "{tmp}/lever.toml", "--out", "{tmp}/d"],
+])
+def test_bad_specs_exit_2_with_one_line_before_any_run(argv, tmp_path, capsys, monkeypatch):
+    from ecopark import cli
+    from ecopark.experiments import runner
+
+    (tmp_path / "bad.toml").write_text("presets = [\n")
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "dose.toml").write_text('[[instruments]]\nname = "t"\nkey = "policies.landfill_tax.rate"\n'
+                                        "doses = [-1.0]\n")
+    (tmp_path / "lever.toml").write_text('[levers]\n"policies.landfill_tax.rate" = [0.0, 1e9]\n'
+                                         '[[targets]]\nmetric = "reuse_rate_mass_total"\nat_least = 0.4\n')
+    monkeypatch.setattr(runner, "ParkModel", lambda *a, **k: pytest.fail("ran before checking its input"))
+    assert cli.main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
