@@ -652,5 +652,7 @@ def _fmt(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, (int, float, np.number)):
         v = float(value)
+        if not np.isfinite(v):
+            return "—"
         return f"{v / 1e6:,.1f} M" if abs(v) >= 1e6 else f"{v:,.4g}"
     return str(value)
