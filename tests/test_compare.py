@@ -280,3 +280,26 @@ def test_bad_specs_exit_2_with_one_line_before_any_run(argv, tmp_path, capsys, m
     assert cli.main([a.format(tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_design_resumes_after_sigkill_with_the_same_result(tmp_path):
+    spec = tmp_path / "design.toml"
+    spec.write_text('presets = ["generic"]\nsteps = 3\nreplications = 2\nseed = 1\n'
+                    '[levers]\n"policies.reuse_subsidy.rate" = [0.0, 100.0]\n'
+                    '"policies.platform.enabled" = { choices = [false, true] }\n'
+                    '[[targets]]\nmetric = "reuse_rate_mass_total"\nat_least = 0.0\nprobability = 0.5\n'
+                    '[search]\nn = 3\nrefine = "nelder-mead"\niterations = 3\nverify_replications = 2\n')
+    whole = _cli(["design", str(spec), "--quiet", "--out", str(tmp_path / "whole")])
+    assert whole.wait(300) == 0, whole.stderr.read()
+    killed = _cli(["design", str(spec), "--quiet", "--out", str(tmp_path / "killed")])
+    parts = tmp_path / "killed" / "generic" / "parts"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(parts.glob("run-*.json"))) < 4:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "killed" / "evaluations.csv").exists()  # killed before the end
+    again = _cli(["design", str(spec), "--quiet", "--out", str(tmp_path / "killed")])
+    assert again.wait(300) == 0, again.stderr.read()
+    for name in ("evaluations.csv", "robustness.csv", "marginal.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / name), pd.read_csv(tmp_path / "killed" / name))
