@@ -628,8 +628,18 @@ def write_report(spec: DesignSpec, result: DesignResult, out: Path) -> Path:
              f"Search: {spec.search.sample} ({spec.search.n} points), then {spec.search.refine}; "
              f"{spec.replications} paired seeds per candidate; {result.runs} runs in all.", ""]
     if result.best is None:
-        lines += ["**No candidate met the targets** within the levers' ranges; the candidates closest to them are "
-                  "in evaluations.csv (largest margins).", ""]
+        table = result.evaluations
+        margins = [c for c in table.columns if c.startswith("margin:")]
+        closest = table.loc[table[margins].min(axis=1).idxmax()] if margins and len(table) else None
+        lines += ["**No candidate met the targets** within the levers' ranges.", ""]
+        if closest is not None:
+            lines += ["The closest (largest worst margin; margin = (value on the worst seed allowed - threshold) / "
+                      "|threshold|):", "",
+                      markdown_table(["lever or measure", "value"],
+                                     [[k, _fmt(closest[k])] for k in spec.levers]
+                                     + [["net public cost (yuan)", _fmt(closest["net_cost"])]]
+                                     + [[f"mean {t.metric}", _fmt(closest[f"mean:{t.metric}"])] for t in spec.targets]
+                                     + [[m[7:], _fmt(closest[m])] for m in margins]), ""]
     else:
         lines += [markdown_table(["lever", "value"], [[k, _fmt(v)] for k, v in result.best.items()]), "",
                   f"Verified on {spec.search.verify_replications} fresh seeds (never used in the search):", ""]
