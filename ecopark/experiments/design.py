@@ -58,8 +58,10 @@ with its 95% interval, and whether the mix still meets the targets there.
 
 **Marginal values.** Around the chosen mix each numeric lever is moved by ``step`` of its
 range (down and up, within the range; an on/off lever is switched), on the search seeds:
-the change of each target metric and of the net cost per unit of the lever, and their
-ratio, the extra yuan per unit of outcome bought through that lever.
+the change of each target metric and of the net cost per unit of the lever, paired over
+the seeds (mean and 95% half-width), and their ratio, the extra yuan per unit of outcome
+bought through that lever, where both changes are clear of zero (NaN, "—" in the report,
+otherwise).
 
 Layout of the output folder (running the same command again resumes: the search is
 deterministic and every candidate's runs are kept)::
@@ -516,13 +518,21 @@ class Search:
                     continue
                 unit = "per unit of the lever"
             for t in spec.targets:
-                d_out = np.mean([hi_c.runs[p][t.metric].mean() - lo_c.runs[p][t.metric].mean() for p in spec.presets])
-                d_cost = np.mean([hi_c.runs[p][spec.cost].mean() - lo_c.runs[p][spec.cost].mean()
-                                  for p in spec.presets])
-                rows.append({"lever": key, "metric": t.metric, "move": unit, "d_outcome": d_out / delta,
-                             "d_cost": d_cost / delta,
-                             "cost_per_unit_outcome": d_cost / d_out if d_out != 0 else float("nan")})
+                d_out = self._paired(hi_c, lo_c, t.metric) / delta
+                d_cost = self._paired(hi_c, lo_c, spec.cost) / delta
+                out_half, cost_half = _half_width(d_out), _half_width(d_cost)
+                out_mean, cost_mean = float(d_out.mean()), float(d_cost.mean())
+                clear = abs(out_mean) > out_half and abs(cost_mean) > cost_half
+                rows.append({"lever": key, "metric": t.metric, "move": unit,
+                             "d_outcome": out_mean, "d_outcome_half": out_half,
+                             "d_cost": cost_mean, "d_cost_half": cost_half,
+                             "cost_per_unit_outcome": cost_mean / out_mean if clear else float("nan")})
         return pd.DataFrame(rows)
+
+    def _paired(self, hi: Candidate, lo: Candidate, metric: str) -> np.ndarray:
+        """Per-seed differences hi - lo of ``metric`` (seed k of every preset: the same seeds), pooled over presets."""
+        return np.concatenate([hi.runs[p][metric].to_numpy(float) - lo.runs[p][metric].to_numpy(float)
+                               for p in self.spec.presets])
 
 
 def pareto(table: pd.DataFrame, metric: str, better: str) -> pd.DataFrame:
