@@ -523,7 +523,7 @@ def pareto_figure(result: Any, spec: Any, out: Path, fmt: str = "png") -> Path:
     target = spec.targets[0]
     factor, unit = unit_of(target.metric)
     table = result.evaluations
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(10, 5))
     y = table[f"mean:{target.metric}"] * factor
     feasible = table["feasible"].to_numpy(bool)
     for stage, marker in (("global", "o"), ("refine", "s"), ("marginal", "^")):
@@ -536,7 +536,9 @@ def pareto_figure(result: Any, spec: Any, out: Path, fmt: str = "png") -> Path:
     front = result.pareto
     ax.plot(front["net_cost"] / 1e6, front[f"mean:{target.metric}"] * factor, color="black", ls="-", lw=1,
             label="Pareto front (means)")
-    ax.axhline(target.threshold * factor, color="tab:red", ls="--", lw=1, label=f"target: {target.label}")
+    op = ">=" if target.at_least is not None else "<="
+    ax.axhline(target.threshold * factor, color="tab:red", ls="--", lw=1,
+               label=f"target: {target.metric}\n{op} {target.threshold:g} on {target.probability:.0%} of seeds")
     if result.best is not None and not result.robustness.empty:
         rob = result.robustness
         ax.errorbar(rob["net_cost"] / 1e6, rob[f"mean:{target.metric}"] * factor, xerr=rob["net_cost_half"] / 1e6,
@@ -544,6 +546,7 @@ def pareto_figure(result: Any, spec: Any, out: Path, fmt: str = "png") -> Path:
                     linestyle="none", capsize=3, label="chosen mix on fresh seeds (95% intervals)")
     ax.set(xlabel="net public cost: spending - revenue raised (M yuan)",
            ylabel=f"{target.metric.replace('_', ' ')} (mean over seeds, {unit})",
-           title="Design: every candidate mix, cost against outcome")
+           title="Design: every candidate mix, cost against outcome\n(a candidate meets the target when its "
+                 "worst allowed seed does, not its mean)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(fig, out, "pareto", fmt)
