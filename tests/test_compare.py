@@ -303,3 +303,24 @@ def test_design_resumes_after_sigkill_with_the_same_result(tmp_path):
     assert again.wait(300) == 0, again.stderr.read()
     for name in ("evaluations.csv", "robustness.csv", "marginal.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / name), pd.read_csv(tmp_path / "killed" / name))
+
+
+def test_design_on_two_presets_meets_the_target_on_the_harder_one(tmp_path):
+    spec = load_design({"presets": ["easy", "hard"], "replications": 10, "seed": 3,
+                        "levers": {"a": [0.0, 1.0], "b": [0.0, 1.0]},
+                        "targets": [{"metric": "reuse_rate_mass_total", "at_least": 0.45, "probability": 0.9}],
+                        "search": {"n": 12, "refine": "nelder-mead", "iterations": 60, "verify_replications": 10}})
+    base = {"easy": 0.25, "hard": 0.2}  # the hard park starts lower: it sets the dose
+
+    def evaluate(levers, stage, fresh):
+        reps = spec.search.verify_replications if fresh else spec.replications
+        offset = spec.replications if fresh else 0
+        return [Candidate(i, stage, v, {p: pd.DataFrame([{"fiscal_cost": 100 * v["a"] + 50 * v["b"],
+                                                          "reuse_rate_mass_total": b0 + 0.5 * v["a"] + 0.3 * v["b"]
+                                                          + _noise(offset + k)} for k in range(reps)])
+                                        for p, b0 in base.items()}) for i, v in enumerate(levers)]
+
+    result = design(spec, tmp_path / "two", evaluator=evaluate, progress=False)
+    b_star = (0.25 - np.sort([_noise(k) for k in range(10)])[1]) / 0.3
+    assert 50 * result.best["b"] + 100 * result.best["a"] == pytest.approx(50 * b_star, rel=0.02)
+    assert list(result.robustness["preset"]) == ["easy", "hard"]
