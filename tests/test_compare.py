@@ -324,3 +324,17 @@ def test_design_on_two_presets_meets_the_target_on_the_harder_one(tmp_path):
     b_star = (0.25 - np.sort([_noise(k) for k in range(10)])[1]) / 0.3
     assert 50 * result.best["b"] + 100 * result.best["a"] == pytest.approx(50 * b_star, rel=0.02)
     assert list(result.robustness["preset"]) == ["easy", "hard"]
+
+
+def test_design_on_a_dask_cluster_gives_the_local_result(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec = {"presets": ["generic"], "steps": 2, "replications": 2, "seed": 1,
+            "levers": {"policies.reuse_subsidy.rate": [0.0, 100.0]},
+            "targets": [{"metric": "reuse_rate_mass_total", "at_least": 0.0, "probability": 0.5}],
+            "search": {"n": 3, "refine": "none", "verify_replications": 2}}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        remote = design(spec, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
+    local = design(spec, tmp_path / "local", progress=False)
+    assert remote.best == local.best
+    pd.testing.assert_frame_equal(remote.evaluations, local.evaluations)
