@@ -196,6 +196,66 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_calibrate)
 
 
+# -- ecopark compare and ecopark design (issue 25) --------------------------------------------------
+def _shipped(package: str, name: str) -> str:
+    """A spec file, or the name of one shipped in ``package`` (ecopark/comparisons, ecopark/designs)."""
+    from importlib import resources
+
+    shipped = resources.files(package).joinpath(f"{name}.toml")
+    return str(shipped) if not Path(name).is_file() and shipped.is_file() else name
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from ecopark.experiments.compare import compare, ranking_markdown
+
+    writable_folder(args.out)
+    result = compare(_shipped("ecopark.comparisons", args.spec), args.out, workers=args.workers,
+                     backend=args.backend, scheduler=args.scheduler, progress=not args.quiet)
+    outcome = result.ranking.attrs["outcome"]
+    for preset in result.ranking["preset"].unique():
+        print(f"{preset}:\n{ranking_markdown(result.ranking[result.ranking['preset'] == preset], outcome)}\n")
+    print(f"wrote ranking.csv, effects.csv, who_gains.csv, report.md and {len(result.figures)} figures to {args.out}/")
+    return 0
+
+
+def _cmd_design(args: argparse.Namespace) -> int:
+    from ecopark.experiments.design import design
+
+    writable_folder(args.out)
+    result = design(_shipped("ecopark.designs", args.spec), args.out, workers=args.workers, backend=args.backend,
+                    scheduler=args.scheduler, progress=not args.quiet)
+    if result.best is None:
+        print("no candidate met the targets within the levers' ranges (see evaluations.csv)")
+    else:
+        print("cheapest mix found: " + ", ".join(f"{k} = {v}" for k, v in result.best.items()))
+        print(result.robustness.to_string(index=False))
+    print(f"{result.runs} runs; wrote report.md, evaluations.csv, pareto.csv, marginal.csv, robustness.csv "
+          f"and pareto.png to {args.out}/")
+    return 0
+
+
+def _add_compare_design(sub: argparse._SubParsersAction) -> None:
+    for name, what, shipped, func in (
+            ("compare", "compare instruments side by side: gain, net public cost, ranking, who gains",
+             "instruments", _cmd_compare),
+            ("design", "find the cheapest mix of levers that meets targets with a confidence",
+             "reuse_target", _cmd_design)):
+        p = sub.add_parser(name, help=what + " (resumable)", formatter_class=_Formatter,
+                           description=what[0].upper() + what[1:] + ". Running the same command again resumes.",
+                           epilog=_examples(f"ecopark {name} {shipped} --workers 2 --out results/{name}",
+                                            f"ecopark {name} my_{name}.toml --scheduler tcp://10.0.0.5:8786 "
+                                            f"--out results/{name}-dask"))
+        p.add_argument("spec", help=f"{name} spec TOML, or the name of a shipped one ({shipped})")
+        p.add_argument("--out", required=True, metavar="DIR", help="results folder (running again resumes)")
+        p.add_argument("--workers", type=_whole(1, 1024), default=1, help="parallel worker processes, 1-1024")
+        p.add_argument("--backend", choices=("local", "dask"), default="local",
+                       help="local processes or a Dask cluster")
+        p.add_argument("--scheduler", type=_scheduler, default=None, metavar="tcp://HOST:PORT",
+                       help="address of a running Dask scheduler (implies --backend dask)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.set_defaults(func=func)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ecopark.scenario import presets
 
@@ -282,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     p.set_defaults(func=_cmd_viz)
     _add_calibrate(sub)
+    _add_compare_design(sub)
     return parser
 
 

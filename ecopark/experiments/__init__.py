@@ -1,5 +1,5 @@
-"""Experiments: single runs, sweeps, sensitivity analysis, cost-effectiveness, plots, the EMA adapter,
-calibration.
+"""Experiments: single runs, sweeps, sensitivity analysis, cost-effectiveness, instrument comparisons
+and policy-mix design, plots, the EMA adapter, calibration.
 
 Names are imported on first use (PEP 562): a sweep's parent process stays light.
 """
@@ -17,6 +17,10 @@ _EXPORTS = {
     "ema_model": "ecopark.experiments.ema",
     "calibrate": "ecopark.experiments.calibration",
     "load_calibration": "ecopark.experiments.calibration_spec",
+    "compare": "ecopark.experiments.compare",
+    "load_compare": "ecopark.experiments.compare",
+    "design": "ecopark.experiments.design",
+    "load_design": "ecopark.experiments.design",
 }
 __all__ = list(_EXPORTS)
 

@@ -55,12 +55,18 @@ from ecopark.experiments.spec import SweepSpec, load_spec
 from ecopark.schema import ConfigError, to_dict
 
 PART = "run-{:06d}"
+#: A function of a finished model giving extra columns of its run's row (name -> number).
+Measure = Callable[[Any], dict[str, float]]
 #: Seconds between a worker's checks that its parent is still alive.
 PARENT_POLL_SECONDS = 0.5
 
 
-def run_task(spec: SweepSpec, task: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """Execute one run of a sweep (in a worker); never raises: a failure becomes a row."""
+def run_task(spec: SweepSpec, task: dict[str, Any], measure: Measure | None = None,
+             ) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """Execute one run of a sweep (in a worker); never raises: a failure becomes a row.
+
+    ``measure`` (a module-level function, so that it pickles) adds columns computed from the
+    finished model to the row, such as the gains by party of ``experiments/incidence.py``."""
     from ecopark.experiments.runner import simulate, timeseries  # the model is loaded in workers only
     from ecopark.metrics import RUN_METRICS, compute_run_metrics, steps_needed
     row = {"run": task["run"], "point": task["point"], "replication": task["replication"], "seed": task["seed"],
@@ -71,6 +77,8 @@ def run_task(spec: SweepSpec, task: dict[str, Any]) -> tuple[dict[str, Any], pd.
         model = simulate(spec.scenario, steps=spec.steps, seed=task["seed"], overrides=task["params"],
                          step_metrics=recorded)
         metrics = compute_run_metrics(model, outcomes)
+        if measure is not None:
+            metrics.update(measure(model))
     except Exception as exc:
         last = traceback.extract_tb(exc.__traceback__)[-1]
         row.update(status="failed", error=f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})")
@@ -143,7 +151,8 @@ def _worker_died(task: dict[str, Any]) -> tuple[dict[str, Any], None]:
     return row, None
 
 
-def _retry_alone(spec: SweepSpec, tasks: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], pd.DataFrame | None]]:
+def _retry_alone(spec: SweepSpec, tasks: list[dict[str, Any]], measure: Measure | None = None,
+                 ) -> Iterator[tuple[dict[str, Any], pd.DataFrame | None]]:
     """Run each of ``tasks`` again, one at a time in a worker of its own (a fresh one after a
     death); a task whose worker dies again is recorded as failed."""
     pool = None
@@ -151,7 +160,7 @@ def _retry_alone(spec: SweepSpec, tasks: list[dict[str, Any]]) -> Iterator[tuple
         for task in tasks:
             pool = pool or worker_pool(1)
             try:
-                result = pool.submit(run_task, spec, task).result()
+                result = pool.submit(run_task, spec, task, measure).result()
             except BrokenProcessPool:
                 pool.shutdown(wait=True)
                 pool, result = None, _worker_died(task)
@@ -161,10 +170,11 @@ def _retry_alone(spec: SweepSpec, tasks: list[dict[str, Any]]) -> Iterator[tuple
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _local_backend(spec: SweepSpec, tasks: list[dict], workers: int) -> Iterable[tuple[dict, pd.DataFrame | None]]:
+def _local_backend(spec: SweepSpec, tasks: list[dict], workers: int, measure: Measure | None = None,
+                   ) -> Iterable[tuple[dict, pd.DataFrame | None]]:
     if workers <= 1:
         for task in tasks:
-            yield run_task(spec, task)
+            yield run_task(spec, task, measure)
         return
     queue = iter(tasks)
     while True:
@@ -173,7 +183,7 @@ def _local_backend(spec: SweepSpec, tasks: list[dict], workers: int) -> Iterable
         suspects: list[dict[str, Any]] = []
         try:
             for task in queue:
-                pending[pool.submit(run_task, spec, task)] = task
+                pending[pool.submit(run_task, spec, task, measure)] = task
                 if len(pending) >= workers:  # one run per worker: every run in flight is running
                     break
             while pending:
@@ -188,15 +198,16 @@ def _local_backend(spec: SweepSpec, tasks: list[dict], workers: int) -> Iterable
                     yield result
                     nxt = next(queue, None)
                     if nxt is not None:
-                        pending[pool.submit(run_task, spec, nxt)] = nxt
+                        pending[pool.submit(run_task, spec, nxt, measure)] = nxt
         finally:
             pool.shutdown(wait=not suspects, cancel_futures=True)
         if not suspects:
             return
-        yield from _retry_alone(spec, sorted(suspects, key=lambda t: t["run"]))  # the pool broke
+        yield from _retry_alone(spec, sorted(suspects, key=lambda t: t["run"]), measure)  # the pool broke
 
 
-def _dask_backend(spec: SweepSpec, tasks: list[dict], workers: int, scheduler: str | None):
+def _dask_backend(spec: SweepSpec, tasks: list[dict], workers: int, scheduler: str | None,
+                  measure: Measure | None = None):
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -213,7 +224,7 @@ def _dask_backend(spec: SweepSpec, tasks: list[dict], workers: int, scheduler: s
             cluster.close()
         raise ConfigError("scheduler", f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     try:
-        futures = client.map(run_task, [spec] * len(tasks), tasks, pure=False)
+        futures = client.map(run_task, [spec] * len(tasks), tasks, [measure] * len(tasks), pure=False)
         for future in as_completed(futures):
             yield future.result()
             future.release()
@@ -249,8 +260,10 @@ def execute(
     scheduler: str | None = None,
     progress: bool = True,
     extra: Mapping[str, Any] | None = None,
+    measure: Measure | None = None,
 ) -> pd.DataFrame:
-    """Run the ``tasks`` of ``spec`` not yet in ``out`` and rebuild the tables (see module doc)."""
+    """Run the ``tasks`` of ``spec`` not yet in ``out`` and rebuild the tables (see module doc);
+    ``measure`` as in :func:`run_task`."""
     if backend not in ("local", "dask"):
         raise ConfigError("backend", f"{backend!r} is not a backend; allowed: 'local', 'dask'")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -268,7 +281,7 @@ def execute(
     except OSError as exc:
         raise ConfigError("out", f"cannot create folder {parts}: {exc.strerror or exc}") from None
     with _locked(out):
-        return _execute_locked(spec, tasks, out, workers, backend, scheduler, progress, extra)
+        return _execute_locked(spec, tasks, out, workers, backend, scheduler, progress, extra, measure)
 
 
 @contextmanager
@@ -326,7 +339,8 @@ def _finished_runs(parts: Path, spec: SweepSpec) -> set[int]:
 
 
 def _execute_locked(spec: SweepSpec, tasks: list[dict[str, Any]], out: Path, workers: int, backend: str,
-                    scheduler: str | None, progress: bool, extra: Mapping[str, Any] | None) -> pd.DataFrame:
+                    scheduler: str | None, progress: bool, extra: Mapping[str, Any] | None,
+                    measure: Measure | None = None) -> pd.DataFrame:
     parts = out / "parts"
     manifest_path = out / "manifest.json"
     try:
@@ -346,8 +360,8 @@ def _execute_locked(spec: SweepSpec, tasks: list[dict[str, Any]], out: Path, wor
     _write_atomic(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2)))
 
     bar = Progress(len(tasks), len(tasks) - len(todo), progress)
-    results = _dask_backend(spec, todo, workers, scheduler) if backend == "dask" else _local_backend(spec, todo,
-                                                                                                   workers)
+    results = (_dask_backend(spec, todo, workers, scheduler, measure) if backend == "dask"
+               else _local_backend(spec, todo, workers, measure))
     try:
         for row, series in results:
             _save_part(parts, row, series)

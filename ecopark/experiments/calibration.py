@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -112,22 +112,28 @@ class Executor:
 
     def map(self, sweep: SweepSpec, targets: tuple[Target, ...], tasks: list[dict]) -> Iterator[dict[str, Any]]:
         """Rows of ``tasks`` as they finish (order of completion)."""
+        return self.apply(moment_task, (sweep, targets), tasks)
+
+    def apply(self, func: Callable[..., dict[str, Any]], args: tuple[Any, ...],
+              tasks: list[dict]) -> Iterator[dict[str, Any]]:
+        """``func(*args, task)`` of every task (a module-level function, so that it pickles), as they finish."""
         if self.client is not None:
             from distributed import as_completed
 
-            futures = self.client.map(moment_task, [sweep] * len(tasks), [targets] * len(tasks), tasks, pure=False)
+            columns = [[a] * len(tasks) for a in args]
+            futures = self.client.map(func, *columns, tasks, pure=False)
             for future in as_completed(futures):
                 yield future.result()
                 future.release()
         elif self.pool is not None:
-            pending = {self.pool.submit(moment_task, sweep, targets, t) for t in tasks}
+            pending = {self.pool.submit(func, *args, t) for t in tasks}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield future.result()
         else:
             for task in tasks:
-                yield moment_task(sweep, targets, task)
+                yield func(*args, task)
 
 
 @dataclass

@@ -14,7 +14,11 @@ For each outcome:
   as a dot and the binned partial dependence (mean and 95% interval per decile bin).
 - ``cost-effectiveness-<outcome>`` and ``.csv``: each point's change of the outcome against
   the baseline point vs its extra cost, with paired 95% intervals
-  (:mod:`ecopark.experiments.effectiveness`).
+  (:mod:`ecopark.experiments.effectiveness`), hollow where the change is not clear of zero;
+  only for the outcomes public money is meant to buy (``compare.POLICY_OUTCOMES``): a change
+  per yuan of a surplus share, a Gini index or a money total means nothing, and is not drawn.
+- ``frontier``, ``ranking``, ``who-gains-<preset>`` (``ecopark compare``) and ``pareto``
+  (``ecopark design``): see :func:`compare_figures` and :func:`pareto_figure`.
 - ``sensitivity``: the Sobol or Morris indices of ``indices.csv`` (``ecopark sensitivity``)
   as bars with their 95% intervals.
 
@@ -228,27 +232,49 @@ def _pdp_figure(runs: pd.DataFrame, outcome: str, p: str, bins: int = 10) -> tup
     return fig, f"{outcome} vs sampled {p[6:]}: runs and binned partial dependence"
 
 
+def ratio_text(values: dict[str, Any], outcome: str, per: float) -> str:
+    """The legend entry of a point's cost-effectiveness in words and plain numbers: the ratio
+    with the outcome's unit where effect and extra cost are both clear of zero, otherwise what
+    can be said (raises money, no measurable net cost, no measurable effect)."""
+    from ecopark.experiments.compare import unit_of
+
+    factor, unit = unit_of(outcome)
+    effect_clear = abs(values["effect"]) > values["effect_half"]
+    cost_clear = abs(values["extra_cost"]) > values["extra_cost_half"]
+    if not effect_clear:
+        return "no measurable effect"
+    if not cost_clear:
+        return "no measurable net cost"
+    if values["extra_cost"] < 0:
+        return "raises money" + (" and gains" if values["effect"] > 0 else " and loses")
+    return f"{values['per_yuan'] * factor:,.2f} {unit} per {abbreviate(per, 'yuan', digits=0)}"
+
+
 def _cost_effectiveness_figure(table: pd.DataFrame, params: list[str]) -> tuple[Any, str]:
-    """The cost-effectiveness plane: extra cost (x) vs change of the outcome (y), paired 95% intervals."""
+    """The cost-effectiveness plane: extra cost (x) vs change of the outcome (y), paired 95%
+    intervals; hollow markers where the change of the outcome is not clear of zero."""
+    from ecopark.experiments.compare import unit_of
+
     outcome, cost, per = table.attrs["outcome"], table.attrs["cost"], table.attrs["per"]
-    cdiv, csuf = _scale(table["extra_cost"])
-    odiv, osuf = _scale(table["effect"])
+    factor, unit = unit_of(outcome)
     fig, ax = plt.subplots(figsize=(11, 5))
     base = table.attrs["baseline"]
-    per_text = abbreviate(per, "yuan", digits=0)
     for i, row in enumerate(table.itertuples(index=False)):
         values = dict(zip(table.columns, row, strict=True))
         changed = [f"{p[6:].split('.')[-2] if p.count('.') > 1 else p[6:]}={_text(values[p])}" for p in params
                    if values[p] != base[p[6:]]]
-        ax.errorbar(values["extra_cost"] / cdiv, values["effect"] / odiv, xerr=values["extra_cost_half"] / cdiv,
-                    yerr=values["effect_half"] / odiv, marker=MARKERS[i % len(MARKERS)], capsize=3, linestyle="none",
-                    label=", ".join(changed) + ("" if not np.isfinite(values["per_yuan"]) else
-                                                f": {values['per_yuan']:.3g} per {per_text}"))
+        clear = abs(values["effect"]) > values["effect_half"]
+        colour = f"C{i % 10}"
+        ax.errorbar(values["extra_cost"] / 1e6, values["effect"] * factor, xerr=values["extra_cost_half"] / 1e6,
+                    yerr=values["effect_half"] * factor, marker=MARKERS[i % len(MARKERS)], capsize=3,
+                    linestyle="none", color=colour, markerfacecolor=colour if clear else "white",
+                    label=", ".join(changed) + ": " + ratio_text(values, outcome, per))
     ax.axhline(0, color="black", lw=0.6)
     ax.axvline(0, color="black", lw=0.6)
-    ax.set(xlabel=f"extra {cost.replace('_', ' ')} ({csuf} yuan)".replace("( ", "("),
-           ylabel=f"change of {outcome_label(outcome, osuf)}",
-           title="Cost-effectiveness against the baseline point\n(paired 95% intervals over replications)")
+    ax.set(xlabel=f"extra {cost.replace('_', ' ')} (M yuan; negative: raises money)",
+           ylabel=f"change of {outcome.replace('_', ' ')} ({unit})",
+           title="Cost-effectiveness against the baseline point\n(paired 95% intervals over replications; "
+                 "hollow: change not clear of zero)")
     baseline_text = ", ".join(f"{k.split('.')[-2] if k.count('.') > 1 else k}={_text(v)}" for k, v in base.items())
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title=f"vs baseline {baseline_text}",
               title_fontsize=8)
@@ -313,8 +339,15 @@ def plot_results(folder: str | Path, outcomes: list[str] | None = None, fmt: str
             figures.append((_save(fig, folder, f"heatmap-{outcome}", fmt), caption))
     chosen_cost = cost or ("fiscal_cost" if "fiscal_cost" in available else None)
     if chosen_cost and grid and runs["replication"].nunique() >= 2:
+        from ecopark.experiments.compare import POLICY_OUTCOMES
+
+        meaningless = [o for o in outcomes if o != chosen_cost and o not in POLICY_OUTCOMES]
+        if meaningless:
+            notes.append(f"no cost-effectiveness figure of {', '.join(meaningless)}: a change per yuan means "
+                         "something only for what public money is meant to buy (reuse, adoption, links, "
+                         "abatement, emissions), not for shares of a split, indices or money totals")
         for outcome in outcomes:
-            if outcome == chosen_cost:
+            if outcome == chosen_cost or outcome not in POLICY_OUTCOMES:
                 continue
             try:
                 table = cost_effectiveness(runs, outcome, cost=chosen_cost)
@@ -337,3 +370,183 @@ def plot_results(folder: str | Path, outcomes: list[str] | None = None, fmt: str
     lines += [f"- {note}" for note in notes]
     index.write_text("\n".join(lines) + "\n")
     return [path for path, _ in figures] + [index]
+
+
+# -- figures of a comparison (``ecopark compare``) ------------------------------------------------
+#: Colours of the ranking's verdicts (experiments/compare.py VERDICTS), best first.
+VERDICT_COLOURS = ("tab:green", "tab:olive", "tab:blue", "tab:gray", "tab:red")
+
+
+def _verdict_colour(verdict: str) -> str:
+    from ecopark.experiments.compare import VERDICTS
+
+    return VERDICT_COLOURS[VERDICTS.index(verdict)]
+
+
+def frontier_figure(ranking: pd.DataFrame, outcome: str) -> Any:
+    """Outcome gained (y) against net public cost (x, M yuan) of every instrument and dose, one
+    panel per preset: paired 95% intervals both ways, doses of an instrument joined, hollow
+    markers where the gain is not clear of zero, the efficient frontier as a dashed line."""
+    from ecopark.experiments.compare import VERDICTS, unit_of
+
+    factor, unit = unit_of(outcome)
+    presets = list(dict.fromkeys(ranking["preset"]))
+    instruments = list(dict.fromkeys(ranking.sort_values("point")["instrument"]))
+    fig, axes = plt.subplots(1, len(presets), figsize=(6.5 * len(presets) + 2.5, 4.8), squeeze=False)
+    for ax, preset in zip(axes[0], presets, strict=True):
+        data = ranking[ranking["preset"] == preset].sort_values("point")
+        for i, name in enumerate(instruments):
+            rows = data[data["instrument"] == name]
+            if rows.empty:
+                continue
+            colour = f"C{i % 10}"
+            x, y = rows["net_cost"] / 1e6, rows["gain"] * factor
+            ax.plot(x, y, color=colour, lw=0.8, alpha=0.6)
+            for r in rows.itertuples(index=False):
+                clear = r.verdict != VERDICTS[3]
+                ax.errorbar(r.net_cost / 1e6, r.gain * factor, xerr=r.net_cost_half / 1e6, yerr=r.gain_half * factor,
+                            marker=MARKERS[i % len(MARKERS)], color=colour, capsize=3, markersize=7,
+                            markerfacecolor=colour if clear else "white", linestyle="none")
+                ax.annotate(r.dose, (r.net_cost / 1e6, r.gain * factor), textcoords="offset points", xytext=(5, 4),
+                            fontsize=7, color=colour)
+            ax.plot([], [], marker=MARKERS[i % len(MARKERS)], color=colour, linestyle="-", label=name)
+        front = data[data["on_frontier"]].sort_values("net_cost")
+        fx = np.concatenate([[0.0], front["net_cost"] / 1e6]) if (front["net_cost"] > 0).all() else \
+            front["net_cost"].to_numpy() / 1e6
+        fy = np.concatenate([[0.0], front["gain"] * factor]) if (front["net_cost"] > 0).all() else \
+            front["gain"].to_numpy() * factor
+        ax.plot(fx, fy, color="black", ls="--", lw=1, label="efficient frontier")
+        ax.plot(0, 0, marker="*", color="black", markersize=11, linestyle="none", label="baseline")
+        ax.axhline(0, color="black", lw=0.5)
+        ax.axvline(0, color="black", lw=0.5)
+        ax.set(xlabel="net public cost: change of spending - revenue (M yuan)",
+               ylabel=f"{outcome.replace('_', ' ')} gained ({unit})", title=preset)
+    ax.plot([], [], marker="o", color="gray", markerfacecolor="white", linestyle="none",
+            label="hollow: gain not clear of zero")
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.suptitle("What each instrument buys and what it costs the state (against the baseline, paired 95% intervals;"
+                 "\nleft of 0: the instrument raises more than it spends)", fontsize=10)
+    return fig
+
+
+def ranking_figure(ranking: pd.DataFrame, outcome: str) -> Any:
+    """The ranking of every instrument and dose per preset: the gain with its 95% interval,
+    coloured by verdict, labelled with the net public cost and the cost per unit gained."""
+    from ecopark.experiments.compare import VERDICTS, unit_of
+
+    factor, unit = unit_of(outcome)
+    presets = list(dict.fromkeys(ranking["preset"]))
+    tallest = ranking.groupby("preset").size().max()
+    fig, axes = plt.subplots(1, len(presets), figsize=(10 * len(presets), 0.45 * tallest + 2.2), squeeze=False)
+    per_unit = unit[:-1] if unit.endswith("s") else unit
+    for ax, preset in zip(axes[0], presets, strict=True):
+        data = ranking[ranking["preset"] == preset].sort_values("rank")
+        y = np.arange(len(data))[::-1]
+        colours = [_verdict_colour(v) for v in data["verdict"]]
+        ax.barh(y, data["gain"] * factor, xerr=data["gain_half"] * factor, color=colours, capsize=3, alpha=0.85)
+        ax.set_yticks(y, [f"{r.rank}. {r.instrument} {r.dose}" for r in data.itertuples(index=False)], fontsize=8)
+        span = float(np.nanmax(np.abs(data["gain"] * factor) + data["gain_half"] * factor)) if len(data) else 1.0
+        for yi, r in zip(y, data.itertuples(index=False), strict=True):
+            cost = f"net cost {r.net_cost / 1e6:,.0f} ± {r.net_cost_half / 1e6:,.0f} M"
+            ratio = f"\n{r.cost_per_unit / factor / 1e6:,.1f} M yuan per {per_unit}" \
+                if np.isfinite(r.cost_per_unit) and r.cost_per_unit > 0 else ""
+            ax.text(1.02, yi, cost + ratio, va="center", fontsize=7, transform=ax.get_yaxis_transform())
+        low = float(np.nanmin(data["gain"] * factor - data["gain_half"] * factor)) if len(data) else 0.0
+        ax.set_xlim(min(low, 0.0) - 0.05 * span, span * 1.05)
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set(xlabel=f"{outcome.replace('_', ' ')} gained ({unit})", title=f"{preset}: best first")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in VERDICT_COLOURS]
+    fig.legend(handles, VERDICTS, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle("Ranking by cost-effectiveness (gain with its paired 95% interval)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    return fig
+
+
+def who_gains_figure(who: pd.DataFrame, preset: str) -> Any:
+    """Change of each party's and sector's gain (M yuan) for every instrument and dose on one
+    preset, paired 95% intervals, in three panels with their own scales (the park's parties,
+    the rest of the economy, the firms by sector); hatched bars are not clear of zero."""
+    from ecopark.experiments.incidence import PARTY_LABELS
+
+    data = who[who["preset"] == preset]
+    points = list(dict.fromkeys(zip(data["instrument"], data["dose"], strict=True)))
+    parties = list(dict.fromkeys(data["party"]))
+    groups = [("the park's parties", [p for p in parties if p in ("firms", "operator", "bank", "government")]),
+              ("outside the park", [p for p in parties if p.startswith("outside")]),
+              ("firms by sector", [p for p in parties if p.startswith("sector:")])]
+    groups = [(title, rows) for title, rows in groups if rows]
+    heights = [max(len(rows), 1) for _, rows in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(10, 0.035 * len(points) * sum(heights) + 0.35 * sum(heights)
+                                                     + 2.5), gridspec_kw={"height_ratios": heights}, squeeze=False)
+    height = 0.8 / len(points)
+    for ax, (title, rows_of) in zip(axes[:, 0], groups, strict=True):
+        y = np.arange(len(rows_of))[::-1]
+        for j, (instrument, dose) in enumerate(points):
+            rows = data[(data["instrument"] == instrument) & (data["dose"] == dose)].set_index("party").reindex(rows_of)
+            offsets = y + 0.4 - height * (j + 0.5)
+            clear = rows["clear"].fillna(False).to_numpy(bool)
+            for mask, hatch in ((clear, None), (~clear, "///")):
+                ax.barh(offsets[mask], rows["change"].to_numpy()[mask] / 1e6, height=height,
+                        xerr=rows["half"].to_numpy()[mask] / 1e6, color=f"C{j % 10}", capsize=2, hatch=hatch,
+                        alpha=0.85 if hatch is None else 0.35, error_kw={"lw": 0.8},
+                        label=f"{instrument} {dose}".strip() if hatch is None else None)
+        ax.set_yticks(y, [PARTY_LABELS.get(p, p.replace("sector:", "")) for p in rows_of], fontsize=8)
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("change of net gain over the run (M yuan; positive: better off)", fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=f"C{j % 10}") for j in range(len(points))]
+    handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="gray", hatch="///"))
+    axes[0, 0].legend(handles, [f"{i} {d}".strip() for i, d in points] + ["not clear of zero"], fontsize=7,
+                      loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.suptitle(f"Who gains and who loses on {preset} (against the baseline, paired 95% intervals;\n"
+                 "all parties sum to zero, the sectors to 'firms (all sectors)')", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    return fig
+
+
+def compare_figures(result: Any, spec: Any, out: Path, fmt: str = "png") -> list[Path]:
+    """The figures of a comparison (``experiments/compare.py``) written into ``out``."""
+    paths = [_save(frontier_figure(result.ranking, spec.outcome), out, "frontier", fmt),
+             _save(ranking_figure(result.ranking, spec.outcome), out, "ranking", fmt)]
+    if not result.who_gains.empty:
+        for preset in dict.fromkeys(result.who_gains["preset"]):
+            paths.append(_save(who_gains_figure(result.who_gains, preset), out, f"who-gains-{preset}", fmt))
+    return paths
+
+
+def pareto_figure(result: Any, spec: Any, out: Path, fmt: str = "png") -> Path:
+    """Every candidate of a design (``experiments/design.py``): net public cost (x, M yuan)
+    against the first target's metric (y), feasible ones filled, the Pareto front joined, the
+    target's threshold dashed and the chosen mix (verified on fresh seeds) starred."""
+    from ecopark.experiments.compare import unit_of
+
+    target = spec.targets[0]
+    factor, unit = unit_of(target.metric)
+    table = result.evaluations
+    fig, ax = plt.subplots(figsize=(10, 5))
+    y = table[f"mean:{target.metric}"] * factor
+    feasible = table["feasible"].to_numpy(bool)
+    for stage, marker in (("global", "o"), ("refine", "s"), ("marginal", "^")):
+        rows = (table["stage"] == stage).to_numpy()
+        for mask, filled in ((rows & feasible, True), (rows & ~feasible, False)):
+            if mask.any():
+                ax.plot(table["net_cost"][mask] / 1e6, y[mask], marker=marker, linestyle="none", color="tab:blue",
+                        markerfacecolor="tab:blue" if filled else "white", alpha=0.8,
+                        label=f"{stage} stage, {'meets' if filled else 'misses'} the targets")
+    front = result.pareto
+    ax.plot(front["net_cost"] / 1e6, front[f"mean:{target.metric}"] * factor, color="black", ls="-", lw=1,
+            label="Pareto front (means)")
+    op = ">=" if target.at_least is not None else "<="
+    ax.axhline(target.threshold * factor, color="tab:red", ls="--", lw=1,
+               label=f"target: {target.metric}\n{op} {target.threshold:g} on {target.probability:.0%} of seeds")
+    if result.best is not None and not result.robustness.empty:
+        rob = result.robustness
+        ax.errorbar(rob["net_cost"] / 1e6, rob[f"mean:{target.metric}"] * factor, xerr=rob["net_cost_half"] / 1e6,
+                    yerr=rob[f"half:{target.metric}"] * factor, marker="*", markersize=14, color="tab:orange",
+                    linestyle="none", capsize=3, label="chosen mix on fresh seeds (95% intervals)")
+    ax.set(xlabel="net public cost: spending - revenue raised (M yuan)",
+           ylabel=f"{target.metric.replace('_', ' ')} (mean over seeds, {unit})",
+           title="Design: every candidate mix, cost against outcome\n(a candidate meets the target when its "
+                 "worst allowed seed does, not its mean)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return _save(fig, out, "pareto", fmt)
