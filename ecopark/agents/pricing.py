@@ -42,8 +42,10 @@ def carbon_cost_per_unit(model: ParkModel, rows: np.ndarray) -> np.ndarray:
     emissions per unit of output, less the expected allowance price P on the allowances a_f
     that unit earns under output-based allocation (``CarbonMarket.allocation_per_unit``)."""
     market = model.carbon_market
-    return (market.cost_per_tonne(rows) * model.sector_intensity[model.firms.sector[rows]]
+    cost = (market.cost_per_tonne(rows) * model.sector_intensity[model.firms.sector[rows]]
             - market.expected_price * market.allocation_per_unit(rows))
+    export = model.policy("export_carbon_cost")  # the export carbon cost per unit (policies/export_carbon_cost.py)
+    return cost + export.cost_per_unit(rows) if export is not None else cost
 
 
 def output_prices(model: ParkModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
