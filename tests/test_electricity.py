@@ -129,3 +129,28 @@ def test_export_carbon_cost_lowers_exporters_output_and_raises_their_green_power
     assert np.all(on.electricity.value_per_mwh(rb) > off.electricity.value_per_mwh(ra))
     others = off.firms.live[off.firms.sector[off.firms.live] != al]
     assert on.firms.output[others] == pytest.approx(off.firms.output[others])
+
+
+@pytest.mark.parametrize("preset", ["yueyang", "liaocheng", "qinzhou"])
+def test_presets_run_cleanly_with_green_power_and_export_cost(preset):
+    model = ParkModel(load_scenario(preset, [GREEN, EXPORT]), seed=3)
+    monitor = InvariantMonitor(model)
+    for _ in range(13):
+        model.step()
+        assert monitor.violations() == []
+    el = model.electricity
+    assert el.totals["green"] <= el.totals["generated"] + 1e-6
+    assert model.ledger.flow("green_power") == pytest.approx(el.spec.price * el.totals["green"])
+
+
+def test_green_price_sets_both_sides_the_operator_npv_and_the_firms_choice():
+    """Over prices from below PV's cost to above most tariffs: at 200 yuan/MWh sales do not repay
+    4 million yuan/MW at the 8% hurdle, so nothing is built; above PV's cost, a dearer price finds
+    fewer willing buyers, so the operator builds less, and above every firm's value none."""
+    built, buyers = [], []
+    for price in (200, 450, 600, 700):
+        model = run([GREEN, f"operator.green_power.price={price}", "operator.initial_cash=1e10"], 2, seed=4)
+        built.append(model.electricity.capacity_mw)
+        buyers.append(int((model.firms.green_power[model.firms.live] > 0).sum()))
+    assert built[0] == 0 and buyers[0] == 0
+    assert built[1] > built[2] >= built[3] and buyers[1] >= buyers[2] >= buyers[3] == 0
