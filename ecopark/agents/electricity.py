@@ -30,13 +30,9 @@ month's PV output G = MW x 730 h x capacity_factor is short, the firms with the 
 served first.
 
 **The operator's investment** (:meth:`review`, on the infrastructure review months, after
-``Infrastructure.step``). Willing demand D = expected_uptake x sum of w_f over the firms that
-would buy; it builds MW = min((D - G) / (730 x CF), potential - built) with potential =
-potential_mw_per_km2 x potential_scale x park side^2, when the NPV at its hurdle rate of
-R = p_g x MW x 730 x CF a month less opex (``Infrastructure.npv`` with these fees) is positive,
-scaled down (three tries, by cash / equity) until its cash covers the equity. The build is an
-infrastructure project (agents/infrastructure.py: capex, subsidy, PPP, loan, opex, loan service
-and PPP distribution are booked there); its green-power sales count as the project's fees.
+``Infrastructure.step``): agents/operator_supply.py, with capacity in MW of PV + storage, output
+730 h x capacity_factor MWh per MW a month and potential potential_mw_per_km2 x potential_scale
+x the park's side^2; the build is an infrastructure project whose fees are the green-power sales.
 """
 
 from __future__ import annotations
@@ -46,7 +42,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ecopark.catalogue import InfrastructureKind, _number, _read
+from ecopark.agents.operator_supply import OperatorSupply
+from ecopark.catalogue import _number, _read
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -76,28 +73,45 @@ def load_green_power() -> GreenPowerData:
     return GreenPowerData(**{f: _number(raw.get(f), f"green_power.{f}", {}) for f in GREEN_POWER_NUMBERS})
 
 
-class Electricity:
+class Electricity(OperatorSupply):
     """Every firm's electricity bill and scope 2; the operator's PV + storage and green-power sales."""
 
+    key = "green_power"
+    label = "Distributed PV + storage"
+    sale_kind = "green_power"
+    fee_kind = "green_power_fee"
+
     def __init__(self, model: ParkModel) -> None:
-        self.model = model
-        self.data = load_green_power()
-        self.spec = model.scenario.operator.green_power
+        data = load_green_power()
+        super().__init__(model, model.scenario.operator.green_power, data.capex_per_mw, data.opex_per_mw,
+                         HOURS_PER_MONTH * data.capacity_factor, data.lifetime, data.coverable_share)
+        self.data = data
         cat = model.catalogue
         self.intensity = cat.sector_array("electricity_intensity")
         self.price = cat.sector_array("electricity_price")
         self.in_share = cat.sector_array("scope2_in_intensity")
-        self.capacity_mw = 0.0
-        self.projects: list[int] = []  # indices into model.infrastructure.projects
-        self.project_mw: list[float] = []
-        #: run totals: MWh used, MWh green, tCO2 scope 2 (grid power), tCO2 of it outside recorded emissions
+        #: run totals: MWh used, MWh green, tCO2 scope 2 (grid power), tCO2 of it outside recorded
+        #: emissions, MWh of PV output
         self.totals = {"use": 0.0, "green": 0.0, "scope2": 0.0, "scope2_extra": 0.0, "generated": 0.0}
+
+    @property
+    def capacity_mw(self) -> float:
+        """MW of PV + storage built."""
+        return self.capacity
 
     @property
     def potential_mw(self) -> float:
         """MW of PV the park can take: potential_mw_per_km2 x potential_scale x side^2."""
         side = self.model.scenario.park.size_km
         return self.data.potential_mw_per_km2 * self.spec.potential_scale * side * side
+
+    def potential(self) -> float:
+        """:attr:`potential_mw`."""
+        return self.potential_mw
+
+    def value_per_unit(self, rows: np.ndarray) -> np.ndarray:
+        """:meth:`value_per_mwh`."""
+        return self.value_per_mwh(rows)
 
     def value_per_mwh(self, rows: np.ndarray) -> np.ndarray:
         """v_f = p_s + EF x (c_s x d_f + x_f) (yuan/MWh, module docstring)."""
@@ -109,38 +123,18 @@ class Electricity:
             per_tonne = per_tonne + export.value_per_grid_tonne(rows)
         return self.price[s] + self.data.grid_emission_factor * per_tonne
 
-    def _willing(self, rows: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(v_f, w_f, buys_f) of ``rows`` with electricity use ``use`` (MWh/month)."""
-        value = self.value_per_mwh(rows)
-        want = self.data.coverable_share * use
-        buys = ((value - self.spec.price) * want > self.spec.contract_fee) & (want > 0)
-        return value, want, buys
-
     def buy(self, rows: np.ndarray, output: np.ndarray) -> np.ndarray:
         """Set this month's electricity, green power and scope 2 of ``rows``, book the bills, lower the
         BAU emissions of power-counting sectors; returns p_s x u_f (yuan), the part of variable cost
         that was power (``enterprise.produce`` books the rest as purchase)."""
         model = self.model
-        firms, ledger = model.firms, model.ledger
+        firms = model.firms
         s = firms.sector[rows]
         use = output * firms.cost_factor[rows] * self.intensity[s]
-        green = np.zeros(len(rows))
-        supply = self.capacity_mw * HOURS_PER_MONTH * self.data.capacity_factor
-        accounts = firms.account[rows]
-        if supply > 0:
-            value, want, buys = self._willing(rows, use)
-            order = np.flatnonzero(buys)[np.argsort(-value[buys], kind="stable")]
-            before = np.cumsum(want[order]) - want[order]
-            green[order] = np.clip(supply - before, 0.0, want[order])
-            op = model.operator.account
-            sales = ledger.transfer("green_power", accounts, op, self.spec.price * green)
-            ledger.transfer("green_power_fee", accounts, op, np.where(green > 0, self.spec.contract_fee, 0.0))
-            infra = model.infrastructure
-            share = np.array(self.project_mw) / self.capacity_mw
-            infra.month_fees[self.projects] += sales * share
-            self.totals["generated"] += supply
+        self.totals["generated"] += self.supply()
+        green = self.sell(rows, use)
         grid = use - green
-        ledger.transfer("grid_power", accounts, model.outside, self.price[s] * grid)
+        model.ledger.transfer("grid_power", firms.account[rows], model.outside, self.price[s] * grid)
         ef = self.data.grid_emission_factor
         firms.emissions_bau[rows] = np.maximum(firms.emissions_bau[rows] - self.in_share[s] * green * ef, 0.0)
         firms.electricity[rows] = use
@@ -152,38 +146,7 @@ class Electricity:
         self.totals["scope2_extra"] += (grid * ef * (1.0 - self.in_share[s])).sum()
         return self.price[s] * use
 
-    def _kind(self, mw: float) -> InfrastructureKind:
-        """``mw`` MW of PV + storage as an infrastructure kind (capex, opex and life from the data)."""
-        return InfrastructureKind(
-            key="green_power", name="Distributed PV + storage", streams=(), capex_fixed=mw * self.data.capex_per_mw,
-            capex_per_km=0.0, trunk_km_per_km=0.0, opex=mw * self.data.opex_per_mw, lifetime=self.data.lifetime,
-            link_capex_saving=0.0, transport_saving=0.0, tariff={})
-
     def review(self) -> None:
-        """On the infrastructure review months: build PV + storage for the unmet willing demand when
-        its NPV is positive and the operator has the equity (module docstring)."""
-        model = self.model
-        infra = model.infrastructure
-        if not self.spec.enabled or (model.steps - 1) % infra.spec.review_months:
-            return
-        rows = model.firms.live
-        _, want, buys = self._willing(rows, model.firms.electricity[rows])
-        per_mw = HOURS_PER_MONTH * self.data.capacity_factor
-        demand = self.spec.expected_uptake * want[buys].sum()
-        mw = min(max(demand - self.capacity_mw * per_mw, 0.0) / per_mw, self.potential_mw - self.capacity_mw)
-        cash = model.ledger.balance(model.operator.account)
-        for _ in range(3):  # scale the build down to the equity the operator's cash covers
-            if mw <= 0:
-                return
-            kind = self._kind(mw)
-            _, _, _, equity = infra.financing(infra.capex(kind))
-            if equity <= cash:
-                break
-            mw *= 0.99 * cash / equity
-        fees = self.spec.price * mw * per_mw
-        value, _ = infra.npv(kind, fees)
-        if value > 0 and cash >= equity:
-            infra.build(kind, fees)
-            self.projects.append(len(infra.projects) - 1)
-            self.project_mw.append(mw)
-            self.capacity_mw += mw
+        """On the infrastructure review months: build PV + storage for the unmet willing demand
+        (``OperatorSupply.invest`` with this month's electricity use)."""
+        self.invest(self.model.firms.electricity[self.model.firms.live])
