@@ -608,6 +608,7 @@ OPERATOR_INCOME = {
     "services": ("carbon_accounting_fee", "energy_management_fee"),
     "platform": ("platform_fee", "operator_commission"),
     "green_power": ("green_power", "green_power_fee"),
+    "reclaimed_water": ("reclaimed_water", "reclaimed_water_fee"),
 }
 
 
@@ -1356,8 +1357,9 @@ def cluster_profit_margin(model: ParkModel) -> float:
 
 # -- electricity, green power and the export carbon cost (agents/electricity.py, issue 26) ----------
 #: Intermediate inputs firms buy from outside, for value added: the part of variable cost that is not
-#: power, grid and green power, the platform fee for green power, virgin inputs.
-INTERMEDIATE_KINDS = ("purchase", "grid_power", "green_power", "green_power_fee", "virgin_input")
+#: power or water, grid and green power, tap and reclaimed water and their fees, virgin inputs.
+INTERMEDIATE_KINDS = ("purchase", "grid_power", "green_power", "green_power_fee", "tap_water", "reclaimed_water",
+                      "reclaimed_water_fee", "virgin_input")
 
 
 def _value_added(model: ParkModel) -> float:
@@ -1400,8 +1402,8 @@ def scope2_total(model: ParkModel) -> float:
 @run_metric("yuan")
 def value_added(model: ParkModel) -> float:
     """The park's value added over the run: sales - (purchase + grid_power + green_power +
-    green_power_fee + virgin_input), the intermediate inputs bought outside (byproduct trades
-    inside the park net out)."""
+    green_power_fee + tap_water + reclaimed_water + reclaimed_water_fee + virgin_input), the
+    intermediate inputs bought (byproduct trades inside the park net out)."""
     return _value_added(model)
 
 
@@ -1448,3 +1450,23 @@ def green_power_capacity(model: ParkModel) -> float:
 def export_carbon_cost_total(model: ParkModel) -> float:
     """Export carbon cost firms paid over the run (ledger kind `export_carbon_cost`)."""
     return model.ledger.flow("export_carbon_cost")
+
+
+@run_metric("m3")
+def water_use(model: ParkModel) -> float:
+    """Water the firms used over the run: sum of q_f x cost_factor_f x water_intensity_s."""
+    return float(model.water.totals["use"])
+
+
+@run_metric("share")
+def water_reuse_share(model: ParkModel) -> float:
+    """Reclaimed water bought from the operator / water used over the run (0 if none used). Not the
+    national 'industrial water reuse rate' (92.4%), which counts in-plant recirculation."""
+    t = model.water.totals
+    return float(t["reclaimed"] / t["use"]) if t["use"] > 0 else 0.0
+
+
+@run_metric("share")
+def operator_water_share(model: ParkModel) -> float:
+    """Reclaimed-water sales and fees / the operator's income (as `operator_rent_share`)."""
+    return _income_share(model, "reclaimed_water")

@@ -14,7 +14,7 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
                          the operator runs, and may build, shared infrastructure
                          (agents/infrastructure.py) and distributed PV + storage for green
                          power (agents/electricity.py: firms' power bills, green purchases and
-                         scope 2 are booked in phase 2)
+                         scope 2 are booked in phase 2) and reclaimed water (agents/water.py)
 4. ``match``             byproduct market: discovery, matching, new links (markets/byproduct.py);
                          then ``recycling.decide``: firms adopt in-plant recycling units whose
                          NPV is positive (agents/recycling.py)
@@ -58,6 +58,7 @@ from ecopark.agents.heat_cascade import HeatCascade
 from ecopark.agents.infrastructure import Infrastructure
 from ecopark.agents.operator_services import OperatorServices
 from ecopark.agents.recycling import InPlantRecycling
+from ecopark.agents.water import ReclaimedWater
 from ecopark.catalogue import load_catalogue
 from ecopark.ledger import Ledger
 from ecopark.markets.byproduct import ByproductMarket
@@ -134,6 +135,7 @@ class ParkModel(mesa.Model):
         self.heat_cascade = HeatCascade(self)
         self.infrastructure = Infrastructure(self)
         self.electricity = Electricity(self)
+        self.water = ReclaimedWater(self)
         self.services = OperatorServices(self)
         recorded = list(metrics.STEP_METRICS if step_metrics is None else step_metrics)
         unknown = [name for name in recorded if name not in metrics.STEP_METRICS]
@@ -260,6 +262,7 @@ class ParkModel(mesa.Model):
         self.heat_cascade.remember()
         self.infrastructure.step()
         self.electricity.review()
+        self.water.review()
         self.byproduct_market.match()
         self.recycling.decide()
         self.abatement.decide(self.carbon_market.value_per_tonne(self.firms.live, through_auction=True))
