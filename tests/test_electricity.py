@@ -29,10 +29,11 @@ def test_power_bill_is_carved_out_of_variable_cost_and_grid_power_carries_scope2
     use = firms.output[rows] * firms.cost_factor[rows] * el.intensity[s]
     assert firms.electricity[rows] == pytest.approx(use)
     assert use.sum() > 0 and not firms.green_power[rows].any()
-    # the grid bill is the power part of variable cost; purchase + grid_power = the whole variable cost
+    # the grid bill is the power part of variable cost; purchase + grid_power + tap_water = all of it
     assert model.ledger.flow("grid_power") == pytest.approx((el.price[s] * use).sum())
     variable = (firms.output[rows] * model.sector_variable_cost[s] * firms.cost_factor[rows]).sum()
-    assert model.ledger.flow("purchase") + model.ledger.flow("grid_power") == pytest.approx(variable)
+    books = sum(model.ledger.flow(k) for k in ("purchase", "grid_power", "tap_water"))
+    assert books == pytest.approx(variable)
     assert firms.scope2[rows] == pytest.approx(use * el.data.grid_emission_factor)
     assert metrics.STEP_METRICS["scope2_emissions"].func(model) == pytest.approx(
         use.sum() * el.data.grid_emission_factor)
@@ -132,8 +133,8 @@ def test_export_carbon_cost_lowers_exporters_output_and_raises_their_green_power
 
 
 @pytest.mark.parametrize("preset", ["yueyang", "liaocheng", "qinzhou"])
-def test_presets_run_cleanly_with_green_power_and_export_cost(preset):
-    model = ParkModel(load_scenario(preset, [GREEN, EXPORT]), seed=3)
+def test_presets_run_cleanly_with_green_power_reclaimed_water_and_export_cost(preset):
+    model = ParkModel(load_scenario(preset, [GREEN, EXPORT, "operator.reclaimed_water.enabled=true"]), seed=3)
     monitor = InvariantMonitor(model)
     for _ in range(13):
         model.step()
@@ -154,3 +155,34 @@ def test_green_price_sets_both_sides_the_operator_npv_and_the_firms_choice():
         buyers.append(int((model.firms.green_power[model.firms.live] > 0).sum()))
     assert built[0] == 0 and buyers[0] == 0
     assert built[1] > built[2] >= built[3] and buyers[1] >= buyers[2] >= buyers[3] == 0
+
+
+WATER = "operator.reclaimed_water.enabled=true"
+
+
+def test_water_bill_is_carved_out_and_the_operator_sells_reclaimed_water_to_firms_paying_more():
+    off = run([], 1)
+    firms, water = off.firms, off.water
+    rows = firms.live
+    s = firms.sector[rows]
+    use = firms.output[rows] * firms.cost_factor[rows] * water.intensity[s]
+    assert firms.water[rows] == pytest.approx(use)
+    assert off.ledger.flow("tap_water") == pytest.approx((water.price[s] * use).sum())
+    variable = (firms.output[rows] * off.sector_variable_cost[s] * firms.cost_factor[rows]).sum()
+    books = sum(off.ledger.flow(k) for k in ("purchase", "grid_power", "tap_water"))
+    assert books == pytest.approx(variable)
+    on = run([WATER], 14)
+    water, firms = on.water, on.firms
+    rows = firms.live
+    built = [p for p in on.infrastructure.projects if p.kind.key == "reclaimed_water"]
+    assert built and water.capacity > 0
+    bought = firms.reclaimed_water[rows]
+    assert bought.sum() > 0
+    assert np.all(bought <= water.data.coverable_share * firms.water[rows] + 1e-9)
+    # agricultural tariffs (2.5 yuan/m3) are not above the reclaimed price: those firms never buy
+    assert not bought[water.price[firms.sector[rows]] <= water.spec.price].any()
+    assert on.ledger.flow("reclaimed_water") == pytest.approx(water.spec.price * water.totals["reclaimed"])
+    assert sum(p.fees for p in built) == pytest.approx(on.ledger.flow("reclaimed_water"))
+    assert 0 < metrics.RUN_METRICS["water_reuse_share"].func(on) < water.data.coverable_share
+    assert metrics.RUN_METRICS["operator_water_share"].func(on) > 0
+    assert InvariantMonitor(on).violations() == []

@@ -1,4 +1,4 @@
-"""Paired measurements of the green-power line and the export carbon cost (docs/energy.md).
+"""Paired measurements of green power, the export carbon cost and reclaimed water (docs/energy.md).
 
 ``python -m ecopark.experiments.energy [--scenario generic] [--months 60] [--seeds 6]`` runs each
 seed with the mechanism off and on (same seed: common random numbers, ecopark/model.py) and
@@ -20,6 +20,8 @@ from ecopark.scenario import load_scenario
 GREEN_OUTCOMES = ("green_power_share", "green_power_capacity", "scope2_total", "operator_green_power_share",
                   "operator_rent_share", "operator_revenue", "energy_per_value_added", "emission_intensity_scope1",
                   "emission_intensity_scope12", "value_added", "total_exits")
+WATER_OUTCOMES = ("water_reuse_share", "operator_water_share", "operator_rent_share", "operator_revenue",
+                  "value_added", "total_exits")
 EXPORT_OUTCOMES = ("export_carbon_cost_total", "green_power_share", "scope2_total", "value_added", "total_exits")
 
 
@@ -70,7 +72,7 @@ def paired(scenario: str, off: list[str], on: list[str], months: int, seeds: int
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the two paired comparisons (green power on/off; export carbon cost on/off)."""
+    """Print the three paired comparisons (green power; export carbon cost; reclaimed water: off/on)."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--scenario", default="generic")
     ap.add_argument("--months", type=int, default=60)
@@ -80,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     for title, off, on, outcomes in (
             ("green power off -> on", [], [green], GREEN_OUTCOMES),
             ("export carbon cost off -> on (green power on)", [green],
-             [green, "policies.export_carbon_cost.enabled=true"], EXPORT_OUTCOMES)):
+             [green, "policies.export_carbon_cost.enabled=true"], EXPORT_OUTCOMES),
+            ("reclaimed water off -> on", [], ["operator.reclaimed_water.enabled=true"], WATER_OUTCOMES)):
         rows, extra = paired(args.scenario, off, on, args.months, args.seeds, outcomes)
         print(f"## {args.scenario}, {args.months} months, seeds 0-{args.seeds - 1}: {title}")
         print("| outcome | off | on | on - off | 95% interval |")
