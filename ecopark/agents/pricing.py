@@ -4,8 +4,10 @@ A firm of sector s facing a carbon price v_f on its emissions (yuan/tCO2e: the c
 rate if taxed, plus the expected allowance price if under the cap:
 ``CarbonMarket.cost_per_tonne``) bears a carbon cost per unit of output
 
-    c_f = v_f x intensity_s - P x a_f                        yuan/output unit
+    c_f = v_f x intensity_s - P x a_f (+ x_f)                yuan/output unit
 
+(x_f: the export carbon cost per unit under ``export_carbon_cost``,
+``ExportCarbonCost.cost_per_unit`` in policies/export_carbon_cost.py, else 0)
 of which the sector passes the share pt_s (``pass_through`` in ``ecopark/data/sectors.toml``;
 low for trade-exposed sectors priced on world markets) into its output price, and demand
 for the firm's output responds with the sector's price elasticity eps_s
