@@ -38,6 +38,11 @@ SECTOR_NUMBERS = (
     "emission_intensity",
     "pass_through",
     "demand_elasticity",
+    "electricity_intensity",
+    "electricity_price",
+    "scope2_in_intensity",
+    "water_intensity",
+    "water_price",
 )
 
 
@@ -79,6 +84,11 @@ class Sector:
     needs: dict[str, float]  # stream -> substitutable stream units per output unit
     pass_through: float = 0.0  # share of the carbon cost per unit passed into the output price
     demand_elasticity: float = 0.0  # -(d ln demand / d ln price) for the park's output of the sector
+    electricity_intensity: float = 0.0  # MWh of grid power per output unit (inside variable_cost)
+    electricity_price: float = 0.0  # yuan/MWh the sector pays for grid power
+    scope2_in_intensity: float = 0.0  # share of that power's grid emissions emission_intensity counts
+    water_intensity: float = 0.0  # m3 of fresh water per output unit (inside variable_cost)
+    water_price: float = 0.0  # yuan/m3 the sector pays for fresh water
 
 
 @dataclass(frozen=True)
@@ -216,6 +226,16 @@ def parse_catalogue(
                         f"unknown stream; allowed: {', '.join(streams)}",
                     )
                 flows[attr][stream] = _number(entry, f"sectors.{key}.{attr}.{stream}", provenance)
+        if not 0 <= numbers["scope2_in_intensity"] <= 1:
+            raise ConfigError(f"sectors.{key}.scope2_in_intensity",
+                              f"value {numbers['scope2_in_intensity']} outside [0, 1]")
+        utilities = (numbers["electricity_intensity"] * numbers["electricity_price"]
+                     + numbers["water_intensity"] * numbers["water_price"])
+        if utilities > numbers["variable_cost"]:
+            raise ConfigError(f"sectors.{key}.electricity_price", "the power and water bill per unit "
+                                                                  "(electricity_intensity x electricity_price + "
+                                                                  "water_intensity x water_price) exceeds "
+                                                                  "variable_cost; allowed: at most variable_cost")
         sectors[key] = Sector(
             key=key, name=raw["name"], output_unit=raw["output_unit"], **numbers, **flows
         )

@@ -12,7 +12,9 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
                          recycling of what links did not take (agents/recycling.py), then disposal
                          of the rest, purchases of unmet substitutable inputs, reuse quotas;
                          the operator runs, and may build, shared infrastructure
-                         (agents/infrastructure.py)
+                         (agents/infrastructure.py) and distributed PV + storage for green
+                         power (agents/electricity.py: firms' power bills, green purchases and
+                         scope 2 are booked in phase 2) and reclaimed water (agents/water.py)
 4. ``match``             byproduct market: discovery, matching, new links (markets/byproduct.py);
                          then ``recycling.decide``: firms adopt in-plant recycling units whose
                          NPV is positive (agents/recycling.py)
@@ -50,11 +52,13 @@ from mesa.space import ContinuousSpace
 from ecopark import metrics
 from ecopark.agents import Bank, Enterprise, FirmTable, Government, ParkOperator
 from ecopark.agents.abatement import AbatementPortfolio
+from ecopark.agents.electricity import Electricity
 from ecopark.agents.enterprise import dispose_and_buy_inputs, pay_dividends, produce
 from ecopark.agents.heat_cascade import HeatCascade
 from ecopark.agents.infrastructure import Infrastructure
 from ecopark.agents.operator_services import OperatorServices
 from ecopark.agents.recycling import InPlantRecycling
+from ecopark.agents.water import ReclaimedWater
 from ecopark.catalogue import load_catalogue
 from ecopark.ledger import Ledger
 from ecopark.markets.byproduct import ByproductMarket
@@ -130,6 +134,8 @@ class ParkModel(mesa.Model):
         self.secured_lending = SecuredLending(self)
         self.heat_cascade = HeatCascade(self)
         self.infrastructure = Infrastructure(self)
+        self.electricity = Electricity(self)
+        self.water = ReclaimedWater(self)
         self.services = OperatorServices(self)
         recorded = list(metrics.STEP_METRICS if step_metrics is None else step_metrics)
         unknown = [name for name in recorded if name not in metrics.STEP_METRICS]
@@ -255,6 +261,8 @@ class ParkModel(mesa.Model):
         self.deliver_and_dispose()
         self.heat_cascade.remember()
         self.infrastructure.step()
+        self.electricity.review()
+        self.water.review()
         self.byproduct_market.match()
         self.recycling.decide()
         self.abatement.decide(self.carbon_market.value_per_tonne(self.firms.live, through_auction=True))

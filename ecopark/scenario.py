@@ -123,6 +123,43 @@ class ServicesSpec:
 
 
 @dataclass(frozen=True)
+class GreenPowerSpec:
+    """The operator's green-power line: distributed PV + storage sold to firms (agents/electricity.py;
+    data: ecopark/data/green_power.toml). Financing, hurdle rate and review interval are those of
+    ``operator.infrastructure``."""
+
+    enabled: bool = param(False, doc="the operator may build distributed PV + storage and sell green power")
+    price: float = param(450.0, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/MWh",
+                         doc="price of green power to firms (assumption: below the 0.6-0.7 yuan/kWh industrial "
+                             "tariff, above PV's cost of about 0.3 yuan/kWh)")
+    contract_fee: float = param(5000.0, lo=0, hi=MAX_YUAN_PER_MONTH, unit="yuan/firm/month",
+                                doc="trading-platform and metering fee a buying firm pays the operator "
+                                    "(assumption)")
+    expected_uptake: float = param(0.8, lo=0, hi=1,
+                                   doc="share of the firms' willing demand the operator expects to sell when it "
+                                       "sizes a build (assumption)")
+    potential_scale: float = param(1.0, lo=0, hi=10,
+                                   doc="multiplier on the catalogue's PV potential per km2 of park")
+
+
+@dataclass(frozen=True)
+class ReclaimedWaterSpec:
+    """The operator's reclaimed water: a plant and reuse main sold to firms (agents/water.py; data:
+    ecopark/data/water.toml). Financing, hurdle rate and review interval are those of
+    ``operator.infrastructure``."""
+
+    enabled: bool = param(False, doc="the operator may build a reclaimed-water plant and sell reclaimed water")
+    price: float = param(2.5, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/m3",
+                         doc="price of reclaimed water to firms (assumption: below the 4-5 yuan/m3 industrial "
+                             "tariff, above its 1.2 yuan/m3 running cost)")
+    contract_fee: float = param(2000.0, lo=0, hi=MAX_YUAN_PER_MONTH, unit="yuan/firm/month",
+                                doc="connection and metering fee a buying firm pays the operator (assumption)")
+    expected_uptake: float = param(0.8, lo=0, hi=1,
+                                   doc="share of the firms' willing demand the operator expects to sell when it "
+                                       "sizes a build (assumption)")
+
+
+@dataclass(frozen=True)
 class OperatorSpec:
     rent: float = param(80000.0, lo=0, hi=MAX_YUAN_PER_MONTH, unit="yuan/firm/month",
                         doc="plot rent each firm pays the operator")
@@ -133,6 +170,8 @@ class OperatorSpec:
     pool_commission: float = param(0.1, lo=0, hi=1, doc="operator's share of carbon-pool proceeds")
     infrastructure: InfrastructureSpec = param(InfrastructureSpec(), doc="shared infrastructure")
     services: ServicesSpec = param(ServicesSpec(), doc="service packages")
+    green_power: GreenPowerSpec = param(GreenPowerSpec(), doc="distributed PV + storage and green power sales")
+    reclaimed_water: ReclaimedWaterSpec = param(ReclaimedWaterSpec(), doc="reclaimed-water plant and sales")
 
 
 @dataclass(frozen=True)

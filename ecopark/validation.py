@@ -498,8 +498,9 @@ DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
      "balance-weighted ratios)"),
     ("operator revenue from rent", "operator_rent_share", "38.5% for a leading park (Shenzhen Pingshan, 2023)",
      "the model's operator earns rent, platform fees and link commissions, carbon-pool commission, "
-     "infrastructure fees (where it builds) and service fees (qinzhou); no green-power trading, which is "
-     "26.2% of the leading park's income"),
+     "infrastructure fees (where it builds) and service fees (qinzhou); green-power sales only with "
+     "`operator.green_power.enabled` (off in the presets, docs/energy.md), which are 26.2% of the leading "
+     "park's income"),
     ("operator revenue from services", "operator_services_share", "service income 28% of the operators' market "
      "(forecast 55% by 2026); technical services 20.5% of the leading park's income",
      "only the qinzhou preset offers carbon accounting and energy management; the fees are assumptions"),

@@ -57,6 +57,11 @@ FIRM_VARIABLES: dict[str, str] = {
     "link_avoided": "tCO2e this month avoided by byproduct reuse credited to the firm",
     "abated": "tCO2e this month abated by its installed abatement technologies",
     "negative_cash_months": "consecutive months ending with negative cash",
+    "electricity": "MWh of electricity used this month (agents/electricity.py)",
+    "green_power": "MWh of it bought as green power from the operator this month",
+    "scope2": "tCO2 of the grid power it bought this month (grid MWh x grid emission factor)",
+    "water": "m3 of water used this month (agents/water.py)",
+    "reclaimed_water": "m3 of it bought as reclaimed water from the operator this month",
 }
 #: Per-firm, per-stream variables (firms x streams), in stream units per month.
 FIRM_STREAM_VARIABLES: dict[str, str] = {
@@ -218,7 +223,9 @@ def produce(model: ParkModel) -> None:
     accounts = firms.account[rows]
     ledger, outside = model.ledger, model.outside
     ledger.transfer("sale", outside, accounts, output * price)
-    ledger.transfer("purchase", accounts, outside, output * model.sector_variable_cost[s] * firms.cost_factor[rows])
+    power = model.electricity.buy(rows, output) + model.water.buy(rows, output)  # power and water, booked there
+    ledger.transfer("purchase", accounts, outside,
+                    output * model.sector_variable_cost[s] * firms.cost_factor[rows] - power)
     ledger.transfer("operating_cost", accounts, outside, model.sector_fixed_cost[s] * firms.size[rows])
 
 

@@ -130,10 +130,11 @@ class Infrastructure:
             loan = float(max(0.0, min(spec.loan_share * (capex - subsidy - ppp), model.credit.capital_room(0))))
         return subsidy, ppp, loan, capex - subsidy - ppp - loan
 
-    def npv(self, kind: InfrastructureKind) -> tuple[float, float]:
-        """(NPV to the operator in yuan, expected fees R in yuan/month) of building ``kind`` now."""
+    def npv(self, kind: InfrastructureKind, fees: float | None = None) -> tuple[float, float]:
+        """(NPV to the operator in yuan, expected fees R in yuan/month) of building ``kind`` now;
+        ``fees``: R if the caller has it (green power, agents/electricity.py), else :meth:`expected_fees`."""
         spec = self.spec
-        fees = self.expected_fees(kind)
+        fees = self.expected_fees(kind) if fees is None else fees
         margin = fees - kind.opex
         net = margin * (1.0 - spec.ppp_share) if margin > 0 else margin
         hurdle = spec.hurdle_rate
@@ -145,7 +146,7 @@ class Infrastructure:
     def review(self) -> None:
         """Build each kind not yet built whose NPV is positive and whose equity the operator has."""
         model = self.model
-        built = {p.kind.key for p in self.projects}
+        built = {p.kind.key for p in self.projects} & set(self.kinds)  # not green power's PV blocks
         if (model.steps - 1) % self.spec.review_months or len(built) == len(self.kinds):
             return
         for key, kind in self.kinds.items():

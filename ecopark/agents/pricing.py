@@ -4,8 +4,10 @@ A firm of sector s facing a carbon price v_f on its emissions (yuan/tCO2e: the c
 rate if taxed, plus the expected allowance price if under the cap:
 ``CarbonMarket.cost_per_tonne``) bears a carbon cost per unit of output
 
-    c_f = v_f x intensity_s - P x a_f                        yuan/output unit
+    c_f = v_f x intensity_s - P x a_f (+ x_f)                yuan/output unit
 
+(x_f: the export carbon cost per unit under ``export_carbon_cost``,
+``ExportCarbonCost.cost_per_unit`` in policies/export_carbon_cost.py, else 0)
 of which the sector passes the share pt_s (``pass_through`` in ``ecopark/data/sectors.toml``;
 low for trade-exposed sectors priced on world markets) into its output price, and demand
 for the firm's output responds with the sector's price elasticity eps_s
@@ -42,8 +44,10 @@ def carbon_cost_per_unit(model: ParkModel, rows: np.ndarray) -> np.ndarray:
     emissions per unit of output, less the expected allowance price P on the allowances a_f
     that unit earns under output-based allocation (``CarbonMarket.allocation_per_unit``)."""
     market = model.carbon_market
-    return (market.cost_per_tonne(rows) * model.sector_intensity[model.firms.sector[rows]]
+    cost = (market.cost_per_tonne(rows) * model.sector_intensity[model.firms.sector[rows]]
             - market.expected_price * market.allocation_per_unit(rows))
+    export = model.policy("export_carbon_cost")  # the export carbon cost per unit (policies/export_carbon_cost.py)
+    return cost + export.cost_per_unit(rows) if export is not None else cost
 
 
 def output_prices(model: ParkModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
