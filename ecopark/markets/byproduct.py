@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     from ecopark.model import ParkModel
 
 PARTIES = ("supplier", "receiver", "operator", "government")
+# cells (firms x plots) of encounter weights held at once in ByproductMarket.discover: ~8 MB of floats
+ENCOUNTER_CHUNK_CELLS = 1 << 20
 
 
 def annuity_factor(rate_year, months: int):
@@ -181,7 +183,6 @@ class ByproductMarket:
         self.platform_proposed = 0
         self.platform_formed = 0
         self.bargaining = Bargaining(model)
-        self._plot_weights: np.ndarray | None = None
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
             "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided")}
@@ -462,20 +463,24 @@ class ByproductMarket:
         n = len(rows)
         if n < 2:
             return
-        cum = self._encounter_weights()
         plots = model.firms.plot[rows]
-        n_plots = cum.shape[0]
         rng = model.draws("discovery")
         n_firms = model.firms.n
         meets = rng.random(n_firms)[rows] < min(spec.encounters_per_month, 1.0)
         draws = max(1, int(np.ceil(spec.encounters_per_month)))
-        for _ in range(draws):
-            # row-wise inverse-CDF draw of a plot: rows are stacked, row p shifted by p, one searchsorted
-            u = rng.random(n_firms)[rows]
-            flat = np.searchsorted(cum.ravel(), u + plots, side="right")
-            met = model.plot_occupant[np.minimum(flat - plots * n_plots, n_plots - 1)]
-            ok = meets & (met >= 0)  # meeting a vacant plot is meeting nobody
-            a, b = rows[ok], met[ok]
+        u = np.stack([rng.random(n_firms)[rows] for _ in range(draws)])  # (draws, n), in draw order
+        met = np.full((draws, n), -1)
+        n_plots = len(model.plot_xy)
+        chunk = max(1, ENCOUNTER_CHUNK_CELLS // max(n_plots, 1))
+        for lo in range(0, n, chunk):
+            part = slice(lo, lo + chunk)
+            cum = self._encounter_weights(plots[part])
+            # inverse-CDF draw within each row: the number of cumulative weights <= u
+            pick = (cum[None, :, :] <= (u[:, part] + plots[part])[:, :, None]).sum(axis=2)
+            met[:, part] = model.plot_occupant[np.minimum(pick, n_plots - 1)]
+        for d in range(draws):
+            ok = meets & (met[d] >= 0)  # meeting a vacant plot is meeting nobody
+            a, b = rows[ok], met[d][ok]
             self.known[a, b] = True
             self.known[b, a] = True
         live = self.links.live
@@ -488,20 +493,20 @@ class ByproductMarket:
             self.known[two.row[keep], two.col[keep]] = True
             self.known[two.col[keep], two.row[keep]] = True
 
-    def _encounter_weights(self) -> np.ndarray:
-        """Row-normalised cumulative encounter weights exp(-dist/decay) between plots (computed once).
+    def _encounter_weights(self, plots: np.ndarray) -> np.ndarray:
+        """Row-normalised cumulative encounter weights exp(-dist/decay) from ``plots`` (m,) to
+        every plot, (m, plots), row i shifted by +plots[i] (see :meth:`discover`).
 
-        Row p is shifted by +p so that all rows form one increasing array (see :meth:`discover`).
+        Computed for the plots of the firms drawing this month only, in chunks of at most
+        ``ENCOUNTER_CHUNK_CELLS`` cells, so memory grows with firms x plots, not plots squared.
         """
-        if self._plot_weights is None:
-            xy = self.model.plot_xy
-            dist = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
-            weight = np.exp(-dist / self.spec.distance_decay_km)
-            np.fill_diagonal(weight, 0.0)
-            cum = np.cumsum(weight, axis=1)
-            cum /= np.maximum(cum[:, -1:], 1e-300)
-            self._plot_weights = cum + np.arange(len(xy))[:, None]
-        return self._plot_weights
+        xy = self.model.plot_xy
+        dist = np.hypot(xy[plots, None, 0] - xy[None, :, 0], xy[plots, None, 1] - xy[None, :, 1])
+        weight = np.exp(-dist / self.spec.distance_decay_km)
+        weight[np.arange(len(plots)), plots] = 0.0  # no encounter with one's own plot
+        cum = np.cumsum(weight, axis=1)
+        cum /= np.maximum(cum[:, -1:], 1e-300)
+        return cum + plots[:, None]
 
     def match(self) -> None:
         """Phase 4: discover, then match every stream's open supply and demand and form links."""
