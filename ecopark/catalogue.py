@@ -29,6 +29,7 @@ STREAM_NUMBERS = (
     "link_capex_per_km",
     "max_distance",
     "co2_avoided",
+    "price_opacity",
 )
 SECTOR_NUMBERS = (
     "capacity",
@@ -60,6 +61,7 @@ class Stream:
     link_capex_per_km: float  # yuan per km of pipe (0 for trucked streams)
     max_distance: float  # km beyond which no link is feasible
     co2_avoided: float  # tCO2e per unit reused
+    price_opacity: float  # share of the valuation uncertainty faced when negotiating it, in [0, 1]
     cascade: dict[str, float] = dataclasses.field(default_factory=dict)  # stream -> units passed on per unit received
 
 
@@ -179,6 +181,9 @@ def parse_catalogue(
         if raw.get("credited_to") not in ("supplier", "receiver"):
             raise ConfigError(f"streams.{key}.credited_to", "allowed: 'supplier' or 'receiver'")
         numbers = {f: _number(raw.get(f), f"streams.{key}.{f}", provenance) for f in STREAM_NUMBERS}
+        if not 0 <= numbers["price_opacity"] <= 1:
+            raise ConfigError(f"streams.{key}.price_opacity",
+                              f"value {numbers['price_opacity']} out of range; allowed: 0 to 1")
         cascade = {other: _number(entry, f"streams.{key}.cascade.{other}", provenance)
                    for other, entry in raw.get("cascade", {}).items()}
         streams[key] = Stream(

@@ -176,3 +176,25 @@ def test_posted_price_beats_haggling_only_where_haggling_is_costly():
         half = 2.776 * diff.std(ddof=1) / np.sqrt(len(diff))  # t(0.975, 4 d.f.)
         assert diff.mean() - half > 0
     assert (np.abs(effects[False].mean(axis=0)) < 0.5 * effects[True].mean(axis=0)).all()
+
+
+def test_breakdown_spread_scales_with_the_streams_price_opacity():
+    """Same surplus and valuations relative to the virgin price: a negotiation over scrap copper
+    (public price) agrees where one over waste heat (bespoke) breaks down (issue 24 item 2)."""
+    from ecopark.markets.bargaining import Negotiation
+
+    model = ParkModel("generic", seed=0)
+    bargaining = model.byproduct_market.bargaining
+    bargaining.new_month()
+    bargaining._xi[:] = 1.0
+    keys = model.catalogue.stream_keys
+    terms = Negotiation(cost=0.0, months=0, spread=0.3)
+    outcomes = {}
+    for key in ("scrap_metal", "waste_heat"):
+        k = keys.index(key)
+        v = float(model.catalogue.streams[key].virgin_price)
+        # surplus 10% of the receiver's valuation against a 30% overstatement of it
+        outcomes[key] = bargaining.negotiate(k, 0, 1, terms, 0.1 * v, 0.0, v)
+    assert outcomes == {"scrap_metal": True, "waste_heat": False}
+    assert bargaining.breakdowns_by_stream[keys.index("waste_heat")] == 1
+    assert bargaining.attempts_by_stream.sum() == 2
