@@ -198,3 +198,20 @@ def test_breakdown_spread_scales_with_the_streams_price_opacity():
     assert outcomes == {"scrap_metal": True, "waste_heat": False}
     assert bargaining.breakdowns_by_stream[keys.index("waste_heat")] == 1
     assert bargaining.attempts_by_stream.sum() == 2
+
+
+def test_the_reuse_subsidy_per_tonne_leaves_heat_to_its_own_rate():
+    """A yuan/t subsidy paid on GJ of heat made heat links (worth 60 yuan/GJ) the subsidy's
+    extra links, adding no tonnes (issue 24 item 7): ``rate`` covers streams in t only."""
+    model = ParkModel(ecopark.load_scenario("generic", {
+        "policies.reuse_subsidy.rate": 100.0, "policies.reuse_subsidy.rate_per_gj": 8.0,
+        "policies.reuse_subsidy.by_stream": {"slag": 30.0}}), seed=0)
+    model.step()
+    rates = dict(zip(model.catalogue.stream_keys, model.policy("reuse_subsidy").rates(model.catalogue), strict=True))
+    units = {k: s.unit for k, s in model.catalogue.streams.items()}
+    assert rates["slag"] == 30.0
+    for key, unit in units.items():
+        if key != "slag":
+            assert rates[key] == {"t": 100.0, "GJ": 8.0}[unit], key
+    # the matching surplus of a heat pair carries the GJ rate, not the tonne rate
+    assert model.byproduct_market.unit_values()["subsidy"][model.catalogue.stream_keys.index("waste_heat")] == 8.0

@@ -118,7 +118,7 @@ def _half_width(diff: np.ndarray) -> float:
 #: platform off/on (0/1).
 INSTRUMENTS: dict[str, tuple[str, tuple[float, ...]]] = {
     "landfill tax (yuan/t)": ("policies.landfill_tax.rate", (0.0, 50.0, 150.0, 300.0)),
-    "reuse subsidy (yuan/unit)": ("policies.reuse_subsidy.rate", (0.0, 50.0, 200.0, 500.0)),
+    "reuse subsidy (yuan/t)": ("policies.reuse_subsidy.rate", (0.0, 50.0, 200.0, 500.0)),
     "capex subsidy (share)": ("policies.capex_subsidy.share", (0.0, 0.15, 0.3, 0.5)),
     "platform (off/on)": ("policies.platform.enabled", (0.0, 1.0)),
 }
@@ -184,7 +184,7 @@ def fraccascia_signs(seeds: int, months: int, scenarios: tuple[str, ...]) -> pd.
     scenario: paired mean difference (treated - instrument off) with its 95% interval."""
     arms = {"landfill tax 100 yuan/t": ({"policies.landfill_tax.enabled": False},
                                         {"policies.landfill_tax.enabled": True, "policies.landfill_tax.rate": 100.0}),
-            "reuse subsidy 100 yuan/unit": ({"policies.reuse_subsidy.enabled": False},
+            "reuse subsidy 100 yuan/t": ({"policies.reuse_subsidy.enabled": False},
                                             {"policies.reuse_subsidy.enabled": True,
                                              "policies.reuse_subsidy.rate": 100.0})}
     rows = []

@@ -18,7 +18,8 @@ saves, under its own supply contracts). o_k is the stream's ``price_opacity`` (c
 ecopark/data/streams.toml): how much of its value is private. Where the replaced input has
 a public commodity price (scrap copper against the Shanghai copper price, soybean meal
 against the Dalian futures) there is little to hide (o_k 0.1-0.15); a bespoke stream (heat,
-hydrogen, slag, red mud) is valued from each side's own costs and trials (o_k = 1). Each side overstates its reservation value by an amount the other cannot verify,
+hydrogen, slag, red mud) is valued from each side's own costs and trials (o_k = 1). Each side
+overstates its reservation value by an amount the other cannot verify,
 sigma x its valuation x xi; when the two overstatements exceed the surplus the offers do not
 cross and the negotiation breaks down (a demand-exaggeration reading of bilateral bargaining
 under two-sided private information, where breakdown happens even though trade pays:
