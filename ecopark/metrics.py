@@ -1202,7 +1202,7 @@ OPERATING_IN = ("sale", "salvage", "byproduct_payment", "gate_fee", "allowance_s
 OPERATING_OUT = ("purchase", "virgin_input", "operating_cost", "disposal", "landfill_tax", "rent", "processing",
                  "transport", "byproduct_payment", "gate_fee", "platform_fee", "operator_commission",
                  "abatement_opex", "allowance_purchase", "carbon_penalty", "carbon_tax", "offset_quota_fine",
-                 "reuse_quota_fine", "negotiation", "allowance_block_trade")
+                 "reuse_quota_fine", "negotiation", "allowance_block_trade", "offspec_treatment", "qualification")
 
 
 def operating_accounts(model: ParkModel) -> tuple[np.ndarray, np.ndarray]:

@@ -621,7 +621,7 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
         "ordinary loans exist, and the ordinary ratio is mostly 0.", ""]
     lines += recycling_section(outcomes, preset_seeds, preset_steps)
     lines += recovery_section(quick, workers)
-    lines += exchange_report_section(quick)
+    lines += exchange_report_section(quick, workers)
     lines += preset_fit_section(quick, workers)
     return "\n".join(lines), ok
 
