@@ -66,7 +66,8 @@ def test_the_operator_commission_is_m_of_the_net_surplus():
     some months)."""
     m = 0.2
     before_calibration = {"economy.firm_shock_sd": 0.05, "byproduct_market.contract_share": 0.8,
-                          "economy.discount_rate": [0.06, 0.15], "byproduct_market.encounters_per_month": 0.3}
+                          "economy.discount_rate": [0.06, 0.15], "byproduct_market.encounters_per_month": 0.3,
+                          "byproduct_market.quality_risk": False}  # off-spec months would be months of loss
     for volatility, exact in ((before_calibration, True), ({}, False)):
         model = _run({"byproduct_market.sharing_rule": "operator_commission", "byproduct_market.commission": m,
                       **NO_CARBON, **volatility}, seed=2, months=30)
