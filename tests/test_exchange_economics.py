@@ -216,3 +216,22 @@ def test_the_reuse_subsidy_per_tonne_leaves_heat_to_its_own_rate():
             assert rates[key] == {"t": 100.0, "GJ": 8.0}[unit], key
     # the matching surplus of a heat pair carries the GJ rate, not the tonne rate
     assert model.byproduct_market.unit_values()["subsidy"][model.catalogue.stream_keys.index("waste_heat")] == 8.0
+
+
+def test_dose_response_pairs_seeds_and_names_what_binds():
+    """The dose-response grid (validation section 7) on a small case: every dose of an instrument
+    against the same instrument off on the same seeds; a landfill tax in a park without a
+    landfilled stream changes nothing and is named as not acting; the reuse subsidy costs money."""
+    from ecopark.experiments.exchange import DOSES, binding_constraint, dose_effects, dose_response, dose_section
+
+    runs = dose_response(("qinzhou",), seeds=2, months=4, instruments=("landfill tax", "reuse subsidy"))
+    assert len(runs) == 2 * 2 * 4  # instruments x seeds x doses
+    effects = dose_effects(runs)
+    tax = effects[effects.instrument == "landfill tax"]
+    assert len(tax) == 3 * 6 and (tax.effect == 0).all()  # three doses against off, six outcomes
+    assert binding_constraint("qinzhou", "landfill tax", tax).startswith("does not act")
+    subsidy = effects[(effects.instrument == "reuse subsidy") & (effects.outcome == "fiscal_cost")]
+    assert (subsidy.effect > 0).all() and subsidy.effect.is_monotonic_increasing
+    lines = dose_section(effects, 2, 4)
+    assert sum(line.startswith("| qinzhou |") for line in lines) == 6
+    assert [d for d, _ in DOSES["reuse subsidy"][1]] == sorted(runs[runs.instrument == "reuse subsidy"].dose.unique())
