@@ -1,5 +1,11 @@
 """Byproduct-exchange audits for the validation report: sector margins, the Changzhou rule,
-and where each instrument binds (docs/byproduct.md).
+the dose-response of every exchange instrument and the published sign tests (docs/byproduct.md).
+
+- :func:`dose_response`, :func:`dose_effects`, :func:`dose_section`: each instrument of
+  :data:`DOSES` at four doses in every preset, paired over seeds, on cross-firm reuse (mass and
+  value), in-plant recycling, the resource recycling rate, links and public cost;
+  :func:`binding_constraint` names what binds where the effect is null. Figures:
+  ``python -m ecopark.experiments.exchange dose`` (:func:`main`).
 
 - :func:`sector_margins`: each sector's operating margin in a run, from the ledger:
   (operating receipts - operating payments) / (sales + salvage), with the kinds in
