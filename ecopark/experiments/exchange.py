@@ -169,6 +169,8 @@ def _dose_run(job: tuple[str, int, int, dict[str, object]]) -> dict[str, float]:
     bargaining = model.byproduct_market.bargaining
     out["breakdown_rate"] = bargaining.breakdowns / bargaining.attempts if bargaining.attempts else 0.0
     out["need_bound"] = need_bound(model)
+    out["room_left"] = room_left(model)
+    out["platform"] = float(model.policy("platform") is not None)
     return out
 
 
@@ -190,6 +192,21 @@ def need_bound(model: ParkModel) -> float:
     mass = model.stream_is_mass
     share = model.scenario.byproduct_market.contract_share
     return float(np.minimum(gen, share * need)[mass].sum() / gen[mass].sum()) if gen[mass].sum() > 0 else 0.0
+
+
+def room_left(model: ParkModel) -> float:
+    """Tonnes a month that could still be matched at the end of a run, over generation at normal
+    output (share): sum over streams in t of min(open supply, open demand) over the park's firms,
+    where open = ``contract_share`` x normal quantity less what links commit
+    (:meth:`ByproductMarket.open_quantities`). Near 0: receivers' needs (or suppliers' output) are
+    taken; well above 0: supply and room exist but the pairs do not link."""
+    market = model.byproduct_market
+    _, supply, demand = market.open_quantities()
+    generated, _ = market.normal_generation(model.firms.live)
+    mass = model.stream_is_mass
+    total = generated[:, mass].sum()
+    open_ = np.minimum(np.clip(supply, 0, None).sum(axis=0), np.clip(demand, 0, None).sum(axis=0))
+    return float(open_[mass].sum() / total) if total > 0 else 0.0
 
 
 def dose_response(presets_: tuple[str, ...], seeds: int, months: int, workers: int = 1,
@@ -235,29 +252,36 @@ def dose_effects(runs: pd.DataFrame) -> pd.DataFrame:
                 rows.append({"preset": preset, "instrument": instrument, "dose": dose, "outcome": outcome,
                              "off": float(off[outcome].mean()), "effect": float(diff.mean()),
                              "half": _half_width(diff), "breakdown_off": float(off["breakdown_rate"].mean()),
-                             "need_bound": float(off["need_bound"].mean())})
+                             "need_bound": float(off["need_bound"].mean()),
+                             "room_left": float(off["room_left"].mean()), "platform": float(off["platform"].mean())})
     return pd.DataFrame(rows)
 
 
 def binding_constraint(preset: str, instrument: str, cells: pd.DataFrame) -> str:
     """Why an instrument leaves cross-firm reuse by mass unchanged in a preset (``cells``: its
-    :func:`dose_effects` rows), from the runs: it does not act (no money moves and nothing changes),
-    receivers' needs (reuse off within 10% of :func:`need_bound`), or a transfer to links that form
-    anyway (public cost moves, reuse does not)."""
+    :func:`dose_effects` rows), from the runs with it off: it does not act (no money moves and
+    nothing changes); receivers' needs (reuse within 10% of :func:`need_bound`, or under 2% of
+    generation left with both open supply and room, :func:`room_left`); else a transfer to links
+    that form anyway, with the share of generation that could still be matched and what holds it
+    back (discovery without the platform, distance, breakdowns, pairs that do not pay)."""
     reuse = cells[cells.outcome == "reuse_rate_mass_total"]
     cost = cells[cells.outcome == "fiscal_cost"]
     if (cost.effect.abs() < 1.0).all() and (reuse.effect.abs() < 1e-9).all():
         return "does not act in this preset (nothing it prices: no covered stream, sector or link)"
     off, bound = float(reuse.off.iloc[0]), float(reuse.need_bound.iloc[0])
-    if off >= 0.9 * bound:
-        return f"receivers' needs: reuse {off:.1%} of a needs bound of {bound:.1%}"
+    room, platform = float(reuse.room_left.iloc[0]), bool(reuse.platform.iloc[0] > 0.5)
+    if off >= 0.9 * bound or room < 0.02:
+        return (f"receivers' needs: reuse {off:.1%}, needs bound {bound:.1%}, and only {room:.1%} of generation "
+                "finds both open supply and a receiver with room")
     spent = float(cost.effect.iloc[-1])
+    why = ("who has met whom (no platform), distance, " if not platform else "distance (max_distance, transport), ")
+    held = (f"{room:.1%} of generation still finds open supply and a receiver with room, held back by {why}"
+            f"negotiation breakdowns ({float(reuse.breakdown_off.iloc[0]):.0%} of negotiations) and pairs that "
+            "do not pay even with the instrument")
     if abs(spent) >= 1.0:
         return (f"a transfer: {abs(spent) / 1e6:,.0f} M yuan {'paid' if spent > 0 else 'collected'} at the highest "
-                f"dose, to or from links that form anyway (reuse {off:.1%} against a needs bound of {bound:.1%}; "
-                "what is left unreused is held back by who has met whom, distance, negotiation breakdowns "
-                f"({float(reuse.breakdown_off.iloc[0]):.0%} of negotiations) and links that do not pay even with it)")
-    return "too small to change any link's decision (no money moves at the doses tried)"
+                f"dose, to or from links that form anyway (reuse {off:.1%}, needs bound {bound:.1%}); {held}")
+    return f"too small to change any link's decision (no money moves at the doses tried); {held}"
 
 
 def dose_figures(effects: pd.DataFrame, out: str, outcomes: tuple[str, ...] = (
