@@ -393,7 +393,7 @@ def report_section(quick: bool = False, workers: int = 1) -> list[str]:
     ``workers`` processes run the dose-response and sign tests."""
     margin_seeds, months = (1, 24) if quick else (3, 60)
     cz_seeds = 2 if quick else 10
-    dose_presets, dose_seeds, dose_months = (("generic",), 2, 12) if quick else (tuple(presets()), 6, 48)
+    dose_presets, dose_seeds, dose_months = (("generic",), 2, 12) if quick else (tuple(presets()), 6, 60)
     sign_seeds, sign_months, sign_scenarios = (1, 12, ("generic",)) if quick else (6, 36, tuple(presets()))
     lines = ["", "## 7. Byproduct exchange: margins, the Changzhou rule, dose-response of the instruments", "",
              f"### Sector operating margins (`generic`, {months} months, mean over {margin_seeds} seed(s))", "",
@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="generic only, 2 seeds, 12 months")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--seeds", type=int, default=6, help="paired seeds (default 6)")
-    parser.add_argument("--months", type=int, default=48, help="months a run (default 48)")
+    parser.add_argument("--months", type=int, default=60, help="months a run (default 60)")
     parser.add_argument("--presets", default=",".join(presets()), help="comma-separated presets (default all)")
     parser.add_argument("--out", default="docs/figures", help="folder for the CSV and figures")
     args = parser.parse_args(argv)
