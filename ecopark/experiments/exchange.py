@@ -271,8 +271,9 @@ def binding_constraint(preset: str, instrument: str, cells: pd.DataFrame) -> str
     off, bound = float(reuse.off.iloc[0]), float(reuse.need_bound.iloc[0])
     room, platform = float(reuse.room_left.iloc[0]), bool(reuse.platform.iloc[0] > 0.5)
     if off >= 0.9 * bound or room < 0.02:
-        return (f"receivers' needs: reuse {off:.1%}, needs bound {bound:.1%}, and only {room:.1%} of generation "
-                "finds both open supply and a receiver with room")
+        return (f"no room left to match: only {room:.1%} of generation finds both open supply and a receiver with "
+                f"open need (reuse {off:.1%} against a needs bound of {bound:.1%}; the rest of that bound goes to "
+                "in-plant recycling, sales outside and deliveries short of contracts)")
     spent = float(cost.effect.iloc[-1])
     why = ("who has met whom (no platform), distance, " if not platform else "distance (max_distance, transport), ")
     held = (f"{room:.1%} of generation still finds open supply and a receiver with room, held back by {why}"
