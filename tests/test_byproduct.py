@@ -279,16 +279,17 @@ def test_chunked_encounters_draw_the_plots_a_dense_inverse_cdf_draws(monkeypatch
     """Small chunks give the same meetings as one dense row-stacked inverse-CDF draw."""
     from ecopark.markets import byproduct
 
-    def meetings(chunk_cells: int) -> tuple[np.ndarray, ParkModel]:
+    def meetings(chunk_cells: int, cache_cells: int = 1 << 22) -> tuple[np.ndarray, ParkModel]:
         monkeypatch.setattr(byproduct, "ENCOUNTER_CHUNK_CELLS", chunk_cells)
+        monkeypatch.setattr(byproduct, "ENCOUNTER_CACHE_CELLS", cache_cells)
         model = ParkModel(ecopark.load_scenario("generic", {
             "park.vacant_plots": 40, "byproduct_market.encounters_per_month": 2.5}), seed=5)
         for _ in range(3):
             model.byproduct_market.discover()
         return model.byproduct_market.known.copy(), model
 
-    chunked, model = meetings(7)
-    whole, _ = meetings(1 << 30)
+    chunked, model = meetings(7, cache_cells=0)  # rows recomputed each month, 7 cells at a time
+    whole, _ = meetings(1 << 30)  # every plot's rows cached
     assert chunked.sum() > 0 and np.array_equal(chunked, whole)
     # the dense draw of the code before the fix, on the same generator state
     xy = model.plot_xy

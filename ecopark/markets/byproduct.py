@@ -68,6 +68,9 @@ if TYPE_CHECKING:
 PARTIES = ("supplier", "receiver", "operator", "government")
 # cells (firms x plots) of encounter weights held at once in ByproductMarket.discover: ~8 MB of floats
 ENCOUNTER_CHUNK_CELLS = 1 << 20
+# parks with at most this many plots x plots cells (~34 MB: up to 2,048 plots) keep every plot's
+# weights from the first month on; larger ones recompute the live firms' rows each month
+ENCOUNTER_CACHE_CELLS = 1 << 22
 
 
 def annuity_factor(rate_year, months: int):
@@ -192,6 +195,7 @@ class ByproductMarket:
         self.platform_proposed = 0
         self.platform_formed = 0
         self.bargaining = Bargaining(model)
+        self._plot_weights: np.ndarray | None = None  # every plot's encounter weights, small parks only
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
             "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided",
@@ -492,7 +496,7 @@ class ByproductMarket:
         chunk = max(1, ENCOUNTER_CHUNK_CELLS // max(n_plots, 1))
         for lo in range(0, n, chunk):
             part = slice(lo, lo + chunk)
-            cum = self._encounter_weights(plots[part])
+            cum = self._weights_for(plots[part])
             # inverse-CDF draw within each row: the number of cumulative weights <= u
             pick = (cum[None, :, :] <= (u[:, part] + plots[part])[:, :, None]).sum(axis=2)
             met[:, part] = model.plot_occupant[np.minimum(pick, n_plots - 1)]
@@ -511,12 +515,23 @@ class ByproductMarket:
             self.known[two.row[keep], two.col[keep]] = True
             self.known[two.col[keep], two.row[keep]] = True
 
+    def _weights_for(self, plots: np.ndarray) -> np.ndarray:
+        """:meth:`_encounter_weights` of ``plots``, from a cache of every plot's row where the park
+        is small enough (``ENCOUNTER_CACHE_CELLS``); the rows are the same either way."""
+        n_plots = len(self.model.plot_xy)
+        if n_plots * n_plots > ENCOUNTER_CACHE_CELLS:
+            return self._encounter_weights(plots)
+        if self._plot_weights is None:
+            self._plot_weights = self._encounter_weights(np.arange(n_plots))
+        return self._plot_weights[plots]
+
     def _encounter_weights(self, plots: np.ndarray) -> np.ndarray:
         """Row-normalised cumulative encounter weights exp(-dist/decay) from ``plots`` (m,) to
         every plot, (m, plots), row i shifted by +plots[i] (see :meth:`discover`).
 
-        Computed for the plots of the firms drawing this month only, in chunks of at most
-        ``ENCOUNTER_CHUNK_CELLS`` cells, so memory grows with firms x plots, not plots squared.
+        :meth:`discover` asks for the plots of the firms drawing this month only, in chunks of at
+        most ``ENCOUNTER_CHUNK_CELLS`` cells, so in a large park memory grows with firms x plots,
+        not plots squared (a small park caches every row: :meth:`_weights_for`).
         """
         xy = self.model.plot_xy
         dist = np.hypot(xy[plots, None, 0] - xy[None, :, 0], xy[plots, None, 1] - xy[None, :, 1])
