@@ -29,6 +29,10 @@ STREAM_NUMBERS = (
     "link_capex_per_km",
     "max_distance",
     "co2_avoided",
+    "price_opacity",
+    "offspec_rate",
+    "offspec_cost",
+    "qualification_cost",
 )
 SECTOR_NUMBERS = (
     "capacity",
@@ -65,6 +69,10 @@ class Stream:
     link_capex_per_km: float  # yuan per km of pipe (0 for trucked streams)
     max_distance: float  # km beyond which no link is feasible
     co2_avoided: float  # tCO2e per unit reused
+    price_opacity: float  # share of the valuation uncertainty faced when negotiating it, in [0, 1]
+    offspec_rate: float  # share of a link's months whose delivery is off-spec, in [0, 1]
+    offspec_cost: float  # yuan/unit, the receiver's extra cost in an off-spec month
+    qualification_cost: float  # yuan, the receiver's one-off cost of qualifying a new supplier
     cascade: dict[str, float] = dataclasses.field(default_factory=dict)  # stream -> units passed on per unit received
 
 
@@ -189,6 +197,12 @@ def parse_catalogue(
         if raw.get("credited_to") not in ("supplier", "receiver"):
             raise ConfigError(f"streams.{key}.credited_to", "allowed: 'supplier' or 'receiver'")
         numbers = {f: _number(raw.get(f), f"streams.{key}.{f}", provenance) for f in STREAM_NUMBERS}
+        for share in ("price_opacity", "offspec_rate"):
+            if not 0 <= numbers[share] <= 1:
+                raise ConfigError(f"streams.{key}.{share}", f"value {numbers[share]} out of range; allowed: 0 to 1")
+        for cost in ("offspec_cost", "qualification_cost"):
+            if numbers[cost] < 0:
+                raise ConfigError(f"streams.{key}.{cost}", f"value {numbers[cost]} is negative; allowed: >= 0")
         cascade = {other: _number(entry, f"streams.{key}.cascade.{other}", provenance)
                    for other, entry in raw.get("cascade", {}).items()}
         streams[key] = Stream(

@@ -102,6 +102,8 @@ MONEY_KINDS: dict[str, str] = {
     "green_procurement_premium": "public buyers (government) pay a price premium on products with recycled content",
     "negotiation": "the two sides of a proposed link pay outside advisers, testing and permits for a negotiation",
     "allowance_block_trade": "a covered firm pays another for allowances in a block trade backed by its abatement",
+    "offspec_treatment": "a link's receiver pays outside to re-treat, blend down or replace an off-spec delivery",
+    "qualification": "a link's receiver pays outside for trials, tests and certification of a new byproduct source",
 }
 
 #: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.

@@ -1350,13 +1350,14 @@ OPERATING_IN = ("sale", "stock_sale", "salvage", "recycling_revenue", "green_pro
 #: Money a firm pays in its operations (yuan): inputs (also for its warehouse stock), fixed costs,
 #: disposal, link costs and fees (platform, commission, infrastructure, negotiation, penalties), in-plant
 #: recycling and abatement running costs, the operator's services and MRV, carbon costs, quota and
-#: consumption fines.
+#: consumption fines, off-spec treatment and the qualification of new sources.
 OPERATING_OUT = ("purchase", "stock_purchase", "virgin_input", "operating_cost", "disposal", "landfill_tax", "rent",
                  "processing", "transport", "byproduct_payment", "gate_fee", "platform_fee", "operator_commission",
                  "infrastructure_connection", "infrastructure_throughput", "negotiation", "contract_penalty",
                  "recycling_opex", "abatement_opex", "carbon_accounting_fee", "energy_management_fee",
                  "monitoring_cost", "allowance_purchase", "carbon_penalty", "carbon_tax", "offset_quota_fine",
-                 "reuse_quota_fine", "consumption_ratio_fine", "allowance_block_trade")
+                 "reuse_quota_fine", "consumption_ratio_fine", "allowance_block_trade", "offspec_treatment",
+                 "qualification")
 
 
 def operating_accounts(model: ParkModel) -> tuple[np.ndarray, np.ndarray]:

@@ -70,7 +70,7 @@ from ecopark.scenario import Scenario, load_scenario
 from ecopark.schema import ConfigError
 
 #: The model's random processes, each with its own generator per month (:meth:`ParkModel.draws`).
-RANDOM_PROCESSES = ("demand", "discovery", "auction", "entry", "commodity", "bargaining", "block_trade")
+RANDOM_PROCESSES = ("demand", "discovery", "auction", "entry", "commodity", "bargaining", "block_trade", "quality")
 #: Lowest cost factor a firm draws: the normal draw is floored here so that no variable cost is
 #: negative (binds only in the far tail: 30 s.d. at the default dispersion 0.03).
 MIN_COST_FACTOR = 0.05

@@ -291,6 +291,13 @@ class ByproductMarketSpec:
     trust_loss: float = param(0.3, lo=0, hi=1, doc="share of trust lost when a supplier delivers short")
     trust_recovery: float = param(0.05, lo=0, hi=1, doc="share of the gap to full trust regained per good month")
     shortfall_tolerance: float = param(0.9, lo=0, hi=1, doc="delivered/committed below which a month is a failure")
+    quality_risk: bool = param(True, doc="off-spec deliveries and the receiver's qualification cost of a new source "
+                               "(catalogue offspec_rate, offspec_cost, qualification_cost; docs/byproduct.md)")
+    partner_exit_rate: float = param(0.04, lo=0, hi=1, unit="1/year",
+                                     doc="chance a year that the partner leaves the park and the link ends; link "
+                                     "values discount at the hurdle rate plus this (assumption: about a third of "
+                                     "China's domestic firms close within five years, SAIC 2013 survival report; "
+                                     "established industrial firms in parks far fewer)")
     min_quantity: float = param(10.0, lo=0.01, hi=1e9, unit="units/month",
                                 doc="smallest link worth contracting (> 0: a link carries something)")
     contract_share: float = param(0.8, lo=0.05, hi=1, doc="committed quantity as a share of the pair's open supply "

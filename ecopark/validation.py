@@ -22,8 +22,9 @@ Seven parts, each computed from fresh runs:
 6. **Parameter recovery**: calibration (``ecopark calibrate``) on synthetic targets made by
    the model at known parameter values finds them within its reported intervals.
 7. **Byproduct exchange**: sector margins beside their sourced ranges, the Changzhou
-   posted-price rule with paired seeds, where each instrument binds, and the sign tests of
-   the published IS-ABM results.
+   posted-price rule with paired seeds, the dose-response of every exchange instrument in
+   every preset (with the constraint that binds where an effect is null), and the sign tests
+   of the published IS-ABM results on links and on cross-firm reuse.
 8. **Calibrated presets**: every preset's fitted targets and holdouts (its shipped calibration
    spec) at the calibrated preset, and the cross-park relation of exchange rate and profit margin.
 
@@ -734,7 +735,7 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
         "ordinary loans exist, and the ordinary ratio is mostly 0.", ""]
     lines += recycling_section(outcomes, preset_seeds, preset_steps)
     lines += recovery_section(quick, workers)
-    lines += exchange_report_section(quick)
+    lines += exchange_report_section(quick, workers)
     lines += preset_fit_section(quick, workers)
     return "\n".join(lines), ok
 

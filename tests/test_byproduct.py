@@ -259,3 +259,50 @@ def test_reuse_quota_fines_the_unreused_share_at_year_end():
     assert model.byproduct_market.links.n == 0
     assert model.exits_this_step == 0 and len(model.firms.live) == model.firms.n  # every firm stayed the year
     assert model.ledger.flow("reuse_quota_fine") == pytest.approx(0.5 * generated * 40.0, rel=1e-6)
+
+
+def test_encounter_memory_grows_with_firms_times_plots_not_plots_squared():
+    """10,000 vacant plots without the platform: the encounter draw must not build a dense
+    plots x plots matrix (800 MB per copy; 3.3 GB peak before the fix, issue 29)."""
+    import tracemalloc
+
+    model = ParkModel(ecopark.load_scenario("qinzhou", {
+        "park.vacant_plots": 10000, "policies.platform.enabled": False}), seed=0)
+    tracemalloc.start()
+    model.byproduct_market.discover()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 150e6, f"discovery peaked at {peak / 1e6:.0f} MB"
+
+
+def test_chunked_encounters_draw_the_plots_a_dense_inverse_cdf_draws(monkeypatch):
+    """Small chunks give the same meetings as one dense row-stacked inverse-CDF draw."""
+    from ecopark.markets import byproduct
+
+    def meetings(chunk_cells: int, cache_cells: int = 1 << 22) -> tuple[np.ndarray, ParkModel]:
+        monkeypatch.setattr(byproduct, "ENCOUNTER_CHUNK_CELLS", chunk_cells)
+        monkeypatch.setattr(byproduct, "ENCOUNTER_CACHE_CELLS", cache_cells)
+        model = ParkModel(ecopark.load_scenario("generic", {
+            "park.vacant_plots": 40, "byproduct_market.encounters_per_month": 2.5}), seed=5)
+        for _ in range(3):
+            model.byproduct_market.discover()
+        return model.byproduct_market.known.copy(), model
+
+    chunked, model = meetings(7, cache_cells=0)  # rows recomputed each month, 7 cells at a time
+    whole, _ = meetings(1 << 30)  # every plot's rows cached
+    assert chunked.sum() > 0 and np.array_equal(chunked, whole)
+    # the dense draw of the code before the fix, on the same generator state
+    xy = model.plot_xy
+    dist = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+    weight = np.exp(-dist / model.scenario.byproduct_market.distance_decay_km)
+    np.fill_diagonal(weight, 0.0)
+    cum = np.cumsum(weight, axis=1)
+    cum /= cum[:, -1:]
+    cum += np.arange(len(xy))[:, None]
+    rows = model.firms.live
+    plots = model.firms.plot[rows]
+    u = np.random.default_rng(1).random(len(rows))
+    flat = np.searchsorted(cum.ravel(), u + plots, side="right")
+    dense = np.minimum(flat - plots * len(xy), len(xy) - 1)
+    rowwise = (model.byproduct_market._encounter_weights(plots) <= (u + plots)[:, None]).sum(axis=1)
+    assert np.array_equal(np.minimum(rowwise, len(xy) - 1), dense)

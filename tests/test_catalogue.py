@@ -35,3 +35,20 @@ def test_malformed_catalogue_names_the_key():
     sector = {"name": "S", "output_unit": "t", **{f: good for f in SECTOR_NUMBERS}, "yields": {"nope": good}}
     with pytest.raises(ConfigError, match=r"sectors\.s\.yields\.nope"):
         parse_catalogue({"s": sector}, {"x": stream})
+
+
+def test_price_opacity_is_a_share():
+    good = {"value": 1, "unit": "u", "source": "s"}
+    stream = {"name": "X", "unit": "t", "piped": False, "landfilled": False, "hazardous": False,
+              "credited_to": "receiver", **{f: good for f in STREAM_NUMBERS},
+              "price_opacity": {"value": 1.5, "unit": "share", "source": "s"}}
+    with pytest.raises(ConfigError, match=r"streams\.x\.price_opacity: .*allowed: 0 to 1"):
+        parse_catalogue({}, {"x": stream})
+
+
+def test_commodity_streams_are_less_opaque_than_bespoke_ones():
+    cat = load_catalogue()
+    opacity = {key: s.price_opacity for key, s in cat.streams.items()}
+    for commodity in ("scrap_metal", "bran_meal"):  # public exchange prices (SHFE copper, DCE soybean meal)
+        for bespoke in ("waste_heat", "hydrogen", "slag", "red_mud"):
+            assert opacity[commodity] <= 0.2 < 0.9 <= opacity[bespoke]

@@ -66,7 +66,8 @@ def test_the_operator_commission_is_m_of_the_net_surplus():
     some months)."""
     m = 0.2
     before_calibration = {"economy.firm_shock_sd": 0.05, "byproduct_market.contract_share": 0.8,
-                          "economy.discount_rate": [0.06, 0.15], "byproduct_market.encounters_per_month": 0.3}
+                          "economy.discount_rate": [0.06, 0.15], "byproduct_market.encounters_per_month": 0.3,
+                          "byproduct_market.quality_risk": False}  # off-spec months would be months of loss
     for volatility, exact in ((before_calibration, True), ({}, False)):
         model = _run({"byproduct_market.sharing_rule": "operator_commission", "byproduct_market.commission": m,
                       **NO_CARBON, **volatility}, seed=2, months=30)
@@ -179,3 +180,61 @@ def test_posted_price_beats_haggling_only_where_haggling_is_costly():
         half = 2.776 * diff.std(ddof=1) / np.sqrt(len(diff))  # t(0.975, 4 d.f.)
         assert diff.mean() - half > 0
     assert (np.abs(effects[False].mean(axis=0)) < 0.5 * effects[True].mean(axis=0)).all()
+
+
+def test_breakdown_spread_scales_with_the_streams_price_opacity():
+    """Same surplus and valuations relative to the virgin price: a negotiation over scrap copper
+    (public price) agrees where one over waste heat (bespoke) breaks down (issue 24 item 2)."""
+    from ecopark.markets.bargaining import Negotiation
+
+    model = ParkModel("generic", seed=0)
+    bargaining = model.byproduct_market.bargaining
+    bargaining.new_month()
+    bargaining._xi[:] = 1.0
+    keys = model.catalogue.stream_keys
+    terms = Negotiation(cost=0.0, months=0, spread=0.3)
+    outcomes = {}
+    for key in ("scrap_metal", "waste_heat"):
+        k = keys.index(key)
+        v = float(model.catalogue.streams[key].virgin_price)
+        # surplus 10% of the receiver's valuation against a 30% overstatement of it
+        outcomes[key] = bargaining.negotiate(k, 0, 1, terms, 0.1 * v, 0.0, v)
+    assert outcomes == {"scrap_metal": True, "waste_heat": False}
+    assert bargaining.breakdowns_by_stream[keys.index("waste_heat")] == 1
+    assert bargaining.attempts_by_stream.sum() == 2
+
+
+def test_the_reuse_subsidy_per_tonne_leaves_heat_to_its_own_rate():
+    """A yuan/t subsidy paid on GJ of heat made heat links (worth 60 yuan/GJ) the subsidy's
+    extra links, adding no tonnes (issue 24 item 7): ``rate`` covers streams in t only."""
+    model = ParkModel(ecopark.load_scenario("generic", {
+        "policies.reuse_subsidy.rate": 100.0, "policies.reuse_subsidy.rate_per_gj": 8.0,
+        "policies.reuse_subsidy.by_stream": {"slag": 30.0}}), seed=0)
+    model.step()
+    rates = dict(zip(model.catalogue.stream_keys, model.policy("reuse_subsidy").rates(model.catalogue), strict=True))
+    units = {k: s.unit for k, s in model.catalogue.streams.items()}
+    assert rates["slag"] == 30.0
+    for key, unit in units.items():
+        if key != "slag":
+            assert rates[key] == {"t": 100.0, "GJ": 8.0}[unit], key
+    # the matching surplus of a heat pair carries the GJ rate, not the tonne rate
+    assert model.byproduct_market.unit_values()["subsidy"][model.catalogue.stream_keys.index("waste_heat")] == 8.0
+
+
+def test_dose_response_pairs_seeds_and_names_what_binds():
+    """The dose-response grid (validation section 7) on a small case: every dose of an instrument
+    against the same instrument off on the same seeds; a landfill tax in a park without a
+    landfilled stream changes nothing and is named as not acting; the reuse subsidy costs money."""
+    from ecopark.experiments.exchange import DOSES, binding_constraint, dose_effects, dose_response, dose_section
+
+    runs = dose_response(("qinzhou",), seeds=2, months=4, instruments=("landfill tax", "reuse subsidy"))
+    assert len(runs) == 2 * 2 * 4  # instruments x seeds x doses
+    effects = dose_effects(runs)
+    tax = effects[effects.instrument == "landfill tax"]
+    assert len(tax) == 3 * 6 and (tax.effect == 0).all()  # three doses against off, six outcomes
+    assert binding_constraint("qinzhou", "landfill tax", tax).startswith("does not act")
+    subsidy = effects[(effects.instrument == "reuse subsidy") & (effects.outcome == "fiscal_cost")]
+    assert (subsidy.effect > 0).all() and subsidy.effect.is_monotonic_increasing
+    lines = dose_section(effects, 2, 4)
+    assert sum(line.startswith("| qinzhou |") for line in lines) == 6
+    assert [d for d, _ in DOSES["reuse subsidy"][1]] == sorted(runs[runs.instrument == "reuse subsidy"].dose.unique())

@@ -96,13 +96,11 @@ def test_every_preset_balances_with_every_mechanism_of_issue_17a_on():
 
 
 def test_a_bad_cascade_yield_names_the_key():
-    from ecopark.catalogue import parse_catalogue
+    from ecopark.catalogue import STREAM_NUMBERS, parse_catalogue
     from ecopark.schema import ConfigError
     number = {"value": 1.0, "unit": "x", "source": "test"}
     stream = {"name": "X", "unit": "GJ", "piped": True, "landfilled": False, "hazardous": False,
-              "credited_to": "receiver", **{f: number for f in ("disposal_cost", "virgin_price", "processing_cost",
-                                                                 "transport_cost", "link_capex_fixed",
-                                                                 "link_capex_per_km", "max_distance", "co2_avoided")}}
+              "credited_to": "receiver", **{f: {**number, "value": 0.5} for f in STREAM_NUMBERS}}
     with pytest.raises(ConfigError, match=r"streams\.heat\.cascade\.nowhere: unknown or same stream"):
         parse_catalogue({}, {"heat": {**stream, "cascade": {"nowhere": number}}})
     with pytest.raises(ConfigError, match=r"streams\.heat\.cascade\.low: value -1.0 is negative"):

@@ -9,12 +9,17 @@ supplier) and the platform's savings pi_c, pi_i (0 without the platform)::
     cost    C     = (c0 + c_km * dist) * w * g * (1 - pi_c)        yuan, half paid by each side
     time    M     = round(m0 * w * g)                             months before the first delivery
     spread  sigma = sigma0 * w * g * (1 - pi_i)
-    agree   iff   u > sigma * (max(a_s, 0) * xi_s + v_k * xi_r),   xi_s, xi_r ~ Exp(1)
+    agree   iff   u > o_k * sigma * (max(a_s, 0) * xi_s + v_k * xi_r),   xi_s, xi_r ~ Exp(1)
 
 u is the pair's surplus per unit (the one the market matched on), a_s the supplier's private
 valuation (the disposal cost per unit it avoids, its contractor's fee and taxes; a salvage
 price is a public market price and hides nothing) and v_k the receiver's (the virgin price it
-saves, under its own supply contracts). Each side overstates its reservation value by an amount the other cannot verify,
+saves, under its own supply contracts). o_k is the stream's ``price_opacity`` (catalogue,
+ecopark/data/streams.toml): how much of its value is private. Where the replaced input has
+a public commodity price (scrap copper against the Shanghai copper price, soybean meal
+against the Dalian futures) there is little to hide (o_k 0.1-0.15); a bespoke stream (heat,
+hydrogen, slag, red mud) is valued from each side's own costs and trials (o_k = 1). Each side
+overstates its reservation value by an amount the other cannot verify,
 sigma x its valuation x xi; when the two overstatements exceed the surplus the offers do not
 cross and the negotiation breaks down (a demand-exaggeration reading of bilateral bargaining
 under two-sided private information, where breakdown happens even though trade pays:
@@ -58,6 +63,9 @@ class Bargaining:
         self.barred = {"supplier": np.zeros(0, np.int64), "receiver": np.zeros(0, np.int64),
                        "stream": np.zeros(0, np.int64), "until": np.zeros(0, np.int64)}
         self._xi = np.zeros((0, 0, 2))
+        self.opacity = model.catalogue.stream_array("price_opacity")
+        self.attempts_by_stream = np.zeros(len(self.opacity), dtype=np.int64)
+        self.breakdowns_by_stream = np.zeros(len(self.opacity), dtype=np.int64)
         self.attempts = 0
         self.breakdowns = 0
 
@@ -98,10 +106,13 @@ class Bargaining:
             accounts = model.firms.account[[s, r]]
             model.ledger.transfer("negotiation", accounts, model.outside, np.full(2, terms.cost / 2))
         self.attempts += 1
+        self.attempts_by_stream[k] += 1
         xi_s, xi_r = self._xi[s, k, 0], self._xi[r, k, 1]
-        if surplus > terms.spread * (max(supplier_value, 0.0) * xi_s + max(receiver_value, 0.0) * xi_r):
+        spread = self.opacity[k] * terms.spread
+        if surplus > spread * (max(supplier_value, 0.0) * xi_s + max(receiver_value, 0.0) * xi_r):
             return True
         self.breakdowns += 1
+        self.breakdowns_by_stream[k] += 1
         self.bar(k, s, r)
         return False
 

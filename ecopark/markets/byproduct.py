@@ -5,15 +5,16 @@ and receivers' unmet substitutable needs, stream by stream, meet in a market.
 
 Surplus per unit of stream k from supplier s to receiver r (:meth:`ByproductMarket.pair_values`)::
 
-    u_srk = d_k + tax_k + quota_k * b_s + v_k - proc_k - trans_k * dist_sr + c * co2_k + sub_k + t_k
-            - (A(capex_srk - capex_subsidy) + F) / q_sr
+    u_srk = d_k + tax_k + quota_k * b_s + v_k - proc_k - e_k - trans_k * dist_sr + c * co2_k + sub_k + t_k
+            - (A(capex_srk - capex_subsidy) + F + A qual_k [pair unfamiliar]) / q_sr
 
 with d disposal cost, tax landfill tax, quota the reuse-quota fine and b_s the share of the
 supplier's open supply still below its quota (:meth:`ByproductMarket.quota_shares`), t the
 posted-price top-up (:meth:`ByproductMarket.posted_topups`), v the virgin price replaced,
-proc processing, trans transport per km, c the credited side's realisable carbon value
-(``CarbonMarket.value_per_tonne``), co2 tCO2e avoided per
-unit, sub the reuse subsidy, capex = fixed + per_km * dist (piped streams), A the monthly
+proc processing, e = offspec_rate x offspec_cost the expected off-spec cost, qual the
+receiver's qualification cost of a supplier it has not traded with, trans transport per km,
+c the credited side's realisable carbon value (``CarbonMarket.value_per_tonne``), co2 tCO2e
+avoided per unit, sub the reuse subsidy, capex = fixed + per_km * dist (piped streams), A the monthly
 annuity factor over the contract at the pair's mean hurdle rate, F the platform fee and
 q_sr = min(supply_s, demand_r) the quantity the pair could trade.
 Pairs beyond the stream's max distance, unknown pairs, pairs barred after a failed
@@ -34,10 +35,18 @@ discovered (chance encounters with distance decay, referrals from partners).
 
 Formation: each matched pair is priced by the revenue-sharing rule (contracts.py), negotiates
 (bargaining.py: cost, delay, breakdown; none under the posted price) and forms only if both
-firms' NPV over the contract at their own hurdle rate, with expected deliveries discounted by
-trust in the supplier and by the delay, and capex valued at what financing it costs (subsidy,
-green loan, cash: :meth:`Enterprise.financing_cost`), is positive, and both can finance their
-capex (:meth:`Enterprise.invest`). Contracts commit ``contract_share`` of normal supply and need.
+firms' NPV over the contract at their own hurdle rate plus the partner's exit rate, with
+expected deliveries discounted by trust in the supplier (covered in part by the risk fund on a
+first link) and by the delay, capex valued at what financing it costs (subsidy, green loan,
+cash: :meth:`Enterprise.financing_cost`) and the receiver's qualification cost of a new
+source, is positive, and both can finance their capex (:meth:`Enterprise.invest`). Contracts
+commit ``contract_share`` of normal supply and need.
+
+Quality: the receiver's value per unit is net of the stream's expected off-spec cost
+(offspec_rate x offspec_cost, catalogue); each month a link's delivery is off-spec with
+probability offspec_rate (the model's ``quality`` generator), the receiver pays offspec_cost per
+unit delivered (``offspec_treatment``) and the month counts as a failure for trust. Unfamiliar
+pairs' surplus carries the qualification cost as an annuity over the contract.
 """
 
 from __future__ import annotations
@@ -58,6 +67,11 @@ if TYPE_CHECKING:
     from ecopark.model import ParkModel
 
 PARTIES = ("supplier", "receiver", "operator", "government")
+# cells (firms x plots) of encounter weights held at once in ByproductMarket.discover: ~8 MB of floats
+ENCOUNTER_CHUNK_CELLS = 1 << 20
+# parks with at most this many plots x plots cells (~34 MB: up to 2,048 plots) keep every plot's
+# weights from the first month on; larger ones recompute the live firms' rows each month
+ENCOUNTER_CACHE_CELLS = 1 << 22
 
 
 def annuity_factor(rate_year, months: int):
@@ -181,10 +195,14 @@ class ByproductMarket:
         self.platform_proposed = 0
         self.platform_formed = 0
         self.bargaining = Bargaining(model)
-        self._plot_weights: np.ndarray | None = None
+        self._plot_weights: np.ndarray | None = None  # every plot's encounter weights, small parks only
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
-            "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided")}
+            "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided",
+            "offspec_rate", "offspec_cost", "qualification_cost")}
+        if not self.spec.quality_risk:
+            for name in ("offspec_rate", "offspec_cost", "qualification_cost"):
+                self.stream[name] = np.zeros_like(self.stream[name])
         self.piped = np.array([s.piped for s in cat.streams.values()])
         self.credit_supplier = np.array([s.credited_to == "supplier" for s in cat.streams.values()])
         model.exit_listeners.append(self.firms_exited)
@@ -244,8 +262,8 @@ class ByproductMarket:
         share = np.ones(len(sup)) if quota_share is None else quota_share
         a_s = (unit["supplier"][k] + unit["quota"][k] * share[:, None]
                + (additional * carbon[:, None] if self.credit_supplier[k] else 0.0))
-        a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["transport_cost"][k] * dist
-               + (0.0 if self.credit_supplier[k] else additional * carbon[None, :]))
+        a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["offspec_rate"][k] * st["offspec_cost"][k]
+               - st["transport_cost"][k] * dist + (0.0 if self.credit_supplier[k] else additional * carbon[None, :]))
         consumer = self.model.policy("mandatory_consumption")
         if consumer:  # consumption ratio fine avoided and green-procurement premium (policies/)
             a_r = a_r + consumer.planned_value(k, rec)[None, :]
@@ -293,14 +311,17 @@ class ByproductMarket:
         credited = np.where(self.credit_supplier[k], s, r)
         np.add.at(firms.link_avoided, credited, co2)
 
-        failed = supply_ratio < self.spec.shortfall_tolerance
+        # a month's delivery is off-spec with the stream's offspec_rate (one draw per link)
+        offspec = (self.model.draws("quality").random(links.n)[live] < self.stream["offspec_rate"][k]) & (delivered > 0)
+        failed = (supply_ratio < self.spec.shortfall_tolerance) | offspec
         self.trust[s[failed]] *= 1.0 - self.spec.trust_loss
         good = s[~failed]
         self.trust[good] += self.spec.trust_recovery * (1.0 - self.trust[good])
-        self._settle(live, delivered)
+        self._settle(live, delivered, offspec)
 
-    def _settle(self, live: np.ndarray, delivered: np.ndarray) -> None:
-        """Book this month's payments of active links and record each party's gain."""
+    def _settle(self, live: np.ndarray, delivered: np.ndarray, offspec: np.ndarray) -> None:
+        """Book this month's payments of active links and record each party's gain; a receiver pays
+        ``offspec_cost`` per unit of an off-spec delivery (``offspec``, bool per link)."""
         model, links, ledger, st = self.model, self.links, self.model.ledger, self.stream
         firms = model.firms
         s, r, k = links.supplier[live], links.receiver[live], links.stream[live]
@@ -309,6 +330,8 @@ class ByproductMarket:
         price = links.price[live]
         ledger.transfer_signed("byproduct_payment", "gate_fee", acc_r, acc_s, delivered * price)
         ledger.transfer("processing", acc_r, outside, delivered * st["processing_cost"][k])
+        treatment = np.where(offspec, delivered * st["offspec_cost"][k], 0.0)
+        ledger.transfer("offspec_treatment", acc_r, outside, treatment)
         haulage, infra_fees = model.infrastructure.haulage(live, delivered)  # transport, infrastructure fees if used
 
         subsidy = np.zeros(len(live))
@@ -332,7 +355,7 @@ class ByproductMarket:
                   * model.carbon_market.value_per_tonne(credited))
         op_s = (delivered * (self.supplier_value()[k] + price) + quota - fee_half
                 + np.where(self.credit_supplier[k], carbon, 0.0))
-        op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k] - price) - haulage
+        op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k] - price) - haulage - treatment
                 + subsidy + topup - fee_half + np.where(self.credit_supplier[k], 0.0, carbon))
         consumer = model.policy("mandatory_consumption")
         if consumer:
@@ -456,20 +479,24 @@ class ByproductMarket:
         n = len(rows)
         if n < 2:
             return
-        cum = self._encounter_weights()
         plots = model.firms.plot[rows]
-        n_plots = cum.shape[0]
         rng = model.draws("discovery")
         n_firms = model.firms.n
         meets = rng.random(n_firms)[rows] < min(spec.encounters_per_month, 1.0)
         draws = max(1, int(np.ceil(spec.encounters_per_month)))
-        for _ in range(draws):
-            # row-wise inverse-CDF draw of a plot: rows are stacked, row p shifted by p, one searchsorted
-            u = rng.random(n_firms)[rows]
-            flat = np.searchsorted(cum.ravel(), u + plots, side="right")
-            met = model.plot_occupant[np.minimum(flat - plots * n_plots, n_plots - 1)]
-            ok = meets & (met >= 0)  # meeting a vacant plot is meeting nobody
-            a, b = rows[ok], met[ok]
+        u = np.stack([rng.random(n_firms)[rows] for _ in range(draws)])  # (draws, n), in draw order
+        met = np.full((draws, n), -1)
+        n_plots = len(model.plot_xy)
+        chunk = max(1, ENCOUNTER_CHUNK_CELLS // max(n_plots, 1))
+        for lo in range(0, n, chunk):
+            part = slice(lo, lo + chunk)
+            cum = self._weights_for(plots[part])
+            # inverse-CDF draw within each row: the number of cumulative weights <= u
+            pick = (cum[None, :, :] <= (u[:, part] + plots[part])[:, :, None]).sum(axis=2)
+            met[:, part] = model.plot_occupant[np.minimum(pick, n_plots - 1)]
+        for d in range(draws):
+            ok = meets & (met[d] >= 0)  # meeting a vacant plot is meeting nobody
+            a, b = rows[ok], met[d][ok]
             self.known[a, b] = True
             self.known[b, a] = True
         live = self.links.live
@@ -482,20 +509,31 @@ class ByproductMarket:
             self.known[two.row[keep], two.col[keep]] = True
             self.known[two.col[keep], two.row[keep]] = True
 
-    def _encounter_weights(self) -> np.ndarray:
-        """Row-normalised cumulative encounter weights exp(-dist/decay) between plots (computed once).
-
-        Row p is shifted by +p so that all rows form one increasing array (see :meth:`discover`).
-        """
+    def _weights_for(self, plots: np.ndarray) -> np.ndarray:
+        """:meth:`_encounter_weights` of ``plots``, from a cache of every plot's row where the park
+        is small enough (``ENCOUNTER_CACHE_CELLS``); the rows are the same either way."""
+        n_plots = len(self.model.plot_xy)
+        if n_plots * n_plots > ENCOUNTER_CACHE_CELLS:
+            return self._encounter_weights(plots)
         if self._plot_weights is None:
-            xy = self.model.plot_xy
-            dist = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
-            weight = np.exp(-dist / self.spec.distance_decay_km)
-            np.fill_diagonal(weight, 0.0)
-            cum = np.cumsum(weight, axis=1)
-            cum /= np.maximum(cum[:, -1:], 1e-300)
-            self._plot_weights = cum + np.arange(len(xy))[:, None]
-        return self._plot_weights
+            self._plot_weights = self._encounter_weights(np.arange(n_plots))
+        return self._plot_weights[plots]
+
+    def _encounter_weights(self, plots: np.ndarray) -> np.ndarray:
+        """Row-normalised cumulative encounter weights exp(-dist/decay) from ``plots`` (m,) to
+        every plot, (m, plots), row i shifted by +plots[i] (see :meth:`discover`).
+
+        :meth:`discover` asks for the plots of the firms drawing this month only, in chunks of at
+        most ``ENCOUNTER_CHUNK_CELLS`` cells, so in a large park memory grows with firms x plots,
+        not plots squared (a small park caches every row: :meth:`_weights_for`).
+        """
+        xy = self.model.plot_xy
+        dist = np.hypot(xy[plots, None, 0] - xy[None, :, 0], xy[plots, None, 1] - xy[None, :, 1])
+        weight = np.exp(-dist / self.spec.distance_decay_km)
+        weight[np.arange(len(plots)), plots] = 0.0  # no encounter with one's own plot
+        cum = np.cumsum(weight, axis=1)
+        cum /= np.maximum(cum[:, -1:], 1e-300)
+        return cum + plots[:, None]
 
     def match(self) -> None:
         """Phase 4: discover, then match every stream's open supply and demand and form links."""
@@ -611,8 +649,27 @@ class ByproductMarket:
             feasible[i[(i >= 0) & (j >= 0)], j[(i >= 0) & (j >= 0)]] = False
             if not visible_all:
                 feasible &= self.known[np.ix_(sup, rec)]
+            # a receiver qualifies a source it has not traded with (trials, tests, certification)
+            qualification = self.stream["qualification_cost"][k] * ~self._familiar(sup, rec)
+            surplus = surplus - qualification * annuity_factor(rate, self.spec.contract_months) / q
             values["capex_month"] = capex_month
+            values["qualification"] = qualification
             yield k, sup, rec, supply, demand, np.where(feasible, surplus, np.nan), values
+
+    def _familiar(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
+        """(S, R) bool: supplier sup[i] and receiver rec[j] have traded before (either way round)."""
+        familiar = np.zeros((len(sup), len(rec)), dtype=bool)
+        if not self.bargaining.partners:
+            return familiar
+        pairs = np.array(sorted(self.bargaining.partners))
+        n = self.model.firms.n
+        at_s, at_r = np.full(n, -1), np.full(n, -1)
+        at_s[sup], at_r[rec] = np.arange(len(sup)), np.arange(len(rec))
+        for a, b in ((pairs[:, 0], pairs[:, 1]), (pairs[:, 1], pairs[:, 0])):
+            i, j = at_s[a], at_r[b]
+            ok = (i >= 0) & (j >= 0)
+            familiar[i[ok], j[ok]] = True
+        return familiar
 
     def form(self, k: int, s: int, r: int, q: float, v: dict[str, float], fee: float) -> bool:
         """Price a matched pair, negotiate, check both sides' NPV and financing, and sign.
@@ -621,10 +678,14 @@ class ByproductMarket:
         is fixed in advance (no negotiation); otherwise, including after the fund's schedule
         ends, the pair bargains under the nash rule (``posted_price``) or the scenario's rule,
         with the friction of :mod:`ecopark.markets.bargaining`. A side negotiates only if the
-        present value of its operating gains (trust-weighted, first delivery after the
-        negotiation's delay) exceeds its half of the negotiation cost; after an agreement the
-        link forms if that value exceeds what financing its capex costs and it can pay its part
-        (else the pair is barred for ``retry_months``).
+        present value of its operating gains exceeds its half of the negotiation cost (and, for the
+        receiver of a supplier it has not traded with, the stream's ``qualification_cost``); after
+        an agreement the link forms if that value exceeds what financing its capex costs (plus the
+        qualification) and it can pay its part (else the pair is barred for ``retry_months``).
+        The present value weights the contract's gains by trust in the supplier (on a first link,
+        by the risk fund's :meth:`~ecopark.policies.risk_compensation_fund.RiskCompensationFund.reliability`),
+        discounts at the side's hurdle rate plus ``partner_exit_rate`` (the partner may leave the
+        park) and starts after the negotiation's delay.
         """
         model, spec, firms = self.model, self.spec, self.model.firms
         built = (s, r, k) in self.built
@@ -644,15 +705,24 @@ class ByproductMarket:
         delay, half_cost = (talks.months, talks.cost / 2) if talks else (0, 0.0)
         months = spec.contract_months
         agents = model.firm_agents
-        sides = ((s, self.trust[s] * terms.operating_supplier, terms.capex_supplier),
-                 (r, self.trust[s] * terms.operating_receiver, terms.capex_receiver))
+        first = not (self.linked[s] and self.linked[r])
+        reliability = float(self.trust[s])
+        cover = model.policy("risk_compensation_fund")
+        if cover is not None and first:  # a first link counts on the fund's cover of a shortfall
+            reliability = cover.reliability(reliability)
+        sides = ((s, reliability * terms.operating_supplier, terms.capex_supplier),
+                 (r, reliability * terms.operating_receiver, terms.capex_receiver))
+
+        # the receiver's one-off cost of qualifying a supplier it has not traded with
+        qualification = {s: 0.0, r: float(v.get("qualification", 0.0))}
 
         def value(row: int, cash_flow: float) -> float:  # PV of operating gains, first delivery after the delay
-            rate = firms.discount_rate[row]
+            # the partner may leave the park (partner_exit_rate a year): gains discounted at rate + exit rate
+            rate = firms.discount_rate[row] + spec.partner_exit_rate
             return cash_flow / float(annuity_factor(rate, months)) * (1.0 + rate / 12.0) ** -delay
 
         # a side negotiates only if the link's operating value covers its half of the negotiation cost
-        if any(value(row, cash_flow) - half_cost <= 0 for row, cash_flow, _ in sides):
+        if any(value(row, cash_flow) - half_cost - qualification[row] <= 0 for row, cash_flow, _ in sides):
             return False
         if talks is not None:
             surplus = float(v["a_s"] + v["a_r"] + v["subsidy"] + v["topup"]) - (capex_month + fee) / q
@@ -664,17 +734,19 @@ class ByproductMarket:
                  for row, cash_flow, amount in sides]
         for (row, cash_flow, amount), plan in zip(sides, plans, strict=True):
             cost = agents[row].financing_cost(amount, "link", cash_flow, plan) if plan else 0.0
-            if value(row, cash_flow) - cost <= 0 or (plan and agents[row].cash < plan[2]):
+            own_cash = (plan[2] if plan else 0.0) + qualification[row]
+            if value(row, cash_flow) - cost - qualification[row] <= 0 or (own_cash > 0 and agents[row].cash < own_cash):
                 if talks is not None:
                     self.bargaining.bar(k, s, r)
                 return False
         for row, cash_flow, amount in sides:
             if amount > 0:
                 agents[row].invest(amount, "link", cash_flow, record=False)
+        if qualification[r] > 0:
+            model.ledger.transfer("qualification", firms.account[[r]], model.outside, np.array([qualification[r]]))
         if not built:
             self.built.add((s, r, k))
         self.bargaining.traded(s, r)
-        first = not (self.linked[s] and self.linked[r])
         self.linked[[s, r]] = True
         start = model.steps + delay
         self.links.add(

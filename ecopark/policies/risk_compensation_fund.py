@@ -4,6 +4,11 @@ A link that is the first of its supplier or of its receiver is evaluated once, a
 ``evaluation_months`` months or when it ends earlier. A party whose realised gain over that
 time fell below ``threshold`` times its expected gain is paid ``cover_share`` of the
 shortfall (expected - realised), within the fund's budget.
+
+Firms count on the cover when they decide: a side of a prospective first link whose supplier is
+trusted at T (so it expects T x the contract's gain) expects T + cover_share x (1 - T) of it with
+the fund when T < threshold, else T (:meth:`RiskCompensationFund.reliability`). So the fund tips
+links with untried or unreliable suppliers, those at the margin, and leaves sure ones alone.
 """
 
 from __future__ import annotations
@@ -27,3 +32,10 @@ class RiskCompensationFund(Policy):
 
     name = "risk_compensation_fund"
     Params = RiskCompensationFundParams
+
+    def reliability(self, trust: float) -> float:
+        """Share of a first link's contracted gain a side expects with the fund's cover, given trust T
+        in the supplier: T + cover_share x (1 - T) if T < threshold (realised T x expected, short of
+        the threshold, is made up by cover_share of the shortfall), else T; T if the budget is spent."""
+        p = self.params
+        return trust + p.cover_share * (1.0 - trust) if trust < p.threshold and self.remaining > 0 else trust
