@@ -108,16 +108,16 @@ async def _open(browser, url: str) -> tuple[object, float]:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     t0 = time.monotonic()
-    await page.goto(url, timeout=120_000)
-    await page.wait_for_function(FIGURES_SHOWN, timeout=120_000)
+    await page.goto(url, timeout=900_000)
+    await page.wait_for_function(FIGURES_SHOWN, timeout=900_000)
     return page, time.monotonic() - t0
 
 
 async def _step_once(page) -> float:
     """Press Step; the seconds until every month-axis chart draws month 1."""
     t0 = time.monotonic()
-    await page.get_by_role("button", name="Step", exact=True).click(timeout=60_000)
-    await page.wait_for_function(CHARTS_DRAWN, timeout=120_000, polling=50)
+    await page.get_by_role("button", name="Step", exact=True).click(timeout=600_000)
+    await page.wait_for_function(CHARTS_DRAWN, timeout=600_000, polling=50)
     return time.monotonic() - t0
 
 

@@ -201,3 +201,62 @@ def test_play_loop_stops_when_the_session_has_no_connected_page(monkeypatch):
     time.sleep(1.0)
     assert model.value.steps == stopped_at  # no month stepped after the page went
     rc.close()
+
+
+def _asgi_get(app, path: str, headers: list[tuple[bytes, bytes]], method: str = "GET") -> list[dict]:
+    """The messages ``app`` sends for one request."""
+    import asyncio
+
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path, "query_string": b"", "headers": headers}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_static_files_are_compressed_once_per_server_not_once_per_visitor():
+    """Solara gzipped echarts.js (3.2 MB) afresh for every visitor: about 1 s of CPU each."""
+    import gzip
+
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.gzip import GZipMiddleware
+
+    from ecopark.viz import serving
+
+    calls: list[str] = []
+    body = b"var echarts = 1;\n" * 4000
+
+    async def files(scope, receive, send):
+        calls.append(scope["path"])
+        status = 404 if scope["path"].endswith("missing.js") else 200
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/javascript"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    cached = serving.CachedStaticGZip(files, minimum_size=1000)
+    gz = [(b"accept-encoding", b"gzip, deflate")]
+    first = _asgi_get(cached, "/_solara/cdn/echarts.js", gz)
+    second = _asgi_get(cached, "/_solara/cdn/echarts.js", gz)
+    assert calls == ["/_solara/cdn/echarts.js"] and first == second  # the second visitor gets the stored bytes
+    assert gzip.decompress(b"".join(m.get("body", b"") for m in second)) == body
+    assert b"".join(m.get("body", b"") for m in _asgi_get(cached, "/_solara/cdn/echarts.js", [])) == body
+    assert len(calls) == 2  # a client without gzip has an entry of its own
+    for path, headers, method in (("/", gz, "GET"),  # the page sets a session cookie
+                                  ("/static/x.js", [*gz, (b"if-none-match", b'"abc"')], "GET"),
+                                  ("/static/x.js", gz, "POST"), ("/static/missing.js", gz, "GET")):
+        before = len(calls)
+        _asgi_get(cached, path, headers, method)
+        _asgi_get(cached, path, headers, method)
+        assert len(calls) == before + 2, path  # answered afresh each time
+
+    app_ = Starlette(middleware=[Middleware(GZipMiddleware, minimum_size=1000)])
+    assert serving.install(app_) and app_.user_middleware[0].cls is serving.CachedStaticGZip
+    assert app_.user_middleware[0].kwargs == {"minimum_size": 1000} and app_.middleware_stack is None

@@ -20,11 +20,15 @@ play loop runs past the scenario's horizon and on after its tab has gone. Here:
   back within that time (a network blip) finds its park where it was.
 - While playing, a page that nobody has touched for :data:`IDLE_PLAY_MINUTES` pauses
   (a forgotten tab does not keep a core busy).
+
+Served by Solara, the page's static front-end is compressed once per server rather than
+once per visitor (:mod:`ecopark.viz.serving`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import warnings
@@ -44,6 +48,7 @@ import solara.server.settings  # noqa: E402
 from mesa.visualization.utils import force_update, update_counter  # noqa: E402
 
 from ecopark.scenario import presets  # noqa: E402
+from ecopark.viz import serving  # noqa: E402
 from ecopark.viz.components import (  # noqa: E402
     CHARTS,
     EXPLAINER,
@@ -70,6 +75,9 @@ if "SOLARA_KERNEL_CULL_TIMEOUT" not in os.environ:
     solara.server.settings.kernel.cull_timeout = SESSION_GRACE
 solara.server.settings.theme.show_banner = False
 solara.server.settings.theme.title = "ecopark"
+if "solara.server.starlette" in sys.modules:  # served by Solara (not rendered in a test)
+    # the page's static files are gzipped once per server, not once per visitor
+    serving.install(sys.modules["solara.server.starlette"].app)
 
 #: Map and charts share one grid of three columns: at 1280x800 the map (two columns) and
 #: four charts are in view without scrolling.
