@@ -259,4 +259,43 @@ def test_static_files_are_compressed_once_per_server_not_once_per_visitor():
 
     app_ = Starlette(middleware=[Middleware(GZipMiddleware, minimum_size=1000)])
     assert serving.install(app_) and app_.user_middleware[0].cls is serving.CachedStaticGZip
-    assert app_.user_middleware[0].kwargs == {"minimum_size": 1000} and app_.middleware_stack is None
+    assert app_.user_middleware[0].kwargs == {"minimum_size": 1000, "compresslevel": 6}
+    assert app_.middleware_stack is None
+
+
+def test_visitors_arriving_together_share_one_compression():
+    """Two requests for a file not yet cached: the second waits for the first's bytes."""
+    import asyncio
+
+    from ecopark.viz import serving
+
+    calls: list[str] = []
+    body = b"x" * 50_000
+
+    async def slow_files(scope, receive, send):
+        calls.append(scope["path"])
+        await asyncio.sleep(0.05)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/css")]})
+        await send({"type": "http.response.body", "body": body})
+
+    cached = serving.CachedStaticGZip(slow_files)
+
+    async def visit() -> bytes:
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/static/main.css", "query_string": b"",
+                 "headers": [(b"accept-encoding", b"gzip")]}
+        await cached(scope, receive, send)
+        return b"".join(m.get("body", b"") for m in sent)
+
+    async def class_arrives() -> list[bytes]:
+        return await asyncio.gather(*(visit() for _ in range(5)))
+
+    answers = asyncio.run(class_arrives())
+    assert calls == ["/static/main.css"] and len(set(answers)) == 1 and len(answers[0]) < len(body)
