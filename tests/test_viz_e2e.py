@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -28,7 +29,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path):
+def served(tmp_path):
+    """The app served on a free loopback port: (url, server process id, server log path)."""
     port = _free_port()
     log = open(tmp_path / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "ecopark", "viz", "--port", str(port)],
@@ -45,10 +47,29 @@ def server(tmp_path):
                 proc.kill()
                 pytest.fail("server did not start:\n" + (tmp_path / "server.log").read_text())
             time.sleep(0.3)
-    yield url
+    yield url, proc.pid, tmp_path / "server.log"
     os.killpg(proc.pid, 15)
     proc.wait(timeout=10)
     log.close()
+
+
+@pytest.fixture
+def server(served):
+    return served[0]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (/proc/PID/stat, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _kernels(url: str) -> dict:
+    """Solara's count of live sessions (virtual kernels), from its /resourcez endpoint."""
+    return json.load(urllib.request.urlopen(url + "resourcez", timeout=10))["kernels"]
+
+
+MONTH = "() => +(document.body.innerText.match(/Month (\\d+) of/) || [0, -1])[1]"
 
 
 CANVASES = "Array.from(document.querySelectorAll('canvas')).map(c => c.toDataURL())"
@@ -131,7 +152,7 @@ def test_two_sessions_step_charts_slider_reset_in_browser(server, tmp_path):
         assert page.get_by_text("Month 3 of 120").count() == 1
         assert page.get_by_text("Month 1 of 120").count() == 0
         other.get_by_role("button", name="\u25b6", exact=True).click()  # play, then pause
-        other.get_by_text("Month 4 of 120").wait_for(timeout=20_000)
+        other.wait_for_function(f"() => ({MONTH})() >= 4", timeout=20_000, polling=50)
         other.get_by_role("button", name="\u275a\u275a", exact=True).click()
         assert page.get_by_text("Month 3 of 120").count() == 1
         other.close()
@@ -155,7 +176,50 @@ def test_two_sessions_step_charts_slider_reset_in_browser(server, tmp_path):
         # choosing a preset moves the levers to that park's values (liaocheng's cap declines 1 % a year)
         page.locator(".v-select", has_text="Scenario preset").click()
         page.locator(".v-list-item", has_text="liaocheng").click()
-        page.get_by_text("Carbon cap: tighter each year by: 1 %").wait_for(timeout=10_000)
+        page.get_by_text("Carbon cap: cut each year by: 1 %").wait_for(timeout=10_000)
         assert failed == []  # nothing the offline page asks for is missing (Solara's katex was: two 404s)
         browser.close()
     assert (tmp_path / "stepped.png").stat().st_size > 10_000
+
+
+def test_classroom_page_fits_a_laptop_stops_at_the_horizon_and_a_closed_tab_stops_stepping(served):
+    """At 1280x800 the map and four charts are in view with no Solara banner; Play stops at
+    month 120 with Step disabled; a tab closed while playing costs the server no more CPU and
+    its session has no connected page; the server console stays free of warnings."""
+    url, pid, log = served
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = _open(browser.new_context(viewport={"width": 1280, "height": 800}), url)
+        boxes = page.evaluate("Array.from(document.querySelectorAll('.solara-echarts'))"
+                              ".map(e => e.getBoundingClientRect()).map(r => [r.top, r.bottom, r.height])")
+        assert len(boxes) == 7 and all(h > 250 for _, _, h in boxes), boxes
+        assert sum(bottom <= 800 for _, bottom, _ in boxes) >= 5, boxes  # the map and four charts, unscrolled
+        assert page.get_by_text("This website runs on").count() == 0
+        assert page.get_by_text("penalty").count() >= 1  # explained in the panel
+
+        speed = page.locator(".v-slider").first  # the Run card's play speed
+        box = speed.bounding_box()
+        page.mouse.click(box["x"] + 1, box["y"] + box["height"] / 2)
+        page.get_by_text("one month every 50 ms").wait_for(timeout=10_000)
+        page.get_by_role("button", name="\u25b6", exact=True).click()
+        page.get_by_text("Month 120 of 120").wait_for(timeout=120_000)
+        time.sleep(1.5)
+        assert page.evaluate(MONTH) == 120  # Play stopped at the horizon
+        assert page.get_by_role("button", name="Step", exact=True).is_disabled()
+        assert page.get_by_role("button", name="\u25b6", exact=True).is_disabled()
+        assert page.get_by_text("the end of this run").count() == 1
+
+        page.get_by_role("button", name="Reset", exact=True).click()
+        page.get_by_text("Month 0 of 120").wait_for(timeout=20_000)
+        page.get_by_role("button", name="\u25b6", exact=True).click()
+        page.wait_for_function(f"() => ({MONTH})() >= 3", timeout=30_000, polling=50)
+        page.context.close()
+        time.sleep(2.0)
+        cpu = _cpu_seconds(pid)
+        time.sleep(8.0)
+        used = _cpu_seconds(pid) - cpu
+        assert used < 0.5, f"the server used {used:.2f} s of CPU in the 8 s after the tab closed"
+        assert _kernels(url)["has_connected"] == 0
+        browser.close()
+    text = log.read_text()
+    assert "arning" not in text, text  # a quiet console: no UserWarning, no "warning:"
