@@ -143,15 +143,18 @@ def _worker_died(task: dict[str, Any]) -> tuple[dict[str, Any], None]:
     return row, None
 
 
-def _retry_alone(spec: SweepSpec, tasks: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], pd.DataFrame | None]]:
+def _retry_alone(spec: SweepSpec, tasks: list[dict[str, Any]],
+                 func: Callable[..., tuple[dict[str, Any], pd.DataFrame | None]] | None = None,
+                 ) -> Iterator[tuple[dict[str, Any], pd.DataFrame | None]]:
     """Run each of ``tasks`` again, one at a time in a worker of its own (a fresh one after a
-    death); a task whose worker dies again is recorded as failed."""
+    death); a task whose worker dies again is recorded as failed. ``func(spec, task)`` runs a
+    task (default :func:`run_task`; calibration passes its own)."""
     pool = None
     try:
         for task in tasks:
             pool = pool or worker_pool(1)
             try:
-                result = pool.submit(run_task, spec, task).result()
+                result = pool.submit(func or run_task, spec, task).result()
             except BrokenProcessPool:
                 pool.shutdown(wait=True)
                 pool, result = None, _worker_died(task)
