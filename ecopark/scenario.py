@@ -415,8 +415,20 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str] | Mapping[str
     ``banks[0].capital=1e9`` style indices address entries of a list of tables.
     """
     data = copy.deepcopy(data)
-    items = overrides.items() if isinstance(overrides, Mapping) else map(parse_override, overrides)
+    if isinstance(overrides, Mapping):
+        items = list(overrides.items())
+    elif isinstance(overrides, (str, bytes)) or not isinstance(overrides, Iterable):
+        raise ConfigError("overrides", f"expected a mapping {{key: value}} or a list of 'key=value' strings, "
+                                       f"got {overrides!r}")
+    else:
+        items = []
+        for i, item in enumerate(overrides):
+            if not isinstance(item, str):
+                raise ConfigError(f"overrides[{i}]", f"expected a 'section.key=value' string, got {item!r}")
+            items.append(parse_override(item))
     for key, value in items:
+        if not isinstance(key, str) or not key:
+            raise ConfigError("overrides", f"a key must be a dotted name like 'operator.rent', got {key!r}")
         node: Any = data
         parts = key.split(".")
         for depth, part in enumerate(parts):
@@ -454,6 +466,9 @@ def load_scenario(
     overrides: Iterable[str] | Mapping[str, Any] = (),
 ) -> Scenario:
     """A preset name, a TOML file or a Scenario, with overrides applied, validated."""
+    if not isinstance(name_or_path, (str, Path, Scenario)):
+        raise ConfigError("scenario", f"expected a preset name ({', '.join(presets())}), a TOML file path or a "
+                                      f"Scenario, got {name_or_path!r} ({type(name_or_path).__name__})")
     if isinstance(name_or_path, Scenario):
         if not overrides:
             return name_or_path

@@ -22,6 +22,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown, of the wrong type or out of range."""
@@ -88,7 +90,14 @@ def _check_number(value: Any, tp: type, key: str, meta: Mapping[str, Any]) -> fl
 
 
 def coerce(value: Any, tp: Any, key: str, meta: Mapping[str, Any]) -> Any:
-    """Check and convert one value against a type annotation and field metadata."""
+    """Check and convert one value against a type annotation and field metadata.
+
+    numpy scalars and arrays (``np.int64(3)``, ``np.float32(0.5)``, ``np.bool_``, an array for a
+    list) count as the Python values they hold, so that values drawn with numpy can be set."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    elif isinstance(value, np.ndarray):
+        value = value.tolist()
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
