@@ -90,7 +90,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if out is not None:  # files first: a closed stdout (`| head`) must not lose them
         paths = result.save(out)
         paths.append(write_report(result, out / "report.png"))
-    print(summary_text(result))
+    print(summary_text(result, full=args.all))
     if paths:
         print(f"\nwrote {', '.join(p.name for p in paths)} to {out}/")
     return 0
@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run one scenario and report on it", formatter_class=_Formatter,
                        description="Run one scenario: print its outcomes and largest money flows and, with "
                                    f"--out, save its tables and report.png.\npresets: {', '.join(presets())}",
-                       epilog=_examples("ecopark run", "ecopark run --scenario yueyang --steps 60 --seed 3",
+                       epilog=_examples("ecopark run", "ecopark run --scenario yueyang --steps 60 --seed 3 --all",
                                         "ecopark run --set policies.landfill_tax.rate=80 --set operator.rent=60000 "
                                         "--out results/landfill80",
                                         "ecopark run --scenario my_park.toml --out results/mine | head -20"))
@@ -269,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(repeatable; keys in docs/scenario.md)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="folder for the CSV/JSON outputs and report.png (default: print only)")
+    p.add_argument("--all", action="store_true",
+                   help="print every outcome (about 85, docs/metrics.md), not the one-screen summary")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("sweep", help="run a parameter sweep (resumable)", formatter_class=_Formatter,
