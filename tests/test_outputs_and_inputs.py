@@ -205,5 +205,23 @@ def test_viz_on_a_busy_port_exits_2_with_one_line(capsys):
     assert f"127.0.0.1:{port}" in line and "--port" in line
 
 
-def test_tables_saved_and_loaded_are_the_documented_ones():
-    assert TABLES == ("timeseries", "firms", "streams", "links", "loans", "ledger")
+def _readme_row(first_cell: str) -> str:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    return next(line for line in readme.splitlines() if line.startswith(f"| {first_cell} |"))
+
+
+def test_readme_output_tables_list_the_values_the_data_holds():
+    """README's `--out` table names every loan purpose, status and collateral kind, and every link end reason."""
+    from ecopark.markets.contracts import END_REASONS
+    from ecopark.markets.credit import COLLATERAL_KINDS, PURPOSES, STATUSES
+
+    loans = _readme_row("`loans.csv`")
+    for value in (*PURPOSES, *STATUSES, *COLLATERAL_KINDS):
+        assert value.replace("_", " ") in loans, value
+    links = _readme_row("`links.csv`")
+    for value in END_REASONS:
+        assert value in links, value
+    for name in (*TABLES, "metrics", "config"):
+        _readme_row(f"`{name}.{'json' if name in ('metrics', 'config') else 'csv'}`")
