@@ -268,3 +268,22 @@ def test_a_dead_calibrate_worker_is_retried_once_then_its_run_recorded_as_failed
     base = result.points[result.points["point"] == 0].iloc[0]
     assert base["distance"] == calibration_module.FAILED_DISTANCE  # the base point lost a replication
     assert len(result.points) == len(serial.points)  # the search carried on to the end
+
+
+def test_every_calibration_figure_has_units_on_its_axes(serial, tmp_path, monkeypatch):
+    """Issue 29: fit.png had no units. Each panel's x axis names the target's unit (a step metric
+    summed over months loses "/month"); the distance axes say it is dimensionless."""
+    import matplotlib.figure
+
+    from ecopark.experiments.calibration_report import plots, target_unit
+
+    saved = {}
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, path, **kw: saved.__setitem__(
+        Path(path).name, [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes if ax.get_visible()]))
+    spec = load_calibration(SPEC)
+    plots(spec, serial, tmp_path)
+    assert set(saved) == {"fit.png", "distance.png", "parameters.png"}
+    assert [x for x, _ in saved["fit.png"]] == ["share", "links", "share"]  # adoption_rate, links, reuse rate
+    assert all(x for labels in saved.values() for x, _ in labels)
+    assert all("dimensionless" in y for name in ("distance.png", "parameters.png") for _, y in saved[name])
+    assert target_unit("byproduct_generated_t", "sum") == "t" and target_unit("byproduct_generated_t") == "t/month"
