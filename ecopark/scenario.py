@@ -220,7 +220,8 @@ class CreditSpec:
     npl_after_months: int = param(3, lo=1, hi=120, unit="months",
                                   doc="consecutive missed instalments after which a loan is non-performing")
     default_after_months: int = param(6, lo=1, hi=240, unit="months",
-                                      doc="consecutive missed instalments after which the borrower defaults")
+                                      doc="consecutive missed instalments after which the borrower defaults "
+                                          "(at least npl_after_months)")
     recovery_rate: float = param(0.4, lo=0, hi=1, doc="share of a defaulted loan recovered from collateral")
     risk_weight: float = param(1.0, lo=0, hi=5, doc="risk weight of a loan in the capital ratio")
     secured: SecuredLendingSpec = SecuredLendingSpec()
@@ -234,7 +235,9 @@ class CreditSpec:
 
 @dataclass(frozen=True)
 class ByproductMarketSpec:
-    sharing_rule: str = param("nash", choices=SHARING_RULES, doc="how a link's surplus is split (docs/byproduct.md)")
+    sharing_rule: str = param("nash", choices=SHARING_RULES,
+                              doc="how a link's surplus is split (docs/byproduct.md); posted_price needs a "
+                                  "[policies.posted_price_rule] table")
     bargaining_power: float = param(0.5, lo=0, hi=1, doc="supplier's share of a link's surplus (nash, capex_share)")
     commission: float = param(0.1, lo=0, hi=1, doc="operator's share of the surplus (operator_commission rule)")
     contract_months: int = param(60, lo=1, hi=600, unit="months", doc="duration of a link contract")
