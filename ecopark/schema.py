@@ -213,7 +213,7 @@ def describe(cls: type, path: str = "") -> list[tuple[str, str, str, str]]:
             names = f.metadata.get("names")
             kind = f"list of names of {names} (catalogue keys)" if names else "list of text"
         elif origin in (list, tuple):
-            kind = f"list of {allowed(f.metadata)}"
+            kind = "list of " + allowed(f.metadata).replace("a number", "numbers", 1)
         else:
             kind = allowed(f.metadata)
         if int in (tp, *typing.get_args(tp)) and kind.startswith("a number"):  # int or int | None
