@@ -275,7 +275,11 @@ def run(
         >>> result = run("generic", steps=12, seed=1, overrides={"policies.landfill_tax.rate": 80})
         >>> result.metrics["adoption_rate_final"]  # share of firms in a link at the end (0-1)
     """
-    model = simulate(scenario, steps, seed, overrides)
+    return result_of(simulate(scenario, steps, seed, overrides), seed)
+
+
+def result_of(model: ParkModel, seed: int) -> RunResult:
+    """The :class:`RunResult` of a finished model (run with ``seed``)."""
     scenario, steps = model.scenario, model.steps
     return RunResult(
         timeseries=timeseries(model),
@@ -288,8 +292,8 @@ def run(
         config={
             "scenario": scenario.to_dict(),
             "scenario_source": scenario.source,
-            "steps": steps,
-            "seed": seed,
+            "steps": int(steps),
+            "seed": int(seed),
             "ecopark_version": __version__,
         },
     )
