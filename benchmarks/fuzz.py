@@ -215,6 +215,7 @@ def bad_inputs(tmp: Path) -> list[tuple[str, list[str]]]:
     for key in OTHER_KEYS:
         for value in ("inf", "nan", "1e300"):
             cases.append((f"{key}={value}", [*run, "--set", f"{key}={value}"]))
+    cases += issue29_inputs(tmp, a_file)
     api = "import ecopark; ecopark.run('generic', steps=1, seed={})"
     for label, seed in (("api seed -1", "-1"), ("api seed 1.5", "1.5"), ("api seed text", "'x'"),
                         ("api seed 2**64", "2**64")):
@@ -223,12 +224,129 @@ def bad_inputs(tmp: Path) -> list[tuple[str, list[str]]]:
     return cases
 
 
-def check_inputs(timeout: float) -> tuple[int, int]:
+#: A tiny calibration spec: a run that is wrongly accepted ends in seconds, not at the timeout.
+TINY_CALIBRATION = """scenario = "generic"
+steps = 2
+replications = 1
+seed = 5
+[fixed]
+"park.firms" = {grain_oil = 2, food_feed = 3, livestock = 2}
+"park.vacant_plots" = 1
+[free]
+"byproduct_market.encounters_per_month" = [0.05, 2.0]
+[search]
+n = 5
+population = 5
+iterations = 1
+[[targets]]
+metric = "links_formed_total"
+observed = 6.0
+se = 1.0
+"""
+#: A socket held open while the bad inputs run, so that ``viz`` meets a busy port.
+_BUSY: list = []
+
+
+def _api_case(code: str) -> list[str]:
+    """A ``python -c`` case: exit 2 with the ConfigError's one line, any other exception a traceback."""
+    return ["-c", "import sys\nfrom ecopark.schema import ConfigError\ntry:\n"
+                  + "".join(f" {line}\n" for line in code.splitlines())
+                  + "except ConfigError as e:\n print(e, file=sys.stderr); sys.exit(2)"]
+
+
+def issue29_inputs(tmp: Path, a_file: Path) -> list[tuple[str, list[str]]]:
+    """The bad inputs of issue 29: --out names, calibrate options, plot on crafted folders, viz on a busy
+    port, RunResult.load on damaged folders, API arguments of the wrong type."""
+    import shutil
+    import socket
+
+    import pandas as pd
+
+    import ecopark
+    from ecopark.experiments.batch import sweep
+
+    cal = tmp / "tiny_calibration.toml"
+    cal.write_text(TINY_CALIBRATION)
+    good_sweep = tmp / "good_sweep"
+    sweep({"scenario": "generic", "steps": 1, "replications": 2, "seed": 1, "format": "csv",
+           "outcomes": ["links_formed_total", "fiscal_cost"], "grid": {"policies.landfill_tax.rate": [10.0, 40.0]}},
+          good_sweep, progress=False)
+
+    def crafted(name: str, damage) -> str:
+        folder = tmp / f"crafted_{name}"
+        shutil.copytree(good_sweep, folder)
+        damage(folder)
+        return str(folder)
+
+    run_folder = tmp / "good_run"
+    ecopark.run("generic", steps=2, seed=1).save(run_folder)
+
+    def damaged(name: str, file: str, damage) -> str:
+        folder = tmp / f"damaged_{name}"
+        shutil.copytree(run_folder, folder)
+        path = folder / file
+        if callable(damage):
+            damage(path)
+        else:
+            path.write_text(damage)
+        return str(folder)
+
+    def truncate(path: Path) -> None:
+        path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+
+    def ragged(path: Path) -> None:
+        lines = path.read_text().splitlines()
+        lines[1] = lines[1].rsplit(",", 1)[0]
+        path.write_text("\n".join(lines) + "\n")
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    _BUSY.append(busy)
+    cases = [
+        ("run out 300 characters", ["run", "--steps", "1", "--out", str(tmp / ("x" * 300))]),
+        ("run out empty", ["run", "--steps", "1", "--out", ""]),
+        ("calibrate out is a file", ["calibrate", str(cal), "--out", str(a_file), "--quiet"]),
+        ("calibrate out in /proc", ["calibrate", str(cal), "--out", "/proc/ecopark-calibration", "--quiet"]),
+        ("calibrate scheduler bogus", ["calibrate", str(cal), "--out", str(tmp / "c1"), "--scheduler", "bogus"]),
+        ("calibrate workers 0", ["calibrate", str(cal), "--out", str(tmp / "c2"), "--workers", "0", "--quiet"]),
+        ("calibrate workers -1", ["calibrate", str(cal), "--out", str(tmp / "c3"), "--workers", "-1", "--quiet"]),
+        ("plot manifest not JSON", ["plot", crafted("nojson", lambda f: (f / "manifest.json").write_text("{no"))]),
+        ("plot manifest empty", ["plot", crafted("empty", lambda f: (f / "manifest.json").write_text(""))]),
+        ("plot manifest a list", ["plot", crafted("list", lambda f: (f / "manifest.json").write_text("[1]"))]),
+        ("plot manifest no spec", ["plot", crafted("nospec", lambda f: (f / "manifest.json").write_text(
+            '{"format": "csv"}'))]),
+        ("plot runs missing", ["plot", crafted("noruns", lambda f: (f / "runs.csv").unlink())]),
+        ("plot runs garbage", ["plot", crafted("garbage", lambda f: (f / "runs.csv").write_bytes(b"\x00\xff\x01"))]),
+        ("plot runs no status", ["plot", crafted("nostatus", lambda f: pd.read_csv(f / "runs.csv").drop(
+            columns="status").to_csv(f / "runs.csv", index=False))]),
+        ("plot cost not yuan", ["plot", str(good_sweep), "--cost", "links_formed_total"]),
+        ("viz busy port", ["viz", "--port", str(busy.getsockname()[1])]),
+    ]
+    load = "import ecopark\necopark.RunResult.load({!r})"
+    for label, file, damage in (("metrics not JSON", "metrics.json", "{no"),
+                                ("config a list", "config.json", "[1]"),
+                                ("timeseries garbage", "timeseries.csv", "step,a\n1,2,3,4\n"),
+                                ("metrics a word", "metrics.json", '{"firms_final": "many"}'),
+                                ("timeseries truncated", "timeseries.csv", truncate),
+                                ("links ragged", "links.csv", ragged),
+                                ("ledger empty", "ledger.csv", "")):
+        cases.append((f"api load {label}", _api_case(load.format(damaged(label.replace(" ", "_"), file, damage)))))
+    cases += [("api run scenario 123", _api_case("import ecopark\necopark.run(scenario=123, steps=1)")),
+              ("api run overrides [5]", _api_case("import ecopark\necopark.run(steps=1, overrides=[5])"))]
+    return cases
+
+
+def check_inputs(timeout: float, only_issue29: bool = False) -> tuple[int, int]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     ecopark = [sys.executable, "-m", "ecopark"]
     clean = 0
     with tempfile.TemporaryDirectory() as folder:
-        cases = bad_inputs(Path(folder))
+        if only_issue29:
+            (Path(folder) / "a_file").write_text("x")
+            cases = issue29_inputs(Path(folder), Path(folder) / "a_file")
+        else:
+            cases = bad_inputs(Path(folder))
         for label, argv in cases:
             cmd = [sys.executable, *argv] if argv[:1] == ["-c"] else [*ecopark, *argv]
             try:
@@ -242,7 +360,8 @@ def check_inputs(timeout: float) -> tuple[int, int]:
             clean += ok
             if not ok:
                 print(f"NOT CLEAN  {label}: {why}", flush=True)
-        (Path(folder) / "locked").chmod(0o700)  # so that the temporary folder can be removed
+        if (Path(folder) / "locked").exists():
+            (Path(folder) / "locked").chmod(0o700)  # so that the temporary folder can be removed
     print(f"{clean} of {len(cases)} bad inputs exited 2 with one line")
     return clean, len(cases)
 
@@ -257,6 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--replay", default=None, help="run the scenarios of this JSON file instead of drawing")
     p = sub.add_parser("bad-inputs")
     p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument("--issue29", action="store_true", help="only the bad inputs added by issue 29")
     args = parser.parse_args(argv)
     if args.what == "fuzz":
         cases = json.loads(Path(args.replay).read_text()) if args.replay else draw_cases(args.runs, args.seed)
@@ -264,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
             Path(args.save).write_text(json.dumps(cases))
         fuzz(cases)
     else:
-        check_inputs(args.timeout)
+        check_inputs(args.timeout, args.issue29)
 
 
 if __name__ == "__main__":
