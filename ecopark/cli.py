@@ -219,8 +219,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="fit a park's free parameters to observed figures (resumable)",
                        formatter_class=_Formatter,
-                       description="Fit the free parameters of a calibration spec to its observed targets "
-                                   "(method of simulated moments; docs/calibration.md). Writes calibrated.toml, "
+                       description="Fit the free parameters of a calibration spec to its observed targets\n"
+                                   "(method of simulated moments; docs/calibration.md). Writes calibrated.toml,\n"
                                    "report.md and figures into --out; running the same command again resumes.",
                        epilog=_examples("ecopark calibrate yueyang --out results/cal-yueyang",
                                         "ecopark calibrate my_park_cal.toml --workers 2 --seed 7 --out results/cal",
