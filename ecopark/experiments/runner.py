@@ -138,8 +138,7 @@ class RunResult:
             raise _damaged(out / "metrics.json", "expected a table of metric names and numbers")
         tables = {name: _read_table(out / f"{name}.csv", name) for name in TABLES}
         steps = tables["timeseries"].index
-        if not steps.equals(pd.RangeIndex(1, config["steps"] + 1)) and not (
-                len(steps) == config["steps"] and (steps == np.arange(1, config["steps"] + 1)).all()):
+        if len(steps) != config["steps"] or not (steps == np.arange(1, config["steps"] + 1)).all():
             raise _damaged(out / "timeseries.csv", f"expected one row for each of the run's {config['steps']} "
                                                    f"steps, found {len(steps)}")
         if tables["ledger"].empty:
