@@ -12,8 +12,12 @@ the last two kinds, and the share metrics found outside [0, 1].
 is handled cleanly when the process exits with status 2, prints exactly one line on stderr
 and no traceback, within 120 s. Prints the count handled cleanly and the ones that were not.
 
-Run: ``nice -n 19 .venv/bin/python benchmarks/fuzz.py fuzz --runs 500`` and
-``nice -n 19 .venv/bin/python benchmarks/fuzz.py bad-inputs``.
+``over-allocation``: the crash region of issue 29 (output-based allocation above 1), counting
+crashes, months with utilisation above 1 and output prices at or below zero.
+
+Run: ``nice -n 19 .venv/bin/python benchmarks/fuzz.py fuzz --runs 500``,
+``nice -n 19 .venv/bin/python benchmarks/fuzz.py bad-inputs`` and
+``nice -n 19 .venv/bin/python benchmarks/fuzz.py over-allocation --runs 40``.
 """
 
 from __future__ import annotations
@@ -366,6 +370,39 @@ def check_inputs(timeout: float, only_issue29: bool = False) -> tuple[int, int]:
     return clean, len(cases)
 
 
+def over_allocation(runs: int, seed: int, steps: int = 12) -> None:
+    """Issue 29's crash region: output-based allocation with cap_start 1-2 and initial_price 10-1000
+    yuan/tCO2e (log-uniform), free_share 0.8-1, on the generic park shrunk to 12 firms. Prints the
+    runs that crashed, the months with utilisation above 1 or an output price at or below zero, and
+    the highest utilisation. Uses only the model's own API, so it runs on older versions too."""
+    from ecopark.agents.pricing import output_prices
+    from ecopark.model import ParkModel
+    from ecopark.scenario import load_scenario, scale_park
+
+    rng = np.random.default_rng(seed)
+    crashed = util_months = price_months = 0
+    top = 0.0
+    for _ in range(runs):
+        overrides = {"policies.cap_and_trade.allocation": "output_based",
+                     "policies.cap_and_trade.cap_start": float(rng.uniform(1.0, 2.0)),
+                     "policies.cap_and_trade.initial_price": float(np.exp(rng.uniform(np.log(10), np.log(1000)))),
+                     "policies.cap_and_trade.free_share": float(rng.uniform(0.8, 1.0))}
+        try:
+            model = ParkModel(load_scenario(scale_park(load_scenario("generic"), 12), overrides),
+                              seed=int(rng.integers(2**31)))
+            for _ in range(steps):
+                model.step()
+                rows = model.firms.live
+                util = model.firms.utilisation[rows]
+                top = max(top, float(util.max(initial=0.0)))
+                util_months += bool((util > 1 + 1e-12).any())
+                price_months += bool((output_prices(model, rows)[0] <= 0).any())
+        except Exception:  # counted: the point of the measurement
+            crashed += 1
+    print(f"{runs} over-allocation runs of {steps} months: {crashed} crashed, {util_months} months with "
+          f"utilisation above 1 (highest {top:.3f}), {price_months} months with an output price <= 0")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -374,6 +411,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save", default=None, help="write the drawn scenarios to this JSON file")
     p.add_argument("--replay", default=None, help="run the scenarios of this JSON file instead of drawing")
+    p = sub.add_parser("over-allocation")
+    p.add_argument("--runs", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("bad-inputs")
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--issue29", action="store_true", help="only the bad inputs added by issue 29")
@@ -383,6 +423,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.save:
             Path(args.save).write_text(json.dumps(cases))
         fuzz(cases)
+    elif args.what == "over-allocation":
+        over_allocation(args.runs, args.seed)
     else:
         check_inputs(args.timeout, args.issue29)
 
