@@ -3,15 +3,21 @@ battery of bad inputs to the command line and the Python API (issue 19).
 
 ``fuzz``: ``--runs`` random valid scenarios (``ecopark/fuzz.py``: a preset shrunk to about 12
 firms, a few keys and instruments drawn within their declared ranges, 6-60 months), each run
-under the invariant monitor; prints how many completed, were refused with a ConfigError,
-broke an invariant or crashed, and the messages of the last two kinds.
+under the invariant monitor and the output checks of ``ecopark/fuzz.py`` (utilisation within
+[0, 1], output prices above zero, memory per firm, CSV totals equal to the metrics); prints how
+many completed, were refused with a ConfigError, broke an invariant or crashed, the messages of
+the last two kinds, and the share metrics found outside [0, 1].
 
 ``bad-inputs``: each bad input is run as its own ``ecopark`` (or ``python -c``) process; it
 is handled cleanly when the process exits with status 2, prints exactly one line on stderr
 and no traceback, within 120 s. Prints the count handled cleanly and the ones that were not.
 
-Run: ``nice -n 19 .venv/bin/python benchmarks/fuzz.py fuzz --runs 500`` and
-``nice -n 19 .venv/bin/python benchmarks/fuzz.py bad-inputs``.
+``over-allocation``: the crash region of issue 29 (output-based allocation above 1), counting
+crashes, months with utilisation above 1 and output prices at or below zero.
+
+Run: ``nice -n 19 .venv/bin/python benchmarks/fuzz.py fuzz --runs 500``,
+``nice -n 19 .venv/bin/python benchmarks/fuzz.py bad-inputs`` and
+``nice -n 19 .venv/bin/python benchmarks/fuzz.py over-allocation --runs 40``.
 """
 
 from __future__ import annotations
@@ -53,20 +59,35 @@ def draw_cases(runs: int, seed: int) -> list[dict]:
 
 
 def fuzz(cases: list[dict]) -> collections.Counter:
-    from ecopark.fuzz import fuzz_run
+    """Run the cases; print each violation and crash, then the counts, and the share metrics found
+    outside [0, 1] (which metrics, in how many runs, their extremes)."""
+    from ecopark.fuzz import fuzz_run, share_metrics
 
     runs = len(cases)
     counts: collections.Counter = collections.Counter()
+    out_of_range: dict[str, list[float]] = collections.defaultdict(list)
+    runs_out = 0
     start = time.perf_counter()
     for i, case in enumerate(cases):
         preset, overrides, run_seed, steps = case["preset"], case["overrides"], case["seed"], case["steps"]
-        outcome, message = fuzz_run(preset, overrides, run_seed, steps)
+        findings: list[str] = []
+        outcome, message = fuzz_run(preset, overrides, run_seed, steps, findings=findings)
         counts[outcome] += 1
+        runs_out += bool(findings)
+        for finding in findings:
+            name, _, value = finding.partition(" = ")
+            out_of_range[name].append(float(value.split()[0]))
         if outcome in ("violated", "crashed"):
             print(f"run {i} {outcome}: {preset} seed={run_seed} steps={steps} {overrides}\n    {message[:400]}",
                   flush=True)
     print(f"{runs} runs in {time.perf_counter() - start:.0f} s: " + ", ".join(f"{counts[k]} {k}" for k in
                                                                           ("ok", "refused", "violated", "crashed")))
+    shares = share_metrics()
+    print(f"share metrics outside [0, 1] in {runs_out} of {counts['ok'] + counts['violated']} completed runs "
+          f"({len(out_of_range)} of the {len(shares)} share metrics, those of unit 'share' or 'index 0-1'):")
+    for name, values in sorted(out_of_range.items(), key=lambda x: -len(x[1])):
+        print(f"  {name}: {len(values)} runs, {min(values):.4g} to {max(values):.4g}")
+    counts["runs_out_of_range"] = runs_out
     return counts
 
 
@@ -198,6 +219,7 @@ def bad_inputs(tmp: Path) -> list[tuple[str, list[str]]]:
     for key in OTHER_KEYS:
         for value in ("inf", "nan", "1e300"):
             cases.append((f"{key}={value}", [*run, "--set", f"{key}={value}"]))
+    cases += issue29_inputs(tmp, a_file)
     api = "import ecopark; ecopark.run('generic', steps=1, seed={})"
     for label, seed in (("api seed -1", "-1"), ("api seed 1.5", "1.5"), ("api seed text", "'x'"),
                         ("api seed 2**64", "2**64")):
@@ -206,12 +228,129 @@ def bad_inputs(tmp: Path) -> list[tuple[str, list[str]]]:
     return cases
 
 
-def check_inputs(timeout: float) -> tuple[int, int]:
+#: A tiny calibration spec: a run that is wrongly accepted ends in seconds, not at the timeout.
+TINY_CALIBRATION = """scenario = "generic"
+steps = 2
+replications = 1
+seed = 5
+[fixed]
+"park.firms" = {grain_oil = 2, food_feed = 3, livestock = 2}
+"park.vacant_plots" = 1
+[free]
+"byproduct_market.encounters_per_month" = [0.05, 2.0]
+[search]
+n = 5
+population = 5
+iterations = 1
+[[targets]]
+metric = "links_formed_total"
+observed = 6.0
+se = 1.0
+"""
+#: A socket held open while the bad inputs run, so that ``viz`` meets a busy port.
+_BUSY: list = []
+
+
+def _api_case(code: str) -> list[str]:
+    """A ``python -c`` case: exit 2 with the ConfigError's one line, any other exception a traceback."""
+    return ["-c", "import sys\nfrom ecopark.schema import ConfigError\ntry:\n"
+                  + "".join(f" {line}\n" for line in code.splitlines())
+                  + "except ConfigError as e:\n print(e, file=sys.stderr); sys.exit(2)"]
+
+
+def issue29_inputs(tmp: Path, a_file: Path) -> list[tuple[str, list[str]]]:
+    """The bad inputs of issue 29: --out names, calibrate options, plot on crafted folders, viz on a busy
+    port, RunResult.load on damaged folders, API arguments of the wrong type."""
+    import shutil
+    import socket
+
+    import pandas as pd
+
+    import ecopark
+    from ecopark.experiments.batch import sweep
+
+    cal = tmp / "tiny_calibration.toml"
+    cal.write_text(TINY_CALIBRATION)
+    good_sweep = tmp / "good_sweep"
+    sweep({"scenario": "generic", "steps": 1, "replications": 2, "seed": 1, "format": "csv",
+           "outcomes": ["links_formed_total", "fiscal_cost"], "grid": {"policies.landfill_tax.rate": [10.0, 40.0]}},
+          good_sweep, progress=False)
+
+    def crafted(name: str, damage) -> str:
+        folder = tmp / f"crafted_{name}"
+        shutil.copytree(good_sweep, folder)
+        damage(folder)
+        return str(folder)
+
+    run_folder = tmp / "good_run"
+    ecopark.run("generic", steps=2, seed=1).save(run_folder)
+
+    def damaged(name: str, file: str, damage) -> str:
+        folder = tmp / f"damaged_{name}"
+        shutil.copytree(run_folder, folder)
+        path = folder / file
+        if callable(damage):
+            damage(path)
+        else:
+            path.write_text(damage)
+        return str(folder)
+
+    def truncate(path: Path) -> None:
+        path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+
+    def ragged(path: Path) -> None:
+        lines = path.read_text().splitlines()
+        lines[1] = lines[1].rsplit(",", 1)[0]
+        path.write_text("\n".join(lines) + "\n")
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    _BUSY.append(busy)
+    cases = [
+        ("run out 300 characters", ["run", "--steps", "1", "--out", str(tmp / ("x" * 300))]),
+        ("run out empty", ["run", "--steps", "1", "--out", ""]),
+        ("calibrate out is a file", ["calibrate", str(cal), "--out", str(a_file), "--quiet"]),
+        ("calibrate out in /proc", ["calibrate", str(cal), "--out", "/proc/ecopark-calibration", "--quiet"]),
+        ("calibrate scheduler bogus", ["calibrate", str(cal), "--out", str(tmp / "c1"), "--scheduler", "bogus"]),
+        ("calibrate workers 0", ["calibrate", str(cal), "--out", str(tmp / "c2"), "--workers", "0", "--quiet"]),
+        ("calibrate workers -1", ["calibrate", str(cal), "--out", str(tmp / "c3"), "--workers", "-1", "--quiet"]),
+        ("plot manifest not JSON", ["plot", crafted("nojson", lambda f: (f / "manifest.json").write_text("{no"))]),
+        ("plot manifest empty", ["plot", crafted("empty", lambda f: (f / "manifest.json").write_text(""))]),
+        ("plot manifest a list", ["plot", crafted("list", lambda f: (f / "manifest.json").write_text("[1]"))]),
+        ("plot manifest no spec", ["plot", crafted("nospec", lambda f: (f / "manifest.json").write_text(
+            '{"format": "csv"}'))]),
+        ("plot runs missing", ["plot", crafted("noruns", lambda f: (f / "runs.csv").unlink())]),
+        ("plot runs garbage", ["plot", crafted("garbage", lambda f: (f / "runs.csv").write_bytes(b"\x00\xff\x01"))]),
+        ("plot runs no status", ["plot", crafted("nostatus", lambda f: pd.read_csv(f / "runs.csv").drop(
+            columns="status").to_csv(f / "runs.csv", index=False))]),
+        ("plot cost not yuan", ["plot", str(good_sweep), "--cost", "links_formed_total"]),
+        ("viz busy port", ["viz", "--port", str(busy.getsockname()[1])]),
+    ]
+    load = "import ecopark\necopark.RunResult.load({!r})"
+    for label, file, damage in (("metrics not JSON", "metrics.json", "{no"),
+                                ("config a list", "config.json", "[1]"),
+                                ("timeseries garbage", "timeseries.csv", "step,a\n1,2,3,4\n"),
+                                ("metrics a word", "metrics.json", '{"firms_final": "many"}'),
+                                ("timeseries truncated", "timeseries.csv", truncate),
+                                ("links ragged", "links.csv", ragged),
+                                ("ledger empty", "ledger.csv", "")):
+        cases.append((f"api load {label}", _api_case(load.format(damaged(label.replace(" ", "_"), file, damage)))))
+    cases += [("api run scenario 123", _api_case("import ecopark\necopark.run(scenario=123, steps=1)")),
+              ("api run overrides [5]", _api_case("import ecopark\necopark.run(steps=1, overrides=[5])"))]
+    return cases
+
+
+def check_inputs(timeout: float, only_issue29: bool = False) -> tuple[int, int]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     ecopark = [sys.executable, "-m", "ecopark"]
     clean = 0
     with tempfile.TemporaryDirectory() as folder:
-        cases = bad_inputs(Path(folder))
+        if only_issue29:
+            (Path(folder) / "a_file").write_text("x")
+            cases = issue29_inputs(Path(folder), Path(folder) / "a_file")
+        else:
+            cases = bad_inputs(Path(folder))
         for label, argv in cases:
             cmd = [sys.executable, *argv] if argv[:1] == ["-c"] else [*ecopark, *argv]
             try:
@@ -225,9 +364,43 @@ def check_inputs(timeout: float) -> tuple[int, int]:
             clean += ok
             if not ok:
                 print(f"NOT CLEAN  {label}: {why}", flush=True)
-        (Path(folder) / "locked").chmod(0o700)  # so that the temporary folder can be removed
+        if (Path(folder) / "locked").exists():
+            (Path(folder) / "locked").chmod(0o700)  # so that the temporary folder can be removed
     print(f"{clean} of {len(cases)} bad inputs exited 2 with one line")
     return clean, len(cases)
+
+
+def over_allocation(runs: int, seed: int, steps: int = 12) -> None:
+    """Issue 29's crash region: output-based allocation with cap_start 1-2 and initial_price 10-1000
+    yuan/tCO2e (log-uniform), free_share 0.8-1, on the generic park shrunk to 12 firms. Prints the
+    runs that crashed, the months with utilisation above 1 or an output price at or below zero, and
+    the highest utilisation. Uses only the model's own API, so it runs on older versions too."""
+    from ecopark.agents.pricing import output_prices
+    from ecopark.model import ParkModel
+    from ecopark.scenario import load_scenario, scale_park
+
+    rng = np.random.default_rng(seed)
+    crashed = util_months = price_months = 0
+    top = 0.0
+    for _ in range(runs):
+        overrides = {"policies.cap_and_trade.allocation": "output_based",
+                     "policies.cap_and_trade.cap_start": float(rng.uniform(1.0, 2.0)),
+                     "policies.cap_and_trade.initial_price": float(np.exp(rng.uniform(np.log(10), np.log(1000)))),
+                     "policies.cap_and_trade.free_share": float(rng.uniform(0.8, 1.0))}
+        try:
+            model = ParkModel(load_scenario(scale_park(load_scenario("generic"), 12), overrides),
+                              seed=int(rng.integers(2**31)))
+            for _ in range(steps):
+                model.step()
+                rows = model.firms.live
+                util = model.firms.utilisation[rows]
+                top = max(top, float(util.max(initial=0.0)))
+                util_months += bool((util > 1 + 1e-12).any())
+                price_months += bool((output_prices(model, rows)[0] <= 0).any())
+        except Exception:  # counted: the point of the measurement
+            crashed += 1
+    print(f"{runs} over-allocation runs of {steps} months: {crashed} crashed, {util_months} months with "
+          f"utilisation above 1 (highest {top:.3f}), {price_months} months with an output price <= 0")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -238,16 +411,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save", default=None, help="write the drawn scenarios to this JSON file")
     p.add_argument("--replay", default=None, help="run the scenarios of this JSON file instead of drawing")
+    p = sub.add_parser("over-allocation")
+    p.add_argument("--runs", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("bad-inputs")
     p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument("--issue29", action="store_true", help="only the bad inputs added by issue 29")
     args = parser.parse_args(argv)
     if args.what == "fuzz":
         cases = json.loads(Path(args.replay).read_text()) if args.replay else draw_cases(args.runs, args.seed)
         if args.save:
             Path(args.save).write_text(json.dumps(cases))
         fuzz(cases)
+    elif args.what == "over-allocation":
+        over_allocation(args.runs, args.seed)
     else:
-        check_inputs(args.timeout)
+        check_inputs(args.timeout, args.issue29)
 
 
 if __name__ == "__main__":

@@ -64,15 +64,19 @@ def writable_folder(path: str | Path, key: str = "out") -> Path:
     """``path`` as a folder that exists and can be written (created if missing); ConfigError otherwise.
 
     Called before anything runs, so that a bad ``--out`` costs no simulation time."""
+    if not str(path).strip():
+        raise ConfigError(key, "the folder name is empty; give a folder (e.g. results/run1)")
     out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(key, f"{out} is a file; give a folder")
     try:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(key, f"{out} is a file; give a folder")
         out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(key, f"cannot create folder {out}: {exc.strerror or exc}") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise ConfigError(key, f"folder {out} is not writable")
+        probe = out / f".ecopark-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:  # a name too long, a file on the way, no permission, a read-only or virtual file system
+        shown = str(out) if len(str(out)) <= 80 else f"{str(out)[:60]}... ({len(str(out))} characters)"
+        raise ConfigError(key, f"cannot write into folder {shown}: {exc.strerror or exc}") from None
     return out
 
 
@@ -80,13 +84,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ecopark.experiments.runner import run
     from ecopark.viz.report import summary_text, write_report
 
-    out = writable_folder(args.out) if args.out else None
+    out = writable_folder(args.out) if args.out is not None else None
     result = run(args.scenario, steps=args.steps, seed=args.seed, overrides=args.set)
     paths = []
     if out is not None:  # files first: a closed stdout (`| head`) must not lose them
         paths = result.save(out)
         paths.append(write_report(result, out / "report.png"))
-    print(summary_text(result))
+    print(summary_text(result, full=args.all))
     if paths:
         print(f"\nwrote {', '.join(p.name for p in paths)} to {out}/")
     return 0
@@ -134,6 +138,25 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """ConfigError ("port") when ``host:port`` cannot be listened on (in use, or an unknown host), so that
+    ``ecopark viz`` stops with one line instead of the server's warnings and exit status 3."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError("host", f"{host!r} is not an address of this machine: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError("port", f"cannot listen on {host}:{port}: {exc.strerror or exc} (another ecopark viz? "
+                                      "choose another with --port)") from None
+
+
 def _cmd_viz(args: argparse.Namespace) -> int:
     """Replace this process by the solara server (exec), so that a signal stopping
     ``ecopark viz`` (Ctrl-C, SIGTERM) reaches the server itself and frees the port."""
@@ -147,6 +170,7 @@ def _cmd_viz(args: argparse.Namespace) -> int:
     if not loopback:
         print(f"ecopark: warning: serving on {args.host} makes the app reachable from other machines; "
               "it has no login and runs code on this machine when used", file=sys.stderr)
+    _check_port_free(args.host, args.port)
     solara = Path(sys.executable).with_name("solara")
     if not solara.is_file():
         raise ConfigError("viz", f"the solara command is not installed next to {sys.executable}")
@@ -172,9 +196,16 @@ def _calibration_path(name: str) -> str:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from ecopark.experiments.calibration import calibrate
+    import dataclasses
 
-    result = calibrate(_calibration_path(args.spec), args.out, workers=args.workers, backend=args.backend,
+    from ecopark.experiments.calibration import calibrate
+    from ecopark.experiments.calibration_spec import load_calibration
+
+    spec = load_calibration(_calibration_path(args.spec))
+    if args.seed is not None:
+        spec = dataclasses.replace(spec, seed=args.seed)
+    writable_folder(args.out)
+    result = calibrate(spec, args.out, workers=args.workers, backend=args.backend,
                        scheduler=args.scheduler, progress=not args.quiet)
     print(result.targets[["role", "target", "observed", "before", "after", "within"]].to_string(index=False))
     print()
@@ -186,12 +217,24 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _add_calibrate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("calibrate", help="fit a park's free parameters to observed figures (resumable)")
+    p = sub.add_parser("calibrate", help="fit a park's free parameters to observed figures (resumable)",
+                       formatter_class=_Formatter,
+                       description="Fit the free parameters of a calibration spec to its observed targets\n"
+                                   "(method of simulated moments; docs/calibration.md). Writes calibrated.toml,\n"
+                                   "report.md and figures into --out; running the same command again resumes.",
+                       epilog=_examples("ecopark calibrate yueyang --out results/cal-yueyang",
+                                        "ecopark calibrate my_park_cal.toml --workers 2 --seed 7 --out results/cal",
+                                        "ecopark run --scenario results/cal-yueyang/calibrated.toml --steps 60"))
     p.add_argument("spec", help="calibration spec TOML, or a shipped one: generic, yueyang, qinzhou, liaocheng")
-    p.add_argument("--out", required=True, help="results folder (running again resumes)")
-    p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
-    p.add_argument("--backend", choices=("local", "dask"), default="local")
-    p.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of a Dask scheduler (implies --backend dask)")
+    p.add_argument("--out", required=True, metavar="DIR", help="results folder (running again resumes)")
+    p.add_argument("--workers", type=_whole(1, 1024), default=1, help="parallel worker processes, 1-1024")
+    p.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="local processes or a Dask cluster")
+    p.add_argument("--scheduler", type=_scheduler, default=None, metavar="tcp://HOST:PORT",
+                   help="address of a running Dask scheduler (implies --backend dask; default: a local cluster)")
+    p.add_argument("--seed", type=_whole(0, 2**63 - 1), default=None,
+                   help="master seed of the runs, the sample and the optimiser (default: the spec's seed, "
+                        "0 if it sets none)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_calibrate)
 
@@ -272,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run one scenario and report on it", formatter_class=_Formatter,
                        description="Run one scenario: print its outcomes and largest money flows and, with "
                                    f"--out, save its tables and report.png.\npresets: {', '.join(presets())}",
-                       epilog=_examples("ecopark run", "ecopark run --scenario yueyang --steps 60 --seed 3",
+                       epilog=_examples("ecopark run", "ecopark run --scenario yueyang --steps 60 --seed 3 --all",
                                         "ecopark run --set policies.landfill_tax.rate=80 --set operator.rent=60000 "
                                         "--out results/landfill80",
                                         "ecopark run --scenario my_park.toml --out results/mine | head -20"))
@@ -286,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(repeatable; keys in docs/scenario.md)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="folder for the CSV/JSON outputs and report.png (default: print only)")
+    p.add_argument("--all", action="store_true",
+                   help="print every outcome (about 85, docs/metrics.md), not the one-screen summary")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("sweep", help="run a parameter sweep (resumable)", formatter_class=_Formatter,

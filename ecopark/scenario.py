@@ -259,7 +259,8 @@ class CreditSpec:
     npl_after_months: int = param(3, lo=1, hi=120, unit="months",
                                   doc="consecutive missed instalments after which a loan is non-performing")
     default_after_months: int = param(6, lo=1, hi=240, unit="months",
-                                      doc="consecutive missed instalments after which the borrower defaults")
+                                      doc="consecutive missed instalments after which the borrower defaults "
+                                          "(at least npl_after_months)")
     recovery_rate: float = param(0.4, lo=0, hi=1, doc="share of a defaulted loan recovered from collateral")
     risk_weight: float = param(1.0, lo=0, hi=5, doc="risk weight of a loan in the capital ratio")
     secured: SecuredLendingSpec = SecuredLendingSpec()
@@ -273,7 +274,9 @@ class CreditSpec:
 
 @dataclass(frozen=True)
 class ByproductMarketSpec:
-    sharing_rule: str = param("nash", choices=SHARING_RULES, doc="how a link's surplus is split (docs/byproduct.md)")
+    sharing_rule: str = param("nash", choices=SHARING_RULES,
+                              doc="how a link's surplus is split (docs/byproduct.md); posted_price needs a "
+                                  "[policies.posted_price_rule] table")
     bargaining_power: float = param(0.5, lo=0, hi=1, doc="supplier's share of a link's surplus (nash, capex_share)")
     commission: float = param(0.1, lo=0, hi=1, doc="operator's share of the surplus (operator_commission rule)")
     contract_months: int = param(60, lo=1, hi=600, unit="months", doc="duration of a link contract")
@@ -461,8 +464,20 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str] | Mapping[str
     ``banks[0].capital=1e9`` style indices address entries of a list of tables.
     """
     data = copy.deepcopy(data)
-    items = overrides.items() if isinstance(overrides, Mapping) else map(parse_override, overrides)
+    if isinstance(overrides, Mapping):
+        items = list(overrides.items())
+    elif isinstance(overrides, (str, bytes)) or not isinstance(overrides, Iterable):
+        raise ConfigError("overrides", f"expected a mapping {{key: value}} or a list of 'key=value' strings, "
+                                       f"got {overrides!r}")
+    else:
+        items = []
+        for i, item in enumerate(overrides):
+            if not isinstance(item, str):
+                raise ConfigError(f"overrides[{i}]", f"expected a 'section.key=value' string, got {item!r}")
+            items.append(parse_override(item))
     for key, value in items:
+        if not isinstance(key, str) or not key:
+            raise ConfigError("overrides", f"a key must be a dotted name like 'operator.rent', got {key!r}")
         node: Any = data
         parts = key.split(".")
         for depth, part in enumerate(parts):
@@ -500,6 +515,9 @@ def load_scenario(
     overrides: Iterable[str] | Mapping[str, Any] = (),
 ) -> Scenario:
     """A preset name, a TOML file or a Scenario, with overrides applied, validated."""
+    if not isinstance(name_or_path, (str, Path, Scenario)):
+        raise ConfigError("scenario", f"expected a preset name ({', '.join(presets())}), a TOML file path or a "
+                                      f"Scenario, got {name_or_path!r} ({type(name_or_path).__name__})")
     if isinstance(name_or_path, Scenario):
         if not overrides:
             return name_or_path

@@ -22,6 +22,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown, of the wrong type or out of range."""
@@ -42,11 +44,18 @@ def param(
     lo: float | None = None,
     hi: float | None = None,
     choices: tuple[str, ...] | None = None,
+    values: tuple[int, ...] | None = None,
+    names: str = "",
     unit: str = "",
     doc: str = "",
 ) -> Any:
-    """Declare a configuration field with its default, allowed range, unit and meaning."""
-    meta = {"lo": lo, "hi": hi, "choices": choices, "unit": unit, "doc": doc}
+    """Declare a configuration field with its default, allowed range, unit and meaning.
+
+    ``values``: the only numbers allowed (e.g. the divisors of 12), checked by :func:`build`
+    and documented as "one of ...". ``names``: for a list of names checked against the
+    catalogue by the section's ``validate`` (e.g. "sectors"), documented as "list of names of
+    sectors (catalogue keys)"."""
+    meta = {"lo": lo, "hi": hi, "choices": choices, "values": values, "names": names, "unit": unit, "doc": doc}
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -58,6 +67,8 @@ def allowed(meta: Mapping[str, Any]) -> str:
         return "one of " + ", ".join(repr(c) for c in meta["choices"])
     lo, hi = meta.get("lo"), meta.get("hi")
     unit = f" {meta['unit']}" if meta.get("unit") else ""
+    if meta.get("values"):
+        return "one of " + ", ".join(str(v) for v in meta["values"]) + unit
     if lo is not None and hi is not None:
         return f"a number from {lo} to {hi}{unit}"
     if lo is not None:
@@ -84,11 +95,20 @@ def _check_number(value: Any, tp: type, key: str, meta: Mapping[str, Any]) -> fl
     lo, hi = meta.get("lo"), meta.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(key, f"value {value!r} is out of range; allowed: {allowed(meta)}")
+    if meta.get("values") and value not in meta["values"]:
+        raise ConfigError(key, f"value {value!r} is not allowed; allowed: {allowed(meta)}")
     return int(value) if tp is int else float(value)
 
 
 def coerce(value: Any, tp: Any, key: str, meta: Mapping[str, Any]) -> Any:
-    """Check and convert one value against a type annotation and field metadata."""
+    """Check and convert one value against a type annotation and field metadata.
+
+    numpy scalars and arrays (``np.int64(3)``, ``np.float32(0.5)``, ``np.bool_``, an array for a
+    list) count as the Python values they hold, so that values drawn with numpy can be set."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    elif isinstance(value, np.ndarray):
+        value = value.tolist()
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -189,9 +209,14 @@ def describe(cls: type, path: str = "") -> list[tuple[str, str, str, str]]:
             kind = "text"
         elif origin is dict:
             kind = f"table of name = {allowed({**f.metadata, 'choices': None})}"
+        elif origin in (list, tuple) and typing.get_args(tp)[:1] == (str,) and not f.metadata.get("choices"):
+            names = f.metadata.get("names")
+            kind = f"list of names of {names} (catalogue keys)" if names else "list of text"
         elif origin in (list, tuple):
-            kind = f"list of {allowed(f.metadata)}"
+            kind = "list of " + allowed(f.metadata).replace("a number", "numbers", 1)
         else:
             kind = allowed(f.metadata)
+        if int in (tp, *typing.get_args(tp)) and kind.startswith("a number"):  # int or int | None
+            kind = "a whole number" + kind.removeprefix("a number")
         rows.append((f"{prefix}{f.name}", repr(default), kind, f.metadata.get("doc", "")))
     return rows

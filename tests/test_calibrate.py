@@ -9,12 +9,14 @@ import subprocess
 import sys
 import time
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from ecopark.experiments import calibrate, load_calibration
+from ecopark.experiments import calibration as calibration_module
 from ecopark.experiments.calibration import distance_of
 from ecopark.experiments.recovery import parameter_recovery
 from ecopark.scenario import load_scenario
@@ -193,3 +195,98 @@ def test_shipped_calibration_specs_are_valid():
     for name in presets():
         spec = load_calibration(str(resources.files("ecopark.calibrations").joinpath(f"{name}.toml")))
         assert spec.scenario == name and spec.targets and spec.holdout
+
+
+# -- issue 29: calibrate workers die with the parent; a dead worker's run is retried ----------------
+def _children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_calibrate_workers_exit_when_the_parent_is_killed(tmp_path):
+    spec = {**SPEC, "steps": 600, "search": {"n": 40, "population": 5, "iterations": 2}}
+    spec_file = tmp_path / "spec.toml"
+    spec_file.write_text(_toml(spec))
+    proc = subprocess.Popen([sys.executable, "-m", "ecopark", "calibrate", str(spec_file), "--out",
+                             str(tmp_path / "out"), "--workers", "2", "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    workers: set[int] = set()
+    while len(workers) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, "the workers did not start"
+        time.sleep(0.05)
+        workers = _children(proc.pid)
+    proc.kill()  # SIGKILL: no clean-up code runs in the parent
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    orphans = [w for w in workers if _alive(w)]
+    for w in orphans:  # leave nothing running when the test fails
+        os.kill(w, signal.SIGKILL)
+    assert not orphans
+
+
+_REAL_MOMENT_TASK = calibration_module.moment_task
+
+
+def _lethal_moment_task(sweep, targets, task):
+    """A worker killed as by the OOM killer: run 0 the first time, run 1 every time."""
+    marker = Path(os.environ["ECOPARK_TEST_MARKER"])
+    if task["run"] == 0 and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    if task["run"] == 1:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _REAL_MOMENT_TASK(sweep, targets, task)
+
+
+def _lethal_pair(sweep, task, targets):
+    """The retry's form of :func:`_lethal_moment_task` (workers may import, not fork, this module)."""
+    return _lethal_moment_task(sweep, targets, task), None
+
+
+def test_a_dead_calibrate_worker_is_retried_once_then_its_run_recorded_as_failed(serial, tmp_path, monkeypatch):
+    monkeypatch.setenv("ECOPARK_TEST_MARKER", str(tmp_path / "died-once"))
+    monkeypatch.setattr(calibration_module, "moment_task", _lethal_moment_task)
+    monkeypatch.setattr(calibration_module, "_moment_pair", _lethal_pair)
+    result = calibrate(SPEC, tmp_path / "out", workers=2, progress=False)
+    parts = tmp_path / "out" / "parts"
+    run0 = json.loads((parts / "run-000000.json").read_text())
+    run1 = json.loads((parts / "run-000001.json").read_text())
+    assert run0["status"] == "ok" and (tmp_path / "died-once").exists()  # retried alone, and it finished
+    assert run1["status"] == "failed" and run1["error"].startswith("worker died")
+    base = result.points[result.points["point"] == 0].iloc[0]
+    assert base["distance"] == calibration_module.FAILED_DISTANCE  # the base point lost a replication
+    assert len(result.points) == len(serial.points)  # the search carried on to the end
+
+
+def test_every_calibration_figure_has_units_on_its_axes(serial, tmp_path, monkeypatch):
+    """Issue 29: fit.png had no units. Each panel's x axis names the target's unit (a step metric
+    summed over months loses "/month"); the distance axes say it is dimensionless."""
+    import matplotlib.figure
+
+    from ecopark.experiments.calibration_report import plots, target_unit
+
+    saved = {}
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, path, **kw: saved.__setitem__(
+        Path(path).name, [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes if ax.get_visible()]))
+    spec = load_calibration(SPEC)
+    plots(spec, serial, tmp_path)
+    assert set(saved) == {"fit.png", "distance.png", "parameters.png"}
+    assert [x for x, _ in saved["fit.png"]] == ["share", "links", "share"]  # adoption_rate, links, reuse rate
+    assert all(x for labels in saved.values() for x, _ in labels)
+    assert all("dimensionless" in y for name in ("distance.png", "parameters.png") for _, y in saved[name])
+    assert target_unit("byproduct_generated_t", "sum") == "t" and target_unit("byproduct_generated_t") == "t/month"

@@ -3,6 +3,7 @@
 import numpy as np
 
 import ecopark
+from ecopark.agents.pricing import carbon_cost_per_unit, output_prices
 from ecopark.catalogue import load_catalogue
 from ecopark.model import ParkModel
 
@@ -76,3 +77,25 @@ def test_output_based_allocation_passes_through_only_the_cost_net_of_allowances_
     sold, base, full, beta = _cap_prices("output_based")
     assert 0 < beta < 1
     np.testing.assert_allclose(sold, base + (1 - beta) * full, rtol=1e-6)
+
+
+def test_over_allocation_keeps_prices_above_base_and_utilisation_within_capacity():
+    """Issue 29: under output-based allocation with cap_start up to 2 the allowances a unit earns
+    exceed its emissions (c_f < 0); the price once fell below zero (a crash in the ledger) and
+    utilisation reached 1.47. Over caps and prices, every price is >= the sector's and > 0,
+    utilisation is within [0, 1], and the run completes."""
+    for cap_start in (1.0, 1.5, 2.0):
+        for price in (50.0, 1000.0):
+            model = ParkModel(ecopark.load_scenario("generic", {
+                "policies.cap_and_trade.cap_start": cap_start, "policies.cap_and_trade.initial_price": price,
+                "policies.cap_and_trade.free_share": 1.0}), seed=5)
+            for _ in range(3):
+                model.step()
+                rows = model.firms.live
+                base = model.sector_price[model.firms.sector[rows]]
+                assert (model.firms.utilisation[rows] <= 1 + 1e-12).all()
+                assert (model.firms.utilisation[rows] >= 0).all()
+                p, d = output_prices(model, rows)
+                assert (p >= base - 1e-9).all() and (p > 0).all() and (d <= 1 + 1e-12).all()
+            if cap_start == 2.0:
+                assert (carbon_cost_per_unit(model, model.firms.live) < 0).any()

@@ -24,7 +24,12 @@ def test_cli_run_prints_summary_and_writes_outputs(tmp_path, capsys):
     assert cli.main(["run", "--steps", "6", "--seed", "2", "--set", "policies.landfill_tax.rate=40",
                      "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "landfill_tax_total" in text and "largest money flows" in text
+    assert "fiscal_cost" in text and "largest money flows" in text and "firms_final" in text
+    assert "landfill_tax_total" not in text and "ecopark run --all" in text  # one screen; the rest a flag away
+    assert len(text.splitlines()) <= 40
+    assert cli.main(["run", "--steps", "2", "--all"]) == 0
+    full = capsys.readouterr().out
+    assert all(name in full for name in metrics.RUN_METRICS)
     for name in ("timeseries.csv", "firms.csv", "streams.csv", "ledger.csv", "metrics.json", "config.json",
                  "report.png"):
         assert (out / name).stat().st_size > 0, name

@@ -152,15 +152,18 @@ def _worker_died(task: dict[str, Any]) -> tuple[dict[str, Any], None]:
 
 
 def _retry_alone(spec: SweepSpec, tasks: list[dict[str, Any]], measure: Measure | None = None,
+                 func: Callable[..., tuple[dict[str, Any], pd.DataFrame | None]] | None = None,
                  ) -> Iterator[tuple[dict[str, Any], pd.DataFrame | None]]:
     """Run each of ``tasks`` again, one at a time in a worker of its own (a fresh one after a
-    death); a task whose worker dies again is recorded as failed."""
+    death); a task whose worker dies again is recorded as failed. ``func(spec, task)`` runs a
+    task (default :func:`run_task`; calibration passes its own)."""
     pool = None
     try:
         for task in tasks:
             pool = pool or worker_pool(1)
             try:
-                result = pool.submit(run_task, spec, task, measure).result()
+                future = pool.submit(func, spec, task) if func else pool.submit(run_task, spec, task, measure)
+                result = future.result()
             except BrokenProcessPool:
                 pool.shutdown(wait=True)
                 pool, result = None, _worker_died(task)
@@ -399,14 +402,38 @@ def _write_table(table: pd.DataFrame, stem: Path, fmt: str) -> None:
 
 
 def load_results(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any]]:
-    """(runs, timeseries or None, manifest) of a sweep folder, in one call."""
+    """(runs, timeseries or None, manifest) of a sweep folder, in one call.
+
+    Raises ConfigError ("folder") naming the file when the folder is not one a sweep wrote: no
+    manifest, a manifest that is not a JSON table with the sweep's spec and parameters, a
+    runs table that is missing, unreadable or has no status column."""
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
-    if not manifest_path.exists():
+    if not manifest_path.is_file():
         raise ConfigError("folder", f"{folder} has no manifest.json: not a sweep results folder")
-    manifest = json.loads(manifest_path.read_text())
-    read = pd.read_parquet if manifest.get("format") == "parquet" else pd.read_csv
-    suffix = ".parquet" if manifest.get("format") == "parquet" else ".csv"
-    runs = read(folder / f"runs{suffix}")
-    ts_path = folder / f"timeseries{suffix}"
-    return runs, (read(ts_path) if ts_path.exists() else None), manifest
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        why = f"{manifest_path} is not readable JSON ({exc}): not a sweep results folder"
+        raise ConfigError("folder", why) from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("spec"), dict) \
+            or not isinstance(manifest.get("parameters"), list):
+        raise ConfigError("folder", f"{manifest_path} has no spec and parameters: not written by a sweep")
+    fmt = "parquet" if manifest.get("format") == "parquet" else "csv"
+    read = pd.read_parquet if fmt == "parquet" else pd.read_csv
+
+    def table(stem: str) -> pd.DataFrame:
+        path = folder / f"{stem}.{fmt}"
+        try:
+            return read(path)
+        except FileNotFoundError:
+            raise ConfigError("folder", f"{path} is missing: the sweep has not finished (run it again to "
+                                        "resume)") from None
+        except Exception as exc:  # pyarrow and pandas raise many kinds on a damaged file
+            raise ConfigError("folder", f"{path} is not a readable {fmt} table ({type(exc).__name__})") from None
+
+    runs = table("runs")
+    if "status" not in runs.columns:
+        raise ConfigError("folder", f"{folder / f'runs.{fmt}'} has no status column: not written by a sweep")
+    has_ts = (folder / f"timeseries.{fmt}").exists()
+    return runs, (table("timeseries") if has_ts else None), manifest

@@ -37,9 +37,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from ecopark import __version__
-from ecopark.experiments.batch import PART, Progress, _save_part, _write_atomic, run_task
+from ecopark.experiments.batch import PART, Progress, _retry_alone, _save_part, _write_atomic, run_task, worker_pool
 from ecopark.experiments.calibration_spec import CalibrationSpec, Target, load_calibration
 from ecopark.experiments.spec import SweepSpec, derive_seed
 from ecopark.metrics import RUN_METRICS
@@ -67,6 +69,12 @@ def moment_task(sweep: SweepSpec, targets: tuple[Target, ...], task: dict[str, A
     return row
 
 
+def _as_pair(func: Callable[..., dict[str, Any]], args: tuple[Any, ...], _spec: SweepSpec,
+             task: dict[str, Any]) -> tuple[dict[str, Any], None]:
+    """``func(*args, task)`` in the (row, series) form of the sweep's retry of a dead worker's run."""
+    return func(*args, task), None
+
+
 def sweep_of(spec: CalibrationSpec) -> SweepSpec:
     """The sweep spec each run of the calibration is executed with: what it records, and nothing more."""
     targets = [*spec.targets, *spec.holdout]
@@ -78,7 +86,13 @@ def sweep_of(spec: CalibrationSpec) -> SweepSpec:
 
 
 class Executor:
-    """Runs tasks on worker processes (local) or a Dask cluster, kept open for the whole calibration."""
+    """Runs tasks on worker processes (local) or a Dask cluster, kept open for the whole calibration.
+
+    Local workers are those of the sweeps (``batch.worker_pool``): they exit when this process
+    dies, and one run is in flight per worker, so when a worker dies (killed, out of memory)
+    the runs in flight are retried once each alone in a fresh worker, and a run whose worker
+    dies again is recorded as failed ("worker died"; its candidate gets ``FAILED_DISTANCE``).
+    """
 
     def __init__(self, workers: int, backend: str, scheduler: str | None) -> None:
         if backend not in ("local", "dask"):
@@ -98,13 +112,12 @@ class Executor:
                 self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                             host="127.0.0.1", dashboard_address=None)
             self.client = Client(self.scheduler or self.cluster)
-        elif self.workers > 1:
-            self.pool = ProcessPoolExecutor(max_workers=self.workers)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
@@ -125,15 +138,51 @@ class Executor:
             for future in as_completed(futures):
                 yield future.result()
                 future.release()
-        elif self.pool is not None:
-            pending = {self.pool.submit(func, *args, t) for t in tasks}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
+        elif self.workers > 1:
+            yield from self._local(func, args, tasks)
         else:
             for task in tasks:
                 yield func(*args, task)
+
+
+    def _local(self, func: Callable[..., dict[str, Any]], args: tuple[Any, ...],
+               tasks: list[dict]) -> Iterator[dict[str, Any]]:
+        """``func(*args, task)`` of ``tasks`` on the worker pool, one run in flight per worker; a broken
+        pool's runs are retried alone (``args[0]`` is the sweep spec)."""
+        queue = list(reversed(tasks))  # a stack: pop() gives the next task
+
+        def submit(task: dict[str, Any]) -> bool:
+            try:
+                pending[self.pool.submit(func, *args, task)] = task
+                return True
+            except BrokenProcessPool:  # the pool broke since the last look: the task never started
+                queue.append(task)
+                return False
+
+        while queue:
+            self.pool = self.pool or worker_pool(self.workers)
+            pending: dict[Future, dict[str, Any]] = {}
+            suspects: list[dict[str, Any]] = []
+            while queue and len(pending) < self.workers and submit(queue.pop()):
+                pass
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = pending.pop(future)
+                    try:
+                        row = future.result()
+                    except BrokenProcessPool:  # this run's worker, or another's, died
+                        suspects.append(task)
+                        continue
+                    yield row
+                    if queue and not suspects:
+                        submit(queue.pop())
+            if suspects:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                self.pool = None
+                for row, _ in _retry_alone(args[0], sorted(suspects, key=lambda t: t["run"]),
+                                           func=partial(_as_pair, func, args)):
+                    yield row
 
 
 @dataclass

@@ -30,6 +30,8 @@ import pandas as pd
 
 from ecopark.experiments.batch import _write_atomic
 from ecopark.experiments.calibration_spec import CalibrationSpec
+from ecopark.experiments.plots import _declaration
+from ecopark.metrics import RUN_METRICS, STEP_METRICS
 from ecopark.scenario import apply_overrides, load_scenario, read_scenario_data
 
 RESPONSE_MIN, P_MAX = 1.0, 0.05
@@ -271,6 +273,13 @@ def _fmt(x: float) -> str:
     return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.4g}"
 
 
+def target_unit(metric: str, aggregate: str | None = None) -> str:
+    """The unit of a target's moment: its metric's (``docs/metrics.md``); a step metric summed over
+    months loses its "/month" ("t/month" summed is "t")."""
+    unit = (RUN_METRICS.get(metric) or STEP_METRICS.get(metric)).unit
+    return unit.removesuffix("/month") if aggregate == "sum" and metric not in RUN_METRICS else unit
+
+
 def plots(spec: CalibrationSpec, result: CalibrationResult, out: Path) -> list[Path]:
     """fit.png (observed vs simulated per target), distance.png (the search), parameters.png."""
     import matplotlib
@@ -280,7 +289,8 @@ def plots(spec: CalibrationSpec, result: CalibrationResult, out: Path) -> list[P
 
     paths = []
     t = result.targets
-    fig, axes = plt.subplots(len(t), 1, figsize=(7, 1.3 * len(t) + 0.8), squeeze=False)
+    aggregates = {x.label: x.aggregate for x in (*spec.targets, *spec.holdout)}
+    fig, axes = plt.subplots(len(t), 1, figsize=(7, 1.5 * len(t) + 0.8), squeeze=False)
     for ax, r in zip(axes[:, 0], t.itertuples(), strict=True):
         ax.axvspan(r.observed - r.scale, r.observed + r.scale, color="0.85", label=f"observed ± {r.scale_kind}")
         ax.axvline(r.observed, color="k", lw=1)
@@ -294,6 +304,7 @@ def plots(spec: CalibrationSpec, result: CalibrationResult, out: Path) -> list[P
         ax.set_ylim(0, 1)
         ax.set_yticks([])
         ax.set_title(f"{r.role}: {r.target}", fontsize=9, loc="left")
+        ax.set_xlabel(target_unit(r.metric, aggregates.get(r.target)), fontsize=8)
     axes[0, 0].legend(fontsize=7, loc="upper right", ncol=2)
     fig.tight_layout()
     paths.append(out / "fit.png")
@@ -309,7 +320,7 @@ def plots(spec: CalibrationSpec, result: CalibrationResult, out: Path) -> list[P
     ax.axhline(result.threshold, color="tab:green", ls="--", lw=1, label="acceptance")
     ax.set_yscale("log")
     ax.set_xlabel("candidate (order evaluated)")
-    ax.set_ylabel("distance")
+    ax.set_ylabel("distance D (dimensionless, log scale)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     paths.append(out / "distance.png")
@@ -328,8 +339,9 @@ def plots(spec: CalibrationSpec, result: CalibrationResult, out: Path) -> list[P
         if spec.free[key].log:
             ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(key, fontsize=7)
-        ax.set_ylabel("distance")
+        unit = _declaration(key).get("unit") or "no unit"
+        ax.set_xlabel(f"{key}\n({unit}{', log scale' if spec.free[key].log else ''})", fontsize=7)
+        ax.set_ylabel("distance D (dimensionless)")
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     paths.append(out / "parameters.png")

@@ -323,6 +323,10 @@ def plot_results(folder: str | Path, outcomes: list[str] | None = None, fmt: str
             raise ConfigError(f"outcomes[{i}]", f"{name!r} is not in this sweep; allowed: {', '.join(available)}")
     if cost is not None and cost not in available:
         raise ConfigError("cost", f"{cost!r} is not in this sweep; allowed: {', '.join(available)}")
+    if cost is not None and RUN_METRICS[cost].unit != "yuan":
+        yuan = [c for c in available if RUN_METRICS[c].unit == "yuan"]
+        raise ConfigError("cost", f"{cost!r} is in {RUN_METRICS[cost].unit}, not yuan; allowed: "
+                                  f"{', '.join(yuan) or 'none recorded by this sweep'}")
     figures: list[tuple[Path, str]] = []
     notes: list[str] = []
     grid = [p for p in params if p not in sampled]

@@ -34,8 +34,8 @@ from ecopark.schema import ConfigError, param
 @dataclass(frozen=True)
 class CapAndTradeParams(PolicyParams):
     covered_sectors: list[str] = param(["refining", "fine_chemicals", "chlor_alkali", "aluminium", "copper",
-                                        "building_materials"], doc="sectors under the cap (DOMAIN 4: power, cement, "
-                                                                  "aluminium, chemicals)")
+                                        "building_materials"], names="sectors",
+                                       doc="sectors under the cap (DOMAIN 4: power, cement, aluminium, chemicals)")
     cap_start: float = param(0.97, lo=0, hi=2, doc="first year's cap as a share of covered BAU emissions")
     cap_decline: float = param(0.02, lo=0, hi=1, unit="1/year", doc="annual decline of the cap")
     free_share: float = param(0.9, lo=0, hi=1, doc="share of the cap allocated free by benchmark")
@@ -45,7 +45,8 @@ class CapAndTradeParams(PolicyParams):
                            doc="charge per tonne not covered at compliance")
     banking: bool = param(True, doc="unused allowances carry over to the next year")
     offset_limit: float = param(0.05, lo=0, hi=1, doc="offset credits usable, as a share of covered emissions")
-    session_months: int = param(3, lo=1, hi=12, unit="months", doc="months between call-auction sessions")
+    session_months: int = param(3, lo=1, hi=12, values=(1, 2, 3, 4, 6, 12), unit="months",
+                                doc="months between call-auction sessions (a divisor of 12)")
     initial_price: float = param(60.0, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
                                  doc="price firms expect before the first session")
     expectation_weight: float = param(0.5, lo=0, hi=1, doc="weight of the last session in the expected share of "
@@ -108,9 +109,6 @@ class CapAndTradeParams(PolicyParams):
             raise ConfigError(f"{path}.surrender_month", f"value {self.surrender_month} needs banking = true (a "
                                                          "deadline in the next year uses allowances across years); "
                                                          "allowed without banking: 0")
-        if 12 % self.session_months:
-            raise ConfigError(f"{path}.session_months",
-                              f"value {self.session_months} must divide 12; allowed: 1, 2, 3, 4, 6, 12")
 
 
 @register

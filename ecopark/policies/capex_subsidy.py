@@ -30,12 +30,13 @@ class CapexSubsidy(Policy):
     Params = CapexSubsidyParams
 
     def amounts(self, capex: np.ndarray, purpose: str) -> np.ndarray:
-        """min(share * capex, cap_per_project) for each project in ``capex`` (yuan), ignoring the
-        budget: what firms count on when they value investments of ``purpose``."""
+        """min(share * capex, cap_per_project, remaining budget) for each project in ``capex``
+        (yuan), 0 outside the policy's months: what firms count on when they value investments
+        of ``purpose``, each project on its own (the quote it would get now, :meth:`quote`)."""
         p = self.params
-        if purpose not in p.purposes:
+        if purpose not in p.purposes or not self.active(self.model.steps):
             return np.zeros_like(capex)
-        return np.minimum(p.share * capex, p.cap_per_project)
+        return np.minimum(np.minimum(p.share * capex, p.cap_per_project), self.remaining)
 
     def quote(self, capex: float, purpose: str) -> float:
         """Subsidy a project of ``capex`` yuan would get now (yuan), without paying it."""

@@ -13,7 +13,7 @@ from ecopark.schema import param
 class CarbonTaxParams(PolicyParams):
     rate: float = param(80.0, lo=0, hi=100000, unit="yuan/tCO2e", doc="tax per tonne emitted")
     covered_sectors: list[str] = param(["refining", "fine_chemicals", "chlor_alkali", "aluminium", "copper",
-                                        "building_materials"], doc="sectors that pay the tax")
+                                        "building_materials"], names="sectors", doc="sectors that pay the tax")
 
     def validate(self, path: str) -> None:
         super().validate(path)

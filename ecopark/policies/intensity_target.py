@@ -54,7 +54,8 @@ ENERGY_INTENSIVE = ["refining", "fine_chemicals", "chlor_alkali", "aluminium", "
 
 @dataclass(frozen=True)
 class IntensityTargetParams(PolicyParams):
-    covered_sectors: list[str] = param(ENERGY_INTENSIVE, doc="sectors whose firms have intensity targets")
+    covered_sectors: list[str] = param(ENERGY_INTENSIVE, names="sectors",
+                                       doc="sectors whose firms have intensity targets")
     reduction: float = param(0.03, lo=0, hi=0.5, unit="1/year",
                              doc="yearly cut in emission intensity (tCO2e per unit of output) asked of each "
                                  "covered firm, compounded from its base year (DOMAIN 4: at least 3%)")

@@ -43,8 +43,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MandatoryConsumptionParams(PolicyParams):
-    sectors: list[str] = param(["building_materials"], doc="receiver sectors under the ratio (consumers)")
-    streams: list[str] = param(["fly_ash", "slag", "red_mud"], doc="waste-based inputs that count (streams in t)")
+    sectors: list[str] = param(["building_materials"], names="sectors",
+                               doc="receiver sectors under the ratio (consumers)")
+    streams: list[str] = param(["fly_ash", "slag", "red_mud"], names="streams in t",
+                               doc="waste-based inputs that count (streams in t)")
     share: float = param(0.3, lo=0, hi=1,
                          doc="minimum share of the covered input needs met by waste-based inputs each year")
     fine: float = param(50.0, lo=0, hi=100000, unit="yuan/t", doc="fine per tonne of waste-based input short")

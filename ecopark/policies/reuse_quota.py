@@ -20,7 +20,7 @@ from ecopark.schema import param
 @dataclass(frozen=True)
 class ReuseQuotaParams(PolicyParams):
     quota: float = param(0.5, lo=0, hi=1, doc="share of each quota stream that must be reused each year")
-    streams: list[str] = param(["fly_ash", "slag", "red_mud"], doc="streams under the quota")
+    streams: list[str] = param(["fly_ash", "slag", "red_mud"], names="streams", doc="streams under the quota")
     fine: float = param(50.0, lo=0, hi=100000, unit="yuan/unit", doc="fine per unit short of the quota")
 
     def validate(self, path: str) -> None:

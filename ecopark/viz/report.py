@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
-from ecopark.experiments.runner import RunResult
+from ecopark.experiments.runner import COUNT_UNITS, RunResult
 from ecopark.metrics import RUN_METRICS
 from ecopark.viz.numbers import abbreviate
 
@@ -23,13 +23,25 @@ def _fmt(value: float, unit: str) -> str:
     return abbreviate(value, unit)
 
 
-#: Units of outcomes that count whole things: printed as integers.
-COUNT_UNITS = ("firms", "links", "chains", "units", "projects", "orders", "negotiations", "loans")
+#: The outcomes of the one-screen summary (``ecopark run``); ``ecopark run --all`` prints every one.
+SUMMARY_METRICS = ("firms_final", "total_exits", "total_entries", "mean_utilisation_run", "total_sales",
+                   "total_emissions", "emissions_avoided", "links_formed_total", "adoption_rate_final",
+                   "reuse_rate_mass_total", "fiscal_cost", "carbon_price_mean", "loans_disbursed", "defaults_total")
+#: Money flows listed under the one-screen summary (the full summary lists 8).
+SUMMARY_FLOWS = 5
 
 
-def summary_text(result: RunResult) -> str:
-    """A plain-text table of the run's scalar metrics and its largest money flows."""
+def _value_text(value: float, unit: str) -> str:
+    return f"{round(value):,} {unit}" if unit in COUNT_UNITS else _fmt(value, unit)
+
+
+def summary_text(result: RunResult, full: bool = False) -> str:
+    """A plain-text table of the run's outcomes, each with its unit, and its largest money flows.
+
+    By default one screen (about 30 lines): the outcomes of :data:`SUMMARY_METRICS` and the
+    5 largest flows; with ``full`` every run metric (``docs/metrics.md``) and 8 flows."""
     cfg = result.config
+    names = list(RUN_METRICS) if full else [n for n in SUMMARY_METRICS if n in result.metrics]
     lines = [
         f"ecopark {cfg['ecopark_version']}  scenario {cfg['scenario_source']}  "
         f"steps {cfg['steps']}  seed {cfg['seed']}",
@@ -37,18 +49,19 @@ def summary_text(result: RunResult) -> str:
         f"{'outcome':<26}{'value':>28}",
         "-" * 54,
     ]
-    for name, metric in RUN_METRICS.items():
-        value = result.metrics[name]
-        text = f"{round(value):,} {metric.unit}" if metric.unit in COUNT_UNITS else _fmt(value, metric.unit)
-        lines.append(f"{name:<26}{text:>28}")
-    negative = [n for n, m in RUN_METRICS.items() if m.unit == "yuan" and result.metrics[n] < 0]
+    lines += [f"{name:<26}{_value_text(result.metrics[name], RUN_METRICS[name].unit):>28}" for name in names]
+    negative = [n for n in names if RUN_METRICS[n].unit == "yuan" and result.metrics[n] < 0]
     if negative:
         lines += ["", "money outcomes are signed; below zero here:"]
         lines += [f"  {n}: {RUN_METRICS[n].formula}" for n in negative]
-    ledger = result.ledger.sort_values("amount_yuan", ascending=False).head(8)
+    flows = 8 if full else SUMMARY_FLOWS
+    ledger = result.ledger.sort_values("amount_yuan", ascending=False).head(flows)
     lines += ["", f"{'largest money flows':<30}{'payer -> payee':<26}{'yuan':>18}", "-" * 74]
     for row in ledger.itertuples():
         lines.append(f"{row.kind:<30}{row.payer + ' -> ' + row.payee:<26}{row.amount_yuan:>18,.0f}")
+    if not full:
+        lines += ["", f"{len(RUN_METRICS) - len(names)} more outcomes: ecopark run --all, or metrics.json with "
+                      "--out (units and definitions: docs/metrics.md)"]
     return "\n".join(lines)
 
 
