@@ -264,10 +264,11 @@ class ParkModel(mesa.Model):
         rows = rows[market.account[rows] >= 0]
         if not len(rows):
             return
-        returned, surrendered, sold, price = self.allowance_settlement(rows)
+        returned, surrendered, _, price = self.allowance_settlement(rows)
         al, accounts = self.allowances, market.account[rows]
         al.transfer("exit_return", accounts, market.government, returned)
         al.transfer("surrender", accounts, market.retired, surrendered)
+        sold = np.maximum(al.balance(accounts), 0.0)  # the rest, as booked (at the ledger's resolution)
         al.transfer("exit_buyback", accounts, market.government, sold)
         self.ledger.transfer("allowance_buyback", self.government.account, self.firms.account[rows], sold * price)
         self.allowances_bought_back += float(sold.sum())

@@ -282,10 +282,11 @@ def update_expected_margin(model: ParkModel) -> None:
 
     m_ft = operating cash flow this month - carbon cost accrued this month
     (``CarbonMarket.monthly_liability``: tax, and expected price x emissions beyond a twelfth
-    of the free allocation);  M_ft = M_f,t-1 + w (m_ft - M_f,t-1),  w = max(1 / (n_f + 1), 1 / H_m),
-    n_f the months observed (this one included) and H_m ``margin_memory_months``; M_f0 is the
-    margin a bank sees at normal output (``CreditMarket.margin``, capacity x size x
-    base_utilisation), weighted as one month: a prior, then a running mean, then an
+    of the free allocation);  M_ft = M_f,t-1 + w (m_ft - M_f,t-1),  w = max(1 / (n_f + n_0), 1 / H_m),
+    n_f the months observed (this one included), H_m ``margin_memory_months`` and n_0
+    ``exit_after_months``; M_f0, the firm's business plan, is the margin a bank sees at normal
+    output (``CreditMarket.margin`` at capacity x size x base_utilisation, before any carbon
+    cost), weighted as n_0 months of accounts: a prior, then a running mean, then an
     exponential average. Banks price and limit the credit line on M_f and owners decide exit
     on it (docs/credit.md)."""
     firms = model.firms
@@ -294,12 +295,13 @@ def update_expected_margin(model: ParkModel) -> None:
     if len(new):
         s = firms.sector[new]
         normal = model.sector_capacity[s] * firms.size[new] * model.scenario.economy.base_utilisation
-        firms.expected_margin[new] = model.credit.margin(new, output=normal)
+        firms.expected_margin[new] = model.credit.margin(new, output=normal) + model.carbon_market.monthly_liability(new)
     cumulative = operating_cash(model, rows)
     observed = cumulative - firms.operating_cash[rows] - model.carbon_market.monthly_liability(rows)
     firms.operating_cash[rows] = cumulative
     firms.margin_months[rows] += 1
-    weight = np.maximum(1.0 / (firms.margin_months[rows] + 1), 1.0 / model.scenario.economy.margin_memory_months)
+    econ = model.scenario.economy
+    weight = np.maximum(1.0 / (firms.margin_months[rows] + econ.exit_after_months), 1.0 / econ.margin_memory_months)
     firms.expected_margin[rows] += weight * (observed - firms.expected_margin[rows])
 
 

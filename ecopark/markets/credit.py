@@ -296,7 +296,8 @@ class CreditMarket:
         model, firms = self.model, self.model.firms
         s = firms.sector[rows]
         normal = model.sector_capacity[s] * firms.size[rows] * model.scenario.economy.base_utilisation
-        cost = normal * model.sector_variable_cost[s] * firms.cost_factor[rows] + model.sector_fixed_cost[s] * firms.size[rows]
+        variable = normal * model.sector_variable_cost[s] * firms.cost_factor[rows]
+        cost = variable + model.sector_fixed_cost[s] * firms.size[rows]
         return self.spec.credit_line_months * cost
 
     def line_used(self, rows: np.ndarray) -> np.ndarray:
@@ -320,8 +321,9 @@ class CreditMarket:
     def draw_line(self, row: int, need: float) -> float:
         """Draw up to ``need`` yuan on firm ``row``'s credit line; returns the amount drawn.
 
-        The draw is min(need, L_f - drawn_f) if the covenants hold (:meth:`line_open`). It is a
-        loan of the cheapest bank whose exposure and capital limits allow it, at the
+        The draw is min(need, L_f - drawn_f) if the covenants hold (:meth:`line_open`), cut to
+        what a bank's exposure and capital limits leave; the bank that can lend the most (the
+        cheapest among equals) lends it, at the
         risk-priced rate of :meth:`rates` for working capital judged on the firm's expected
         margin, repaid in equal instalments over ``working_capital_tenor_months`` (each
         repayment frees the limit again: a revolving line).
@@ -336,16 +338,18 @@ class CreditMarket:
         tenor = self.spec.working_capital_tenor_months
         best: Offer | None = None
         for bank in range(len(self.model.banks)):
-            if self.bank_limit(bank, row, amount) is not None:
+            b = self.model.banks[bank]
+            room = min(amount, b.spec.max_single_exposure * b.cash - self.exposure(bank, row), self.capital_room(bank))
+            if room < 0.01:
                 continue
-            rate = float(self.rates(bank, rows, "credit_line", amount, tenor, margin)[0])
-            if best is None or rate < best.rate:
-                best = Offer(bank, amount, rate, tenor, amount * float(annuity_factor(rate, tenor)))
+            rate = float(self.rates(bank, rows, "credit_line", room, tenor, margin)[0])
+            if best is None or (room, -rate) > (best.amount, -best.rate):
+                best = Offer(bank, room, rate, tenor, room * float(annuity_factor(rate, tenor)))
         if best is None:
             return 0.0
         self.lend(row, best, "credit_line")
         self.line_draws += 1
-        return amount
+        return best.amount
 
     def capital_room(self, bank: int) -> float:
         """Yuan the bank can still lend before its capital ratio reaches its limit."""
