@@ -43,7 +43,8 @@ def test_a_profitable_firms_shortfall_is_a_credit_line_loan_on_the_banks_book():
     assert firms.alive[row]
     assert model.ledger.balance(account) >= 0
     loans = credit.loans
-    line = np.flatnonzero((loans.borrower[: loans.n] == row) & (loans.purpose[: loans.n] == PURPOSES.index("credit_line")))
+    mine = loans.borrower[: loans.n] == row
+    line = np.flatnonzero(mine & (loans.purpose[: loans.n] == PURPOSES.index("credit_line")))
     assert len(line) == 1
     assert loans.principal[line[0]] >= shortfall
     assert loans.principal[line[0]] <= limit + 0.01

@@ -295,7 +295,8 @@ def update_expected_margin(model: ParkModel) -> None:
     if len(new):
         s = firms.sector[new]
         normal = model.sector_capacity[s] * firms.size[new] * model.scenario.economy.base_utilisation
-        firms.expected_margin[new] = model.credit.margin(new, output=normal) + model.carbon_market.monthly_liability(new)
+        before_carbon = model.credit.margin(new, output=normal) + model.carbon_market.monthly_liability(new)
+        firms.expected_margin[new] = before_carbon
     cumulative = operating_cash(model, rows)
     observed = cumulative - firms.operating_cash[rows] - model.carbon_market.monthly_liability(rows)
     firms.operating_cash[rows] = cumulative
