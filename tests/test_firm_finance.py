@@ -138,3 +138,30 @@ def test_an_exiting_firm_returns_unused_allocation_surrenders_and_sells_the_rest
     assert model.ledger.received(model.outside, "liquidation") - owners == pytest.approx(
         max(cash + sold[0] * price - debt, 0.0), abs=1.0)
     assert InvariantMonitor(model).violations() == []
+
+
+def test_abatement_installed_in_the_base_year_counts_towards_the_intensity_target():
+    """The base-year rule. Old code: a cement plant that installed the 12% step in its base year
+    carried it in its base, missed the next two years and was ordered (to a 400 M yuan capture plant
+    or out). Now its base is gross of what it installed since the target started: it meets the
+    target for as long as 12% covers the cumulative 3% a year (four years)."""
+    over = {"park.vacant_plots": 0, "economy.entry_rate": 0.0, "byproduct_market.encounters_per_month": 0.0,
+            "policies.cap_and_trade.enabled": False, "economy.common_shock_sd": 0.0, "economy.firm_shock_sd": 0.05,
+            "park.firms": {"building_materials": 2}, "policies.intensity_target.enabled": True,
+            "policies.intensity_target.reduction": 0.03, "policies.intensity_target.miss_years": 2}
+    model = ParkModel(ecopark.load_scenario("generic", over), seed=2)
+    policy, portfolio = model.government.policies["intensity_target"], model.abatement
+    model.step()
+    rows = model.firms.live
+    early, late = int(rows[0]), int(rows[1])
+    portfolio._grow()
+    step = int(np.flatnonzero((portfolio.sector == model.firms.sector[early]) & np.isclose(portfolio.share, 0.12))[0])
+    portfolio.installed_at[early, step] = model.steps  # the step in operation from month 2 (its capex is not the point)
+    for _ in range(47):
+        model.step()
+    intensity = model.sector_intensity[model.firms.sector[early]]
+    assert policy.base[early] == pytest.approx(policy.base[late], rel=1e-6)  # both gross of the step
+    assert policy.base[early] == pytest.approx(intensity, rel=0.05)  # no links: about the BAU intensity
+    assert model.firms.alive[early] and portfolio.installed[early, step]
+    assert policy.misses[early] == 0 and policy.years[early] == 3  # met years 2, 3 and 4
+    assert model.firms.emissions[early] / model.firms.output[early] < 0.97**3 * policy.base[early]
