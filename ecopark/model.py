@@ -52,7 +52,13 @@ from mesa.space import ContinuousSpace
 from ecopark import metrics
 from ecopark.agents import Bank, Enterprise, FirmTable, Government, ParkOperator
 from ecopark.agents.abatement import AbatementPortfolio
-from ecopark.agents.enterprise import dispose_and_buy_inputs, pay_dividends, produce, update_expected_margin
+from ecopark.agents.enterprise import (
+    dispose_and_buy_inputs,
+    pay_dividends,
+    produce,
+    record_month,
+    update_expected_margin,
+)
 from ecopark.agents.heat_cascade import HeatCascade
 from ecopark.agents.infrastructure import Infrastructure
 from ecopark.agents.operator_services import OperatorServices
@@ -220,6 +226,7 @@ class ParkModel(mesa.Model):
         firms = self.firms
         positive = firms.expected_margin[rows] > 0
         self.exits_positive_margin += int(positive.sum())
+        record_month(self, rows[firms.entered[rows] < self.steps])  # the month it produced in, before it goes
         self.settle_allowances(rows)
         for listener in self.exit_listeners:
             listener(rows)
@@ -316,6 +323,8 @@ class ParkModel(mesa.Model):
         pay_dividends(self)
         update_expected_margin(self)
         self.exit_and_enter()
+        live = self.firms.live
+        record_month(self, live[self.firms.entered[live] < self.steps])  # entrants produce from next month
         self.datacollector.collect(self)
 
     def going_concern_value(self, rows: np.ndarray) -> np.ndarray:

@@ -59,6 +59,11 @@ FIRM_VARIABLES: dict[str, str] = {
     "expected_margin": "yuan/month, the operating margin owners and the bank expect (update_expected_margin)",
     "margin_months": "months of operating accounts behind expected_margin",
     "operating_cash": "yuan, cumulative operating cash flow (OPERATING_EXCLUDED kinds left out)",
+    "months_in_park": "months the firm produced in the park so far",
+    "run_emissions": "tCO2e emitted over the firm's months in the park",
+    "run_bau": "tCO2e business-as-usual emissions over the firm's months in the park",
+    "run_link_avoided": "tCO2e avoided by byproduct reuse over the firm's months in the park",
+    "run_abated": "tCO2e abated by technologies over the firm's months in the park",
 }
 #: Per-firm, per-stream variables (firms x streams), in stream units per month.
 FIRM_STREAM_VARIABLES: dict[str, str] = {
@@ -69,7 +74,7 @@ FIRM_STREAM_VARIABLES: dict[str, str] = {
     "disposed": "byproduct disposed of outside the park this month",
     "recycled": "byproduct recycled in the firm's own plant this month (agents/recycling.py)",
 }
-_INT_VARIABLES = {"sector", "plot", "account", "entered", "exited", "margin_months"}
+_INT_VARIABLES = {"sector", "plot", "account", "entered", "exited", "margin_months", "months_in_park"}
 #: Money kinds left out of a firm's operating cash flow: financing (owners, loans, investment)
 #: and carbon (taxes, allowance trades, penalties), whose cost enters the expected margin as an
 #: accrual instead (``CarbonMarket.monthly_liability``), so a year's allowances bought in one
@@ -304,6 +309,19 @@ def update_expected_margin(model: ParkModel) -> None:
     econ = model.scenario.economy
     weight = np.maximum(1.0 / (firms.margin_months[rows] + econ.exit_after_months), 1.0 / econ.margin_memory_months)
     firms.expected_margin[rows] += weight * (observed - firms.expected_margin[rows])
+
+
+def record_month(model: ParkModel, rows: np.ndarray) -> None:
+    """Add this month's final emissions, BAU emissions, link-avoided and abated tonnes of firms
+    ``rows`` to their run totals and count the month (called once per firm and month: at the
+    month's end for the firms still in the park, at exit for those leaving; the emission
+    decomposition, ``metrics.py``, is built on these totals)."""
+    firms = model.firms
+    firms.months_in_park[rows] += 1
+    firms.run_emissions[rows] += firms.emissions[rows]
+    firms.run_bau[rows] += firms.emissions_bau[rows]
+    firms.run_link_avoided[rows] += firms.link_avoided[rows]
+    firms.run_abated[rows] += firms.abated[rows]
 
 
 def pay_dividends(model: ParkModel) -> None:
