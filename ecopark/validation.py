@@ -55,7 +55,7 @@ from ecopark.experiments.recovery import recovery_section
 from ecopark.experiments.runner import run
 from ecopark.markets.byproduct import annuity_factor, match_max_surplus
 from ecopark.markets.credit import Offer
-from ecopark.metrics import RUN_METRICS
+from ecopark.metrics import DECOMPOSITION_PARTS, RUN_METRICS, emission_decomposition
 from ecopark.model import ParkModel
 from ecopark.scenario import load_scenario, presets
 from ecopark.solver_output import muted
@@ -357,15 +357,26 @@ def _map(func: Callable, jobs: list, workers: int) -> list:
         return list(pool.map(func, jobs, chunksize=4))
 
 
-def policy_directions(seeds: int, steps: int, workers: int) -> list[dict[str, Any]]:
-    """Paired-seed mean difference (treated - base) of each effect's outcome, with a 95% interval."""
+def policy_runs(seeds: int, steps: int, workers: int) -> list[tuple[PolicyEffect, list[dict], list[dict]]]:
+    """Run metrics of every POLICY_EFFECTS comparison: (effect, base runs, treated runs), one run per seed."""
     jobs = [("generic", arm, seed, steps) for e in POLICY_EFFECTS for arm in (e.base, e.treated)
             for seed in range(seeds)]
     results = iter(_map(_metrics, jobs, workers))
-    rows = []
+    out = []
     for effect in POLICY_EFFECTS:
         base = [next(results) for _ in range(seeds)]
         treated = [next(results) for _ in range(seeds)]
+        out.append((effect, base, treated))
+    return out
+
+
+def policy_directions(seeds: int, steps: int, workers: int,
+                      runs: list[tuple[PolicyEffect, list[dict], list[dict]]] | None = None) -> list[dict[str, Any]]:
+    """Paired-seed mean difference (treated - base) of each effect's outcome, with a 95% interval
+    (``runs``: the result of :func:`policy_runs`, if the caller has it)."""
+    runs = policy_runs(seeds, steps, workers) if runs is None else runs
+    rows = []
+    for effect, base, treated in runs:
         for outcome, expected in effect.outcomes.items():
             diff = np.array([t[outcome] - b[outcome] for b, t in zip(base, treated, strict=True)])
             half = float(1.96 * diff.std(ddof=1) / np.sqrt(seeds)) if seeds > 1 else np.inf
@@ -380,6 +391,44 @@ def policy_directions(seeds: int, steps: int, workers: int) -> list[dict[str, An
                          "mean": mean, "half": half, "base": float(np.mean([b[outcome] for b in base])),
                          "verdict": verdict})
     return rows
+
+
+def emission_sources(runs: list[tuple[PolicyEffect, list[dict], list[dict]]]) -> list[dict[str, Any]]:
+    """For every policy comparison, where the emission change comes from: the paired mean and 95%
+    interval over seeds of each part of ``metrics.emission_decomposition`` (tCO2e) and of the
+    change in exits of firms with a positive expected operating margin."""
+    rows = []
+    for effect, base, treated in runs:
+        parts = [emission_decomposition(t, b) for b, t in zip(base, treated, strict=True)]
+        row: dict[str, Any] = {"change": effect.label}
+        for key in ("total", *DECOMPOSITION_PARTS):
+            row[key] = _interval([p[key] for p in parts])
+        row["exits_positive_margin"] = _interval([t["exits_positive_margin_total"] - b["exits_positive_margin_total"]
+                                                  for b, t in zip(base, treated, strict=True)])
+        rows.append(row)
+    return rows
+
+
+def emission_sources_section(rows: list[dict[str, Any]], seeds: int, steps: int) -> list[str]:
+    """Markdown table of :func:`emission_sources`."""
+    lines = [
+        "", "## 2b. Where each emission change comes from", "",
+        f"The comparisons of section 2 ({steps} months, {seeds} paired seeds): the change of run emissions "
+        "(`emissions_run_total`, every firm over its months in the park) split into technology abatement, "
+        "link-avoided emissions, the output change of the firms present at the start while they stay, and exits "
+        "net of entries (`metrics.emission_decomposition`, defined in docs/model.md so that the parts sum to the "
+        "change; the first firms are the same in both arms). Mt CO2e, mean ± 95% interval; the last column is the "
+        "change in exits of firms whose expected operating margin was positive (`exits_positive_margin_total`).", "",
+        "| change | total | technology | links | output of staying firms | exits net of entries | "
+        "positive-margin exits |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [f"{r[k][0] / 1e6:+.3g} ± {r[k][1] / 1e6:.2g}" for k in
+                 ("total", "technology_abatement", "link_avoided", "output_of_staying_firms", "exits_net_of_entries")]
+        mean, half = r["exits_positive_margin"]
+        lines.append(f"| {r['change']} | " + " | ".join(cells) + f" | {mean:+.2f} ± {half:.2f} |")
+    return lines
 
 
 # -- 3. presets vs DOMAIN.md section 5 ----------------------------------------------------------
@@ -548,7 +597,8 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
     """The Markdown report and whether every theory check passed."""
     seeds, steps, preset_seeds, preset_steps = (3, 24, 1, 24) if quick else (12, 60, 4, 120)
     checks = theory_checks(preset_steps)
-    effects = policy_directions(seeds, steps, workers)
+    runs = policy_runs(seeds, steps, workers)
+    effects = policy_directions(seeds, steps, workers, runs)
     outcomes = preset_outcomes(preset_seeds, preset_steps, workers)
     npl_rows = npl_by_loan_kind(seeds, steps, workers)
     ok = all(c.passed for c in checks)
@@ -577,8 +627,11 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
         "", "Where a verdict is *not significant*, the change moves the outcome less than seed-to-seed "
         "noise at this size; `docs/credit.md` explains why the price of green credit moves adoption "
         "little. Under a binding cap, emissions are set by the cap, so instruments that cheapen abatement "
-        "lower the carbon price rather than emissions.", "",
-        "## 3. Presets beside the documents' figures (DOMAIN.md section 5)", "",
+        "lower the carbon price rather than emissions.",
+    ]
+    lines += emission_sources_section(emission_sources(runs), seeds, steps)
+    lines += [
+        "", "## 3. Presets beside the documents' figures (DOMAIN.md section 5)", "",
         f"Each preset, {preset_steps} months, mean (s.d.) over {preset_seeds} seed(s).", "",
         "| outcome | documents | " + " | ".join(f"`{n}`" for n in outcomes) + " | where the model differs, and why |",
         "|---|---|" + "---|" * len(outcomes) + "---|",

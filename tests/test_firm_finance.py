@@ -165,3 +165,21 @@ def test_abatement_installed_in_the_base_year_counts_towards_the_intensity_targe
     assert model.firms.alive[early] and portfolio.installed[early, step]
     assert policy.misses[early] == 0 and policy.years[early] == 3  # met years 2, 3 and 4
     assert model.firms.emissions[early] / model.firms.output[early] < 0.97**3 * policy.base[early]
+
+
+@pytest.mark.parametrize("change", [{"policies.cap_and_trade.cap_start": 0.85},
+                                    {"policies.cap_and_trade.enabled": False, "policies.carbon_tax.enabled": True}])
+def test_the_decomposition_of_an_emission_change_sums_to_the_change(change):
+    from ecopark.metrics import DECOMPOSITION_PARTS, emission_decomposition
+    for seed in (0, 1):
+        base = ecopark.run("generic", steps=24, seed=seed, overrides={"policies.cap_and_trade.enabled": False})
+        treated = ecopark.run("generic", steps=24, seed=seed, overrides=change)
+        for r in (base, treated):  # E = N - X + D + G - L - A in each run
+            m = r.metrics
+            assert m["emissions_run_total"] == pytest.approx(
+                m["bau_normal_first_firms"] - m["bau_lost_to_exits"] + m["bau_output_deviation"] + m["bau_entrants"]
+                - m["link_avoided_run_total"] - m["abated_run_total"], rel=1e-9)
+        parts = emission_decomposition(treated.metrics, base.metrics)
+        assert parts["first_firms_differ"] == 0.0  # same seed, same first firms
+        assert sum(parts[k] for k in DECOMPOSITION_PARTS) == pytest.approx(parts["total"], rel=1e-9, abs=1e-3)
+        assert parts["total"] != 0.0
