@@ -211,7 +211,9 @@ def test_an_unprofitable_link_dissolves_and_the_leaver_pays_the_penalty():
     model.step()
     links = model.byproduct_market.links
     i = int(links.live[0])
-    links.price[i] = 1e9  # the receiver now loses money every month it receives
+    # the receiver now loses money every month it receives (dearer than virgin input), not so much that
+    # it goes bankrupt first (the exit rule, docs/credit.md)
+    links.price[i] = 2 * model.stream_virgin_price[links.stream[i]] + 100.0
     for _ in range(model.scenario.byproduct_market.patience_months):
         model.step()
     assert not links.active[i] and links.end_reason[i] == 2  # "unprofitable"
