@@ -211,11 +211,12 @@ class ParkModel(mesa.Model):
         """Take firms out of the park: settle their assets, contracts and debts, free their plots.
 
         The settlement rule (docs/credit.md, exit settlement): first the firm's allowances are
-        settled (:meth:`settle_allowances`: surrendered for its emissions so far this year, the
-        rest sold to government at the last clearing price). Then each callable in
-        ``self.exit_listeners`` is called with the rows, so that markets end the firms' contracts
-        (and the risk fund evaluates their first links) while the firms still exist: banks sell
-        pledged collateral, the firm repays its loans from its cash and the rest is written off.
+        settled (:meth:`settle_allowances`: the unused free allocation returned, its emissions so
+        far this year surrendered, the rest sold to government at the last clearing price). Then
+        each callable in ``self.exit_listeners`` is called with the rows, so that markets end the
+        firms' contracts (and the risk fund evaluates their first links) while the firms still
+        exist: banks sell pledged collateral, the firm repays its loans from its cash and the
+        rest is written off.
         Installed plant (abatement, recycling units, links' capex) is specific to the site and
         scrapped at no value (assumption). Owners (outside) then take what cash is left, or its
         unpaid trade creditors bear a deficit (``liquidation``), so the firm's balance ends at 0.
