@@ -443,7 +443,7 @@ DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
     ("green-loan NPL ratio", "npl_ratio_green_mean", "0.65-0.87% for green loans",
      "monthly share of green loans 3+ instalments behind; defaults are written off at 6 months"),
     ("ordinary-loan NPL ratio", "npl_ratio_other_mean", "higher than green loans",
-     "working-capital loans (standard, secured by warehouse receipts or allowances, risk-priced to weak firms), "
+     "working-capital loans (credit-line draws, secured by warehouse receipts or allowances, risk-priced to weak firms), "
      "lent only to firms whose cash has run out; months with no such loan count as 0 (section 4 compares "
      "balance-weighted ratios)"),
     ("operator revenue from rent", "operator_rent_share", "38.5% for a leading park (Shenzhen Pingshan, 2023)",
@@ -666,12 +666,14 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
         lines.append(f"| `{r['preset']}` | {r['arm']} | " + " | ".join(pct) + f" | {r['margin_calls_total'][0]:.1f} | "
                      f"{r['collateral_sold_total'][0]:,.0f} | {r['risk_priced_disbursed'][0]:,.0f} |")
     lines += [
-        "", "Where the model differs: a firm here borrows working capital only when its cash has run out, so "
-        "the ordinary book is a book of borrowers in trouble, and its NPL ratio lies far above the documents' "
-        "1.8% for ordinary park loans, most of which finance the routine working capital of sound firms. The "
-        "ranking is the documents': green loans finance projects that passed a cash-flow cover test, to firms "
-        "that are not short of cash. Without secured and risk-priced lending banks refuse loss-making firms, few "
-        "ordinary loans exist, and the ordinary ratio is mostly 0.", ""]
+        "", "Where the model differs: a firm here borrows working capital on its credit line only when its cash "
+        "has run out (docs/credit.md), and there is no operating cycle (sales are paid in the month), so the "
+        "ordinary book is thin; most ordinary park loans in the documents finance the routine working capital of "
+        "sound firms. A firm losing money on average does not carry its losses on loans: under the exit rule it "
+        "closes, or its owners recapitalise it, in the month its line cannot cover its shortfall, so a bad "
+        "ordinary loan is repaid from its cash or written off (a default) before arrears age into NPL, and the "
+        "ordinary NPL ratio is mostly 0, below the documents' 1.8%. Green loans finance projects that passed a "
+        "cash-flow cover test, to firms that are not short of cash.", ""]
     lines += recycling_section(outcomes, preset_seeds, preset_steps)
     lines += recovery_section(quick, workers)
     lines += exchange_report_section(quick)
