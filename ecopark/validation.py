@@ -443,7 +443,8 @@ DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
     ("green-loan NPL ratio", "npl_ratio_green_mean", "0.65-0.87% for green loans",
      "monthly share of green loans 3+ instalments behind; defaults are written off at 6 months"),
     ("ordinary-loan NPL ratio", "npl_ratio_other_mean", "higher than green loans",
-     "working-capital loans (credit-line draws, secured by warehouse receipts or allowances, risk-priced to weak firms), "
+     "working-capital loans (credit-line draws, secured by warehouse receipts or allowances, risk-priced to weak "
+     "firms), "
      "lent only to firms whose cash has run out; months with no such loan count as 0 (section 4 compares "
      "balance-weighted ratios)"),
     ("operator revenue from rent", "operator_rent_share", "38.5% for a leading park (Shenzhen Pingshan, 2023)",
