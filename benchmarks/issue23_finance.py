@@ -2,7 +2,7 @@
 the intensity target. It uses only interfaces that exist before and after the change, so the same
 script measures both versions (put the version to measure first on PYTHONPATH):
 
-    python benchmarks/issue23_finance.py measure DIR        # every configuration, seeds 0-5, one process
+    python benchmarks/issue23_finance.py measure DIR [NAME ...]  # configurations (all), seeds 0-5, one process
     python benchmarks/issue23_finance.py report DIR [DIR2]  # paired means with 95% intervals
 
 An exit "with a positive operating margin" is one whose operating cash flow over its last 12
@@ -79,6 +79,9 @@ def run(preset: str, months: int, seed: int, overrides: list[str]) -> dict:
         npl.append(float(loans.outstanding_fen[bad].sum() / 100 / outstanding) if outstanding > 0 else 0.0)
     loans = model.credit.loans
     index = model.datacollector.model_vars["emission_intensity_index"]
+    target = model.government.policies.get("intensity_target")
+    forced = float(target.forced_exits_total) if target is not None and target.params.enabled else 0.0
+    met = target.met / target.assessments if target is not None and target.assessments else 0.0
 
     def owners(kind):
         return ledger.flow(kind, "outside", "enterprise") if kind in ledger.kinds else 0.0
@@ -92,7 +95,7 @@ def run(preset: str, months: int, seed: int, overrides: list[str]) -> dict:
             "ordinary_loans": int((~loans.green[: loans.n]).sum()),
             "ordinary_lent": float(loans.principal[: loans.n][~loans.green[: loans.n]].sum()),
             "index_mean": float(np.mean(index)), "index_last12": float(np.mean(index[-12:])),
-            "emissions": float(totals["em"].sum())}
+            "emissions": float(totals["em"].sum()), "forced_exits": forced, "met_share": float(met)}
 
 
 def interval(values) -> str:
@@ -116,9 +119,12 @@ def decomposition(treated: dict, base: dict) -> dict[str, float]:
             "exits_net_of_entries": d["G"] - d["X"]}
 
 
-def measure(directory: str) -> None:
+def measure(directory: str, names: list[str]) -> None:
+    """Run the configurations ``names`` (all if empty) and write DIR/name.json."""
     os.makedirs(directory, exist_ok=True)
     for name, preset, months, overrides in CONFIGS:
+        if names and name not in names:
+            continue
         results = []
         for seed in SEEDS:
             start = time.time()
@@ -154,11 +160,14 @@ def report(directory: str) -> None:
     print("liaocheng emissions on/off - 1 (%):",
           interval([100 * (a["emissions"] / b["emissions"] - 1) for a, b in zip(on, without, strict=True)]),
           "| exits on - off:", interval([a["exits"] - b["exits"] for a, b in zip(on, without, strict=True)]))
+    if "forced_exits" in on[0]:
+        print("liaocheng intensity target: forced exits a run", interval([a["forced_exits"] for a in on]),
+              "| assessments met", interval([a["met_share"] for a in on]))
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "measure":
-        measure(sys.argv[2])
+        measure(sys.argv[2], sys.argv[3:])
     else:
         for d in sys.argv[2:]:
             report(d)
