@@ -71,14 +71,15 @@ class Check:
 
 
 # -- 1. theory checks ----------------------------------------------------------------------------
-#: A park of four covered sectors with no shocks, no heterogeneity, no links, no credit and no
-#: subsidies: only the carbon market and the firms' MAC steps act.
+#: A park of four covered sectors with no shocks, no heterogeneity, no links, no credit, no
+#: subsidies and no exits (owners need 240 months of accounts to close a firm, and 200 months of
+#: cash keep every firm solvent): only the carbon market and the firms' MAC steps act.
 FRICTIONLESS_SECTORS = {"building_materials": 5, "chlor_alkali": 5, "refining": 5, "data_centre": 5}
 FRICTIONLESS: dict[str, Any] = {
     "park.firms": FRICTIONLESS_SECTORS, "park.vacant_plots": 0, "economy.common_shock_sd": 0.0,
     "economy.firm_shock_sd": 0.0, "economy.capacity_dispersion": 0.0, "economy.cost_dispersion": 0.0,
     "economy.discount_rate": [0.1, 0.1], "economy.initial_cash_months": 200.0,
-    "economy.dividend_cash_months": 1e6, "economy.entry_rate": 0.0,
+    "economy.dividend_cash_months": 1e6, "economy.entry_rate": 0.0, "economy.exit_after_months": 240,
     "byproduct_market.encounters_per_month": 0.0, "policies.capex_subsidy.enabled": False,
     "operator.carbon_pool": False, "credit.enabled": False,
     "policies.cap_and_trade.covered_sectors": list(FRICTIONLESS_SECTORS), "policies.cap_and_trade.cap_decline": 0.0,
