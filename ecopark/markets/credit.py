@@ -66,7 +66,7 @@ from ecopark.records import RecordTable
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
 
-PURPOSES = ("link", "abatement", "working_capital", "recycling")
+PURPOSES = ("link", "abatement", "working_capital", "recycling", "credit_line")
 GREEN_PURPOSES = ("link", "abatement", "recycling")
 STATUSES = ("performing", "repaid", "defaulted")
 REFUSAL_REASONS = ("margin", "cover", "exposure", "capital")
@@ -286,7 +286,70 @@ class CreditMarket:
 
     def _tenor(self, purpose: str) -> int:
         spec = self.spec
-        return spec.working_capital_tenor_months if purpose == "working_capital" else spec.project_tenor_months
+        return spec.project_tenor_months if purpose in GREEN_PURPOSES else spec.working_capital_tenor_months
+
+    # -- the working-capital credit line ----------------------------------------------------
+    def line_limit(self, rows: np.ndarray) -> np.ndarray:
+        """Limit of the firms' credit lines, yuan: L_f = credit_line_months x (normal output_f x
+        variable cost_s x cost factor_f + fixed cost_s x size_f), normal output = capacity x
+        size x base_utilisation."""
+        model, firms = self.model, self.model.firms
+        s = firms.sector[rows]
+        normal = model.sector_capacity[s] * firms.size[rows] * model.scenario.economy.base_utilisation
+        variable = normal * model.sector_variable_cost[s] * firms.cost_factor[rows]
+        cost = variable + model.sector_fixed_cost[s] * firms.size[rows]
+        return self.spec.credit_line_months * cost
+
+    def line_used(self, rows: np.ndarray) -> np.ndarray:
+        """Outstanding draws on the firms' credit lines, yuan."""
+        loans = self.loans
+        live = loans.live
+        draws = live[loans.purpose[live] == PURPOSES.index("credit_line")]
+        owed = np.bincount(loans.borrower[draws], loans.outstanding_fen[draws] / 100, minlength=self.model.firms.n)
+        return owed[rows]
+
+    def line_open(self, rows: np.ndarray) -> np.ndarray:
+        """Whether the covenants let the firms draw: expected margin M_f > 0, debt_f <=
+        line_max_leverage x 12 x M_f, and no instalment of any of its loans missed."""
+        firms, loans = self.model.firms, self.loans
+        live = loans.live
+        late = np.zeros(firms.n, dtype=bool)
+        late[loans.borrower[live][loans.missed[live] > 0]] = True
+        margin = firms.expected_margin[rows]
+        return (margin > 0) & (self.debt(rows) <= self.spec.line_max_leverage * 12.0 * margin) & ~late[rows]
+
+    def draw_line(self, row: int, need: float) -> float:
+        """Draw up to ``need`` yuan on firm ``row``'s credit line; returns the amount drawn.
+
+        The draw is min(need, L_f - drawn_f) if the covenants hold (:meth:`line_open`), cut to
+        what a bank's exposure and capital limits leave; the bank that can lend the most (the
+        cheapest among equals) lends it, at the
+        risk-priced rate of :meth:`rates` for working capital judged on the firm's expected
+        margin, repaid in equal instalments over ``working_capital_tenor_months`` (each
+        repayment frees the limit again: a revolving line).
+        """
+        rows = np.array([row])
+        if not self.spec.enabled or need <= 0 or not self.line_open(rows)[0]:
+            return 0.0
+        amount = float(min(need, self.line_limit(rows)[0] - self.line_used(rows)[0]))
+        if amount < 0.01:
+            return 0.0
+        margin = self.model.firms.expected_margin[rows]
+        tenor = self.spec.working_capital_tenor_months
+        best: Offer | None = None
+        for bank in range(len(self.model.banks)):
+            b = self.model.banks[bank]
+            room = min(amount, b.spec.max_single_exposure * b.cash - self.exposure(bank, row), self.capital_room(bank))
+            if room < 0.01:
+                continue
+            rate = float(self.rates(bank, rows, "credit_line", room, tenor, margin)[0])
+            if best is None or (room, -rate) > (best.amount, -best.rate):
+                best = Offer(bank, room, rate, tenor, room * float(annuity_factor(rate, tenor)))
+        if best is None:
+            return 0.0
+        self.lend(row, best, "credit_line")
+        self.line_draws += 1
+        return best.amount
 
     def capital_room(self, bank: int) -> float:
         """Yuan the bank can still lend before its capital ratio reaches its limit."""
@@ -383,10 +446,10 @@ class CreditMarket:
 
     # -- phase 6 --------------------------------------------------------------------------
     def step(self) -> None:
-        """Phase 6: working-capital loans, servicing, collateral (release, margin calls),
+        """Phase 6: working-capital finance, servicing, collateral (release, margin calls),
         sustainability-linked steps, defaults."""
         if self.spec.enabled:
-            self.lend_working_capital()
+            self.finance_shortfalls()
         self.service()
         self.model.secured_lending.step()
         self.review_sustainability_links()
@@ -394,14 +457,15 @@ class CreditMarket:
 
     def reset_counts(self) -> None:
         """Zero this month's counts (phase 1): ``refused`` applications, ``approvals``,
-        ``refusals`` by each bank's reason, firms' ``defaults``."""
-        self.refused = self.approvals = self.defaults = 0
+        ``refusals`` by each bank's reason, firms' ``defaults``, ``line_draws``."""
+        self.refused = self.approvals = self.defaults = self.line_draws = 0
         self.refusals = dict.fromkeys(REFUSAL_REASONS, 0)
 
-    def lend_working_capital(self) -> None:
-        """Firms with negative cash borrow enough to hold ``working_capital_buffer_months``
-        of fixed cost, if a bank approves; refused, they apply for a secured or risk-priced
-        loan (``SecuredLending.apply``)."""
+    def finance_shortfalls(self) -> None:
+        """Firms with negative cash draw on their credit line (:meth:`draw_line`) enough to hold
+        ``working_capital_buffer_months`` of fixed cost; what the line does not cover they
+        ask of secured or risk-priced lending (``SecuredLending.apply``). Run in phase 6 and
+        again in phase 8 before the exit rule (``ParkModel.exit_and_enter``)."""
         model, firms = self.model, self.model.firms
         rows = firms.live
         cash = model.firm_cash(rows)
@@ -409,8 +473,9 @@ class CreditMarket:
         need = (self.spec.working_capital_buffer_months * model.sector_fixed_cost[firms.sector[short]]
                 * firms.size[short] - cash[cash < 0])
         for row, amount in zip(short, need, strict=True):
-            if self.borrow(int(row), float(amount), "working_capital") is None:
-                self.model.secured_lending.apply(int(row), float(amount))
+            rest = float(amount) - self.draw_line(int(row), float(amount))
+            if rest > 0.01:
+                self.model.secured_lending.apply(int(row), rest)
 
     def service(self) -> None:
         """Collect this month's instalments; capitalise missed ones (module docstring)."""
@@ -503,10 +568,15 @@ class CreditMarket:
             self.model.remove_firms(np.unique(loans.borrower[late]))
 
     def firms_exited(self, rows: np.ndarray) -> None:
-        """Exit listener: every live loan of a leaving firm is written off (a default)."""
+        """Exit listener: a leaving firm repays its loans from its cash, oldest first
+        (``loan_repayment``); what it cannot repay is written off (a default)."""
         model, loans, ledger = self.model, self.loans, self.model.ledger
         live = loans.live
         gone = live[np.isin(loans.borrower[live], rows)]
+        if not len(gone):
+            return
+        self._repay_from_cash(gone)
+        gone = gone[loans.outstanding_fen[gone] > 0]
         if not len(gone):
             return
         self.defaults += len(np.unique(loans.borrower[gone]))
@@ -526,6 +596,26 @@ class CreditMarket:
         loans.outstanding_fen[gone] = 0
         loans.status[gone] = STATUSES.index("defaulted")
         loans.ended[gone] = model.steps
+
+    def _repay_from_cash(self, rows: np.ndarray) -> None:
+        """Loans ``rows`` (of leaving firms) are repaid from their borrowers' cash, oldest first."""
+        model, loans, ledger = self.model, self.loans, self.model.ledger
+        for loan in rows[np.argsort(loans.start[rows], kind="stable")]:
+            account = int(model.firms.account[loans.borrower[loan]])
+            fen = min(int(loans.outstanding_fen[loan]), int(np.floor(ledger.balance(account) * 100 + 1e-6)))
+            if fen <= 0:
+                continue
+            bank = model.banks[int(loans.bank[loan])].account
+            ledger.transfer("loan_repayment", account, bank, fen / 100)
+            refund = min(fen, int(loans.funded_fen[loan]))
+            ledger.transfer("bank_funding_repayment", bank, model.outside, refund / 100)
+            loans.funded_fen[loan] -= refund
+            loans.principal_paid[loan] += fen / 100
+            loans.outstanding_fen[loan] -= fen
+            if loans.outstanding_fen[loan] == 0:
+                loans.status[loan] = STATUSES.index("repaid")
+                loans.ended[loan] = model.steps
+                loans.months_left[loan] = 0
 
     # -- reporting ------------------------------------------------------------------------
     def non_performing(self) -> np.ndarray:

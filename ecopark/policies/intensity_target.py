@@ -8,8 +8,14 @@ notice, then delists them).
 
 Each compliance year (12 steps) the policy sums every covered firm's emissions E_f (tCO2e, as
 the model records them: ``firms.emissions``, after links and abatement) and output q_f; its
-intensity is I_f = E_f / q_f. The first full year a firm is covered fixes its base B_f = I_f;
-in its y-th year after that its target is B_f (1 - reduction)^y, missed when I_f > target.
+intensity is I_f = E_f / q_f. The first full year a firm is covered fixes its base
+B_f = sum_t (E_ft / K_ft) / q_f, its intensity gross of the technologies installed since the
+target started: K_ft = prod_j (1 - share_j) over the firm's technologies in operation installed
+at or after the policy's ``start`` (1 when none). So abatement installed once the target is in
+force counts towards it, whenever it was installed: a plant that installs a step in its base
+year is not held to a base that already contains it (the finding of issue 23: early abaters
+were forced out). Technologies installed before the start are part of the base. In its y-th
+year after the base year a firm's target is B_f (1 - reduction)^y, missed when I_f > target.
 A firm missing ``miss_years`` consecutive years is **ordered** (:meth:`IntensityTarget.order`):
 
 * it must install, from its abatement menu (``AbatementPortfolio.menu``) in order of MAC, the
@@ -81,6 +87,7 @@ class IntensityTarget(Policy):
         keys = model.catalogue.sector_keys
         self.sector_mask = np.isin(np.arange(len(keys)), [keys.index(k) for k in params.covered_sectors])
         self.year_emissions = np.zeros(0)  # tCO2e this compliance year, per firm row
+        self.year_gross = np.zeros(0)  # tCO2e this year gross of technologies installed since the start
         self.year_output = np.zeros(0)  # output units this compliance year
         self.months = np.zeros(0, dtype=np.int64)  # months covered this compliance year
         self.year_margin = np.zeros(0)  # yuan, sum of monthly operating margins this compliance year
@@ -95,6 +102,7 @@ class IntensityTarget(Policy):
         extra = self.model.firms.n - len(self.base)
         if extra > 0:
             self.year_emissions = np.r_[self.year_emissions, np.zeros(extra)]
+            self.year_gross = np.r_[self.year_gross, np.zeros(extra)]
             self.year_output = np.r_[self.year_output, np.zeros(extra)]
             self.months = np.r_[self.months, np.zeros(extra, dtype=np.int64)]
             self.year_margin = np.r_[self.year_margin, np.zeros(extra)]
@@ -114,6 +122,7 @@ class IntensityTarget(Policy):
         rows = firms.live
         rows = rows[self.covered(rows)]
         self.year_emissions[rows] += firms.emissions[rows]
+        self.year_gross[rows] += firms.emissions[rows] / self.kept_since_start(rows)
         self.year_output[rows] += firms.output[rows]
         self.months[rows] += 1
         self.year_margin[rows] += model.credit.margin(rows)
@@ -122,7 +131,7 @@ class IntensityTarget(Policy):
         full = rows[(self.months[rows] == 12) & (self.year_output[rows] > 0)]
         intensity = self.year_emissions[full] / self.year_output[full]
         new = np.isnan(self.base[full])
-        self.base[full[new]] = intensity[new]
+        self.base[full[new]] = self.year_gross[full[new]] / self.year_output[full[new]]
         due, achieved = full[~new], intensity[~new]
         self.years[due] += 1
         missed = achieved > self.base[due] * (1.0 - self.params.reduction) ** self.years[due]
@@ -133,8 +142,16 @@ class IntensityTarget(Policy):
         if len(ordered):
             self.misses[ordered] = 0
             self.order(ordered)
-        self.year_emissions[rows] = self.year_output[rows] = self.year_margin[rows] = 0.0
+        self.year_emissions[rows] = self.year_gross[rows] = self.year_output[rows] = self.year_margin[rows] = 0.0
         self.months[rows] = 0
+
+    def kept_since_start(self, rows: np.ndarray) -> np.ndarray:
+        """K_f = prod_j (1 - share_j) over the firms' technologies in operation installed at or
+        after the policy's start (module docstring); 1 for a firm with none."""
+        portfolio = self.model.abatement
+        portfolio._grow()
+        since = portfolio.installed_at[rows] >= self.params.start
+        return np.where(since, 1.0 - portfolio.share[None, :], 1.0).prod(axis=1)
 
     def carbon_value(self, rows: np.ndarray) -> np.ndarray:
         """v_f (yuan/tCO2e): what a tonne abated saves the firm (tax, pool value, allowance price)."""
