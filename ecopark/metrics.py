@@ -1350,14 +1350,16 @@ OPERATING_IN = ("sale", "stock_sale", "salvage", "recycling_revenue", "green_pro
 #: Money a firm pays in its operations (yuan): inputs (also for its warehouse stock), fixed costs,
 #: disposal, link costs and fees (platform, commission, infrastructure, negotiation, penalties), in-plant
 #: recycling and abatement running costs, the operator's services and MRV, carbon costs, quota and
-#: consumption fines, off-spec treatment and the qualification of new sources.
+#: consumption fines, off-spec treatment and the qualification of new sources, electricity and water
+#: (grid, green power, tap and reclaimed water with their fees) and the export carbon cost.
 OPERATING_OUT = ("purchase", "stock_purchase", "virgin_input", "operating_cost", "disposal", "landfill_tax", "rent",
                  "processing", "transport", "byproduct_payment", "gate_fee", "platform_fee", "operator_commission",
                  "infrastructure_connection", "infrastructure_throughput", "negotiation", "contract_penalty",
                  "recycling_opex", "abatement_opex", "carbon_accounting_fee", "energy_management_fee",
                  "monitoring_cost", "allowance_purchase", "carbon_penalty", "carbon_tax", "offset_quota_fine",
                  "reuse_quota_fine", "consumption_ratio_fine", "allowance_block_trade", "offspec_treatment",
-                 "qualification")
+                 "qualification", "grid_power", "green_power", "green_power_fee", "tap_water", "reclaimed_water",
+                 "reclaimed_water_fee", "export_carbon_cost")
 
 
 def operating_accounts(model: ParkModel) -> tuple[np.ndarray, np.ndarray]:

@@ -253,15 +253,9 @@ def _lethal_moment_task(sweep, targets, task):
     return _REAL_MOMENT_TASK(sweep, targets, task)
 
 
-def _lethal_pair(sweep, task, targets):
-    """The retry's form of :func:`_lethal_moment_task` (workers may import, not fork, this module)."""
-    return _lethal_moment_task(sweep, targets, task), None
-
-
 def test_a_dead_calibrate_worker_is_retried_once_then_its_run_recorded_as_failed(serial, tmp_path, monkeypatch):
     monkeypatch.setenv("ECOPARK_TEST_MARKER", str(tmp_path / "died-once"))
     monkeypatch.setattr(calibration_module, "moment_task", _lethal_moment_task)
-    monkeypatch.setattr(calibration_module, "_moment_pair", _lethal_pair)
     result = calibrate(SPEC, tmp_path / "out", workers=2, progress=False)
     parts = tmp_path / "out" / "parts"
     run0 = json.loads((parts / "run-000000.json").read_text())

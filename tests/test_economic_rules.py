@@ -38,13 +38,14 @@ def test_risk_fund_pays_nothing_above_its_threshold_and_exactly_the_cover_share_
     links.expected_supplier[due] = 100.0  # expected gain over 6 months: 600 yuan
     links.expected_receiver[due] = 50.0  # 300 yuan
     # realised as a share of expected: above the threshold, just above it, below, a loss
-    links.gain_supplier[due] = np.array([590.0, 481.0, 300.0, -100.0])
-    links.gain_receiver[due] = np.array([240.5, 300.0, 0.0, 150.0])
-    before_s, before_r = links.gain_supplier[due].copy(), links.gain_receiver[due].copy()
+    links.gross_gain_supplier[due] = np.array([590.0, 481.0, 300.0, -100.0])  # the fund reads gross gains
+    links.gross_gain_receiver[due] = np.array([240.5, 300.0, 0.0, 150.0])
+    before_s, before_r = links.gross_gain_supplier[due].copy(), links.gross_gain_receiver[due].copy()
     paid_before = model.ledger.flow("risk_compensation")
     market.compensate(due)
-    np.testing.assert_allclose(links.gain_supplier[due] - before_s, [0.0, 0.0, 0.4 * 300, 0.4 * 700], atol=1e-9)
-    np.testing.assert_allclose(links.gain_receiver[due] - before_r, [0.0, 0.0, 0.4 * 300, 0.4 * 150], atol=1e-9)
+    np.testing.assert_allclose(links.gross_gain_supplier[due] - before_s, [0.0, 0.0, 0.4 * 300, 0.4 * 700], atol=1e-9)
+    np.testing.assert_allclose(links.gross_gain_receiver[due] - before_r, [0.0, 0.0, 0.4 * 300, 0.4 * 150],
+                               atol=1e-9)
     assert model.ledger.flow("risk_compensation") - paid_before == pytest.approx(120 + 280 + 120 + 60, abs=0.02)
     assert model.ledger.total() == 0
 
@@ -156,7 +157,7 @@ def test_the_transfer_price_flows_from_receiver_to_supplier_and_a_gate_fee_the_o
         links.price[i] = price
         got_s, got_r = ledger.received(acc_s, kind), ledger.received(acc_r, kind)
         paid_s, paid_r = ledger.paid(acc_s, kind), ledger.paid(acc_r, kind)
-        market._settle(np.array([i]), np.array([10.0]))  # 10 units delivered on link i alone
+        market._settle(np.array([i]), np.array([10.0]), np.array([False]))  # 10 units on link i alone, on spec
         payer, payee = (acc_r, acc_s) if price > 0 else (acc_s, acc_r)
         assert ledger.paid(payer, kind) - (paid_r if payer == acc_r else paid_s) == pytest.approx(10 * abs(price))
         assert ledger.received(payee, kind) - (got_s if payee == acc_s else got_r) == pytest.approx(10 * abs(price))

@@ -241,3 +241,22 @@ def test_dose_response_pairs_seeds_and_names_what_binds():
     lines = dose_section(effects, 2, 4)
     assert sum(line.startswith("| qinzhou |") for line in lines) == 6
     assert [d for d, _ in DOSES["reuse subsidy"][1]] == sorted(runs[runs.instrument == "reuse subsidy"].dose.unique())
+
+
+def test_every_money_kind_is_classified_for_the_operating_accounts():
+    """A new ledger kind must be placed: in the operating accounts of the margins (metrics.OPERATING_IN
+    or OPERATING_OUT), out of a firm's operating cash (enterprise.OPERATING_EXCLUDED), or in the list
+    below of kinds that are subsidies, finance, investment or flows between other parties. Caught once:
+    grid power and water bills, split out of variable cost, missing from the margins (margins of 0.2-0.7)."""
+    from ecopark.agents.enterprise import OPERATING_EXCLUDED
+    from ecopark.ledger import MONEY_KINDS
+    from ecopark.metrics import OPERATING_IN, OPERATING_OUT
+
+    not_operating = {"reuse_subsidy", "posted_price_topup", "risk_compensation", "interest_subsidy",
+                     "loan_loss_cover", "external_carbon_trade", "bank_funding", "bank_funding_repayment",
+                     "funding_interest", "loan_recovery", "infrastructure_capex", "infrastructure_opex",
+                     "ppp_investment", "ppp_distribution", "infrastructure_loan", "infrastructure_loan_interest",
+                     "infrastructure_loan_repayment", "exchange_rounding"}
+    placed = set(OPERATING_IN) | set(OPERATING_OUT) | set(OPERATING_EXCLUDED) | not_operating
+    assert set(MONEY_KINDS) <= placed, sorted(set(MONEY_KINDS) - placed)
+    assert not (set(OPERATING_IN) | set(OPERATING_OUT)) & not_operating

@@ -136,7 +136,7 @@ def test_an_unreadable_part_counts_as_missing_and_is_run_again(tmp_path):
 _REAL_RUN_TASK = batch_module.run_task
 
 
-def _lethal_task(spec, task):
+def _lethal_task(spec, task, measure=None):
     """A sweep task whose worker is killed (as by the OOM killer): run 0 the first time, run 1
     every time (the first time only after run 0's death, so that run 0 has started by then)."""
     marker = Path(os.environ["ECOPARK_TEST_MARKER"])
@@ -148,7 +148,7 @@ def _lethal_task(spec, task):
         while not marker.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGKILL)
-    return _REAL_RUN_TASK(spec, task)
+    return _REAL_RUN_TASK(spec, task, measure)
 
 
 def test_a_dead_worker_is_retried_once_then_recorded_as_failed(tmp_path, monkeypatch):

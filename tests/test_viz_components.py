@@ -106,7 +106,8 @@ def test_every_chart_draws_collected_series_and_notes_missing_ones(model):
         assert all(s.get("stack") == ("total" if chart.stacked else None) for s in option["series"])
     emissions_chart = next(c for c in vc.CHARTS if "emissions" in c.columns)
     option = vc.chart_option(model, emissions_chart)
-    divisor, suffix = magnitude(max(collected["emissions"]))
+    drawn = [v for c in emissions_chart.all_columns if c in collected for v in collected[c] if v is not None]
+    divisor, suffix = magnitude(max(abs(v) for v in drawn))  # one axis for every series of the chart
     assert option["yAxis"][0]["axisLabel"]["formatter"] == f"{{value}} {suffix}"  # e.g. "1.02 M"
     assert [v * divisor for v in option["series"][0]["data"]] == pytest.approx(list(collected["emissions"]),
                                                                                 rel=1e-3)
