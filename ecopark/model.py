@@ -252,36 +252,58 @@ class ParkModel(mesa.Model):
         """How the allowances of firms ``rows`` (under the cap) would be settled if they left now:
         (returned, surrendered, sold) in tCO2e and the price of a sale, yuan/tCO2e.
 
-        returned_f = min(held_f, free_f x (12 - month) / 12), the free allocation of the months
-        of the compliance year it would not operate (China's ETS takes back a closed plant's
-        allocation); surrendered_f = min(held_f - returned_f, emitted this compliance year);
-        sold_f = the rest, at the last clearing price (the expected price before any session).
+        A firm first clears what it owes for last year when the deadline is in the next year
+        (``surrender_month`` > 0; owed_f, verified in December and not yet surrendered),
+        cleared_f = min(held_f, owed_f). Of the rest: returned_f = min(held_f - cleared_f,
+        free_f x (12 - month) / 12), the free allocation of the months of the compliance year it
+        would not operate (China's ETS takes back a closed plant's allocation);
+        surrendered_f = cleared_f + min(held_f - cleared_f - returned_f, emitted this compliance
+        year); sold_f = the rest, at the last clearing price (the expected price before any
+        session). What it owes for last year beyond what it holds is charged the penalty
+        (:meth:`unmet_obligation`).
         """
         market = self.carbon_market
         market._grow()
         held = np.where(market.account[rows] >= 0, np.maximum(self.allowances.balance(market.account[rows]), 0.0), 0.0)
         month = (self.steps - 1) % 12 + 1
-        returned = np.minimum(held, market.free_allocation[rows] * (12 - month) / 12)
-        surrendered = np.minimum(held - returned, market.year_emissions[rows])
+        cleared = np.minimum(held, market.owed[rows])
+        returned = np.minimum(held - cleared, market.free_allocation[rows] * (12 - month) / 12)
+        surrendered = cleared + np.minimum(held - cleared - returned, market.year_emissions[rows])
         price = market.last_price if np.isfinite(market.last_price) else market.expected_price
         return returned, surrendered, np.maximum(held - returned - surrendered, 0.0), float(price)
 
+    def unmet_obligation(self, rows: np.ndarray) -> np.ndarray:
+        """What firms ``rows`` would pay at exit for last year's verified emissions they cannot
+        surrender (yuan): penalty x max(owed_f - held_f, 0). Zero unless the surrender deadline is in
+        the next year (``surrender_month`` > 0) and the firm leaves before it."""
+        market = self.carbon_market
+        market._grow()
+        ets = self.government.policies.get("cap_and_trade")
+        if ets is None:
+            return np.zeros(len(rows))
+        held = np.where(market.account[rows] >= 0, np.maximum(self.allowances.balance(market.account[rows]), 0.0), 0.0)
+        return np.maximum(market.owed[rows] - held, 0.0) * ets.params.penalty
+
     def settle_allowances(self, rows: np.ndarray) -> None:
-        """Allowances of leaving firms (:meth:`allowance_settlement`): the unused free allocation
-        goes back to government (allowance kind ``exit_return``), the emissions so far this year
-        are surrendered (``surrender``, retired) and the rest is sold to government
-        (``exit_buyback``, money kind ``allowance_buyback``). Government holds what it gets until
-        it expires at the year end, so an exit neither loosens the cap nor destroys what the
-        firm bought or banked."""
+        """Allowances of leaving firms (:meth:`allowance_settlement`): last year's verified emissions
+        not yet surrendered (a deadline in the next year) are surrendered, the penalty charged on what
+        the firm cannot cover (``carbon_penalty``); the unused free allocation goes back to government
+        (allowance kind ``exit_return``); the emissions so far this year are surrendered
+        (``surrender``, retired) and the rest is sold to government (``exit_buyback``, money kind
+        ``allowance_buyback``). Government holds what it gets until it expires at the year end, so
+        an exit neither loosens the cap nor destroys what the firm bought or banked."""
         market = self.carbon_market
         market._grow()
         rows = rows[market.account[rows] >= 0]
         if not len(rows):
             return
+        unmet = self.unmet_obligation(rows)
         returned, surrendered, _, price = self.allowance_settlement(rows)
         al, accounts = self.allowances, market.account[rows]
-        al.transfer("exit_return", accounts, market.government, returned)
         al.transfer("surrender", accounts, market.retired, surrendered)
+        al.transfer("exit_return", accounts, market.government, returned)
+        self.ledger.transfer("carbon_penalty", self.firms.account[rows], self.government.account, unmet)
+        market.owed[rows] = 0.0
         sold = np.maximum(al.balance(accounts), 0.0)  # the rest, as booked (at the ledger's resolution)
         al.transfer("exit_buyback", accounts, market.government, sold)
         self.ledger.transfer("allowance_buyback", self.government.account, self.firms.account[rows], sold * price)
@@ -349,7 +371,8 @@ class ParkModel(mesa.Model):
         Shortfalls are first drawn on credit lines (``CreditMarket.finance_shortfalls``). A firm
         whose cash C_f is still negative is insolvent: its owners put in -C_f
         (``recapitalisation``) if the firm is worth keeping, E_f = C_f - D_f + V_f + G_f > 0 (D_f
-        its debt, V_f what its allowances would sell for at exit, :meth:`allowance_settlement`,
+        its debt, V_f what its allowances would sell for at exit less the penalty on last year's
+        emissions it cannot surrender, :meth:`allowance_settlement` and :meth:`unmet_obligation`,
         G_f :meth:`going_concern_value`), else it exits (its loans are written off). A
         solvent firm with at least ``exit_after_months`` months of accounts exits when staying is
         worth less than leaving, G_f < S_f - X_f, with S_f = 0 the scrap value of its
@@ -363,7 +386,7 @@ class ParkModel(mesa.Model):
         value = self.going_concern_value(rows)
         short = cash < 0
         *_, sold, price = self.allowance_settlement(rows)
-        keep = short & (cash - self.credit.debt(rows) + sold * price + value > 0)
+        keep = short & (cash - self.credit.debt(rows) + sold * price - self.unmet_obligation(rows) + value > 0)
         self.ledger.transfer("recapitalisation", self.outside, firms.account[rows[keep]], -cash[keep])
         insolvent = short & ~keep
         closure = econ.closure_cost_months * self.sector_fixed_cost[firms.sector[rows]] * firms.size[rows]

@@ -155,8 +155,10 @@ def test_surrender_after_the_year_end_uses_the_next_years_allocation_instead_of_
     # the constant-cap park whose first year ends short: surrendering at the year end, the October and
     # December sessions clear at the penalty and firms pay 82.6 M yuan of it; with the deadline in March
     # of the next year firms wait for the next year's allocation (their residual need bid at the price
-    # expected at the next session), no session clears at the penalty and nobody pays it
-    extra = {**STABLE, "policies.cap_and_trade.cap_start": 0.85}
+    # expected at the next session), no session clears at the penalty and nobody pays it. Owners are patient
+    # (no exit on value in these 15 months): under the exit rule a large smelter (seed 1, row 7) would close in
+    # month 6 and take its net purchases with it, and the park would end its first year long, not short
+    extra = {**STABLE, "policies.cap_and_trade.cap_start": 0.85, "economy.exit_after_months": 240}
     out = {}
     for month in (0, 3):
         model = ParkModel(ecopark.load_scenario("generic", {**extra, "policies.cap_and_trade.surrender_month": month}),
@@ -178,3 +180,21 @@ def test_surrender_after_the_year_end_uses_the_next_years_allocation_instead_of_
     with pytest.raises(ecopark.ConfigError, match="surrender_month"):
         ecopark.load_scenario("generic", {"policies.cap_and_trade.surrender_month": 3,
                                           "policies.cap_and_trade.banking": False})
+
+
+def test_allowances_government_took_back_from_leaving_firms_are_not_expected_supply():
+    # seed 1, cap 0.85: a large smelter (row 7) leaves in month 6 and government takes back its unused free
+    # allocation (0.79 Mt), which it holds until the year end: the price firms expect must not count it as supply
+    model = ParkModel(ecopark.load_scenario("generic", {**STABLE, "policies.cap_and_trade.cap_start": 0.85}), seed=1)
+    for _ in range(6):
+        model.step()
+    cm, al = model.carbon_market, model.allowances
+    assert not model.firms.alive[7]
+    ets = model.government.policies["cap_and_trade"]
+    covered = np.flatnonzero(model.firms.alive[:len(cm.account)] & (cm.account >= 0))
+    covered = covered[cm.covered(covered, "cap_and_trade")]
+    held = float(al.balance(cm.government)) - cm.auction_left
+    assert held > 500_000.0 and cm.government_for_sale() == pytest.approx(cm.auction_left)
+    with_held = cm.no_arbitrage_expectation(ets, covered, months_ahead=7)
+    al.transfer("expiry", cm.government, cm.retired, held)
+    assert cm.no_arbitrage_expectation(ets, covered, months_ahead=7) == pytest.approx(with_held, rel=1e-12)

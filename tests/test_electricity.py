@@ -78,8 +78,11 @@ def test_no_build_when_green_power_is_worth_less_than_its_price():
 def test_carbon_price_on_power_counting_sectors_makes_smelters_buy_green_power():
     """Aluminium pays 350 yuan/MWh for grid power, below the 450 green price; its emission intensity
     counts its power, so a carbon price above (450 - 350) / 0.5703 = 175 yuan/t makes green power
-    worth buying, and what it buys lowers its recorded emissions."""
-    base = ["park.firms={aluminium = 2, refining = 1}", GREEN, "operator.initial_cash=5e9"]
+    worth buying, and what it buys lowers its recorded emissions. The firms start with 24 months of cash:
+    at 300 yuan/t the smelters' cash runs out in month 2 and, with no free overdraft, the insolvency exit
+    (recapitalised only if worth it) would take them out before their power purchases are seen."""
+    base = ["park.firms={aluminium = 2, refining = 1}", GREEN, "operator.initial_cash=5e9",
+            "economy.initial_cash_months=24"]
     cheap = run([*base, "policies.cap_and_trade.enabled=false"], 3, name="generic")
     taxed = run([*base, "policies.cap_and_trade.enabled=false", "policies.carbon_tax.rate=300"], 3)
     for model, buys in ((cheap, False), (taxed, True)):
@@ -120,8 +123,11 @@ def test_export_carbon_cost_charges_embedded_emissions_net_of_the_domestic_price
 
 
 def test_export_carbon_cost_lowers_exporters_output_and_raises_their_green_power_value():
-    off = run([], 1)
-    on = run([EXPORT, "policies.export_carbon_cost.export_share={aluminium = 0.5}"], 1)
+    # 24 months of starting cash: with the export cost, smelter 13 (seed 0) has negative cash in month 1 and,
+    # with no free overdraft, leaves insolvent; the comparison is of the same smelters' output
+    cash = "economy.initial_cash_months=24"
+    off = run([cash], 1)
+    on = run([cash, EXPORT, "policies.export_carbon_cost.export_share={aluminium = 0.5}"], 1)
     al = off.catalogue.sector_keys.index("aluminium")
     ra = off.firms.live[off.firms.sector[off.firms.live] == al]
     rb = on.firms.live[on.firms.sector[on.firms.live] == al]

@@ -140,6 +140,52 @@ def test_an_exiting_firm_returns_unused_allocation_surrenders_and_sells_the_rest
     assert InvariantMonitor(model).violations() == []
 
 
+def test_a_firm_leaving_before_a_next_year_deadline_settles_last_years_obligation_and_this_years():
+    """With the surrender deadline in March of the next year, a firm leaving in January owes last year's
+    verified emissions (not yet surrendered) as well as this year's so far. It surrenders both from what
+    it holds, pays the penalty on what last year's part lacks, and only the rest is sold to government.
+    Old code surrendered only this year's part and sold last year's cover to government."""
+    over = ["policies.cap_and_trade.surrender_month=3", "economy.entry_rate=0.0"]
+    for short in (False, True):
+        model = _model(over, seed=0)
+        monitor = InvariantMonitor(model)
+        for _ in range(13):  # January of the second year: verified in December, deadline in March
+            model.step()
+        market, al = model.carbon_market, model.allowances
+        rows = model.firms.live[market.account[model.firms.live] >= 0]
+        row = int(rows[np.argmax(market.owed[rows])])
+        owed, this_year = float(market.owed[row]), float(market.year_emissions[row])
+        account = int(market.account[row])
+        assert owed > 0 and this_year > 0
+        if short:  # it holds half of last year's need
+            al.transfer("trade", account, market.exchange, float(al.balance(account)) - owed / 2)
+        else:  # it holds both years' need and 1000 t more
+            al.transfer("trade", market.exchange, account, owed + this_year + 1000.0)
+        held = float(al.balance(account))
+        returned, surrendered, sold, price = model.allowance_settlement(np.array([row]))
+        retired = float(al.balance(market.retired))
+        penalty = model.ledger.flow("carbon_penalty")
+        gov = model.ledger.balance(model.government.account)
+        model.remove_firms(np.array([row]))
+        assert al.balance(account) == 0 and market.owed[row] == 0
+        assert float(al.balance(market.retired)) - retired == pytest.approx(surrendered[0], abs=0.01)
+        if short:
+            assert surrendered[0] == pytest.approx(held) and sold[0] == 0 and returned[0] == 0
+            assert model.ledger.flow("carbon_penalty") - penalty == pytest.approx(
+                (owed - held) * model.government.policies["cap_and_trade"].params.penalty, rel=1e-6)
+        else:
+            assert surrendered[0] == pytest.approx(owed + this_year)
+            assert returned[0] + surrendered[0] + sold[0] == pytest.approx(held)
+            assert sold[0] >= 1000.0 - 1e-3 and model.ledger.flow("carbon_penalty") == penalty
+            assert model.ledger.balance(model.government.account) == pytest.approx(gov - sold[0] * price,
+                                                                                   abs=0.01 * price)
+        # issued = surrendered + expired + held, through the deadline and the next year end
+        assert monitor.violations() == []
+        for _ in range(12):
+            model.step()
+            assert monitor.violations() == []
+
+
 def test_abatement_installed_in_the_base_year_counts_towards_the_intensity_target():
     """The base-year rule. Old code: a cement plant that installed the 12% step in its base year
     carried it in its base, missed the next two years and was ordered (to a 400 M yuan capture plant

@@ -386,6 +386,12 @@ class CarbonMarket:
         self.free_allocation[rows] = free
         self.allocated[rows] = True
 
+    def government_for_sale(self) -> float:
+        """Allowances government still offers this compliance year (tCO2e): min(auction volume
+        left, government's balance). The rest of its balance (allowances taken back from leaving
+        firms, model.settle_allowances) is held until it expires at the year end."""
+        return min(self.auction_left, max(float(self.allowances.balance(self.government)), 0.0))
+
     def release_reserve(self) -> None:
         """At the year's last session, government offers what is left of the new-entrant reserve."""
         self.allowances.step = self.model.steps
@@ -437,7 +443,9 @@ class CarbonMarket:
         (no borrowing, (3)), from the
         emissions of the year so far, this month's emissions ``rows`` (covered, live), the allowances
         in circulation (firms, government, entrant reserve, the pool's usable offsets) and the
-        announced caps of the next years, cap x (1 - cap_decline)^y. Linked to an external market
+        announced caps of the next years, cap x (1 - cap_decline)^y. Government's stock counts only
+        as far as it is still to be auctioned (:meth:`government_for_sale`): what it took back from
+        leaving firms it holds until the year end, so it never reaches the market. Linked to an external market
         (which trades any quantity at its price), the expected price is that market's price now."""
         p, al = ets.params, self.allowances
         if not len(rows):
@@ -447,7 +455,7 @@ class CarbonMarket:
         # under output-based allocation the true-up still to come issues the rest of the year's free allocation
         to_true_up = (max(self.free_total - float(self.free_allocation.sum()), 0.0)
                       if p.allocation == "output_based" else 0.0)
-        bank = (to_true_up + float(al.balance(accounts).sum()) + max(float(al.balance(self.government)), 0.0)
+        bank = (to_true_up + float(al.balance(accounts).sum()) + self.government_for_sale()
                 + max(float(al.balance(self.reserve)), 0.0)
                 + min(float(al.balance(self.pool)), max(self.offsets_cap - self.offsets_sold, 0.0)))
         later = np.arange(years)  # compliance years after this one, to each deadline h = 1..H
@@ -568,7 +576,7 @@ class CarbonMarket:
         b_price = np.r_[bid_price.ravel(), np.full(n, residual_price), np.full(n, self.expected_price)]
         b_qty = np.r_[tech_bid.ravel(), residual, bank]
         b_owner = np.r_[firm_idx, np.arange(n), np.arange(n)]
-        gov_qty = min(self.auction_left, max(al.balance(self.government), 0.0))
+        gov_qty = self.government_for_sale()
         pool_qty = min(al.balance(self.pool), max(self.offsets_cap - self.offsets_sold, 0.0))
         # the pool sells the year's offset room at the auction floor: room left unused at year end is lost
         # what a firm keeps for the later years is sold when the price is above the one it expects to pay
