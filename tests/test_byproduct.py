@@ -254,7 +254,10 @@ def test_reuse_quota_fines_the_unreused_share_at_year_end():
     model = ParkModel(ecopark.load_scenario("generic", {
         "policies.reuse_quota.quota": 0.5, "policies.reuse_quota.fine": 40.0,
         "byproduct_market.encounters_per_month": 0.0,  # no discovery, no platform: no links
-        "economy.exit_after_months": 240, "economy.entry_rate": 0.0,  # the same firms all year
+        # the same firms all year: no economic exit before 240 months of accounts, and enough cash that
+        # no loss-making firm is insolvent (the exit rule closes those the credit line does not carry)
+        "economy.exit_after_months": 240, "economy.entry_rate": 0.0,
+        "economy.initial_cash_months": 240, "economy.dividend_cash_months": 1e6,
         "policies.cap_and_trade.enabled": False}), seed=8)
     assert model.firms.n == len(model.firms.live)
     for _ in range(12):

@@ -144,7 +144,10 @@ def test_every_sector_margin_in_its_plausible_range():
 
 
 def test_contracts_are_sized_at_the_contract_share_of_normal_supply_and_need():
-    model = _run({"byproduct_market.contract_share": 0.7}, seed=3, months=12)
+    # seed 0: on seed 3 no heat link forms in the first year since the carbon calendar's expected price fell
+    # to the floor (40 yuan/t) in month 2, so the greenhouses' pool value of avoided CO2 fell from 158 to
+    # 36 yuan/t, the heat surplus from 33 to 22 yuan/t, and the one negotiation (month 5) broke down
+    model = _run({"byproduct_market.contract_share": 0.7}, seed=0, months=12)
     market, links = model.byproduct_market, model.byproduct_market.links
     live = links.live
     rows = np.arange(model.firms.n)
