@@ -29,7 +29,8 @@ def test_offspec_deliveries_cost_the_receiver_and_cut_trust():
     assert delivered.sum() > 0
     # every unit delivered was off-spec: the receivers paid offspec_cost on all of it
     expected = float((delivered * market.stream["offspec_cost"][links.stream[: links.n]]).sum())
-    assert model.ledger.flow("offspec_treatment") == pytest.approx(expected, rel=1e-9)
+    # the ledger books whole fen: at most half a fen of rounding per link and month
+    assert model.ledger.flow("offspec_treatment") == pytest.approx(expected, abs=0.005 * links.n * 18)
     # every delivering month was a failure: suppliers' trust only fell
     suppliers = np.unique(links.supplier[: links.n][delivered > 0])
     assert (market.trust[suppliers] < model.scenario.byproduct_market.initial_trust).all()
