@@ -59,35 +59,22 @@ def draw_cases(runs: int, seed: int) -> list[dict]:
 
 
 def fuzz(cases: list[dict]) -> collections.Counter:
-    """Run the cases; print each violation and crash, then the counts, and the share metrics found
-    outside [0, 1] (which metrics, in how many runs, their extremes)."""
-    from ecopark.fuzz import fuzz_run, share_metrics
+    """Run the cases; print each violation (a share metric outside [0, 1] among them) and crash,
+    then the counts."""
+    from ecopark.fuzz import fuzz_run
 
     runs = len(cases)
     counts: collections.Counter = collections.Counter()
-    out_of_range: dict[str, list[float]] = collections.defaultdict(list)
-    runs_out = 0
     start = time.perf_counter()
     for i, case in enumerate(cases):
         preset, overrides, run_seed, steps = case["preset"], case["overrides"], case["seed"], case["steps"]
-        findings: list[str] = []
-        outcome, message = fuzz_run(preset, overrides, run_seed, steps, findings=findings)
+        outcome, message = fuzz_run(preset, overrides, run_seed, steps)
         counts[outcome] += 1
-        runs_out += bool(findings)
-        for finding in findings:
-            name, _, value = finding.partition(" = ")
-            out_of_range[name].append(float(value.split()[0]))
         if outcome in ("violated", "crashed"):
             print(f"run {i} {outcome}: {preset} seed={run_seed} steps={steps} {overrides}\n    {message[:400]}",
                   flush=True)
     print(f"{runs} runs in {time.perf_counter() - start:.0f} s: " + ", ".join(f"{counts[k]} {k}" for k in
                                                                           ("ok", "refused", "violated", "crashed")))
-    shares = share_metrics()
-    print(f"share metrics outside [0, 1] in {runs_out} of {counts['ok'] + counts['violated']} completed runs "
-          f"({len(out_of_range)} of the {len(shares)} share metrics, those of unit 'share' or 'index 0-1'):")
-    for name, values in sorted(out_of_range.items(), key=lambda x: -len(x[1])):
-        print(f"  {name}: {len(values)} runs, {min(values):.4g} to {max(values):.4g}")
-    counts["runs_out_of_range"] = runs_out
     return counts
 
 

@@ -19,9 +19,8 @@ Besides the ledger, allowance and mass invariants of the monitor, each run is ch
 (:func:`month_violations`), memory per firm within :data:`MEMORY_PER_FIRM_MB` (peak resident
 memory of the run over the firms and vacant plots it holds), and, at the end, the totals of
 the saved CSV tables equal to the metrics (:func:`output_violations`: the run saved and
-read back with ``RunResult.save``/``load``); a failure is ``"violated"``. Share metrics (unit
-"share" or "index 0-1", :func:`share_metrics`) outside [0, 1] are *findings*, reported in the
-``findings`` list without changing the outcome.
+read back with ``RunResult.save``/``load``) and every share metric (unit "share" or "index 0-1",
+:func:`share_metrics`) within [0, 1]; a failure is ``"violated"``.
 
 ``benchmarks/fuzz.py`` runs many of them and prints the counts.
 """
@@ -144,15 +143,15 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=CSV_RTOL, abs_tol=0.01)
 
 
-def output_violations(model: ParkModel, seed: int) -> tuple[list[str], list[str]]:
-    """(violations, findings) of a finished run's outputs: the run is saved and read back, and the
-    totals of its CSV tables must equal its metrics; share metrics outside [0, 1] are findings."""
+def output_violations(model: ParkModel, seed: int) -> list[str]:
+    """Violations of a finished run's outputs: share metrics outside [0, 1]; the run is saved and
+    read back, and the totals of its CSV tables must equal its metrics."""
     from ecopark.experiments.runner import RunResult, result_of
 
     result = result_of(model, seed)
     m = result.metrics
-    findings = [f"{name} = {m[name]:.6g} outside [0, 1]" for name in share_metrics()
-                if not (0.0 <= m[name] <= 1.0)]
+    shares = [f"{name} = {m[name]:.6g} outside [0, 1]" for name in share_metrics()
+              if not (0.0 <= m[name] <= 1.0)]
     with tempfile.TemporaryDirectory() as folder:
         result.save(folder)
         saved = RunResult.load(folder)
@@ -177,11 +176,11 @@ def output_violations(model: ParkModel, seed: int) -> tuple[list[str], list[str]
         "total_emissions": ts["emissions"].sum() if "emissions" in ts else m["total_emissions"],
         "reuse_rate_mass_total": streams.loc[mass, "delivered"].sum() / generated if generated > 0 else 0.0,
     }
-    violations = [f"CSV total of {name} {float(value):.10g} != metric {m[name]:.10g}"
-                  for name, value in checks.items() if not _close(float(value), float(m[name]))]
+    violations = shares + [f"CSV total of {name} {float(value):.10g} != metric {m[name]:.10g}"
+                           for name, value in checks.items() if not _close(float(value), float(m[name]))]
     if saved.metrics != m:
         violations.append("metrics.json read back differs from the run's metrics")
-    return violations, findings
+    return violations
 
 
 def _rss_peak_mb() -> float | None:
@@ -204,11 +203,10 @@ def _reset_rss_peak() -> float | None:
     return _rss_peak_mb()
 
 
-def fuzz_run(preset: str, overrides: dict[str, Any], seed: int, steps: int, firms: int = 12,
-             findings: list[str] | None = None) -> tuple[str, str]:
+def fuzz_run(preset: str, overrides: dict[str, Any], seed: int, steps: int, firms: int = 12) -> tuple[str, str]:
     """Run ``preset`` shrunk to about ``firms`` firms with ``overrides`` for ``steps`` months under
     the invariant monitor and the checks of the module docstring; returns (outcome, message),
-    outcome one of :data:`OUTCOMES`. Share metrics outside [0, 1] are appended to ``findings``."""
+    outcome one of :data:`OUTCOMES`."""
     from ecopark.model import ParkModel
     from ecopark.scenario import load_scenario, scale_park
 
@@ -229,9 +227,7 @@ def fuzz_run(preset: str, overrides: dict[str, Any], seed: int, steps: int, firm
             if peak - base > allowed:
                 return "violated", (f"memory: {peak - base:.0f} MB for {holders} firms and vacant plots "
                                     f"(allowed {allowed:.0f} MB)")
-        broken, found = output_violations(model, seed)
-        if findings is not None:
-            findings.extend(found)
+        broken = output_violations(model, seed)
         if broken:
             return "violated", f"outputs: {'; '.join(broken)}"
     except ConfigError as exc:

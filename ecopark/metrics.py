@@ -622,9 +622,11 @@ def operator_income(model: ParkModel) -> dict[str, float]:
 
 
 def _income_share(model: ParkModel, line: str) -> float:
-    income = operator_income(model)
+    """max(I_line, 0) / sum over lines of max(I, 0), in [0, 1]: a line that lost money over the run
+    (carbon-pool payouts above its sales) counts as no income, and float noise cannot leave [0, 1]."""
+    income = {k: max(float(v), 0.0) for k, v in operator_income(model).items()}
     total = sum(income.values())
-    return income[line] / total if total > 0 else 0.0
+    return min(income[line] / total, 1.0) if total > 0 else 0.0
 
 
 @run_metric("share")
@@ -632,6 +634,7 @@ def operator_rent_share(model: ParkModel) -> float:
     """Rent / the operator's income over the run (rent + infrastructure fees + services + platform
     fees and link commissions + green power sales and fees + carbon-pool commission): its revenue mix."""
     return _income_share(model, "rent")
+
 
 def _link_sums(model: ParkModel) -> tuple[float, float, float]:
     links = model.byproduct_market.links

@@ -265,3 +265,18 @@ def test_shares_stay_in_the_unit_interval_over_random_valid_scenarios():
         assert metrics.cluster_profit_margin(model) <= 1, (preset, overrides)
         done += 1
     assert done >= 30
+
+
+def test_operator_income_shares_stay_in_0_1_when_the_pool_pays_out_more_than_it_sold():
+    """Found by the fuzz (seed 101): operator_pool_share -1.7e-9 and operator_rent_share just above 1
+    when the pool's payouts equalled its sales. A line that lost money counts as no income."""
+    model = ParkModel(load_scenario("generic"), seed=0)
+    model.step()
+    model.ledger.transfer("carbon_pool_payout", model.operator.account, model.firms.account[model.firms.live[0]],
+                          1e6)  # payouts with no sales: the pool line is -1e6 yuan
+    assert metrics.operator_income(model)["pool"] < 0
+    shares = [getattr(metrics, n)(model) for n in ("operator_rent_share", "operator_pool_share",
+                                                            "operator_infrastructure_share", "operator_services_share",
+                                                            "operator_platform_share")]
+    assert all(0.0 <= x <= 1.0 for x in shares) and shares[1] == 0.0
+    assert sum(shares) <= 1.0 + 1e-12
