@@ -443,7 +443,9 @@ class CarbonMarket:
         (no borrowing, (3)), from the
         emissions of the year so far, this month's emissions ``rows`` (covered, live), the allowances
         in circulation (firms, government, entrant reserve, the pool's usable offsets) and the
-        announced caps of the next years, cap x (1 - cap_decline)^y. Government's stock counts only
+        announced caps of the next years by the cap rule on today's covered firms, cap_start x (1 -
+        cap_decline)^(y + k) x 12 x their BAU at normal output (a firm that leaves takes its share of
+        the later caps with it, as the rule sets them at each year's opening). Government's stock counts only
         as far as it is still to be auctioned (:meth:`government_for_sale`): what it took back from
         leaving firms it holds until the year end, so it never reaches the market. Linked to an external market
         (which trades any quantity at its price), the expected price is that market's price now."""
@@ -459,9 +461,13 @@ class CarbonMarket:
                 + max(float(al.balance(self.reserve)), 0.0)
                 + min(float(al.balance(self.pool)), max(self.offsets_cap - self.offsets_sold, 0.0)))
         later = np.arange(years)  # compliance years after this one, to each deadline h = 1..H
-        future_caps = self.cap * np.cumsum((1.0 - p.cap_decline) ** later * (later > 0))
-        emitted = float(self.year_emissions[rows].sum() + self.owed[rows].sum())
         ab = self.model.abatement
+        # the announced rule sets each later year's cap on the covered firms' BAU at its opening: firms
+        # expect it on today's covered firms, cap_start (1 - cap_decline)^(y + k) x 12 x their BAU
+        year = (self.model.steps - p.start) // 12
+        rule = p.cap_start * (1.0 - p.cap_decline) ** (year + later) * 12.0 * float(ab.normal_bau(rows).sum())
+        future_caps = np.cumsum(rule * (later > 0))
+        emitted = float(self.year_emissions[rows].sum() + self.owed[rows].sum())
         normal = ab.normal_bau(rows) * (1.0 - ab.installed_share(rows)) * emissions.net_share(self.model, rows)
         to_come = float(normal.sum()) * (months_ahead + 12 * later)
         mac, tech, a = ab.steps(rows)
@@ -554,7 +560,8 @@ class CarbonMarket:
         ``months_ahead`` counts this month and the rest of the compliance year: sessions are
         held in months 1, 1 + session_months, ... at the end of the month, and abatement a
         firm commits to there operates from that month on (the month's emissions are
-        recomputed). Government offers all of the year's unsold auction volume each session.
+        recomputed). Government offers all of the year's unsold auction volume each session, at no less than
+        max(reserve_price, auction_hold_share x E).
         """
         model, p, al, ledger = self.model, ets.params, self.allowances, self.model.ledger
         firms = model.firms
@@ -582,7 +589,9 @@ class CarbonMarket:
         # what a firm keeps for the later years is sold when the price is above the one it expects to pay
         # for it at the next session
         resale = self.expected_price * (1.0 + p.carry_rate) ** (p.session_months / 12)
-        a_price = np.r_[mac_flat, np.full(n, reservation), np.full(n, resale), p.reserve_price, p.reserve_price]
+        # government holds back what would sell below auction_hold_share x E (it stays for the year's later sessions)
+        gov_ask = max(p.reserve_price, p.auction_hold_share * self.expected_price)
+        a_price = np.r_[mac_flat, np.full(n, reservation), np.full(n, resale), gov_ask, p.reserve_price]
         a_qty = np.r_[tech_ask.ravel(), surplus, kept, gov_qty, pool_qty]
         a_owner = np.r_[firm_idx, np.arange(n), np.arange(n), -1, -2]  # -1 government, -2 pool, -3 external
         if p.external_price is not None or p.external_series is not None:

@@ -49,12 +49,42 @@ def abatement_along_path(p0: float, mac: np.ndarray, a: np.ndarray, horizon: flo
     return float(12.0 * a @ np.maximum(horizon - wait, 0.0))
 
 
+def abatement_to_deadlines(p0: float, mac: np.ndarray, a: np.ndarray, horizons: np.ndarray, rate: float) -> np.ndarray:
+    """A_h(P0) of (2) for every deadline ``horizons[h]`` (years from now) at once, tCO2e."""
+    if p0 <= 0:
+        return np.zeros(len(horizons))
+    with np.errstate(divide="ignore"):
+        wait = np.where(mac <= p0, 0.0,
+                        np.log(mac / p0) / np.log1p(rate) if rate > 0 else np.inf)
+    return 12.0 * a @ np.maximum(np.asarray(horizons, float)[None, :] - wait[:, None], 0.0)
+
+
 def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
                        floor: float, penalty: float) -> float:
     """P0 of (3), yuan/tCO2e: the highest of the prices (2) that cover the cumulative shortfall
-    ``shortfalls[h]`` (tCO2e) by each compliance deadline ``horizons[h]`` (years from now)."""
-    return max(no_arbitrage_price(d, mac, a, t, rate, floor, penalty)
-               for d, t in zip(shortfalls, horizons, strict=True))
+    ``shortfalls[h]`` (tCO2e) by each compliance deadline ``horizons[h]`` (years from now).
+
+    Each A_h rises with P0, so max_h P0_h is the lowest P0 at which every deadline is covered,
+    A_h(P0) >= D_h for all h: one bisection over all deadlines at once (the deadline that binds is
+    the one at which the bank runs out; a surplus banked now is priced at the discounted price of
+    that later scarcity)."""
+    shortfalls = np.asarray(shortfalls, float)
+    ok = np.isfinite(mac) & (a > 0) & (mac < penalty)
+    mac, a = mac[ok], a[ok]
+    if (shortfalls <= 0).all():
+        return floor
+    if (abatement_to_deadlines(penalty, mac, a, horizons, rate) < shortfalls).any():
+        return penalty
+    lo, hi = floor, penalty
+    if (abatement_to_deadlines(lo, mac, a, horizons, rate) >= shortfalls).all():
+        return floor
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if (abatement_to_deadlines(mid, mac, a, horizons, rate) >= shortfalls).all():
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def no_arbitrage_price(shortfall: float, mac: np.ndarray, a: np.ndarray, horizon: float, rate: float,

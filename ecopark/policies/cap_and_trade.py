@@ -41,6 +41,14 @@ class CapAndTradeParams(PolicyParams):
     free_share: float = param(0.9, lo=0, hi=1, doc="share of the cap allocated free by benchmark")
     reserve_price: float = param(40.0, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
                                  doc="lowest price at which government auctions")
+    auction_hold_share: float = param(0.9, lo=0, hi=1,
+                                      doc="government holds back auction volume that would sell below this share "
+                                          "of the expected price E: it offers at max(reserve_price, share x E) and "
+                                          "keeps what does not sell for the year's later sessions (EU Auctioning "
+                                          "Regulation 1031/2010 art. 7(6): an auction clearing significantly under "
+                                          "the secondary-market price is cancelled and its volume auctioned later; "
+                                          "the share is an assumption, the threshold is not published); 0: offer "
+                                          "at the reserve price only")
     penalty: float = param(600.0, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
                            doc="charge per tonne not covered at compliance")
     banking: bool = param(True, doc="unused allowances carry over to the next year")
@@ -52,10 +60,14 @@ class CapAndTradeParams(PolicyParams):
     expectation_weight: float = param(0.5, lo=0, hi=1, doc="weight of the last session in the expected share of "
                                       "the carbon pool's offer that sells: F' = F + w * (sold / offered - F) "
                                       "(assumption)")
-    expectation_years: int = param(2, lo=1, hi=10, unit="years",
-                                   doc="compliance years of the cap path firms see when they form the expected "
-                                       "price (markets/expectations.py); China's allocation plans cover two years "
-                                       "(MEE 2019-2020, 2021-2022, 2023-2024 plans)")
+    expectation_years: int = param(10, lo=1, hi=30, unit="years",
+                                   doc="compliance years of the announced cap path firms see when they form the "
+                                       "expected price (markets/expectations.py): the price is set by the deadline "
+                                       "at which the bank runs out within them; the EU ETS legislates its cap path "
+                                       "for a ten-year trading period (phase 4, 2021-2030, Directive (EU) "
+                                       "2018/410), China's State Council opinion of Aug 2025 announces absolute "
+                                       "caps from 2027 and the path to 2030; 2 was China's two-year allocation "
+                                       "plans (MEE 2019-2020, 2021-2022, 2023-2024)")
     carry_rate: float = param(0.035, lo=0, hi=1, unit="1/year",
                               doc="cost of carry of a banked allowance: the expected price rises at this rate while "
                                   "allowances are banked (Hotelling; Rubin 1996); PBoC 1-year loan prime rate "
