@@ -79,3 +79,28 @@ def test_government_does_not_auction_below_the_hold_share_of_the_expected_price(
     _, off = _session_log({**STABLE_DECLINING, "policies.cap_and_trade.auction_hold_share": 0.0}, 24)
     assert any(price <= p.reserve_price + 0.5 and expected > 2 * p.reserve_price and sold > 0
                for _, price, expected, sold in off), off
+
+
+def test_cap_path_sets_each_years_cap_and_firms_extrapolate_only_this_years_share():
+    path = [0.99, 0.95, 1.0]
+    model = ParkModel(ecopark.load_scenario("generic", {**STABLE_DECLINING, "policies.cap_and_trade.cap_path": path}),
+                      seed=0)
+    cm = model.carbon_market
+    for year in range(4):
+        model.step()
+        rows = model.firms.live[cm.covered(model.firms.live, "cap_and_trade")]
+        bau = 12 * float(model.abatement.normal_bau(rows).sum())
+        assert cm.cap / bau == pytest.approx(path[min(year, len(path) - 1)], rel=1e-9)
+        for _ in range(11):
+            model.step()
+
+
+def test_stylised_national_market_rises_then_falls_on_the_2025_surplus():
+    # the CEA: 48 at the 2021 opening, 105.66 in Nov 2024, -36% by Jun 2025 on a banked surplus
+    from ecopark.validation import national_market_path
+    path = national_market_path(seed=0, months=60)
+    traded = path[np.isfinite(path)]
+    assert traded[0] < np.nanmax(path[:48]) / 1.5  # rises to 2024
+    # falls in 2025, when the cap is set at verified emissions
+    assert np.nanmin(path[48:]) < 0.8 * np.nanmax(path[36:48])
+    assert (traded > 0).all()

@@ -42,6 +42,7 @@ import numpy as np
 
 from ecopark.ledger import ALLOWANCE_KINDS, Ledger
 from ecopark.markets import allocation, block_trade, emissions, expectations, lumpy_steps, price_series
+from ecopark.policies.cap_and_trade import cap_share
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
@@ -260,14 +261,14 @@ class CarbonMarket:
         ``output_based`` allocation beta x intensity_s for a covered firm (the true-up of
         ``markets/allocation.py``), else 0. beta is the year's benchmark rate; before the year's
         opening (phase 7 of its first month) the rate the opening will set, free_share x (1 -
-        new_entrant_reserve) x cap / covered BAU (= cap_start x (1 - cap_decline)^year)."""
+        new_entrant_reserve) x cap / covered BAU (= the year's cap share, ``cap_share``)."""
         ets = self.model.policy("cap_and_trade")
         if ets is None or ets.params.allocation != "output_based":
             return np.zeros(len(rows))
         p = ets.params
         year = (self.model.steps - p.start) // 12
         rate = self.benchmark_rate if self.cap > 0 else (
-            p.free_share * (1.0 - p.new_entrant_reserve) * p.cap_start * (1.0 - p.cap_decline) ** year)
+            p.free_share * (1.0 - p.new_entrant_reserve) * cap_share(p, year))
         intensity = self.model.sector_intensity[self.model.firms.sector[rows]]
         return np.where(self.covered(rows, "cap_and_trade"), rate * intensity, 0.0)
 
@@ -332,7 +333,8 @@ class CarbonMarket:
     def open_year(self, ets) -> None:
         """Set the year's cap, allocate free allowances, fill the new-entrant reserve, issue the auction volume.
 
-        cap = cap_start (1 - cap_decline)^y x 12 x sum of covered firms' BAU at normal output;
+        cap = cap_start (1 - cap_decline)^y (or cap_path[y], ``cap_share``) x 12 x sum of covered firms' BAU
+        at normal output;
         the reserve is new_entrant_reserve x cap, incumbents get free_share x (1 -
         new_entrant_reserve) x cap by the allocation method (``markets/allocation.py``) and
         government receives the rest to auction over the year's sessions.
@@ -342,7 +344,7 @@ class CarbonMarket:
         rows = rows[self.covered(rows, "cap_and_trade")]
         bau = model.abatement.normal_bau(rows) * 12
         year = (model.steps - p.start) // 12
-        self.cap = p.cap_start * (1.0 - p.cap_decline) ** year * bau.sum()
+        self.cap = cap_share(p, year) * bau.sum()
         accounts = self._accounts(rows)
         self.allowances.step = model.steps
         reserve = p.new_entrant_reserve * self.cap
@@ -443,12 +445,13 @@ class CarbonMarket:
         (no borrowing, (3)), from the
         emissions of the year so far, this month's emissions ``rows`` (covered, live), the allowances
         in circulation (firms, government, entrant reserve, the pool's usable offsets) and the
-        announced caps of the next years by the cap rule on today's covered firms, cap_start x (1 -
-        cap_decline)^(y + k) x 12 x their BAU at normal output (a firm that leaves takes its share of
-        the later caps with it, as the rule sets them at each year's opening). Government's stock counts only
-        as far as it is still to be auctioned (:meth:`government_for_sale`): what it took back from
-        leaving firms it holds until the year end, so it never reaches the market. Linked to an external market
-        (which trades any quantity at its price), the expected price is that market's price now."""
+        announced caps of the next years by the cap rule on today's covered firms, this year's share
+        (``cap_share``) x (1 - cap_decline)^k x 12 x their BAU at normal output (a firm that leaves
+        takes its share of the later caps with it, as the rule sets them at each year's opening).
+        Government's stock counts only as far as it is still to be auctioned (:meth:`government_for_sale`):
+        what it took back from leaving firms it holds until the year end, so it never reaches the market.
+        Linked to an external market (which trades any quantity at its price), the expected price is that
+        market's price now."""
         p, al = ets.params, self.allowances
         if not len(rows):
             return p.reserve_price
@@ -463,9 +466,9 @@ class CarbonMarket:
         later = np.arange(years)  # compliance years after this one, to each deadline h = 1..H
         ab = self.model.abatement
         # the announced rule sets each later year's cap on the covered firms' BAU at its opening: firms
-        # expect it on today's covered firms, cap_start (1 - cap_decline)^(y + k) x 12 x their BAU
+        # expect it on today's covered firms, this year's share x (1 - cap_decline)^k x 12 x their BAU
         year = (self.model.steps - p.start) // 12
-        rule = p.cap_start * (1.0 - p.cap_decline) ** (year + later) * 12.0 * float(ab.normal_bau(rows).sum())
+        rule = (cap_share(p, year) * (1.0 - p.cap_decline) ** later * 12.0 * float(ab.normal_bau(rows).sum()))
         future_caps = np.cumsum(rule * (later > 0))
         emitted = float(self.year_emissions[rows].sum() + self.owed[rows].sum())
         normal = ab.normal_bau(rows) * (1.0 - ab.installed_share(rows)) * emissions.net_share(self.model, rows)

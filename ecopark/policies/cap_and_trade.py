@@ -5,6 +5,7 @@ Each compliance year (12 steps) the cap is
 
     cap_y = cap_start * (1 - cap_decline)^y * (covered BAU emissions at normal output, 12 months)
 
+(or ``cap_path[y]`` x the same BAU, :func:`cap_share`)
 of which ``new_entrant_reserve`` is set aside for firms entering during the year,
 ``free_share`` of the rest is allocated free by the ``allocation`` method
 (``markets/allocation.py``: grandfathered, benchmark x expected output, or output-based with
@@ -38,6 +39,12 @@ class CapAndTradeParams(PolicyParams):
                                        doc="sectors under the cap (DOMAIN 4: power, cement, aluminium, chemicals)")
     cap_start: float = param(0.97, lo=0, hi=2, doc="first year's cap as a share of covered BAU emissions")
     cap_decline: float = param(0.02, lo=0, hi=1, unit="1/year", doc="annual decline of the cap")
+    cap_path: list[float] = param([], lo=0, hi=2,
+                                  doc="cap of each compliance year as a share of covered BAU, announced one year at "
+                                      "a time (China's annual and two-year allocation plans); the last value holds "
+                                      "after the list; firms expect later years to follow this year's share x (1 - "
+                                      "cap_decline)^k; empty: cap_start x (1 - cap_decline)^y, announced for every "
+                                      "year")
     free_share: float = param(0.9, lo=0, hi=1, doc="share of the cap allocated free by benchmark")
     reserve_price: float = param(40.0, lo=0, hi=MAX_YUAN_PER_UNIT, unit="yuan/tCO2e",
                                  doc="lowest price at which government auctions")
@@ -121,6 +128,14 @@ class CapAndTradeParams(PolicyParams):
             raise ConfigError(f"{path}.surrender_month", f"value {self.surrender_month} needs banking = true (a "
                                                          "deadline in the next year uses allowances across years); "
                                                          "allowed without banking: 0")
+
+
+def cap_share(p: CapAndTradeParams, year: int) -> float:
+    """The cap of compliance year ``year`` (0 = the first) as a share of covered BAU: ``cap_path[year]`` (its last
+    value after the list) if given, else cap_start x (1 - cap_decline)^year."""
+    if p.cap_path:
+        return p.cap_path[min(year, len(p.cap_path) - 1)]
+    return p.cap_start * (1.0 - p.cap_decline) ** year
 
 
 @register
