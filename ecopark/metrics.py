@@ -725,6 +725,40 @@ def carbon_sessions_at_penalty(model: ParkModel) -> float:
     return float((prices >= penalty - 0.5).mean()) if len(prices) else 0.0
 
 
+def _price_quantile(model: ParkModel, q: float) -> float:
+    prices = _session_prices(model)
+    return float(np.quantile(prices, q)) if len(prices) else 0.0
+
+
+@run_metric("yuan/tCO2e")
+def carbon_price_p10(model: ParkModel) -> float:
+    """10th percentile of the call-auction clearing prices over the run (numpy's linear quantile; 0 if no
+    session traded)."""
+    return _price_quantile(model, 0.1)
+
+
+@run_metric("yuan/tCO2e")
+def carbon_price_median(model: ParkModel) -> float:
+    """Median of the call-auction clearing prices over the run (0 if no session traded)."""
+    return _price_quantile(model, 0.5)
+
+
+@run_metric("yuan/tCO2e")
+def carbon_price_p90(model: ParkModel) -> float:
+    """90th percentile of the call-auction clearing prices over the run (numpy's linear quantile; 0 if no
+    session traded)."""
+    return _price_quantile(model, 0.9)
+
+
+@run_metric("share")
+def carbon_sessions_in_cea_range(model: ParkModel) -> float:
+    """Share of the sessions that traded whose clearing price lies in the range China's national market (CEA)
+    has closed in since July 2021, 48-105.66 yuan/t (``ecopark/data/carbon_prices.toml``):
+    count(48 <= P <= 105.66) / sessions (0 if none traded)."""
+    prices = _session_prices(model)
+    return float(((prices >= 48.0) & (prices <= 105.66)).mean()) if len(prices) else 0.0
+
+
 @run_metric("ratio")
 def carbon_first_price_ratio(model: ParkModel) -> float:
     """First session's clearing price / median clearing price of the run (0 if none traded): how far the

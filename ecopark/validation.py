@@ -635,15 +635,22 @@ DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
     ("heat cascade chains of three firms", "heat_cascade_chains_final", "energy cascades: high-temperature heat "
      "to medium, then to low-temperature uses (industry report); smelter heat to greenhouses (Liaocheng)",
      "a chain is a firm triple with heat in and low-grade heat out of the middle firm at the end of the run"),
-    ("carbon price (presets with cap-and-trade)", "carbon_price_mean",
+    ("carbon price, median session (presets with cap-and-trade)", "carbon_price_median",
      "China's national market 48-105 yuan/t since 2021 (DOMAIN.md section 7)",
-     "a park's covered firms have few technologies below 100 yuan/t, so a year whose cap needs more abatement "
-     "than that clears at the next step (200-300 yuan/t); banked surplus then holds prices at the reserve price"),
+     "the price follows the no-arbitrage path to the park's next needed step, and a park's covered firms have "
+     "few technologies below 100 yuan/t: the marginal steps are 150-240 yuan/t (`docs/carbon.md`)"),
+    ("carbon price, 10th percentile of sessions", "carbon_price_p10", "48-55: the CEA's 2021 opening and close",
+     "sessions after a step that over-abates for the whole announced cap path, or at the year end with "
+     "allowances left over"),
+    ("carbon price, 90th percentile of sessions", "carbon_price_p90", "about 100-106: the CEA's 2024 close and high",
+     "the MAC of the marginal step the cap path needs, discounted at the cost of carry"),
+    ("carbon sessions inside the CEA's 48-105.66 yuan/t", "carbon_sessions_in_cea_range", "all of them",
+     "few: the park's marginal steps, not the timing rules, set the level"),
     ("carbon sessions at the reserve price", "carbon_sessions_at_floor",
      "none: the CEA has no reserve price and closed within 40-110 yuan/t since July 2021 (DOMAIN.md section 7)",
-     "a park's cap, unlike the national one, is met by few lumpy steps: a step that over-abates leaves a banked "
-     "surplus, the expected price falls to the floor (no-arbitrage, `docs/carbon.md`) and government's auction "
-     "clears there"),
+     "a park's cap, unlike the national one, is met by few lumpy steps: where one over-abates for the whole "
+     "announced cap path (`expectation_years`), or firms leave, the bank covers every deadline and the expected "
+     "price is the floor (no-arbitrage, `docs/carbon.md`)"),
     ("carbon sessions at the penalty", "carbon_sessions_at_penalty", "none; prices spike before compliance "
      "deadlines, within that range (DOMAIN.md section 7)", "the true-up session of a year short of "
      "allowances, once no step can be installed in time"),
@@ -653,8 +660,8 @@ DOMAIN_FIGURES: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-def preset_outcomes(seeds: int, steps: int, workers: int) -> dict[str, dict[str, tuple[float, float]]]:
-    """Mean and s.d. over seeds of each DOMAIN_FIGURES and RECYCLING_KINDS metric for every preset."""
+def preset_outcomes(seeds: int, steps: int, workers: int) -> dict[str, dict[str, tuple[float, ...]]]:
+    """(mean, s.d., min, max) over seeds of each DOMAIN_FIGURES and RECYCLING_KINDS metric for every preset."""
     names = presets()
     jobs = [(name, {}, seed, steps) for name in names for seed in range(seeds)]
     results = iter(_map(_metrics, jobs, workers))
@@ -662,8 +669,9 @@ def preset_outcomes(seeds: int, steps: int, workers: int) -> dict[str, dict[str,
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for name in names:
         runs = [next(results) for _ in range(seeds)]
-        out[name] = {metric: (float(np.mean([r[metric] for r in runs])), float(np.std([r[metric] for r in runs])))
-                     for metric in metrics}
+        values = {metric: np.array([r[metric] for r in runs]) for metric in metrics}
+        out[name] = {metric: (float(v.mean()), float(v.std()), float(v.min()), float(v.max()))
+                     for metric, v in values.items()}
     return out
 
 
@@ -712,7 +720,7 @@ RECYCLING_KINDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def recycling_section(by_kind: dict[str, dict[str, tuple[float, float]]], seeds: int, steps: int) -> list[str]:
+def recycling_section(by_kind: dict[str, dict[str, tuple[float, ...]]], seeds: int, steps: int) -> list[str]:
     """Markdown lines of the section: the resource recycling rate by kind beside 78.4%, from the
     presets' outcomes (:func:`preset_outcomes`)."""
     lines = [
@@ -724,7 +732,7 @@ def recycling_section(by_kind: dict[str, dict[str, tuple[float, float]]], seeds:
         "|---|---|" + "---|" * len(by_kind),
     ]
     for label, metric in RECYCLING_KINDS:
-        cells = " | ".join(f"{_fmt(m, metric)} ({_fmt(sd, metric)})" for m, sd in
+        cells = " | ".join(f"{_fmt(m, metric)} ({_fmt(sd, metric)})" for m, sd, *_ in
                            (by_kind[n][metric] for n in by_kind))
         lines.append(f"| {label} | `{metric}` | {cells} |")
     lines += [
@@ -819,13 +827,18 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
     lines += emission_sources_section(emission_sources(runs), seeds, steps)
     lines += [
         "", "## 3. Presets beside the documents' figures (DOMAIN.md section 5)", "",
-        f"Each preset, {preset_steps} months, mean (s.d.) over {preset_seeds} seed(s).", "",
+        f"Each preset, {preset_steps} months, mean (s.d.) over {preset_seeds} seed(s); the carbon rows (the "
+        "distribution of each run's session prices) lowest-highest over the seeds, not the mean.", "",
         "| outcome | documents | " + " | ".join(f"`{n}`" for n in outcomes) + " | where the model differs, and why |",
         "|---|---|" + "---|" * len(outcomes) + "---|",
     ]
     for label, metric, figure, why in DOMAIN_FIGURES:
-        cells = " | ".join(f"{_fmt(m, metric)} ({_fmt(sd, metric)})" for m, sd in
-                           (outcomes[n][metric] for n in outcomes))
+        if metric.startswith("carbon_"):  # the price rows: range over seeds, not the mean
+            cells = " | ".join(f"{_fmt(lo, metric)}-{_fmt(hi, metric)}" for *_, lo, hi in
+                               (outcomes[n][metric] for n in outcomes))
+        else:
+            cells = " | ".join(f"{_fmt(m, metric)} ({_fmt(sd, metric)})" for m, sd, *_ in
+                               (outcomes[n][metric] for n in outcomes))
         lines.append(f"| {label} (`{metric}`) | {figure} | {cells} | {why} |")
     lines += ["", "The documents' figures describe national parks after years of policy; the presets "
               f"start from no links at all, so their reuse rates and chains are what {preset_steps} months of "
