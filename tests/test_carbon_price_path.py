@@ -104,3 +104,15 @@ def test_stylised_national_market_rises_then_falls_on_the_2025_surplus():
     # falls in 2025, when the cap is set at verified emissions
     assert np.nanmin(path[48:]) < 0.8 * np.nanmax(path[36:48])
     assert (traded > 0).all()
+
+
+def test_a_shortfall_no_abatement_covers_is_priced_at_the_penalty_discounted_to_its_deadline():
+    # before: the penalty itself, 600 yuan/t now for a shortfall ten years ahead that no step covers
+    mac, a = np.array([200.0]), np.array([1.0])
+    short = np.array([-100.0, -50.0, 1e6])
+    horizons = np.array([0.5, 1.5, 9.5])
+    p0 = expectations.no_borrowing_price(short, horizons, mac, a, 0.035, 40.0, 600.0)
+    assert p0 == pytest.approx(600.0 / 1.035 ** 9.5, rel=1e-9)
+    # a shortfall at this year's deadline, a month away, is bought out at nearly the penalty
+    near = expectations.no_borrowing_price(np.array([1e6]), np.array([1 / 12]), mac, a, 0.035, 40.0, 600.0)
+    assert near == pytest.approx(600.0 / 1.035 ** (1 / 12), rel=1e-9)

@@ -20,8 +20,12 @@ abates 12 a_k (T - t_k) up to the horizon's end T = m_left / 12 + H - 1, so P0 s
     A(P0) = sum_k 12 a_k max(T - t_k(P0), 0) = D                                        (2)
 
 (A rises with P0; bisection). D <= 0 (a surplus is banked beyond the horizon): P0 is the
-floor, the price falls to it. A(penalty) < D: P0 is the penalty. With r = 0 the path is
-flat and (2) is the static merit order, P0 = the MAC of the marginal step.
+floor, the price falls to it. The penalty is a buy-out price: at a deadline nobody pays more
+than the penalty for an allowance, so the path may not pass it there, P0 <= penalty (1 + r)^(-T);
+where even that path does not cover D the shortfall is bought out and P0 = penalty (1 + r)^(-T),
+the penalty discounted to the deadline (before issue 23's price-path work: the penalty itself,
+600 yuan/t now for a shortfall ten years ahead). With r = 0 the path is flat and (2) is the
+static merit order, P0 = the MAC of the marginal step.
 
 Allowances can be banked but not borrowed: the bank may not be negative at any compliance
 deadline, so (2) must hold for the shortfall D_h to each year end h = 1..H (horizon T_h,
@@ -65,22 +69,25 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
     ``shortfalls[h]`` (tCO2e) by each compliance deadline ``horizons[h]`` (years from now).
 
     Each A_h rises with P0, so max_h P0_h is the lowest P0 at which every deadline is covered,
-    A_h(P0) >= D_h for all h: one bisection over all deadlines at once (the deadline that binds is
-    the one at which the bank runs out; a surplus banked now is priced at the discounted price of
-    that later scarcity)."""
-    shortfalls = np.asarray(shortfalls, float)
+    A_h(P0) >= D_h, or bought out, P0 >= penalty (1 + rate)^(-T_h), for all h: one bisection over
+    all deadlines at once (the deadline that binds is the one at which the bank runs out; a
+    surplus banked now is priced at the discounted price of that later scarcity)."""
+    shortfalls, horizons = np.asarray(shortfalls, float), np.asarray(horizons, float)
     ok = np.isfinite(mac) & (a > 0) & (mac < penalty)
     mac, a = mac[ok], a[ok]
     if (shortfalls <= 0).all():
         return floor
-    if (abatement_to_deadlines(penalty, mac, a, horizons, rate) < shortfalls).any():
-        return penalty
-    lo, hi = floor, penalty
-    if (abatement_to_deadlines(lo, mac, a, horizons, rate) >= shortfalls).all():
+    buyout = np.maximum(floor, penalty * (1.0 + rate) ** -horizons)
+
+    def covered(price: float) -> bool:
+        return bool(((abatement_to_deadlines(price, mac, a, horizons, rate) >= shortfalls) | (price >= buyout)).all())
+
+    lo, hi = floor, float(buyout[shortfalls > 0].max())
+    if covered(lo):
         return floor
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        if (abatement_to_deadlines(mid, mac, a, horizons, rate) >= shortfalls).all():
+        if covered(mid):
             hi = mid
         else:
             lo = mid
@@ -91,14 +98,16 @@ def no_arbitrage_price(shortfall: float, mac: np.ndarray, a: np.ndarray, horizon
                        floor: float, penalty: float) -> float:
     """P0 of (2), yuan/tCO2e: the price now from which a path rising at ``rate`` (1/year) calls forth
     abatement covering ``shortfall`` (tCO2e, (1)) by ``horizon`` years from now; ``floor`` if
-    there is no shortfall, ``penalty`` if even the penalty does not cover it."""
+    there is no shortfall; at most the penalty discounted to the deadline, max(floor, penalty (1 +
+    rate)^(-horizon)), which it is if even that path does not cover the shortfall (a buy-out)."""
     ok = np.isfinite(mac) & (a > 0) & (mac < penalty)
     mac, a = mac[ok], a[ok]
     if shortfall <= 0:
         return floor
-    if abatement_along_path(penalty, mac, a, horizon, rate) < shortfall:
-        return penalty
-    lo, hi = floor, penalty
+    cap = max(floor, penalty * (1.0 + rate) ** -horizon)
+    if abatement_along_path(cap, mac, a, horizon, rate) < shortfall:
+        return cap
+    lo, hi = floor, cap
     if abatement_along_path(lo, mac, a, horizon, rate) >= shortfall:
         return floor
     for _ in range(60):
