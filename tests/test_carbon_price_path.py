@@ -98,12 +98,13 @@ def test_cap_path_sets_each_years_cap_and_firms_extrapolate_only_this_years_shar
 def test_stylised_national_market_rises_then_falls_on_the_2025_surplus():
     # the CEA: 48 at the 2021 opening, 105.66 in Nov 2024, -36% by Jun 2025 on a banked surplus
     from ecopark.validation import national_market_path
-    path = national_market_path(seed=0, months=60)
+    path, expected = national_market_path(seed=0, months=60)
     traded = path[np.isfinite(path)]
     assert traded[0] < np.nanmax(path[:48]) / 1.5  # rises to 2024
     # falls in 2025, when the cap is set at verified emissions
     assert np.nanmin(path[48:]) < 0.8 * np.nanmax(path[36:48])
     assert (traded > 0).all()
+    assert expected[48:].min() < 0.8 * expected[36:48].max()
 
 
 def test_a_shortfall_no_abatement_covers_is_priced_at_the_penalty_discounted_to_its_deadline():
