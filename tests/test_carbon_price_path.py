@@ -81,7 +81,7 @@ def test_government_does_not_auction_below_the_hold_share_of_the_expected_price(
                for _, price, expected, sold in off), off
 
 
-def test_cap_path_sets_each_years_cap_and_firms_extrapolate_only_this_years_share():
+def test_cap_path_sets_each_years_cap_on_the_covered_firms_bau():
     path = [0.99, 0.95, 1.0]
     model = ParkModel(ecopark.load_scenario("generic", {**STABLE_DECLINING, "policies.cap_and_trade.cap_path": path}),
                       seed=0)
