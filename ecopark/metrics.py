@@ -1639,6 +1639,15 @@ def credit_line_outstanding(model: ParkModel) -> float:
     return float(model.credit.line_used(rows).sum()) if len(rows) else 0.0
 
 
+@step_metric("yuan")
+def receivables_outstanding(model: ParkModel) -> float:
+    """Accounts receivable of the firms in the park at the month's end: sum_f R_f, what outside
+    customers owe them for output sold and not yet paid (the operating cycle,
+    ``economy.collection_days``; agents/enterprise.py ``collect_receivables``)."""
+    rows = _live(model)
+    return float(model.firms.receivables[rows].sum()) if len(rows) else 0.0
+
+
 @run_metric("firms", steps=("exits_positive_margin",))
 def exits_positive_margin_total(model: ParkModel) -> float:
     """Sum over steps of `exits_positive_margin`."""
