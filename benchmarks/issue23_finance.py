@@ -42,7 +42,8 @@ TOTALS = ("bau", "link", "abated", "em", "months")
 
 def run(preset: str, months: int, seed: int, overrides: list[str]) -> dict:
     """One run's figures (see the module docstring)."""
-    model = ParkModel(load_scenario(preset, overrides), seed=seed, step_metrics=["emission_intensity_index"])
+    extra = os.environ.get("I23_EXTRA", "").split()  # e.g. I23_EXTRA=economy.collection_days=0
+    model = ParkModel(load_scenario(preset, [*overrides, *extra]), seed=seed, step_metrics=["emission_intensity_index"])
     firms, ledger = model.firms, model.ledger
     operating = [k for k in MONEY_KINDS if k not in NOT_OPERATING]
 
