@@ -385,6 +385,18 @@ class ParkModel(mesa.Model):
         weights = np.stack([discount[:, (month - 1) // 12 == k].sum(axis=1) for k in range(years)], axis=1)
         return (margins * weights).sum(axis=1)
 
+    def owners_equity(self, rows: np.ndarray, value: np.ndarray | None = None) -> np.ndarray:
+        """E_f = C_f + R_f - D_f + V_f + G_f (yuan): what the owners of firms ``rows`` keep if they keep
+        the firm: cash, accounts receivable, less debt, plus what its allowances would sell for at
+        exit less the penalty on last year's emissions it cannot surrender
+        (:meth:`allowance_settlement`, :meth:`unmet_obligation`), plus its going-concern value
+        ``value`` (default :meth:`going_concern_value`)."""
+        firms = self.firms
+        value = self.going_concern_value(rows) if value is None else value
+        *_, sold, price = self.allowance_settlement(rows)
+        return (self.firm_cash(rows) + firms.receivables[rows] - self.credit.debt(rows) + sold * price
+                - self.unmet_obligation(rows) + value)
+
     def exit_rule(self) -> None:
         """Which firms leave this month (docs/credit.md, exit rule).
 
@@ -406,10 +418,7 @@ class ParkModel(mesa.Model):
         cash = self.firm_cash(rows)
         value = self.going_concern_value(rows)
         short = cash < 0
-        *_, sold, price = self.allowance_settlement(rows)
-        equity = (cash + firms.receivables[rows] - self.credit.debt(rows) + sold * price
-                  - self.unmet_obligation(rows) + value)
-        keep = short & (equity > 0)
+        keep = short & (self.owners_equity(rows, value) > 0)
         self.ledger.transfer("recapitalisation", self.outside, firms.account[rows[keep]], -cash[keep])
         insolvent = short & ~keep
         closure = econ.closure_cost_months * self.sector_fixed_cost[firms.sector[rows]] * firms.size[rows]

@@ -309,14 +309,16 @@ class CreditMarket:
         return owed[rows]
 
     def line_open(self, rows: np.ndarray) -> np.ndarray:
-        """Whether the covenants let the firms draw: expected margin M_f > 0, debt_f <=
-        line_max_leverage x 12 x M_f, and no instalment of any of its loans missed."""
+        """Whether the covenants let the firms draw: expected margin M_f > 0, D_f - min(drawn_f, R_f)
+        <= line_max_leverage x 12 x M_f (debt beyond the draws its accounts receivable secure, the
+        borrowing base of an asset-based line), and no instalment of any of its loans missed."""
         firms, loans = self.model.firms, self.loans
         live = loans.live
         late = np.zeros(firms.n, dtype=bool)
         late[loans.borrower[live][loans.missed[live] > 0]] = True
         margin = firms.expected_margin[rows]
-        return (margin > 0) & (self.debt(rows) <= self.spec.line_max_leverage * 12.0 * margin) & ~late[rows]
+        unsecured = self.debt(rows) - np.minimum(self.line_used(rows), firms.receivables[rows])
+        return (margin > 0) & (unsecured <= self.spec.line_max_leverage * 12.0 * margin) & ~late[rows]
 
     def draw_line(self, row: int, need: float, rolled: float = 0.0) -> float:
         """Draw up to ``need`` yuan on firm ``row``'s credit line; returns the amount drawn.
@@ -340,7 +342,9 @@ class CreditMarket:
         best: Offer | None = None
         for bank in range(len(self.model.banks)):
             b = self.model.banks[bank]
-            room = min(amount, b.spec.max_single_exposure * b.cash - self.exposure(bank, row), self.capital_room(bank))
+            freed = min(rolled, self.exposure(bank, row))  # this month's repayments of its draws free room
+            room = min(amount, b.spec.max_single_exposure * b.cash - self.exposure(bank, row) + freed,
+                       self.capital_room(bank) + freed)
             if room < 0.01:
                 continue
             rate = float(self.rates(bank, rows, "credit_line", room, tenor, margin)[0])
@@ -492,6 +496,23 @@ class CreditMarket:
             rest = float(amount) - self.draw_line(int(row), float(amount), float(freed))
             if low and rest > 0.01 and model.firm_cash(np.array([row]))[0] < due[rows == row][0]:
                 self.model.secured_lending.apply(int(row), rest)
+        if service:
+            self.owners_cover(rows, due)
+
+    def owners_cover(self, rows: np.ndarray, due: np.ndarray) -> None:
+        """Owners of a firm worth keeping (``ParkModel.owners_equity`` E_f > 0) put in what its cash
+        lacks to pay this month's instalments after its line and secured lending
+        (``recapitalisation``): they do not let a bank call the loans of a firm worth more than its
+        debts (the banks' single-borrower and capital limits can leave a large firm's receivables
+        partly unfinanced). A firm not worth keeping misses its instalments (NPL, then default)."""
+        model = self.model
+        cash = model.firm_cash(rows)
+        lacking = rows[cash < due]
+        if not len(lacking):
+            return
+        gap = (due - cash)[cash < due]
+        keep = model.owners_equity(lacking) > gap
+        model.ledger.transfer("recapitalisation", model.outside, model.firms.account[lacking[keep]], gap[keep])
 
     def line_due(self, rows: np.ndarray) -> np.ndarray:
         """Principal of the firms' credit-line draws due this month, yuan (:func:`instalment_split`)."""
