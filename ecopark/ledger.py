@@ -37,6 +37,8 @@ MONEY_KINDS: dict[str, str] = {
                     "booked, its payment waits in accounts receivable (economy.collection_days)",
     "receivable_collection": "outside customers pay a firm what they owed for output sold in earlier months, or "
                              "the liquidator collects it when the firm leaves (accounts receivable)",
+    "intensity_credit_trade": "a covered firm that misses its intensity target pays one that beats it for "
+                              "the surplus it buys (intensity credits, policies/intensity_target.py)",
     "purchase": "a firm pays outside suppliers for raw materials and utilities (variable cost)",
     "virgin_input": "a firm buys from outside the substitutable inputs no link delivers",
     "operating_cost": "fixed costs (staff, maintenance) paid to outside",

@@ -1349,7 +1349,7 @@ def platform_success_rate(model: ParkModel) -> float:
 #: sales and pool payouts.
 OPERATING_IN = ("sale", "stock_sale", "salvage", "recycling_revenue", "green_procurement_premium",
                 "byproduct_payment", "gate_fee", "contract_penalty", "allowance_sale", "carbon_pool_payout",
-                "allowance_block_trade")
+                "allowance_block_trade", "intensity_credit_trade")
 #: Money a firm pays in its operations (yuan): inputs (also for its warehouse stock), fixed costs,
 #: disposal, link costs and fees (platform, commission, infrastructure, negotiation, penalties), in-plant
 #: recycling and abatement running costs, the operator's services and MRV, carbon costs, quota and
@@ -1362,7 +1362,7 @@ OPERATING_OUT = ("purchase", "stock_purchase", "virgin_input", "operating_cost",
                  "monitoring_cost", "allowance_purchase", "carbon_penalty", "carbon_tax", "offset_quota_fine",
                  "reuse_quota_fine", "consumption_ratio_fine", "allowance_block_trade", "offspec_treatment",
                  "qualification", "grid_power", "green_power", "green_power_fee", "tap_water", "reclaimed_water",
-                 "reclaimed_water_fee", "export_carbon_cost")
+                 "reclaimed_water_fee", "export_carbon_cost", "intensity_credit_trade")
 
 
 def operating_accounts(model: ParkModel) -> tuple[np.ndarray, np.ndarray]:

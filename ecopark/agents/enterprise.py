@@ -83,14 +83,14 @@ FIRM_STREAM_VARIABLES: dict[str, str] = {
 _INT_VARIABLES = {"sector", "plot", "account", "entered", "exited", "margin_months", "months_in_park"}
 #: Money kinds left out of a firm's operating cash flow: financing (owners, loans, investment,
 #: the trade credit its customers take: sales count when made, not when paid) and carbon
-#: (taxes, allowance trades, penalties), whose cost enters the expected margin as an
+#: (taxes, allowance trades, intensity credits, penalties), whose cost enters the expected margin as an
 #: accrual instead (``CarbonMarket.monthly_liability``), so a year's allowances bought in one
 #: session do not look like a collapse of the firm's business.
 OPERATING_EXCLUDED = frozenset({
     "equity", "dividend", "liquidation", "recapitalisation", "loan_disbursement", "loan_repayment", "loan_interest",
     "capex", "capex_subsidy", "collateral_sale", "allowance_purchase", "allowance_sale", "allowance_block_trade",
     "allowance_buyback", "carbon_penalty", "carbon_tax", "offset_quota_fine", "trade_credit",
-    "receivable_collection",
+    "receivable_collection", "intensity_credit_trade",
 })
 
 
