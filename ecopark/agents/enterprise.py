@@ -392,10 +392,13 @@ def prospective_margin(model: ParkModel, rows: np.ndarray, years: int) -> np.nda
     (1 - L_f / b_f) b_f its emissions at normal output with its installed technologies (share S_f)
     and its links (L_f / b_f this month); MAC_fj, a_fj its remaining abatement steps
     (``AbatementPortfolio.steps``: capex annuity net of subsidy and financing, plus opex, per
-    tonne), taken in year k when cheaper than the price; P_k and a_k from
+    tonne), taken in year k when cheaper than the price (plus p_c below); P_k and a_k from
     :func:`carbon_price_path`; A_fk its free allowances, a_k b_f (ex-ante benchmark or
     grandfathered allocation) or a_k i_s q_fk (output-based), each worth P_k. Links' operating
-    gains are not counted (a contract can end): a conservative business plan."""
+    gains are not counted (a contract can end): a conservative business plan. Under an intensity
+    target with credit trading a covered firm also sells (+) or buys (-) intensity credits,
+    + p_c d_fk (T_fk q_f - e_fk) with e_fk its emissions after the steps taken, at the last clearing
+    price p_c, which also counts in the value of a step (``IntensityTarget.credit_terms``)."""
     firms = model.firms
     s = firms.sector[rows]
     econ = model.scenario.economy
@@ -413,11 +416,15 @@ def prospective_margin(model: ParkModel, rows: np.ndarray, years: int) -> np.nda
     emitted = (1.0 - model.abatement.installed_share(rows)) * net_share(model, rows) * bau
     margins = np.zeros((len(rows), years))
     base_price = model.sector_price[s]
+    target = model.government.policies.get("intensity_target")
+    credit_price, allowed = (target.credit_terms(rows, normal, years) if target is not None
+                             else (np.zeros(len(rows)), np.zeros((len(rows), years))))
+    intensity = model.sector_intensity[s]
     for k in range(years):
-        taken = mac < price[k]
-        abatement = ((np.where(taken, mac, 0.0) * a).sum(axis=1)
-                     + price[k] * (emitted - np.where(taken, a, 0.0).sum(axis=1)))
-        intensity = model.sector_intensity[s]
+        value = np.where(covered, price[k], 0.0) + credit_price
+        taken = mac < value[:, None]
+        abatement = (np.where(taken, mac, 0.0) * a).sum(axis=1)
+        left = emitted - np.where(taken, a, 0.0).sum(axis=1)
         unit_cost = price[k] * intensity * (1.0 - (free[k] if output_based else 0.0))
         uplift = np.where(covered & econ.carbon_pass_through,
                           model.sector_pass_through[s] * np.maximum(unit_cost, 0.0), 0.0)
@@ -426,8 +433,9 @@ def prospective_margin(model: ParkModel, rows: np.ndarray, years: int) -> np.nda
                               ** -model.sector_demand_elasticity[s], 1.0)
         q = normal * demand
         allowances = free[k] * (intensity * q if output_based else bau)
-        carbon = np.where(covered, demand * abatement - price[k] * allowances, 0.0)
-        margins[:, k] = q * (per_unit + uplift) - fixed - carbon
+        carbon = np.where(covered, demand * price[k] * left - price[k] * allowances, 0.0)
+        credits = credit_price * demand * (allowed[:, k] - left)
+        margins[:, k] = q * (per_unit + uplift) - fixed - demand * abatement - carbon + credits
     return margins
 
 

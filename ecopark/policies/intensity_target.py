@@ -182,12 +182,14 @@ class IntensityTarget(Policy):
         price x the tonnes it takes from it, pro rata to what the seller sells
         (``intensity_credit_trade``). Returns the mask of ``rows`` whose shortfall is covered: they
         meet the target. The credits are real over-achievement, so the covered firms together still
-        emit at most sum_f T_f q_f."""
+        emit at most sum_f T_f q_f. With no shortfall the price is 0; with no surplus it is unchanged."""
         model = self.model
         q, e = self.year_output[rows], self.year_emissions[rows]
         surplus, shortfall = np.maximum(target * q - e, 0.0), np.maximum(e - target * q, 0.0)
         buyers, sellers = np.flatnonzero(shortfall > 0), np.flatnonzero(surplus > 0)
         covered = np.zeros(len(rows), dtype=bool)
+        if not len(buyers):
+            self.credit_price = 0.0  # nobody short: a surplus is worth nothing this year
         if not len(buyers) or not len(sellers):
             return covered
         bids = self.willingness(rows[buyers], shortfall[buyers])
@@ -207,8 +209,9 @@ class IntensityTarget(Policy):
         """Under ``credit_trading`` a tonne a covered firm abates is worth the last clearing price
         of intensity credits p_c on top of its carbon value v_f (it saves a credit bought or makes
         one sold): each month every covered firm with a base installs its cheapest remaining
-        technology whose MAC is below v_f + p_c (``AbatementPortfolio.menu``, ``install``: subsidy,
-        green loan, cash), as phase 5 does for the carbon value alone. Abatement is thus taken
+        technology whose MAC is below v_f + p_c (``AbatementPortfolio.menu``, :meth:`upgrade`:
+        subsidy, green loan, cash, the owners putting in what the plan lacks), as phase 5 does
+        for the carbon value alone. Abatement is thus taken
         where it is cheapest before anyone is ordered."""
         price = self.credit_price
         if not self.params.credit_trading or not np.isfinite(price) or price <= 0:
@@ -221,7 +224,37 @@ class IntensityTarget(Policy):
         worth = np.where(mac < value[:, None], mac, np.inf)
         best = np.argmin(worth, axis=1)
         take = np.isfinite(worth[np.arange(len(rows)), best])
-        self.model.abatement.install(rows[take], best[take], value[take])
+        self.upgrade(rows[take], best[take], value[take])
+
+    def upgrade(self, rows: np.ndarray, techs: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """Install technology techs[i] at firm rows[i] (``AbatementPortfolio.install``: subsidy,
+        green loan, cash), the owners putting in the cash the financing plan lacks
+        (``recapitalisation``) as for an ordered upgrade (:meth:`order`); returns the mask done."""
+        model, firms, portfolio = self.model, self.model.firms, self.model.abatement
+        for row, tech, v in zip(rows, techs, value, strict=True):
+            agent = model.firm_agents[int(row)]
+            capex = float(portfolio.capex[tech] * firms.size[row])
+            cash_flow = float(portfolio.project_cash_flow(np.array([row]), np.array([tech]), np.array([v]))[0])
+            lacking = np.ceil((agent.financing(capex, "abatement", cash_flow)[2] - agent.cash) * 100) / 100
+            if lacking > 0:  # to the fen above: the ledger books whole fen
+                model.ledger.transfer("recapitalisation", model.outside, int(firms.account[row]), lacking)
+        return portfolio.install(rows, techs, value)
+
+    def credit_terms(self, rows: np.ndarray, output: np.ndarray, years: int) -> tuple[np.ndarray, np.ndarray]:
+        """What firms ``rows`` can expect of intensity credits (``prospective_margin``): (p_c per row,
+        yuan/tCO2e: the last clearing price, expected to stay (assumption), 0 for firms not covered,
+        without a base, or without credit trading or a positive price; T_f,k q_f, rows x years,
+        tCO2e/month: the emissions their target allows k years on at normal ``output`` q_f,
+        T_f,k = B_f (1 - reduction)^(y_f + 1 + k))."""
+        self._grow()
+        price = self.credit_price
+        k = np.arange(years)[None, :]
+        allowed = (np.nan_to_num(self.base[rows])[:, None] * (1.0 - self.params.reduction)
+                   ** (self.years[rows][:, None] + 1 + k) * output[:, None])
+        on = (self.params.credit_trading and np.isfinite(price) and price > 0 and self.params.enabled
+              and self.params.start <= self.model.steps + 1)
+        known = self.covered(rows) & ~np.isnan(self.base[rows]) & on
+        return np.where(known, price if on else 0.0, 0.0), np.where(known[:, None], allowed, 0.0)
 
     def credit_route(self, row: int, margin: float) -> bool:
         """Whether an ordered firm ``row`` stays by buying intensity credits instead: with
