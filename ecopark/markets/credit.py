@@ -500,18 +500,19 @@ class CreditMarket:
             self.owners_cover(rows, due)
 
     def owners_cover(self, rows: np.ndarray, due: np.ndarray) -> None:
-        """Owners of a firm worth keeping (``ParkModel.owners_equity`` E_f > 0) put in what its cash
-        lacks to pay this month's instalments after its line and secured lending
-        (``recapitalisation``): they do not let a bank call the loans of a firm worth more than its
-        debts (the banks' single-borrower and capital limits can leave a large firm's receivables
-        partly unfinanced). A firm not worth keeping misses its instalments (NPL, then default)."""
+        """Owners of a firm in good standing with its bank (covenants met, :meth:`line_open`) and
+        worth keeping (``ParkModel.owners_equity`` E_f above the gap) put in what its cash lacks to
+        pay this month's instalments after its line and secured lending (``recapitalisation``):
+        where the banks' single-borrower and capital limits, not the firm's credit, leave a large
+        firm's receivables partly unfinanced. A firm whose covenants are broken, or not worth
+        keeping, misses its instalments (NPL, then default)."""
         model = self.model
         cash = model.firm_cash(rows)
         lacking = rows[cash < due]
         if not len(lacking):
             return
         gap = (due - cash)[cash < due]
-        keep = model.owners_equity(lacking) > gap
+        keep = (model.owners_equity(lacking) > gap) & self.line_open(lacking)
         model.ledger.transfer("recapitalisation", model.outside, model.firms.account[lacking[keep]], gap[keep])
 
     def line_due(self, rows: np.ndarray) -> np.ndarray:
