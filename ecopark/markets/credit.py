@@ -526,11 +526,11 @@ class CreditMarket:
         return due[rows]
 
     def service(self) -> None:
-        """Collect this month's instalments; capitalise missed ones (module docstring). A loan's
-        first instalment is due the month after it was made."""
+        """Collect this month's instalments; capitalise missed ones (module docstring). A credit-line
+        draw made this month (to pay this month's instalments) is first due next month."""
         model, loans, ledger, firms = self.model, self.loans, self.model.ledger, self.model.firms
         live = loans.live
-        live = live[loans.start[live] < model.steps]
+        live = live[(loans.start[live] < model.steps) | (loans.purpose[live] != PURPOSES.index("credit_line"))]
         if not len(live):
             return
         bank_acc = np.array([b.account for b in model.banks])[loans.bank[live]]
