@@ -1247,6 +1247,24 @@ def intensity_forced_exits(model: ParkModel) -> float:
     return float(policy.forced_exits) if policy is not None and policy.active(model.steps) else 0.0
 
 
+@step_metric("yuan/tCO2e")
+def intensity_credit_price(model: ParkModel) -> float:
+    """Clearing price of intensity credits at the last yearly assessment (``IntensityTarget.trade_credits``:
+    uniform-price call auction of surpluses, asks 0, against shortfalls); 0 before any trade, without
+    the target or without ``credit_trading``."""
+    policy = _intensity_policy(model)
+    price = getattr(policy, "credit_price", float("nan")) if policy is not None else float("nan")
+    return float(price) if np.isfinite(price) else 0.0
+
+
+@run_metric("tCO2e")
+def intensity_credits_traded(model: ParkModel) -> float:
+    """Intensity credits traded over the run: sum over assessments of the surplus tonnes sold to firms
+    short of their target (``IntensityTarget.credits_traded``; 0 without the target)."""
+    policy = _intensity_policy(model)
+    return float(getattr(policy, "credits_traded", 0.0)) if policy is not None else 0.0
+
+
 @run_metric("orders")
 def intensity_orders_total(model: ParkModel) -> float:
     """Orders to upgrade or leave over the run."""

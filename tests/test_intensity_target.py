@@ -149,7 +149,10 @@ def test_when_the_target_binds_firms_abate_before_any_order_and_intensity_falls(
             model.step()
         results[trading] = (firms.emissions[cement] / firms.output[cement], bool(portfolio.installed[cement, capture]))
         if trading:
+            from ecopark.metrics import intensity_credit_price, intensity_credits_traded
             assert policy.credit_price > 0 and policy.orders_total == 0
+            assert intensity_credit_price(model) == policy.credit_price
+            assert intensity_credits_traded(model) == policy.credits_traded > 0
             assert firms.alive[cement] and portfolio.installed_at[cement, capture] > 36
             assert model.ledger.flow("recapitalisation") > 0  # owners fund what the banks would not lend
         assert model.ledger.total() == 0
