@@ -7,8 +7,11 @@ script measures both versions (put the version to measure first on PYTHONPATH):
 
 An exit "with a positive operating margin" is one whose operating cash flow over its last 12
 months (every money kind but financing, carbon trades, carbon taxes and penalties) was positive
-on average. The split of an emission change is the one of ``metrics.emission_decomposition``
-(docs/model.md), computed from per-firm run totals the script keeps itself.
+on average; "after carbon" counts those whose expected margin (``FirmTable.expected_margin``,
+carbon cost accrued) was positive when they left. Extra overrides for every run can be given in
+the environment variable I23_EXTRA (space-separated key=value). The split of an emission change
+is the one of ``metrics.emission_decomposition`` (docs/model.md),
+computed from per-firm run totals the script keeps itself.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ TOTALS = ("bau", "link", "abated", "em", "months")
 
 def run(preset: str, months: int, seed: int, overrides: list[str]) -> dict:
     """One run's figures (see the module docstring)."""
-    model = ParkModel(load_scenario(preset, overrides), seed=seed, step_metrics=["emission_intensity_index"])
+    extra = os.environ.get("I23_EXTRA", "").split()  # e.g. I23_EXTRA=economy.collection_days=0
+    model = ParkModel(load_scenario(preset, [*overrides, *extra]), seed=seed, step_metrics=["emission_intensity_index"])
     firms, ledger = model.firms, model.ledger
     operating = [k for k in MONEY_KINDS if k not in NOT_OPERATING]
 
@@ -51,12 +55,15 @@ def run(preset: str, months: int, seed: int, overrides: list[str]) -> dict:
 
     history: dict[int, list[float]] = {}
     totals = {k: np.zeros(0) for k in TOTALS}
-    exits = exits_positive = 0
+    exits = exits_positive = exits_positive_after_carbon = insolvent = economic = 0
     negative_cash, book, npl = [], [], []
     for _ in range(months):
         rows = firms.live.copy()
         before = operating_cash(firms.account[rows])
         model.step()
+        exits_positive_after_carbon += model.exits_positive_margin
+        insolvent += model.exits_insolvent
+        economic += model.exits_economic
         for row, flow in zip(rows, operating_cash(firms.account[rows]) - before, strict=True):
             history.setdefault(int(row), []).append(float(flow))
         for k in totals:
@@ -82,11 +89,19 @@ def run(preset: str, months: int, seed: int, overrides: list[str]) -> dict:
     target = model.government.policies.get("intensity_target")
     forced = float(target.forced_exits_total) if target is not None and target.params.enabled else 0.0
     met = target.met / target.assessments if target is not None and target.assessments else 0.0
+    traded = float(getattr(target, "credits_traded", 0.0)) if target is not None else 0.0
+    routes = float(getattr(target, "credit_routes", 0)) if target is not None else 0.0
 
     def owners(kind):
         return ledger.flow(kind, "outside", "enterprise") if kind in ledger.kinds else 0.0
 
-    return {"exits": exits, "exits_positive": exits_positive, "totals": {k: v.tolist() for k, v in totals.items()},
+    ordinary = ~loans.green[: loans.n]
+    lent = float(loans.principal[: loans.n][ordinary].sum())
+    lost = float(loans.principal_written_off[: loans.n][ordinary].sum())
+    return {"exits": exits, "exits_positive": exits_positive,
+            "exits_positive_after_carbon": exits_positive_after_carbon, "exits_insolvent": insolvent,
+            "exits_economic": economic, "ordinary_loss_rate": lost / lent if lent else 0.0,
+            "totals": {k: v.tolist() for k, v in totals.items()},
             "normal_bau": model.abatement.normal_bau(np.arange(firms.n)).tolist(),
             "entered": firms.entered[: firms.n].tolist(), "T": int(model.steps),
             "negative_cash": float(np.mean(negative_cash)),
@@ -95,7 +110,8 @@ def run(preset: str, months: int, seed: int, overrides: list[str]) -> dict:
             "ordinary_loans": int((~loans.green[: loans.n]).sum()),
             "ordinary_lent": float(loans.principal[: loans.n][~loans.green[: loans.n]].sum()),
             "index_mean": float(np.mean(index)), "index_last12": float(np.mean(index[-12:])),
-            "emissions": float(totals["em"].sum()), "forced_exits": forced, "met_share": float(met)}
+            "emissions": float(totals["em"].sum()), "forced_exits": forced, "met_share": float(met),
+            "credits_traded": traded, "credit_routes": routes}
 
 
 def interval(values) -> str:
@@ -143,6 +159,10 @@ def report(directory: str) -> None:
     print("exits with positive operating margin, cap_start=0.85 - cap off:",
           interval([a["exits_positive"] - b["exits_positive"] for a, b in zip(c85, off, strict=True)]),
           "| all exits:", interval([a["exits"] - b["exits"] for a, b in zip(c85, off, strict=True)]))
+    for key in ("exits_positive_after_carbon", "exits_insolvent", "exits_economic"):
+        if key in c85[0]:
+            print(f"  {key}, cap_start=0.85 - cap off:",
+                  interval([a[key] - b[key] for a, b in zip(c85, off, strict=True)]))
     for label, treated in (("default cap", default), ("cap_start=0.85", c85)):
         parts = [decomposition(a, b) for a, b in zip(treated, off, strict=True)]
         print(label, "vs cap off, Mt:", "; ".join(f"{k} {interval([p[k] for p in parts])}" for k in parts[0]))
@@ -150,6 +170,7 @@ def report(directory: str) -> None:
         r = load("pre_" + preset)
         print(preset, "60 months: ordinary book (M yuan)", interval([x["book"] / 1e6 for x in r]),
               "| ordinary NPL", interval([x["npl"] for x in r]),
+              "| ordinary loss rate", interval([x.get("ordinary_loss_rate", np.nan) for x in r]),
               "| ordinary loans", interval([x["ordinary_loans"] for x in r]),
               "| negative cash (M yuan/month)", interval([x["negative_cash"] / 1e6 for x in r]),
               "| owners paid in (M yuan)", interval([x["owners_in"] / 1e6 for x in r]))
@@ -160,6 +181,9 @@ def report(directory: str) -> None:
     print("liaocheng emissions on/off - 1 (%):",
           interval([100 * (a["emissions"] / b["emissions"] - 1) for a, b in zip(on, without, strict=True)]),
           "| exits on - off:", interval([a["exits"] - b["exits"] for a, b in zip(on, without, strict=True)]))
+    if "credits_traded" in on[0]:
+        print("liaocheng intensity credits traded a run (kt)", interval([a["credits_traded"] / 1e3 for a in on]),
+              "| ordered firms staying on credits", interval([a["credit_routes"] for a in on]))
     if "forced_exits" in on[0]:
         print("liaocheng intensity target: forced exits a run", interval([a["forced_exits"] for a in on]),
               "| assessments met", interval([a["met_share"] for a in on]))

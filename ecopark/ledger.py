@@ -33,6 +33,12 @@ PARTIES = ("enterprise", "operator", "bank", "government", "outside")
 MONEY_KINDS: dict[str, str] = {
     "equity": "owners (outside) endow a new firm, bank or operator with starting cash",
     "sale": "outside customers pay a firm for its output",
+    "trade_credit": "a firm lends its customers (outside) the price of the output it sold this month: the sale is "
+                    "booked, its payment waits in accounts receivable (economy.collection_days)",
+    "receivable_collection": "outside customers pay a firm what they owed for output sold in earlier months, or "
+                             "the liquidator collects it when the firm leaves (accounts receivable)",
+    "intensity_credit_trade": "a covered firm that misses its intensity target pays one that beats it for "
+                              "the surplus it buys (intensity credits, policies/intensity_target.py)",
     "purchase": "a firm pays outside suppliers for raw materials and utilities (variable cost)",
     "virgin_input": "a firm buys from outside the substitutable inputs no link delivers",
     "operating_cost": "fixed costs (staff, maintenance) paid to outside",

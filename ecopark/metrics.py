@@ -1281,6 +1281,24 @@ def intensity_forced_exits(model: ParkModel) -> float:
     return float(policy.forced_exits) if policy is not None and policy.active(model.steps) else 0.0
 
 
+@step_metric("yuan/tCO2e")
+def intensity_credit_price(model: ParkModel) -> float:
+    """Clearing price of intensity credits at the last yearly assessment (``IntensityTarget.trade_credits``:
+    uniform-price call auction of surpluses, asks 0, against shortfalls); 0 before any trade, without
+    the target or without ``credit_trading``."""
+    policy = _intensity_policy(model)
+    price = getattr(policy, "credit_price", float("nan")) if policy is not None else float("nan")
+    return float(price) if np.isfinite(price) else 0.0
+
+
+@run_metric("tCO2e")
+def intensity_credits_traded(model: ParkModel) -> float:
+    """Intensity credits traded over the run: sum over assessments of the surplus tonnes sold to firms
+    short of their target (``IntensityTarget.credits_traded``; 0 without the target)."""
+    policy = _intensity_policy(model)
+    return float(getattr(policy, "credits_traded", 0.0)) if policy is not None else 0.0
+
+
 @run_metric("orders")
 def intensity_orders_total(model: ParkModel) -> float:
     """Orders to upgrade or leave over the run."""
@@ -1383,7 +1401,7 @@ def platform_success_rate(model: ParkModel) -> float:
 #: sales and pool payouts.
 OPERATING_IN = ("sale", "stock_sale", "salvage", "recycling_revenue", "green_procurement_premium",
                 "byproduct_payment", "gate_fee", "contract_penalty", "allowance_sale", "carbon_pool_payout",
-                "allowance_block_trade")
+                "allowance_block_trade", "intensity_credit_trade")
 #: Money a firm pays in its operations (yuan): inputs (also for its warehouse stock), fixed costs,
 #: disposal, link costs and fees (platform, commission, infrastructure, negotiation, penalties), in-plant
 #: recycling and abatement running costs, the operator's services and MRV, carbon costs, quota and
@@ -1396,7 +1414,7 @@ OPERATING_OUT = ("purchase", "stock_purchase", "virgin_input", "operating_cost",
                  "monitoring_cost", "allowance_purchase", "carbon_penalty", "carbon_tax", "offset_quota_fine",
                  "reuse_quota_fine", "consumption_ratio_fine", "allowance_block_trade", "offspec_treatment",
                  "qualification", "grid_power", "green_power", "green_power_fee", "tap_water", "reclaimed_water",
-                 "reclaimed_water_fee", "export_carbon_cost")
+                 "reclaimed_water_fee", "export_carbon_cost", "intensity_credit_trade")
 
 
 def operating_accounts(model: ParkModel) -> tuple[np.ndarray, np.ndarray]:
@@ -1671,6 +1689,15 @@ def credit_line_outstanding(model: ParkModel) -> float:
     """Outstanding of all credit-line draws (principal and capitalised interest)."""
     rows = _live(model)
     return float(model.credit.line_used(rows).sum()) if len(rows) else 0.0
+
+
+@step_metric("yuan")
+def receivables_outstanding(model: ParkModel) -> float:
+    """Accounts receivable of the firms in the park at the month's end: sum_f R_f, what outside
+    customers owe them for output sold and not yet paid (the operating cycle,
+    ``economy.collection_days``; agents/enterprise.py ``collect_receivables``)."""
+    rows = _live(model)
+    return float(model.firms.receivables[rows].sum()) if len(rows) else 0.0
 
 
 @run_metric("firms", steps=("exits_positive_margin",))

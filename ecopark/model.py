@@ -56,9 +56,11 @@ from ecopark.agents import Bank, Enterprise, FirmTable, Government, ParkOperator
 from ecopark.agents.abatement import AbatementPortfolio
 from ecopark.agents.electricity import Electricity
 from ecopark.agents.enterprise import (
+    collection_share,
     dispose_and_buy_inputs,
     pay_dividends,
     produce,
+    prospective_margin,
     record_month,
     update_expected_margin,
 )
@@ -69,7 +71,7 @@ from ecopark.agents.recycling import InPlantRecycling
 from ecopark.agents.water import ReclaimedWater
 from ecopark.catalogue import load_catalogue
 from ecopark.ledger import Ledger
-from ecopark.markets.byproduct import ByproductMarket, annuity_factor
+from ecopark.markets.byproduct import ByproductMarket
 from ecopark.markets.carbon import CarbonMarket
 from ecopark.markets.credit import CreditMarket
 from ecopark.markets.secured_lending import SecuredLending
@@ -190,6 +192,9 @@ class ParkModel(mesa.Model):
         Each firm draws (from ``rng``, default the model's) its size (lognormal, s.d.
         ``capacity_dispersion``), cost factor (normal around 1) and hurdle rate (uniform over
         ``discount_rate``), and its owners endow it with ``initial_cash_months`` of fixed cost.
+        The park's first firms (step 0) have been trading before: they start with the accounts
+        receivable of normal sales, R_f0 = capacity x size x base_utilisation x price / c
+        (``collection_share`` c; docs/credit.md, operating cycle); entrants start with none.
         The cost factor is floored at :data:`MIN_COST_FACTOR` (a cost is never negative).
         """
         econ = self.scenario.economy
@@ -207,6 +212,9 @@ class ParkModel(mesa.Model):
         self.plot_occupant[plots] = rows
         self.ledger.transfer("equity", self.outside, accounts,
                              econ.initial_cash_months * self.sector_fixed_cost[sectors] * size)
+        if self.steps == 0 and econ.collection_days > 0:  # the park's first firms have been trading
+            sales = self.sector_capacity[sectors] * size * econ.base_utilisation * self.sector_price[sectors]
+            self.firms.receivables[rows] = sales / collection_share(self)
         for row in rows:
             agent = Enterprise(self, int(row))
             self.firm_agents.append(agent)
@@ -218,7 +226,9 @@ class ParkModel(mesa.Model):
 
         The settlement rule (docs/credit.md, exit settlement): first the firm's allowances are
         settled (:meth:`settle_allowances`: the unused free allocation returned, its emissions so
-        far this year surrendered, the rest sold to government at the last clearing price). Then
+        far this year surrendered, the rest sold to government at the last clearing price) and
+        the liquidator collects its accounts receivable in full (``receivable_collection``;
+        assumption: no bad debts). Then
         each callable in ``self.exit_listeners`` is called with the rows, so that markets end the
         firms' contracts (and the risk fund evaluates their first links) while the firms still
         exist: banks sell pledged collateral, the firm repays its loans from its cash and the
@@ -235,6 +245,8 @@ class ParkModel(mesa.Model):
         self.exits_positive_margin += int(positive.sum())
         record_month(self, rows[firms.entered[rows] < self.steps])  # the month it produced in, before it goes
         self.settle_allowances(rows)
+        self.ledger.transfer("receivable_collection", self.outside, firms.account[rows], firms.receivables[rows])
+        firms.receivables[rows] = 0.0
         for listener in self.exit_listeners:
             listener(rows)
         self.ledger.transfer_signed("liquidation", "liquidation", self.outside,
@@ -359,23 +371,44 @@ class ParkModel(mesa.Model):
         self.datacollector.collect(self)
 
     def going_concern_value(self, rows: np.ndarray) -> np.ndarray:
-        """G_f = M_f / A(r_f, H): the present value, at the firm's hurdle rate r_f over
-        ``exit_horizon_months`` H, of its expected operating margin M_f (yuan)."""
+        """G_f = sum_{m=1..H} pi_f,k(m) / (1 + r_f / 12)^m (yuan): the present value, at the firm's
+        hurdle rate r_f over ``exit_horizon_months`` H, of the operating margins it can expect
+        from its prospects (:func:`~ecopark.agents.enterprise.prospective_margin`, year k(m) =
+        (m - 1) // 12: the announced cap path, the expected carbon price, its installed and
+        available abatement), not of its recent accounts."""
         firms = self.firms
-        factor = annuity_factor(firms.discount_rate[rows], self.scenario.economy.exit_horizon_months)
-        return firms.expected_margin[rows] / factor
+        horizon = self.scenario.economy.exit_horizon_months
+        years = -(-horizon // 12)
+        margins = prospective_margin(self, rows, years)
+        month = np.arange(1, horizon + 1)
+        discount = (1.0 + firms.discount_rate[rows][:, None] / 12.0) ** -month[None, :]
+        weights = np.stack([discount[:, (month - 1) // 12 == k].sum(axis=1) for k in range(years)], axis=1)
+        return (margins * weights).sum(axis=1)
+
+    def owners_equity(self, rows: np.ndarray, value: np.ndarray | None = None) -> np.ndarray:
+        """E_f = C_f + R_f - D_f + V_f + G_f (yuan): what the owners of firms ``rows`` keep if they keep
+        the firm: cash, accounts receivable, less debt, plus what its allowances would sell for at
+        exit less the penalty on last year's emissions it cannot surrender
+        (:meth:`allowance_settlement`, :meth:`unmet_obligation`), plus its going-concern value
+        ``value`` (default :meth:`going_concern_value`)."""
+        firms = self.firms
+        value = self.going_concern_value(rows) if value is None else value
+        *_, sold, price = self.allowance_settlement(rows)
+        return (self.firm_cash(rows) + firms.receivables[rows] - self.credit.debt(rows) + sold * price
+                - self.unmet_obligation(rows) + value)
 
     def exit_rule(self) -> None:
         """Which firms leave this month (docs/credit.md, exit rule).
 
         Shortfalls are first drawn on credit lines (``CreditMarket.finance_shortfalls``). A firm
         whose cash C_f is still negative is insolvent: its owners put in -C_f
-        (``recapitalisation``) if the firm is worth keeping, E_f = C_f - D_f + V_f + G_f > 0 (D_f
-        its debt, V_f what its allowances would sell for at exit less the penalty on last year's
-        emissions it cannot surrender, :meth:`allowance_settlement` and :meth:`unmet_obligation`,
-        G_f :meth:`going_concern_value`), else it exits (its loans are written off). A
-        solvent firm with at least ``exit_after_months`` months of accounts exits when staying is
-        worth less than leaving, G_f < S_f - X_f, with S_f = 0 the scrap value of its
+        (``recapitalisation``) if the firm is worth keeping, E_f = C_f + R_f - D_f + V_f + G_f > 0
+        (R_f its accounts receivable, D_f its debt, V_f what its allowances would sell for at exit
+        less the penalty on last year's emissions it cannot surrender, :meth:`allowance_settlement`
+        and :meth:`unmet_obligation`, G_f :meth:`going_concern_value`, judged on the firm's
+        prospects), else it exits (its loans are written off). A solvent firm with at least
+        ``exit_after_months`` months of accounts exits when staying is worth less than leaving,
+        G_f < S_f - X_f, with S_f = 0 the scrap value of its
         site-specific plant (assumption) and X_f = ``closure_cost_months`` x its fixed cost.
         """
         firms, econ = self.firms, self.scenario.economy
@@ -385,8 +418,7 @@ class ParkModel(mesa.Model):
         cash = self.firm_cash(rows)
         value = self.going_concern_value(rows)
         short = cash < 0
-        *_, sold, price = self.allowance_settlement(rows)
-        keep = short & (cash - self.credit.debt(rows) + sold * price - self.unmet_obligation(rows) + value > 0)
+        keep = short & (self.owners_equity(rows, value) > 0)
         self.ledger.transfer("recapitalisation", self.outside, firms.account[rows[keep]], -cash[keep])
         insolvent = short & ~keep
         closure = econ.closure_cost_months * self.sector_fixed_cost[firms.sector[rows]] * firms.size[rows]

@@ -78,6 +78,12 @@ class EconomySpec:
     exit_horizon_months: int = param(120, lo=1, hi=600, unit="months",
                                      doc="horizon over which owners value keeping a firm (going-concern value, "
                                          "docs/credit.md; assumption: ten years, as intensity_target.horizon_months)")
+    collection_days: float = param(66.0, lo=0, hi=365, unit="days",
+                                   doc="days customers take to pay for output (the operating cycle: sales are "
+                                       "booked when made, paid from accounts receivable, a share min(1, (365/12) "
+                                       "/ days) of the balance a month; 0: paid at once). NBS, industrial "
+                                       "enterprises above designated size: average collection period of accounts "
+                                       "receivable 66.5 days at end-July 2024, 66.7 at end-October 2024")
     entry_rate: float = param(0.05, lo=0, hi=1, unit="1/month",
                               doc="probability per month that a vacant plot gets a new firm")
     shock_start: int | None = param(None, lo=1, hi=2400, unit="month",

@@ -28,7 +28,7 @@ def test_no_firm_ends_a_month_with_negative_cash():
 
 
 def test_a_profitable_firms_shortfall_is_a_credit_line_loan_on_the_banks_book():
-    model = _model()
+    model = _model(["economy.collection_days=0"])  # the line alone, without the operating cycle
     for _ in range(3):
         model.step()
     firms, credit = model.firms, model.credit
@@ -53,7 +53,7 @@ def test_a_profitable_firms_shortfall_is_a_credit_line_loan_on_the_banks_book():
 
 
 def test_the_line_is_limited_and_closed_by_its_covenants():
-    model = _model()
+    model = _model(["economy.collection_days=0"])  # the line alone, without the operating cycle
     for _ in range(3):
         model.step()
     firms, credit = model.firms, model.credit
@@ -81,7 +81,7 @@ def test_a_january_crunch_does_not_close_a_firm_with_a_positive_operating_margin
 
 
 def test_an_insolvent_firm_worth_keeping_is_recapitalised():
-    model = _model()
+    model = _model(["economy.collection_days=0"])  # the line alone, without the operating cycle
     for _ in range(3):
         model.step()
     firms = model.firms
@@ -95,24 +95,83 @@ def test_an_insolvent_firm_worth_keeping_is_recapitalised():
     assert firms.alive[row]
     assert model.ledger.balance(account) >= 0
     assert model.ledger.flow("recapitalisation") > 0
-    firms.expected_margin[row] = -1.0  # the same shortfall in a firm worth nothing: it leaves
+    firms.cost_factor[row] = 10.0  # the same shortfall in a firm whose prospects are worth nothing
+    firms.expected_margin[row] = -1.0  # (and whose accounts close its line): it leaves
     model.ledger.transfer("operating_cost", account, model.outside, model.ledger.balance(account) + 1.0)
     model.exit_rule()
     assert not firms.alive[row]
 
 
-def test_a_solvent_firm_leaves_when_its_expected_margin_is_worse_than_closing():
+def test_a_solvent_firm_is_judged_on_its_prospects_not_its_recent_accounts():
+    """A bad quarter in the accounts (expected margin far below zero) does not close a firm whose
+    prospects are good; a firm whose prospects are worse than closing leaves. Old code judged on the
+    trailing margin: it closed the first and kept the second."""
     model = _model(["policies.cap_and_trade.enabled=false"])
     for _ in range(model.scenario.economy.exit_after_months):
         model.step()
     firms = model.firms
     rows = firms.live[model.firm_cash(firms.live) > 0]
     keep, close = int(rows[0]), int(rows[1])
-    firms.expected_margin[keep] = 1.0
-    firms.expected_margin[close] = -1e7 * firms.size[close]
+    firms.expected_margin[keep] = -1e7 * firms.size[keep]  # a bad quarter
+    firms.cost_factor[close] = 10.0  # costs that make its business worthless from now on
+    firms.expected_margin[close] = 1e6  # though its recent accounts look fine
     model.exit_rule()
     assert firms.alive[keep] and not firms.alive[close]
     assert model.exits_economic >= 1
+
+
+def test_a_cap_path_that_makes_a_firm_unviable_closes_it_despite_good_accounts():
+    """Cement plants with positive recent margins, when a cap path whose free allocation halves every
+    year is announced and the expected price is near the penalty: their prospects (announced cap path, expected price,
+    its abatement menu) are worth less than closing, so it leaves; at today's price and the default
+    cap path it stays. Old code: it stayed on its trailing margin."""
+    import dataclasses
+    cement = ecopark.catalogue.load_catalogue().sector_keys.index("building_materials")
+    for announced, leaves in ((True, True), (False, False)):
+        model = _model(["economy.carbon_pass_through=false", "economy.entry_rate=0"])
+        for _ in range(7):
+            model.step()
+        firms = model.firms
+        rows = firms.live[(firms.sector[firms.live] == cement) & (model.firm_cash(firms.live) >= 0)]
+        assert len(rows)
+        firms.expected_margin[rows] = np.maximum(firms.expected_margin[rows], 1e6)
+        if announced:  # a steeper cap path is announced and the market expects a price near the penalty
+            ets = model.government.policies["cap_and_trade"]
+            ets.params = dataclasses.replace(ets.params, cap_decline=0.5)
+            model.carbon_market.expected_price = 550.0
+        model.exit_rule()
+        assert (~firms.alive[rows]).all() if leaves else firms.alive[rows].all(), (announced, firms.alive[rows])
+
+
+def test_the_operating_cycle_puts_receivables_on_the_banks_working_capital_book():
+    """Customers pay after collection_days: receivables of about 66 days of sales, financed by the
+    credit line (the borrowing base), so the ordinary book is routine and money still sums to zero.
+    Old code: sales were paid the month they were made and the ordinary book was 0.35-2.1 M yuan."""
+    from ecopark.agents.enterprise import collection_share
+    model = _model()
+    monitor = InvariantMonitor(model)
+    sales = []
+    for _ in range(24):
+        model.step()
+        assert monitor.violations() == []
+        sales.append(model.ledger.flow("sale", step=model.steps))
+    firms, credit = model.firms, model.credit
+    live = firms.live
+    receivables = firms.receivables[live].sum()
+    days = receivables / np.mean(sales[-3:]) * 365 / 12
+    assert 30 < days < 90, days  # 66 days at a steady state; entrants build theirs up from 0
+    assert collection_share(model) == pytest.approx(365 / 12 / 66)
+    loans = credit.loans
+    ordinary = loans.live[~loans.green[loans.live]]
+    book = loans.outstanding_fen[ordinary].sum() / 100
+    assert book > 0.25 * receivables  # the line finances a large part of them
+    assert (credit.line_used(live) > 0).mean() > 0.5  # most firms draw routinely
+    assert model.ledger.total() == pytest.approx(0.0, abs=1e-3)
+    instant = _model(["economy.collection_days=0"])
+    for _ in range(3):
+        instant.step()
+    assert instant.firms.receivables[instant.firms.live].sum() == 0
+    assert "trade_credit" not in instant.ledger.kinds or instant.ledger.flow("trade_credit") == 0
 
 
 def test_an_exiting_firm_returns_unused_allocation_surrenders_and_sells_the_rest():
@@ -130,6 +189,7 @@ def test_an_exiting_firm_returns_unused_allocation_surrenders_and_sells_the_rest
     assert sold[0] >= 1000.0 - 1e-6 and price > 0
     cash = model.firm_cash(np.array([row]))[0]
     debt = model.credit.debt(np.array([row]))[0]
+    cash += model.firms.receivables[row]  # the liquidator collects its receivables
     gov = model.ledger.balance(model.government.account)
     owners = model.ledger.received(model.outside, "liquidation")
     model.remove_firms(np.array([row]))

@@ -86,3 +86,75 @@ def test_bad_keys_are_rejected():
         load_scenario("generic", {"policies.intensity_target.covered_sectors": ["steel"]})
     with pytest.raises(ConfigError, match="reduction"):
         load_scenario("generic", {"policies.intensity_target.reduction": 0.9})
+
+
+def test_a_firm_with_no_technology_route_buys_intensity_credits_from_one_that_beats_its_target():
+    """Item 4 of issue 23: a copper smelter whose only technology (15%) was installed before the
+    target started (so it is in its base and no technology is left to it) is not forced out when a
+    cement plant that installed clinker substitution (12%) after the start beats its 5% target: the
+    smelter buys the plant's surplus in the assessment's call auction, at a price no higher than its
+    bid, meets the target and stays; the cement plant is paid. Old code: ordered out (no credits)."""
+    for trading in (True, False):
+        over = {**QUIET, "park.firms": {"copper": 1, "building_materials": 1},
+                "policies.intensity_target.enabled": True, "policies.intensity_target.reduction": 0.05,
+                "policies.intensity_target.miss_years": 1, "policies.intensity_target.credit_trading": trading}
+        model = ParkModel(load_scenario("generic", over), seed=2)
+        policy, portfolio, firms = model.government.policies["intensity_target"], model.abatement, model.firms
+        cement_sector = model.catalogue.sector_keys.index("building_materials")
+        cement = int(firms.live[firms.sector[firms.live] == cement_sector][0])
+        copper = int(firms.live[firms.live != cement][0])
+        portfolio._grow()
+        for row, share, when in ((copper, 0.15, 0), (cement, 0.12, 1)):  # before the start / after it
+            tech = np.flatnonzero((portfolio.sector == firms.sector[row]) & np.isclose(portfolio.share, share))[0]
+            portfolio.installed_at[row, tech] = when
+        for _ in range(24):
+            model.step()
+        assert policy.years[cement] == 1 and policy.misses[cement] == 0  # year 2: the plant beat 5%
+        if trading:
+            assert firms.alive[copper] and policy.forced_exits_total == 0 and policy.misses[copper] == 0
+            # the plant's surplus exceeds the smelter's shortfall and sellers ask 0: the price is 0
+            assert policy.credits_traded > 0 and policy.credit_price == 0.0
+            paid = model.ledger.flow("intensity_credit_trade")
+            assert paid == pytest.approx(policy.credit_price * policy.credits_traded, rel=1e-6, abs=0.02)
+            assert model.ledger.received(np.array([int(firms.account[cement])]), "intensity_credit_trade")[0] \
+                == pytest.approx(paid, abs=0.02)
+        else:
+            assert not firms.alive[copper] and policy.forced_exits_total == 1
+        assert model.ledger.total() == 0
+
+
+def test_when_the_target_binds_firms_abate_before_any_order_and_intensity_falls():
+    """Two copper smelters with no technology left (their 15% step is in their base) are short of
+    a 5%-a-year target in year 3; the one cement plant's surplus (its 12% step, installed after the
+    start) cannot cover them, so the credits clear at a positive price, the smelters' bid. The cement
+    plant then installs kiln carbon capture (MAC about 570 yuan/t, below the price) without any
+    order and its intensity halves; without credit trading nothing is installed before an order.
+    Old code: no credits, no abatement for the target before an order."""
+    results = {}
+    for trading in (True, False):
+        over = {**QUIET, "park.firms": {"copper": 2, "building_materials": 1},
+                "policies.intensity_target.enabled": True, "policies.intensity_target.reduction": 0.05,
+                "policies.intensity_target.miss_years": 2, "policies.intensity_target.credit_trading": trading}
+        model = ParkModel(load_scenario("generic", over), seed=2)
+        policy, portfolio, firms = model.government.policies["intensity_target"], model.abatement, model.firms
+        cement_sector = model.catalogue.sector_keys.index("building_materials")
+        cement = int(firms.live[firms.sector[firms.live] == cement_sector][0])
+        coppers = firms.live[firms.live != cement]
+        portfolio._grow()
+        for row, share, when in [(int(c), 0.15, 0) for c in coppers] + [(cement, 0.12, 1)]:
+            tech = np.flatnonzero((portfolio.sector == firms.sector[row]) & np.isclose(portfolio.share, share))[0]
+            portfolio.installed_at[row, tech] = when
+        capture = np.flatnonzero((portfolio.sector == cement_sector) & np.isclose(portfolio.share, 0.5))[0]
+        for _ in range(40):
+            model.step()
+        results[trading] = (firms.emissions[cement] / firms.output[cement], bool(portfolio.installed[cement, capture]))
+        if trading:
+            from ecopark.metrics import intensity_credit_price, intensity_credits_traded
+            assert policy.credit_price > 0 and policy.orders_total == 0
+            assert intensity_credit_price(model) == policy.credit_price
+            assert intensity_credits_traded(model) == policy.credits_traded > 0
+            assert firms.alive[cement] and portfolio.installed_at[cement, capture] > 36
+            assert model.ledger.flow("recapitalisation") > 0  # owners fund what the banks would not lend
+        assert model.ledger.total() == 0
+    assert results[True][1] and not results[False][1]
+    assert results[True][0] == pytest.approx(0.5 * results[False][0], rel=0.02)

@@ -12,6 +12,7 @@ ALL_ON = {
     "recycling.enabled": True,
     "policies.intensity_target.enabled": True, "policies.intensity_target.reduction": 0.1,
     "policies.intensity_target.miss_years": 1,
+    "policies.intensity_target.credit_trading": False,  # orders and exits, not credits (tests/test_intensity_target.py)
     "policies.mandatory_consumption.enabled": True, "policies.mandatory_consumption.premium": 0.05,
     "policies.mandatory_consumption.streams": ["fly_ash", "slag", "red_mud", "co2", "spent_acid"],
     "policies.mandatory_consumption.sectors": ["building_materials", "greenhouse", "food_feed", "chlor_alkali"],

@@ -15,7 +15,10 @@ from ecopark.schema import ConfigError
 # no longer strand firms, and a 30% slump for 12 months leaves every firm with a positive margin at
 # normal output in cash (in the generic park at seed 1 the only firm short of cash was a refinery
 # losing money even at normal output, which no bank lends to)
-SLUMP = {"economy.shock_start": 12, "economy.shock_months": 24, "economy.shock_depth": 0.5}
+#: The secured products' mechanics are tested without the operating cycle (issue 23: with receivables every
+#: firm keeps its credit line drawn against them and the banks' single-borrower room is mostly taken by it).
+NO_CYCLE = {"economy.collection_days": 0}
+SLUMP = {**NO_CYCLE, "economy.shock_start": 12, "economy.shock_months": 24, "economy.shock_depth": 0.5}
 
 
 def _short_of_cash(model: ParkModel, row: int, deficit: float = 1e6) -> None:
@@ -36,7 +39,7 @@ def _sector_row(model: ParkModel, sector: str) -> int:
 
 
 def test_pledged_allowances_are_escrowed_and_the_loan_is_called_when_the_price_falls_below_the_haircut():
-    model = ParkModel(load_scenario("generic", {"credit.secured.carbon_pledge": True,
+    model = ParkModel(load_scenario("generic", {**NO_CYCLE, "credit.secured.carbon_pledge": True,
                                                 "credit.secured.risk_priced_lending": False}), seed=3)
     model.step()  # month 1: free allocation
     secured, market, al = model.secured_lending, model.carbon_market, model.allowances
@@ -87,7 +90,7 @@ def test_pledged_allowances_are_escrowed_and_the_loan_is_called_when_the_price_f
 
 
 def test_a_margin_call_is_met_by_a_top_up_or_a_forced_repayment_when_the_firm_can():
-    model = ParkModel(load_scenario("generic", {"credit.secured.carbon_pledge": True}), seed=3)
+    model = ParkModel(load_scenario("generic", {**NO_CYCLE, "credit.secured.carbon_pledge": True}), seed=3)
     model.step()
     secured, market, loans = model.secured_lending, model.carbon_market, model.credit.loans
     row = _sector_row(model, "aluminium")
@@ -113,7 +116,8 @@ def test_a_margin_call_is_met_by_a_top_up_or_a_forced_repayment_when_the_firm_ca
 
 
 def test_a_warehouse_receipt_loan_is_limited_by_stock_times_price_times_one_minus_the_haircut():
-    overrides = {"credit.secured.warehouse_receipts": True, "credit.secured.stock_months": {"grain_oil": 2.0},
+    overrides = {**NO_CYCLE, "credit.secured.warehouse_receipts": True,
+                 "credit.secured.stock_months": {"grain_oil": 2.0},
                  "credit.secured.receipt_haircut": 0.3, "credit.secured.risk_priced_lending": False}
     model = ParkModel(load_scenario("generic", overrides), seed=1)
     secured = model.secured_lending
@@ -144,7 +148,8 @@ def test_a_warehouse_receipt_loan_is_limited_by_stock_times_price_times_one_minu
 
 @pytest.mark.parametrize("haircut, cover", [(0.0, 1.0), (0.3, 1.25), (0.6, 2.0)])
 def test_the_receipt_limit_holds_over_haircuts_and_covers_and_stock_prices_fall_in_the_slump(haircut, cover):
-    overrides = {"credit.secured.warehouse_receipts": True, "credit.secured.stock_months": {"food_feed": 1.5},
+    overrides = {**NO_CYCLE, "credit.secured.warehouse_receipts": True,
+                 "credit.secured.stock_months": {"food_feed": 1.5},
                  "credit.secured.receipt_haircut": haircut, "credit.secured.initial_cover": cover,
                  "credit.secured.slump_price_fall": 0.25, "economy.shock_start": 2}
     model = ParkModel(load_scenario("yueyang", overrides), seed=4)
@@ -159,7 +164,7 @@ def test_the_receipt_limit_holds_over_haircuts_and_covers_and_stock_prices_fall_
 
 
 def test_without_secured_lending_a_refused_firm_gets_nothing():
-    model = ParkModel(load_scenario("generic", {"credit.secured.carbon_pledge": False,
+    model = ParkModel(load_scenario("generic", {**NO_CYCLE, "credit.secured.carbon_pledge": False,
                                                 "credit.secured.risk_priced_lending": False}), seed=3)
     model.step()
     row = _sector_row(model, "aluminium")
@@ -194,9 +199,12 @@ def test_weak_firms_get_risk_priced_loans_some_default_and_ordinary_npl_exceeds_
     # once it has exit_after_months of accounts, so its loans are written off (defaults) before many
     # months of arrears pile up as NPL, and over 5 seeds the gap is no longer significant
     assert mean > 0, (mean, half)
-    # without it banks refuse loss-making firms, and ordinary NPL is not above green NPL at this size
+    # without it the ordinary book is the credit lines: owners judge firms on their prospects (normal
+    # output), so firms stay through the slump while their lines' covenants break and their working-capital
+    # instalments go unpaid: ordinary NPL is above green NPL here too (before issue 23's exit on prospects,
+    # c48dec2: not above; measured 0.21 +- 0.10 over seeds 0-4)
     mean, half = _gap_interval(off)
-    assert mean - half <= 0, (mean, half)
+    assert mean - half > 0, (mean, half)
 
 
 def test_risk_priced_loans_carry_the_weak_premium():
@@ -211,7 +219,7 @@ def test_risk_priced_loans_carry_the_weak_premium():
 
 
 def test_a_risk_priced_loan_is_flagged_even_when_it_grows_the_loan_book(monkeypatch):
-    model = ParkModel(load_scenario("generic", {"credit.secured.risk_priced_lending": True}), seed=1)
+    model = ParkModel(load_scenario("generic", {**NO_CYCLE, "credit.secured.risk_priced_lending": True}), seed=1)
     credit = model.credit
     credit.loans = LoanBook(capacity=1)
     credit.lend(0, Offer(0, 1e5, 0.05, 12, 0.0), "working_capital")  # the book is full

@@ -30,7 +30,7 @@ import numpy as np
 
 from ecopark.agents.pricing import output_prices
 from ecopark.markets.credit import GREEN_PURPOSES, loan_cost_factor
-from ecopark.markets.emissions import settle_emissions
+from ecopark.markets.emissions import net_share, settle_emissions
 
 if TYPE_CHECKING:
     from ecopark.markets.credit import Offer
@@ -61,6 +61,7 @@ FIRM_VARIABLES: dict[str, str] = {
     "scope2": "tCO2 of the grid power it bought this month (grid MWh x grid emission factor)",
     "water": "m3 of water used this month (agents/water.py)",
     "reclaimed_water": "m3 of it bought as reclaimed water from the operator this month",
+    "receivables": "yuan, accounts receivable: what outside customers owe the firm for output sold (produce)",
     "expected_margin": "yuan/month, the operating margin owners and the bank expect (update_expected_margin)",
     "margin_months": "months of operating accounts behind expected_margin",
     "operating_cash": "yuan, cumulative operating cash flow (OPERATING_EXCLUDED kinds left out)",
@@ -80,14 +81,16 @@ FIRM_STREAM_VARIABLES: dict[str, str] = {
     "recycled": "byproduct recycled in the firm's own plant this month (agents/recycling.py)",
 }
 _INT_VARIABLES = {"sector", "plot", "account", "entered", "exited", "margin_months", "months_in_park"}
-#: Money kinds left out of a firm's operating cash flow: financing (owners, loans, investment)
-#: and carbon (taxes, allowance trades, penalties), whose cost enters the expected margin as an
+#: Money kinds left out of a firm's operating cash flow: financing (owners, loans, investment,
+#: the trade credit its customers take: sales count when made, not when paid) and carbon
+#: (taxes, allowance trades, intensity credits, penalties), whose cost enters the expected margin as an
 #: accrual instead (``CarbonMarket.monthly_liability``), so a year's allowances bought in one
 #: session do not look like a collapse of the firm's business.
 OPERATING_EXCLUDED = frozenset({
     "equity", "dividend", "liquidation", "recapitalisation", "loan_disbursement", "loan_repayment", "loan_interest",
     "capex", "capex_subsidy", "collateral_sale", "allowance_purchase", "allowance_sale", "allowance_block_trade",
-    "allowance_buyback", "carbon_penalty", "carbon_tax", "offset_quota_fine",
+    "allowance_buyback", "carbon_penalty", "carbon_tax", "offset_quota_fine", "trade_credit",
+    "receivable_collection", "intensity_credit_trade",
 })
 
 
@@ -239,10 +242,39 @@ def produce(model: ParkModel) -> None:
     accounts = firms.account[rows]
     ledger, outside = model.ledger, model.outside
     ledger.transfer("sale", outside, accounts, output * price)
+    collect_receivables(model, rows, output * price)
     power = model.electricity.buy(rows, output) + model.water.buy(rows, output)  # power and water, booked there
     ledger.transfer("purchase", accounts, outside,
                     output * model.sector_variable_cost[s] * firms.cost_factor[rows] - power)
     ledger.transfer("operating_cost", accounts, outside, model.sector_fixed_cost[s] * firms.size[rows])
+
+
+def collection_share(model: ParkModel) -> float:
+    """c = min(1, (365/12) / collection_days): the share of its accounts receivable a firm's
+    customers pay each month (1 when ``collection_days`` is 0: paid at once)."""
+    days = model.scenario.economy.collection_days
+    return 1.0 if days <= 0 else min(1.0, (365.0 / 12.0) / days)
+
+
+def collect_receivables(model: ParkModel, rows: np.ndarray, sales: np.ndarray) -> None:
+    """The operating cycle (phase 2): customers pay for output after ``collection_days``.
+
+    collected_ft = c R_f,t-1;  R_ft = R_f,t-1 - collected_ft + S_ft  (S_ft this month's sales, yuan)
+
+    with c :func:`collection_share`: in a steady state R = S / c, that is ``collection_days`` of
+    sales outstanding. The sale is booked when made (``sale``); what customers do not pay this
+    month is trade credit the firm grants them (``trade_credit``, firm -> outside) and comes back
+    as ``receivable_collection``. With ``collection_days`` = 0 customers pay at once (no balance).
+    A firm's cash therefore lags its sales: the gap is what its working-capital credit line
+    finances (docs/credit.md, operating cycle)."""
+    if model.scenario.economy.collection_days <= 0:
+        return
+    firms, ledger, outside = model.firms, model.ledger, model.outside
+    accounts = firms.account[rows]
+    collected = collection_share(model) * firms.receivables[rows]
+    ledger.transfer("trade_credit", accounts, outside, sales)
+    ledger.transfer("receivable_collection", outside, accounts, collected)
+    firms.receivables[rows] += sales - collected
 
 
 def dispose_and_buy_inputs(model: ParkModel) -> None:
@@ -316,6 +348,95 @@ def update_expected_margin(model: ParkModel) -> None:
     econ = model.scenario.economy
     weight = np.maximum(1.0 / (firms.margin_months[rows] + econ.exit_after_months), 1.0 / econ.margin_memory_months)
     firms.expected_margin[rows] += weight * (observed - firms.expected_margin[rows])
+
+
+def carbon_price_path(model: ParkModel, years: int) -> tuple[np.ndarray, np.ndarray, bool, str | None]:
+    """What a firm can know of its carbon prospects for the next ``years`` years (year k starts
+    at month t + 1 + 12k): (price P_k, yuan/tCO2e; free allowances per tCO2e of normal BAU, a_k;
+    whether allocation follows output; the instrument, ``cap_and_trade``, ``carbon_tax`` or None).
+
+    Under cap and trade, P_k = min(penalty, P_e (1 + carry_rate)^k), the expected price P_e the
+    carbon market forms (``CarbonMarket.expected_price``) rising at the cost of carry, the path
+    along which a banked allowance earns its keep (Hotelling; Rubin 1996), and a_k =
+    free_share (1 - new_entrant_reserve) cap_start (1 - cap_decline)^y_k, the announced cap path
+    (y_k the compliance year of year k, counted from the policy's start; P_k = a_k = 0 in a year
+    the policy is not in force). Under a carbon tax P_k = its rate and a_k = 0."""
+    months = model.steps + 1 + 12 * np.arange(years)
+    for name in ("cap_and_trade", "carbon_tax"):
+        policy = model.government.policies.get(name)
+        if policy is None or not policy.params.enabled:
+            continue
+        p = policy.params
+        on = (months >= p.start) & (months <= (p.end if p.end is not None else months.max()))
+        if name == "carbon_tax":
+            return np.where(on, p.rate, 0.0), np.zeros(years), False, name
+        price = np.minimum(p.penalty, model.carbon_market.expected_price * (1.0 + p.carry_rate) ** np.arange(years))
+        free = (p.free_share * (1.0 - p.new_entrant_reserve) * p.cap_start
+                * (1.0 - p.cap_decline) ** np.maximum((months - p.start) // 12, 0))
+        return np.where(on, price, 0.0), np.where(on, free, 0.0), p.allocation == "output_based", name
+    return np.zeros(years), np.zeros(years), False, None
+
+
+def prospective_margin(model: ParkModel, rows: np.ndarray, years: int) -> np.ndarray:
+    """Monthly operating margin firms ``rows`` can expect in each of the next ``years`` years
+    (rows x years, yuan/month), judged on their prospects rather than their recent accounts
+    (docs/credit.md, exit rule):
+
+        pi_fk = q_fk (p_fk - v_s c_f - n_s . w - y_s . d) - F_s size_f - rent - opex_f - C_fk
+        C_fk  = d_fk [ sum_{j: MAC_fj < P_k} MAC_fj a_fj + P_k (e_f - sum_{j: MAC_fj < P_k} a_fj) ] - P_k A_fk
+
+    at normal output q_f = capacity x size x base_utilisation, q_fk = q_f d_fk; p_fk = p_s +
+    pass_through_s x max(P_k i_s - P_k a_k i_s [output-based], 0) and d_fk = (p_fk / p_s)^-eps_s
+    the carbon cost passed into its price and demand's answer (agents/pricing.py, when
+    ``carbon_pass_through``); opex_f the running cost of its installed abatement; e_f = (1 - S_f)
+    (1 - L_f / b_f) b_f its emissions at normal output with its installed technologies (share S_f)
+    and its links (L_f / b_f this month); MAC_fj, a_fj its remaining abatement steps
+    (``AbatementPortfolio.steps``: capex annuity net of subsidy and financing, plus opex, per
+    tonne), taken in year k when cheaper than the price (plus p_c below); P_k and a_k from
+    :func:`carbon_price_path`; A_fk its free allowances, a_k b_f (ex-ante benchmark or
+    grandfathered allocation) or a_k i_s q_fk (output-based), each worth P_k. Links' operating
+    gains are not counted (a contract can end): a conservative business plan. Under an intensity
+    target with credit trading a covered firm also sells (+) or buys (-) intensity credits,
+    + p_c d_fk (T_fk q_f - e_fk) with e_fk its emissions after the steps taken, at the last clearing
+    price p_c, which also counts in the value of a step (``IntensityTarget.credit_terms``)."""
+    firms = model.firms
+    s = firms.sector[rows]
+    econ = model.scenario.economy
+    normal = model.sector_capacity[s] * firms.size[rows] * econ.base_utilisation
+    per_unit = (model.sector_price[s] - model.sector_variable_cost[s] * firms.cost_factor[rows]
+                - model.need_matrix[s] @ model.stream_virgin_price - model.yield_matrix[s] @ model.stream_disposal_cost)
+    fixed = (model.sector_fixed_cost[s] * firms.size[rows] + model.scenario.operator.rent
+             + model.abatement.monthly_opex(rows))
+    price, free, output_based, instrument = carbon_price_path(model, years)
+    covered = (model.carbon_market.covered(rows, instrument) if instrument is not None
+               else np.zeros(len(rows), dtype=bool))
+    mac, _, a = model.abatement.steps(rows)
+    mac = np.where(np.isnan(mac), np.inf, mac)
+    bau = model.abatement.normal_bau(rows)
+    emitted = (1.0 - model.abatement.installed_share(rows)) * net_share(model, rows) * bau
+    margins = np.zeros((len(rows), years))
+    base_price = model.sector_price[s]
+    target = model.government.policies.get("intensity_target")
+    credit_price, allowed = (target.credit_terms(rows, normal, years) if target is not None
+                             else (np.zeros(len(rows)), np.zeros((len(rows), years))))
+    intensity = model.sector_intensity[s]
+    for k in range(years):
+        value = np.where(covered, price[k], 0.0) + credit_price
+        taken = mac < value[:, None]
+        abatement = (np.where(taken, mac, 0.0) * a).sum(axis=1)
+        left = emitted - np.where(taken, a, 0.0).sum(axis=1)
+        unit_cost = price[k] * intensity * (1.0 - (free[k] if output_based else 0.0))
+        uplift = np.where(covered & econ.carbon_pass_through,
+                          model.sector_pass_through[s] * np.maximum(unit_cost, 0.0), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            demand = np.where(base_price > 0, ((base_price + uplift) / np.where(base_price > 0, base_price, 1.0))
+                              ** -model.sector_demand_elasticity[s], 1.0)
+        q = normal * demand
+        allowances = free[k] * (intensity * q if output_based else bau)
+        carbon = np.where(covered, demand * price[k] * left - price[k] * allowances, 0.0)
+        credits = credit_price * demand * (allowed[:, k] - left)
+        margins[:, k] = q * (per_unit + uplift) - fixed - demand * abatement - carbon + credits
+    return margins
 
 
 def record_month(model: ParkModel, rows: np.ndarray) -> None:

@@ -8,8 +8,9 @@ sector) P over a run,
 
 where *financing* (:data:`FINANCING_KINDS`) is money that is lent, repaid, put in or taken
 out by owners (loan principal, bank funding, equity, dividends, liquidation, recapitalisation,
-PPP capital and its distributions): it moves cash between periods or to owners, it is not
-earned. Everything else counts: sales, purchases, fees, taxes, subsidies, interest, capex
+PPP capital and its distributions, the trade credit firms grant their customers): it moves
+cash between periods or to owners, it is not earned. Everything else counts: sales,
+purchases, fees, taxes, subsidies, interest, capex
 (cash basis: an investment is a cost the month it is paid, and its subsidy a gain).
 
 Because every ledger transfer has a payer and a payee, the gains of all parties sum to
@@ -47,7 +48,8 @@ if TYPE_CHECKING:
 #: Ledger kinds that finance rather than earn: excluded from gains.
 FINANCING_KINDS = ("equity", "dividend", "liquidation", "recapitalisation", "bank_funding",
                    "bank_funding_repayment", "loan_disbursement", "loan_repayment", "infrastructure_loan",
-                   "infrastructure_loan_repayment", "ppp_investment", "ppp_distribution")
+                   "infrastructure_loan_repayment", "ppp_investment", "ppp_distribution", "trade_credit",
+                   "receivable_collection")
 #: Kinds by which an outside buyer pays for what the park sells (products, salvage, recovered material).
 BUYER_KINDS = ("sale", "salvage", "recycling_revenue")
 #: The parties of the who-gains table, in display order (sectors of the firms come first).

@@ -309,19 +309,22 @@ class CreditMarket:
         return owed[rows]
 
     def line_open(self, rows: np.ndarray) -> np.ndarray:
-        """Whether the covenants let the firms draw: expected margin M_f > 0, debt_f <=
-        line_max_leverage x 12 x M_f, and no instalment of any of its loans missed."""
+        """Whether the covenants let the firms draw: expected margin M_f > 0, D_f - min(drawn_f, R_f)
+        <= line_max_leverage x 12 x M_f (debt beyond the draws its accounts receivable secure, the
+        borrowing base of an asset-based line), and no instalment of any of its loans missed."""
         firms, loans = self.model.firms, self.loans
         live = loans.live
         late = np.zeros(firms.n, dtype=bool)
         late[loans.borrower[live][loans.missed[live] > 0]] = True
         margin = firms.expected_margin[rows]
-        return (margin > 0) & (self.debt(rows) <= self.spec.line_max_leverage * 12.0 * margin) & ~late[rows]
+        unsecured = self.debt(rows) - np.minimum(self.line_used(rows), firms.receivables[rows])
+        return (margin > 0) & (unsecured <= self.spec.line_max_leverage * 12.0 * margin) & ~late[rows]
 
-    def draw_line(self, row: int, need: float) -> float:
+    def draw_line(self, row: int, need: float, rolled: float = 0.0) -> float:
         """Draw up to ``need`` yuan on firm ``row``'s credit line; returns the amount drawn.
 
-        The draw is min(need, L_f - drawn_f) if the covenants hold (:meth:`line_open`), cut to
+        The draw is min(need, L_f - drawn_f + rolled) if the covenants hold (:meth:`line_open`;
+        ``rolled``: the principal of its draws repaid this month, which the repayment frees), cut to
         what a bank's exposure and capital limits leave; the bank that can lend the most (the
         cheapest among equals) lends it, at the
         risk-priced rate of :meth:`rates` for working capital judged on the firm's expected
@@ -331,7 +334,7 @@ class CreditMarket:
         rows = np.array([row])
         if not self.spec.enabled or need <= 0 or not self.line_open(rows)[0]:
             return 0.0
-        amount = float(min(need, self.line_limit(rows)[0] - self.line_used(rows)[0]))
+        amount = float(min(need, self.line_limit(rows)[0] - self.line_used(rows)[0] + rolled))
         if amount < 0.01:
             return 0.0
         margin = self.model.firms.expected_margin[rows]
@@ -339,7 +342,9 @@ class CreditMarket:
         best: Offer | None = None
         for bank in range(len(self.model.banks)):
             b = self.model.banks[bank]
-            room = min(amount, b.spec.max_single_exposure * b.cash - self.exposure(bank, row), self.capital_room(bank))
+            freed = min(rolled, self.exposure(bank, row))  # this month's repayments of its draws free room
+            room = min(amount, b.spec.max_single_exposure * b.cash - self.exposure(bank, row) + freed,
+                       self.capital_room(bank) + freed)
             if room < 0.01:
                 continue
             rate = float(self.rates(bank, rows, "credit_line", room, tenor, margin)[0])
@@ -449,7 +454,7 @@ class CreditMarket:
         """Phase 6: working-capital finance, servicing, collateral (release, margin calls),
         sustainability-linked steps, defaults."""
         if self.spec.enabled:
-            self.finance_shortfalls()
+            self.finance_shortfalls(service=True)
         self.service()
         self.model.secured_lending.step()
         self.review_sustainability_links()
@@ -461,26 +466,71 @@ class CreditMarket:
         self.refused = self.approvals = self.defaults = self.line_draws = 0
         self.refusals = dict.fromkeys(REFUSAL_REASONS, 0)
 
-    def finance_shortfalls(self) -> None:
-        """Firms with negative cash draw on their credit line (:meth:`draw_line`) enough to hold
-        ``working_capital_buffer_months`` of fixed cost; what the line does not cover they
-        ask of secured or risk-priced lending (``SecuredLending.apply``). Run in phase 6 and
-        again in phase 8 before the exit rule (``ParkModel.exit_and_enter``)."""
+    def finance_shortfalls(self, service: bool = False) -> None:
+        """Working-capital finance (docs/credit.md, operating cycle).
+
+        Firms whose cash is below what they must pay now draw on their credit line
+        (:meth:`draw_line`) enough to hold ``working_capital_buffer_months`` of fixed cost after
+        paying it; what the line does not cover they ask of secured or risk-priced lending
+        (``SecuredLending.apply``). Run in phase 6 with ``service``: what they must pay is this
+        month's instalments (:meth:`debt_service`; a revolving line rolls its own repayments over,
+        :meth:`line_due`), and every firm keeps its line drawn up to its accounts receivable,
+        the borrowing base, min(L_f, R_f): the line costs less than its owners' money (its hurdle
+        rate), so receivables are financed by the bank and owners take the cash freed as
+        dividends. Run again in phase 8 before the exit rule (``ParkModel.exit_rule``: cash
+        below 0)."""
         model, firms = self.model, self.model.firms
         rows = firms.live
         cash = model.firm_cash(rows)
-        short = rows[cash < 0]
-        need = (self.spec.working_capital_buffer_months * model.sector_fixed_cost[firms.sector[short]]
-                * firms.size[short] - cash[cash < 0])
-        for row, amount in zip(short, need, strict=True):
-            rest = float(amount) - self.draw_line(int(row), float(amount))
-            if rest > 0.01:
+        due = self.debt_service(rows) if service else np.zeros(len(rows))
+        fixed = model.sector_fixed_cost[firms.sector[rows]] * firms.size[rows]
+        buffer = self.spec.working_capital_buffer_months * fixed
+        need = np.where(cash < due, buffer + due - cash, 0.0)
+        rolled = self.line_due(rows) if service else np.zeros(len(rows))
+        if service:
+            base = np.minimum(self.line_limit(rows), firms.receivables[rows])
+            need = np.maximum(need, base - self.line_used(rows) + rolled)
+        for row, amount, freed, low in zip(rows, need, rolled, cash < due, strict=True):
+            if amount < 0.01:
+                continue
+            rest = float(amount) - self.draw_line(int(row), float(amount), float(freed))
+            if low and rest > 0.01 and model.firm_cash(np.array([row]))[0] < due[rows == row][0]:
                 self.model.secured_lending.apply(int(row), rest)
+        if service:
+            self.owners_cover(rows, due)
+
+    def owners_cover(self, rows: np.ndarray, due: np.ndarray) -> None:
+        """Owners of a firm in good standing with its bank (covenants met, :meth:`line_open`) and
+        worth keeping (``ParkModel.owners_equity`` E_f above the gap) put in what its cash lacks to
+        pay this month's instalments after its line and secured lending (``recapitalisation``):
+        where the banks' single-borrower and capital limits, not the firm's credit, leave a large
+        firm's receivables partly unfinanced. A firm whose covenants are broken, or not worth
+        keeping, misses its instalments (NPL, then default)."""
+        model = self.model
+        cash = model.firm_cash(rows)
+        lacking = rows[cash < due]
+        if not len(lacking):
+            return
+        gap = (due - cash)[cash < due]
+        keep = (model.owners_equity(lacking) > gap) & self.line_open(lacking)
+        model.ledger.transfer("recapitalisation", model.outside, model.firms.account[lacking[keep]], gap[keep])
+
+    def line_due(self, rows: np.ndarray) -> np.ndarray:
+        """Principal of the firms' credit-line draws due this month, yuan (:func:`instalment_split`)."""
+        loans = self.loans
+        live = loans.live
+        draws = live[loans.purpose[live] == PURPOSES.index("credit_line")]
+        _, principal = instalment_split(loans.outstanding_fen[draws], loans.rate[draws], loans.payment_fen[draws],
+                                        loans.months_left[draws])
+        due = np.bincount(loans.borrower[draws], principal / 100, minlength=self.model.firms.n)
+        return due[rows]
 
     def service(self) -> None:
-        """Collect this month's instalments; capitalise missed ones (module docstring)."""
+        """Collect this month's instalments; capitalise missed ones (module docstring). A credit-line
+        draw made this month (to pay this month's instalments) is first due next month."""
         model, loans, ledger, firms = self.model, self.loans, self.model.ledger, self.model.firms
         live = loans.live
+        live = live[(loans.start[live] < model.steps) | (loans.purpose[live] != PURPOSES.index("credit_line"))]
         if not len(live):
             return
         bank_acc = np.array([b.account for b in model.banks])[loans.bank[live]]

@@ -49,6 +49,7 @@ import numpy as np
 
 from ecopark.catalogue import load_catalogue
 from ecopark.markets.byproduct import annuity_factor
+from ecopark.markets.carbon import clear_uniform_price
 from ecopark.policies.base import Policy, PolicyParams, check_names, register
 from ecopark.schema import param
 
@@ -69,6 +70,11 @@ class IntensityTargetParams(PolicyParams):
                             doc="consecutive years missed after which a firm is ordered to upgrade or leave")
     horizon_months: int = param(120, lo=1, hi=600, unit="months",
                                 doc="horizon over which owners value staying in the park when ordered")
+    credit_trading: bool = param(True, doc="covered firms that beat their year's target sell the surplus "
+                                           "(tCO2e) to firms that miss it, in a uniform-price call auction at the "
+                                           "assessment; a firm that buys its whole shortfall meets the target "
+                                           "(NDRC 2016 pilot scheme for the paid use and trading of energy-use "
+                                           "rights: Zhejiang, Fujian, Henan, Sichuan)")
 
     def validate(self, path: str) -> None:
         super().validate(path)
@@ -95,6 +101,9 @@ class IntensityTarget(Policy):
         self.years = np.zeros(0, dtype=np.int64)  # years assessed since the base year
         self.misses = np.zeros(0, dtype=np.int64)  # consecutive years missed
         self.orders = self.upgrades = self.forced_exits = 0  # this month
+        self.credits_traded = 0.0  # tCO2e of intensity credits traded over the run
+        self.credit_routes = 0  # ordered firms that stayed to buy credits, over the run
+        self.credit_price = float("nan")  # yuan/tCO2e, the last assessment's clearing price
         self.orders_total = self.upgrades_total = self.forced_exits_total = 0
         self.assessments = self.met = 0  # yearly assessments against a target, and how many met it
 
@@ -126,6 +135,7 @@ class IntensityTarget(Policy):
         self.year_output[rows] += firms.output[rows]
         self.months[rows] += 1
         self.year_margin[rows] += model.credit.margin(rows)
+        self.abate_for_credits(rows)
         if model.steps % 12:
             return
         full = rows[(self.months[rows] == 12) & (self.year_output[rows] > 0)]
@@ -134,7 +144,10 @@ class IntensityTarget(Policy):
         self.base[full[new]] = self.year_gross[full[new]] / self.year_output[full[new]]
         due, achieved = full[~new], intensity[~new]
         self.years[due] += 1
-        missed = achieved > self.base[due] * (1.0 - self.params.reduction) ** self.years[due]
+        target = self.base[due] * (1.0 - self.params.reduction) ** self.years[due]
+        missed = achieved > target
+        if self.params.credit_trading and missed.any():
+            missed &= ~self.trade_credits(due, target)
         self.misses[due] = np.where(missed, self.misses[due] + 1, 0)
         self.assessments += len(due)
         self.met += int((~missed).sum())
@@ -144,6 +157,118 @@ class IntensityTarget(Policy):
             self.order(ordered)
         self.year_emissions[rows] = self.year_gross[rows] = self.year_output[rows] = self.year_margin[rows] = 0.0
         self.months[rows] = 0
+
+    def willingness(self, rows: np.ndarray, shortfall: np.ndarray) -> np.ndarray:
+        """w_f (yuan/tCO2e): what a firm missing its target pays at most per tonne of intensity
+        credit, its cheapest other route to cover ``shortfall`` (tCO2e over the year): the levelised
+        cost (MAC, ``AbatementPortfolio.steps``: capex annuity net of subsidy and financing, plus
+        opex) of the last of its remaining technologies, in MAC order, needed to abate the shortfall
+        in a year; if its whole menu cannot, staying is worth at most a year of its mean margin this
+        year per tonne, 12 max(M_f, 0) / shortfall_f."""
+        mac, _, a = self.model.abatement.steps(rows)
+        reach = np.cumsum(12.0 * a, axis=1) >= shortfall[:, None]
+        first = np.argmax(reach, axis=1)
+        tech = np.take_along_axis(mac, first[:, None], axis=1)[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stay = 12.0 * np.maximum(self.year_margin[rows] / 12.0, 0.0) / shortfall
+        return np.where(reach.any(axis=1) & np.isfinite(tech), tech, stay)
+
+    def trade_credits(self, rows: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Intensity credits at the year's assessment (``credit_trading``). Firm f of ``rows`` with
+        target T_f, emissions E_f and output q_f holds a surplus s_f = max(T_f q_f - E_f, 0) or a
+        shortfall d_f = max(E_f - T_f q_f, 0) (tCO2e). Sellers ask 0 (the surplus expires at the
+        assessment: assumption), buyers bid :meth:`willingness`; one uniform-price call auction
+        (``markets/carbon.clear_uniform_price``) clears them, each buyer paying each seller the
+        price x the tonnes it takes from it, pro rata to what the seller sells
+        (``intensity_credit_trade``). Returns the mask of ``rows`` whose shortfall is covered: they
+        meet the target. The credits are real over-achievement, so the covered firms together still
+        emit at most sum_f T_f q_f. With no shortfall the price is 0; with no surplus it is unchanged."""
+        model = self.model
+        q, e = self.year_output[rows], self.year_emissions[rows]
+        surplus, shortfall = np.maximum(target * q - e, 0.0), np.maximum(e - target * q, 0.0)
+        buyers, sellers = np.flatnonzero(shortfall > 0), np.flatnonzero(surplus > 0)
+        covered = np.zeros(len(rows), dtype=bool)
+        if not len(buyers):
+            self.credit_price = 0.0  # nobody short: a surplus is worth nothing this year
+        if not len(buyers) or not len(sellers):
+            return covered
+        bids = self.willingness(rows[buyers], shortfall[buyers])
+        clearing = clear_uniform_price(bids, shortfall[buyers], np.zeros(len(sellers)), surplus[sellers])
+        if clearing.volume <= 0:
+            return covered
+        accounts, price = model.firms.account, clearing.price
+        share = np.outer(clearing.buy_fills, clearing.sell_fills) / clearing.volume  # t buyer i takes from seller j
+        model.ledger.transfer("intensity_credit_trade", np.repeat(accounts[rows[buyers]], len(sellers)),
+                              np.tile(accounts[rows[sellers]], len(buyers)), (price * share).ravel())
+        self.credits_traded += clearing.volume
+        self.credit_price = price
+        covered[buyers] = clearing.buy_fills >= shortfall[buyers] * (1.0 - 1e-9)
+        return covered
+
+    def abate_for_credits(self, rows: np.ndarray) -> None:
+        """Under ``credit_trading`` a tonne a covered firm abates is worth the last clearing price
+        of intensity credits p_c on top of its carbon value v_f (it saves a credit bought or makes
+        one sold): each month every covered firm with a base installs its cheapest remaining
+        technology whose MAC is below v_f + p_c (``AbatementPortfolio.menu``, :meth:`upgrade`:
+        subsidy, green loan, cash, the owners putting in what the plan lacks), as phase 5 does
+        for the carbon value alone. Abatement is thus taken
+        where it is cheapest before anyone is ordered."""
+        price = self.credit_price
+        if not self.params.credit_trading or not np.isfinite(price) or price <= 0:
+            return
+        rows = rows[~np.isnan(self.base[rows])]
+        if not len(rows):
+            return
+        value = self.carbon_value(rows) + price
+        mac, _ = self.model.abatement.menu(rows)
+        worth = np.where(mac < value[:, None], mac, np.inf)
+        best = np.argmin(worth, axis=1)
+        take = np.isfinite(worth[np.arange(len(rows)), best])
+        self.upgrade(rows[take], best[take], value[take])
+
+    def upgrade(self, rows: np.ndarray, techs: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """Install technology techs[i] at firm rows[i] (``AbatementPortfolio.install``: subsidy,
+        green loan, cash), the owners putting in the cash the financing plan lacks
+        (``recapitalisation``) as for an ordered upgrade (:meth:`order`); returns the mask done."""
+        model, firms, portfolio = self.model, self.model.firms, self.model.abatement
+        for row, tech, v in zip(rows, techs, value, strict=True):
+            agent = model.firm_agents[int(row)]
+            capex = float(portfolio.capex[tech] * firms.size[row])
+            cash_flow = float(portfolio.project_cash_flow(np.array([row]), np.array([tech]), np.array([v]))[0])
+            lacking = np.ceil((agent.financing(capex, "abatement", cash_flow)[2] - agent.cash) * 100) / 100
+            if lacking > 0:  # to the fen above: the ledger books whole fen
+                model.ledger.transfer("recapitalisation", model.outside, int(firms.account[row]), lacking)
+        return portfolio.install(rows, techs, value)
+
+    def credit_terms(self, rows: np.ndarray, output: np.ndarray, years: int) -> tuple[np.ndarray, np.ndarray]:
+        """What firms ``rows`` can expect of intensity credits (``prospective_margin``): (p_c per row,
+        yuan/tCO2e: the last clearing price, expected to stay (assumption), 0 for firms not covered,
+        without a base, or without credit trading or a positive price; T_f,k q_f, rows x years,
+        tCO2e/month: the emissions their target allows k years on at normal ``output`` q_f,
+        T_f,k = B_f (1 - reduction)^(y_f + 1 + k))."""
+        self._grow()
+        price = self.credit_price
+        k = np.arange(years)[None, :]
+        allowed = (np.nan_to_num(self.base[rows])[:, None] * (1.0 - self.params.reduction)
+                   ** (self.years[rows][:, None] + 1 + k) * output[:, None])
+        on = (self.params.credit_trading and np.isfinite(price) and price > 0 and self.params.enabled
+              and self.params.start <= self.model.steps + 1)
+        known = self.covered(rows) & ~np.isnan(self.base[rows]) & on
+        return np.where(known, price if on else 0.0, 0.0), np.where(known[:, None], allowed, 0.0)
+
+    def credit_route(self, row: int, margin: float) -> bool:
+        """Whether an ordered firm ``row`` stays by buying intensity credits instead: with
+        ``credit_trading`` and a last clearing price p_c, buying next year's shortfall
+        g_f = max(I_f - T_f,y+1, 0) q_f (q_f this year's output, I_f this month's intensity) is
+        worth it when (M_f - p_c g_f / 12) / A(r_f, horizon) > 0, M_f its mean monthly margin this
+        year."""
+        price = self.credit_price
+        firms = self.model.firms
+        if not self.params.credit_trading or not np.isfinite(price) or firms.output[row] <= 0:
+            return False
+        target = self.base[row] * (1.0 - self.params.reduction) ** (self.years[row] + 1)
+        gap = max(firms.emissions[row] / firms.output[row] - target, 0.0) * self.year_output[row]
+        return margin - price * gap / 12.0 > 0
 
     def kept_since_start(self, rows: np.ndarray) -> np.ndarray:
         """K_f = prod_j (1 - share_j) over the firms' technologies in operation installed at or
@@ -191,7 +316,10 @@ class IntensityTarget(Policy):
                 continue  # already on next year's path this month (it abated since): no order
             self.orders += 1
             if techs is None:
-                leaving.append(row)
+                if self.credit_route(row, float(margin[i])):
+                    self.credit_routes += 1
+                else:
+                    leaving.append(row)
                 continue
             agent = model.firm_agents[row]
             _, abated = portfolio.menu(np.array([row]))
@@ -205,7 +333,10 @@ class IntensityTarget(Policy):
                        for k, c, plan in zip(capex, cash_flow, plans, strict=True))
             horizon = float(annuity_factor(firms.discount_rate[row], self.params.horizon_months))
             if (margin[i] + cash_flow.sum()) / horizon - cost <= 0:
-                leaving.append(row)
+                if self.credit_route(row, float(margin[i])):
+                    self.credit_routes += 1
+                else:
+                    leaving.append(row)
                 continue
             lacking = sum(plan[2] for plan in plans) - agent.cash
             if lacking > 0:
