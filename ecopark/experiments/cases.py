@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,6 @@ class Figure:
     measure: str
     tolerance: float
     stream: str | None = None
-    unit: str = ""
     why: str = ""  # a mechanism reason that holds whatever the run (prefixed to the diagnosis)
 
     @property
@@ -65,63 +64,61 @@ class Figure:
 
 @dataclass(frozen=True)
 class Case:
-    """A case: its scenario, the stream(s) of its defining mechanism, and its figures."""
+    """A case: its scenario, its figures, the overrides that remove its rule (for ``delta:`` figures),
+    a note on what is not measured, and overrides of the scenario for the case (if any)."""
 
     name: str
     scenario: str
-    mechanism: tuple[str, ...]
     figures: tuple[Figure, ...]
-    without: tuple[str, ...] = ()  # overrides that remove the case's rule (for ``delta:`` figures)
+    without: tuple[str, ...] = ()
     note: str = ""
-    overrides: tuple[str, ...] = field(default_factory=tuple)
+    overrides: tuple[str, ...] = ()
 
 
 CASES: tuple[Case, ...] = (
-    Case("Tianjin Ziya", "tianjin_ziya", ("scrap_metal",), (
+    Case("Tianjin Ziya", "tianjin_ziya", (
         Figure("cycle chains (17 among 32 firms)", 17, "exchange_chains_final", 3),
-        Figure("solid waste cut, kt a year (120)", 120, "waste_reused_kt", 30, "scrap_metal", "kt/yr"),
-        Figure("raw-material cost cut, bn yuan a year (0.86)", 0.86, "input_cost_saved_bn", 0.2, "scrap_metal",
-               "bn yuan/yr"),
+        Figure("solid waste cut, kt a year (120)", 120, "waste_reused_kt", 30, "scrap_metal"),
+        Figure("raw-material cost cut, bn yuan a year (0.86)", 0.86, "input_cost_saved_bn", 0.2, "scrap_metal"),
     ), note="the smelter's flue heat raising steam for a food plant is not represented (catalogue copper "
             "yields waste heat, food plants need steam)"),
-    Case("Changzhou", "changzhou", ("spent_acid",), (
+    Case("Changzhou", "changzhou", (
         Figure("hazardous waste used across firms after three years (89%)", 0.89, "hazardous_reuse", 0.05,
                "spent_acid"),
         Figure("... rise over the rule's three years (+41 points)", 0.41, "delta:hazardous_reuse", 0.05, "spent_acid",
                why="the rule moves money, not tonnes: the acid links already pay under Nash bargaining "
                    "(disposal 1,500 > virgin 600 yuan/t), so the same links form without it; "),
-        Figure("pharma hazardous-waste fees saved, M yuan a year (18, one firm)", 18.0, "disposal_avoided_m", 5,
-               "spent_acid", "M yuan/yr"),
+        Figure("hazardous-waste fees saved, M yuan a year (18 for one drug maker; simulated: the park's)", 18.0,
+               "disposal_avoided_m", 5, "spent_acid"),
     ), without=("byproduct_market.sharing_rule=nash", "policies.posted_price_rule.enabled=false")),
-    Case("Ningbo", "ningbo", ("spent_acid",), (
+    Case("Ningbo", "ningbo", (
         Figure("platform exchange success rate (91.5%)", 0.915, "platform_success_rate", 0.05),
     ), note="execution time (14 days to 36 hours) is not measured: the model's step is a month"),
-    Case("Chengdu", "chengdu", ("slag", "scrap_metal"), (
+    Case("Chengdu", "chengdu", (
         Figure("new cycle chains among 19 firms (12)", 12, "exchange_chains_final", 3),
-        Figure("solid waste used, kt a year (87)", 87, "waste_reused_kt", 20, "slag", "kt/yr"),
+        Figure("solid waste used, kt a year (87)", 87, "waste_reused_kt", 20, "slag"),
     )),
-    Case("Ordos", "ordos", ("straw_manure",), (
-        Figure("carbon pool sales, M yuan a year (120)", 120, "pool_sales_m", 30, None, "M yuan/yr"),
+    Case("Ordos", "ordos", (
+        Figure("carbon pool sales, M yuan a year (120)", 120, "pool_sales_m", 30, None),
         Figure("green power share of use (above 70%)", 0.70, "green_power_share", 0.10),
     ), note="the largest single firm's payout (18 M yuan) is not measured: the ledger books payouts by party"),
-    Case("Weifang", "weifang", ("chlorine", "waste_sulfuric_acid"), (
+    Case("Weifang", "weifang", (
         Figure("raw-material utilisation (91.3%)", 0.913, "resource_recycling_rate", 0.05, "chlorine"),
-        Figure("chlorine piped to pesticide plants, share of chlorine (three-level cycle)", 1.0,
+        Figure("chlorine piped to pesticide plants (the chain runs; fits if over half is used)", 1.0,
                "reuse_rate:chlorine", 0.5, "chlorine"),
-        Figure("pesticide waste acid to TiO2, share of acid (three-level cycle)", 1.0,
+        Figure("pesticide waste acid to TiO2 (the chain runs; fits if over half is used)", 1.0,
                "reuse_rate:waste_sulfuric_acid", 0.5, "waste_sulfuric_acid"),
     )),
-    Case("Shaoxing", "shaoxing", ("spent_caustic",), (
-        Figure("disposal cost saved, M yuan a year (above 20)", 20, "disposal_avoided_m", 5, "spent_caustic",
-               "M yuan/yr"),
+    Case("Shaoxing", "shaoxing", (
+        Figure("disposal cost saved, M yuan a year (above 20)", 20, "disposal_avoided_m", 5, "spent_caustic"),
     )),
-    Case("Zouping", "zouping", ("aluminium_dross",), (
+    Case("Zouping", "zouping", (
         Figure("aluminium ash used (above 95%)", 0.95, "reuse_rate:aluminium_dross", 0.05, "aluminium_dross"),
         Figure("aluminium ash treated, kt a year (150)", 150, "delivered_kt:aluminium_dross", 30,
-               "aluminium_dross", "kt/yr"),
+               "aluminium_dross"),
     )),
-    Case("Qinzhou remanufacturing", "qinzhou", ("worn_machines",), (
-        Figure("worn machines remanufactured in the park (no figure; share of worn machines)", 1.0,
+    Case("Qinzhou remanufacturing", "qinzhou", (
+        Figure("worn machines remanufactured in the park (no figure; fits if over half is used)", 1.0,
                "reuse_rate:worn_machines", 0.5, "worn_machines"),
     ), note="the document gives no figure; the share shows whether the remanufacturing link forms"),
 )
