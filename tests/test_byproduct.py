@@ -165,9 +165,12 @@ def test_platform_raises_links_formed_across_seeds():
 
 def test_landfill_tax_raises_the_reuse_rate_across_seeds():
     on = {"policies.platform.enabled": True}  # every pair visible: the tax's economic effect alone
-    diffs = [_run(24, seed, **on, **{"policies.landfill_tax.rate": 300.0}).metrics["reuse_rate_mass_total"]
-             - _run(24, seed, **on, **{"policies.landfill_tax.enabled": False}).metrics["reuse_rate_mass_total"]
-             for seed in range(6)]
+    # 48 months, 8 seeds: the effect is a few points against seed noise of about 3; at 24 months and 6
+    # seeds its interval was 0.019 +- 0.018 on c48dec2 and 0.016 +- 0.018 once biogas digestate links
+    # to greenhouses (issue 26); here 0.026 +- 0.024
+    diffs = [_run(48, seed, **on, **{"policies.landfill_tax.rate": 300.0}).metrics["reuse_rate_mass_total"]
+             - _run(48, seed, **on, **{"policies.landfill_tax.enabled": False}).metrics["reuse_rate_mass_total"]
+             for seed in range(8)]
     mean, lo, hi = _mean_ci(diffs)
     print(f"reuse rate, landfill tax 300 - none: {mean:.3f} (95% CI {lo:.3f} to {hi:.3f})")
     assert lo > 0
@@ -193,7 +196,9 @@ def test_supply_shock_lowers_flows_cuts_trust_and_triggers_risk_fund_within_budg
         model.step()
     assert model.firms.delivered_out.sum() < 0.5 * before
     staying = suppliers[model.firms.alive[suppliers]]  # a firm that exited has no links left to be short on
-    assert len(staying) > 0.4 * len(suppliers)  # those whose cash ran out and are worth less than their debt left
+    # those whose cash ran out and are worth less than their debt left (15 of 38 since biogas plants also
+    # supply digestate, issue 26: thin-margin suppliers that a -0.9 shock for 8 months closes)
+    assert len(staying) > 0.35 * len(suppliers)
     committed = market.committed()[0][staying]
     # a supplier whose contracts are small beside its output is not short
     short = staying[((committed > 0) & (model.firms.generated[staying] < 0.9 * committed)).any(axis=1)]
