@@ -230,12 +230,14 @@ def _binds(model: Any, figure: Figure, simulated: float, measures: dict[str, flo
     carried = float(committed_out[:, k].sum())
     if supply <= 0:
         return f"no {figure.stream} is generated in the park"
+    uncarried = (f"links carry {carried:,.0f} of the {min(supply, demand):,.0f} {unit}/month that could be reused "
+                 "(pairs not linked or whose link does not pay, and the uncommitted 1 - contract_share)")
     if demand < 0.9 * supply:
         return (f"demand binds: the park's receivers need {demand:,.0f} of the {supply:,.0f} {unit}/month of "
-                f"{figure.stream} generated at normal output")
+                f"{figure.stream} generated at normal output (at most {demand / supply:.0%})"
+                + (f"; and {uncarried}" if carried < 0.9 * demand else ""))
     if carried < 0.9 * min(supply, demand):
-        return (f"links carry {carried:,.0f} of the {min(supply, demand):,.0f} {unit}/month that could be reused "
-                "(pairs not linked or whose link does not pay, and the uncommitted 1 - contract_share)")
+        return uncarried
     if simulated < figure.documented:
         return f"supply binds: {supply:,.0f} {unit}/month of {figure.stream} at normal output, reused in full"
     return f"the park's {figure.stream} flow exceeds the document's (firm counts and sizes are assumptions)"
