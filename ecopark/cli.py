@@ -300,7 +300,7 @@ def _add_compare_design(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ecopark.scenario import presets
+    from ecopark.scenario import cases, presets
 
     parser = _Parser(prog="ecopark", description="Agent-based eco-industrial park economies.",
                      formatter_class=_Formatter,
@@ -314,13 +314,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run one scenario and report on it", formatter_class=_Formatter,
                        description="Run one scenario: print its outcomes and largest money flows and, with "
-                                   f"--out, save its tables and report.png.\npresets: {', '.join(presets())}",
+                                   f"--out, save its tables and report.png.\npresets: {', '.join(presets())}\n"
+                                   f"cases (docs/cases.md): {', '.join(cases())}",
                        epilog=_examples("ecopark run", "ecopark run --scenario yueyang --steps 60 --seed 3 --all",
                                         "ecopark run --set policies.landfill_tax.rate=80 --set operator.rent=60000 "
                                         "--out results/landfill80",
                                         "ecopark run --scenario my_park.toml --out results/mine | head -20"))
     p.add_argument("--scenario", default="generic",
-                   help=f"preset name ({', '.join(presets())}) or a scenario TOML file")
+                   help=f"preset name ({', '.join(presets())}), case name ({', '.join(cases())}) "
+                        "or a scenario TOML file")
     p.add_argument("--steps", type=_whole(1, 2400), default=None,
                    help="months to simulate, 1-2400 (default: the scenario's park.horizon)")
     p.add_argument("--seed", type=seed, default=0, help="random seed, a whole number >= 0")

@@ -447,17 +447,28 @@ def presets() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
+def cases() -> list[str]:
+    """Names of the case-library scenarios shipped with ecopark (``ecopark/scenarios/cases/``): the
+    industry report's named parks, each a small scenario (docs/cases.md). They load by name like
+    presets but are not presets (no calibration; the preset-wide checks do not run them)."""
+    folder = resources.files("ecopark.scenarios.cases")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
 def read_scenario_data(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
-    """Raw TOML data of a preset name or a file path, and a label for it."""
+    """Raw TOML data of a preset or case name or a file path, and a label for it."""
     text: str
     if str(name_or_path) in presets():
         text = resources.files("ecopark.scenarios").joinpath(f"{name_or_path}.toml").read_text()
         label = str(name_or_path)
+    elif str(name_or_path) in cases():
+        text = resources.files("ecopark.scenarios.cases").joinpath(f"{name_or_path}.toml").read_text()
+        label = str(name_or_path)
     else:
         path = Path(name_or_path)
         if not path.is_file():
-            raise ConfigError("scenario", f"{str(name_or_path)!r} is neither a preset ({', '.join(presets())}) "
-                                          "nor a file")
+            raise ConfigError("scenario", f"{str(name_or_path)!r} is neither a preset ({', '.join(presets())}), "
+                                          f"a case ({', '.join(cases())}) nor a file")
         text, label = read_text(path, "scenario"), str(path)
     try:
         return tomllib.loads(text), label

@@ -27,6 +27,9 @@ Seven parts, each computed from fresh runs:
    of the published IS-ABM results on links and on cross-firm reuse.
 8. **Calibrated presets**: every preset's fitted targets and holdouts (its shipped calibration
    spec) at the calibrated preset, and the cross-park relation of exchange rate and profit margin.
+9. **The case library**: each case of the industry report (``ecopark/scenarios/cases/``) with its
+   documented figures beside the simulated ones and what binds where they differ
+   (``ecopark/experiments/cases.py``; docs/cases.md).
 
     python -m ecopark.validation [--quick] [--workers N] [--out docs/validation.md]
 
@@ -50,6 +53,7 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from ecopark import __version__
+from ecopark.experiments.cases import section as cases_section
 from ecopark.experiments.exchange import report_section as exchange_report_section
 from ecopark.experiments.preset_fit import section as preset_fit_section
 from ecopark.experiments.recovery import recovery_section
@@ -890,6 +894,8 @@ def report(quick: bool = False, workers: int = 2) -> tuple[str, bool]:
     lines += recovery_section(quick, workers)
     lines += exchange_report_section(quick, workers)
     lines += preset_fit_section(quick, workers)
+    lines += cases_section(seeds=(0, 1) if quick else tuple(range(6)), title="## 9. The case library beside the "
+                                                                             "industry report's figures")
     return "\n".join(lines), ok
 
 

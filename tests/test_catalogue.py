@@ -52,3 +52,15 @@ def test_commodity_streams_are_less_opaque_than_bespoke_ones():
     for commodity in ("scrap_metal", "bran_meal"):  # public exchange prices (SHFE copper, DCE soybean meal)
         for bespoke in ("waste_heat", "hydrogen", "slag", "red_mud"):
             assert opacity[commodity] <= 0.2 < 0.9 <= opacity[bespoke]
+
+
+def test_every_sector_has_a_sourced_margin_range():
+    """The margin audit (validation section 7) reads a range for each sector in a park: every
+    catalogue sector, the case library's too, has one, low below high, with a source."""
+    from ecopark.experiments.exchange import margin_ranges
+
+    ranges = margin_ranges()
+    assert set(ranges) == set(load_catalogue().sectors)
+    for key, entry in ranges.items():
+        lo, hi = entry["value"]
+        assert -1 < lo < hi < 1 and entry["source"], key

@@ -83,7 +83,7 @@ def test_upgraded_firms_meet_next_years_target():
 
 def test_bad_keys_are_rejected():
     with pytest.raises(ConfigError, match="covered_sectors"):
-        load_scenario("generic", {"policies.intensity_target.covered_sectors": ["steel"]})
+        load_scenario("generic", {"policies.intensity_target.covered_sectors": ["shipbuilding"]})
     with pytest.raises(ConfigError, match="reduction"):
         load_scenario("generic", {"policies.intensity_target.reduction": 0.9})
 

@@ -86,4 +86,4 @@ def test_bad_keys_are_rejected():
     with pytest.raises(ConfigError, match="streams"):
         load_scenario("generic", {f"{MC}.streams": ["waste_heat"]})
     with pytest.raises(ConfigError, match="sectors"):
-        load_scenario("generic", {f"{MC}.sectors": ["steel"]})
+        load_scenario("generic", {f"{MC}.sectors": ["shipbuilding"]})

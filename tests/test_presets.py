@@ -18,12 +18,14 @@ NAMED_STREAMS = {
     # seeds/001 (Qinzhou report): hydrogen-rich gas and high-temperature waste heat unused
     # (2.1); byproduct hydrogen as another firm's feedstock (3.4); spare steam posted on the
     # platform (3.1).
-    "qinzhou": {"hydrogen", "steam", "waste_heat"},
+    # 3.3: worn machines to remanufacturing (equipment makers' leasing and maintenance packages).
+    "qinzhou": {"hydrogen", "steam", "waste_heat", "worn_machines"},
     # seeds/002 (Liaocheng report): red mud and fly ash to building materials and soil
     # conditioner, smelting residue to building material (1.2, 3.1); smelter and data-centre
     # waste heat to greenhouses (3.1); straw and manure to biogas (3.1); low-grade heat passed on
     # to heating, greenhouses, drying and livestock houses (1.2 energy cascade, 3.1).
-    "liaocheng": {"red_mud", "fly_ash", "slag", "waste_heat", "straw_manure", "low_grade_heat"},
+    # 3.1: digestate back to the fields as organic fertiliser.
+    "liaocheng": {"red_mud", "fly_ash", "slag", "waste_heat", "straw_manure", "low_grade_heat", "digestate"},
 }
 
 # Flows the catalogue attaches to a preset's sectors although its document does not name

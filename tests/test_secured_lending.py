@@ -252,8 +252,8 @@ def test_invariants_hold_in_every_preset_with_secured_lending_on(name):
 
 
 def test_secured_settings_are_validated():
-    with pytest.raises(ConfigError, match=r"credit\.secured\.stock_months\.steel"):
-        load_scenario("generic", {"credit.secured.stock_months": {"steel": 1.0}})
+    with pytest.raises(ConfigError, match=r"credit\.secured\.stock_months\.shipbuilding"):
+        load_scenario("generic", {"credit.secured.stock_months": {"shipbuilding": 1.0}})
     with pytest.raises(ConfigError, match=r"credit\.secured\.receipt_haircut"):
         load_scenario("generic", {"credit.secured.receipt_haircut": 1.5})
     with pytest.raises(ConfigError, match=r"credit\.secured\.initial_cover"):

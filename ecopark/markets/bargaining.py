@@ -40,6 +40,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+#: Streams per block of the monthly overstatement draws: the draws come in blocks of this many
+#: catalogue streams (firms x BLOCK x 2 each), so streams appended to the catalogue leave the
+#: draws of the earlier streams, and so the runs of parks that do not use them, unchanged.
+DRAW_BLOCK = 13
+
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
 
@@ -74,7 +79,9 @@ class Bargaining:
         as receiver)) and forget bars that have expired."""
         model = self.model
         n_k = len(model.catalogue.streams)
-        self._xi = model.draws("bargaining").exponential(size=(model.firms.n, n_k, 2))
+        rng = model.draws("bargaining")
+        blocks = [rng.exponential(size=(model.firms.n, DRAW_BLOCK, 2)) for _ in range(-(-n_k // DRAW_BLOCK))]
+        self._xi = np.concatenate(blocks, axis=1)[:, :n_k] if blocks else np.zeros((model.firms.n, 0, 2))
         keep = self.barred["until"] >= model.steps
         self.barred = {name: values[keep] for name, values in self.barred.items()}
 
