@@ -329,17 +329,20 @@ def test_credit_money_flows_balance_on_a_run_with_every_policy(policy_run):
     # every yuan of principal is repaid, written off or still owed
     owed = loans["principal_paid"] + loans["written_off"] + loans["outstanding"]
     assert (owed >= loans["principal"] - 0.01).all()  # capitalised interest adds to what is owed
-    # banks owe their funders exactly the funded principal of live loans
+    # banks owe their funders exactly the funded principal of live loans: the firms' loans and the operator's
+    # infrastructure loans (wholly funded; generic's operator builds PV and reclaimed water, issue 26)
+    infrastructure = flow(r, "infrastructure_loan") - flow(r, "infrastructure_loan_repayment")
     assert flow(r, "bank_funding") - flow(r, "bank_funding_repayment") == pytest.approx(
-        loans["funded"].sum(), abs=0.01 * len(loans))
+        loans["funded"].sum() + infrastructure, abs=0.01 * len(loans))
     # loss cover: share of green losses
     green_loss = (loans["written_off"] - loans["recovered"])[loans["green"]].sum()
     assert flow(r, "loan_loss_cover") == pytest.approx(0.5 * green_loss, abs=0.01 * len(loans))
     assert r.metrics["defaults_total"] > 0
     assert r.metrics["relending_funding_saving"] > 0
-    # bank equity: capital + interest, subsidy, recoveries and cover - funding interest
+    # bank equity: capital + interest (firms' and the operator's), subsidy, recoveries and cover - funding interest
     # + principal repaid - principal repaid to funders (= lent - still funded)
     equity = (2e9 + flow(r, "loan_interest") + flow(r, "interest_subsidy") + flow(r, "loan_recovery")
+              + flow(r, "infrastructure_loan_interest")
               + flow(r, "loan_loss_cover") - flow(r, "funding_interest")
               + flow(r, "loan_repayment") - (loans["principal"].sum() - loans["funded"].sum()))
     assert r.metrics["bank_profit"] + 2e9 == pytest.approx(equity, abs=0.01 * len(loans))
