@@ -13,7 +13,10 @@ with s_i the target's tolerance or standard error and w_i its weight. The search
 stages: a space-filling global sample of the parameter box (Latin hypercube or scrambled
 Sobol, ``scipy.stats.qmc``), then a refinement from its best points (``scipy.optimize``:
 differential evolution seeded with the best points, each generation evaluated as one
-parallel batch, or Nelder-Mead from the best few). The uncalibrated park (the free
+parallel batch, or Nelder-Mead from the best few), then the region stage: the edges of the
+interval region D <= D_min + chi2_level(1) walked outward until candidates beyond them are
+rejected (``search_methods.RegionExpansion``; the global and region stages' methods are
+chosen by name from ``search_methods.SEARCH_METHODS``). The uncalibrated park (the free
 parameters at their base values) is evaluated first, as the "before".
 
 Runs go through the sweep machinery (``batch.run_task``, part files written atomically) on
@@ -51,6 +54,7 @@ import pandas as pd
 from ecopark import __version__
 from ecopark.experiments.batch import PART, Progress, _retry_alone, _save_part, _write_atomic, run_task, worker_pool
 from ecopark.experiments.calibration_spec import CalibrationSpec, Target, load_calibration
+from ecopark.experiments.search_methods import make
 from ecopark.experiments.spec import SweepSpec, derive_seed
 from ecopark.metrics import RUN_METRICS
 from ecopark.schema import ConfigError, to_dict
@@ -295,6 +299,28 @@ class Calibration:
         elif spec.search.refine == "nelder-mead" and spec.search.iterations > 0:
             for start in unit[order[: spec.search.starts]]:
                 self._nelder_mead(start)
+        if spec.region.method != "none":
+            self._region()
+
+    def unit_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every candidate evaluated so far inside the searched box: unit positions and distances."""
+        evals = [self.evaluations[p] for p in sorted(self.evaluations)]
+        u = np.array([[f.position(float(e.params[k])) for k, f in self.spec.free.items()] for e in evals])
+        d = np.array([e.distance for e in evals])
+        inside = np.all((u >= -1e-9) & (u <= 1 + 1e-9), axis=1)
+        return u[inside], d[inside]
+
+    def _region(self) -> None:
+        """The region stage: rounds of the ``region.method`` search method until it has nothing to ask."""
+        region = self.spec.region
+        method = make(region.method, seed=self.spec.seed, level=region.level, step=region.step)
+        space = self.spec.search_space()
+        for _ in range(region.rounds):
+            u, d = self.unit_points()
+            batch = method.sample_batch(region.batch, space, u, d)
+            if not len(batch):
+                break
+            self.evaluate([self.spec.values(x) for x in batch], "region")
 
     def _distance_at(self, u: np.ndarray) -> float:
         return self.evaluate([self.spec.values(u)], "refine")[0].distance
@@ -324,11 +350,12 @@ def distance_of(targets: tuple[Target, ...] | list[Target], means: Mapping[str, 
 
 
 def max_runs(spec: CalibrationSpec) -> int:
-    """Upper bound of the runs a calibration makes: base, global sample, refinement (repeats are free)."""
+    """Upper bound of the runs a calibration makes: base, global sample, refinement, region (repeats are free)."""
     search = spec.search
     refine = {"differential_evolution": search.population * search.iterations,
               "nelder-mead": search.starts * search.iterations, "none": 0}[search.refine]
-    return (1 + spec.n_global + refine) * spec.replications
+    region = 0 if spec.region.method == "none" else spec.region.batch * spec.region.rounds
+    return (1 + spec.n_global + refine + region) * spec.replications
 
 
 def calibrate(

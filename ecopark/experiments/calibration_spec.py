@@ -22,6 +22,13 @@ A spec is a TOML file (or a dict) like::
     population = 8
     iterations = 4
 
+    [region]                      # after the search: the interval region's edges, walked until rejected
+    method = "expand"             # or "none" (intervals then bounded by the candidates the search tried)
+    level = 0.95                  # nominal coverage of each parameter's interval
+    batch = 8                     # candidates per round
+    rounds = 6                    # rounds at most (the budget)
+    resolution = 0.02             # an edge is found when a rejected candidate lies this close beyond it
+
     [[targets]]                   # fitted: the distance is built from these
     metric = "reuse_rate_mass_total"    # a run metric ...
     observed = 0.784
@@ -54,6 +61,7 @@ from typing import Any
 
 import numpy as np
 
+from ecopark.experiments.search_methods import SearchSpace, make
 from ecopark.experiments.spec import check_override, read_spec_table
 from ecopark.metrics import RUN_METRICS, STEP_METRICS
 from ecopark.scenario import _split_index, load_scenario
@@ -154,6 +162,21 @@ class SearchSpec:
 
 
 @dataclass(frozen=True)
+class RegionSpec:
+    method: str = param("expand", choices=("expand", "none"),
+                        doc="region stage (search_methods.SEARCH_METHODS): walk the interval region's edges "
+                            "outward until rejected, or none")
+    level: float = param(0.95, lo=0.5, hi=0.999, doc="nominal coverage of each parameter's interval: the region is "
+                                                     "D <= D_min + chi-square quantile(level, df 1)")
+    batch: int = param(8, lo=1, hi=10_000, doc="region stage: candidates per round")
+    rounds: int = param(6, lo=0, hi=1000, doc="region stage: rounds at most (budget batch x rounds candidates)")
+    resolution: float = param(0.02, lo=1e-4, hi=0.5, doc="region stage: share of a range within which a rejected "
+                                                         "candidate beyond an edge bounds the interval")
+    step: float = param(0.1, lo=1e-4, hi=1.0, doc="region stage: first step beyond an edge, as a share of the "
+                                                 "range")
+
+
+@dataclass(frozen=True)
 class CalibrationSpec:
     scenario: str = param("generic", doc="preset name or scenario TOML file")
     steps: int = param(120, lo=1, hi=2400, unit="months", doc="steps per run")
@@ -164,6 +187,7 @@ class CalibrationSpec:
     fixed: dict[str, Any] = param({}, doc="dotted parameter path -> value, applied to every candidate")
     free: dict[str, FreeParameter] = param({}, doc="dotted parameter path -> range searched")
     search: SearchSpec = param(SearchSpec(), doc="global sample and refinement")
+    region: RegionSpec = param(RegionSpec(), doc="after the search: the interval region's edges")
     targets: list[Target] = param([], doc="figures fitted")
     holdout: list[Target] = param([], doc="figures reported beside the fit, never fitted")
     source: str = field(default="<dict>", compare=False)
@@ -232,14 +256,20 @@ class CalibrationSpec:
 
         return float(chi2.ppf(0.95, len(self.targets)))
 
-    def unit_sample(self) -> np.ndarray:
-        """The global stage's points in the unit cube [0, 1]^d, fixed by the seed."""
-        from scipy.stats import qmc
+    @property
+    def interval_level(self) -> float:
+        """Nominal coverage of each parameter's interval (``region.level``)."""
+        return self.region.level
 
-        d = len(self.free)
-        if self.search.sample == "sobol":
-            return qmc.Sobol(d, scramble=True, seed=self.seed).random_base2(int(math.log2(self.n_global)))
-        return qmc.LatinHypercube(d, seed=self.seed).random(self.search.n)
+    def search_space(self) -> SearchSpace:
+        """The unit box with each parameter's resolution (at least one whole number for an integer key)."""
+        res = [max(self.region.resolution, 1.0 / (f.high - f.low) if f.integer else 0.0) for f in self.free.values()]
+        return SearchSpace(np.array(res))
+
+    def unit_sample(self) -> np.ndarray:
+        """The global stage's points in the unit cube [0, 1]^d, fixed by the seed (``search.sample``'s method)."""
+        return make(self.search.sample, seed=self.seed).sample_batch(self.search.n, self.search_space(),
+                                                                     np.empty((0, len(self.free))), np.empty(0))
 
     def values(self, u: np.ndarray) -> dict[str, float | int]:
         """Parameter values (dotted path -> value) at unit-cube position ``u``."""
