@@ -54,7 +54,7 @@ import pandas as pd
 from ecopark import __version__
 from ecopark.experiments.batch import PART, Progress, _retry_alone, _save_part, _write_atomic, run_task, worker_pool
 from ecopark.experiments.calibration_spec import CalibrationSpec, Target, load_calibration
-from ecopark.experiments.search_methods import make
+from ecopark.experiments.search_methods import make, pooled_correlation, region_statistic
 from ecopark.experiments.spec import SweepSpec, derive_seed
 from ecopark.metrics import RUN_METRICS
 from ecopark.schema import ConfigError, to_dict
@@ -302,11 +302,11 @@ class Calibration:
         if spec.region.method != "none":
             self._region()
 
-    def unit_points(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every candidate evaluated so far inside the searched box: unit positions and distances."""
+    def unit_points(self, corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every candidate evaluated so far inside the searched box: unit positions and region statistics."""
         evals = [self.evaluations[p] for p in sorted(self.evaluations)]
         u = np.array([[f.position(float(e.params[k])) for k, f in self.spec.free.items()] for e in evals])
-        d = np.array([e.distance for e in evals])
+        d = region_losses(self.spec, evals, corr)
         inside = np.all((u >= -1e-9) & (u <= 1 + 1e-9), axis=1)
         return u[inside], d[inside]
 
@@ -315,8 +315,9 @@ class Calibration:
         region = self.spec.region
         method = make(region.method, seed=self.spec.seed, level=region.level, step=region.step)
         space = self.spec.search_space()
+        corr = target_correlation(self.spec, list(self.evaluations.values()))  # fixed: the search's candidates
         for _ in range(region.rounds):
-            u, d = self.unit_points()
+            u, d = self.unit_points(corr)
             batch = method.sample_batch(region.batch, space, u, d)
             if not len(batch):
                 break
@@ -342,6 +343,31 @@ class Calibration:
 
         minimize(self._distance_at, start, method="Nelder-Mead", bounds=[(0.0, 1.0)] * len(self.spec.free),
                  options={"maxfev": self.spec.search.iterations, "xatol": 1e-3, "fatol": 1e-6})
+
+
+def target_correlation(spec: CalibrationSpec, evaluations: list[Evaluation]) -> np.ndarray:
+    """The fitted targets' correlation across seeds (``search_methods.pooled_correlation``) from the
+    candidates of the search (stages base, global, refine), or the identity when ``region.correlated``
+    is off."""
+    m = len(spec.targets)
+    if not spec.region.correlated:
+        return np.eye(m)
+    labels = [t.label for t in spec.targets]
+    blocks = [e.moments[labels].to_numpy(dtype=float) for e in evaluations
+              if e.stage != "region" and not e.failed and len(e.moments)]
+    return pooled_correlation(blocks, m)
+
+
+def region_losses(spec: CalibrationSpec, evaluations: list[Evaluation], corr: np.ndarray) -> np.ndarray:
+    """The region statistic D_R = z' R^-1 z of every evaluation (weights as in D; failed: FAILED_DISTANCE)."""
+    out = np.full(len(evaluations), FAILED_DISTANCE)
+    root_w = np.sqrt([t.weight for t in spec.targets])
+    for i, e in enumerate(evaluations):
+        if not e.failed and len(e.moments):
+            means = e.moments.mean()
+            z = np.array([(means[t.label] - t.observed) / t.scale for t in spec.targets]) * root_w
+            out[i] = float(region_statistic(z[None, :], corr)[0])
+    return out
 
 
 def distance_of(targets: tuple[Target, ...] | list[Target], means: Mapping[str, float]) -> float:

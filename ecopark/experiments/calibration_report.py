@@ -4,8 +4,10 @@
   acceptance threshold (default the 95% chi-square quantile, df = fitted targets): none
   accepted means the model cannot fit every target at once.
 * **Intervals** (the likelihood-ratio region, ``search_methods.region_cut``): a parameter's
-  interval is its range over the candidates with D <= D_min + chi2_level(1) (3.84 at the
-  default 95%), the profile-likelihood interval of nominal coverage ``region.level``. The
+  interval is its range over the candidates whose region statistic D_R = z' R^-1 z (z the
+  standardised differences, R the targets' correlation across seeds) is at most its minimum +
+  chi2_level(1) (3.84 at the default 95%): the profile-likelihood interval of nominal
+  coverage ``region.level``. The
   region stage walks its edges outward until candidates just beyond them are rejected; each
   side of an interval says what bounds it (``bound_low``, ``bound_high``): "data" (a rejected
   candidate within the resolution beyond it), "range" (the end of the searched range) or
@@ -33,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ecopark.experiments.batch import _write_atomic
+from ecopark.experiments.calibration import region_losses, target_correlation
 from ecopark.experiments.calibration_spec import CalibrationSpec
 from ecopark.experiments.plots import _declaration
 from ecopark.experiments.search_methods import region_cut, region_edges
@@ -52,8 +55,8 @@ class CalibrationResult:
     Attributes:
         best: the calibrated values of the free parameters (the candidate of least distance).
         distance: its distance; ``threshold`` the acceptance distance (the fit test);
-            ``threshold_region`` the region's width above D_min (chi2_level(1)).
-        interval_basis: the set the intervals come from: the likelihood-ratio region D <= D_min +
+            ``threshold_region`` the region's width above the least region statistic (chi2_level(1)).
+        interval_basis: the set the intervals come from: the likelihood-ratio region D_R <= min D_R +
             chi2_level(1) (points column ``in_set``).
         parameters: one row per free parameter: base and calibrated value, interval, share of the
             range it covers, what bounds each side (``bound_low``, ``bound_high``: "data", "range",
@@ -62,7 +65,9 @@ class CalibrationResult:
             (mean and 95% interval over replications), range over the interval set, z, ``within``,
             ``reachable``.
         identifiability: change, response and p of each (target, parameter) from the global sample.
-        points: every candidate: id, stage, parameter values, moments (means), distance, accepted, in_set.
+        points: every candidate: id, stage, parameter values, moments (means), distance, accepted,
+            region_statistic (z' R^-1 z), in_set.
+        correlation: the fitted targets' correlation across seeds R used by the region statistic.
         folder: the output folder.
     """
 
@@ -76,6 +81,7 @@ class CalibrationResult:
     identifiability: pd.DataFrame
     points: pd.DataFrame
     folder: Path
+    correlation: pd.DataFrame = field(default_factory=pd.DataFrame)
     files: list[Path] = field(default_factory=list)
 
 
@@ -164,12 +170,14 @@ def summarise(spec: CalibrationSpec, evaluations: list, out: Path) -> Calibratio
     unit = np.column_stack([[free.position(float(v)) for v in points[f"param:{key}"]]
                             for key, free in spec.free.items()])
     in_box = np.all((unit >= -1e-9) & (unit <= 1 + 1e-9), axis=1)
-    cut = region_cut(points["distance"].to_numpy(dtype=float), spec.interval_level)
-    in_set = points["distance"] <= cut
-    basis = (f"likelihood-ratio region (D <= D_min + {cut - best.distance:.3g} = {cut:.4g}, "
+    corr = target_correlation(spec, evaluations)
+    points["region_statistic"] = stat = region_losses(spec, evaluations, corr)
+    cut = region_cut(stat, spec.interval_level)
+    in_set = points["region_statistic"] <= cut
+    what = "z' R^-1 z" if spec.region.correlated else "D"
+    basis = (f"likelihood-ratio region ({what} <= its minimum + {cut - stat.min():.3g}, "
              f"{spec.interval_level:.0%} per parameter)")
-    edges = region_edges(unit[in_box], points["distance"].to_numpy(dtype=float)[in_box], cut,
-                         spec.search_space().resolution)
+    edges = region_edges(unit[in_box], stat[in_box], cut, spec.search_space().resolution)
     points["in_set"] = in_set
     accepted = points[in_set]
     ident = identifiability(spec, points)
@@ -211,7 +219,9 @@ def summarise(spec: CalibrationSpec, evaluations: list, out: Path) -> Calibratio
                      "identified_by": "; ".join(ids),
                      "identified": bool(ids) and bool(span <= SHARE_MAX)})
     return CalibrationResult(best=dict(best.params), distance=best.distance, threshold=spec.threshold,
-                             threshold_region=cut - best.distance,
+                             threshold_region=cut - float(stat.min()),
+                             correlation=pd.DataFrame(corr, index=[t.label for t in spec.targets],
+                                                      columns=[t.label for t in spec.targets]),
                              interval_basis=basis,
                              parameters=pd.DataFrame(prow), targets=targets, identifiability=ident, points=points,
                              folder=out)
@@ -335,8 +345,6 @@ def plots(spec: CalibrationSpec, result: CalibrationResult, out: Path) -> list[P
         ax.scatter(part["point"], part["distance"], s=12, color=colors.get(stage), label=stage)
     ax.plot(p["point"], p["distance"].cummin(), color="k", lw=1, label="best so far")
     ax.axhline(result.threshold, color="tab:green", ls="--", lw=1, label="acceptance")
-    ax.axhline(result.distance + result.threshold_region, color="tab:purple", ls=":", lw=1,
-               label="interval region")
     ax.set_yscale("log")
     ax.set_xlabel("candidate (order evaluated)")
     ax.set_ylabel("distance D (dimensionless, log scale)")
@@ -354,7 +362,6 @@ def plots(spec: CalibrationSpec, result: CalibrationResult, out: Path) -> list[P
         ax.scatter(acc[f"param:{key}"], acc["distance"], s=14, color="tab:green",
                    label=result.interval_basis.split(" (")[0])
         ax.axvline(result.best[key], color="tab:blue", lw=1, label="calibrated")
-        ax.axhline(result.distance + result.threshold_region, color="tab:purple", ls=":", lw=1)
         if spec.free[key].log:
             ax.set_xscale("log")
         ax.set_yscale("log")
@@ -409,9 +416,11 @@ def markdown(spec: CalibrationSpec, result: CalibrationResult, manifest: dict[st
     else:
         lines.append("Every target's observed value lies within the range of simulated values.")
     lines += ["", "## Parameters", "",
-              f"The interval is the range of the parameter over the candidates with D <= D_min + "
-              f"{result.threshold_region:.3g} (the {spec.interval_level:.0%} quantile of chi-square with 1 degree of "
-              "freedom: the profile-likelihood interval, docs/calibration.md). *bounded by* says what ends each "
+              "The interval is the range of the parameter over the candidates whose region statistic "
+              "z' R^-1 z (z: the standardised differences of the fitted targets; R: their correlation across "
+              f"seeds, pooled within candidates) is at most its minimum + {result.threshold_region:.3g} (the "
+              f"{spec.interval_level:.0%} quantile of chi-square with 1 degree of freedom: the profile-likelihood "
+              "interval, docs/calibration.md). *bounded by* says what ends each "
               "side: *data* (a candidate just beyond it was rejected), *range* (the end of the searched range), "
               "*search* (neither: the region stage's budget ran out first or it was not run, so the interval may "
               "be too short there). *share* is the part of the searched range (on its search scale) the interval "

@@ -28,6 +28,7 @@ A spec is a TOML file (or a dict) like::
     batch = 8                     # candidates per round
     rounds = 6                    # rounds at most (the budget)
     resolution = 0.02             # an edge is found when a rejected candidate lies this close beyond it
+    correlated = true             # the region's statistic allows for the targets' correlation across seeds
 
     [[targets]]                   # fitted: the distance is built from these
     metric = "reuse_rate_mass_total"    # a run metric ...
@@ -174,6 +175,8 @@ class RegionSpec:
                                                          "candidate beyond an edge bounds the interval")
     step: float = param(0.1, lo=1e-4, hi=1.0, doc="region stage: first step beyond an edge, as a share of the "
                                                  "range")
+    correlated: bool = param(True, doc="the region's statistic weighs the targets by their correlation across "
+                                       "seeds (z' R^-1 z); false: the distance D itself")
 
 
 @dataclass(frozen=True)

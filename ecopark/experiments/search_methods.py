@@ -123,24 +123,63 @@ class Sobol:
 
 # -- the region stage ------------------------------------------------------------------------------------
 def region_cut(losses: np.ndarray, level: float) -> float:
-    """The distance at or below which a candidate is in the interval region: D_min + chi2_level(1).
+    """The statistic at or below which a candidate is in the interval region: D_min + chi2_level(1).
 
-    When the targets' errors are independent and normal with standard errors s_i (the scale
-    of each target, recovery's se = s sqrt(1/n_observed + 1/replications)), D(θ) is
-    -2 log-likelihood up to a constant, and D(θ) - D_min is the likelihood-ratio statistic.
+    ``losses`` are the region statistic D_R = z' R^-1 z (:func:`region_statistic`): z_i the
+    standardised differences (m_i - observed_i) / s_i, R the targets' correlation across seeds.
+    When the targets' errors are normal with standard errors s_i (the scale of each target,
+    recovery's se = s sqrt(1/n_observed + 1/replications)) and correlation R, D_R(θ) is
+    -2 log-likelihood up to a constant, and D_R(θ) - D_min is the likelihood-ratio statistic.
     For one parameter θ_j, the profile statistic min over the others of D - D_min is
     asymptotically chi-square with 1 degree of freedom at the true θ_j (Wilks), so
     {θ_j : profile <= chi2_level(1)} (3.84 at 95%) is an interval of nominal coverage
     ``level``. The projection of the region {θ : D(θ) <= D_min + chi2_level(1)} on axis j is
     exactly that profile interval, so each parameter's interval is the region's extent on its
-    axis. The coverage is approximate where those assumptions fail (targets correlated with
-    each other, moments far from normal, a distance surface made rough by few replications),
-    which the coverage test (``ecopark.experiments.coverage``) measures.
+    axis. Why R: the targets of a park move together across seeds (more links, more firms in a
+    link, more tonnes reused), so with the diagonal distance one seed's luck counts once per
+    target and the region is too narrow (measured: ``docs/calibration.md``). The coverage is
+    approximate where the assumptions fail (moments far from normal, an observed figure whose
+    noise is not correlated as the model's, a distance surface made rough by few
+    replications), which the coverage test (``ecopark.experiments.coverage``) measures.
     """
     from scipy.stats import chi2
 
     finite = losses[np.isfinite(losses)]
     return float(finite.min() + chi2.ppf(level, 1)) if len(finite) else math.inf
+
+
+#: Shrinkage of the estimated correlation of the targets towards independence (keeps it invertible).
+SHRINK = 0.05
+
+
+def pooled_correlation(blocks: list[np.ndarray], m: int) -> np.ndarray:
+    """Correlation of the targets' moments across seeds, pooled within candidates.
+
+    Each block is one candidate's moments (rows: replications, columns: the m fitted targets);
+    the deviations from each candidate's mean are pooled into a covariance with sum(n_c - 1)
+    degrees of freedom (the seed noise, the parameters held), turned into a correlation and
+    shrunk by ``SHRINK`` towards the identity. With fewer than m + 1 degrees of freedom, or a
+    target that never varies, that target is taken as independent of the others.
+    """
+    devs = [b - b.mean(axis=0) for b in blocks if len(b) >= 2 and np.all(np.isfinite(b))]
+    dof = sum(len(d) - 1 for d in devs)
+    if dof < m + 1:
+        return np.eye(m)
+    stacked = np.vstack(devs)
+    cov = stacked.T @ stacked / dof
+    sd = np.sqrt(np.diag(cov))
+    ok = sd > 1e-12 * max(1.0, float(sd.max()))
+    corr = np.eye(m)
+    idx = np.flatnonzero(ok)
+    corr[np.ix_(idx, idx)] = cov[np.ix_(idx, idx)] / np.outer(sd[idx], sd[idx])
+    return (1 - SHRINK) * corr + SHRINK * np.eye(m)
+
+
+def region_statistic(z: np.ndarray, corr: np.ndarray) -> np.ndarray:
+    """D_R = z' R^-1 z per candidate: z (n, m) the standardised differences (m_i - observed_i) / s_i,
+    R the targets' correlation. With R the identity (and unit weights) it is the distance D."""
+    inv = np.linalg.inv(corr)
+    return np.einsum("ni,ij,nj->n", z, inv, z)
 
 
 def region_edges(points: np.ndarray, losses: np.ndarray, cut: float,
