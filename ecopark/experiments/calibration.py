@@ -54,7 +54,7 @@ import pandas as pd
 from ecopark import __version__
 from ecopark.experiments.batch import PART, Progress, _retry_alone, _save_part, _write_atomic, run_task, worker_pool
 from ecopark.experiments.calibration_spec import CalibrationSpec, Target, load_calibration
-from ecopark.experiments.search_methods import make, pooled_correlation, region_statistic
+from ecopark.experiments.search_methods import make, region_statistic
 from ecopark.experiments.spec import SweepSpec, derive_seed
 from ecopark.metrics import RUN_METRICS
 from ecopark.schema import ConfigError, to_dict
@@ -315,7 +315,7 @@ class Calibration:
         region = self.spec.region
         method = make(region.method, seed=self.spec.seed, level=region.level, step=region.step)
         space = self.spec.search_space()
-        corr = target_correlation(self.spec, list(self.evaluations.values()))  # fixed: the search's candidates
+        corr = target_correlation(self.spec)
         for _ in range(region.rounds):
             u, d = self.unit_points(corr)
             batch = method.sample_batch(region.batch, space, u, d)
@@ -345,17 +345,11 @@ class Calibration:
                  options={"maxfev": self.spec.search.iterations, "xatol": 1e-3, "fatol": 1e-6})
 
 
-def target_correlation(spec: CalibrationSpec, evaluations: list[Evaluation]) -> np.ndarray:
-    """The fitted targets' correlation across seeds (``search_methods.pooled_correlation``) from the
-    candidates of the search (stages base, global, refine), or the identity when ``region.correlated``
-    is off."""
-    m = len(spec.targets)
-    if not spec.region.correlated:
-        return np.eye(m)
-    labels = [t.label for t in spec.targets]
-    blocks = [e.moments[labels].to_numpy(dtype=float) for e in evaluations
-              if e.stage != "region" and not e.failed and len(e.moments)]
-    return pooled_correlation(blocks, m)
+def target_correlation(spec: CalibrationSpec) -> np.ndarray:
+    """The fitted targets' error correlation R of the region statistic: ``region.correlation``, or the
+    identity (independent targets)."""
+    corr = spec.region.correlation
+    return np.asarray(corr, dtype=float) if corr is not None else np.eye(len(spec.targets))
 
 
 def region_losses(spec: CalibrationSpec, evaluations: list[Evaluation], corr: np.ndarray) -> np.ndarray:

@@ -170,11 +170,11 @@ def summarise(spec: CalibrationSpec, evaluations: list, out: Path) -> Calibratio
     unit = np.column_stack([[free.position(float(v)) for v in points[f"param:{key}"]]
                             for key, free in spec.free.items()])
     in_box = np.all((unit >= -1e-9) & (unit <= 1 + 1e-9), axis=1)
-    corr = target_correlation(spec, evaluations)
+    corr = target_correlation(spec)
     points["region_statistic"] = stat = region_losses(spec, evaluations, corr)
     cut = region_cut(stat, spec.interval_level)
     in_set = points["region_statistic"] <= cut
-    what = "z' R^-1 z" if spec.region.correlated else "D"
+    what = "z' R^-1 z" if spec.region.correlation is not None else "D"
     basis = (f"likelihood-ratio region ({what} <= its minimum + {cut - stat.min():.3g}, "
              f"{spec.interval_level:.0%} per parameter)")
     edges = region_edges(unit[in_box], stat[in_box], cut, spec.search_space().resolution)
@@ -417,8 +417,9 @@ def markdown(spec: CalibrationSpec, result: CalibrationResult, manifest: dict[st
         lines.append("Every target's observed value lies within the range of simulated values.")
     lines += ["", "## Parameters", "",
               "The interval is the range of the parameter over the candidates whose region statistic "
-              "z' R^-1 z (z: the standardised differences of the fitted targets; R: their correlation across "
-              f"seeds, pooled within candidates) is at most its minimum + {result.threshold_region:.3g} (the "
+              "z' R^-1 z (z: the standardised differences of the fitted targets; R: their errors' correlation, "
+              "`region.correlation`; the identity when not given, and the statistic is then the distance D) "
+              f"is at most its minimum + {result.threshold_region:.3g} (the "
               f"{spec.interval_level:.0%} quantile of chi-square with 1 degree of freedom: the profile-likelihood "
               "interval, docs/calibration.md). *bounded by* says what ends each "
               "side: *data* (a candidate just beyond it was rejected), *range* (the end of the searched range), "

@@ -28,7 +28,7 @@ A spec is a TOML file (or a dict) like::
     batch = 8                     # candidates per round
     rounds = 6                    # rounds at most (the budget)
     resolution = 0.02             # an edge is found when a rejected candidate lies this close beyond it
-    correlated = true             # the region's statistic allows for the targets' correlation across seeds
+    correlation = [[1.0, 0.3], [0.3, 1.0]]   # the targets' errors' correlation (omit: independent)
 
     [[targets]]                   # fitted: the distance is built from these
     metric = "reuse_rate_mass_total"    # a run metric ...
@@ -175,8 +175,9 @@ class RegionSpec:
                                                          "candidate beyond an edge bounds the interval")
     step: float = param(0.1, lo=1e-4, hi=1.0, doc="region stage: first step beyond an edge, as a share of the "
                                                  "range")
-    correlated: bool = param(True, doc="the region's statistic weighs the targets by their correlation across "
-                                       "seeds (z' R^-1 z); false: the distance D itself")
+    correlation: list[list[float]] | None = param(None, doc="correlation of the fitted targets' errors (a matrix, "
+                                                           "targets in order; omit: independent): the region "
+                                                           "statistic is z' R^-1 z")
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,8 @@ class CalibrationSpec:
                 and self.search.population > self.n_global:
             raise ConfigError("search.population", f"{self.search.population} exceeds the {self.n_global} points "
                                                    "of the global stage it starts from; lower it or raise search.n")
+        if self.region.correlation is not None:
+            check_correlation(self.region.correlation, len(self.targets))
         if self.search.refine == "nelder-mead" and self.search.starts > self.n_global:
             raise ConfigError("search.starts", f"{self.search.starts} exceeds the {self.n_global} global points")
 
@@ -282,6 +285,18 @@ class CalibrationSpec:
         """The free parameters' values in the base scenario (with [fixed] applied): the uncalibrated park."""
         data = load_scenario(load_scenario(self.scenario), self.fixed).to_dict()
         return {key: base_value_of(data, key) for key in self.free}
+
+
+def check_correlation(matrix: list[list[float]], m: int) -> None:
+    """A correlation matrix of the m fitted targets: square, symmetric, unit diagonal, positive definite."""
+    corr = np.asarray(matrix, dtype=float)
+    if corr.shape != (m, m):
+        raise ConfigError("region.correlation", f"expected a {m} x {m} matrix (one row per fitted target), "
+                                                f"got shape {corr.shape}")
+    if not np.allclose(corr, corr.T) or not np.allclose(np.diag(corr), 1.0) or np.abs(corr).max() > 1:
+        raise ConfigError("region.correlation", "must be symmetric with 1 on the diagonal and entries in [-1, 1]")
+    if np.linalg.eigvalsh(corr).min() <= 1e-9:
+        raise ConfigError("region.correlation", "must be positive definite (no target a combination of others)")
 
 
 def base_value_of(data: Mapping[str, Any], key: str) -> Any:

@@ -126,7 +126,8 @@ def region_cut(losses: np.ndarray, level: float) -> float:
     """The statistic at or below which a candidate is in the interval region: D_min + chi2_level(1).
 
     ``losses`` are the region statistic D_R = z' R^-1 z (:func:`region_statistic`): z_i the
-    standardised differences (m_i - observed_i) / s_i, R the targets' correlation across seeds.
+    standardised differences (m_i - observed_i) / s_i, R the correlation of the targets' errors
+    (the spec's ``region.correlation``; the identity when not given, and then D_R = D).
     When the targets' errors are normal with standard errors s_i (the scale of each target,
     recovery's se = s sqrt(1/n_observed + 1/replications)) and correlation R, D_R(θ) is
     -2 log-likelihood up to a constant, and D_R(θ) - D_min is the likelihood-ratio statistic.
@@ -137,7 +138,8 @@ def region_cut(losses: np.ndarray, level: float) -> float:
     exactly that profile interval, so each parameter's interval is the region's extent on its
     axis. Why R: the targets of a park move together across seeds (more links, more firms in a
     link, more tonnes reused), so with the diagonal distance one seed's luck counts once per
-    target and the region is too narrow (measured: ``docs/calibration.md``). The coverage is
+    target and the region is too narrow (measured: ``docs/calibration.md``). Parameter recovery
+    estimates R from its observed runs (independent seeds). The coverage is
     approximate where the assumptions fail (moments far from normal, an observed figure whose
     noise is not correlated as the model's, a distance surface made rough by few
     replications), which the coverage test (``ecopark.experiments.coverage``) measures.
@@ -148,18 +150,16 @@ def region_cut(losses: np.ndarray, level: float) -> float:
     return float(finite.min() + chi2.ppf(level, 1)) if len(finite) else math.inf
 
 
-#: Shrinkage of the estimated correlation of the targets towards independence (keeps it invertible).
-SHRINK = 0.05
-
-
 def pooled_correlation(blocks: list[np.ndarray], m: int) -> np.ndarray:
-    """Correlation of the targets' moments across seeds, pooled within candidates.
+    """Correlation of m targets' values across independent seeds, from blocks of runs.
 
-    Each block is one candidate's moments (rows: replications, columns: the m fitted targets);
-    the deviations from each candidate's mean are pooled into a covariance with sum(n_c - 1)
-    degrees of freedom (the seed noise, the parameters held), turned into a correlation and
-    shrunk by ``SHRINK`` towards the identity. With fewer than m + 1 degrees of freedom, or a
-    target that never varies, that target is taken as independent of the others.
+    Each block is one parameter set's values (rows: runs on independent seeds, columns: the m
+    targets); the deviations from each block's mean are pooled into a covariance with
+    sum(n_b - 1) degrees of freedom, turned into a correlation and shrunk towards the identity
+    by m / (dof + m) (few runs: little trust in the off-diagonal). With fewer than m + 1 degrees
+    of freedom, the identity; a target that never varies is taken as independent of the others.
+    (Not for a calibration's candidates: common random numbers give them the same seeds, so
+    their deviations are not independent draws.)
     """
     devs = [b - b.mean(axis=0) for b in blocks if len(b) >= 2 and np.all(np.isfinite(b))]
     dof = sum(len(d) - 1 for d in devs)
@@ -172,7 +172,8 @@ def pooled_correlation(blocks: list[np.ndarray], m: int) -> np.ndarray:
     corr = np.eye(m)
     idx = np.flatnonzero(ok)
     corr[np.ix_(idx, idx)] = cov[np.ix_(idx, idx)] / np.outer(sd[idx], sd[idx])
-    return (1 - SHRINK) * corr + SHRINK * np.eye(m)
+    shrink = m / (dof + m)
+    return (1 - shrink) * corr + shrink * np.eye(m)
 
 
 def region_statistic(z: np.ndarray, corr: np.ndarray) -> np.ndarray:
@@ -222,7 +223,9 @@ class RegionExpansion:
     beyond it), candidates are proposed beyond the edge: the member of R at the edge (lowest D
     among ties) moved outward along the axis by the side's step, and other members of R set to
     the same position on that axis (so a region tilted by a trade-off between parameters is
-    followed, not cut at the first member's coordinates). The step doubles while such
+    followed, not cut at the first member's coordinates), and a quarter of the batch is drawn
+    uniformly inside the region's box, so that a better minimum the refinement missed is found
+    and the cut follows it. The step doubles while such
     candidates are accepted; once a rejected candidate lies beyond the edge, it is half the gap
     to the nearest such candidate (a bisection), until the gap is within the resolution. The
     stage ends when every edge is bounded ("range" or "data") or the budget of rounds runs out
@@ -283,4 +286,8 @@ class RegionExpansion:
             if key not in seen:
                 seen.add(key)
                 batch.append(u)
-        return np.array(batch[:batch_size])
+        inner = max(1, batch_size // 4) if batch_size > 1 else 0
+        box_lo = np.clip(lo - search_space.resolution, 0.0, 1.0)
+        box_hi = np.clip(hi + search_space.resolution, 0.0, 1.0)
+        interior = box_lo + self.rng.random((inner, points.shape[1])) * (box_hi - box_lo)
+        return np.array([*batch[: batch_size - inner], *interior])
