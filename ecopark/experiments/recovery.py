@@ -66,7 +66,7 @@ def parameter_recovery(spec: Mapping[str, Any], truth: Mapping[str, float], out:
                        observed_seed: int = 99, observed_runs: int = 8, workers: int = 1,
                        progress: bool = False) -> pd.DataFrame:
     """Calibrate ``spec`` (a dict whose targets need no observed values) to synthetic targets made
-    at ``truth``; one row per parameter: truth, calibrated, accepted interval, ``recovered``."""
+    at ``truth``; one row per parameter: truth, calibrated, interval, ``recovered``."""
     targets, corr = synthetic_observations(spec, truth, observed_seed, observed_runs)
     fitted = load_calibration({**spec, "targets": targets, "region": {**spec.get("region", {}), "correlation": corr}})
     result = calibrate(fitted, out, workers=workers, progress=progress)
@@ -122,9 +122,9 @@ def recovery_section(quick: bool = False, workers: int = 2) -> list[str]:
              f"{' (a 13-firm park)' if 'fixed' in spec else ''}, {spec['steps']} months, {spec['replications']} "
              f"replications per candidate, targets {targets}, each with se = s sqrt(1/8 + 1/replications) "
              "(`ecopark/experiments/recovery.py`). A parameter is recovered when the truth lies in its "
-             "accepted interval; *share* is the part of the searched range the interval covers (1: the "
-             "targets say nothing about it).", "",
-             "| truth | parameter | true value | calibrated | accepted interval | share | identified | recovered |"
+             "interval (the likelihood-ratio region, `docs/calibration.md`); *share* is the part of the "
+             "searched range the interval covers (1: the targets say nothing about it).", "",
+             "| truth | parameter | true value | calibrated | interval | share | identified | recovered |"
              " runs |", "|---|---|---|---|---|---|---|---|---|"]
     for i, table in enumerate(tables, start=1):
         for r in table.itertuples():
