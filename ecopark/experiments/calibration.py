@@ -313,7 +313,8 @@ class Calibration:
     def _region(self) -> None:
         """The region stage: rounds of the ``region.method`` search method until it has nothing to ask."""
         region = self.spec.region
-        method = make(region.method, seed=self.spec.seed, level=region.level, step=region.step)
+        method = make(region.method, seed=self.spec.seed, level=region.level, step=region.step,
+                      targets=len(self.spec.targets))
         space = self.spec.search_space()
         corr = target_correlation(self.spec)
         for _ in range(region.rounds):

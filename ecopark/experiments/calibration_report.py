@@ -3,11 +3,11 @@
 * **Accepted set** (the fit test): every candidate whose distance is at or below the spec's
   acceptance threshold (default the 95% chi-square quantile, df = fitted targets): none
   accepted means the model cannot fit every target at once.
-* **Intervals** (the likelihood-ratio region, ``search_methods.region_cut``): a parameter's
-  interval is its range over the candidates whose region statistic D_R = z' R^-1 z (z the
-  standardised differences, R the targets' correlation across seeds) is at most its minimum +
-  chi2_level(1) (3.84 at the default 95%): the profile-likelihood interval of nominal
-  coverage ``region.level``. The
+* **Intervals** (the interval region, ``search_methods.region_cut``): a parameter's interval
+  is its range over the candidates whose region statistic D_R = z' R^-1 z (z the standardised
+  differences, R the targets' errors' correlation) is at most max(chi2_level(m), min D_R +
+  chi2_level(1)): the candidates the figures do not reject at level ``region.level`` (m the
+  fitted targets), or, when no candidate fits every target, the likelihood-ratio region. The
   region stage walks its edges outward until candidates just beyond them are rejected; each
   side of an interval says what bounds it (``bound_low``, ``bound_high``): "data" (a rejected
   candidate within the resolution beyond it), "range" (the end of the searched range) or
@@ -55,7 +55,7 @@ class CalibrationResult:
     Attributes:
         best: the calibrated values of the free parameters (the candidate of least distance).
         distance: its distance; ``threshold`` the acceptance distance (the fit test);
-            ``threshold_region`` the region's width above the least region statistic (chi2_level(1)).
+            ``threshold_region`` the cut of the interval region's statistic (``search_methods.region_cut``).
         interval_basis: the set the intervals come from: the likelihood-ratio region D_R <= min D_R +
             chi2_level(1) (points column ``in_set``).
         parameters: one row per free parameter: base and calibrated value, interval, share of the
@@ -172,11 +172,14 @@ def summarise(spec: CalibrationSpec, evaluations: list, out: Path) -> Calibratio
     in_box = np.all((unit >= -1e-9) & (unit <= 1 + 1e-9), axis=1)
     corr = target_correlation(spec)
     points["region_statistic"] = stat = region_losses(spec, evaluations, corr)
-    cut = region_cut(stat, spec.interval_level)
+    cut = region_cut(stat, spec.interval_level, len(spec.targets))
     in_set = points["region_statistic"] <= cut
     what = "z' R^-1 z" if spec.region.correlation is not None else "D"
-    basis = (f"likelihood-ratio region ({what} <= its minimum + {cut - stat.min():.3g}, "
-             f"{spec.interval_level:.0%} per parameter)")
+    from scipy.stats import chi2
+
+    rule = ("the figures' test" if cut == chi2.ppf(spec.interval_level, len(spec.targets))
+            else "the likelihood-ratio region: no candidate fits every target")
+    basis = f"interval region ({what} <= {cut:.4g}: {rule}; level {spec.interval_level:.0%})"
     edges = region_edges(unit[in_box], stat[in_box], cut, spec.search_space().resolution)
     points["in_set"] = in_set
     accepted = points[in_set]
@@ -219,7 +222,7 @@ def summarise(spec: CalibrationSpec, evaluations: list, out: Path) -> Calibratio
                      "identified_by": "; ".join(ids),
                      "identified": bool(ids) and bool(span <= SHARE_MAX)})
     return CalibrationResult(best=dict(best.params), distance=best.distance, threshold=spec.threshold,
-                             threshold_region=cut - float(stat.min()),
+                             threshold_region=cut,
                              correlation=pd.DataFrame(corr, index=[t.label for t in spec.targets],
                                                       columns=[t.label for t in spec.targets]),
                              interval_basis=basis,
@@ -419,9 +422,10 @@ def markdown(spec: CalibrationSpec, result: CalibrationResult, manifest: dict[st
               "The interval is the range of the parameter over the candidates whose region statistic "
               "z' R^-1 z (z: the standardised differences of the fitted targets; R: their errors' correlation, "
               "`region.correlation`; the identity when not given, and the statistic is then the distance D) "
-              f"is at most its minimum + {result.threshold_region:.3g} (the "
-              f"{spec.interval_level:.0%} quantile of chi-square with 1 degree of freedom: the profile-likelihood "
-              "interval, docs/calibration.md). *bounded by* says what ends each "
+              f"is at most {result.threshold_region:.4g}: the larger of the {spec.interval_level:.0%} quantile of "
+              f"chi-square with {len(spec.targets)} degrees of freedom (the candidates the figures do not reject) and "
+              "the least statistic + the quantile with 1 degree of freedom (the likelihood-ratio region, for when no "
+              "candidate fits every target; docs/calibration.md). *bounded by* says what ends each "
               "side: *data* (a candidate just beyond it was rejected), *range* (the end of the searched range), "
               "*search* (neither: the region stage's budget ran out first or it was not run, so the interval may "
               "be too short there). *share* is the part of the searched range (on its search scale) the interval "
