@@ -175,3 +175,20 @@ def test_wilson_interval_and_summary():
     summary = summarise_coverage(detail, 0.95).set_index("parameter")
     assert summary.loc["a", "coverage"] == 0.5 and summary.loc["b", "coverage"] == 1.0
     assert summary.loc["all parameters", "covered"] == 3 and summary.loc["a", "bounded_by_search"] == 1
+
+
+def test_coverage_from_the_command_line(tmp_path, monkeypatch, capsys):
+    from ecopark.cli import main
+    from ecopark.experiments.calibration_report import toml_text
+
+    task = smooth_task(noise=0.03)
+    monkeypatch.setattr(calibration_module, "moment_task", task)
+    monkeypatch.setattr(recovery_module, "moment_task", task)
+    spec = spec_at((0.5, 0.5))
+    spec_file = tmp_path / "spec.toml"
+    spec_file.write_text(toml_text({k: v for k, v in spec.items() if k != "targets"})
+                         + "".join("\n[[targets]]\n" + toml_text(t) for t in spec["targets"]))
+    assert main(["calibrate", str(spec_file), "--coverage", "2", "--out", str(tmp_path / "cov"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "| all parameters | 4 |" in out and (tmp_path / "cov" / "coverage.md").exists()
+    assert len(pd.read_csv(tmp_path / "cov" / "coverage.csv")) == 4

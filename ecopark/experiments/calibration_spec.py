@@ -293,7 +293,7 @@ def check_correlation(matrix: list[list[float]], m: int) -> None:
     if corr.shape != (m, m):
         raise ConfigError("region.correlation", f"expected a {m} x {m} matrix (one row per fitted target), "
                                                 f"got shape {corr.shape}")
-    if not np.allclose(corr, corr.T) or not np.allclose(np.diag(corr), 1.0) or np.abs(corr).max() > 1:
+    if not np.allclose(corr, corr.T) or not np.allclose(np.diag(corr), 1.0) or np.abs(corr).max() > 1 + 1e-9:
         raise ConfigError("region.correlation", "must be symmetric with 1 on the diagonal and entries in [-1, 1]")
     if np.linalg.eigvalsh(corr).min() <= 1e-9:
         raise ConfigError("region.correlation", "must be positive definite (no target a combination of others)")

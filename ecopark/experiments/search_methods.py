@@ -182,7 +182,7 @@ def pooled_correlation(blocks: list[np.ndarray], m: int) -> np.ndarray:
     idx = np.flatnonzero(ok)
     corr[np.ix_(idx, idx)] = cov[np.ix_(idx, idx)] / np.outer(sd[idx], sd[idx])
     shrink = m / (dof + m)
-    return (1 - shrink) * corr + shrink * np.eye(m)
+    return np.clip((1 - shrink) * corr + shrink * np.eye(m), -1.0, 1.0)  # a rounding above 1 is no correlation
 
 
 def region_statistic(z: np.ndarray, corr: np.ndarray) -> np.ndarray:
