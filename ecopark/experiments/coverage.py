@@ -186,7 +186,9 @@ def coverage_section(quick: bool = False, workers: int = 1, out: str | Path | No
              f"{loaded.interval_level:.0%} per parameter; coverage with its 95% Wilson interval; recovery error "
              f"|calibrated - truth| as a share of the range (search scale); {runs} calibration runs "
              f"(+ 8 per truth for its targets), {wall:.0f} s on {workers} worker(s).", "",
-             *markdown_table(summary), ""]
+             *markdown_table(summary), "",
+             "How to read it, and the same truths before issue 27's intervals: `docs/calibration.md`, "
+             "*Coverage test*.", ""]
     return lines
 
 
