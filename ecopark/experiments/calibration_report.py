@@ -56,8 +56,8 @@ class CalibrationResult:
         best: the calibrated values of the free parameters (the candidate of least distance).
         distance: its distance; ``threshold`` the acceptance distance (the fit test);
             ``threshold_region`` the cut of the interval region's statistic (``search_methods.region_cut``).
-        interval_basis: the set the intervals come from: the likelihood-ratio region D_R <= min D_R +
-            chi2_level(1) (points column ``in_set``).
+        interval_basis: the set the intervals come from and which rule applied: D_R <= chi2_level(m) (the
+            figures' test) or D_R <= min D_R + chi2_level(1) (no candidate fits; points column ``in_set``).
         parameters: one row per free parameter: base and calibrated value, interval, share of the
             range it covers, what bounds each side (``bound_low``, ``bound_high``: "data", "range",
             "search"), the targets that identify it, ``identified`` (by a target and share <= 0.5).

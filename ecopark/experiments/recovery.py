@@ -122,7 +122,7 @@ def recovery_section(quick: bool = False, workers: int = 2) -> list[str]:
              f"{' (a 13-firm park)' if 'fixed' in spec else ''}, {spec['steps']} months, {spec['replications']} "
              f"replications per candidate, targets {targets}, each with se = s sqrt(1/8 + 1/replications) "
              "(`ecopark/experiments/recovery.py`). A parameter is recovered when the truth lies in its "
-             "interval (the likelihood-ratio region, `docs/calibration.md`); *share* is the part of the "
+             "interval (the interval region, `docs/calibration.md`); *share* is the part of the "
              "searched range the interval covers (1: the targets say nothing about it).", "",
              "| truth | parameter | true value | calibrated | interval | share | identified | recovered |"
              " runs |", "|---|---|---|---|---|---|---|---|---|"]

@@ -17,9 +17,9 @@ Registered:
 * ``lhs``, ``sobol`` (global stage): Latin hypercube or scrambled Sobol sample of the box
   (``scipy.stats.qmc``), space-filling and independent of the losses.
 * ``expand`` (region stage, :class:`RegionExpansion`): after the search, walks every edge of
-  the likelihood-ratio region {D <= D_min + chi2_level(1)} outward until a candidate just
-  beyond it is rejected (see :func:`region_cut` for why that region gives intervals of
-  nominal coverage), so that an interval is bounded by the data rather than by where the
+  the interval region {D_R <= max(chi2_level(m), min D_R + chi2_level(1))} outward until a
+  candidate just beyond it is rejected (see :func:`region_cut` for why that region gives
+  intervals of at least nominal coverage), so that an interval is bounded by the data rather than by where the
   search happened to go.
 """
 
