@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench docs validate clean
+.PHONY: run test lint bench docs validate fits refit coverage clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,29 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py --readme README.md
 
-## regenerate docs/metrics.md and docs/scenario.md from the code
+## regenerate docs/metrics.md and docs/scenario.md from the code, and docs/calibration.md's fit tables from the records
 docs: $(STAMP)
 	$(BIN)/python -m ecopark.reference docs
+	$(BIN)/python -m ecopark.experiments.fit_records docs
+
+## re-run every shipped preset as shipped and rewrite its fit record (ecopark/calibrations/*.fit.json; a few minutes)
+fits: $(STAMP)
+	$(BIN)/python -m ecopark.experiments.fit_records record
+
+## refit one preset: `make refit PRESET=generic` calibrates it (its spec, 2 workers) and records the calibration;
+## then copy the calibrated values into ecopark/scenarios/$(PRESET).toml and run `make fits docs`
+refit: $(STAMP)
+	$(BIN)/ecopark calibrate $(PRESET) --workers 2 --quiet --out results/calibrate-$(PRESET)
+	$(BIN)/python -m ecopark.experiments.fit_records record $(PRESET) --calibration results/calibrate-$(PRESET)
+
+## the coverage test of the calibration intervals (docs/validation.md section 6; about 10 minutes on 1 worker)
+coverage: $(STAMP)
+	$(BIN)/python -m ecopark.experiments.coverage --workers 1 --out results/coverage
 
 ## regenerate docs/validation.md: theory checks, policy directions, presets vs the documents (a few minutes)
-validate: $(STAMP)
+validate: $(STAMP) fits
 	$(BIN)/python -m ecopark.validation --out docs/validation.md
+	$(BIN)/python -m ecopark.experiments.fit_records docs
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

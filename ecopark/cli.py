@@ -205,6 +205,15 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if args.seed is not None:
         spec = dataclasses.replace(spec, seed=args.seed)
     writable_folder(args.out)
+    if args.coverage:
+        from ecopark.experiments.coverage import coverage_test, markdown_table
+
+        _, summary = coverage_test(spec, args.coverage, args.out, workers=args.workers, progress=not args.quiet)
+        table = "\n".join(markdown_table(summary))
+        (Path(args.out) / "coverage.md").write_text(f"# Coverage of `{args.spec}`'s intervals\n\n{table}\n")
+        print(table)
+        print(f"\nwrote coverage.csv, coverage-summary.csv, coverage.md and one calibration per truth to {args.out}/")
+        return 0
     result = calibrate(spec, args.out, workers=args.workers, backend=args.backend,
                        scheduler=args.scheduler, progress=not args.quiet)
     print(result.targets[["role", "target", "observed", "before", "after", "within"]].to_string(index=False))
@@ -224,6 +233,7 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
                                    "report.md and figures into --out; running the same command again resumes.",
                        epilog=_examples("ecopark calibrate yueyang --out results/cal-yueyang",
                                         "ecopark calibrate my_park_cal.toml --workers 2 --seed 7 --out results/cal",
+                                        "ecopark calibrate my_park_cal.toml --coverage 20 --out results/cal-coverage",
                                         "ecopark run --scenario results/cal-yueyang/calibrated.toml --steps 60"))
     p.add_argument("spec", help="calibration spec TOML, or a shipped one: generic, yueyang, qinzhou, liaocheng")
     p.add_argument("--out", required=True, metavar="DIR", help="results folder (running again resumes)")
@@ -235,6 +245,10 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=_whole(0, 2**63 - 1), default=None,
                    help="master seed of the runs, the sample and the optimiser (default: the spec's seed, "
                         "0 if it sets none)")
+    p.add_argument("--coverage", type=_whole(1, 10_000), default=None, metavar="K",
+                   help="instead of calibrating to the spec's targets, test its intervals: calibrate to synthetic "
+                        "targets at K truths drawn from the free ranges and report how often the intervals "
+                        "contain the truth (docs/calibration.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_calibrate)
 

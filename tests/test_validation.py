@@ -10,7 +10,7 @@ def test_quick_validation_report_passes_and_has_every_part(tmp_path):
     assert validation.main(["--quick", "--workers", "2", "--out", str(out)]) == 0
     text = out.read_text()
     for heading in ("## 1. Theory checks", "## 2. Direction of every policy effect", "## 3. Presets beside",
-                    "## 6. Calibration: parameter recovery"):
+                    "## 6. Calibration: parameter recovery", "### Coverage of the intervals"):
         assert heading in text
     assert "FAIL" not in text
     for effect in validation.POLICY_EFFECTS:

@@ -13,7 +13,10 @@ with s_i the target's tolerance or standard error and w_i its weight. The search
 stages: a space-filling global sample of the parameter box (Latin hypercube or scrambled
 Sobol, ``scipy.stats.qmc``), then a refinement from its best points (``scipy.optimize``:
 differential evolution seeded with the best points, each generation evaluated as one
-parallel batch, or Nelder-Mead from the best few). The uncalibrated park (the free
+parallel batch, or Nelder-Mead from the best few), then the region stage: the edges of the
+interval region D <= D_min + chi2_level(1) walked outward until candidates beyond them are
+rejected (``search_methods.RegionExpansion``; the global and region stages' methods are
+chosen by name from ``search_methods.SEARCH_METHODS``). The uncalibrated park (the free
 parameters at their base values) is evaluated first, as the "before".
 
 Runs go through the sweep machinery (``batch.run_task``, part files written atomically) on
@@ -51,6 +54,7 @@ import pandas as pd
 from ecopark import __version__
 from ecopark.experiments.batch import PART, Progress, _retry_alone, _save_part, _write_atomic, run_task, worker_pool
 from ecopark.experiments.calibration_spec import CalibrationSpec, Target, load_calibration
+from ecopark.experiments.search_methods import make, region_statistic
 from ecopark.experiments.spec import SweepSpec, derive_seed
 from ecopark.metrics import RUN_METRICS
 from ecopark.schema import ConfigError, to_dict
@@ -295,6 +299,30 @@ class Calibration:
         elif spec.search.refine == "nelder-mead" and spec.search.iterations > 0:
             for start in unit[order[: spec.search.starts]]:
                 self._nelder_mead(start)
+        if spec.region.method != "none":
+            self._region()
+
+    def unit_points(self, corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every candidate evaluated so far inside the searched box: unit positions and region statistics."""
+        evals = [self.evaluations[p] for p in sorted(self.evaluations)]
+        u = np.array([[f.position(float(e.params[k])) for k, f in self.spec.free.items()] for e in evals])
+        d = region_losses(self.spec, evals, corr)
+        inside = np.all((u >= -1e-9) & (u <= 1 + 1e-9), axis=1)
+        return u[inside], d[inside]
+
+    def _region(self) -> None:
+        """The region stage: rounds of the ``region.method`` search method until it has nothing to ask."""
+        region = self.spec.region
+        method = make(region.method, seed=self.spec.seed, level=region.level, step=region.step,
+                      targets=len(self.spec.targets))
+        space = self.spec.search_space()
+        corr = target_correlation(self.spec)
+        for _ in range(region.rounds):
+            u, d = self.unit_points(corr)
+            batch = method.sample_batch(region.batch, space, u, d)
+            if not len(batch):
+                break
+            self.evaluate([self.spec.values(x) for x in batch], "region")
 
     def _distance_at(self, u: np.ndarray) -> float:
         return self.evaluate([self.spec.values(u)], "refine")[0].distance
@@ -318,17 +346,37 @@ class Calibration:
                  options={"maxfev": self.spec.search.iterations, "xatol": 1e-3, "fatol": 1e-6})
 
 
+def target_correlation(spec: CalibrationSpec) -> np.ndarray:
+    """The fitted targets' error correlation R of the region statistic: ``region.correlation``, or the
+    identity (independent targets)."""
+    corr = spec.region.correlation
+    return np.asarray(corr, dtype=float) if corr is not None else np.eye(len(spec.targets))
+
+
+def region_losses(spec: CalibrationSpec, evaluations: list[Evaluation], corr: np.ndarray) -> np.ndarray:
+    """The region statistic D_R = z' R^-1 z of every evaluation (weights as in D; failed: FAILED_DISTANCE)."""
+    out = np.full(len(evaluations), FAILED_DISTANCE)
+    root_w = np.sqrt([t.weight for t in spec.targets])
+    for i, e in enumerate(evaluations):
+        if not e.failed and len(e.moments):
+            means = e.moments.mean()
+            z = np.array([(means[t.label] - t.observed) / t.scale for t in spec.targets]) * root_w
+            out[i] = float(region_statistic(z[None, :], corr)[0])
+    return out
+
+
 def distance_of(targets: tuple[Target, ...] | list[Target], means: Mapping[str, float]) -> float:
     """D = sum_i w_i ((m_i - observed_i) / s_i)^2 over the fitted targets."""
     return float(sum(t.weight * ((means[t.label] - t.observed) / t.scale) ** 2 for t in targets))
 
 
 def max_runs(spec: CalibrationSpec) -> int:
-    """Upper bound of the runs a calibration makes: base, global sample, refinement (repeats are free)."""
+    """Upper bound of the runs a calibration makes: base, global sample, refinement, region (repeats are free)."""
     search = spec.search
     refine = {"differential_evolution": search.population * search.iterations,
               "nelder-mead": search.starts * search.iterations, "none": 0}[search.refine]
-    return (1 + spec.n_global + refine) * spec.replications
+    region = 0 if spec.region.method == "none" else spec.region.batch * spec.region.rounds
+    return (1 + spec.n_global + refine + region) * spec.replications
 
 
 def calibrate(

@@ -1,18 +1,24 @@
 """What a calibration concludes and writes: fit, intervals, identifiability, scenario, report.
 
-* **Accepted set** (rejection ABC on the evaluated candidates): every candidate whose
-  distance is at or below the spec's acceptance threshold. A parameter's interval is the
-  range of its values over the accepted set: the values the targets cannot tell apart
-  from the best fit, among those the search tried. When no candidate is accepted (the
-  model cannot fit every target at once), the intervals come from the *near-best set*
-  instead, D <= D_min + the 95% chi-square quantile with as many degrees of freedom as free
-  parameters (the likelihood-ratio region around the best fit), and the report says so.
+* **Accepted set** (the fit test): every candidate whose distance is at or below the spec's
+  acceptance threshold (default the 95% chi-square quantile, df = fitted targets): none
+  accepted means the model cannot fit every target at once.
+* **Intervals** (the interval region, ``search_methods.region_cut``): a parameter's interval
+  is its range over the candidates whose region statistic D_R = z' R^-1 z (z the standardised
+  differences, R the targets' errors' correlation) is at most max(chi2_level(m), min D_R +
+  chi2_level(1)): the candidates the figures do not reject at level ``region.level`` (m the
+  fitted targets), or, when no candidate fits every target, the likelihood-ratio region. The
+  region stage walks its edges outward until candidates just beyond them are rejected; each
+  side of an interval says what bounds it (``bound_low``, ``bound_high``): "data" (a rejected
+  candidate within the resolution beyond it), "range" (the end of the searched range) or
+  "search" (neither: the budget ran out first, and the interval may be too short there).
 * **Identifiability** (global sample only, which is space-filling and does not depend on
   the targets): for each target and parameter, how many tolerances (or se) the target's
   simulated moment moves when the parameter crosses its whole range, from a least-squares
   fit of the moment on every parameter's position and its square, with the F test of the
   parameter's terms (:func:`identifiability`). A parameter is identified by a target when
-  |response| >= 1 and p < 0.05; a parameter identified by no target is flagged.
+  |response| >= 1 and p < 0.05; a parameter identified by no target, or whose interval spans
+  more than ``SHARE_MAX`` (half) of its range, is flagged not identified.
 * **Reach**: a target whose observed value lies outside the range of the means simulated
   at every candidate cannot be reached within the ranges searched; the report says so.
 """
@@ -29,12 +35,17 @@ import numpy as np
 import pandas as pd
 
 from ecopark.experiments.batch import _write_atomic
+from ecopark.experiments.calibration import region_losses, target_correlation
 from ecopark.experiments.calibration_spec import CalibrationSpec
 from ecopark.experiments.plots import _declaration
+from ecopark.experiments.search_methods import region_cut, region_edges
 from ecopark.metrics import RUN_METRICS, STEP_METRICS
 from ecopark.scenario import apply_overrides, load_scenario, read_scenario_data
 
 RESPONSE_MIN, P_MAX = 1.0, 0.05
+#: A parameter whose interval spans more than this share of its searched range is not identified,
+#: whatever the response table says: the targets leave most of its range acceptable.
+SHARE_MAX = 0.5
 
 
 @dataclass
@@ -43,28 +54,34 @@ class CalibrationResult:
 
     Attributes:
         best: the calibrated values of the free parameters (the candidate of least distance).
-        distance: its distance; ``threshold`` the acceptance distance.
-        interval_basis: the set the intervals come from: "accepted", or "near-best (D <= ...)" when
-            no candidate is accepted (points column ``in_set``).
-        parameters: one row per free parameter: base and calibrated value, accepted interval,
-            share of the range it covers, the targets that identify it, ``identified``.
+        distance: its distance; ``threshold`` the acceptance distance (the fit test);
+            ``threshold_region`` the cut of the interval region's statistic (``search_methods.region_cut``).
+        interval_basis: the set the intervals come from and which rule applied: D_R <= chi2_level(m) (the
+            figures' test) or D_R <= min D_R + chi2_level(1) (no candidate fits; points column ``in_set``).
+        parameters: one row per free parameter: base and calibrated value, interval, share of the
+            range it covers, what bounds each side (``bound_low``, ``bound_high``: "data", "range",
+            "search"), the targets that identify it, ``identified`` (by a target and share <= 0.5).
         targets: one row per target (fitted and holdout): observed, scale, before and after
             (mean and 95% interval over replications), range over the interval set, z, ``within``,
             ``reachable``.
         identifiability: change, response and p of each (target, parameter) from the global sample.
-        points: every candidate: id, stage, parameter values, moments (means), distance, accepted, in_set.
+        points: every candidate: id, stage, parameter values, moments (means), distance, accepted,
+            region_statistic (z' R^-1 z), in_set.
+        correlation: the fitted targets' correlation across seeds R used by the region statistic.
         folder: the output folder.
     """
 
     best: dict[str, Any]
     distance: float
     threshold: float
+    threshold_region: float
     interval_basis: str
     parameters: pd.DataFrame
     targets: pd.DataFrame
     identifiability: pd.DataFrame
     points: pd.DataFrame
     folder: Path
+    correlation: pd.DataFrame = field(default_factory=pd.DataFrame)
     files: list[Path] = field(default_factory=list)
 
 
@@ -150,13 +167,20 @@ def summarise(spec: CalibrationSpec, evaluations: list, out: Path) -> Calibratio
     by_id = {e.point: e for e in evaluations}
     base = by_id[int(points.loc[points["stage"] == "base", "point"].iloc[0])]
     best = by_id[int(points.loc[points["distance"].idxmin(), "point"])]
-    if points["accepted"].any():
-        basis, in_set = "accepted", points["accepted"]
-    else:
-        from scipy.stats import chi2
+    unit = np.column_stack([[free.position(float(v)) for v in points[f"param:{key}"]]
+                            for key, free in spec.free.items()])
+    in_box = np.all((unit >= -1e-9) & (unit <= 1 + 1e-9), axis=1)
+    corr = target_correlation(spec)
+    points["region_statistic"] = stat = region_losses(spec, evaluations, corr)
+    cut = region_cut(stat, spec.interval_level, len(spec.targets))
+    in_set = points["region_statistic"] <= cut
+    what = "z' R^-1 z" if spec.region.correlation is not None else "D"
+    from scipy.stats import chi2
 
-        cut = best.distance + float(chi2.ppf(0.95, len(spec.free)))
-        basis, in_set = f"near-best (D <= {cut:.4g}; no candidate accepted)", points["distance"] <= cut
+    rule = ("the figures' test" if cut == chi2.ppf(spec.interval_level, len(spec.targets))
+            else "the likelihood-ratio region: no candidate fits every target")
+    basis = f"interval region ({what} <= {cut:.4g}: {rule}; level {spec.interval_level:.0%})"
+    edges = region_edges(unit[in_box], stat[in_box], cut, spec.search_space().resolution)
     points["in_set"] = in_set
     accepted = points[in_set]
     ident = identifiability(spec, points)
@@ -186,16 +210,21 @@ def summarise(spec: CalibrationSpec, evaluations: list, out: Path) -> Calibratio
     targets = pd.DataFrame(rows)
 
     prow = []
-    for key, free in spec.free.items():
+    for (key, free), (bound_low, bound_high) in zip(spec.free.items(), edges, strict=True):
         values = accepted[f"param:{key}"]
         lo, hi = (float(values.min()), float(values.max())) if len(values) else (np.nan, np.nan)
         span = (free.position(hi) - free.position(lo)) if len(values) else np.nan
         ids = fitted_ident[(fitted_ident["parameter"] == key) & fitted_ident["identifies"]]["target"].tolist()
         prow.append({"parameter": key, "low": free.low, "high": free.high, "log": free.log,
                      "base": base.params[key], "calibrated": best.params[key], "interval_low": lo,
-                     "interval_high": hi, "interval_share_of_range": span, "identified_by": "; ".join(ids),
-                     "identified": bool(ids)})
+                     "interval_high": hi, "interval_share_of_range": span, "bound_low": bound_low,
+                     "bound_high": bound_high, "bounded_by_search": "search" in (bound_low, bound_high),
+                     "identified_by": "; ".join(ids),
+                     "identified": bool(ids) and bool(span <= SHARE_MAX)})
     return CalibrationResult(best=dict(best.params), distance=best.distance, threshold=spec.threshold,
+                             threshold_region=cut,
+                             correlation=pd.DataFrame(corr, index=[t.label for t in spec.targets],
+                                                      columns=[t.label for t in spec.targets]),
                              interval_basis=basis,
                              parameters=pd.DataFrame(prow), targets=targets, identifiability=ident, points=points,
                              folder=out)
@@ -258,10 +287,11 @@ def calibrated_scenario(spec: CalibrationSpec, result: CalibrationResult) -> str
     for r in result.targets.itertuples():
         head.append(f"#   {r.role} {r.target}: {r.observed:.4g} +/- {r.scale:.3g} ({r.scale_kind}) -> {r.after:.4g} "
                     f"[{r.after_low:.4g}, {r.after_high:.4g}]{'' if r.within else '  (outside)'}")
-    head += ["#", f"# Calibrated parameters (interval over the {result.interval_basis} set; base value):"]
+    head += ["#", f"# Calibrated parameters (interval over the {result.interval_basis}; base value):"]
     for r in result.parameters.itertuples():
         head.append(f"#   {r.parameter} = {r.calibrated:.6g} [{r.interval_low:.4g}, {r.interval_high:.4g}] "
-                    f"(base {r.base:.4g}){'' if r.identified else '  NOT IDENTIFIED by the targets'}")
+                    f"(base {r.base:.4g}){'' if r.identified else '  NOT IDENTIFIED by the targets'}"
+                    f"{'  (interval bounded by the search, not the data)' if r.bounded_by_search else ''}")
     for key, value in spec.fixed.items():
         head.append(f"# Fixed for the calibration: {key} = {_toml_value(value)}")
     load_scenario(label, {**spec.fixed, **result.best})  # the calibrated scenario is valid
@@ -313,7 +343,7 @@ def plots(spec: CalibrationSpec, result: CalibrationResult, out: Path) -> list[P
 
     p = result.points
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    colors = {"base": "tab:gray", "global": "tab:blue", "refine": "tab:orange"}
+    colors = {"base": "tab:gray", "global": "tab:blue", "refine": "tab:orange", "region": "tab:purple"}
     for stage, part in p.groupby("stage"):
         ax.scatter(part["point"], part["distance"], s=12, color=colors.get(stage), label=stage)
     ax.plot(p["point"], p["distance"].cummin(), color="k", lw=1, label="best so far")
@@ -335,7 +365,6 @@ def plots(spec: CalibrationSpec, result: CalibrationResult, out: Path) -> list[P
         ax.scatter(acc[f"param:{key}"], acc["distance"], s=14, color="tab:green",
                    label=result.interval_basis.split(" (")[0])
         ax.axvline(result.best[key], color="tab:blue", lw=1, label="calibrated")
-        ax.axhline(result.threshold, color="tab:green", ls="--", lw=1)
         if spec.free[key].log:
             ax.set_xscale("log")
         ax.set_yscale("log")
@@ -366,7 +395,7 @@ def markdown(spec: CalibrationSpec, result: CalibrationResult, manifest: dict[st
         "## Targets: observed vs simulated", "",
         "Simulated values are means over the replications with a 95% interval (1.96 standard errors); "
         "*before* is the base scenario, *after* the calibrated one; *set* is the range of the means over "
-        "the accepted (or near-best) candidates; z = (simulated - observed) / scale.", "",
+        "the candidates of the interval region; z = (simulated - observed) / scale.", "",
         "| role | target | observed ± scale | before [95%] | after [95%] | set | z before -> after | fits |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -390,19 +419,25 @@ def markdown(spec: CalibrationSpec, result: CalibrationResult, manifest: dict[st
     else:
         lines.append("Every target's observed value lies within the range of simulated values.")
     lines += ["", "## Parameters", "",
-              "The interval is the range of the parameter over the accepted candidates (rejection ABC on "
-              "the evaluated candidates; when none is accepted, over the near-best set D <= D_min + the 95% "
-              "chi-square quantile with df = free parameters): values the targets cannot tell apart from the "
-              "best fit. *share* is the "
-              "part of the searched range (on its search scale) the interval covers: near 1, the targets do not "
-              "constrain the parameter.", "",
-              "| parameter | range | base | calibrated | interval | share | identified by |",
-              "|---|---|---|---|---|---|---|"]
+              "The interval is the range of the parameter over the candidates whose region statistic "
+              "z' R^-1 z (z: the standardised differences of the fitted targets; R: their errors' correlation, "
+              "`region.correlation`; the identity when not given, and the statistic is then the distance D) "
+              f"is at most {result.threshold_region:.4g}: the larger of the {spec.interval_level:.0%} quantile of "
+              f"chi-square with {len(spec.targets)} degrees of freedom (the candidates the figures do not reject) and "
+              "the least statistic + the quantile with 1 degree of freedom (the likelihood-ratio region, for when no "
+              "candidate fits every target; docs/calibration.md). *bounded by* says what ends each "
+              "side: *data* (a candidate just beyond it was rejected), *range* (the end of the searched range), "
+              "*search* (neither: the region stage's budget ran out first or it was not run, so the interval may "
+              "be too short there). *share* is the part of the searched range (on its search scale) the interval "
+              f"covers; above {SHARE_MAX:g} the parameter is not identified.", "",
+              "| parameter | range | base | calibrated | interval | bounded by (low, high) | share | identified by |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in prm.itertuples():
         scale = ", log" if r.log else ""
         lines.append(f"| `{r.parameter}` | [{_fmt(r.low)}, {_fmt(r.high)}{scale}] | {_fmt(r.base)} | "
                      f"**{_fmt(r.calibrated)}** | [{_fmt(r.interval_low)}, {_fmt(r.interval_high)}] | "
-                     f"{_fmt(r.interval_share_of_range)} | {r.identified_by or '**not identified**'} |")
+                     f"{r.bound_low}, {r.bound_high} | {_fmt(r.interval_share_of_range)} | "
+                     f"{_identified_cell(r)} |")
     lines += ["", "## Identifiability (global sample)", "",
               f"Response: how many tolerances (or se) a target moves when the parameter crosses its whole range, "
               f"the others held (least-squares fit of the target on every parameter's position and its square "
@@ -414,13 +449,32 @@ def markdown(spec: CalibrationSpec, result: CalibrationResult, manifest: dict[st
     for label, part in result.identifiability.groupby("target", sort=False):
         cells = [f"{r.response:+.2f} (p {r.p:.2g}){' ✓' if r.identifies else ''}" for r in part.itertuples()]
         lines.append(f"| {label}{'' if part['fitted'].iloc[0] else ' (holdout)'} | " + " | ".join(cells) + " |")
-    flagged = prm[~prm["identified"]]["parameter"].tolist()
+    flagged = prm[prm["identified_by"] == ""]["parameter"].tolist()
     if flagged:
         lines += ["", "**Warning**: not identified by any fitted target: " + ", ".join(f"`{k}`" for k in flagged)
                   + ". Its calibrated value is arbitrary within its interval; fix it, or add a target it moves."]
+    wide = prm[(prm["identified_by"] != "") & ~prm["identified"]]["parameter"].tolist()
+    if wide:
+        lines += ["", "**Warning**: not identified, though a target responds to it: " + ", ".join(
+            f"`{k}`" for k in wide) + f": its interval spans more than {SHARE_MAX:.0%} of its range (the targets "
+                  "leave most of it acceptable). Fix it from other evidence, or add a target it moves."]
+    short = prm[prm["bounded_by_search"]]["parameter"].tolist()
+    if short:
+        lines += ["", "**Warning**: bounded by the search, not the data: " + ", ".join(f"`{k}`" for k in short)
+                  + ". The region stage's budget ran out (or it was not run) before a rejected candidate was "
+                  "found just beyond that side; the interval may be too short there. Raise `region.rounds` or "
+                  "`region.batch` and run again (a resumed calibration reuses every run made)."]
     lines += ["", "## Figures", "", "![fit](fit.png)", "", "![distance over the search](distance.png)", "",
               "![distance against each parameter](parameters.png)", ""]
     return "\n".join(lines)
+
+
+def _identified_cell(r: Any) -> str:
+    if not r.identified_by:
+        return "**not identified**"
+    if not r.identified:
+        return f"{r.identified_by}; **not identified** (interval over {SHARE_MAX:.0%} of the range)"
+    return r.identified_by
 
 
 def write(spec: CalibrationSpec, evaluations: list, out: Path, manifest: dict[str, Any]) -> CalibrationResult:
@@ -442,6 +496,8 @@ def write(spec: CalibrationSpec, evaluations: list, out: Path, manifest: dict[st
     _write_atomic(report, lambda p: p.write_text(text_md))
     files.append(report)
     manifest.update(best=result.best, distance=result.distance, threshold=result.threshold,
-                    accepted=int(result.points["accepted"].sum()), files=[p.name for p in files])
+                    accepted=int(result.points["accepted"].sum()), interval_basis=result.interval_basis,
+                    bounded_by_search=result.parameters.loc[result.parameters["bounded_by_search"],
+                                                            "parameter"].tolist(), files=[p.name for p in files])
     result.files = files
     return result

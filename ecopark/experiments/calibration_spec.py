@@ -22,6 +22,14 @@ A spec is a TOML file (or a dict) like::
     population = 8
     iterations = 4
 
+    [region]                      # after the search: the interval region's edges, walked until rejected
+    method = "expand"             # or "none" (intervals then bounded by the candidates the search tried)
+    level = 0.95                  # nominal coverage of each parameter's interval
+    batch = 8                     # candidates per round
+    rounds = 6                    # rounds at most (the budget)
+    resolution = 0.02             # an edge is found when a rejected candidate lies this close beyond it
+    correlation = [[1.0, 0.3], [0.3, 1.0]]   # the targets' errors' correlation (omit: independent)
+
     [[targets]]                   # fitted: the distance is built from these
     metric = "reuse_rate_mass_total"    # a run metric ...
     observed = 0.784
@@ -54,6 +62,7 @@ from typing import Any
 
 import numpy as np
 
+from ecopark.experiments.search_methods import SearchSpace, make
 from ecopark.experiments.spec import check_override, read_spec_table
 from ecopark.metrics import RUN_METRICS, STEP_METRICS
 from ecopark.scenario import _split_index, load_scenario
@@ -154,6 +163,24 @@ class SearchSpec:
 
 
 @dataclass(frozen=True)
+class RegionSpec:
+    method: str = param("expand", choices=("expand", "none"),
+                        doc="region stage (search_methods.SEARCH_METHODS): walk the interval region's edges "
+                            "outward until rejected, or none")
+    level: float = param(0.95, lo=0.5, hi=0.999, doc="nominal coverage of each parameter's interval: the region is "
+                                                     "D <= D_min + chi-square quantile(level, df 1)")
+    batch: int = param(8, lo=1, hi=10_000, doc="region stage: candidates per round")
+    rounds: int = param(6, lo=0, hi=1000, doc="region stage: rounds at most (budget batch x rounds candidates)")
+    resolution: float = param(0.02, lo=1e-4, hi=0.5, doc="region stage: share of a range within which a rejected "
+                                                         "candidate beyond an edge bounds the interval")
+    step: float = param(0.1, lo=1e-4, hi=1.0, doc="region stage: first step beyond an edge, as a share of the "
+                                                 "range")
+    correlation: list[list[float]] | None = param(None, doc="correlation of the fitted targets' errors (a matrix, "
+                                                           "targets in order; omit: independent): the region "
+                                                           "statistic is z' R^-1 z")
+
+
+@dataclass(frozen=True)
 class CalibrationSpec:
     scenario: str = param("generic", doc="preset name or scenario TOML file")
     steps: int = param(120, lo=1, hi=2400, unit="months", doc="steps per run")
@@ -164,6 +191,7 @@ class CalibrationSpec:
     fixed: dict[str, Any] = param({}, doc="dotted parameter path -> value, applied to every candidate")
     free: dict[str, FreeParameter] = param({}, doc="dotted parameter path -> range searched")
     search: SearchSpec = param(SearchSpec(), doc="global sample and refinement")
+    region: RegionSpec = param(RegionSpec(), doc="after the search: the interval region's edges")
     targets: list[Target] = param([], doc="figures fitted")
     holdout: list[Target] = param([], doc="figures reported beside the fit, never fitted")
     source: str = field(default="<dict>", compare=False)
@@ -211,6 +239,8 @@ class CalibrationSpec:
                 and self.search.population > self.n_global:
             raise ConfigError("search.population", f"{self.search.population} exceeds the {self.n_global} points "
                                                    "of the global stage it starts from; lower it or raise search.n")
+        if self.region.correlation is not None:
+            check_correlation(self.region.correlation, len(self.targets))
         if self.search.refine == "nelder-mead" and self.search.starts > self.n_global:
             raise ConfigError("search.starts", f"{self.search.starts} exceeds the {self.n_global} global points")
 
@@ -232,14 +262,20 @@ class CalibrationSpec:
 
         return float(chi2.ppf(0.95, len(self.targets)))
 
-    def unit_sample(self) -> np.ndarray:
-        """The global stage's points in the unit cube [0, 1]^d, fixed by the seed."""
-        from scipy.stats import qmc
+    @property
+    def interval_level(self) -> float:
+        """Nominal coverage of each parameter's interval (``region.level``)."""
+        return self.region.level
 
-        d = len(self.free)
-        if self.search.sample == "sobol":
-            return qmc.Sobol(d, scramble=True, seed=self.seed).random_base2(int(math.log2(self.n_global)))
-        return qmc.LatinHypercube(d, seed=self.seed).random(self.search.n)
+    def search_space(self) -> SearchSpace:
+        """The unit box with each parameter's resolution (at least one whole number for an integer key)."""
+        res = [max(self.region.resolution, 1.0 / (f.high - f.low) if f.integer else 0.0) for f in self.free.values()]
+        return SearchSpace(np.array(res))
+
+    def unit_sample(self) -> np.ndarray:
+        """The global stage's points in the unit cube [0, 1]^d, fixed by the seed (``search.sample``'s method)."""
+        return make(self.search.sample, seed=self.seed).sample_batch(self.search.n, self.search_space(),
+                                                                     np.empty((0, len(self.free))), np.empty(0))
 
     def values(self, u: np.ndarray) -> dict[str, float | int]:
         """Parameter values (dotted path -> value) at unit-cube position ``u``."""
@@ -249,6 +285,18 @@ class CalibrationSpec:
         """The free parameters' values in the base scenario (with [fixed] applied): the uncalibrated park."""
         data = load_scenario(load_scenario(self.scenario), self.fixed).to_dict()
         return {key: base_value_of(data, key) for key in self.free}
+
+
+def check_correlation(matrix: list[list[float]], m: int) -> None:
+    """A correlation matrix of the m fitted targets: square, symmetric, unit diagonal, positive definite."""
+    corr = np.asarray(matrix, dtype=float)
+    if corr.shape != (m, m):
+        raise ConfigError("region.correlation", f"expected a {m} x {m} matrix (one row per fitted target), "
+                                                f"got shape {corr.shape}")
+    if not np.allclose(corr, corr.T) or not np.allclose(np.diag(corr), 1.0) or np.abs(corr).max() > 1 + 1e-9:
+        raise ConfigError("region.correlation", "must be symmetric with 1 on the diagonal and entries in [-1, 1]")
+    if np.linalg.eigvalsh(corr).min() <= 1e-9:
+        raise ConfigError("region.correlation", "must be positive definite (no target a combination of others)")
 
 
 def base_value_of(data: Mapping[str, Any], key: str) -> Any:
