@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench docs validate clean
+.PHONY: run test lint bench docs validate regression clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ bench: $(STAMP)
 ## regenerate docs/metrics.md and docs/scenario.md from the code
 docs: $(STAMP)
 	$(BIN)/python -m ecopark.reference docs
+
+## rewrite the regression reference (tests/regression_reference.json.gz) after an intended change of the economics
+regression: $(STAMP)
+	$(BIN)/python -m ecopark.regression refresh
 
 ## regenerate docs/validation.md: theory checks, policy directions, presets vs the documents (a few minutes)
 validate: $(STAMP)
