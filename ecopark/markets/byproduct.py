@@ -74,8 +74,30 @@ ENCOUNTER_CHUNK_CELLS = 1 << 20
 ENCOUNTER_CACHE_CELLS = 1 << 22
 
 
+#: Annuity factors of scalar (rate, months) already computed: a run asks for the same few
+#: thousand times (each firm's hurdle rate, each bank's rates, each tenor).
+_ANNUITY_CACHE: dict[tuple[float, int], np.float64] = {}
+_ANNUITY_CACHE_SIZE = 100_000
+
+
 def annuity_factor(rate_year, months: int):
-    """Monthly payment per yuan of capex repaid over ``months`` at annual rate ``rate_year``."""
+    """Monthly payment per yuan of capex repaid over ``months`` at annual rate ``rate_year``:
+    i / (1 - (1 + i)^-months) with i = rate_year / 12, 1 / months where i <= 0.
+
+    Arrays broadcast; a scalar rate and whole months give a numpy scalar, looked up in a cache
+    (the same value the array formula gives, bit for bit)."""
+    if isinstance(rate_year, (float, int, np.floating)) and isinstance(months, (int, np.integer)):
+        key = (float(rate_year), int(months))
+        factor = _ANNUITY_CACHE.get(key)
+        if factor is None:
+            if len(_ANNUITY_CACHE) >= _ANNUITY_CACHE_SIZE:
+                _ANNUITY_CACHE.clear()
+            factor = _ANNUITY_CACHE[key] = _annuity_array(rate_year, months)[()]
+        return factor
+    return _annuity_array(rate_year, months)
+
+
+def _annuity_array(rate_year, months) -> np.ndarray:
     i = np.asarray(rate_year, dtype=float) / 12.0
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = i / (1.0 - (1.0 + i) ** -months)
@@ -632,8 +654,8 @@ class ByproductMarket:
             sup, supply, rec, demand = rows[s_open], supply_all[s_open, k], rows[r_open], demand_all[r_open, k]
             values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k])
             rate = (firms.discount_rate[sup][:, None] + firms.discount_rate[rec][None, :]) / 2
-            capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity_factor(
-                rate, self.spec.contract_months)
+            annuity = annuity_factor(rate, self.spec.contract_months)
+            capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
             q = np.minimum(supply[:, None], demand[None, :])
             surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
             feasible = (values["dist"] <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
@@ -651,7 +673,7 @@ class ByproductMarket:
                 feasible &= self.known[np.ix_(sup, rec)]
             # a receiver qualifies a source it has not traded with (trials, tests, certification)
             qualification = self.stream["qualification_cost"][k] * ~self._familiar(sup, rec)
-            surplus = surplus - qualification * annuity_factor(rate, self.spec.contract_months) / q
+            surplus = surplus - qualification * annuity / q
             values["capex_month"] = capex_month
             values["qualification"] = qualification
             yield k, sup, rec, supply, demand, np.where(feasible, surplus, np.nan), values
