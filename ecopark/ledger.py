@@ -20,6 +20,7 @@ parameters are bounded (:data:`MAX_YUAN` and the like) so that ordinary runs sta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -28,6 +29,9 @@ import pandas as pd
 from ecopark.schema import ConfigError
 
 PARTIES = ("enterprise", "operator", "bank", "government", "outside")
+_PARTY_INDEX = {party: i for i, party in enumerate(PARTIES)}
+_SCALARS = (float, int, np.floating, np.integer)
+_INTEGERS = (int, np.integer)
 
 #: Kinds of money transfer, with who usually pays whom. The one list of them.
 MONEY_KINDS: dict[str, str] = {
@@ -203,25 +207,42 @@ class Ledger:
         k = self._kind_index.get(kind)
         if k is None:
             raise KeyError(f"unknown transfer kind {kind!r}; known: {', '.join(self.kinds)}")
+        if (isinstance(amount, _SCALARS) and isinstance(payer, _INTEGERS) and isinstance(payee, _INTEGERS)
+                and not isinstance(amount, bool)):  # one transfer of plain numbers: no arrays at all
+            scaled = float(amount) * self.scale
+            if not math.isfinite(scaled) or round(scaled) < 0:
+                raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
+            units = round(scaled)  # half to even, as np.rint
+            self._count(kind, float(units))
+            return self._book_one(k, int(payer), int(payee), units)
         units = np.rint(np.asarray(amount, dtype=float) * self.scale)
-        if not np.isfinite(units).all() or (units < 0).any():
-            raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
+        total = float(units.sum())  # finite only if every amount is (inf + x = inf, inf - inf = nan)
+        if not math.isfinite(total) or (units.size and units.min() < 0):
+            if not np.isfinite(units).all() or (units < 0).any():  # else finite amounts whose sum overflows:
+                raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")  # _count says so
         payer, payee = np.asarray(payer, dtype=np.int64), np.asarray(payee, dtype=np.int64)
         if units.ndim == payer.ndim == payee.ndim == 0:  # one transfer: plain indexing
-            self._count(kind, float(units))
+            self._count(kind, total)
             return self._book_one(k, int(payer), int(payee), int(units))
         if not payer.shape == payee.shape == units.shape:
-            payer, payee, units = np.broadcast_arrays(payer, payee, units)
+            if not payer.ndim and payee.shape == units.shape:  # one payer (np.full is cheaper than broadcasting)
+                payer = np.full(units.shape, payer)
+            elif not payee.ndim and payer.shape == units.shape:  # one payee
+                payee = np.full(units.shape, payee)
+            else:
+                payer, payee, units = np.broadcast_arrays(payer, payee, units)
+                total = float(units.sum())
         payer, payee = payer.ravel(), payee.ravel()
-        self._count(kind, float(units.sum()))
-        units = units.ravel().astype(np.int64)
-        if not units.any():
+        self._count(kind, total)
+        if total == 0.0:  # every amount is 0 (none is negative)
             return 0.0
+        units = units.ravel().astype(np.int64)
         np.subtract.at(self._balance, payer, units)
         np.add.at(self._balance, payee, units)
         np.add.at(self._paid[:, k], payer, units)
         np.add.at(self._received[:, k], payee, units)
-        np.add.at(self._step_flows()[k], (self._party[payer], self._party[payee]), units)
+        n_parties = len(PARTIES)
+        np.add.at(self._step_flows()[k].reshape(-1), self._party[payer] * n_parties + self._party[payee], units)
         self._run_total = None
         return int(units.sum()) / self.scale
 
@@ -297,10 +318,10 @@ class Ledger:
                 return 0.0
         block = flows[k]
         if payer_party is not None:
-            block = block[PARTIES.index(payer_party)]
+            block = block[_PARTY_INDEX[payer_party]]
         if payee_party is not None:
-            block = block[..., PARTIES.index(payee_party)]
-        return int(np.sum(block)) / self.scale
+            block = block[..., _PARTY_INDEX[payee_party]]
+        return int(block.sum()) / self.scale
 
     def summary(self) -> pd.DataFrame:
         """Totals over the run by kind, payer party and payee party (non-zero rows)."""
