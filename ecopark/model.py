@@ -74,7 +74,7 @@ from ecopark.markets.carbon import CarbonMarket
 from ecopark.markets.credit import CreditMarket
 from ecopark.markets.secured_lending import SecuredLending
 from ecopark.policies import Policy
-from ecopark.records import StepRecorder
+from ecopark.recorder import StepRecorder
 from ecopark.scenario import Scenario, load_scenario
 from ecopark.schema import ConfigError
 

@@ -4,20 +4,14 @@ Links (``markets/contracts.py``) and loans (``markets/credit.py``) are kept as o
 array per field, one row per record ever made, so that the monthly work on them is
 vectorised. :class:`RecordTable` holds the arrays, grows them by doubling and turns them
 into a DataFrame; each subclass declares its fields (name -> (dtype, meaning)).
-:class:`StepRecorder` records the model's step metrics.
 """
 
 from __future__ import annotations
 
-import types
-from copy import deepcopy
 from typing import ClassVar
 
-import mesa
 import numpy as np
 import pandas as pd
-
-_NUMBERS = (float, int, np.number, np.bool_)
 
 
 class RecordTable:
@@ -48,24 +42,3 @@ class RecordTable:
     def frame(self) -> pd.DataFrame:
         """All records as a DataFrame, one column per field."""
         return pd.DataFrame({name: getattr(self, name)[: self.n] for name in self.FIELDS})
-
-
-class StepRecorder(mesa.DataCollector):
-    """The model's DataCollector of step metrics: Mesa's, recording model reporters (plain
-    functions of the model) without Mesa's per-value deepcopy where the value is a number
-    (immutable: the copy changes nothing but the time it takes). Everything else, including
-    ``model_vars`` and ``get_model_vars_dataframe``, is Mesa's."""
-
-    def collect(self, model) -> None:
-        """Record every model reporter's value for this step."""
-        if self.agent_reporters or self.agenttype_reporters or not all(
-                isinstance(r, types.FunctionType) for r in self.model_reporters.values()):
-            super().collect(model)  # anything but plain functions of the model: Mesa's own
-            return
-        if not self._validated:
-            for name, reporter in self.model_reporters.items():
-                self._validate_model_reporter(name, reporter, model)
-        model_vars = self.model_vars
-        for var, reporter in self.model_reporters.items():
-            value = reporter(model)
-            model_vars[var].append(value if isinstance(value, _NUMBERS) else deepcopy(value))
