@@ -206,6 +206,7 @@ class ByproductMarket:
         cat = model.catalogue
         self.links = LinkBook()
         self.known = np.zeros((0, 0), dtype=bool)
+        self.familiar = np.zeros((0, 0), dtype=bool)  # the pair has agreed a link before (either way round)
         self.trust = np.zeros(0)
         self.linked = np.zeros(0, dtype=bool)  # firm has ever been in a link
         self.built: set[tuple[int, int, int]] = set()  # (supplier, receiver, stream) with infrastructure
@@ -235,9 +236,10 @@ class ByproductMarket:
         old = len(self.trust)
         if n <= old:
             return
-        known = np.zeros((n, n), dtype=bool)
-        known[:old, :old] = self.known
-        self.known = known
+        for name in ("known", "familiar"):
+            grown = np.zeros((n, n), dtype=bool)
+            grown[:old, :old] = getattr(self, name)
+            setattr(self, name, grown)
         self.trust = np.r_[self.trust, np.full(n - old, self.spec.initial_trust)]
         self.linked = np.r_[self.linked, np.zeros(n - old, dtype=bool)]
         pad = np.zeros((n - old, self.year_generated.shape[1]))
@@ -670,7 +672,7 @@ class ByproductMarket:
             i, j = at_s[barred_s], at_r[barred_r]
             feasible[i[(i >= 0) & (j >= 0)], j[(i >= 0) & (j >= 0)]] = False
             if not visible_all:
-                feasible &= self.known[np.ix_(sup, rec)]
+                feasible &= self.known[sup][:, rec]
             # a receiver qualifies a source it has not traded with (trials, tests, certification)
             qualification = self.stream["qualification_cost"][k] * ~self._familiar(sup, rec)
             surplus = surplus - qualification * annuity / q
@@ -679,19 +681,9 @@ class ByproductMarket:
             yield k, sup, rec, supply, demand, np.where(feasible, surplus, np.nan), values
 
     def _familiar(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
-        """(S, R) bool: supplier sup[i] and receiver rec[j] have traded before (either way round)."""
-        familiar = np.zeros((len(sup), len(rec)), dtype=bool)
-        if not self.bargaining.partners:
-            return familiar
-        pairs = np.array(sorted(self.bargaining.partners))
-        n = self.model.firms.n
-        at_s, at_r = np.full(n, -1), np.full(n, -1)
-        at_s[sup], at_r[rec] = np.arange(len(sup)), np.arange(len(rec))
-        for a, b in ((pairs[:, 0], pairs[:, 1]), (pairs[:, 1], pairs[:, 0])):
-            i, j = at_s[a], at_r[b]
-            ok = (i >= 0) & (j >= 0)
-            familiar[i[ok], j[ok]] = True
-        return familiar
+        """(S, R) bool: supplier sup[i] and receiver rec[j] have traded before (either way round):
+        the pairs of ``Bargaining.partners``, kept as a matrix by :meth:`form`."""
+        return self.familiar[sup][:, rec]
 
     def form(self, k: int, s: int, r: int, q: float, v: dict[str, float], fee: float) -> bool:
         """Price a matched pair, negotiate, check both sides' NPV and financing, and sign.
@@ -769,6 +761,7 @@ class ByproductMarket:
         if not built:
             self.built.add((s, r, k))
         self.bargaining.traded(s, r)
+        self.familiar[s, r] = self.familiar[r, s] = True
         self.linked[[s, r]] = True
         start = model.steps + delay
         self.links.add(
