@@ -641,7 +641,9 @@ class ByproductMarket:
 
         A generator: stream k's candidates are computed after the links of the streams before
         it have formed (they make pairs known and use subsidy budgets). Links of one stream do
-        not change another's open quantities, so those are computed once for the month.
+        not change another's open quantities, so those are computed once for the month. A stream
+        with no pair that is known (without the platform), feasible and of positive surplus is
+        skipped: neither matcher would match anything in it.
         """
         rows, supply_all, demand_all = self.open_quantities()
         floor, unit = self.spec.min_quantity, self.unit_values()
@@ -649,11 +651,15 @@ class ByproductMarket:
         firms, links = self.model.firms, self.links
         fee = self.model.policy("platform").params.fee if visible_all else 0.0
         live, n = links.live, firms.n
-        for k in range(len(self.piped)):
-            s_open, r_open = supply_all[:, k] >= floor, demand_all[:, k] >= floor
-            if not s_open.any() or not r_open.any():
-                continue
+        supply_open, demand_open = supply_all >= floor, demand_all >= floor
+        either = supply_open.any(axis=0) & demand_open.any(axis=0)
+        for k in np.flatnonzero(either).tolist():
+            s_open, r_open = supply_open[:, k], demand_open[:, k]
             sup, supply, rec, demand = rows[s_open], supply_all[s_open, k], rows[r_open], demand_all[r_open, k]
+            if not visible_all:
+                known = self.known[sup][:, rec]
+                if not known.any():
+                    continue
             values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k])
             rate = (firms.discount_rate[sup][:, None] + firms.discount_rate[rec][None, :]) / 2
             annuity = annuity_factor(rate, self.spec.contract_months)
@@ -672,10 +678,12 @@ class ByproductMarket:
             i, j = at_s[barred_s], at_r[barred_r]
             feasible[i[(i >= 0) & (j >= 0)], j[(i >= 0) & (j >= 0)]] = False
             if not visible_all:
-                feasible &= self.known[sup][:, rec]
+                feasible &= known
             # a receiver qualifies a source it has not traded with (trials, tests, certification)
             qualification = self.stream["qualification_cost"][k] * ~self._familiar(sup, rec)
             surplus = surplus - qualification * annuity / q
+            if not (feasible & (surplus > 0)).any():
+                continue
             values["capex_month"] = capex_month
             values["qualification"] = qualification
             yield k, sup, rec, supply, demand, np.where(feasible, surplus, np.nan), values
