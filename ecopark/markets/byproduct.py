@@ -187,8 +187,8 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
         si, ri = si[order], ri[order]
         q = held[si, ri]
         cum = np.cumsum(q)
-        group_start = np.r_[0, np.flatnonzero(np.diff(ri)) + 1]
-        offset = np.repeat(cum[group_start] - q[group_start], np.diff(np.r_[group_start, len(ri)]))
+        group_start = np.concatenate(([0], np.flatnonzero(np.diff(ri)) + 1))
+        offset = np.repeat(cum[group_start] - q[group_start], np.diff(np.concatenate((group_start, [len(ri)]))))
         accepted = np.clip(demand[ri] - (cum - q - offset), 0.0, q)
         accepted[accepted <= tol] = 0.0
         held[si, ri] = accepted
@@ -240,8 +240,8 @@ class ByproductMarket:
             grown = np.zeros((n, n), dtype=bool)
             grown[:old, :old] = getattr(self, name)
             setattr(self, name, grown)
-        self.trust = np.r_[self.trust, np.full(n - old, self.spec.initial_trust)]
-        self.linked = np.r_[self.linked, np.zeros(n - old, dtype=bool)]
+        self.trust = np.concatenate((self.trust, np.full(n - old, self.spec.initial_trust)))
+        self.linked = np.concatenate((self.linked, np.zeros(n - old, dtype=bool)))
         pad = np.zeros((n - old, self.year_generated.shape[1]))
         self.year_generated = np.vstack([self.year_generated, pad])
         self.year_delivered = np.vstack([self.year_delivered, pad])
@@ -370,7 +370,7 @@ class ByproductMarket:
             fund.pay("posted_price_topup", acc_r, topup)
 
         fee_half = links.fee[live] / 2
-        ledger.transfer("platform_fee", np.r_[acc_s, acc_r], op, np.r_[fee_half, fee_half])
+        ledger.transfer("platform_fee", np.concatenate((acc_s, acc_r)), op, np.concatenate((fee_half, fee_half)))
         quota = self._quota_avoided(live, delivered)
         # the carbon value of the avoided emissions counts for the credited side at what it can
         # realise (CarbonMarket.value_per_tonne): allowances saved, tax avoided, or pool payouts to come
@@ -389,8 +389,8 @@ class ByproductMarket:
         # the commission is a share of the realised net surplus S (after both capex annuities and fees)
         commission = links.commission[live] * np.maximum(
             op_s + op_r - links.annuity_supplier[live] - links.annuity_receiver[live], 0.0)
-        ledger.transfer("operator_commission", np.r_[acc_s, acc_r], op, np.r_[beta * commission,
-                                                                            (1 - beta) * commission])
+        ledger.transfer("operator_commission", np.concatenate((acc_s, acc_r)), op,
+                        np.concatenate((beta * commission, (1 - beta) * commission)))
         op_s -= beta * commission
         op_r -= (1 - beta) * commission
         lost_tax = delivered * self._rates("landfill_tax", "rates")[k]
@@ -526,7 +526,7 @@ class ByproductMarket:
         live = self.links.live
         if len(live) and spec.referral_rate > 0:
             s, r = self.links.supplier[live], self.links.receiver[live]
-            adj = sparse.coo_matrix((np.ones(2 * len(live)), (np.r_[s, r], np.r_[r, s])),
+            adj = sparse.coo_matrix((np.ones(2 * len(live)), (np.concatenate((s, r)), np.concatenate((r, s)))),
                                     shape=self.known.shape).tocsr()
             two = (adj @ adj).tocoo()
             keep = (two.row != two.col) & (rng.random(len(two.row)) < spec.referral_rate)
