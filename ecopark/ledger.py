@@ -303,6 +303,16 @@ class Ledger:
         out = self._received[account, self._kind_index[kind]] / self.scale
         return float(out) if np.ndim(out) == 0 else out
 
+    def net_received(self, account, kinds) -> np.ndarray:
+        """Cumulative received - paid by account(s) over ``kinds``, summed kind by kind in their
+        order (the float sum of ``received(account, k) - paid(account, k)``), in ``unit``."""
+        index = [self._kind_index[k] for k in kinds]
+        account = np.asarray(account)
+        if not index:
+            return np.zeros(account.shape)
+        net = self._received[account][..., index] / self.scale - self._paid[account][..., index] / self.scale
+        return np.cumsum(net, axis=-1)[..., -1] + 0.0
+
     def flow(self, kind: str, payer_party: str | None = None, payee_party: str | None = None,
              step: int | None = None) -> float:
         """Total moved under ``kind`` between two parties (None: any), in one step or all."""
