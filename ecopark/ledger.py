@@ -221,9 +221,9 @@ class Ledger:
             if not np.isfinite(units).all() or (units < 0).any():  # else finite amounts whose sum overflows:
                 raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")  # _count says so
         payer, payee = np.asarray(payer, dtype=np.int64), np.asarray(payee, dtype=np.int64)
-        if units.ndim == payer.ndim == payee.ndim == 0:  # one transfer: plain indexing
+        if units.size == payer.size == payee.size == 1:  # one transfer: plain indexing
             self._count(kind, total)
-            return self._book_one(k, int(payer), int(payee), int(units))
+            return self._book_one(k, int(payer.reshape(-1)[0]), int(payee.reshape(-1)[0]), int(units.reshape(-1)[0]))
         if not payer.shape == payee.shape == units.shape:
             if not payer.ndim and payee.shape == units.shape:  # one payer (np.full is cheaper than broadcasting)
                 payer = np.full(units.shape, payer)
