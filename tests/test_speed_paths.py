@@ -1,0 +1,69 @@
+"""The speed paths of issue 28 give what the general code gives (regression reference: test_regression.py)."""
+
+from __future__ import annotations
+
+import types
+
+import mesa
+import numpy as np
+import pytest
+
+from ecopark.markets import byproduct
+from ecopark.markets.byproduct import annuity_factor
+from ecopark.model import ParkModel
+from ecopark.recorder import StepRecorder
+
+
+def _annuity_before_the_cache(rate_year, months):
+    """annuity_factor as it was before issue 28 (the formula on 0-d arrays for a scalar call)."""
+    i = np.asarray(rate_year, dtype=float) / 12.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = i / (1.0 - (1.0 + i) ** -months)
+    return np.where(i > 0, factor, 1.0 / months)
+
+
+def test_a_scalar_annuity_factor_is_the_formulas_value_bit_for_bit():
+    rates = np.random.default_rng(5).uniform(-0.05, 0.4, 300)
+    byproduct._ANNUITY_CACHE.clear()
+    for _ in range(2):  # computed, then from the cache
+        for rate in rates:
+            for m in (1, 12, 60, 120, 240):
+                value = annuity_factor(float(rate), m)
+                assert value == _annuity_before_the_cache(float(rate), m) and np.ndim(value) == 0
+                assert annuity_factor(np.float64(rate), np.int64(m)) == value
+    table = annuity_factor(rates[:, None], np.array([12, 120])[None, :])  # arrays: the formula as it was
+    assert (table == _annuity_before_the_cache(rates[:, None], np.array([12, 120])[None, :])).all()
+    assert annuity_factor(0.0, 120) == 1 / 120 and annuity_factor(-0.01, 12) == 1 / 12
+    i = 0.12 / 12
+    assert annuity_factor(0.12, 120) == pytest.approx(i / (1 - (1 + i) ** -120), rel=1e-15)
+
+
+def test_the_step_recorder_records_what_mesas_datacollector_records():
+    model = ParkModel("qinzhou", seed=3)
+    for _ in range(4):
+        model.step()
+    assert isinstance(model.datacollector, StepRecorder)
+    reporters = model.datacollector.model_reporters
+    plain = mesa.DataCollector(model_reporters=reporters)
+    ours = StepRecorder(model_reporters=reporters)
+    plain.collect(model)
+    ours.collect(model)
+    assert {k: v for k, v in ours.model_vars.items()} == {k: v for k, v in plain.model_vars.items()}
+    assert len(ours.model_vars) == len(reporters) > 50
+
+
+def test_the_step_recorder_copies_values_that_are_not_numbers():
+    model = ParkModel("qinzhou", seed=3)
+    shared = [1, 2]
+
+    def listing(m: ParkModel) -> list[int]:
+        return shared
+
+    recorder = StepRecorder(model_reporters={"listing": listing, "attribute": "seed"})
+    recorder.collect(model)  # a string reporter: Mesa's own collect
+    assert recorder.model_vars["attribute"] == [3]
+    recorder = StepRecorder(model_reporters={"listing": listing})
+    assert isinstance(listing, types.FunctionType)
+    recorder.collect(model)
+    shared.append(3)
+    assert recorder.model_vars["listing"] == [[1, 2]]
