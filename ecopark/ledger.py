@@ -224,27 +224,40 @@ class Ledger:
         if units.size == payer.size == payee.size == 1:  # one transfer: plain indexing
             self._count(kind, total)
             return self._book_one(k, int(payer.reshape(-1)[0]), int(payee.reshape(-1)[0]), int(units.reshape(-1)[0]))
-        if not payer.shape == payee.shape == units.shape:
-            if not payer.ndim and payee.shape == units.shape:  # one payer (np.full is cheaper than broadcasting)
-                payer = np.full(units.shape, payer)
-            elif not payee.ndim and payer.shape == units.shape:  # one payee
-                payee = np.full(units.shape, payee)
-            else:
-                payer, payee, units = np.broadcast_arrays(payer, payee, units)
-                total = float(units.sum())
-        payer, payee = payer.ravel(), payee.ravel()
+        one_payer = not payer.ndim and payee.shape == units.shape  # one side's account given once: its
+        one_payee = not payee.ndim and payer.shape == units.shape  # booking is one sum (integers: the same)
+        if not (one_payer or one_payee or payer.shape == payee.shape == units.shape):
+            payer, payee, units = np.broadcast_arrays(payer, payee, units)
+            total = float(units.sum())
         self._count(kind, total)
         if total == 0.0:  # every amount is 0 (none is negative)
             return 0.0
-        units = units.ravel().astype(np.int64)
-        np.subtract.at(self._balance, payer, units)
-        np.add.at(self._balance, payee, units)
-        np.add.at(self._paid[:, k], payer, units)
-        np.add.at(self._received[:, k], payee, units)
-        n_parties = len(PARTIES)
-        np.add.at(self._step_flows()[k].reshape(-1), self._party[payer] * n_parties + self._party[payee], units)
+        units = units.reshape(-1).astype(np.int64)
+        moved = int(total) if total < 2**53 else int(units.sum())  # a float sum of integers below 2**53 is exact
+        flows = self._step_flows()[k]
+        if one_payer:
+            payer, payee = int(payer), payee.reshape(-1)
+            self._balance[payer] -= moved
+            self._paid[payer, k] += moved
+            np.add.at(self._balance, payee, units)
+            np.add.at(self._received[:, k], payee, units)
+            np.add.at(flows[self._party[payer]], self._party[payee], units)
+        elif one_payee:
+            payer, payee = payer.reshape(-1), int(payee)
+            np.subtract.at(self._balance, payer, units)
+            np.add.at(self._paid[:, k], payer, units)
+            self._balance[payee] += moved
+            self._received[payee, k] += moved
+            np.add.at(flows[:, self._party[payee]], self._party[payer], units)
+        else:
+            payer, payee = payer.reshape(-1), payee.reshape(-1)
+            np.subtract.at(self._balance, payer, units)
+            np.add.at(self._balance, payee, units)
+            np.add.at(self._paid[:, k], payer, units)
+            np.add.at(self._received[:, k], payee, units)
+            np.add.at(flows.reshape(-1), self._party[payer] * len(PARTIES) + self._party[payee], units)
         self._run_total = None
-        return int(units.sum()) / self.scale
+        return moved / self.scale
 
     def _count(self, kind: str, moved: float) -> None:
         """Add ``moved`` (smallest units) to the run's total; LedgerOverflowError past LEDGER_LIMIT."""
