@@ -346,6 +346,24 @@ class Ledger:
             block = block[..., _PARTY_INDEX[payee_party]]
         return int(block.sum()) / self.scale
 
+    def flows_by_kind(self, payer_party: str | None = None, payee_party: str | None = None,
+                      step: int | None = None) -> np.ndarray:
+        """Per kind (in ``kinds`` order), what :meth:`flow` gives for it: the total moved between two
+        parties (None: any) in one step or all, in ``unit``."""
+        if step is None:
+            self.flow(self.kinds[0])  # fills the run total
+            flows = self._run_total
+        else:
+            flows = self._flows.get(step)
+            if flows is None:
+                return np.zeros(len(self.kinds))
+        block = flows
+        if payer_party is not None:
+            block = block[:, _PARTY_INDEX[payer_party]]
+        if payee_party is not None:
+            block = block[..., _PARTY_INDEX[payee_party]]
+        return np.array([int(total) / self.scale for total in block.reshape(len(self.kinds), -1).sum(axis=1).tolist()])
+
     def summary(self) -> pd.DataFrame:
         """Totals over the run by kind, payer party and payee party (non-zero rows)."""
         rows = []

@@ -137,3 +137,16 @@ def test_net_received_is_the_kind_by_kind_sum_of_received_less_paid():
     assert ledger.net_received(firms, kinds).tolist() == expected.tolist()  # bit for bit
     assert ledger.net_received(firms[:0], kinds).shape == (0,)
     assert ledger.net_received(firms, []).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_flows_by_kind_is_flow_of_each_kind():
+    ledger, out, firms, gov = make()
+    ledger.transfer("sale", out, firms, [1.0, 2.0, 3.0])
+    ledger.transfer("reuse_subsidy", gov, firms, [0.5, 0.25, 0.13])
+    ledger.step = 1
+    ledger.transfer("capex_subsidy", gov, firms[0], 7.77)
+    ledger.transfer("landfill_tax", firms, gov, 1.0)
+    for parties in ((None, None), ("government", None), (None, "government"), ("outside", "enterprise")):
+        for step in (None, 0, 1, 2):
+            assert ledger.flows_by_kind(*parties, step=step).tolist() == [
+                ledger.flow(k, *parties, step=step) for k in ledger.kinds]
