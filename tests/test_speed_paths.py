@@ -67,3 +67,16 @@ def test_the_step_recorder_copies_values_that_are_not_numbers():
     recorder.collect(model)
     shared.append(3)
     assert recorder.model_vars["listing"] == [[1, 2]]
+
+
+def test_the_pair_annuity_cache_gives_each_pairs_factor_as_firms_enter():
+    model = ParkModel("generic", seed=2)  # 4 vacant plots
+    market = model.byproduct_market
+    rate = model.firms.discount_rate
+    for _ in range(3):
+        n = model.firms.n
+        sup, rec = np.arange(0, n, 2), np.arange(n - 1, -1, -3)
+        direct = annuity_factor((rate[sup][:, None] + rate[rec][None, :]) / 2, market.spec.contract_months)
+        assert (market.pair_annuity(sup, rec) == direct).all()
+        model.add_firms(np.array([0]), model.vacant_plots()[:1])  # the cache grows with the firm table
+    assert market._annuities[1].shape == (model.firms.n - 1, model.firms.n - 1)

@@ -219,6 +219,7 @@ class ByproductMarket:
         self.platform_formed = 0
         self.bargaining = Bargaining(model)
         self._plot_weights: np.ndarray | None = None  # every plot's encounter weights, small parks only
+        self._annuities: tuple[int, np.ndarray] | None = None  # (contract months, every pair's annuity factor)
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
             "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided",
@@ -661,8 +662,7 @@ class ByproductMarket:
                 if not known.any():
                     continue
             values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k])
-            rate = (firms.discount_rate[sup][:, None] + firms.discount_rate[rec][None, :]) / 2
-            annuity = annuity_factor(rate, self.spec.contract_months)
+            annuity = self.pair_annuity(sup, rec)
             capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
             q = np.minimum(supply[:, None], demand[None, :])
             surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
@@ -687,6 +687,26 @@ class ByproductMarket:
             values["capex_month"] = capex_month
             values["qualification"] = qualification
             yield k, sup, rec, supply, demand, np.where(feasible, surplus, np.nan), values
+
+    def pair_annuity(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
+        """(S, R) monthly annuity factor over ``contract_months`` at each pair's mean hurdle rate
+        (r_s + r_r) / 2 (:func:`annuity_factor`). Hurdle rates never change, so in a park of up to
+        ``ENCOUNTER_CACHE_CELLS`` firm pairs every pair's factor is kept, computed once as firms
+        enter (the same values, element by element, as computing the (S, R) block each time)."""
+        firms, months = self.model.firms, self.spec.contract_months
+        n, rate = firms.n, firms.discount_rate
+        if n * n > ENCOUNTER_CACHE_CELLS:
+            return annuity_factor((rate[sup][:, None] + rate[rec][None, :]) / 2, months)
+        table = self._annuities[1] if self._annuities is not None and self._annuities[0] == months else None
+        m = 0 if table is None else len(table)
+        if m < n:
+            grown = np.empty((n, n))
+            if m:
+                grown[:m, :m] = table
+                grown[:m, m:] = annuity_factor((rate[:m, None] + rate[None, m:n]) / 2, months)
+            grown[m:, :] = annuity_factor((rate[m:n, None] + rate[None, :n]) / 2, months)
+            self._annuities = (months, grown)
+        return self._annuities[1][sup][:, rec]
 
     def _familiar(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
         """(S, R) bool: supplier sup[i] and receiver rec[j] have traded before (either way round):
