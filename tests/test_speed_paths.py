@@ -79,4 +79,15 @@ def test_the_pair_annuity_cache_gives_each_pairs_factor_as_firms_enter():
         direct = annuity_factor((rate[sup][:, None] + rate[rec][None, :]) / 2, market.spec.contract_months)
         assert (market.pair_annuity(sup, rec) == direct).all()
         model.add_firms(np.array([0]), model.vacant_plots()[:1])  # the cache grows with the firm table
-    assert market._annuities[1].shape == (model.firms.n - 1, model.firms.n - 1)
+    assert market._pair_tables[("annuity", market.spec.contract_months)].shape == (model.firms.n - 1,) * 2
+
+
+def test_the_pair_distance_cache_is_the_distance_between_the_plots():
+    model = ParkModel("generic", seed=4)
+    market, firms = model.byproduct_market, model.firms
+    for _ in range(2):
+        n = firms.n
+        sup, rec = np.arange(n)[::3], np.arange(n)[::-2]
+        assert (market.pair_distance(sup, rec) == np.hypot(firms.x[sup][:, None] - firms.x[rec][None, :],
+                                                           firms.y[sup][:, None] - firms.y[rec][None, :])).all()
+        model.add_firms(np.array([2]), model.vacant_plots()[:1])

@@ -219,7 +219,7 @@ class ByproductMarket:
         self.platform_formed = 0
         self.bargaining = Bargaining(model)
         self._plot_weights: np.ndarray | None = None  # every plot's encounter weights, small parks only
-        self._annuities: tuple[int, np.ndarray] | None = None  # (contract months, every pair's annuity factor)
+        self._pair_tables: dict[tuple, np.ndarray] = {}  # values of every pair of firm rows (_pair_table)
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
             "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided",
@@ -277,8 +277,8 @@ class ByproductMarket:
         """(S, R) arrays of the components of the surplus for stream k (module docstring), from
         the month's :meth:`unit_values` ``unit``; ``quota_share`` (S,) is the share of each
         supplier's units that would avoid a quota fine (default all)."""
-        firms, st = self.model.firms, self.stream
-        dist = np.hypot(firms.x[sup][:, None] - firms.x[rec][None, :], firms.y[sup][:, None] - firms.y[rec][None, :])
+        st = self.stream
+        dist = self.pair_distance(sup, rec)
         # the additional avoided CO2 (emissions.py) is worth what the credited side can realise
         # (CarbonMarket.value_per_tonne)
         credited = sup if self.credit_supplier[k] else rec
@@ -690,23 +690,36 @@ class ByproductMarket:
 
     def pair_annuity(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
         """(S, R) monthly annuity factor over ``contract_months`` at each pair's mean hurdle rate
-        (r_s + r_r) / 2 (:func:`annuity_factor`). Hurdle rates never change, so in a park of up to
-        ``ENCOUNTER_CACHE_CELLS`` firm pairs every pair's factor is kept, computed once as firms
-        enter (the same values, element by element, as computing the (S, R) block each time)."""
-        firms, months = self.model.firms, self.spec.contract_months
-        n, rate = firms.n, firms.discount_rate
+        (r_s + r_r) / 2 (:func:`annuity_factor`), from :meth:`_pair_table` (hurdle rates never change)."""
+        rate, months = self.model.firms.discount_rate, self.spec.contract_months
+        return self._pair_table(("annuity", months), sup, rec,
+                                lambda a, b: annuity_factor((rate[a][:, None] + rate[b][None, :]) / 2, months))
+
+    def pair_distance(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
+        """(S, R) distance between the plots of suppliers ``sup`` and receivers ``rec``, km, from
+        :meth:`_pair_table` (a firm never moves)."""
+        x, y = self.model.firms.x, self.model.firms.y
+        return self._pair_table(("distance",), sup, rec, lambda a, b: np.hypot(
+            x[a][:, None] - x[b][None, :], y[a][:, None] - y[b][None, :]))
+
+    def _pair_table(self, key: tuple, sup: np.ndarray, rec: np.ndarray, compute) -> np.ndarray:
+        """``compute(a, b)`` (an elementwise function of the firm rows a (m,) and b (n,), (m, n)) of
+        ``sup`` x ``rec``. In a park of up to ``ENCOUNTER_CACHE_CELLS`` pairs of firm rows every
+        pair's value is kept under ``key`` and grown as firms enter (each element the same value as
+        computing the (S, R) block each time); larger parks compute the block."""
+        n = self.model.firms.n
         if n * n > ENCOUNTER_CACHE_CELLS:
-            return annuity_factor((rate[sup][:, None] + rate[rec][None, :]) / 2, months)
-        table = self._annuities[1] if self._annuities is not None and self._annuities[0] == months else None
+            return compute(sup, rec)
+        table = self._pair_tables.get(key)
         m = 0 if table is None else len(table)
         if m < n:
-            grown = np.empty((n, n))
+            grown, old, new = np.empty((n, n)), np.arange(m), np.arange(m, n)
             if m:
                 grown[:m, :m] = table
-                grown[:m, m:] = annuity_factor((rate[:m, None] + rate[None, m:n]) / 2, months)
-            grown[m:, :] = annuity_factor((rate[m:n, None] + rate[None, :n]) / 2, months)
-            self._annuities = (months, grown)
-        return self._annuities[1][sup][:, rec]
+                grown[:m, m:] = compute(old, new)
+            grown[m:, :] = compute(new, np.arange(n))
+            table = self._pair_tables[key] = grown
+        return table[sup][:, rec]
 
     def _familiar(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
         """(S, R) bool: supplier sup[i] and receiver rec[j] have traded before (either way round):
