@@ -219,7 +219,7 @@ class ByproductMarket:
         self.platform_formed = 0
         self.bargaining = Bargaining(model)
         self._plot_weights: np.ndarray | None = None  # every plot's encounter weights, small parks only
-        self._pair_tables: dict[tuple, np.ndarray] = {}  # values of every pair of firm rows (_pair_table)
+        self._pair_tables: dict[tuple, tuple[np.ndarray, int]] = {}  # (table, rows filled): _pair_table
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
             "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided",
@@ -705,21 +705,25 @@ class ByproductMarket:
     def _pair_table(self, key: tuple, sup: np.ndarray, rec: np.ndarray, compute) -> np.ndarray:
         """``compute(a, b)`` (an elementwise function of the firm rows a (m,) and b (n,), (m, n)) of
         ``sup`` x ``rec``. In a park of up to ``ENCOUNTER_CACHE_CELLS`` pairs of firm rows every
-        pair's value is kept under ``key`` and grown as firms enter (each element the same value as
-        computing the (S, R) block each time); larger parks compute the block."""
+        pair's value is kept under ``key`` and computed as firms enter (each element the same value
+        as computing the (S, R) block each time; room for a quarter more rows is kept, so the table
+        is seldom copied); larger parks compute the block."""
         n = self.model.firms.n
         if n * n > ENCOUNTER_CACHE_CELLS:
             return compute(sup, rec)
-        table = self._pair_tables.get(key)
-        m = 0 if table is None else len(table)
+        table, m = self._pair_tables.get(key, (np.empty((0, 0)), 0))
         if m < n:
-            grown, old, new = np.empty((n, n)), np.arange(m), np.arange(m, n)
+            if n > len(table):
+                room = min(max(n + n // 4, 64), int(np.sqrt(ENCOUNTER_CACHE_CELLS)))
+                grown = np.empty((room, room))
+                grown[:m, :m] = table[:m, :m]
+                table = grown
+            old, new = np.arange(m), np.arange(m, n)
             if m:
-                grown[:m, :m] = table
-                grown[:m, m:] = compute(old, new)
-            grown[m:, :] = compute(new, np.arange(n))
-            table = self._pair_tables[key] = grown
-        return table[sup][:, rec]
+                table[:m, m:n] = compute(old, new)
+            table[m:n, :n] = compute(new, np.arange(n))
+            self._pair_tables[key] = (table, n)
+        return table[sup[:, None], rec[None, :]]
 
     def _familiar(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
         """(S, R) bool: supplier sup[i] and receiver rec[j] have traded before (either way round):
