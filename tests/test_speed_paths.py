@@ -8,6 +8,7 @@ import mesa
 import numpy as np
 import pytest
 
+import ecopark
 from ecopark.markets import byproduct
 from ecopark.markets.byproduct import annuity_factor
 from ecopark.model import ParkModel
@@ -91,3 +92,16 @@ def test_the_pair_distance_cache_is_the_distance_between_the_plots():
         assert (market.pair_distance(sup, rec) == np.hypot(firms.x[sup][:, None] - firms.x[rec][None, :],
                                                            firms.y[sup][:, None] - firms.y[rec][None, :])).all()
         model.add_firms(np.array([2]), model.vacant_plots()[:1])
+
+
+def test_cached_encounter_picks_count_each_rows_weights_below_the_draw():
+    model = ParkModel(ecopark.load_scenario("generic", {"park.vacant_plots": 900}), seed=6)  # ~960 plots
+    market = model.byproduct_market
+    n_plots = len(model.plot_xy)
+    plots = np.random.default_rng(1).integers(0, n_plots, 400)
+    u = np.random.default_rng(2).random((2, 400))
+    u[0, :50] = np.nextafter(1.0, 0.0)  # u + p rounds up to p + 1 for large p: the row is counted on its own
+    u[1, :50] = 0.0
+    picks = market._cached_picks(plots, u)
+    brute = (market._encounter_weights(plots)[None, :, :] <= (u + plots)[:, :, None]).sum(axis=2)
+    assert (picks == brute).all()

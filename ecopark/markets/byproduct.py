@@ -512,13 +512,16 @@ class ByproductMarket:
         u = np.stack([rng.random(n_firms)[rows] for _ in range(draws)])  # (draws, n), in draw order
         met = np.full((draws, n), -1)
         n_plots = len(model.plot_xy)
-        chunk = max(1, ENCOUNTER_CHUNK_CELLS // max(n_plots, 1))
-        for lo in range(0, n, chunk):
-            part = slice(lo, lo + chunk)
-            cum = self._weights_for(plots[part])
-            # inverse-CDF draw within each row: the number of cumulative weights <= u
-            pick = (cum[None, :, :] <= (u[:, part] + plots[part])[:, :, None]).sum(axis=2)
-            met[:, part] = model.plot_occupant[np.minimum(pick, n_plots - 1)]
+        if n_plots * n_plots <= ENCOUNTER_CACHE_CELLS:  # every plot's row kept: one search of them all
+            met[:] = model.plot_occupant[np.minimum(self._cached_picks(plots, u), n_plots - 1)]
+        else:
+            chunk = max(1, ENCOUNTER_CHUNK_CELLS // max(n_plots, 1))
+            for lo in range(0, n, chunk):
+                part = slice(lo, lo + chunk)
+                cum = self._weights_for(plots[part])
+                # inverse-CDF draw within each row: the number of cumulative weights <= u
+                pick = (cum[None, :, :] <= (u[:, part] + plots[part])[:, :, None]).sum(axis=2)
+                met[:, part] = model.plot_occupant[np.minimum(pick, n_plots - 1)]
         for d in range(draws):
             ok = meets & (met[d] >= 0)  # meeting a vacant plot is meeting nobody
             a, b = rows[ok], met[d][ok]
@@ -533,6 +536,26 @@ class ByproductMarket:
             keep = (two.row != two.col) & (rng.random(len(two.row)) < spec.referral_rate)
             self.known[two.row[keep], two.col[keep]] = True
             self.known[two.col[keep], two.row[keep]] = True
+
+    def _cached_picks(self, plots: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """For each draw u[d, i] of the firm on plot plots[i]: the number of its row's cumulative
+        weights <= u + plots[i] (:meth:`discover`'s inverse-CDF pick), from the cache of every
+        plot's row by one binary search.
+
+        Row p of the cache lies in [p, p + 1] (its last weight is exactly p + 1) and rows are in
+        plot order, so the flattened cache never decreases and the weights <= v = u + p are the p
+        rows before (all of them) and those of row p itself, as long as v < p + 1; where u + p
+        rounds up to p + 1, row p is counted on its own."""
+        self._weights_for(plots[:1])  # fills the cache
+        weights = self._plot_weights
+        n_plots = weights.shape[1]
+        value = u + plots
+        pick = np.searchsorted(weights.reshape(-1), value, side="right") - plots * n_plots
+        edge = value >= plots + 1
+        if edge.any():
+            d, i = np.nonzero(edge)
+            pick[d, i] = (weights[plots[i]] <= value[d, i][:, None]).sum(axis=1)
+        return pick
 
     def _weights_for(self, plots: np.ndarray) -> np.ndarray:
         """:meth:`_encounter_weights` of ``plots``, from a cache of every plot's row where the park
