@@ -105,3 +105,50 @@ def test_cached_encounter_picks_count_each_rows_weights_below_the_draw():
     picks = market._cached_picks(plots, u)
     brute = (market._encounter_weights(plots)[None, :, :] <= (u + plots)[:, :, None]).sum(axis=2)
     assert (picks == brute).all()
+
+
+def _deferred_acceptance_before(surplus, supply, demand):
+    """deferred_acceptance as it was before issue 28 (rejections as a boolean matrix)."""
+    surplus = np.asarray(surplus, dtype=float)
+    n_s, n_r = surplus.shape
+    held = np.zeros((n_s, n_r))
+    ok = np.isfinite(surplus) & (surplus > 0)
+    if not ok.any():
+        return held
+    pref = np.where(ok, surplus, -np.inf)
+    rejected = ~ok
+    remaining = np.asarray(supply, dtype=float).copy()
+    demand = np.asarray(demand, dtype=float)
+    tol = 1e-9 * max(1.0, remaining.max(initial=0.0), demand.max(initial=0.0))
+    while True:
+        proposers = np.flatnonzero((remaining > tol) & ~rejected.all(axis=1))
+        if not len(proposers):
+            return held
+        targets = np.argmax(np.where(rejected[proposers], -np.inf, pref[proposers]), axis=1)
+        held[proposers, targets] += remaining[proposers]
+        remaining[proposers] = 0.0
+        touched = np.unique(targets)
+        si, ri = np.nonzero(held[:, touched])
+        ri = touched[ri]
+        order = np.lexsort((-surplus[si, ri], ri))
+        si, ri = si[order], ri[order]
+        q = held[si, ri]
+        cum = np.cumsum(q)
+        group_start = np.r_[0, np.flatnonzero(np.diff(ri)) + 1]
+        offset = np.repeat(cum[group_start] - q[group_start], np.diff(np.r_[group_start, len(ri)]))
+        accepted = np.clip(demand[ri] - (cum - q - offset), 0.0, q)
+        accepted[accepted <= tol] = 0.0
+        held[si, ri] = accepted
+        refused = q - accepted
+        rejected[si[refused > tol], ri[refused > tol]] = True
+        np.add.at(remaining, si, refused)
+
+
+def test_deferred_acceptance_matches_its_former_implementation():
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        n_s, n_r = rng.integers(1, 12, 2)
+        surplus = rng.choice([np.nan, -1.0, 1.0, 2.0, 3.0], (n_s, n_r)) * rng.choice([1.0, 1.5], (n_s, n_r))
+        supply, demand = rng.uniform(0, 10, n_s), rng.uniform(0, 10, n_r) * rng.integers(0, 2, n_r)
+        new = byproduct.deferred_acceptance(surplus, supply, demand)
+        assert (new == _deferred_acceptance_before(surplus, supply, demand)).all()

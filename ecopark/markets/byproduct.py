@@ -168,16 +168,16 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
     ok = np.isfinite(surplus) & (surplus > 0)
     if not ok.any():
         return held
-    pref = np.where(ok, surplus, -np.inf)
-    rejected = ~ok
+    pref = np.where(ok, surplus, -np.inf)  # -inf where rejected (never acceptable, or refused)
+    open_count = ok.sum(axis=1)  # receivers that have not rejected each supplier
     remaining = np.asarray(supply, dtype=float).copy()
     demand = np.asarray(demand, dtype=float)
     tol = 1e-9 * max(1.0, remaining.max(initial=0.0), demand.max(initial=0.0))
     while True:
-        proposers = np.flatnonzero((remaining > tol) & ~rejected.all(axis=1))
+        proposers = np.flatnonzero((remaining > tol) & (open_count > 0))
         if not len(proposers):
             return held
-        targets = np.argmax(np.where(rejected[proposers], -np.inf, pref[proposers]), axis=1)
+        targets = np.argmax(pref[proposers], axis=1)
         held[proposers, targets] += remaining[proposers]
         remaining[proposers] = 0.0
         touched = np.unique(targets)
@@ -193,7 +193,10 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
         accepted[accepted <= tol] = 0.0
         held[si, ri] = accepted
         refused = q - accepted
-        rejected[si[refused > tol], ri[refused > tol]] = True
+        out = refused > tol
+        fresh = out & (pref[si, ri] > -np.inf)  # a pair partly held after a refusal may be refused again
+        pref[si[out], ri[out]] = -np.inf
+        open_count -= np.bincount(si[fresh], minlength=n_s)
         np.add.at(remaining, si, refused)
 
 
