@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench docs validate fits refit coverage clean
+.PHONY: run test lint bench docs validate fits refit coverage regression clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ refit: $(STAMP)
 ## the coverage test of the calibration intervals (docs/validation.md section 6; about 10 minutes on 1 worker)
 coverage: $(STAMP)
 	$(BIN)/python -m ecopark.experiments.coverage --workers 1 --out results/coverage
+
+## rewrite the regression reference (tests/regression_reference.json.gz) after an intended change of the economics
+regression: $(STAMP)
+	$(BIN)/python -m ecopark.regression refresh
 
 ## regenerate docs/validation.md: theory checks, policy directions, presets vs the documents (a few minutes)
 validate: $(STAMP) fits

@@ -20,6 +20,7 @@ parameters are bounded (:data:`MAX_YUAN` and the like) so that ordinary runs sta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -28,6 +29,9 @@ import pandas as pd
 from ecopark.schema import ConfigError
 
 PARTIES = ("enterprise", "operator", "bank", "government", "outside")
+_PARTY_INDEX = {party: i for i, party in enumerate(PARTIES)}
+_SCALARS = (float, int, np.floating, np.integer)
+_INTEGERS = (int, np.integer)
 
 #: Kinds of money transfer, with who usually pays whom. The one list of them.
 MONEY_KINDS: dict[str, str] = {
@@ -209,27 +213,57 @@ class Ledger:
         k = self._kind_index.get(kind)
         if k is None:
             raise KeyError(f"unknown transfer kind {kind!r}; known: {', '.join(self.kinds)}")
-        units = np.rint(np.asarray(amount, dtype=float) * self.scale)
-        if not np.isfinite(units).all() or (units < 0).any():
-            raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
-        payer, payee = np.asarray(payer, dtype=np.int64), np.asarray(payee, dtype=np.int64)
-        if units.ndim == payer.ndim == payee.ndim == 0:  # one transfer: plain indexing
+        if (isinstance(amount, _SCALARS) and isinstance(payer, _INTEGERS) and isinstance(payee, _INTEGERS)
+                and not isinstance(amount, bool)):  # one transfer of plain numbers: no arrays at all
+            scaled = float(amount) * self.scale
+            if not math.isfinite(scaled) or round(scaled) < 0:
+                raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
+            units = round(scaled)  # half to even, as np.rint
             self._count(kind, float(units))
-            return self._book_one(k, int(payer), int(payee), int(units))
-        if not payer.shape == payee.shape == units.shape:
+            return self._book_one(k, int(payer), int(payee), units)
+        units = np.rint(np.asarray(amount, dtype=float) * self.scale)
+        total = float(units.sum())  # finite only if every amount is (inf + x = inf, inf - inf = nan)
+        if not math.isfinite(total) or (units.size and units.min() < 0):
+            if not np.isfinite(units).all() or (units < 0).any():  # else finite amounts whose sum overflows:
+                raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")  # _count says so
+        payer, payee = np.asarray(payer, dtype=np.int64), np.asarray(payee, dtype=np.int64)
+        if units.size == payer.size == payee.size == 1:  # one transfer: plain indexing
+            self._count(kind, total)
+            return self._book_one(k, int(payer.reshape(-1)[0]), int(payee.reshape(-1)[0]), int(units.reshape(-1)[0]))
+        one_payer = not payer.ndim and payee.shape == units.shape  # one side's account given once: its
+        one_payee = not payee.ndim and payer.shape == units.shape  # booking is one sum (integers: the same)
+        if not (one_payer or one_payee or payer.shape == payee.shape == units.shape):
             payer, payee, units = np.broadcast_arrays(payer, payee, units)
-        payer, payee = payer.ravel(), payee.ravel()
-        self._count(kind, float(units.sum()))
-        units = units.ravel().astype(np.int64)
-        if not units.any():
+            total = float(units.sum())
+        self._count(kind, total)
+        if total == 0.0:  # every amount is 0 (none is negative)
             return 0.0
-        np.subtract.at(self._balance, payer, units)
-        np.add.at(self._balance, payee, units)
-        np.add.at(self._paid[:, k], payer, units)
-        np.add.at(self._received[:, k], payee, units)
-        np.add.at(self._step_flows()[k], (self._party[payer], self._party[payee]), units)
+        units = units.reshape(-1).astype(np.int64)
+        moved = int(total) if total < 2**53 else int(units.sum())  # a float sum of integers below 2**53 is exact
+        flows = self._step_flows()[k]
+        if one_payer:
+            payer, payee = int(payer), payee.reshape(-1)
+            self._balance[payer] -= moved
+            self._paid[payer, k] += moved
+            np.add.at(self._balance, payee, units)
+            np.add.at(self._received[:, k], payee, units)
+            np.add.at(flows[self._party[payer]], self._party[payee], units)
+        elif one_payee:
+            payer, payee = payer.reshape(-1), int(payee)
+            np.subtract.at(self._balance, payer, units)
+            np.add.at(self._paid[:, k], payer, units)
+            self._balance[payee] += moved
+            self._received[payee, k] += moved
+            np.add.at(flows[:, self._party[payee]], self._party[payer], units)
+        else:
+            payer, payee = payer.reshape(-1), payee.reshape(-1)
+            np.subtract.at(self._balance, payer, units)
+            np.add.at(self._balance, payee, units)
+            np.add.at(self._paid[:, k], payer, units)
+            np.add.at(self._received[:, k], payee, units)
+            np.add.at(flows.reshape(-1), self._party[payer] * len(PARTIES) + self._party[payee], units)
         self._run_total = None
-        return int(units.sum()) / self.scale
+        return moved / self.scale
 
     def _count(self, kind: str, moved: float) -> None:
         """Add ``moved`` (smallest units) to the run's total; LedgerOverflowError past LEDGER_LIMIT."""
@@ -288,6 +322,16 @@ class Ledger:
         out = self._received[account, self._kind_index[kind]] / self.scale
         return float(out) if np.ndim(out) == 0 else out
 
+    def net_received(self, account, kinds) -> np.ndarray:
+        """Cumulative received - paid by account(s) over ``kinds``, summed kind by kind in their
+        order (the float sum of ``received(account, k) - paid(account, k)``), in ``unit``."""
+        index = [self._kind_index[k] for k in kinds]
+        account = np.asarray(account)
+        if not index:
+            return np.zeros(account.shape)
+        net = self._received[account][..., index] / self.scale - self._paid[account][..., index] / self.scale
+        return np.cumsum(net, axis=-1)[..., -1] + 0.0
+
     def flow(self, kind: str, payer_party: str | None = None, payee_party: str | None = None,
              step: int | None = None) -> float:
         """Total moved under ``kind`` between two parties (None: any), in one step or all."""
@@ -303,10 +347,28 @@ class Ledger:
                 return 0.0
         block = flows[k]
         if payer_party is not None:
-            block = block[PARTIES.index(payer_party)]
+            block = block[_PARTY_INDEX[payer_party]]
         if payee_party is not None:
-            block = block[..., PARTIES.index(payee_party)]
-        return int(np.sum(block)) / self.scale
+            block = block[..., _PARTY_INDEX[payee_party]]
+        return int(block.sum()) / self.scale
+
+    def flows_by_kind(self, payer_party: str | None = None, payee_party: str | None = None,
+                      step: int | None = None) -> np.ndarray:
+        """Per kind (in ``kinds`` order), what :meth:`flow` gives for it: the total moved between two
+        parties (None: any) in one step or all, in ``unit``."""
+        if step is None:
+            self.flow(self.kinds[0])  # fills the run total
+            flows = self._run_total
+        else:
+            flows = self._flows.get(step)
+            if flows is None:
+                return np.zeros(len(self.kinds))
+        block = flows
+        if payer_party is not None:
+            block = block[:, _PARTY_INDEX[payer_party]]
+        if payee_party is not None:
+            block = block[..., _PARTY_INDEX[payee_party]]
+        return np.array([int(total) / self.scale for total in block.reshape(len(self.kinds), -1).sum(axis=1).tolist()])
 
     def summary(self) -> pd.DataFrame:
         """Totals over the run by kind, payer party and payee party (non-zero rows)."""

@@ -143,7 +143,7 @@ def landfill_tax_revenue(model: ParkModel) -> float:
 @step_metric("yuan/month")
 def fiscal_spending(model: ParkModel) -> float:
     """Everything government paid out this month (all kinds: subsidies, top-ups, compensation)."""
-    return sum(model.ledger.flow(k, "government", step=model.steps) for k in model.ledger.kinds)
+    return sum(model.ledger.flows_by_kind("government", step=model.steps).tolist())
 
 
 @step_metric("yuan")

@@ -76,6 +76,7 @@ from ecopark.markets.carbon import CarbonMarket
 from ecopark.markets.credit import CreditMarket
 from ecopark.markets.secured_lending import SecuredLending
 from ecopark.policies import Policy
+from ecopark.recorder import StepRecorder
 from ecopark.scenario import Scenario, load_scenario
 from ecopark.schema import ConfigError
 
@@ -155,7 +156,7 @@ class ParkModel(mesa.Model):
         if unknown:
             raise ConfigError("step_metrics", f"unknown step metric {unknown[0]!r}; allowed: "
                                               f"{', '.join(metrics.STEP_METRICS)}")
-        self.datacollector = mesa.DataCollector(
+        self.datacollector = StepRecorder(
             model_reporters={name: metrics.STEP_METRICS[name].func for name in recorded}
         )
 

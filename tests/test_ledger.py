@@ -81,3 +81,72 @@ def test_one_transfer_at_a_time_books_what_one_vectorised_call_books():
     for vectorised, single in zip(tables_v, tables_1, strict=True):
         np.testing.assert_array_equal(vectorised, single)
     pd.testing.assert_frame_equal(steps_v, steps_1)
+
+
+def _state(ledger: Ledger) -> tuple:
+    return (ledger._balance.tolist(), ledger._paid.tolist(), ledger._received.tolist(), ledger.moved,
+            {s: f.tolist() for s, f in ledger._flows.items()})
+
+
+@pytest.mark.parametrize("amount", [12.345, 0.005, 0.015, 7, np.float32(2.5), np.int64(3), -0.004, 0.0, True])
+def test_plain_number_transfer_books_what_an_array_transfer_books(amount):
+    # the scalar fast path (no arrays) rounds half to even and books exactly like the array path
+    fast, out, firms, _ = make()
+    slow, *_ = make()
+    moved_fast = fast.transfer("sale", out, int(firms[1]), amount)
+    moved_slow = slow.transfer("sale", np.array([out]), np.array([firms[1]]), np.array([amount], dtype=float))
+    moved_array = slow.transfer("sale", out, firms[1:2], np.array([amount], dtype=float))
+    assert moved_fast == moved_slow == moved_array
+    slow_once, *_ = make()
+    slow_once.transfer("sale", np.array([out]), np.array([firms[1]]), np.array([amount], dtype=float))
+    assert _state(fast) == _state(slow_once)
+
+
+@pytest.mark.parametrize("amount", [-0.01, np.nan, np.inf, -np.inf])
+def test_every_form_of_transfer_rejects_a_negative_or_infinite_amount(amount):
+    ledger, out, firms, _ = make()
+    for payee, value in ((int(firms[0]), amount), (firms, np.array([1.0, amount, 2.0])), (firms[:1], [amount])):
+        with pytest.raises(ValueError, match="sale"):
+            ledger.transfer("sale", out, payee, value)
+    with pytest.raises(ValueError, match="sale"):  # broadcast to no transfer at all: still rejected
+        ledger.transfer("sale", out, firms[:0], amount)
+    assert ledger.total() == 0 and ledger.moved == 0
+
+
+def test_one_payer_or_payee_broadcasts_like_numpy():
+    ledger, out, firms, gov = make()
+    ledger.transfer("sale", out, firms, [1.0, 2.0, 3.0])
+    ledger.transfer("landfill_tax", firms, gov, [0.5, 0.25, 0.125])
+    ledger.transfer("rent", firms[[0, 0, 1]], gov, 1.0)  # a payer twice: both booked
+    assert list(ledger.balance(firms)) == [-1.5, 0.75, 2.88]  # 12.5 fen rounds half to even: 12
+    assert ledger.paid(firms[0], "rent") == 2.0
+    assert ledger.flow("landfill_tax", "enterprise", "government") == 0.87
+    assert ledger.total() == 0
+
+
+def test_net_received_is_the_kind_by_kind_sum_of_received_less_paid():
+    ledger, out, firms, gov = make()
+    rng = np.random.default_rng(3)
+    kinds = ["sale", "purchase", "rent", "landfill_tax", "dividend"]
+    for kind in kinds:
+        ledger.transfer(kind, out, firms, rng.uniform(0, 1e6, 3))
+        ledger.transfer(kind, firms, gov, rng.uniform(0, 1e6, 3))
+    expected = np.zeros(3)
+    for kind in kinds:
+        expected += ledger.received(firms, kind) - ledger.paid(firms, kind)
+    assert ledger.net_received(firms, kinds).tolist() == expected.tolist()  # bit for bit
+    assert ledger.net_received(firms[:0], kinds).shape == (0,)
+    assert ledger.net_received(firms, []).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_flows_by_kind_is_flow_of_each_kind():
+    ledger, out, firms, gov = make()
+    ledger.transfer("sale", out, firms, [1.0, 2.0, 3.0])
+    ledger.transfer("reuse_subsidy", gov, firms, [0.5, 0.25, 0.13])
+    ledger.step = 1
+    ledger.transfer("capex_subsidy", gov, firms[0], 7.77)
+    ledger.transfer("landfill_tax", firms, gov, 1.0)
+    for parties in ((None, None), ("government", None), (None, "government"), ("outside", "enterprise")):
+        for step in (None, 0, 1, 2):
+            assert ledger.flows_by_kind(*parties, step=step).tolist() == [
+                ledger.flow(k, *parties, step=step) for k in ledger.kinds]

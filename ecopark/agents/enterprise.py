@@ -313,12 +313,7 @@ def operating_cash(model: ParkModel, rows: np.ndarray) -> np.ndarray:
     not in :data:`OPERATING_EXCLUDED` (sales, purchases, inputs, disposal, rent, link
     payments, opex, fees, subsidies of operation)."""
     ledger = model.ledger
-    accounts = model.firms.account[rows]
-    total = np.zeros(len(rows))
-    for kind in ledger.kinds:
-        if kind not in OPERATING_EXCLUDED:
-            total += ledger.received(accounts, kind) - ledger.paid(accounts, kind)
-    return total
+    return ledger.net_received(model.firms.account[rows], [k for k in ledger.kinds if k not in OPERATING_EXCLUDED])
 
 
 def update_expected_margin(model: ParkModel) -> None:

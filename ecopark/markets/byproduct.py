@@ -74,8 +74,30 @@ ENCOUNTER_CHUNK_CELLS = 1 << 20
 ENCOUNTER_CACHE_CELLS = 1 << 22
 
 
+#: Annuity factors of scalar (rate, months) already computed: a run asks for the same few
+#: thousand times (each firm's hurdle rate, each bank's rates, each tenor).
+_ANNUITY_CACHE: dict[tuple[float, int], np.float64] = {}
+_ANNUITY_CACHE_SIZE = 100_000
+
+
 def annuity_factor(rate_year, months: int):
-    """Monthly payment per yuan of capex repaid over ``months`` at annual rate ``rate_year``."""
+    """Monthly payment per yuan of capex repaid over ``months`` at annual rate ``rate_year``:
+    i / (1 - (1 + i)^-months) with i = rate_year / 12, 1 / months where i <= 0.
+
+    Arrays broadcast; a scalar rate and whole months give a numpy scalar, looked up in a cache
+    (the same value the array formula gives, bit for bit)."""
+    if isinstance(rate_year, (float, int, np.floating)) and isinstance(months, (int, np.integer)):
+        key = (float(rate_year), int(months))
+        factor = _ANNUITY_CACHE.get(key)
+        if factor is None:
+            if len(_ANNUITY_CACHE) >= _ANNUITY_CACHE_SIZE:
+                _ANNUITY_CACHE.clear()
+            factor = _ANNUITY_CACHE[key] = _annuity_array(rate_year, months)[()]
+        return factor
+    return _annuity_array(rate_year, months)
+
+
+def _annuity_array(rate_year, months) -> np.ndarray:
     i = np.asarray(rate_year, dtype=float) / 12.0
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = i / (1.0 - (1.0 + i) ** -months)
@@ -146,16 +168,16 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
     ok = np.isfinite(surplus) & (surplus > 0)
     if not ok.any():
         return held
-    pref = np.where(ok, surplus, -np.inf)
-    rejected = ~ok
+    pref = np.where(ok, surplus, -np.inf)  # -inf where rejected (never acceptable, or refused)
+    open_count = ok.sum(axis=1)  # receivers that have not rejected each supplier
     remaining = np.asarray(supply, dtype=float).copy()
     demand = np.asarray(demand, dtype=float)
     tol = 1e-9 * max(1.0, remaining.max(initial=0.0), demand.max(initial=0.0))
     while True:
-        proposers = np.flatnonzero((remaining > tol) & ~rejected.all(axis=1))
+        proposers = np.flatnonzero((remaining > tol) & (open_count > 0))
         if not len(proposers):
             return held
-        targets = np.argmax(np.where(rejected[proposers], -np.inf, pref[proposers]), axis=1)
+        targets = np.argmax(pref[proposers], axis=1)
         held[proposers, targets] += remaining[proposers]
         remaining[proposers] = 0.0
         touched = np.unique(targets)
@@ -165,13 +187,16 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
         si, ri = si[order], ri[order]
         q = held[si, ri]
         cum = np.cumsum(q)
-        group_start = np.r_[0, np.flatnonzero(np.diff(ri)) + 1]
-        offset = np.repeat(cum[group_start] - q[group_start], np.diff(np.r_[group_start, len(ri)]))
+        group_start = np.concatenate(([0], np.flatnonzero(np.diff(ri)) + 1))
+        offset = np.repeat(cum[group_start] - q[group_start], np.diff(np.concatenate((group_start, [len(ri)]))))
         accepted = np.clip(demand[ri] - (cum - q - offset), 0.0, q)
         accepted[accepted <= tol] = 0.0
         held[si, ri] = accepted
         refused = q - accepted
-        rejected[si[refused > tol], ri[refused > tol]] = True
+        out = refused > tol
+        fresh = out & (pref[si, ri] > -np.inf)  # a pair partly held after a refusal may be refused again
+        pref[si[out], ri[out]] = -np.inf
+        open_count -= np.bincount(si[fresh], minlength=n_s)
         np.add.at(remaining, si, refused)
 
 
@@ -184,6 +209,7 @@ class ByproductMarket:
         cat = model.catalogue
         self.links = LinkBook()
         self.known = np.zeros((0, 0), dtype=bool)
+        self.familiar = np.zeros((0, 0), dtype=bool)  # the pair has agreed a link before (either way round)
         self.trust = np.zeros(0)
         self.linked = np.zeros(0, dtype=bool)  # firm has ever been in a link
         self.built: set[tuple[int, int, int]] = set()  # (supplier, receiver, stream) with infrastructure
@@ -196,6 +222,7 @@ class ByproductMarket:
         self.platform_formed = 0
         self.bargaining = Bargaining(model)
         self._plot_weights: np.ndarray | None = None  # every plot's encounter weights, small parks only
+        self._pair_tables: dict[tuple, tuple[np.ndarray, int]] = {}  # (table, rows filled): _pair_table
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
             "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided",
@@ -213,11 +240,12 @@ class ByproductMarket:
         old = len(self.trust)
         if n <= old:
             return
-        known = np.zeros((n, n), dtype=bool)
-        known[:old, :old] = self.known
-        self.known = known
-        self.trust = np.r_[self.trust, np.full(n - old, self.spec.initial_trust)]
-        self.linked = np.r_[self.linked, np.zeros(n - old, dtype=bool)]
+        for name in ("known", "familiar"):
+            grown = np.zeros((n, n), dtype=bool)
+            grown[:old, :old] = getattr(self, name)
+            setattr(self, name, grown)
+        self.trust = np.concatenate((self.trust, np.full(n - old, self.spec.initial_trust)))
+        self.linked = np.concatenate((self.linked, np.zeros(n - old, dtype=bool)))
         pad = np.zeros((n - old, self.year_generated.shape[1]))
         self.year_generated = np.vstack([self.year_generated, pad])
         self.year_delivered = np.vstack([self.year_delivered, pad])
@@ -252,8 +280,8 @@ class ByproductMarket:
         """(S, R) arrays of the components of the surplus for stream k (module docstring), from
         the month's :meth:`unit_values` ``unit``; ``quota_share`` (S,) is the share of each
         supplier's units that would avoid a quota fine (default all)."""
-        firms, st = self.model.firms, self.stream
-        dist = np.hypot(firms.x[sup][:, None] - firms.x[rec][None, :], firms.y[sup][:, None] - firms.y[rec][None, :])
+        st = self.stream
+        dist = self.pair_distance(sup, rec)
         # the additional avoided CO2 (emissions.py) is worth what the credited side can realise
         # (CarbonMarket.value_per_tonne)
         credited = sup if self.credit_supplier[k] else rec
@@ -346,7 +374,7 @@ class ByproductMarket:
             fund.pay("posted_price_topup", acc_r, topup)
 
         fee_half = links.fee[live] / 2
-        ledger.transfer("platform_fee", np.r_[acc_s, acc_r], op, np.r_[fee_half, fee_half])
+        ledger.transfer("platform_fee", np.concatenate((acc_s, acc_r)), op, np.concatenate((fee_half, fee_half)))
         quota = self._quota_avoided(live, delivered)
         # the carbon value of the avoided emissions counts for the credited side at what it can
         # realise (CarbonMarket.value_per_tonne): allowances saved, tax avoided, or pool payouts to come
@@ -365,8 +393,8 @@ class ByproductMarket:
         # the commission is a share of the realised net surplus S (after both capex annuities and fees)
         commission = links.commission[live] * np.maximum(
             op_s + op_r - links.annuity_supplier[live] - links.annuity_receiver[live], 0.0)
-        ledger.transfer("operator_commission", np.r_[acc_s, acc_r], op, np.r_[beta * commission,
-                                                                            (1 - beta) * commission])
+        ledger.transfer("operator_commission", np.concatenate((acc_s, acc_r)), op,
+                        np.concatenate((beta * commission, (1 - beta) * commission)))
         op_s -= beta * commission
         op_r -= (1 - beta) * commission
         lost_tax = delivered * self._rates("landfill_tax", "rates")[k]
@@ -487,13 +515,16 @@ class ByproductMarket:
         u = np.stack([rng.random(n_firms)[rows] for _ in range(draws)])  # (draws, n), in draw order
         met = np.full((draws, n), -1)
         n_plots = len(model.plot_xy)
-        chunk = max(1, ENCOUNTER_CHUNK_CELLS // max(n_plots, 1))
-        for lo in range(0, n, chunk):
-            part = slice(lo, lo + chunk)
-            cum = self._weights_for(plots[part])
-            # inverse-CDF draw within each row: the number of cumulative weights <= u
-            pick = (cum[None, :, :] <= (u[:, part] + plots[part])[:, :, None]).sum(axis=2)
-            met[:, part] = model.plot_occupant[np.minimum(pick, n_plots - 1)]
+        if n_plots * n_plots <= ENCOUNTER_CACHE_CELLS:  # every plot's row kept: one search of them all
+            met[:] = model.plot_occupant[np.minimum(self._cached_picks(plots, u), n_plots - 1)]
+        else:
+            chunk = max(1, ENCOUNTER_CHUNK_CELLS // max(n_plots, 1))
+            for lo in range(0, n, chunk):
+                part = slice(lo, lo + chunk)
+                cum = self._weights_for(plots[part])
+                # inverse-CDF draw within each row: the number of cumulative weights <= u
+                pick = (cum[None, :, :] <= (u[:, part] + plots[part])[:, :, None]).sum(axis=2)
+                met[:, part] = model.plot_occupant[np.minimum(pick, n_plots - 1)]
         for d in range(draws):
             ok = meets & (met[d] >= 0)  # meeting a vacant plot is meeting nobody
             a, b = rows[ok], met[d][ok]
@@ -502,12 +533,32 @@ class ByproductMarket:
         live = self.links.live
         if len(live) and spec.referral_rate > 0:
             s, r = self.links.supplier[live], self.links.receiver[live]
-            adj = sparse.coo_matrix((np.ones(2 * len(live)), (np.r_[s, r], np.r_[r, s])),
+            adj = sparse.coo_matrix((np.ones(2 * len(live)), (np.concatenate((s, r)), np.concatenate((r, s)))),
                                     shape=self.known.shape).tocsr()
             two = (adj @ adj).tocoo()
             keep = (two.row != two.col) & (rng.random(len(two.row)) < spec.referral_rate)
             self.known[two.row[keep], two.col[keep]] = True
             self.known[two.col[keep], two.row[keep]] = True
+
+    def _cached_picks(self, plots: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """For each draw u[d, i] of the firm on plot plots[i]: the number of its row's cumulative
+        weights <= u + plots[i] (:meth:`discover`'s inverse-CDF pick), from the cache of every
+        plot's row by one binary search.
+
+        Row p of the cache lies in [p, p + 1] (its last weight is exactly p + 1) and rows are in
+        plot order, so the flattened cache never decreases and the weights <= v = u + p are the p
+        rows before (all of them) and those of row p itself, as long as v < p + 1; where u + p
+        rounds up to p + 1, row p is counted on its own."""
+        self._weights_for(plots[:1])  # fills the cache
+        weights = self._plot_weights
+        n_plots = weights.shape[1]
+        value = u + plots
+        pick = np.searchsorted(weights.reshape(-1), value, side="right") - plots * n_plots
+        edge = value >= plots + 1
+        if edge.any():
+            d, i = np.nonzero(edge)
+            pick[d, i] = (weights[plots[i]] <= value[d, i][:, None]).sum(axis=1)
+        return pick
 
     def _weights_for(self, plots: np.ndarray) -> np.ndarray:
         """:meth:`_encounter_weights` of ``plots``, from a cache of every plot's row where the park
@@ -617,7 +668,9 @@ class ByproductMarket:
 
         A generator: stream k's candidates are computed after the links of the streams before
         it have formed (they make pairs known and use subsidy budgets). Links of one stream do
-        not change another's open quantities, so those are computed once for the month.
+        not change another's open quantities, so those are computed once for the month. A stream
+        with no pair that is known (without the platform), feasible and of positive surplus is
+        skipped: neither matcher would match anything in it.
         """
         rows, supply_all, demand_all = self.open_quantities()
         floor, unit = self.spec.min_quantity, self.unit_values()
@@ -625,15 +678,18 @@ class ByproductMarket:
         firms, links = self.model.firms, self.links
         fee = self.model.policy("platform").params.fee if visible_all else 0.0
         live, n = links.live, firms.n
-        for k in range(len(self.piped)):
-            s_open, r_open = supply_all[:, k] >= floor, demand_all[:, k] >= floor
-            if not s_open.any() or not r_open.any():
-                continue
+        supply_open, demand_open = supply_all >= floor, demand_all >= floor
+        either = supply_open.any(axis=0) & demand_open.any(axis=0)
+        for k in np.flatnonzero(either).tolist():
+            s_open, r_open = supply_open[:, k], demand_open[:, k]
             sup, supply, rec, demand = rows[s_open], supply_all[s_open, k], rows[r_open], demand_all[r_open, k]
+            if not visible_all:
+                known = self.known[sup][:, rec]
+                if not known.any():
+                    continue
             values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k])
-            rate = (firms.discount_rate[sup][:, None] + firms.discount_rate[rec][None, :]) / 2
-            capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity_factor(
-                rate, self.spec.contract_months)
+            annuity = self.pair_annuity(sup, rec)
+            capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
             q = np.minimum(supply[:, None], demand[None, :])
             surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
             feasible = (values["dist"] <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
@@ -648,28 +704,57 @@ class ByproductMarket:
             i, j = at_s[barred_s], at_r[barred_r]
             feasible[i[(i >= 0) & (j >= 0)], j[(i >= 0) & (j >= 0)]] = False
             if not visible_all:
-                feasible &= self.known[np.ix_(sup, rec)]
+                feasible &= known
             # a receiver qualifies a source it has not traded with (trials, tests, certification)
             qualification = self.stream["qualification_cost"][k] * ~self._familiar(sup, rec)
-            surplus = surplus - qualification * annuity_factor(rate, self.spec.contract_months) / q
+            surplus = surplus - qualification * annuity / q
+            if not (feasible & (surplus > 0)).any():
+                continue
             values["capex_month"] = capex_month
             values["qualification"] = qualification
             yield k, sup, rec, supply, demand, np.where(feasible, surplus, np.nan), values
 
-    def _familiar(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
-        """(S, R) bool: supplier sup[i] and receiver rec[j] have traded before (either way round)."""
-        familiar = np.zeros((len(sup), len(rec)), dtype=bool)
-        if not self.bargaining.partners:
-            return familiar
-        pairs = np.array(sorted(self.bargaining.partners))
+    def pair_annuity(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
+        """(S, R) monthly annuity factor over ``contract_months`` at each pair's mean hurdle rate
+        (r_s + r_r) / 2 (:func:`annuity_factor`), from :meth:`_pair_table` (hurdle rates never change)."""
+        rate, months = self.model.firms.discount_rate, self.spec.contract_months
+        return self._pair_table(("annuity", months), sup, rec,
+                                lambda a, b: annuity_factor((rate[a][:, None] + rate[b][None, :]) / 2, months))
+
+    def pair_distance(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
+        """(S, R) distance between the plots of suppliers ``sup`` and receivers ``rec``, km, from
+        :meth:`_pair_table` (a firm never moves)."""
+        x, y = self.model.firms.x, self.model.firms.y
+        return self._pair_table(("distance",), sup, rec, lambda a, b: np.hypot(
+            x[a][:, None] - x[b][None, :], y[a][:, None] - y[b][None, :]))
+
+    def _pair_table(self, key: tuple, sup: np.ndarray, rec: np.ndarray, compute) -> np.ndarray:
+        """``compute(a, b)`` (an elementwise function of the firm rows a (m,) and b (n,), (m, n)) of
+        ``sup`` x ``rec``. In a park of up to ``ENCOUNTER_CACHE_CELLS`` pairs of firm rows every
+        pair's value is kept under ``key`` and computed as firms enter (each element the same value
+        as computing the (S, R) block each time; room for a quarter more rows is kept, so the table
+        is seldom copied); larger parks compute the block."""
         n = self.model.firms.n
-        at_s, at_r = np.full(n, -1), np.full(n, -1)
-        at_s[sup], at_r[rec] = np.arange(len(sup)), np.arange(len(rec))
-        for a, b in ((pairs[:, 0], pairs[:, 1]), (pairs[:, 1], pairs[:, 0])):
-            i, j = at_s[a], at_r[b]
-            ok = (i >= 0) & (j >= 0)
-            familiar[i[ok], j[ok]] = True
-        return familiar
+        if n * n > ENCOUNTER_CACHE_CELLS:
+            return compute(sup, rec)
+        table, m = self._pair_tables.get(key, (np.empty((0, 0)), 0))
+        if m < n:
+            if n > len(table):
+                room = min(max(n + n // 4, 64), int(np.sqrt(ENCOUNTER_CACHE_CELLS)))
+                grown = np.empty((room, room))
+                grown[:m, :m] = table[:m, :m]
+                table = grown
+            old, new = np.arange(m), np.arange(m, n)
+            if m:
+                table[:m, m:n] = compute(old, new)
+            table[m:n, :n] = compute(new, np.arange(n))
+            self._pair_tables[key] = (table, n)
+        return table[sup[:, None], rec[None, :]]
+
+    def _familiar(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
+        """(S, R) bool: supplier sup[i] and receiver rec[j] have traded before (either way round):
+        the pairs of ``Bargaining.partners``, kept as a matrix by :meth:`form`."""
+        return self.familiar[sup][:, rec]
 
     def form(self, k: int, s: int, r: int, q: float, v: dict[str, float], fee: float) -> bool:
         """Price a matched pair, negotiate, check both sides' NPV and financing, and sign.
@@ -747,6 +832,7 @@ class ByproductMarket:
         if not built:
             self.built.add((s, r, k))
         self.bargaining.traded(s, r)
+        self.familiar[s, r] = self.familiar[r, s] = True
         self.linked[[s, r]] = True
         start = model.steps + delay
         self.links.add(
