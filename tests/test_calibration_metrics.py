@@ -60,6 +60,8 @@ def test_rent_lowers_the_cluster_margin_by_rent_over_revenue():
     low, high = _run({**off, "operator.rent": 0.0}, months=6), _run({**off, "operator.rent": 200000.0}, months=6)
     revenue, _ = metrics.operating_accounts(high)
     rent = high.ledger.flow("rent")
-    assert rent > 0 and np.isclose(revenue.sum(), metrics.operating_accounts(low)[0].sum())
+    # (the operating cycle, issue 23: rent drawn from cash moves a few credit-line draws and sales, 4e-5 of revenue)
+    assert rent > 0 and np.isclose(revenue.sum(), metrics.operating_accounts(low)[0].sum(), rtol=1e-4)
     drop = metrics.cluster_profit_margin(low) - metrics.cluster_profit_margin(high)
-    assert drop == pytest.approx(rent / revenue.sum(), rel=1e-3)
+    # within 0.5%: the rent paid from cash is partly drawn on credit lines, whose knock-on moves the margin by 0.17%
+    assert drop == pytest.approx(rent / revenue.sum(), rel=5e-3)
