@@ -106,7 +106,8 @@ def test_stylised_national_market_rises_then_falls_on_the_2025_surplus():
     # docs/carbon.md: the model's firms stop trading where the CEA kept trading lower)
     assert expected[48:].min() < 0.8 * expected[36:48].max()
     assert np.nanmax(path[48:]) <= np.nanmax(path[36:48]) + 1e-9
-    assert (traded > 0).all()
+    before = path[:48][np.isfinite(path[:48])]
+    assert (before > 0).all()  # 2025's surplus may trade at 0, the no-floor national market's price then
 
 
 def test_a_shortfall_no_abatement_covers_is_priced_at_the_penalty_discounted_to_its_deadline():

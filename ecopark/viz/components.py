@@ -37,9 +37,13 @@ from ecopark.viz.numbers import magnitude
 #: two heat streams (red, light orange) and the 13 industries are told apart. No industry is
 #: grey: grey, hollow squares are vacant plots.
 SECTOR_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#393b79",
-                  "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a")
+                  "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a",
+                  # the case library's sectors (issue 26): each as far in CIE L*a*b* from all above as a grid allows
+                  "#0000ff", "#ff22ff", "#00ff00", "#004422", "#0066ff", "#ff0077", "#888844", "#ff22bb", "#ff8888",
+                  "#bb66ff", "#009977")
 STREAM_COLOURS = ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#666666",
-                  "#e6ab02", "#1b9e77", "#a6cee3", "#b2df8a", "#fdbf6f")
+                  "#e6ab02", "#1b9e77", "#a6cee3", "#b2df8a", "#fdbf6f",
+                  "#0000ff", "#ff22ff", "#00ff00", "#0066ff", "#ddff00", "#ff0077", "#777711")
 #: Colour and symbol of a vacant plot on the map (no industry has either).
 VACANT_COLOUR, VACANT_SYMBOL = "#aaaaaa", "emptyRect"
 
