@@ -141,7 +141,8 @@ def test_links_formed_before_a_late_build_keep_their_own_pipes():
     # carry what the network would (its expected fees R fall with Q) and it is never built
     late = ["operator.initial_cash=1e7", "operator.infrastructure.review_months=3",
             "byproduct_market.encounters_per_month=0.3"]
-    model = ParkModel(load_scenario("yueyang", late), seed=0)
+    # seed 2: on the refitted Yueyang (2026-12-05) seeds 0 and 1 build no network in the first 15 months
+    model = ParkModel(load_scenario("yueyang", late), seed=2)
     formed = [0] * model.byproduct_market.links.n
     for _ in range(9):
         step_and_check_fees(model, formed)

@@ -67,6 +67,6 @@ def test_a_free_parameter_at_the_edge_of_its_range_is_named():
         return load_calibration({"scenario": "qinzhou", "free": {"economy.firm_shock_sd": [low, high]},
                                  "targets": [{"metric": "exchange_chains_final", "observed": 5, "tolerance": 1}]})
     value = ecopark.load_scenario("qinzhou").economy.firm_shock_sd
-    assert preset_fit.at_range_edge(spec(0.02, 1.0)) == []
-    assert preset_fit.at_range_edge(spec(0.02, value * 1.01)) == [f"`economy.firm_shock_sd` = {value:.4g} [0.02, "
-                                                                   f"{value * 1.01:g}]"]
+    assert preset_fit.at_range_edge(spec(value / 2, value * 2)) == []  # a third of the way up
+    assert preset_fit.at_range_edge(spec(value / 2, value * 1.01)) == [
+        f"`economy.firm_shock_sd` = {value:.4g} [{value / 2:g}, {value * 1.01:g}]"]
