@@ -68,3 +68,22 @@ def test_fuzz_run_reports_the_over_allocation_case_as_ok_now():
             "policies.cap_and_trade.allocation": "output_based", "policies.cap_and_trade.free_share": 1.0}
     outcome, message = fuzz.fuzz_run("generic", over, seed=0, steps=3, firms=12)
     assert outcome == "ok", message
+
+
+def test_fuzz_run_370_of_seed_6_holds_no_negative_allowances_now():
+    """Run 370 of `python benchmarks/fuzz.py fuzz --runs 1000 --seed 6` (issue 23): an output-based true-up
+    expected to add allowances let a firm holding none pledge 288,355 of them in month 41."""
+    case = {"byproduct_market.trust_recovery": 0.02498, "byproduct_market.contract_share": 0.86266,
+            "economy.dividend_cash_months": 3.3213, "credit.sll_step_up_bp": 0.0156,
+            "economy.base_utilisation": 1.0, "credit.credit_line_months": 0.009489,
+            "policies.cap_and_trade.enabled": True, "policies.cap_and_trade.cap_decline": 0.0,
+            "policies.cap_and_trade.reserve_price": 173.409, "policies.cap_and_trade.penalty": 0.0,
+            "policies.cap_and_trade.session_months": 1, "policies.cap_and_trade.expectation_years": 30,
+            "policies.cap_and_trade.external_price": 222.536, "policies.cap_and_trade.carry_over_limit": 1.913e8,
+            "policies.cap_and_trade.allocation": "output_based", "policies.cap_and_trade.provisional_share": 1.198e-06,
+            "policies.cap_and_trade.true_up_session": True, "policies.cap_and_trade.surrender_month": 0,
+            "policies.posted_price_rule.enabled": True, "policies.posted_price_rule.budget": 5.41e12,
+            "policies.posted_price_rule.share": 2.12e-06, "policies.green_relending.enabled": True,
+            "policies.green_relending.budget": 8.71e12, "policies.green_relending.rate": 0.01044}
+    outcome, message = fuzz.fuzz_run("liaocheng", case, seed=1517321128, steps=47)
+    assert outcome == "ok", message

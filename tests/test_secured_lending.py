@@ -258,3 +258,36 @@ def test_secured_settings_are_validated():
         load_scenario("generic", {"credit.secured.receipt_haircut": 1.5})
     with pytest.raises(ConfigError, match=r"credit\.secured\.initial_cover"):
         load_scenario("generic", {"credit.secured.initial_cover": 0.5})
+
+
+#: Output-based allocation with almost nothing allocated provisionally: the year-end true-up a firm
+#: expects adds more than its year's emissions, so its expected need (CarbonMarket.year_need) is negative.
+TRUE_UP_ADDS = {**NO_CYCLE, "credit.secured.carbon_pledge": True, "credit.secured.risk_priced_lending": False,
+                "policies.cap_and_trade.enabled": True, "policies.cap_and_trade.allocation": "output_based",
+                "policies.cap_and_trade.provisional_share": 1e-6, "policies.cap_and_trade.cap_decline": 0.0}
+
+
+def test_a_firm_expecting_its_true_up_to_add_allowances_pledges_no_more_than_it_holds():
+    """Allowances still to come from the true-up cannot be pledged (found by the 1,000-run fuzz: a firm
+    holding none pledged 288,355 it expected to receive and was left holding -288,355)."""
+    model = ParkModel(load_scenario("generic", TRUE_UP_ADDS), seed=3)
+    model.step()
+    secured, market, al = model.secured_lending, model.carbon_market, model.allowances
+    ets = model.policy("cap_and_trade")
+    covered = model.firms.live[market.account[model.firms.live] >= 0]
+    need = market.year_need(ets, covered, 12)
+    assert (need < 0).any()  # the case the rule is about
+    for row in covered[need < 0]:
+        held = float(al.balance(int(market.account[row])))
+        assert secured.free_units(ALLOWANCE, int(row)) == pytest.approx(max(held, 0.0), abs=1e-3)
+    row = int(covered[np.argmin(need)])
+    market_account = int(market.account[row])
+    assert al.balance(market_account) < 1.0  # next to nothing allocated provisionally
+    assert secured.free_units(ALLOWANCE, row) == pytest.approx(max(al.balance(market_account), 0.0), abs=1e-3)
+    _short_of_cash(model, row)
+    assert secured.apply(row, 1e9) < 1.0 * secured.carbon_price()  # at most its crumbs pledged
+    _grant_surplus(model, row, 1_000.0)
+    held = al.balance(market_account)
+    assert secured.free_units(ALLOWANCE, row) == pytest.approx(held, abs=1e-3)
+    secured.apply(row, 1e12)
+    assert al.balance(market_account) >= 0 and al.balance(secured.escrow) <= held + 1e-3

@@ -181,7 +181,10 @@ class SecuredLending:
         return float(loans.collateral_units[mine].sum())
 
     def free_units(self, kind: int, row: int) -> float:
-        """Units of ``kind`` firm ``row`` could still pledge: unpledged stock, or allowances held."""
+        """Units of ``kind`` firm ``row`` could still pledge: unpledged stock, or the allowances it
+        holds beyond what it expects to surrender this year, max(held - max(need, 0), 0). A negative
+        need (an output-based true-up expected to add more than the year's emissions) frees nothing
+        beyond the holding: allowances still to be allocated cannot be pledged."""
         self._grow()
         if kind == RECEIPT:
             return max(float(self.stock[row]) - self.pledged(RECEIPT, row), 0.0)
@@ -190,7 +193,7 @@ class SecuredLending:
             return 0.0
         months_left = 13 - ((model.steps - 1) % 12 + 1)
         need = float(market.year_need(ets, np.array([row]), months_left)[0])
-        return max(_floor_units(float(model.allowances.balance(int(market.account[row]))) - need), 0.0)
+        return max(_floor_units(float(model.allowances.balance(int(market.account[row]))) - max(need, 0.0)), 0.0)
 
     def lending_value(self, kind: int, row: int) -> float:
         """Most a bank lends firm ``row`` against its free collateral of ``kind``:
