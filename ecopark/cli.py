@@ -225,6 +225,18 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_execution(p: argparse.ArgumentParser, dask: bool = True) -> None:
+    """The options every resumable batch command shares: --out, --workers and (with ``dask``) --backend
+    and --scheduler."""
+    p.add_argument("--out", required=True, metavar="DIR", help="results folder (running again resumes)")
+    p.add_argument("--workers", type=_whole(1, 1024), default=1, help="parallel worker processes, 1-1024")
+    if dask:
+        p.add_argument("--backend", choices=("local", "dask"), default="local",
+                       help="local processes or a Dask cluster")
+        p.add_argument("--scheduler", type=_scheduler, default=None, metavar="tcp://HOST:PORT",
+                       help="address of a running Dask scheduler (implies --backend dask; default: a local cluster)")
+
+
 def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="fit a park's free parameters to observed figures (resumable)",
                        formatter_class=_Formatter,
@@ -236,12 +248,7 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
                                         "ecopark calibrate my_park_cal.toml --coverage 20 --out results/cal-coverage",
                                         "ecopark run --scenario results/cal-yueyang/calibrated.toml --steps 60"))
     p.add_argument("spec", help="calibration spec TOML, or a shipped one: generic, yueyang, qinzhou, liaocheng")
-    p.add_argument("--out", required=True, metavar="DIR", help="results folder (running again resumes)")
-    p.add_argument("--workers", type=_whole(1, 1024), default=1, help="parallel worker processes, 1-1024")
-    p.add_argument("--backend", choices=("local", "dask"), default="local",
-                   help="local processes or a Dask cluster")
-    p.add_argument("--scheduler", type=_scheduler, default=None, metavar="tcp://HOST:PORT",
-                   help="address of a running Dask scheduler (implies --backend dask; default: a local cluster)")
+    _add_execution(p)
     p.add_argument("--seed", type=_whole(0, 2**63 - 1), default=None,
                    help="master seed of the runs, the sample and the optimiser (default: the spec's seed, "
                         "0 if it sets none)")
@@ -303,12 +310,7 @@ def _add_compare_design(sub: argparse._SubParsersAction) -> None:
                                             f"ecopark {name} my_{name}.toml --scheduler tcp://10.0.0.5:8786 "
                                             f"--out results/{name}-dask"))
         p.add_argument("spec", help=f"{name} spec TOML, or the name of a shipped one ({shipped})")
-        p.add_argument("--out", required=True, metavar="DIR", help="results folder (running again resumes)")
-        p.add_argument("--workers", type=_whole(1, 1024), default=1, help="parallel worker processes, 1-1024")
-        p.add_argument("--backend", choices=("local", "dask"), default="local",
-                       help="local processes or a Dask cluster")
-        p.add_argument("--scheduler", type=_scheduler, default=None, metavar="tcp://HOST:PORT",
-                       help="address of a running Dask scheduler (implies --backend dask)")
+        _add_execution(p)
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         p.set_defaults(func=func)
 
@@ -356,12 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "ecopark sweep my_sweep.toml --workers 2 --format csv --out results/mine",
                                         "ecopark sweep example --scheduler tcp://10.0.0.5:8786 --out results/dask"))
     p.add_argument("spec", help="sweep spec TOML, or the name of a shipped one (example)")
-    p.add_argument("--out", required=True, metavar="DIR", help="results folder (running again resumes)")
-    p.add_argument("--workers", type=_whole(1, 1024), default=1, help="parallel worker processes, 1-1024")
-    p.add_argument("--backend", choices=("local", "dask"), default="local",
-                   help="local processes or a Dask cluster")
-    p.add_argument("--scheduler", type=_scheduler, default=None, metavar="tcp://HOST:PORT",
-                   help="address of a running Dask scheduler (implies --backend dask; default: a local cluster)")
+    _add_execution(p)
     p.add_argument("--format", choices=("parquet", "csv"), default=None,
                    help="table format of the results (default: the spec's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -379,8 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("sobol", "morris"), default="sobol", help="Sobol indices or Morris screening")
     p.add_argument("--n", type=_whole(1, 1_000_000), default=64,
                    help="base sample size N (Sobol: N (D + 2) points; Morris: N (D + 1))")
-    p.add_argument("--out", required=True, metavar="DIR", help="results folder (running again resumes)")
-    p.add_argument("--workers", type=_whole(1, 1024), default=1, help="parallel worker processes, 1-1024")
+    _add_execution(p, dask=False)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sensitivity)
 

@@ -45,6 +45,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -151,62 +152,93 @@ def _worker_died(task: dict[str, Any]) -> tuple[dict[str, Any], None]:
     return row, None
 
 
-def _retry_alone(spec: SweepSpec, tasks: list[dict[str, Any]], measure: Measure | None = None,
-                 func: Callable[..., tuple[dict[str, Any], pd.DataFrame | None]] | None = None,
-                 ) -> Iterator[tuple[dict[str, Any], pd.DataFrame | None]]:
-    """Run each of ``tasks`` again, one at a time in a worker of its own (a fresh one after a
-    death); a task whose worker dies again is recorded as failed. ``func(spec, task)`` runs a
-    task (default :func:`run_task`; calibration passes its own)."""
-    pool = None
-    try:
-        for task in tasks:
-            pool = pool or worker_pool(1)
-            try:
-                future = pool.submit(func, spec, task) if func else pool.submit(run_task, spec, task, measure)
-                result = future.result()
-            except BrokenProcessPool:
-                pool.shutdown(wait=True)
-                pool, result = None, _worker_died(task)
-            yield result
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+class LocalWorkers:
+    """Worker processes on this machine (:func:`worker_pool`), kept open across :meth:`map` calls, the
+    local backend of sweeps and calibrations.
 
+    One run is in flight per worker, so when a worker dies (killed, out of memory) and breaks the
+    pool, every run in flight was running: each is retried once alone in a fresh worker, a run whose
+    worker dies again gives ``dead(task)``, and the remaining tasks go to a new pool.
+    """
 
-def _local_backend(spec: SweepSpec, tasks: list[dict], workers: int, measure: Measure | None = None,
-                   ) -> Iterable[tuple[dict, pd.DataFrame | None]]:
-    if workers <= 1:
-        for task in tasks:
-            yield run_task(spec, task, measure)
-        return
-    queue = iter(tasks)
-    while True:
-        pool = worker_pool(workers)
+    def __init__(self, workers: int) -> None:
+        self.workers = max(int(workers), 1)
+        self.pool: ProcessPoolExecutor | None = None
+
+    def close(self, wait: bool = True) -> None:
+        """Shut the pool down, cancelling runs not yet started (``wait``: until those running end)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=wait, cancel_futures=True)
+            self.pool = None
+
+    def map(self, func: Callable[..., Any], args: tuple[Any, ...], tasks: list[dict[str, Any]],
+            dead: Callable[[dict[str, Any]], Any]) -> Iterator[Any]:
+        """``func(*args, task)`` of every task (a module-level function or a partial of one, so that it
+        pickles), yielded as they finish."""
+        queue = list(reversed(tasks))  # a stack: pop() gives the next task
         pending: dict[Future, dict[str, Any]] = {}
-        suspects: list[dict[str, Any]] = []
-        try:
-            for task in queue:
-                pending[pool.submit(run_task, spec, task, measure)] = task
-                if len(pending) >= workers:  # one run per worker: every run in flight is running
-                    break
+
+        def submit(task: dict[str, Any]) -> bool:
+            try:
+                pending[self.pool.submit(func, *args, task)] = task
+                return True
+            except BrokenProcessPool:  # the pool broke since the last look: the task never started
+                queue.append(task)
+                return False
+
+        while queue:
+            self.pool = self.pool or worker_pool(self.workers)
+            pending.clear()
+            suspects: list[dict[str, Any]] = []
+            while queue and len(pending) < self.workers and submit(queue.pop()):
+                pass
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     task = pending.pop(future)
                     try:
                         result = future.result()
-                    except BrokenProcessPool:
+                    except BrokenProcessPool:  # this run's worker, or another's, died
                         suspects.append(task)
                         continue
                     yield result
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        pending[pool.submit(run_task, spec, nxt, measure)] = nxt
+                    if queue and not suspects:
+                        submit(queue.pop())
+            if suspects:
+                self.close()
+                yield from self._retry_alone(func, args, sorted(suspects, key=lambda t: t["run"]), dead)
+
+    @staticmethod
+    def _retry_alone(func: Callable[..., Any], args: tuple[Any, ...], tasks: list[dict[str, Any]],
+                     dead: Callable[[dict[str, Any]], Any]) -> Iterator[Any]:
+        """Run each of ``tasks`` again, one at a time in a worker of its own (a fresh one after a death)."""
+        pool = None
+        try:
+            for task in tasks:
+                pool = pool or worker_pool(1)
+                try:
+                    result = pool.submit(func, *args, task).result()
+                except BrokenProcessPool:
+                    pool.shutdown(wait=True)
+                    pool, result = None, dead(task)
+                yield result
         finally:
-            pool.shutdown(wait=not suspects, cancel_futures=True)
-        if not suspects:
-            return
-        yield from _retry_alone(spec, sorted(suspects, key=lambda t: t["run"]), measure)  # the pool broke
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _local_backend(spec: SweepSpec, tasks: list[dict], workers: int, measure: Measure | None = None,
+                   ) -> Iterable[tuple[dict, pd.DataFrame | None]]:
+    func = partial(run_task, measure=measure)
+    if workers <= 1:
+        for task in tasks:
+            yield func(spec, task)
+        return
+    local = LocalWorkers(workers)
+    try:
+        yield from local.map(func, (spec,), tasks, dead=_worker_died)
+    finally:
+        local.close()
 
 
 def _dask_backend(spec: SweepSpec, tasks: list[dict], workers: int, scheduler: str | None,

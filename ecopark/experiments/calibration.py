@@ -40,11 +40,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from ecopark import __version__
-from ecopark.experiments.batch import PART, Progress, _retry_alone, _save_part, _write_atomic, run_task, worker_pool
+from ecopark.experiments.batch import PART, LocalWorkers, Progress, _save_part, _worker_died, _write_atomic, run_task
 from ecopark.experiments.calibration_spec import CalibrationSpec, Target, load_calibration
 from ecopark.experiments.search_methods import make, region_statistic
 from ecopark.experiments.spec import SweepSpec, derive_seed
@@ -71,12 +68,6 @@ def moment_task(sweep: SweepSpec, targets: tuple[Target, ...], task: dict[str, A
         for target in targets:
             row[f"moment:{target.label}"] = target.moment(row, columns)
     return row
-
-
-def _as_pair(func: Callable[..., dict[str, Any]], args: tuple[Any, ...], _spec: SweepSpec,
-             task: dict[str, Any]) -> tuple[dict[str, Any], None]:
-    """``func(*args, task)`` in the (row, series) form of the sweep's retry of a dead worker's run."""
-    return func(*args, task), None
 
 
 def sweep_of(spec: CalibrationSpec) -> SweepSpec:
@@ -103,7 +94,8 @@ class Executor:
             raise ConfigError("backend", f"{backend!r} is not a backend; allowed: 'local', 'dask'")
         self.workers, self.backend = max(int(workers), 1), "dask" if scheduler else backend
         self.scheduler = scheduler
-        self.pool = self.client = self.cluster = None
+        self.local = LocalWorkers(self.workers)
+        self.client = self.cluster = None
 
     def __enter__(self) -> Executor:
         if self.backend == "dask":
@@ -119,9 +111,7 @@ class Executor:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
+        self.local.close(wait=False)
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
@@ -143,50 +133,10 @@ class Executor:
                 yield future.result()
                 future.release()
         elif self.workers > 1:
-            yield from self._local(func, args, tasks)
+            yield from self.local.map(func, args, tasks, dead=lambda task: _worker_died(task)[0])  # the row only
         else:
             for task in tasks:
                 yield func(*args, task)
-
-
-    def _local(self, func: Callable[..., dict[str, Any]], args: tuple[Any, ...],
-               tasks: list[dict]) -> Iterator[dict[str, Any]]:
-        """``func(*args, task)`` of ``tasks`` on the worker pool, one run in flight per worker; a broken
-        pool's runs are retried alone (``args[0]`` is the sweep spec)."""
-        queue = list(reversed(tasks))  # a stack: pop() gives the next task
-
-        def submit(task: dict[str, Any]) -> bool:
-            try:
-                pending[self.pool.submit(func, *args, task)] = task
-                return True
-            except BrokenProcessPool:  # the pool broke since the last look: the task never started
-                queue.append(task)
-                return False
-
-        while queue:
-            self.pool = self.pool or worker_pool(self.workers)
-            pending: dict[Future, dict[str, Any]] = {}
-            suspects: list[dict[str, Any]] = []
-            while queue and len(pending) < self.workers and submit(queue.pop()):
-                pass
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    task = pending.pop(future)
-                    try:
-                        row = future.result()
-                    except BrokenProcessPool:  # this run's worker, or another's, died
-                        suspects.append(task)
-                        continue
-                    yield row
-                    if queue and not suspects:
-                        submit(queue.pop())
-            if suspects:
-                self.pool.shutdown(wait=True, cancel_futures=True)
-                self.pool = None
-                for row, _ in _retry_alone(args[0], sorted(suspects, key=lambda t: t["run"]),
-                                           func=partial(_as_pair, func, args)):
-                    yield row
 
 
 @dataclass
