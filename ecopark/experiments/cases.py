@@ -22,7 +22,7 @@ Final-year measures (``final_year``; units per year, streams in tonnes):
   bills avoided: Shaoxing, Changzhou);
 * ``green_power_share`` = green MWh / MWh used; ``pool_sales`` = the carbon pool's sales (ledger
   kind ``allowance_sale`` received by the operator);
-* run-level: ``exchange_chains_final`` and ``platform_success_rate`` (ecopark/metrics.py).
+* run-level: ``exchange_chains_final`` and ``platform_success_rate`` (ecopark/metrics/exchange.py, targets.py).
 
 Run: ``python -m ecopark.experiments.cases --seeds 6`` (prints the table of docs/cases.md).
 """
