@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -181,6 +181,17 @@ def _read(name: str, path: Path | None) -> dict[str, Any]:
     if path is not None:
         return tomllib.loads((path / name).read_text())
     return tomllib.loads(resources.files("ecopark.data").joinpath(name).read_text())
+
+
+Figures = TypeVar("Figures")
+
+
+def load_figures(name: str, figures: type[Figures]) -> Figures:
+    """The shipped data file ``name`` (``ecopark/data/<stem>.toml``) holding one ``{value, unit, source}``
+    table per field of the dataclass ``figures``, each checked (:func:`_number`), as a ``figures``; a
+    missing or malformed entry is a ConfigError naming ``<stem>.<field>`` (e.g. ``water.lifetime``)."""
+    raw, stem = _read(name, None), name.removesuffix(".toml")
+    return figures(**{f.name: _number(raw.get(f.name), f"{stem}.{f.name}", {}) for f in dataclasses.fields(figures)})
 
 
 def parse_catalogue(

@@ -73,7 +73,7 @@ def test_auction_tie_and_rationing_rule():
     np.testing.assert_allclose(r.buy_fills, [3.0, 1.0, 0.0])
 
 
-# -- a constructed park with known MAC steps (ecopark/validation.py) -----------------------------
+# -- a constructed park with known MAC steps (ecopark/validation/theory.py) ----------------------
 SECTORS = FRICTIONLESS_SECTORS
 steps_of_mac_curve = mac_steps
 constructed_park = frictionless_park

@@ -64,3 +64,25 @@ def test_every_sector_has_a_sourced_margin_range():
     for key, entry in ranges.items():
         lo, hi = entry["value"]
         assert -1 < lo < hi < 1 and entry["source"], key
+
+
+@pytest.mark.parametrize(("name", "load"), [("green_power.toml", "electricity"), ("water.toml", "water")])
+def test_green_power_and_water_figures_are_read_by_one_loader_that_names_a_bad_key(monkeypatch, name, load):
+    """load_green_power and load_water are load_figures on their file and dataclass: every field read
+    from the file, and a figure without its unit and source refused with the key named."""
+    import dataclasses
+    import importlib
+
+    from ecopark import catalogue
+
+    module = importlib.import_module(f"ecopark.agents.{load}")
+    loader = module.load_green_power if load == "electricity" else module.load_water
+    figures = loader()
+    raw = catalogue._read(name, None)
+    assert {f.name for f in dataclasses.fields(figures)} <= set(raw)
+    assert all(getattr(figures, f.name) == raw[f.name]["value"] for f in dataclasses.fields(figures))
+    field = dataclasses.fields(figures)[-1].name
+    bad = {**raw, field: {"value": 1.0, "unit": "", "source": "x"}}
+    monkeypatch.setattr(catalogue, "_read", lambda n, path: bad)
+    with pytest.raises(ConfigError, match=rf"{name.removesuffix('.toml')}\.{field}"):
+        loader()

@@ -233,7 +233,8 @@ def test_dose_response_pairs_seeds_and_names_what_binds():
     """The dose-response grid (validation section 7) on a small case: every dose of an instrument
     against the same instrument off on the same seeds; a landfill tax in a park without a
     landfilled stream changes nothing and is named as not acting; the reuse subsidy costs money."""
-    from ecopark.experiments.exchange import DOSES, binding_constraint, dose_effects, dose_response, dose_section
+    from ecopark.experiments.exchange import DOSES, binding_constraint, dose_effects, dose_response
+    from ecopark.validation.exchange import dose_section
 
     runs = dose_response(("qinzhou",), seeds=2, months=4, instruments=("landfill tax", "reuse subsidy"))
     assert len(runs) == 2 * 2 * 4  # instruments x seeds x doses

@@ -55,8 +55,8 @@ def test_the_match_efficiency_optimum_keeps_few_pairs_and_still_bounds_the_links
 
     monkeypatch.setattr(scipy.optimize, "linprog", spy)
     actual, full = metrics.match_surplus(model)
-    monkeypatch.setattr(metrics, "BEST_PARTNERS", 1)
-    monkeypatch.setattr(metrics, "PAIR_BLOCK", 7)  # one or two suppliers a block
+    monkeypatch.setattr(metrics.exchange, "BEST_PARTNERS", 1)  # read where match_surplus is defined
+    monkeypatch.setattr(metrics.exchange, "PAIR_BLOCK", 7)  # one or two suppliers a block
     actual_small, kept = metrics.match_surplus(model)
     links = model.byproduct_market.links
     live = links.live

@@ -43,15 +43,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecopark.agents.operator_supply import OperatorSupply
-from ecopark.catalogue import _number, _read
+from ecopark.catalogue import load_figures
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
 
 #: Hours in a month (8,760 / 12).
 HOURS_PER_MONTH = 730.0
-GREEN_POWER_NUMBERS = ("grid_emission_factor", "capex_per_mw", "opex_per_mw", "capacity_factor", "lifetime",
-                       "coverable_share", "potential_mw_per_km2")
 
 
 @dataclass(frozen=True)
@@ -69,8 +67,7 @@ class GreenPowerData:
 
 def load_green_power() -> GreenPowerData:
     """The shipped green-power figures, each checked to be a {value, unit, source} table."""
-    raw = _read("green_power.toml", None)
-    return GreenPowerData(**{f: _number(raw.get(f), f"green_power.{f}", {}) for f in GREEN_POWER_NUMBERS})
+    return load_figures("green_power.toml", GreenPowerData)
 
 
 class Electricity(OperatorSupply):

@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecopark.agents.operator_supply import OperatorSupply
-from ecopark.catalogue import _number, _read
+from ecopark.catalogue import load_figures
 
 if TYPE_CHECKING:
     from ecopark.model import ParkModel
 
 #: Days in a month (365 / 12).
 DAYS_PER_MONTH = 365.0 / 12.0
-WATER_NUMBERS = ("capex_per_m3_day", "opex_per_m3", "lifetime", "coverable_share", "return_share")
 
 
 @dataclass(frozen=True)
@@ -47,8 +46,7 @@ class WaterData:
 
 def load_water() -> WaterData:
     """The shipped reclaimed-water figures, each checked to be a {value, unit, source} table."""
-    raw = _read("water.toml", None)
-    return WaterData(**{f: _number(raw.get(f), f"water.{f}", {}) for f in WATER_NUMBERS})
+    return load_figures("water.toml", WaterData)
 
 
 class ReclaimedWater(OperatorSupply):

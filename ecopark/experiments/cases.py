@@ -22,9 +22,10 @@ Final-year measures (``final_year``; units per year, streams in tonnes):
   bills avoided: Shaoxing, Changzhou);
 * ``green_power_share`` = green MWh / MWh used; ``pool_sales`` = the carbon pool's sales (ledger
   kind ``allowance_sale`` received by the operator);
-* run-level: ``exchange_chains_final`` and ``platform_success_rate`` (ecopark/metrics.py).
+* run-level: ``exchange_chains_final`` and ``platform_success_rate`` (ecopark/metrics/exchange.py, targets.py).
 
-Run: ``python -m ecopark.experiments.cases --seeds 6`` (prints the table of docs/cases.md).
+Run: ``python -m ecopark.experiments.cases --seeds 6`` (prints the table of docs/cases.md; the table is the
+validation report's section 9, ``ecopark/validation/cases.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ecopark.experiments.preset_fit import mean_interval
 
 #: Months of the final year over which yearly figures are measured.
 YEAR = 12
@@ -243,11 +246,6 @@ def _binds(model: Any, figure: Figure, simulated: float, measures: dict[str, flo
     return f"the park's {figure.stream} flow exceeds the document's (firm counts and sizes are assumptions)"
 
 
-def _interval(values: Sequence[float]) -> tuple[float, float]:
-    v = np.asarray(values, dtype=float)
-    return float(v.mean()), float(1.96 * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
-
-
 def case_rows(seeds: Sequence[int] = tuple(range(6)), cases: Sequence[Case] = CASES,
               run: Callable[..., tuple[Any, dict[str, float]]] = case_run) -> list[dict[str, Any]]:
     """One row per documented figure: case, figure, documented, simulated mean and 95% half-width
@@ -264,7 +262,7 @@ def case_rows(seeds: Sequence[int] = tuple(range(6)), cases: Sequence[Case] = CA
                 values = [m[key] - b[key] for (_, m), b in zip(runs, base, strict=True)]
             else:
                 values = [m[figure.measure] for _, m in runs]
-            mean, half = _interval(values)
+            mean, half = mean_interval(values)
             fits = abs(mean - figure.documented) <= figure.tolerance
             rows.append({"case": case.name, "scenario": case.scenario, "figure": figure.label,
                          "documented": figure.documented, "mean": mean, "half": half, "fits": fits,
@@ -274,33 +272,13 @@ def case_rows(seeds: Sequence[int] = tuple(range(6)), cases: Sequence[Case] = CA
     return rows
 
 
-def _fmt(value: float, share: bool) -> str:
-    return f"{value:.0%}" if share else f"{value:,.3g}"
-
-
-def section(seeds: Sequence[int] = tuple(range(6)),
-            title: str = "## The case library beside the industry report's figures") -> list[str]:
-    """Markdown lines of the validation report's case-library section (docs/cases.md has the same table)."""
-    rows = case_rows(seeds)
-    lines = ["", title, "",
-             f"Each case of `ecopark/scenarios/cases/` (`ecopark run --scenario <case>`) over {len(seeds)} seeds, "
-             "measured over its final year (the last 12 of 36 months); mean ± 95% interval (1.96 se). "
-             "Changzhou's rise is the paired difference against the same park without its rule.", "",
-             "| case | documented figure | simulated | fits? / what binds |", "|---|---|---|---|"]
-    for r in rows:
-        verdict = "fits" if r["fits"] else r["binds"]
-        lines.append(f"| {r['case']} | {r['figure']} | {_fmt(r['mean'], r['share'])} ± {_fmt(r['half'], r['share'])} "
-                     f"| {verdict} |")
-    notes = dict.fromkeys(f"{r['case']}: {r['note']}" for r in rows if r["note"])
-    lines += ["", *[f"- {n}" for n in notes], ""]
-    return lines
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ecopark.experiments.cases",
                                      description="The case library beside the industry report's figures.")
     parser.add_argument("--seeds", type=int, default=6, help="seeds 0..N-1 (default 6)")
     args = parser.parse_args(argv)
+    from ecopark.validation.cases import section
+
     print("\n".join(section(tuple(range(args.seeds)))))
     return 0
 

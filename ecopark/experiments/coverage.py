@@ -140,66 +140,17 @@ def markdown_table(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
-# -- the validation report's section (ecopark/validation.py, section 6) ----------------------------------
-ENCOUNTERS, TRUST = "byproduct_market.encounters_per_month", "byproduct_market.initial_trust"
-#: A 13-firm farm-and-food park (a 24-month run takes about a tenth of a second).
-SMALL_PARK = {"park.firms": {"grain_oil": 2, "food_feed": 3, "livestock": 3, "biogas": 2, "greenhouse": 3},
-              "park.size_km": 3.0, "park.vacant_plots": 1}
-#: The small spec whose intervals the validation report tests: two behavioural parameters, three targets.
-COVERAGE_SPEC: dict[str, Any] = {
-    "scenario": "generic", "steps": 24, "replications": 2, "seed": 2026, "fixed": SMALL_PARK,
-    "free": {ENCOUNTERS: {"low": 0.05, "high": 2.0, "log": True}, TRUST: [0.3, 1.0]},
-    "search": {"sample": "lhs", "n": 12, "refine": "differential_evolution", "population": 6, "iterations": 2},
-    "region": {"method": "expand", "batch": 8, "rounds": 6},
-    "targets": [{"metric": "links_formed_total"}, {"metric": "adoption_rate", "window": 6},
-                {"metric": "reuse_rate_mass_total"}],
-}
-#: Truths of the full form, and of the quick form (with 12-month runs).
-COVERAGE_TRUTHS, QUICK_TRUTHS = 20, 2
-
-
-def coverage_section(quick: bool = False, workers: int = 1, out: str | Path | None = None) -> list[str]:
-    """Markdown lines of the validation report's coverage test (fresh calibrations, in ``out`` or a
-    temporary folder)."""
-    import tempfile
-    import time
-
-    spec = {**COVERAGE_SPEC, "steps": 12} if quick else COVERAGE_SPEC
-    k = QUICK_TRUTHS if quick else COVERAGE_TRUTHS
-    start = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        detail, summary = coverage_test(spec, k, Path(out) if out else Path(tmp), workers=workers)
-    wall = time.monotonic() - start
-    runs = int(detail.drop_duplicates("truth_id")["runs"].sum())
-    loaded = load_calibration({**spec, "targets": [{**t, "observed": 0.0, "se": 1.0} for t in spec["targets"]]})
-    targets = ", ".join(f"`{t['metric']}`" + (f" (mean of the last {t['window']} months)" if "window" in t else "")
-                        for t in spec["targets"])
-    lines = ["", "### Coverage of the intervals (simulation-based calibration)", "",
-             f"`python -m ecopark.experiments.coverage{' --quick' if quick else ''} --workers {workers}` "
-             f"(`ecopark/experiments/coverage.py`; any spec: `ecopark calibrate SPEC --coverage K --out DIR`): "
-             f"{k} truths drawn from the free ranges (Latin hypercube, seed 1), each calibrated to synthetic targets "
-             f"made at it on seeds the calibration does not use (8 runs, master seeds 10000 + i): `generic` as a "
-             f"13-firm park, {spec['steps']} months, {spec['replications']} replications per candidate, targets "
-             f"{targets}, search {spec['search']['n']} global points + differential evolution "
-             f"({spec['search']['population']} x {spec['search']['iterations']}), then the region stage "
-             f"(`expand`, {spec['region']['rounds']} rounds of {spec['region']['batch']}). Nominal level "
-             f"{loaded.interval_level:.0%} per parameter; coverage with its 95% Wilson interval; recovery error "
-             f"|calibrated - truth| as a share of the range (search scale); {runs} calibration runs "
-             f"(+ 8 per truth for its targets), {wall:.0f} s on {workers} worker(s).", "",
-             *markdown_table(summary), "",
-             "How to read it, and the same truths before issue 27's intervals: `docs/calibration.md`, "
-             "*Coverage test*.", ""]
-    return lines
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ecopark.experiments.coverage``: the validation report's coverage section, printed."""
+    """``python -m ecopark.experiments.coverage``: the validation report's coverage section
+    (``ecopark/validation/recovery.py``), printed."""
     import argparse
+
+    from ecopark.validation.recovery import COVERAGE_QUICK_TRUTHS, coverage_section
 
     parser = argparse.ArgumentParser(prog="python -m ecopark.experiments.coverage",
                                      description="Coverage test of the calibration intervals on the validation "
                                                  "report's small spec (docs/validation.md, section 6).")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_TRUTHS} truths, 12-month runs")
+    parser.add_argument("--quick", action="store_true", help=f"{COVERAGE_QUICK_TRUTHS} truths, 12-month runs")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--out", default=None, help="keep the calibrations in this folder (resumable)")
     args = parser.parse_args(argv)

@@ -28,7 +28,7 @@ the state pays), and :func:`public_flows` splits it into ``public:spending`` (ev
 government pays) and ``public:revenue`` (everything it collects):
 ``fiscal_cost = public:spending - public:revenue``.
 
-``surplus_government_total`` (``ecopark/metrics.py``) is a different quantity with the
+``surplus_government_total`` (``ecopark/metrics/exchange.py``) is a different quantity with the
 same "gain" sign: the government's stake *in the park's links*, relative to the same firms
 without their links (subsidies and top-ups paid to links, landfill tax no longer collected
 on reused tonnes, quota fines avoided), not its budget. Under a landfill tax both can be

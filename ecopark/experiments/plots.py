@@ -22,7 +22,7 @@ For each outcome:
 - ``sensitivity``: the Sobol or Morris indices of ``indices.csv`` (``ecopark sensitivity``)
   as bars with their 95% intervals.
 
-Axis labels are words with units: a metric's name and unit from ``ecopark/metrics.py``, a
+Axis labels are words with units: a metric's name and unit from ``ecopark/metrics/``, a
 parameter's name and unit from its declaration; large values in k, M or bn.
 """
 
