@@ -55,6 +55,8 @@ less the recovery and any loss cover.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -108,19 +110,71 @@ LOAN_FIELDS: dict[str, tuple[type, str]] = {
 }
 
 
+#: Fields the live index and the per-firm sums (:class:`LoanSums`) are derived from. They are
+#: read-only arrays, written only inside :meth:`LoanBook.editing`, which marks what is derived stale.
+TRACKED_FIELDS = ("status", "outstanding_fen", "payment_fen", "missed")
+PERFORMING = STATUSES.index("performing")
+
+
 class LoanBook(RecordTable):
-    """All loans ever made (struct of arrays, rows never reused). Money in yuan unless in fen."""
+    """All loans ever made (struct of arrays, rows never reused). Money in yuan unless in fen.
+
+    The rows of live loans (:attr:`live`) are an index kept as loans are made (appended: a new
+    row is the largest) and rebuilt once after the loans' status changes (repaid, written off).
+    ``version`` counts the changes to :data:`TRACKED_FIELDS`, so that sums derived from them
+    (``CreditMarket.sums``) know when they are stale.
+    """
 
     FIELDS = LOAN_FIELDS
 
+    def __init__(self, capacity: int = 64) -> None:
+        super().__init__(capacity)
+        self.version = 0  # changes to the tracked fields so far
+        self._editing = 0  # depth of nested editing() blocks
+        self._live: np.ndarray | None = None  # the live index, None while stale
+        self._lock()
+
+    def _lock(self, writeable: bool = False) -> None:
+        for name in TRACKED_FIELDS:
+            getattr(self, name).flags.writeable = writeable
+
     def add(self, **values) -> int:
-        """Append one performing loan; returns its row."""
-        return super().add(ended=-1, **values)
+        """Append one loan (performing unless ``status`` says otherwise); returns its row."""
+        self._lock(True)
+        try:
+            row = super().add(ended=-1, **{"status": PERFORMING, **values})
+        finally:
+            self._lock(self._editing > 0)
+        self.version += 1
+        if self._live is not None and self.status[row] == PERFORMING:
+            live = np.append(self._live, row)
+            live.flags.writeable = False
+            self._live = live
+        return row
+
+    @contextmanager
+    def editing(self) -> Iterator[LoanBook]:
+        """Write access to :data:`TRACKED_FIELDS` (status, outstanding, instalment, missed): every
+        change to them is made in such a block, after which the live index and the sums derived
+        from them are stale (recomputed when next asked for). Blocks may nest."""
+        self._editing += 1
+        self._lock(True)
+        try:
+            yield self
+        finally:
+            self._editing -= 1
+            self._lock(self._editing > 0)
+            self.version += 1
+            self._live = None
 
     @property
     def live(self) -> np.ndarray:
-        """Rows of loans still being repaid."""
-        return np.flatnonzero(self.status[: self.n] == STATUSES.index("performing"))
+        """Rows of loans still being repaid, in ascending order (a read-only array)."""
+        if self._live is None:
+            live = np.flatnonzero(self.status[: self.n] == PERFORMING)
+            live.flags.writeable = False
+            self._live = live
+        return self._live
 
     def frame(self):
         """All loans as a DataFrame (purpose and status by name, outstanding in yuan)."""
@@ -132,6 +186,54 @@ class LoanBook(RecordTable):
         table["payment"] = table.pop("payment_fen") / 100
         table["collateral"] = [COLLATERAL_KINDS[c] for c in table["collateral"]]
         return table
+
+
+class LoanSums:
+    """Per-firm and per-bank sums over the live loans of a :class:`LoanBook`, as of its ``version``.
+
+    ``debt``, ``service`` and ``line`` (yuan, per FirmTable row) are the float sums of each firm's
+    live loans' outstanding, instalments and credit-line draws, added in the order of the loans'
+    rows (what ``np.bincount`` gives); ``exposure_fen`` (per bank and firm) and ``book_fen`` (per
+    bank) are exact sums in fen; ``late`` marks firms with a live loan whose last instalment was
+    missed. Built by one pass over the live loans when stale; a new loan (the book's last row, so
+    the last term of every sum it enters) is added to them in place (:meth:`add`), which gives the
+    same bits as a new pass.
+    """
+
+    def __init__(self, loans: LoanBook, n_firms: int, n_banks: int) -> None:
+        self.loans, self.version = loans, loans.version
+        live = loans.live
+        borrower, out = loans.borrower[live], loans.outstanding_fen[live]
+        self.debt = np.bincount(borrower, out / 100, minlength=n_firms)
+        self.service = np.bincount(borrower, loans.payment_fen[live] / 100, minlength=n_firms)
+        draws = loans.purpose[live] == PURPOSES.index("credit_line")
+        self.line = np.bincount(borrower[draws], out[draws] / 100, minlength=n_firms)
+        self.late = np.zeros(n_firms, dtype=bool)
+        self.late[borrower[loans.missed[live] > 0]] = True
+        self.exposure_fen = np.zeros((n_banks, n_firms), dtype=np.int64)
+        np.add.at(self.exposure_fen, (loans.bank[live], borrower), out)
+        self.book_fen = self.exposure_fen.sum(axis=1)
+
+    def fresh(self, loans: LoanBook, n_firms: int) -> bool:
+        """Whether these sums hold for ``loans`` as it is now, over ``n_firms`` firm rows."""
+        return self.loans is loans and self.version == loans.version and len(self.debt) == n_firms
+
+    def add(self, loan: int) -> None:
+        """Add the new loan ``loan`` (the book's last row, made since these sums were fresh)."""
+        loans = self.loans
+        f, b, out = int(loans.borrower[loan]), int(loans.bank[loan]), int(loans.outstanding_fen[loan])
+        if self.debt.dtype.kind == "i":  # no loans before (np.bincount of nothing gives integer zeros)
+            self.debt, self.service = self.debt.astype(float), self.service.astype(float)
+        self.debt[f] += out / 100
+        self.service[f] += int(loans.payment_fen[loan]) / 100
+        if loans.purpose[loan] == PURPOSES.index("credit_line"):
+            if self.line.dtype.kind == "i":
+                self.line = self.line.astype(float)
+            self.line[f] += out / 100
+        self.late[f] |= bool(loans.missed[loan] > 0)
+        self.exposure_fen[b, f] += out
+        self.book_fen[b] += out
+        self.version = loans.version
 
 
 @dataclass(frozen=True)
@@ -172,7 +274,15 @@ class CreditMarket:
         self.funding_saving = 0.0  # yuan, cumulative interest banks saved through relending
         self.sll_reviews = 0  # sustainability-linked anniversaries so far
         self.sll_met = 0  # of which the target was met
+        self._sums: LoanSums | None = None
         model.exit_listeners.append(self.firms_exited)
+
+    def sums(self) -> LoanSums:
+        """The per-firm and per-bank sums over the live loans now (:class:`LoanSums`, rebuilt when stale)."""
+        sums, n = self._sums, self.model.firms.n
+        if sums is None or not sums.fresh(self.loans, n):
+            sums = self._sums = LoanSums(self.loans, n, len(self.model.banks))
+        return sums
 
     # -- what banks see ------------------------------------------------------------------
     def margin(self, rows: np.ndarray, output: np.ndarray | None = None) -> np.ndarray:
@@ -191,27 +301,19 @@ class CreditMarket:
 
     def debt(self, rows: np.ndarray) -> np.ndarray:
         """Outstanding loans of firms, yuan."""
-        live = self.loans.live
-        owed = np.bincount(self.loans.borrower[live], self.loans.outstanding_fen[live] / 100,
-                           minlength=self.model.firms.n)
-        return owed[rows]
+        return self.sums().debt[rows]
 
     def debt_service(self, rows: np.ndarray) -> np.ndarray:
         """Monthly instalments of firms' live loans, yuan/month."""
-        live = self.loans.live
-        due = np.bincount(self.loans.borrower[live], self.loans.payment_fen[live] / 100, minlength=self.model.firms.n)
-        return due[rows]
+        return self.sums().service[rows]
 
     def book(self, bank: int) -> float:
         """Outstanding loans of a bank, yuan."""
-        live = self.loans.live
-        return float(self.loans.outstanding_fen[live][self.loans.bank[live] == bank].sum() / 100)
+        return int(self.sums().book_fen[bank]) / 100
 
     def exposure(self, bank: int, row: int) -> float:
         """Outstanding loans of bank ``bank`` to firm ``row``, yuan."""
-        live = self.loans.live
-        mine = (self.loans.bank[live] == bank) & (self.loans.borrower[live] == row)
-        return float(self.loans.outstanding_fen[live][mine].sum() / 100)
+        return int(self.sums().exposure_fen[bank, row]) / 100
 
     def relent_share(self, green: bool) -> float:
         """Share of a new loan's principal funded by central-bank relending now."""
@@ -302,23 +404,16 @@ class CreditMarket:
 
     def line_used(self, rows: np.ndarray) -> np.ndarray:
         """Outstanding draws on the firms' credit lines, yuan."""
-        loans = self.loans
-        live = loans.live
-        draws = live[loans.purpose[live] == PURPOSES.index("credit_line")]
-        owed = np.bincount(loans.borrower[draws], loans.outstanding_fen[draws] / 100, minlength=self.model.firms.n)
-        return owed[rows]
+        return self.sums().line[rows]
 
     def line_open(self, rows: np.ndarray) -> np.ndarray:
         """Whether the covenants let the firms draw: expected margin M_f > 0, D_f - min(drawn_f, R_f)
         <= line_max_leverage x 12 x M_f (debt beyond the draws its accounts receivable secure, the
         borrowing base of an asset-based line), and no instalment of any of its loans missed."""
-        firms, loans = self.model.firms, self.loans
-        live = loans.live
-        late = np.zeros(firms.n, dtype=bool)
-        late[loans.borrower[live][loans.missed[live] > 0]] = True
+        firms, sums = self.model.firms, self.sums()
         margin = firms.expected_margin[rows]
-        unsecured = self.debt(rows) - np.minimum(self.line_used(rows), firms.receivables[rows])
-        return (margin > 0) & (unsecured <= self.spec.line_max_leverage * 12.0 * margin) & ~late[rows]
+        unsecured = sums.debt[rows] - np.minimum(sums.line[rows], firms.receivables[rows])
+        return (margin > 0) & (unsecured <= self.spec.line_max_leverage * 12.0 * margin) & ~sums.late[rows]
 
     def draw_line(self, row: int, need: float, rolled: float = 0.0) -> float:
         """Draw up to ``need`` yuan on firm ``row``'s credit line; returns the amount drawn.
@@ -424,6 +519,7 @@ class CreditMarket:
         """Disburse an accepted offer to firm ``row``; returns the loan's row."""
         model, spec, firms = self.model, self.spec, self.model.firms
         green = purpose in GREEN_PURPOSES
+        sums = self._sums if self._sums is not None and self._sums.loans is self.loans else None
         principal_fen = round(offer.amount * 100)
         payment_fen = round(principal_fen * float(annuity_factor(offer.rate, offer.tenor)))
         bau = firms.emissions_bau[row]
@@ -436,6 +532,8 @@ class CreditMarket:
             sll=green and spec.sustainability_linked,
             sll_baseline=firms.emissions[row] / bau if bau > 0 else 1.0,
         )
+        if sums is not None and sums.version == self.loans.version - 1:  # fresh before the loan: add it
+            sums.add(loan)
         bank = model.banks[offer.bank].account
         model.ledger.transfer("bank_funding", model.outside, bank, principal_fen / 100)
         model.ledger.transfer("loan_disbursement", bank, firms.account[row], principal_fen / 100)
@@ -572,23 +670,25 @@ class CreditMarket:
         loans.funded_fen[p] -= refund
         loans.interest_paid[p] += interest[pays] / 100
         loans.principal_paid[p] += principal[pays] / 100
-        loans.outstanding_fen[p] -= principal[pays]
         loans.months_left[p] -= 1
-        loans.missed[p] = 0
-        done = p[loans.outstanding_fen[p] == 0]
-        loans.status[done] = STATUSES.index("repaid")
-        loans.ended[done] = model.steps
+        with loans.editing():
+            loans.outstanding_fen[p] -= principal[pays]
+            loans.missed[p] = 0
+            done = p[loans.outstanding_fen[p] == 0]
+            loans.status[done] = STATUSES.index("repaid")
+            loans.ended[done] = model.steps
 
-        m = live[~pays]
-        loans.outstanding_fen[m] += interest[~pays]
-        loans.missed[m] += 1
-        self._reschedule(m)
+            m = live[~pays]
+            loans.outstanding_fen[m] += interest[~pays]
+            loans.missed[m] += 1
+            self._reschedule(m)
 
     def _reschedule(self, rows: np.ndarray) -> None:
         """Recompute the annuity of loans over their remaining instalments at their rate."""
         loans = self.loans
         factor = annuity_factor(loans.rate[rows], np.maximum(loans.months_left[rows], 1))
-        loans.payment_fen[rows] = np.rint(loans.outstanding_fen[rows] * factor).astype(np.int64)
+        with loans.editing():
+            loans.payment_fen[rows] = np.rint(loans.outstanding_fen[rows] * factor).astype(np.int64)
 
     def review_sustainability_links(self) -> None:
         """Step sustainability-linked rates up or down at each anniversary (module docstring)."""
@@ -643,8 +743,9 @@ class CreditMarket:
         loans.funded_fen[gone] = 0
         loans.written_off[gone] = out
         loans.recovered[gone] += recovered  # after any collateral sale (secured_lending.py)
-        loans.outstanding_fen[gone] = 0
-        loans.status[gone] = STATUSES.index("defaulted")
+        with loans.editing():
+            loans.outstanding_fen[gone] = 0
+            loans.status[gone] = STATUSES.index("defaulted")
         loans.ended[gone] = model.steps
 
     def _repay_from_cash(self, rows: np.ndarray) -> None:
@@ -661,11 +762,12 @@ class CreditMarket:
             ledger.transfer("bank_funding_repayment", bank, model.outside, refund / 100)
             loans.funded_fen[loan] -= refund
             loans.principal_paid[loan] += fen / 100
-            loans.outstanding_fen[loan] -= fen
-            if loans.outstanding_fen[loan] == 0:
-                loans.status[loan] = STATUSES.index("repaid")
-                loans.ended[loan] = model.steps
-                loans.months_left[loan] = 0
+            with loans.editing():
+                loans.outstanding_fen[loan] -= fen
+                if loans.outstanding_fen[loan] == 0:
+                    loans.status[loan] = STATUSES.index("repaid")
+                    loans.ended[loan] = model.steps
+                    loans.months_left[loan] = 0
 
     # -- reporting ------------------------------------------------------------------------
     def non_performing(self) -> np.ndarray:

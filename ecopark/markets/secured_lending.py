@@ -373,12 +373,13 @@ class SecuredLending:
         refund = min(fen, int(loans.funded_fen[loan]))
         model.ledger.transfer("bank_funding_repayment", bank, model.outside, refund / 100)
         loans.funded_fen[loan] -= refund
-        loans.outstanding_fen[loan] -= fen
-        if loans.outstanding_fen[loan] == 0:
-            loans.status[loan] = STATUSES.index("repaid")
-            loans.ended[loan] = model.steps
-        else:
-            credit._reschedule(np.array([loan]))
+        with loans.editing():
+            loans.outstanding_fen[loan] -= fen
+            if loans.outstanding_fen[loan] == 0:
+                loans.status[loan] = STATUSES.index("repaid")
+                loans.ended[loan] = model.steps
+            else:
+                credit._reschedule(np.array([loan]))
 
     def firms_exited(self, rows: np.ndarray) -> None:
         """Exit listener (runs before the write-off): banks sell the pledges of leaving firms, then the
