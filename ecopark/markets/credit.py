@@ -152,6 +152,38 @@ class LoanBook(RecordTable):
             self._live = live
         return row
 
+    def add_many(self, **values) -> np.ndarray:
+        """Append loans, one per element of the array values (scalars apply to all), in order (performing
+        unless ``status`` says otherwise); returns their rows."""
+        sizes = {np.size(v) for v in values.values() if np.ndim(v) > 0}
+        if len(sizes) > 1:
+            raise ValueError(f"add_many: the arrays differ in length ({sorted(sizes)})")
+        k = sizes.pop() if sizes else 1
+        first = self.n
+        capacity = len(self.borrower)
+        while capacity < first + k:
+            capacity *= 2
+        self._lock(True)
+        try:
+            if capacity > len(self.borrower):
+                for name in self.FIELDS:
+                    old = getattr(self, name)
+                    grown = np.zeros(capacity, dtype=old.dtype)
+                    grown[: len(old)] = old
+                    setattr(self, name, grown)
+            self.n += k
+            for name, value in {"ended": -1, "status": PERFORMING, **values}.items():
+                getattr(self, name)[first: self.n] = value
+        finally:
+            self._lock(self._editing > 0)
+        self.version += 1
+        new = np.arange(first, self.n)
+        if self._live is not None:
+            live = np.concatenate([self._live, new[self.status[new] == PERFORMING]])
+            live.flags.writeable = False
+            self._live = live
+        return new
+
     @contextmanager
     def editing(self) -> Iterator[LoanBook]:
         """Write access to :data:`TRACKED_FIELDS` (status, outstanding, instalment, missed): every
@@ -218,21 +250,22 @@ class LoanSums:
         """Whether these sums hold for ``loans`` as it is now, over ``n_firms`` firm rows."""
         return self.loans is loans and self.version == loans.version and len(self.debt) == n_firms
 
-    def add(self, loan: int) -> None:
-        """Add the new loan ``loan`` (the book's last row, made since these sums were fresh)."""
+    def add(self, new: np.ndarray) -> None:
+        """Add the new loans ``new`` (the book's last rows, made since these sums were fresh), in order."""
         loans = self.loans
-        f, b, out = int(loans.borrower[loan]), int(loans.bank[loan]), int(loans.outstanding_fen[loan])
+        f, b, out = loans.borrower[new], loans.bank[new], loans.outstanding_fen[new]
         if self.debt.dtype.kind == "i":  # no loans before (np.bincount of nothing gives integer zeros)
             self.debt, self.service = self.debt.astype(float), self.service.astype(float)
-        self.debt[f] += out / 100
-        self.service[f] += int(loans.payment_fen[loan]) / 100
-        if loans.purpose[loan] == PURPOSES.index("credit_line"):
+        np.add.at(self.debt, f, out / 100)  # one at a time, in order: the last terms of a new pass's sums
+        np.add.at(self.service, f, loans.payment_fen[new] / 100)
+        draws = loans.purpose[new] == PURPOSES.index("credit_line")
+        if draws.any():
             if self.line.dtype.kind == "i":
                 self.line = self.line.astype(float)
-            self.line[f] += out / 100
-        self.late[f] |= bool(loans.missed[loan] > 0)
-        self.exposure_fen[b, f] += out
-        self.book_fen[b] += out
+            np.add.at(self.line, f[draws], out[draws] / 100)
+        self.late[f[loans.missed[new] > 0]] = True
+        np.add.at(self.exposure_fen, (b, f), out)
+        np.add.at(self.book_fen, b, out)
         self.version = loans.version
 
 
@@ -426,31 +459,75 @@ class CreditMarket:
         margin, repaid in equal instalments over ``working_capital_tenor_months`` (each
         repayment frees the limit again: a revolving line).
         """
-        rows = np.array([row])
-        if not self.spec.enabled or need <= 0 or not self.line_open(rows)[0]:
+        if need <= 0:
             return 0.0
-        amount = float(min(need, self.line_limit(rows)[0] - self.line_used(rows)[0] + rolled))
-        if amount < 0.01:
-            return 0.0
-        margin = self.model.firms.expected_margin[rows]
-        tenor = self.spec.working_capital_tenor_months
-        best: Offer | None = None
-        for bank in range(len(self.model.banks)):
-            b = self.model.banks[bank]
-            freed = min(rolled, self.exposure(bank, row))  # this month's repayments of its draws free room
-            room = min(amount, b.spec.max_single_exposure * b.cash - self.exposure(bank, row) + freed,
-                       self.capital_room(bank) + freed)
-            if room < 0.01:
-                continue
-            rate = float(self.rates(bank, rows, "credit_line", room, tenor, margin)[0])
-            if best is None or (room, -rate) > (best.amount, -best.rate):
-                best = Offer(bank, room, rate, tenor, room * float(annuity_factor(rate, tenor)))
-        if best is None:
-            return 0.0
-        self.lend(row, best, "credit_line")
-        self.line_draws += 1
-        return best.amount
+        return float(self.draw_lines(np.array([row]), np.array([float(need)]), np.array([float(rolled)]))[0])
 
+    def draw_lines(self, rows: np.ndarray, need: np.ndarray, rolled: np.ndarray) -> np.ndarray:
+        """:meth:`draw_line` for firms ``rows`` one after another, in this order; returns the yuan each drew.
+
+        A firm's draw depends on the draws of the firms before it only through a bank's capital room
+        (its book): the draws are decided for all firms at once (:meth:`_line_plan`), booked up to the
+        first firm whose room the earlier draws narrowed, and the rest decided again from there.
+        """
+        drawn = np.zeros(len(rows))
+        if not self.spec.enabled:
+            return drawn
+        start = 0
+        while start < len(rows):
+            held, bank, amount, rate = self._line_plan(rows[start:], need[start:], rolled[start:])
+            take = np.flatnonzero(bank[:held] >= 0)
+            if len(take):
+                self._lend_many(rows[start:][take], bank[take], amount[take], rate[take],
+                                self.spec.working_capital_tenor_months, "credit_line")
+                self.line_draws += len(take)
+                drawn[start + take] = amount[take]
+            start += held
+        return drawn
+
+    def _line_plan(self, rows: np.ndarray, need: np.ndarray,
+                   rolled: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """The draws of firms ``rows`` (:meth:`draw_line`) decided on the book as it is now:
+        (how many leading firms' draws hold as made in turn, lending bank or -1, yuan, annual rate).
+
+        Every term of a firm's draw is its own (line, exposure, debt, margin) except each bank's
+        capital room, which shrinks by every earlier draw from that bank: firm i's draws hold while
+        the room left after the draws before it still covers what it was offered (a room cut by it
+        would have been smaller)."""
+        model, spec, sums = self.model, self.spec, self.sums()
+        tenor = spec.working_capital_tenor_months
+        n = len(rows)
+        amount = np.minimum(need, self.line_limit(rows) - sums.line[rows] + rolled)
+        go = self.line_open(rows) & ~(amount < 0.01)
+        margin = model.firms.expected_margin[rows]
+        bank, best, rate = np.full(n, -1), np.zeros(n), np.zeros(n)
+        rooms, freeds = [], []
+        for b, agent in enumerate(model.banks):
+            exposure = sums.exposure_fen[b, rows] / 100
+            freed = np.minimum(rolled, exposure)  # this month's repayments of its draws free room
+            room = np.minimum(np.minimum(amount, agent.spec.max_single_exposure * agent.cash - exposure + freed),
+                              self.capital_room(b) + freed)
+            room = np.where(go & ~(room < 0.01), room, np.nan)  # nan: this bank does not lend the firm
+            rooms.append(room)
+            freeds.append(freed)
+            ok = np.flatnonzero(~np.isnan(room))
+            if not len(ok):
+                continue
+            r = self.rates(b, rows[ok], "credit_line", room[ok], tenor, margin[ok])
+            better = (bank[ok] < 0) | (room[ok] > best[ok]) | ((room[ok] == best[ok]) & (-r > -rate[ok]))
+            won = ok[better]
+            bank[won], best[won], rate[won] = b, room[won], r[better]
+        held = n
+        fen = np.where(bank >= 0, np.rint(best * 100), 0.0).astype(np.int64)
+        for b, agent in enumerate(model.banks):
+            if not np.isfinite(self.capital_room(b)):
+                continue
+            before = int(sums.book_fen[b]) + np.cumsum(np.where(bank == b, fen, 0)) - np.where(bank == b, fen, 0)
+            room_now = agent.cash / (self.spec.risk_weight * agent.spec.min_capital_ratio) - before / 100
+            narrowed = np.flatnonzero(room_now + freeds[b] < rooms[b])  # nan rooms compare False
+            if len(narrowed):
+                held = min(held, int(narrowed[0]))
+        return held, bank, best, rate
     def capital_room(self, bank: int) -> float:
         """Yuan the bank can still lend before its capital ratio reaches its limit."""
         b = self.model.banks[bank]
@@ -517,28 +594,37 @@ class CreditMarket:
 
     def lend(self, row: int, offer: Offer, purpose: str) -> int:
         """Disburse an accepted offer to firm ``row``; returns the loan's row."""
-        model, spec, firms = self.model, self.spec, self.model.firms
+        return int(self._lend_many(np.array([row]), np.array([offer.bank]), np.array([float(offer.amount)]),
+                                   np.array([float(offer.rate)]), offer.tenor, purpose)[0])
+
+    def _lend_many(self, rows: np.ndarray, banks: np.ndarray, amounts: np.ndarray, rates: np.ndarray, tenor: int,
+                   purpose: str) -> np.ndarray:
+        """Disburse loans of ``amounts`` yuan at annual ``rates`` over ``tenor`` months from ``banks`` to firms
+        ``rows``, booked in this order (the book's rows, the per-firm sums); returns the loans' rows."""
+        model, spec, firms, loans = self.model, self.spec, self.model.firms, self.loans
         green = purpose in GREEN_PURPOSES
-        sums = self._sums if self._sums is not None and self._sums.loans is self.loans else None
-        principal_fen = round(offer.amount * 100)
-        payment_fen = round(principal_fen * float(annuity_factor(offer.rate, offer.tenor)))
-        bau = firms.emissions_bau[row]
-        loan = self.loans.add(
-            borrower=row, bank=offer.bank, purpose=PURPOSES.index(purpose), green=green,
+        principal_fen = np.rint(amounts * 100).astype(np.int64)
+        # the annuity of each loan's own rate (the scalar formula, cached: the same bits as one loan at a time)
+        payment_fen = np.array([round(p * float(annuity_factor(r, tenor)))
+                                for p, r in zip(principal_fen.tolist(), rates.tolist(), strict=True)], dtype=np.int64)
+        bau = firms.emissions_bau[rows]
+        sums = self._sums
+        fresh = sums is not None and sums.loans is loans and sums.version == loans.version
+        new = loans.add_many(
+            borrower=rows, bank=banks, purpose=PURPOSES.index(purpose), green=green,
             principal=principal_fen / 100, outstanding_fen=principal_fen, funded_fen=principal_fen,
-            contract_rate=offer.rate, rate=offer.rate, relent_share=self.relent_share(green),
-            relent_rate=self.relending_rate(), payment_fen=payment_fen, months_left=offer.tenor, tenor=offer.tenor,
-            start=model.steps, status=STATUSES.index("performing"),
-            sll=green and spec.sustainability_linked,
-            sll_baseline=firms.emissions[row] / bau if bau > 0 else 1.0,
+            contract_rate=rates, rate=rates, relent_share=self.relent_share(green),
+            relent_rate=self.relending_rate(), payment_fen=payment_fen, months_left=tenor, tenor=tenor,
+            start=model.steps, status=PERFORMING, sll=green and spec.sustainability_linked,
+            sll_baseline=np.where(bau > 0, firms.emissions[rows] / np.where(bau > 0, bau, 1.0), 1.0),
         )
-        if sums is not None and sums.version == self.loans.version - 1:  # fresh before the loan: add it
-            sums.add(loan)
-        bank = model.banks[offer.bank].account
-        model.ledger.transfer("bank_funding", model.outside, bank, principal_fen / 100)
-        model.ledger.transfer("loan_disbursement", bank, firms.account[row], principal_fen / 100)
-        self.approvals += 1
-        return loan
+        if fresh:  # the sums held before these loans: add them
+            sums.add(new)
+        bank_acc = np.array([b.account for b in model.banks])[banks]
+        model.ledger.transfer("bank_funding", model.outside, bank_acc, principal_fen / 100)
+        model.ledger.transfer("loan_disbursement", bank_acc, firms.account[rows], principal_fen / 100)
+        self.approvals += len(rows)
+        return new
 
     def borrow(self, row: int, amount: float, purpose: str, cash_flow: float = 0.0) -> Offer | None:
         """Apply to every bank and take the cheapest offer; returns it, or None if refused."""
@@ -588,12 +674,20 @@ class CreditMarket:
         if service:
             base = np.minimum(self.line_limit(rows), firms.receivables[rows])
             need = np.maximum(need, base - self.line_used(rows) + rolled)
-        for row, amount, freed, low in zip(rows, need, rolled, cash < due, strict=True):
-            if amount < 0.01:
+        # the firms draw in turn; one short of what it must pay may then turn to secured lending, which
+        # changes the banks' books: the draws of the firms before it are booked first (draw_lines)
+        todo = np.flatnonzero(~(need < 0.01))
+        low = (cash < due)[todo]
+        start = 0
+        for end in np.unique(np.r_[np.flatnonzero(low) + 1, len(todo)]):
+            part, start = todo[start:end], end
+            if not len(part):
                 continue
-            rest = float(amount) - self.draw_line(int(row), float(amount), float(freed))
-            if low and rest > 0.01 and model.firm_cash(np.array([row]))[0] < due[rows == row][0]:
-                self.model.secured_lending.apply(int(row), rest)
+            drawn = self.draw_lines(rows[part], need[part], rolled[part])
+            i = part[-1]
+            rest = float(need[i]) - float(drawn[-1])
+            if cash[i] < due[i] and rest > 0.01 and model.ledger.balance(int(firms.account[rows[i]])) < due[i]:
+                self.model.secured_lending.apply(int(rows[i]), rest)
         if service:
             self.owners_cover(rows, due)
 
