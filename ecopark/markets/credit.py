@@ -463,26 +463,51 @@ class CreditMarket:
             return 0.0
         return float(self.draw_lines(np.array([row]), np.array([float(need)]), np.array([float(rolled)]))[0])
 
-    def draw_lines(self, rows: np.ndarray, need: np.ndarray, rolled: np.ndarray) -> np.ndarray:
+    def draw_lines(self, rows: np.ndarray, need: np.ndarray, rolled: np.ndarray,
+                   due: np.ndarray | None = None) -> np.ndarray:
         """:meth:`draw_line` for firms ``rows`` one after another, in this order; returns the yuan each drew.
+        With ``due`` (yuan each firm must pay now), a firm whose cash was below it and still is after its
+        draw borrows the rest of its need through secured or risk-priced lending
+        (``SecuredLending.apply``) before the next firm draws.
 
         A firm's draw depends on the draws of the firms before it only through a bank's capital room
-        (its book): the draws are decided for all firms at once (:meth:`_line_plan`), booked up to the
-        first firm whose room the earlier draws narrowed, and the rest decided again from there.
+        (its book): the draws are decided for all firms at once (:meth:`_line_plan`) and booked in order
+        up to the first firm whose room the earlier draws narrowed, or whose secured loan changed the
+        book, and the rest decided again from there.
         """
         drawn = np.zeros(len(rows))
         if not self.spec.enabled:
             return drawn
+        model, loans = self.model, self.loans
+        if due is not None:
+            accounts = model.firms.account[rows]
+            low = model.ledger.balance(accounts) < due
         start = 0
         while start < len(rows):
             held, bank, amount, rate = self._line_plan(rows[start:], need[start:], rolled[start:])
-            take = np.flatnonzero(bank[:held] >= 0)
-            if len(take):
-                self._lend_many(rows[start:][take], bank[take], amount[take], rate[take],
-                                self.spec.working_capital_tenor_months, "credit_line")
-                self.line_draws += len(take)
-                drawn[start + take] = amount[take]
-            start += held
+            planned = np.where(bank[:held] >= 0, amount[:held], 0.0)
+            stops = []
+            if due is not None:  # firms that may turn to secured lending: booked up to each in turn
+                stops = np.flatnonzero(low[start: start + held] & (need[start: start + held] - planned > 0.01))
+            booked = 0
+            for stop in [*stops, None]:
+                end = held if stop is None else stop + 1
+                take = booked + np.flatnonzero(bank[booked:end] >= 0)
+                if len(take):
+                    self._lend_many(rows[start:][take], bank[take], amount[take], rate[take],
+                                    self.spec.working_capital_tenor_months, "credit_line")
+                    self.line_draws += len(take)
+                    drawn[start + take] = amount[take]
+                booked = end
+                if stop is None:
+                    break
+                i = start + stop
+                if model.ledger.balance(int(accounts[i])) < due[i]:
+                    version = loans.version
+                    model.secured_lending.apply(int(rows[i]), float(need[i]) - float(drawn[i]))
+                    if loans.version != version:  # it borrowed: the banks' books changed
+                        break
+            start += booked
         return drawn
 
     def _line_plan(self, rows: np.ndarray, need: np.ndarray,
@@ -674,20 +699,8 @@ class CreditMarket:
         if service:
             base = np.minimum(self.line_limit(rows), firms.receivables[rows])
             need = np.maximum(need, base - self.line_used(rows) + rolled)
-        # the firms draw in turn; one short of what it must pay may then turn to secured lending, which
-        # changes the banks' books: the draws of the firms before it are booked first (draw_lines)
         todo = np.flatnonzero(~(need < 0.01))
-        low = (cash < due)[todo]
-        start = 0
-        for end in np.unique(np.r_[np.flatnonzero(low) + 1, len(todo)]):
-            part, start = todo[start:end], end
-            if not len(part):
-                continue
-            drawn = self.draw_lines(rows[part], need[part], rolled[part])
-            i = part[-1]
-            rest = float(need[i]) - float(drawn[-1])
-            if cash[i] < due[i] and rest > 0.01 and model.ledger.balance(int(firms.account[rows[i]])) < due[i]:
-                self.model.secured_lending.apply(int(rows[i]), rest)
+        self.draw_lines(rows[todo], need[todo], rolled[todo], due[todo])
         if service:
             self.owners_cover(rows, due)
 
