@@ -140,17 +140,7 @@ class LoanBook(RecordTable):
 
     def add(self, **values) -> int:
         """Append one loan (performing unless ``status`` says otherwise); returns its row."""
-        self._lock(True)
-        try:
-            row = super().add(ended=-1, **{"status": PERFORMING, **values})
-        finally:
-            self._lock(self._editing > 0)
-        self.version += 1
-        if self._live is not None and self.status[row] == PERFORMING:
-            live = np.append(self._live, row)
-            live.flags.writeable = False
-            self._live = live
-        return row
+        return int(self.add_many(**values)[0])
 
     def add_many(self, **values) -> np.ndarray:
         """Append loans, one per element of the array values (scalars apply to all), in order (performing
@@ -245,6 +235,12 @@ class LoanSums:
         self.exposure_fen = np.zeros((n_banks, n_firms), dtype=np.int64)
         np.add.at(self.exposure_fen, (loans.bank[live], borrower), out)
         self.book_fen = self.exposure_fen.sum(axis=1)
+        self._lock()
+
+    def _lock(self, writeable: bool = False) -> None:
+        """The arrays are read-only outside :meth:`add` (what a caller is given may be a view of them)."""
+        for name in ("debt", "service", "line", "late", "exposure_fen", "book_fen"):
+            getattr(self, name).flags.writeable = writeable
 
     def fresh(self, loans: LoanBook, n_firms: int) -> bool:
         """Whether these sums hold for ``loans`` as it is now, over ``n_firms`` firm rows."""
@@ -254,6 +250,7 @@ class LoanSums:
         """Add the new loans ``new`` (the book's last rows, made since these sums were fresh), in order."""
         loans = self.loans
         f, b, out = loans.borrower[new], loans.bank[new], loans.outstanding_fen[new]
+        self._lock(True)
         if self.debt.dtype.kind == "i":  # no loans before (np.bincount of nothing gives integer zeros)
             self.debt, self.service = self.debt.astype(float), self.service.astype(float)
         np.add.at(self.debt, f, out / 100)  # one at a time, in order: the last terms of a new pass's sums
@@ -266,6 +263,7 @@ class LoanSums:
         self.late[f[loans.missed[new] > 0]] = True
         np.add.at(self.exposure_fen, (b, f), out)
         np.add.at(self.book_fen, b, out)
+        self._lock()
         self.version = loans.version
 
 
@@ -531,7 +529,7 @@ class CreditMarket:
             exposure = sums.exposure_fen[b, rows] / 100
             freed = np.minimum(rolled, exposure)  # this month's repayments of its draws free room
             room = np.minimum(np.minimum(amount, agent.spec.max_single_exposure * agent.cash - exposure + freed),
-                              self.capital_room(b) + freed)
+                              self.capital_room(b) + freed)  # capital room: the book as it is now
             room = np.where(go & ~(room < 0.01), room, np.nan)  # nan: this bank does not lend the firm
             rooms.append(room)
             freeds.append(freed)
@@ -543,16 +541,18 @@ class CreditMarket:
             won = ok[better]
             bank[won], best[won], rate[won] = b, room[won], r[better]
         held = n
-        fen = np.where(bank >= 0, np.rint(best * 100), 0.0).astype(np.int64)
+        fen = np.where(bank >= 0, np.rint(best * 100), 0.0).astype(np.int64)  # the principal booked (_lend_many)
         for b, agent in enumerate(model.banks):
-            if not np.isfinite(self.capital_room(b)):
+            if agent.spec.min_capital_ratio == 0 or spec.risk_weight == 0:  # no capital limit (capital_room)
                 continue
-            before = int(sums.book_fen[b]) + np.cumsum(np.where(bank == b, fen, 0)) - np.where(bank == b, fen, 0)
-            room_now = agent.cash / (self.spec.risk_weight * agent.spec.min_capital_ratio) - before / 100
-            narrowed = np.flatnonzero(room_now + freeds[b] < rooms[b])  # nan rooms compare False
+            mine = np.where(bank == b, fen, 0)
+            book_before = int(sums.book_fen[b]) + np.cumsum(mine) - mine  # fen, before each firm's draw
+            room_then = agent.cash / (spec.risk_weight * agent.spec.min_capital_ratio) - book_before / 100
+            narrowed = np.flatnonzero(room_then + freeds[b] < rooms[b])  # nan rooms compare False
             if len(narrowed):
                 held = min(held, int(narrowed[0]))
         return held, bank, best, rate
+
     def capital_room(self, bank: int) -> float:
         """Yuan the bank can still lend before its capital ratio reaches its limit."""
         b = self.model.banks[bank]
