@@ -143,9 +143,9 @@ class LoanBook(RecordTable):
         return int(self.add_many(**values)[0])
 
     def add_many(self, **values) -> np.ndarray:
-        """Append loans, one per element of the array values (scalars apply to all), in order (performing
-        unless ``status`` says otherwise); returns their rows."""
-        sizes = {np.size(v) for v in values.values() if np.ndim(v) > 0}
+        """Append loans, one per element of the numpy array values (other values apply to all), in order
+        (performing unless ``status`` says otherwise); returns their rows."""
+        sizes = {len(v) for v in values.values() if isinstance(v, np.ndarray)}
         if len(sizes) > 1:
             raise ValueError(f"add_many: the arrays differ in length ({sorted(sizes)})")
         k = sizes.pop() if sizes else 1
@@ -253,16 +253,24 @@ class LoanSums:
         self._lock(True)
         if self.debt.dtype.kind == "i":  # no loans before (np.bincount of nothing gives integer zeros)
             self.debt, self.service = self.debt.astype(float), self.service.astype(float)
-        np.add.at(self.debt, f, out / 100)  # one at a time, in order: the last terms of a new pass's sums
-        np.add.at(self.service, f, loans.payment_fen[new] / 100)
         draws = loans.purpose[new] == PURPOSES.index("credit_line")
-        if draws.any():
-            if self.line.dtype.kind == "i":
-                self.line = self.line.astype(float)
+        if draws.any() and self.line.dtype.kind == "i":
+            self.line = self.line.astype(float)
+        if len(new) == 1:  # one loan (an application): plain indexing
+            f0, b0, out0 = f[0], b[0], out[0]
+            self.debt[f0] += out0 / 100
+            self.service[f0] += loans.payment_fen[new[0]] / 100
+            if draws[0]:
+                self.line[f0] += out0 / 100
+            self.exposure_fen[b0, f0] += out0
+            self.book_fen[b0] += out0
+        else:  # np.add.at adds one at a time, in order: the last terms of a new pass's sums
+            np.add.at(self.debt, f, out / 100)
+            np.add.at(self.service, f, loans.payment_fen[new] / 100)
             np.add.at(self.line, f[draws], out[draws] / 100)
+            np.add.at(self.exposure_fen, (b, f), out)
+            np.add.at(self.book_fen, b, out)
         self.late[f[loans.missed[new] > 0]] = True
-        np.add.at(self.exposure_fen, (b, f), out)
-        np.add.at(self.book_fen, b, out)
         self._lock()
         self.version = loans.version
 
