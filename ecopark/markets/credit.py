@@ -474,7 +474,7 @@ class CreditMarket:
         """:meth:`draw_line` for firms ``rows`` one after another, in this order; returns the yuan each drew.
         With ``due`` (yuan each firm must pay now), a firm whose cash was below it and still is after its
         draw borrows the rest of its need through secured or risk-priced lending
-        (``SecuredLending.apply``) before the next firm draws.
+        (``SecuredLending.apply``, where it ``may_lend``) before the next firm draws.
 
         A firm's draw depends on the draws of the firms before it only through a bank's capital room
         (its book): the draws are decided for all firms at once (:meth:`_line_plan`) and booked in order
@@ -494,7 +494,8 @@ class CreditMarket:
             planned = np.where(bank[:held] >= 0, amount[:held], 0.0)
             stops = []
             if due is not None:  # firms that may turn to secured lending: booked up to each in turn
-                stops = np.flatnonzero(low[start: start + held] & (need[start: start + held] - planned > 0.01))
+                stops = np.flatnonzero(low[start: start + held] & (need[start: start + held] - planned > 0.01)
+                                       & model.secured_lending.may_lend(rows[start: start + held]))
             booked = 0
             for stop in [*stops, None]:
                 end = held if stop is None else stop + 1
