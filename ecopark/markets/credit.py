@@ -150,7 +150,7 @@ class LoanBook(RecordTable):
             raise ValueError(f"add_many: the arrays differ in length ({sorted(sizes)})")
         k = sizes.pop() if sizes else 1
         first = self.n
-        capacity = len(self.borrower)
+        capacity = max(len(self.borrower), 1)
         while capacity < first + k:
             capacity *= 2
         self._lock(True)
