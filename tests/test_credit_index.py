@@ -248,7 +248,8 @@ def test_drawing_every_short_firms_line_at_once_equals_drawing_one_firm_after_an
 
 
 def test_a_secured_loan_between_two_draws_narrows_the_next_firms_capital_room(monkeypatch):
-    overrides = {"banks[0].capital": 1e8, "banks[0].max_single_exposure": 10.0, "economy.collection_days": 0}
+    overrides = {"banks[0].capital": 1e8, "banks[0].max_single_exposure": 10.0, "economy.collection_days": 0,
+                 "credit.secured.risk_priced_lending": True}  # secured lending may lend to every firm (may_lend)
     drawn = {}
     for way in ("batched", "one_by_one"):
         model = ParkModel(load_scenario("generic", overrides), seed=1)
@@ -274,3 +275,18 @@ def test_a_secured_loan_between_two_draws_narrows_the_next_firms_capital_room(mo
     assert drawn["batched"][1] == pytest.approx(1000.0, abs=0.01)  # the second firm gets what the room leaves
     assert same(drawn["batched"], drawn["one_by_one"])
     assert drawn["batched", "loans"].equals(drawn["one_by_one", "loans"])
+
+
+def test_secured_lending_may_lend_exactly_where_apply_can_lend():
+    model = ParkModel(load_scenario("yueyang", {"credit.secured.risk_priced_lending": False}), seed=1)
+    for _ in range(6):  # the stock-holding firms buy their warehouse stock
+        model.step()
+    secured, loans, rows = model.secured_lending, model.credit.loans, model.firms.live
+    may = secured.may_lend(rows)
+    assert may.any() and not may.all()  # receipts only: the firms of the stock-holding sectors
+    for row in rows[~may]:
+        made = loans.n
+        assert secured.apply(int(row), 1e7) == 0.0 and loans.n == made
+    assert sum(secured.apply(int(row), 1e6) > 0 for row in rows[may]) > 0
+    risk_priced = ParkModel(load_scenario("yueyang"), seed=1)
+    assert risk_priced.secured_lending.may_lend(risk_priced.firms.live).all()
