@@ -273,6 +273,8 @@ def test_a_secured_loan_between_two_draws_narrows_the_next_firms_capital_room(mo
             drawn[way] = np.array([first, sequential_draw(credit, int(rows[1]), need[1], 0.0)])
         drawn[way, "loans"] = credit.loans.frame()
     assert drawn["batched"][1] == pytest.approx(1000.0, abs=0.01)  # the second firm gets what the room leaves
+    with pytest.raises(ValueError, match="each firm draws once"):
+        credit.draw_lines(np.r_[rows, rows[:1]], np.ones(3), np.zeros(3))
     assert same(drawn["batched"], drawn["one_by_one"])
     assert drawn["batched", "loans"].equals(drawn["one_by_one", "loans"])
 

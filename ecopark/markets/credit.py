@@ -471,7 +471,8 @@ class CreditMarket:
 
     def draw_lines(self, rows: np.ndarray, need: np.ndarray, rolled: np.ndarray,
                    due: np.ndarray | None = None) -> np.ndarray:
-        """:meth:`draw_line` for firms ``rows`` one after another, in this order; returns the yuan each drew.
+        """:meth:`draw_line` for firms ``rows`` (distinct) one after another, in this order; returns the yuan
+        each drew.
         With ``due`` (yuan each firm must pay now), a firm whose cash was below it and still is after its
         draw borrows the rest of its need through secured or risk-priced lending
         (``SecuredLending.apply``, where it ``may_lend``) before the next firm draws.
@@ -484,6 +485,8 @@ class CreditMarket:
         drawn = np.zeros(len(rows))
         if not self.spec.enabled:
             return drawn
+        if len(np.unique(rows)) < len(rows):  # a firm's second draw depends on its first: not one pass
+            raise ValueError("draw_lines: each firm draws once; call it again for a second draw")
         model, loans = self.model, self.loans
         if due is not None:
             accounts = model.firms.account[rows]
