@@ -327,7 +327,8 @@ def test_a_defaulting_firms_links_end_and_its_partner_buys_virgin_input():
     # the loan before the rest is written off
     *_, sold, price = model.allowance_settlement(np.array([supplier]))
     unpaid = 1e7 - float(sold[0] * price)
-    credit.loans.missed[loan] = model.scenario.credit.default_after_months
+    with credit.loans.editing():
+        credit.loans.missed[loan] = model.scenario.credit.default_after_months
     bank_before, defaults_before = model.banks[0].cash, credit.defaults
     credit.declare_defaults()
     assert not model.firms.alive[supplier] and credit.defaults == defaults_before + 1

@@ -103,7 +103,8 @@ def test_loss_rates_exclude_capitalised_interest_and_stay_within_one():
     while not len(loans.live):
         model.step()
     row = loans.live[0]
-    loans.outstanding_fen[row] *= 3  # two years of missed instalments capitalised at a high rate
+    with loans.editing():
+        loans.outstanding_fen[row] *= 3  # two years of missed instalments capitalised at a high rate
     borrower, principal, owed = loans.borrower[row], loans.principal[row], loans.funded_fen[row] / 100
     account = int(model.firms.account[borrower])
     model.ledger.transfer("capex", account, model.outside, model.ledger.balance(account))  # no cash to repay from

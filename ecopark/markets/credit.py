@@ -55,6 +55,8 @@ less the recovery and any loss cover.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -108,19 +110,93 @@ LOAN_FIELDS: dict[str, tuple[type, str]] = {
 }
 
 
+#: Fields the live index and the per-firm sums (:class:`LoanSums`) are derived from. They are
+#: read-only arrays, written only inside :meth:`LoanBook.editing`, which marks what is derived stale.
+TRACKED_FIELDS = ("status", "outstanding_fen", "payment_fen", "missed")
+PERFORMING = STATUSES.index("performing")
+
+
 class LoanBook(RecordTable):
-    """All loans ever made (struct of arrays, rows never reused). Money in yuan unless in fen."""
+    """All loans ever made (struct of arrays, rows never reused). Money in yuan unless in fen.
+
+    The rows of live loans (:attr:`live`) are an index kept as loans are made (appended: a new
+    row is the largest) and rebuilt once after the loans' status changes (repaid, written off).
+    ``version`` counts the changes to :data:`TRACKED_FIELDS`, so that sums derived from them
+    (``CreditMarket.sums``) know when they are stale.
+    """
 
     FIELDS = LOAN_FIELDS
 
+    def __init__(self, capacity: int = 64) -> None:
+        super().__init__(capacity)
+        self.version = 0  # changes to the tracked fields so far
+        self._editing = 0  # depth of nested editing() blocks
+        self._live: np.ndarray | None = None  # the live index, None while stale
+        self._lock()
+
+    def _lock(self, writeable: bool = False) -> None:
+        for name in TRACKED_FIELDS:
+            getattr(self, name).flags.writeable = writeable
+
     def add(self, **values) -> int:
-        """Append one performing loan; returns its row."""
-        return super().add(ended=-1, **values)
+        """Append one loan (performing unless ``status`` says otherwise); returns its row."""
+        return int(self.add_many(**values)[0])
+
+    def add_many(self, **values) -> np.ndarray:
+        """Append loans, one per element of the numpy array values (other values apply to all), in order
+        (performing unless ``status`` says otherwise); returns their rows."""
+        sizes = {len(v) for v in values.values() if isinstance(v, np.ndarray)}
+        if len(sizes) > 1:
+            raise ValueError(f"add_many: the arrays differ in length ({sorted(sizes)})")
+        k = sizes.pop() if sizes else 1
+        first = self.n
+        capacity = max(len(self.borrower), 1)
+        while capacity < first + k:
+            capacity *= 2
+        self._lock(True)
+        try:
+            if capacity > len(self.borrower):
+                for name in self.FIELDS:
+                    old = getattr(self, name)
+                    grown = np.zeros(capacity, dtype=old.dtype)
+                    grown[: len(old)] = old
+                    setattr(self, name, grown)
+            self.n += k
+            for name, value in {"ended": -1, "status": PERFORMING, **values}.items():
+                getattr(self, name)[first: self.n] = value
+        finally:
+            self._lock(self._editing > 0)
+        self.version += 1
+        new = np.arange(first, self.n)
+        if self._live is not None:
+            live = np.concatenate([self._live, new[self.status[new] == PERFORMING]])
+            live.flags.writeable = False
+            self._live = live
+        return new
+
+    @contextmanager
+    def editing(self) -> Iterator[LoanBook]:
+        """Write access to :data:`TRACKED_FIELDS` (status, outstanding, instalment, missed): every
+        change to them is made in such a block, after which the live index and the sums derived
+        from them are stale (recomputed when next asked for). Blocks may nest."""
+        self._editing += 1
+        self._lock(True)
+        try:
+            yield self
+        finally:
+            self._editing -= 1
+            self._lock(self._editing > 0)
+            self.version += 1
+            self._live = None
 
     @property
     def live(self) -> np.ndarray:
-        """Rows of loans still being repaid."""
-        return np.flatnonzero(self.status[: self.n] == STATUSES.index("performing"))
+        """Rows of loans still being repaid, in ascending order (a read-only array)."""
+        if self._live is None:
+            live = np.flatnonzero(self.status[: self.n] == PERFORMING)
+            live.flags.writeable = False
+            self._live = live
+        return self._live
 
     def frame(self):
         """All loans as a DataFrame (purpose and status by name, outstanding in yuan)."""
@@ -132,6 +208,71 @@ class LoanBook(RecordTable):
         table["payment"] = table.pop("payment_fen") / 100
         table["collateral"] = [COLLATERAL_KINDS[c] for c in table["collateral"]]
         return table
+
+
+class LoanSums:
+    """Per-firm and per-bank sums over the live loans of a :class:`LoanBook`, as of its ``version``.
+
+    ``debt``, ``service`` and ``line`` (yuan, per FirmTable row) are the float sums of each firm's
+    live loans' outstanding, instalments and credit-line draws, added in the order of the loans'
+    rows (what ``np.bincount`` gives); ``exposure_fen`` (per bank and firm) and ``book_fen`` (per
+    bank) are exact sums in fen; ``late`` marks firms with a live loan whose last instalment was
+    missed. Built by one pass over the live loans when stale; a new loan (the book's last row, so
+    the last term of every sum it enters) is added to them in place (:meth:`add`), which gives the
+    same bits as a new pass.
+    """
+
+    def __init__(self, loans: LoanBook, n_firms: int, n_banks: int) -> None:
+        self.loans, self.version = loans, loans.version
+        live = loans.live
+        borrower, out = loans.borrower[live], loans.outstanding_fen[live]
+        self.debt = np.bincount(borrower, out / 100, minlength=n_firms)
+        self.service = np.bincount(borrower, loans.payment_fen[live] / 100, minlength=n_firms)
+        draws = loans.purpose[live] == PURPOSES.index("credit_line")
+        self.line = np.bincount(borrower[draws], out[draws] / 100, minlength=n_firms)
+        self.late = np.zeros(n_firms, dtype=bool)
+        self.late[borrower[loans.missed[live] > 0]] = True
+        self.exposure_fen = np.zeros((n_banks, n_firms), dtype=np.int64)
+        np.add.at(self.exposure_fen, (loans.bank[live], borrower), out)
+        self.book_fen = self.exposure_fen.sum(axis=1)
+        self._lock()
+
+    def _lock(self, writeable: bool = False) -> None:
+        """The arrays are read-only outside :meth:`add` (what a caller is given may be a view of them)."""
+        for name in ("debt", "service", "line", "late", "exposure_fen", "book_fen"):
+            getattr(self, name).flags.writeable = writeable
+
+    def fresh(self, loans: LoanBook, n_firms: int) -> bool:
+        """Whether these sums hold for ``loans`` as it is now, over ``n_firms`` firm rows."""
+        return self.loans is loans and self.version == loans.version and len(self.debt) == n_firms
+
+    def add(self, new: np.ndarray) -> None:
+        """Add the new loans ``new`` (the book's last rows, made since these sums were fresh), in order."""
+        loans = self.loans
+        f, b, out = loans.borrower[new], loans.bank[new], loans.outstanding_fen[new]
+        self._lock(True)
+        if self.debt.dtype.kind == "i":  # no loans before (np.bincount of nothing gives integer zeros)
+            self.debt, self.service = self.debt.astype(float), self.service.astype(float)
+        draws = loans.purpose[new] == PURPOSES.index("credit_line")
+        if draws.any() and self.line.dtype.kind == "i":
+            self.line = self.line.astype(float)
+        if len(new) == 1:  # one loan (an application): plain indexing
+            f0, b0, out0 = f[0], b[0], out[0]
+            self.debt[f0] += out0 / 100
+            self.service[f0] += loans.payment_fen[new[0]] / 100
+            if draws[0]:
+                self.line[f0] += out0 / 100
+            self.exposure_fen[b0, f0] += out0
+            self.book_fen[b0] += out0
+        else:  # np.add.at adds one at a time, in order: the last terms of a new pass's sums
+            np.add.at(self.debt, f, out / 100)
+            np.add.at(self.service, f, loans.payment_fen[new] / 100)
+            np.add.at(self.line, f[draws], out[draws] / 100)
+            np.add.at(self.exposure_fen, (b, f), out)
+            np.add.at(self.book_fen, b, out)
+        self.late[f[loans.missed[new] > 0]] = True
+        self._lock()
+        self.version = loans.version
 
 
 @dataclass(frozen=True)
@@ -172,7 +313,15 @@ class CreditMarket:
         self.funding_saving = 0.0  # yuan, cumulative interest banks saved through relending
         self.sll_reviews = 0  # sustainability-linked anniversaries so far
         self.sll_met = 0  # of which the target was met
+        self._sums: LoanSums | None = None
         model.exit_listeners.append(self.firms_exited)
+
+    def sums(self) -> LoanSums:
+        """The per-firm and per-bank sums over the live loans now (:class:`LoanSums`, rebuilt when stale)."""
+        sums, n = self._sums, self.model.firms.n
+        if sums is None or not sums.fresh(self.loans, n):
+            sums = self._sums = LoanSums(self.loans, n, len(self.model.banks))
+        return sums
 
     # -- what banks see ------------------------------------------------------------------
     def margin(self, rows: np.ndarray, output: np.ndarray | None = None) -> np.ndarray:
@@ -191,27 +340,19 @@ class CreditMarket:
 
     def debt(self, rows: np.ndarray) -> np.ndarray:
         """Outstanding loans of firms, yuan."""
-        live = self.loans.live
-        owed = np.bincount(self.loans.borrower[live], self.loans.outstanding_fen[live] / 100,
-                           minlength=self.model.firms.n)
-        return owed[rows]
+        return self.sums().debt[rows]
 
     def debt_service(self, rows: np.ndarray) -> np.ndarray:
         """Monthly instalments of firms' live loans, yuan/month."""
-        live = self.loans.live
-        due = np.bincount(self.loans.borrower[live], self.loans.payment_fen[live] / 100, minlength=self.model.firms.n)
-        return due[rows]
+        return self.sums().service[rows]
 
     def book(self, bank: int) -> float:
         """Outstanding loans of a bank, yuan."""
-        live = self.loans.live
-        return float(self.loans.outstanding_fen[live][self.loans.bank[live] == bank].sum() / 100)
+        return int(self.sums().book_fen[bank]) / 100
 
     def exposure(self, bank: int, row: int) -> float:
         """Outstanding loans of bank ``bank`` to firm ``row``, yuan."""
-        live = self.loans.live
-        mine = (self.loans.bank[live] == bank) & (self.loans.borrower[live] == row)
-        return float(self.loans.outstanding_fen[live][mine].sum() / 100)
+        return int(self.sums().exposure_fen[bank, row]) / 100
 
     def relent_share(self, green: bool) -> float:
         """Share of a new loan's principal funded by central-bank relending now."""
@@ -302,23 +443,16 @@ class CreditMarket:
 
     def line_used(self, rows: np.ndarray) -> np.ndarray:
         """Outstanding draws on the firms' credit lines, yuan."""
-        loans = self.loans
-        live = loans.live
-        draws = live[loans.purpose[live] == PURPOSES.index("credit_line")]
-        owed = np.bincount(loans.borrower[draws], loans.outstanding_fen[draws] / 100, minlength=self.model.firms.n)
-        return owed[rows]
+        return self.sums().line[rows]
 
     def line_open(self, rows: np.ndarray) -> np.ndarray:
         """Whether the covenants let the firms draw: expected margin M_f > 0, D_f - min(drawn_f, R_f)
         <= line_max_leverage x 12 x M_f (debt beyond the draws its accounts receivable secure, the
         borrowing base of an asset-based line), and no instalment of any of its loans missed."""
-        firms, loans = self.model.firms, self.loans
-        live = loans.live
-        late = np.zeros(firms.n, dtype=bool)
-        late[loans.borrower[live][loans.missed[live] > 0]] = True
+        firms, sums = self.model.firms, self.sums()
         margin = firms.expected_margin[rows]
-        unsecured = self.debt(rows) - np.minimum(self.line_used(rows), firms.receivables[rows])
-        return (margin > 0) & (unsecured <= self.spec.line_max_leverage * 12.0 * margin) & ~late[rows]
+        unsecured = sums.debt[rows] - np.minimum(sums.line[rows], firms.receivables[rows])
+        return (margin > 0) & (unsecured <= self.spec.line_max_leverage * 12.0 * margin) & ~sums.late[rows]
 
     def draw_line(self, row: int, need: float, rolled: float = 0.0) -> float:
         """Draw up to ``need`` yuan on firm ``row``'s credit line; returns the amount drawn.
@@ -331,30 +465,105 @@ class CreditMarket:
         margin, repaid in equal instalments over ``working_capital_tenor_months`` (each
         repayment frees the limit again: a revolving line).
         """
-        rows = np.array([row])
-        if not self.spec.enabled or need <= 0 or not self.line_open(rows)[0]:
+        if need <= 0:
             return 0.0
-        amount = float(min(need, self.line_limit(rows)[0] - self.line_used(rows)[0] + rolled))
-        if amount < 0.01:
-            return 0.0
-        margin = self.model.firms.expected_margin[rows]
-        tenor = self.spec.working_capital_tenor_months
-        best: Offer | None = None
-        for bank in range(len(self.model.banks)):
-            b = self.model.banks[bank]
-            freed = min(rolled, self.exposure(bank, row))  # this month's repayments of its draws free room
-            room = min(amount, b.spec.max_single_exposure * b.cash - self.exposure(bank, row) + freed,
-                       self.capital_room(bank) + freed)
-            if room < 0.01:
+        return float(self.draw_lines(np.array([row]), np.array([float(need)]), np.array([float(rolled)]))[0])
+
+    def draw_lines(self, rows: np.ndarray, need: np.ndarray, rolled: np.ndarray,
+                   due: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`draw_line` for firms ``rows`` (distinct) one after another, in this order; returns the yuan
+        each drew.
+        With ``due`` (yuan each firm must pay now), a firm whose cash was below it and still is after its
+        draw borrows the rest of its need through secured or risk-priced lending
+        (``SecuredLending.apply``, where it ``may_lend``) before the next firm draws.
+
+        A firm's draw depends on the draws of the firms before it only through a bank's capital room
+        (its book): the draws are decided for all firms at once (:meth:`_line_plan`) and booked in order
+        up to the first firm whose room the earlier draws narrowed, or whose secured loan changed the
+        book, and the rest decided again from there.
+        """
+        drawn = np.zeros(len(rows))
+        if not self.spec.enabled:
+            return drawn
+        if len(np.unique(rows)) < len(rows):  # a firm's second draw depends on its first: not one pass
+            raise ValueError("draw_lines: each firm draws once; call it again for a second draw")
+        model, loans = self.model, self.loans
+        if due is not None:
+            accounts = model.firms.account[rows]
+            low = model.ledger.balance(accounts) < due
+        start = 0
+        while start < len(rows):
+            held, bank, amount, rate = self._line_plan(rows[start:], need[start:], rolled[start:])
+            planned = np.where(bank[:held] >= 0, amount[:held], 0.0)
+            stops = []
+            if due is not None:  # firms that may turn to secured lending: booked up to each in turn
+                stops = np.flatnonzero(low[start: start + held] & (need[start: start + held] - planned > 0.01)
+                                       & model.secured_lending.may_lend(rows[start: start + held]))
+            booked = 0
+            for stop in [*stops, None]:
+                end = held if stop is None else stop + 1
+                take = booked + np.flatnonzero(bank[booked:end] >= 0)
+                if len(take):
+                    self._lend_many(rows[start:][take], bank[take], amount[take], rate[take],
+                                    self.spec.working_capital_tenor_months, "credit_line")
+                    self.line_draws += len(take)
+                    drawn[start + take] = amount[take]
+                booked = end
+                if stop is None:
+                    break
+                i = start + stop
+                if model.ledger.balance(int(accounts[i])) < due[i]:
+                    version = loans.version
+                    model.secured_lending.apply(int(rows[i]), float(need[i]) - float(drawn[i]))
+                    if loans.version != version:  # it borrowed: the banks' books changed
+                        break
+            start += booked
+        return drawn
+
+    def _line_plan(self, rows: np.ndarray, need: np.ndarray,
+                   rolled: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """The draws of firms ``rows`` (:meth:`draw_line`) decided on the book as it is now:
+        (how many leading firms' draws hold as made in turn, lending bank or -1, yuan, annual rate).
+
+        Every term of a firm's draw is its own (line, exposure, debt, margin) except each bank's
+        capital room, which shrinks by every earlier draw from that bank: firm i's draws hold while
+        the room left after the draws before it still covers what it was offered (a room cut by it
+        would have been smaller)."""
+        model, spec, sums = self.model, self.spec, self.sums()
+        tenor = spec.working_capital_tenor_months
+        n = len(rows)
+        amount = np.minimum(need, self.line_limit(rows) - sums.line[rows] + rolled)
+        go = self.line_open(rows) & ~(amount < 0.01)
+        margin = model.firms.expected_margin[rows]
+        bank, best, rate = np.full(n, -1), np.zeros(n), np.zeros(n)
+        rooms, freeds = [], []
+        for b, agent in enumerate(model.banks):
+            exposure = sums.exposure_fen[b, rows] / 100
+            freed = np.minimum(rolled, exposure)  # this month's repayments of its draws free room
+            room = np.minimum(np.minimum(amount, agent.spec.max_single_exposure * agent.cash - exposure + freed),
+                              self.capital_room(b) + freed)  # capital room: the book as it is now
+            room = np.where(go & ~(room < 0.01), room, np.nan)  # nan: this bank does not lend the firm
+            rooms.append(room)
+            freeds.append(freed)
+            ok = np.flatnonzero(~np.isnan(room))
+            if not len(ok):
                 continue
-            rate = float(self.rates(bank, rows, "credit_line", room, tenor, margin)[0])
-            if best is None or (room, -rate) > (best.amount, -best.rate):
-                best = Offer(bank, room, rate, tenor, room * float(annuity_factor(rate, tenor)))
-        if best is None:
-            return 0.0
-        self.lend(row, best, "credit_line")
-        self.line_draws += 1
-        return best.amount
+            r = self.rates(b, rows[ok], "credit_line", room[ok], tenor, margin[ok])
+            better = (bank[ok] < 0) | (room[ok] > best[ok]) | ((room[ok] == best[ok]) & (-r > -rate[ok]))
+            won = ok[better]
+            bank[won], best[won], rate[won] = b, room[won], r[better]
+        held = n
+        fen = np.where(bank >= 0, np.rint(best * 100), 0.0).astype(np.int64)  # the principal booked (_lend_many)
+        for b, agent in enumerate(model.banks):
+            if agent.spec.min_capital_ratio == 0 or spec.risk_weight == 0:  # no capital limit (capital_room)
+                continue
+            mine = np.where(bank == b, fen, 0)
+            book_before = int(sums.book_fen[b]) + np.cumsum(mine) - mine  # fen, before each firm's draw
+            room_then = agent.cash / (spec.risk_weight * agent.spec.min_capital_ratio) - book_before / 100
+            narrowed = np.flatnonzero(room_then + freeds[b] < rooms[b])  # nan rooms compare False
+            if len(narrowed):
+                held = min(held, int(narrowed[0]))
+        return held, bank, best, rate
 
     def capital_room(self, bank: int) -> float:
         """Yuan the bank can still lend before its capital ratio reaches its limit."""
@@ -422,25 +631,37 @@ class CreditMarket:
 
     def lend(self, row: int, offer: Offer, purpose: str) -> int:
         """Disburse an accepted offer to firm ``row``; returns the loan's row."""
-        model, spec, firms = self.model, self.spec, self.model.firms
+        return int(self._lend_many(np.array([row]), np.array([offer.bank]), np.array([float(offer.amount)]),
+                                   np.array([float(offer.rate)]), offer.tenor, purpose)[0])
+
+    def _lend_many(self, rows: np.ndarray, banks: np.ndarray, amounts: np.ndarray, rates: np.ndarray, tenor: int,
+                   purpose: str) -> np.ndarray:
+        """Disburse loans of ``amounts`` yuan at annual ``rates`` over ``tenor`` months from ``banks`` to firms
+        ``rows``, booked in this order (the book's rows, the per-firm sums); returns the loans' rows."""
+        model, spec, firms, loans = self.model, self.spec, self.model.firms, self.loans
         green = purpose in GREEN_PURPOSES
-        principal_fen = round(offer.amount * 100)
-        payment_fen = round(principal_fen * float(annuity_factor(offer.rate, offer.tenor)))
-        bau = firms.emissions_bau[row]
-        loan = self.loans.add(
-            borrower=row, bank=offer.bank, purpose=PURPOSES.index(purpose), green=green,
+        principal_fen = np.rint(amounts * 100).astype(np.int64)
+        # the annuity of each loan's own rate (the scalar formula, cached: the same bits as one loan at a time)
+        payment_fen = np.array([round(p * float(annuity_factor(r, tenor)))
+                                for p, r in zip(principal_fen.tolist(), rates.tolist(), strict=True)], dtype=np.int64)
+        bau = firms.emissions_bau[rows]
+        sums = self._sums
+        fresh = sums is not None and sums.loans is loans and sums.version == loans.version
+        new = loans.add_many(
+            borrower=rows, bank=banks, purpose=PURPOSES.index(purpose), green=green,
             principal=principal_fen / 100, outstanding_fen=principal_fen, funded_fen=principal_fen,
-            contract_rate=offer.rate, rate=offer.rate, relent_share=self.relent_share(green),
-            relent_rate=self.relending_rate(), payment_fen=payment_fen, months_left=offer.tenor, tenor=offer.tenor,
-            start=model.steps, status=STATUSES.index("performing"),
-            sll=green and spec.sustainability_linked,
-            sll_baseline=firms.emissions[row] / bau if bau > 0 else 1.0,
+            contract_rate=rates, rate=rates, relent_share=self.relent_share(green),
+            relent_rate=self.relending_rate(), payment_fen=payment_fen, months_left=tenor, tenor=tenor,
+            start=model.steps, status=PERFORMING, sll=green and spec.sustainability_linked,
+            sll_baseline=np.where(bau > 0, firms.emissions[rows] / np.where(bau > 0, bau, 1.0), 1.0),
         )
-        bank = model.banks[offer.bank].account
-        model.ledger.transfer("bank_funding", model.outside, bank, principal_fen / 100)
-        model.ledger.transfer("loan_disbursement", bank, firms.account[row], principal_fen / 100)
-        self.approvals += 1
-        return loan
+        if fresh:  # the sums held before these loans: add them
+            sums.add(new)
+        bank_acc = np.array([b.account for b in model.banks])[banks]
+        model.ledger.transfer("bank_funding", model.outside, bank_acc, principal_fen / 100)
+        model.ledger.transfer("loan_disbursement", bank_acc, firms.account[rows], principal_fen / 100)
+        self.approvals += len(rows)
+        return new
 
     def borrow(self, row: int, amount: float, purpose: str, cash_flow: float = 0.0) -> Offer | None:
         """Apply to every bank and take the cheapest offer; returns it, or None if refused."""
@@ -490,12 +711,8 @@ class CreditMarket:
         if service:
             base = np.minimum(self.line_limit(rows), firms.receivables[rows])
             need = np.maximum(need, base - self.line_used(rows) + rolled)
-        for row, amount, freed, low in zip(rows, need, rolled, cash < due, strict=True):
-            if amount < 0.01:
-                continue
-            rest = float(amount) - self.draw_line(int(row), float(amount), float(freed))
-            if low and rest > 0.01 and model.firm_cash(np.array([row]))[0] < due[rows == row][0]:
-                self.model.secured_lending.apply(int(row), rest)
+        todo = np.flatnonzero(~(need < 0.01))
+        self.draw_lines(rows[todo], need[todo], rolled[todo], due[todo])
         if service:
             self.owners_cover(rows, due)
 
@@ -572,23 +789,25 @@ class CreditMarket:
         loans.funded_fen[p] -= refund
         loans.interest_paid[p] += interest[pays] / 100
         loans.principal_paid[p] += principal[pays] / 100
-        loans.outstanding_fen[p] -= principal[pays]
         loans.months_left[p] -= 1
-        loans.missed[p] = 0
-        done = p[loans.outstanding_fen[p] == 0]
-        loans.status[done] = STATUSES.index("repaid")
-        loans.ended[done] = model.steps
+        with loans.editing():
+            loans.outstanding_fen[p] -= principal[pays]
+            loans.missed[p] = 0
+            done = p[loans.outstanding_fen[p] == 0]
+            loans.status[done] = STATUSES.index("repaid")
+            loans.ended[done] = model.steps
 
-        m = live[~pays]
-        loans.outstanding_fen[m] += interest[~pays]
-        loans.missed[m] += 1
-        self._reschedule(m)
+            m = live[~pays]
+            loans.outstanding_fen[m] += interest[~pays]
+            loans.missed[m] += 1
+            self._reschedule(m)
 
     def _reschedule(self, rows: np.ndarray) -> None:
         """Recompute the annuity of loans over their remaining instalments at their rate."""
         loans = self.loans
         factor = annuity_factor(loans.rate[rows], np.maximum(loans.months_left[rows], 1))
-        loans.payment_fen[rows] = np.rint(loans.outstanding_fen[rows] * factor).astype(np.int64)
+        with loans.editing():
+            loans.payment_fen[rows] = np.rint(loans.outstanding_fen[rows] * factor).astype(np.int64)
 
     def review_sustainability_links(self) -> None:
         """Step sustainability-linked rates up or down at each anniversary (module docstring)."""
@@ -643,8 +862,9 @@ class CreditMarket:
         loans.funded_fen[gone] = 0
         loans.written_off[gone] = out
         loans.recovered[gone] += recovered  # after any collateral sale (secured_lending.py)
-        loans.outstanding_fen[gone] = 0
-        loans.status[gone] = STATUSES.index("defaulted")
+        with loans.editing():
+            loans.outstanding_fen[gone] = 0
+            loans.status[gone] = STATUSES.index("defaulted")
         loans.ended[gone] = model.steps
 
     def _repay_from_cash(self, rows: np.ndarray) -> None:
@@ -661,11 +881,12 @@ class CreditMarket:
             ledger.transfer("bank_funding_repayment", bank, model.outside, refund / 100)
             loans.funded_fen[loan] -= refund
             loans.principal_paid[loan] += fen / 100
-            loans.outstanding_fen[loan] -= fen
-            if loans.outstanding_fen[loan] == 0:
-                loans.status[loan] = STATUSES.index("repaid")
-                loans.ended[loan] = model.steps
-                loans.months_left[loan] = 0
+            with loans.editing():
+                loans.outstanding_fen[loan] -= fen
+                if loans.outstanding_fen[loan] == 0:
+                    loans.status[loan] = STATUSES.index("repaid")
+                    loans.ended[loan] = model.steps
+                    loans.months_left[loan] = 0
 
     # -- reporting ------------------------------------------------------------------------
     def non_performing(self) -> np.ndarray:

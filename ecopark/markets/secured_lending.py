@@ -211,12 +211,27 @@ class SecuredLending:
     def kinds(self, row: int) -> list[int]:
         """Collateral kinds firm ``row`` may pledge under the scenario, in the order it tries them."""
         kinds = []
-        if self.spec.warehouse_receipts and self.stock_months[self.model.firms.sector[row]] > 0:
+        if self._holds_receipts(np.array([row]))[0]:
             kinds.append(RECEIPT)
-        ets = self.model.policy("cap_and_trade")
-        if self.spec.carbon_pledge and ets is not None and ets.params.banking:
+        if self._allowances_pledgeable():
             kinds.append(ALLOWANCE)
         return kinds
+
+    def _holds_receipts(self, rows: np.ndarray) -> np.ndarray:
+        """Whether firms ``rows`` may pledge warehouse receipts: they are on, and the firm's sector holds stock."""
+        return self.spec.warehouse_receipts & (self.stock_months[self.model.firms.sector[rows]] > 0)
+
+    def _allowances_pledgeable(self) -> bool:
+        """Whether allowances may be pledged now: carbon pledges on, cap and trade in force with banking."""
+        ets = self.model.policy("cap_and_trade")
+        return bool(self.spec.carbon_pledge and ets is not None and ets.params.banking)
+
+    def may_lend(self, rows: np.ndarray) -> np.ndarray:
+        """Whether :meth:`apply` may lend to firms ``rows`` at all now (otherwise it lends nothing):
+        risk-priced lending is on, or the firm has a collateral kind (:meth:`kinds`)."""
+        if self.spec.risk_priced_lending or self._allowances_pledgeable():
+            return np.ones(len(rows), dtype=bool)
+        return self._holds_receipts(rows)
 
     # -- applications ---------------------------------------------------------------------
     def secured_offer(self, row: int, amount: float) -> Offer | None:
@@ -376,12 +391,13 @@ class SecuredLending:
         refund = min(fen, int(loans.funded_fen[loan]))
         model.ledger.transfer("bank_funding_repayment", bank, model.outside, refund / 100)
         loans.funded_fen[loan] -= refund
-        loans.outstanding_fen[loan] -= fen
-        if loans.outstanding_fen[loan] == 0:
-            loans.status[loan] = STATUSES.index("repaid")
-            loans.ended[loan] = model.steps
-        else:
-            credit._reschedule(np.array([loan]))
+        with loans.editing():
+            loans.outstanding_fen[loan] -= fen
+            if loans.outstanding_fen[loan] == 0:
+                loans.status[loan] = STATUSES.index("repaid")
+                loans.ended[loan] = model.steps
+            else:
+                credit._reschedule(np.array([loan]))
 
     def firms_exited(self, rows: np.ndarray) -> None:
         """Exit listener (runs before the write-off): banks sell the pledges of leaving firms, then the
