@@ -92,9 +92,21 @@ def annuity_factor(rate_year, months: int):
         if factor is None:
             if len(_ANNUITY_CACHE) >= _ANNUITY_CACHE_SIZE:
                 _ANNUITY_CACHE.clear()
-            factor = _ANNUITY_CACHE[key] = _annuity_array(rate_year, months)[()]
+            factor = _ANNUITY_CACHE[key] = _annuity_scalar(*key)
         return factor
     return _annuity_array(rate_year, months)
+
+
+def _annuity_scalar(rate_year: float, months: int) -> np.float64:
+    """:func:`_annuity_array` of one (rate, months) in Python floats: the same value bit for bit (numpy's
+    scalar power is the C library's ``pow``, as Python's), without the cost of numpy on 0-d arrays."""
+    if months <= 0:
+        return _annuity_array(rate_year, months)[()]
+    i = rate_year / 12.0
+    if not i > 0:  # also NaN, as np.where(i > 0, ...)
+        return np.float64(1.0 / months)
+    denominator = 1.0 - (1.0 + i) ** -months
+    return np.float64(i / denominator if denominator != 0.0 else np.inf)
 
 
 def _annuity_array(rate_year, months) -> np.ndarray:
