@@ -95,7 +95,10 @@ OPERATING_EXCLUDED = frozenset({
 
 
 class FirmTable:
-    """Struct of arrays holding every firm's state; rows are never reused."""
+    """Struct of arrays holding every firm's state; rows are never reused.
+
+    ``alive`` is read-only outside :meth:`add` and :meth:`remove`, the only places where firms
+    enter and leave, so :attr:`live`, asked for dozens of times a month, is kept between them."""
 
     def __init__(self, n_streams: int, capacity: int = 64) -> None:
         self.n = 0
@@ -105,6 +108,8 @@ class FirmTable:
             setattr(self, name, np.zeros(capacity, dtype=dtype))
         for name in FIRM_STREAM_VARIABLES:
             setattr(self, name, np.zeros((capacity, n_streams)))
+        self.alive.flags.writeable = False
+        self._live: np.ndarray | None = None
 
     def add(self, count: int, **values: np.ndarray) -> np.ndarray:
         """Append ``count`` rows with the given values (others zero); returns the new rows."""
@@ -120,14 +125,27 @@ class FirmTable:
         rows = np.arange(self.n, need)
         self.n = need
         self.exited[rows] = -1
+        self.alive.flags.writeable = True
         for name, value in values.items():
             getattr(self, name)[rows] = value
+        self.alive.flags.writeable = False
+        self._live = None
         return rows
+
+    def remove(self, rows: np.ndarray) -> None:
+        """Mark firms ``rows`` as gone from the park (``alive`` False)."""
+        self.alive.flags.writeable = True
+        self.alive[rows] = False
+        self.alive.flags.writeable = False
+        self._live = None
 
     @property
     def live(self) -> np.ndarray:
-        """Row indices of the firms now in the park."""
-        return np.flatnonzero(self.alive[: self.n])
+        """Row indices of the firms now in the park (read-only; kept until a firm enters or leaves)."""
+        if self._live is None:
+            self._live = np.flatnonzero(self.alive[: self.n])
+            self._live.flags.writeable = False
+        return self._live
 
 
 class Enterprise(mesa.Agent):
