@@ -1,0 +1,114 @@
+"""Issue 28, the model's step outside the credit market: each cache and batched path gives what the
+plain code gives, bit for bit (the run-level check is test_regression.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecopark.markets import byproduct, expectations
+from ecopark.markets.byproduct import _annuity_array, annuity_factor
+from ecopark.model import ParkModel
+
+
+def test_a_scalar_annuity_factor_is_the_array_formulas_value_at_the_edges():
+    rng = np.random.default_rng(8)
+    rates = np.concatenate([rng.uniform(-0.05, 0.6, 2000), rng.uniform(0, 1e-13, 200),
+                            [5e-324, 1e-300, 0.0, -0.0, np.inf, np.nan, -np.inf]])
+    byproduct._ANNUITY_CACHE.clear()
+    for rate in rates.tolist():
+        for months in (1, 7, 12, 61, 120, 360):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                expected = _annuity_array(rate, months)[()]
+            value = annuity_factor(rate, months)
+            assert isinstance(value, np.float64)
+            assert value == expected or (np.isnan(value) and np.isnan(expected)), (rate, months)
+
+
+def _problems(rng: np.random.Generator, n: int) -> list[tuple]:
+    """Random (shortfalls (P, H), horizons, mac (K,), a (P, K), rate, floor, penalty) problems, with steps above
+    the penalty, NaN steps, zero abatement, surpluses and shortfalls beyond what any price calls forth."""
+    out = []
+    for _ in range(n):
+        k, h, p = int(rng.integers(1, 300)), int(rng.integers(1, 5)), int(rng.integers(1, 25))
+        mac = rng.lognormal(4.5, 1.0, k)
+        mac[rng.random(k) < 0.1] = np.nan
+        mac[rng.random(k) < 0.05] = 900.0
+        a = rng.exponential(10.0, (p, k)) * (rng.random((p, k)) > 0.2)
+        horizons = np.sort(rng.uniform(0.05, 4.0, h))
+        scale = 12.0 * a.sum(axis=1, keepdims=True) * horizons.max()
+        out.append((rng.uniform(-0.3, 1.3, (p, h)) * scale, horizons, mac, a, float(rng.choice([0.0, 0.035, 0.1])),
+                    float(rng.choice([0.0, 40.0])), 600.0))
+    return out
+
+
+def test_the_batched_bisection_gives_each_problems_scalar_price_bit_for_bit():
+    rng = np.random.default_rng(28)
+    checked = 0
+    for shortfalls, horizons, mac, a, rate, floor, penalty in _problems(rng, 120):
+        batch = expectations.no_borrowing_prices(shortfalls, horizons, mac, a, rate, floor, penalty)
+        for j in range(len(shortfalls)):
+            assert batch[j] == expectations.no_borrowing_price(shortfalls[j], horizons, mac, a[j], rate, floor,
+                                                               penalty)
+            checked += 1
+    assert checked > 1000
+
+
+def test_the_batched_bisection_splits_problems_with_different_steps_and_small_batches(monkeypatch):
+    rng = np.random.default_rng(3)
+    shortfalls, horizons, mac, a, rate, floor, penalty = _problems(rng, 1)[0]
+    a[0] = 0.0  # no step at all: the buy-out price where short
+    a[1, : len(mac) // 2] = 0.0  # fewer steps than the others
+    single = [expectations.no_borrowing_price(shortfalls[j], horizons, mac, a[j], rate, floor, penalty)
+              for j in range(len(a))]
+    monkeypatch.setattr(expectations, "BATCH_CELLS", 1)  # one problem per round
+    assert (expectations.no_borrowing_prices(shortfalls, horizons, mac, a, rate, floor, penalty) == single).all()
+
+
+def _price_after_installing_before(market, ets, firm: int, tech: int) -> float:
+    """``CarbonMarket.price_after_installing`` as it was before issue 28 (one problem at a time)."""
+    p = ets.params
+    shortfall, horizons, mac, techs, a = market._outlook
+    left = np.where((np.arange(len(a))[:, None] == firm) & (techs == tech), 0.0, a)
+    step = a[firm].sum() - left[firm].sum()
+    return expectations.no_borrowing_price(shortfall - 12.0 * step * horizons, horizons, mac.ravel(),
+                                           left.ravel(), p.carry_rate, p.reserve_price, p.penalty)
+
+
+def test_prices_after_installing_each_step_are_the_one_at_a_time_prices():
+    model = ParkModel("generic", seed=5)
+    for _ in range(14):
+        model.step()
+    cm = model.carbon_market
+    ets = model.government.policies["cap_and_trade"]
+    covered = model.firms.live[cm.covered(model.firms.live, "cap_and_trade")]
+    cm.no_arbitrage_expectation(ets, covered, months_ahead=8)
+    _, _, _, order, a = cm._outlook
+    firm, col = np.nonzero(a > 0)
+    assert len(firm) > 20
+    techs = order[firm, col]
+    batch = cm.prices_after_installing(ets, firm, techs)
+    before = [_price_after_installing_before(cm, ets, i, k) for i, k in zip(firm, techs, strict=True)]
+    assert (batch == np.array(before)).all()
+    assert len(set(batch.tolist())) > 1  # the steps move the price differently: a test that can fail
+
+
+def test_the_live_rows_kept_between_entries_and_exits_are_a_fresh_scan():
+    model = ParkModel("generic", seed=2)
+    firms = model.firms
+    for month in range(30):
+        model.step()
+        live = firms.live
+        assert (live == np.flatnonzero(firms.alive[: firms.n])).all()
+        assert firms.live is live  # kept while no firm enters or leaves
+        if month == 3:
+            model.remove_firms(live[[1, 4]])
+            assert (firms.live == np.delete(live, [1, 4])).all()
+        if month == 5:
+            rows = model.add_firms(np.array([0, 1]), model.vacant_plots()[:2])
+            assert (firms.live[-2:] == rows).all() and len(firms.live) == len(live) + 2
+    assert firms.n > len(firms.live)  # some firms left
+    with pytest.raises(ValueError):
+        firms.alive[firms.live[0]] = False  # only add and remove change who is in the park
+    with pytest.raises(ValueError):
+        firms.live[0] = 0  # the kept rows are not for writing
