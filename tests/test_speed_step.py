@@ -112,3 +112,70 @@ def test_the_live_rows_kept_between_entries_and_exits_are_a_fresh_scan():
         firms.alive[firms.live[0]] = False  # only add and remove change who is in the park
     with pytest.raises(ValueError):
         firms.live[0] = 0  # the kept rows are not for writing
+
+
+def _prospective_margin_before(model: ParkModel, rows: np.ndarray, years: int) -> np.ndarray:
+    """``enterprise.prospective_margin`` as it was before issue 28 (year by year)."""
+    from ecopark.agents.enterprise import carbon_price_path
+    from ecopark.markets.emissions import net_share
+
+    firms = model.firms
+    s = firms.sector[rows]
+    econ = model.scenario.economy
+    normal = model.sector_capacity[s] * firms.size[rows] * econ.base_utilisation
+    per_unit = (model.sector_price[s] - model.sector_variable_cost[s] * firms.cost_factor[rows]
+                - model.need_matrix[s] @ model.stream_virgin_price - model.yield_matrix[s] @ model.stream_disposal_cost)
+    fixed = (model.sector_fixed_cost[s] * firms.size[rows] + model.scenario.operator.rent
+             + model.abatement.monthly_opex(rows))
+    price, free, output_based, instrument = carbon_price_path(model, years)
+    covered = (model.carbon_market.covered(rows, instrument) if instrument is not None
+               else np.zeros(len(rows), dtype=bool))
+    mac, _, a = model.abatement.steps(rows)
+    mac = np.where(np.isnan(mac), np.inf, mac)
+    bau = model.abatement.normal_bau(rows)
+    emitted = (1.0 - model.abatement.installed_share(rows)) * net_share(model, rows) * bau
+    margins = np.zeros((len(rows), years))
+    base_price = model.sector_price[s]
+    target = model.government.policies.get("intensity_target")
+    credit_price, allowed = (target.credit_terms(rows, normal, years) if target is not None
+                             else (np.zeros(len(rows)), np.zeros((len(rows), years))))
+    intensity = model.sector_intensity[s]
+    for k in range(years):
+        value = np.where(covered, price[k], 0.0) + credit_price
+        taken = mac < value[:, None]
+        abatement = (np.where(taken, mac, 0.0) * a).sum(axis=1)
+        left = emitted - np.where(taken, a, 0.0).sum(axis=1)
+        unit_cost = price[k] * intensity * (1.0 - (free[k] if output_based else 0.0))
+        uplift = np.where(covered & econ.carbon_pass_through,
+                          model.sector_pass_through[s] * np.maximum(unit_cost, 0.0), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            demand = np.where(base_price > 0, ((base_price + uplift) / np.where(base_price > 0, base_price, 1.0))
+                              ** -model.sector_demand_elasticity[s], 1.0)
+        q = normal * demand
+        allowances = free[k] * (intensity * q if output_based else bau)
+        carbon = np.where(covered, demand * price[k] * left - price[k] * allowances, 0.0)
+        credits = credit_price * demand * (allowed[:, k] - left)
+        margins[:, k] = q * (per_unit + uplift) - fixed - demand * abatement - carbon + credits
+    return margins
+
+
+@pytest.mark.parametrize(("preset", "overrides"), [
+    ("generic", {}), ("liaocheng", {}), ("qinzhou", {"policies.cap_and_trade.allocation": "output_based"}),
+    ("yueyang", {"economy.carbon_pass_through": False}),
+])
+def test_the_prospective_margins_of_all_years_at_once_are_the_year_by_year_ones(preset, overrides):
+    from ecopark.agents.enterprise import prospective_margin
+    from ecopark.scenario import load_scenario
+
+    model = ParkModel(load_scenario(preset, overrides), seed=4)
+    seen = set()
+    for month in range(26):
+        model.step()
+        if month % 5 == 1:
+            rows = model.firms.live
+            for years in (1, 3, 10):
+                new = prospective_margin(model, rows, years)
+                assert new.shape == (len(rows), years)
+                assert (new == _prospective_margin_before(model, rows, years)).all(), (preset, month, years)
+                seen.update(np.unique(np.round(new[:, -1] / np.maximum(np.abs(new[:, 0]), 1.0), 6)).tolist())
+    assert len(seen) > 10  # margins that differ by firm and year
