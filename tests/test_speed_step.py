@@ -179,3 +179,96 @@ def test_the_prospective_margins_of_all_years_at_once_are_the_year_by_year_ones(
                 assert (new == _prospective_margin_before(model, rows, years)).all(), (preset, month, years)
                 seen.update(np.unique(np.round(new[:, -1] / np.maximum(np.abs(new[:, 0]), 1.0), 6)).tolist())
     assert len(seen) > 10  # margins that differ by firm and year
+
+
+def _ledger_state(ledger) -> tuple:
+    flows = {s: f.copy() for s, f in ledger._flows.items()}
+    return ledger._balance.copy(), ledger._paid.copy(), ledger._received.copy(), flows, ledger.moved
+
+
+def _same_books(a: tuple, b: tuple) -> bool:
+    return (all((x == y).all() for x, y in zip(a[:3], b[:3], strict=True)) and a[3].keys() == b[3].keys()
+            and all((a[3][s] == b[3][s]).all() for s in a[3]) and a[4] == b[4])
+
+
+def test_a_scalar_transfer_books_what_a_one_element_array_transfer_books():
+    from ecopark.ledger import Ledger
+
+    rng = np.random.default_rng(9)
+    scalar, array = Ledger(), Ledger()
+    for ledger in (scalar, array):
+        ledger.open_accounts([f"f{i}" for i in range(6)], "enterprise")
+        ledger.open_account("bank", "bank")
+        ledger.open_account("outside", "outside")
+    kinds = ["sale", "capex", "loan_interest", "dividend"]
+    for step in range(3):
+        scalar.step = array.step = step
+        for _ in range(300):
+            kind, payer, payee = kinds[rng.integers(4)], int(rng.integers(8)), int(rng.integers(8))
+            amount = float(rng.choice([0.0, 0.005, 0.015, 0.025, 1e-9])) + float(rng.exponential(1e4)) * rng.integers(2)
+            assert scalar.transfer(kind, payer, payee, amount) == array.transfer(
+                kind, np.array([payer]), np.array([payee]), np.array([amount]))
+    assert _same_books(_ledger_state(scalar), _ledger_state(array)) and scalar.total() == 0
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        scalar.transfer("sale", 0, 1, -0.01)
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        scalar.transfer("sale", 0, 1, float("nan"))
+
+
+def _infrastructure_payments_before(model: ParkModel) -> None:
+    """``Infrastructure.step``'s payments as they were before issue 28 (project by project, one transfer each)."""
+    infra = model.infrastructure
+    ledger, op, outside = model.ledger, model.operator.account, model.outside
+    fees, funding = infra.month_fees, model.scenario.credit.funding_rate
+    for i, p in enumerate(infra.projects):
+        ledger.transfer("infrastructure_opex", op, outside, p.kind.opex)
+        p.opex_paid += p.kind.opex
+        p.fees += fees[i]
+        if p.loan_months_left > 0:
+            bank = model.banks[0].account
+            interest = p.loan_outstanding * p.loan_rate / 12.0
+            principal = p.loan_outstanding if p.loan_months_left == 1 else min(
+                p.loan_payment - interest, p.loan_outstanding)
+            ledger.transfer("infrastructure_loan_interest", op, bank, interest)
+            ledger.transfer("infrastructure_loan_repayment", op, bank, principal)
+            ledger.transfer("funding_interest", bank, outside, p.loan_outstanding * funding / 12.0)
+            ledger.transfer("bank_funding_repayment", bank, outside, principal)
+            p.loan_outstanding -= principal
+            p.loan_months_left -= 1
+        share = p.ppp / p.capex if p.capex > 0 else 0.0
+        ledger.transfer("ppp_distribution", op, outside, share * max(fees[i] - p.kind.opex, 0.0))
+    infra.month_fees[:] = 0.0
+
+
+@pytest.mark.parametrize("preset", ["generic", "liaocheng"])
+def test_infrastructure_payments_booked_kind_by_kind_are_those_booked_project_by_project(preset, monkeypatch):
+    import copy
+
+    from ecopark.scenario import load_scenario
+
+    model = ParkModel(load_scenario(preset, {"operator.infrastructure.kinds": ["heat_network", "hydrogen_pipeline",
+                                                                              "central_treatment"]}), seed=1)
+    for _ in range(16):
+        model.step()
+    infra = model.infrastructure
+    assert len(infra.projects) >= 2 and any(p.loan_months_left > 0 for p in infra.projects)
+    infra.month_fees[:] = np.arange(1, len(infra.projects) + 1) * 7.0e5  # fees above opex: PPP payouts
+    projects, fees, books = copy.deepcopy(infra.projects), infra.month_fees.copy(), copy.deepcopy(model.ledger)
+    monkeypatch.setattr(infra, "review", lambda: None)  # the payments only
+    infra.step()
+    after = _ledger_state(model.ledger), [(p.loan_outstanding, p.loan_months_left, p.fees) for p in infra.projects]
+    model.ledger, infra.projects, infra.month_fees = books, projects, fees
+    _infrastructure_payments_before(model)
+    before = _ledger_state(model.ledger), [(p.loan_outstanding, p.loan_months_left, p.fees) for p in infra.projects]
+    assert _same_books(after[0], before[0]) and after[1] == before[1]
+
+
+def test_spread_gives_the_broadcast_values_copied_small_and_viewed_large():
+    from ecopark.markets.byproduct import SPREAD_COPY_CELLS, _spread
+
+    column = np.random.default_rng(2).normal(size=(7, 1))
+    small = _spread(column, (7, 5))
+    assert small.flags.writeable and (small == np.broadcast_to(column, (7, 5))).all()
+    big = _spread(column[:1], (1, SPREAD_COPY_CELLS + 1))
+    assert not big.flags.writeable and (big == column[0, 0]).all()
+    assert (_spread(np.float64(-0.0), (2, 3)) == 0.0).all() and np.signbit(_spread(-0.0, (2, 3))).all()

