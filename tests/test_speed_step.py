@@ -272,3 +272,42 @@ def test_spread_gives_the_broadcast_values_copied_small_and_viewed_large():
     big = _spread(column[:1], (1, SPREAD_COPY_CELLS + 1))
     assert not big.flags.writeable and (big == column[0, 0]).all()
     assert (_spread(np.float64(-0.0), (2, 3)) == 0.0).all() and np.signbit(_spread(-0.0, (2, 3))).all()
+
+
+def _no_borrowing_price_before(shortfalls, horizons, mac, a, rate, floor, penalty) -> float:
+    """``expectations.no_borrowing_price`` as it was before issue 28 (one price per halving)."""
+    shortfalls, horizons = np.asarray(shortfalls, float), np.asarray(horizons, float)
+    ok = np.isfinite(mac) & (a > 0) & (mac < penalty)
+    mac, a = mac[ok], a[ok]
+    if (shortfalls <= 0).all():
+        return floor
+    buyout = np.maximum(floor, penalty * (1.0 + rate) ** -horizons)
+
+    def covered(price: float) -> bool:
+        abated = expectations.abatement_to_deadlines(price, mac, a, horizons, rate)
+        return bool(((abated >= shortfalls) | (price >= buyout)).all())
+
+    lo, hi = floor, float(buyout[shortfalls > 0].max())
+    if covered(lo):
+        return floor
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if covered(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@pytest.mark.parametrize(("levels", "cells"), [(3, 2000), (2, 10**9), (4, 10**9), (5, 10**9), (3, 1)])
+def test_the_bisection_taken_levels_at_a_time_gives_the_halving_price_bit_for_bit(levels, cells, monkeypatch):
+    monkeypatch.setattr(expectations, "TREE_LEVELS", levels)
+    monkeypatch.setattr(expectations, "TREE_CELLS", cells)
+    rng = np.random.default_rng(levels * 7 + 1)
+    priced = set()
+    for shortfalls, horizons, mac, a, rate, floor, penalty in _problems(rng, 40):
+        for j in range(len(shortfalls)):
+            price = expectations.no_borrowing_price(shortfalls[j], horizons, mac, a[j], rate, floor, penalty)
+            assert price == _no_borrowing_price_before(shortfalls[j], horizons, mac, a[j], rate, floor, penalty)
+            priced.add(price)
+    assert len(priced) > 100
