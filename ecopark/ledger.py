@@ -318,6 +318,8 @@ class Ledger:
     # -- reading ----------------------------------------------------------------------
     def balance(self, account) -> np.ndarray | float:
         """Balance of an account id (float) or of an array of ids (array), in ``unit``."""
+        if isinstance(account, _INTEGERS) and not isinstance(account, bool):  # one account: no numpy arithmetic
+            return float(self._balance[account]) / self.scale  # as int64 -> float64, then / scale
         out = self._balance[account] / self.scale
         return float(out) if np.ndim(out) == 0 else out
 

@@ -311,3 +311,20 @@ def test_the_bisection_taken_levels_at_a_time_gives_the_halving_price_bit_for_bi
             assert price == _no_borrowing_price_before(shortfalls[j], horizons, mac, a[j], rate, floor, penalty)
             priced.add(price)
     assert len(priced) > 100
+
+
+def test_one_accounts_balance_is_the_array_formulas_value():
+    from ecopark.ledger import Ledger
+
+    ledger = Ledger()
+    ledger.open_accounts([f"a{i}" for i in range(5)], "enterprise")
+    ledger.open_account("outside", "outside")
+    rng = np.random.default_rng(4)
+    for amount in np.concatenate([rng.exponential(1e5, 200), [0.01, 0.05, 1e13 + 0.37, 3.3e13, 6.1e13 + 0.03]]):
+        ledger.transfer("sale", 5, int(rng.integers(5)), float(amount))
+        for account in (*range(6), np.int64(3), np.array(2)):
+            value = ledger.balance(account)
+            assert isinstance(value, float)
+            assert value == float(ledger._balance[account] / ledger.scale)
+    assert abs(ledger._balance[5]) > 2**53  # past the integers a float holds exactly
+    assert (ledger.balance(np.arange(6)) == ledger._balance / ledger.scale).all()
