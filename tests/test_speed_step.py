@@ -328,3 +328,14 @@ def test_one_accounts_balance_is_the_array_formulas_value():
             assert value == float(ledger._balance[account] / ledger.scale)
     assert abs(ledger._balance[5]) > 2**53  # past the integers a float holds exactly
     assert (ledger.balance(np.arange(6)) == ledger._balance / ledger.scale).all()
+
+
+def test_the_annuity_cache_finds_numpy_and_python_numbers_alike():
+    byproduct._ANNUITY_CACHE.clear()
+    first = annuity_factor(np.float64(0.0725), np.int64(84))
+    assert list(byproduct._ANNUITY_CACHE) == [(0.0725, 84)]  # stored under Python numbers
+    assert annuity_factor(0.0725, 84) is first and annuity_factor(np.float32(0.5), 12) == _annuity_array(
+        float(np.float32(0.5)), 12)[()]
+    rates = np.array([0.0725, 0.1])
+    assert (annuity_factor(rates, 84) == _annuity_array(rates, 84)).all()  # arrays: the formula
+    assert annuity_factor(rates, 84).shape == (2,) and len(byproduct._ANNUITY_CACHE) == 2

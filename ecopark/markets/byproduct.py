@@ -87,13 +87,17 @@ def annuity_factor(rate_year, months: int):
 
     Arrays broadcast; a scalar rate and whole months give a numpy scalar, looked up in a cache
     (the same value the array formula gives, bit for bit)."""
+    try:  # a number and whole months found as they are (numpy scalars hash and compare as Python numbers)
+        factor = _ANNUITY_CACHE.get((rate_year, months))
+    except TypeError:  # arrays are not hashable
+        return _annuity_array(rate_year, months)
+    if factor is not None:
+        return factor
     if isinstance(rate_year, (float, int, np.floating)) and isinstance(months, (int, np.integer)):
         key = (float(rate_year), int(months))
-        factor = _ANNUITY_CACHE.get(key)
-        if factor is None:
-            if len(_ANNUITY_CACHE) >= _ANNUITY_CACHE_SIZE:
-                _ANNUITY_CACHE.clear()
-            factor = _ANNUITY_CACHE[key] = _annuity_scalar(*key)
+        if len(_ANNUITY_CACHE) >= _ANNUITY_CACHE_SIZE:
+            _ANNUITY_CACHE.clear()
+        factor = _ANNUITY_CACHE[key] = _annuity_scalar(*key)
         return factor
     return _annuity_array(rate_year, months)
 
