@@ -339,3 +339,73 @@ def test_the_annuity_cache_finds_numpy_and_python_numbers_alike():
     rates = np.array([0.0725, 0.1])
     assert (annuity_factor(rates, 84) == _annuity_array(rates, 84)).all()  # arrays: the formula
     assert annuity_factor(rates, 84).shape == (2,) and len(byproduct._ANNUITY_CACHE) == 2
+
+
+def _candidates_before(self, visible_all: bool):
+    """``ByproductMarket.candidates`` as it was before issue 28 (every stream's values computed first)."""
+    rows, supply_all, demand_all = self.open_quantities()
+    floor, unit = self.spec.min_quantity, self.unit_values()
+    quota_share = self.quota_shares(rows, supply_all)
+    firms, links = self.model.firms, self.links
+    fee = self.model.policy("platform").params.fee if visible_all else 0.0
+    live, n = links.live, firms.n
+    supply_open, demand_open = supply_all >= floor, demand_all >= floor
+    either = supply_open.any(axis=0) & demand_open.any(axis=0)
+    for k in np.flatnonzero(either).tolist():
+        s_open, r_open = supply_open[:, k], demand_open[:, k]
+        sup, supply, rec, demand = rows[s_open], supply_all[s_open, k], rows[r_open], demand_all[r_open, k]
+        if not visible_all:
+            known = self.known[sup][:, rec]
+            if not known.any():
+                continue
+        values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k])
+        annuity = self.pair_annuity(sup, rec)
+        capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
+        q = np.minimum(supply[:, None], demand[None, :])
+        surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
+        feasible = (values["dist"] <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
+        # a linked pair extends its contract only at renewal
+        same = live[links.stream[live] == k]
+        at_s, at_r = np.full(n, -1), np.full(n, -1)
+        at_s[sup], at_r[rec] = np.arange(len(sup)), np.arange(len(rec))
+        i, j = at_s[links.supplier[same]], at_r[links.receiver[same]]
+        both_open = (i >= 0) & (j >= 0)
+        feasible[i[both_open], j[both_open]] = False
+        barred_s, barred_r = self.bargaining.barred_pairs(k)
+        i, j = at_s[barred_s], at_r[barred_r]
+        feasible[i[(i >= 0) & (j >= 0)], j[(i >= 0) & (j >= 0)]] = False
+        if not visible_all:
+            feasible &= known
+        # a receiver qualifies a source it has not traded with (trials, tests, certification)
+        qualification = self.stream["qualification_cost"][k] * ~self._familiar(sup, rec)
+        surplus = surplus - qualification * annuity / q
+        if not (feasible & (surplus > 0)).any():
+            continue
+        values["capex_month"] = capex_month
+        values["qualification"] = qualification
+        yield k, sup, rec, supply, demand, np.where(feasible, surplus, np.nan), values
+
+
+@pytest.mark.parametrize(("preset", "overrides"), [("generic", {}), ("generic", {"policies.platform.enabled": True}),
+                                                   ("liaocheng", {})])
+def test_candidates_skip_streams_without_a_possible_pair_and_yield_the_same_rest(preset, overrides):
+    from ecopark.scenario import load_scenario
+
+    model = ParkModel(load_scenario(preset, overrides), seed=3)
+    market = model.byproduct_market
+    visible_all = bool(overrides)
+    compared = 0
+    for month in range(30):
+        model.step()
+        if month % 3:
+            continue
+        market._grow()
+        new = list(market.candidates(visible_all))
+        old = list(_candidates_before(market, visible_all))
+        assert [c[0] for c in new] == [c[0] for c in old]
+        for a, b in zip(new, old, strict=True):
+            for x, y in zip(a[1:6], b[1:6], strict=True):
+                assert np.array_equal(x, y, equal_nan=True)
+            assert a[6].keys() == b[6].keys() and all(np.array_equal(a[6][n], b[6][n]) for n in a[6])
+            compared += 1
+    assert compared > 5

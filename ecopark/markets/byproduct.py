@@ -718,12 +718,8 @@ class ByproductMarket:
                 known = self.known[sup][:, rec]
                 if not known.any():
                     continue
-            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k])
-            annuity = self.pair_annuity(sup, rec)
-            capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
-            q = np.minimum(supply[:, None], demand[None, :])
-            surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
-            feasible = (values["dist"] <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
+            # which pairs may form at all (the surplus's distance is this one: pair_values reads the same table)
+            feasible = (self.pair_distance(sup, rec) <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
             # a linked pair extends its contract only at renewal
             same = live[links.stream[live] == k]
             at_s, at_r = np.full(n, -1), np.full(n, -1)
@@ -736,6 +732,13 @@ class ByproductMarket:
             feasible[i[(i >= 0) & (j >= 0)], j[(i >= 0) & (j >= 0)]] = False
             if not visible_all:
                 feasible &= known
+            if not feasible.any():
+                continue  # no pair can form, whatever its surplus: skipped before its values are computed
+            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k])
+            annuity = self.pair_annuity(sup, rec)
+            capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
+            q = np.minimum(supply[:, None], demand[None, :])
+            surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
             # a receiver qualifies a source it has not traded with (trials, tests, certification)
             qualification = self.stream["qualification_cost"][k] * ~self._familiar(sup, rec)
             surplus = surplus - qualification * annuity / q
