@@ -409,3 +409,30 @@ def test_candidates_skip_streams_without_a_possible_pair_and_yield_the_same_rest
             assert a[6].keys() == b[6].keys() and all(np.array_equal(a[6][n], b[6][n]) for n in a[6])
             compared += 1
     assert compared > 5
+
+
+@pytest.mark.parametrize("preset", ["generic", "liaocheng", "qinzhou"])
+def test_the_months_carbon_values_kept_for_matching_give_each_streams_pair_values(preset):
+    model = ParkModel(preset, seed=2)
+    market, cm = model.byproduct_market, model.carbon_market
+    rng = np.random.default_rng(1)
+    compared, seen = 0, set()
+    for _ in range(24):
+        model.step()
+        assert market._carbon_values is None  # only while match() runs
+        every = cm.value_per_tonne(np.arange(model.firms.n))
+        rows = rng.choice(model.firms.n, size=model.firms.n // 2, replace=False)
+        assert (every[rows] == cm.value_per_tonne(rows)).all()  # each firm's own value, whoever else is asked
+        seen.update(every.tolist())
+        live, unit = model.firms.live, market.unit_values()
+        for k in range(len(market.piped)):
+            sup, rec = live[::2], live[1::2]
+            plain = market.pair_values(k, sup, rec, unit)
+            market._carbon_values = every
+            try:
+                kept = market.pair_values(k, sup, rec, unit)
+            finally:
+                market._carbon_values = None
+            assert all(np.array_equal(plain[n], kept[n]) for n in plain)
+            compared += 1
+    assert compared > 24 and len(seen) > 1  # carbon values that differ by firm

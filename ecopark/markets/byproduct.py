@@ -255,6 +255,8 @@ class ByproductMarket:
         self.bargaining = Bargaining(model)
         self._plot_weights: np.ndarray | None = None  # every plot's encounter weights, small parks only
         self._pair_tables: dict[tuple, tuple[np.ndarray, int]] = {}  # (table, rows filled): _pair_table
+        # every firm row's CarbonMarket.value_per_tonne while match() runs (nothing it does changes them), else None
+        self._carbon_values: np.ndarray | None = None
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
             "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided",
@@ -317,7 +319,8 @@ class ByproductMarket:
         # the additional avoided CO2 (emissions.py) is worth what the credited side can realise
         # (CarbonMarket.value_per_tonne)
         credited = sup if self.credit_supplier[k] else rec
-        carbon = st["co2_avoided"][k] * self.model.carbon_market.value_per_tonne(credited)
+        carbon = st["co2_avoided"][k] * (self.model.carbon_market.value_per_tonne(credited)
+                                         if self._carbon_values is None else self._carbon_values[credited])
         additional = additional_share_planned(self.model, k, sup)[:, None]
         share = np.ones(len(sup)) if quota_share is None else quota_share
         a_s = (unit["supplier"][k] + unit["quota"][k] * share[:, None]
@@ -628,13 +631,19 @@ class ByproductMarket:
             self._grow()
         matcher = match_max_surplus if platform is not None else deferred_acceptance
         fee = platform.params.fee if platform else 0.0
-        for k, sup, rec, supply, demand, surplus, values in self.candidates(platform is not None):
-            flows = matcher(surplus, supply, demand)
-            for i, j in zip(*np.nonzero(flows >= self.spec.min_quantity), strict=True):
-                formed = self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()}, fee)
-                if platform is not None:
-                    self.platform_proposed += 1
-                    self.platform_formed += formed
+        # each firm's carbon value per tonne once for the month's matching: forming links moves money, not
+        # allowances, prices or coverage, so it is the value each stream's pair_values would ask for
+        self._carbon_values = self.model.carbon_market.value_per_tonne(np.arange(self.model.firms.n))
+        try:
+            for k, sup, rec, supply, demand, surplus, values in self.candidates(platform is not None):
+                flows = matcher(surplus, supply, demand)
+                for i, j in zip(*np.nonzero(flows >= self.spec.min_quantity), strict=True):
+                    formed = self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()}, fee)
+                    if platform is not None:
+                        self.platform_proposed += 1
+                        self.platform_formed += formed
+        finally:
+            self._carbon_values = None
 
     def open_quantities(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Live firms (n,) and their uncontracted supply and need (n, streams).
