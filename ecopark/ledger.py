@@ -178,6 +178,7 @@ class Ledger:
         self._kind_index = {k: i for i, k in enumerate(self.kinds)}
         self.names: list[str] = []
         self._party = np.zeros(0, dtype=np.int8)
+        self._parties: list[int] = []
         self._balance = np.zeros(0, dtype=np.int64)
         self._paid = np.zeros((0, len(self.kinds)), dtype=np.int64)
         self._received = np.zeros((0, len(self.kinds)), dtype=np.int64)
@@ -194,6 +195,7 @@ class Ledger:
         start, n = len(self.names), len(names)
         self.names.extend(names)
         self._party = np.concatenate([self._party, np.full(n, PARTIES.index(party), np.int8)])
+        self._parties.extend([PARTIES.index(party)] * n)  # the same, as Python ints (quicker to index with)
         self._balance = np.concatenate([self._balance, np.zeros(n, np.int64)])
         pad = np.zeros((n, len(self.kinds)), np.int64)
         self._paid = np.concatenate([self._paid, pad])
@@ -216,11 +218,22 @@ class Ledger:
         if (isinstance(amount, _SCALARS) and isinstance(payer, _INTEGERS) and isinstance(payee, _INTEGERS)
                 and not isinstance(amount, bool)):  # one transfer of plain numbers: no arrays at all
             scaled = float(amount) * self.scale
-            if not math.isfinite(scaled) or round(scaled) < 0:
+            if not math.isfinite(scaled) or (units := round(scaled)) < 0:  # round: half to even, as np.rint
                 raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
-            units = round(scaled)  # half to even, as np.rint
             self._count(kind, float(units))
-            return self._book_one(k, int(payer), int(payee), units)
+            if units == 0:
+                return 0.0
+            payer, payee = int(payer), int(payee)
+            self._balance[payer] -= units  # _book_one, inline: the most frequent call of a run
+            self._balance[payee] += units
+            self._paid[payer, k] += units
+            self._received[payee, k] += units
+            flows = self._flows.get(self.step)
+            if flows is None:
+                flows = self._step_flows()
+            flows[k, self._parties[payer], self._parties[payee]] += units
+            self._run_total = None
+            return units / self.scale
         units = np.rint(np.asarray(amount, dtype=float) * self.scale)
         total = float(units.sum())  # finite only if every amount is (inf + x = inf, inf - inf = nan)
         if not math.isfinite(total) or (units.size and units.min() < 0):
@@ -281,7 +294,7 @@ class Ledger:
         self._balance[payee] += units
         self._paid[payer, k] += units
         self._received[payee, k] += units
-        self._step_flows()[k, self._party[payer], self._party[payee]] += units
+        self._step_flows()[k, self._parties[payer], self._parties[payee]] += units
         self._run_total = None
         return units / self.scale
 
@@ -305,6 +318,8 @@ class Ledger:
     # -- reading ----------------------------------------------------------------------
     def balance(self, account) -> np.ndarray | float:
         """Balance of an account id (float) or of an array of ids (array), in ``unit``."""
+        if isinstance(account, _INTEGERS) and not isinstance(account, bool):  # one account: no numpy arithmetic
+            return float(self._balance[account]) / self.scale  # as int64 -> float64, then / scale
         out = self._balance[account] / self.scale
         return float(out) if np.ndim(out) == 0 else out
 

@@ -252,7 +252,7 @@ class ParkModel(mesa.Model):
             listener(rows)
         self.ledger.transfer_signed("liquidation", "liquidation", self.outside,
                                     firms.account[rows], -self.firm_cash(rows))
-        firms.alive[rows] = False
+        firms.remove(rows)
         firms.exited[rows] = self.steps
         self.plot_occupant[firms.plot[rows]] = -1
         self.exits_this_step += len(rows)

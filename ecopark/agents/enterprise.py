@@ -95,7 +95,10 @@ OPERATING_EXCLUDED = frozenset({
 
 
 class FirmTable:
-    """Struct of arrays holding every firm's state; rows are never reused."""
+    """Struct of arrays holding every firm's state; rows are never reused.
+
+    ``alive`` is read-only outside :meth:`add` and :meth:`remove`, the only places where firms
+    enter and leave, so :attr:`live`, asked for dozens of times a month, is kept between them."""
 
     def __init__(self, n_streams: int, capacity: int = 64) -> None:
         self.n = 0
@@ -105,6 +108,8 @@ class FirmTable:
             setattr(self, name, np.zeros(capacity, dtype=dtype))
         for name in FIRM_STREAM_VARIABLES:
             setattr(self, name, np.zeros((capacity, n_streams)))
+        self.alive.flags.writeable = False
+        self._live: np.ndarray | None = None
 
     def add(self, count: int, **values: np.ndarray) -> np.ndarray:
         """Append ``count`` rows with the given values (others zero); returns the new rows."""
@@ -120,14 +125,27 @@ class FirmTable:
         rows = np.arange(self.n, need)
         self.n = need
         self.exited[rows] = -1
+        self.alive.flags.writeable = True
         for name, value in values.items():
             getattr(self, name)[rows] = value
+        self.alive.flags.writeable = False
+        self._live = None
         return rows
+
+    def remove(self, rows: np.ndarray) -> None:
+        """Mark firms ``rows`` as gone from the park (``alive`` False)."""
+        self.alive.flags.writeable = True
+        self.alive[rows] = False
+        self.alive.flags.writeable = False
+        self._live = None
 
     @property
     def live(self) -> np.ndarray:
-        """Row indices of the firms now in the park."""
-        return np.flatnonzero(self.alive[: self.n])
+        """Row indices of the firms now in the park (read-only; kept until a firm enters or leaves)."""
+        if self._live is None:
+            self._live = np.flatnonzero(self.alive[: self.n])
+            self._live.flags.writeable = False
+        return self._live
 
 
 class Enterprise(mesa.Agent):
@@ -409,29 +427,31 @@ def prospective_margin(model: ParkModel, rows: np.ndarray, years: int) -> np.nda
     mac = np.where(np.isnan(mac), np.inf, mac)
     bau = model.abatement.normal_bau(rows)
     emitted = (1.0 - model.abatement.installed_share(rows)) * net_share(model, rows) * bau
-    margins = np.zeros((len(rows), years))
     base_price = model.sector_price[s]
     target = model.government.policies.get("intensity_target")
     credit_price, allowed = (target.credit_terms(rows, normal, years) if target is not None
                              else (np.zeros(len(rows)), np.zeros((len(rows), years))))
     intensity = model.sector_intensity[s]
-    for k in range(years):
-        value = np.where(covered, price[k], 0.0) + credit_price
-        taken = mac < value[:, None]
-        abatement = (np.where(taken, mac, 0.0) * a).sum(axis=1)
-        left = emitted - np.where(taken, a, 0.0).sum(axis=1)
-        unit_cost = price[k] * intensity * (1.0 - (free[k] if output_based else 0.0))
-        uplift = np.where(covered & econ.carbon_pass_through,
-                          model.sector_pass_through[s] * np.maximum(unit_cost, 0.0), 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            demand = np.where(base_price > 0, ((base_price + uplift) / np.where(base_price > 0, base_price, 1.0))
-                              ** -model.sector_demand_elasticity[s], 1.0)
-        q = normal * demand
-        allowances = free[k] * (intensity * q if output_based else bau)
-        carbon = np.where(covered, demand * price[k] * left - price[k] * allowances, 0.0)
-        credits = credit_price * demand * (allowed[:, k] - left)
-        margins[:, k] = q * (per_unit + uplift) - fixed - demand * abatement - carbon + credits
-    return margins
+    # all years at once, (rows, years) and (rows, years, steps): elementwise the same operations as year by
+    # year, each sum over a firm's steps the same contiguous row, so the same numbers bit for bit
+    value = np.where(covered[:, None], price[None, :], 0.0) + credit_price[:, None]
+    taken = mac[:, None, :] < value[:, :, None]
+    abatement = (np.where(taken, mac[:, None, :], 0.0) * a[:, None, :]).sum(axis=2)
+    left = emitted[:, None] - np.where(taken, a[:, None, :], 0.0).sum(axis=2)
+    unit_cost = price[None, :] * intensity[:, None] * (1.0 - (free if output_based else np.zeros(years)))[None, :]
+    uplift = np.where((covered & econ.carbon_pass_through)[:, None],
+                      model.sector_pass_through[s][:, None] * np.maximum(unit_cost, 0.0), 0.0)
+    positive = (base_price > 0)[:, None]
+    # the power on two contiguous arrays of one shape, as year by year (numpy's vector loop either way)
+    exponent = np.ascontiguousarray(np.broadcast_to(-model.sector_demand_elasticity[s][:, None], uplift.shape))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        demand = np.where(positive, ((base_price[:, None] + uplift) / np.where(positive, base_price[:, None], 1.0))
+                          ** exponent, 1.0)
+    q = normal[:, None] * demand
+    allowances = free[None, :] * (intensity[:, None] * q if output_based else bau[:, None])
+    carbon = np.where(covered[:, None], demand * price[None, :] * left - price[None, :] * allowances, 0.0)
+    credits = credit_price[:, None] * demand * (allowed - left)
+    return q * (per_unit[:, None] + uplift) - fixed[:, None] - demand * abatement - carbon + credits
 
 
 def record_month(model: ParkModel, rows: np.ndarray) -> None:

@@ -234,23 +234,31 @@ class Infrastructure:
         ledger, op, outside = model.ledger, model.operator.account, model.outside
         fees = self.month_fees
         funding = model.scenario.credit.funding_rate
+        bank = model.banks[0].account if any(p.loan_months_left > 0 for p in self.projects) else None
+        # each kind's payments of every project booked at once (the same bookings as project by project)
+        paid: dict[str, tuple[int | None, int | None, list[float]]] = {
+            "infrastructure_opex": (op, outside, []), "infrastructure_loan_interest": (op, bank, []),
+            "infrastructure_loan_repayment": (op, bank, []), "funding_interest": (bank, outside, []),
+            "bank_funding_repayment": (bank, outside, []), "ppp_distribution": (op, outside, [])}
         for i, p in enumerate(self.projects):
-            ledger.transfer("infrastructure_opex", op, outside, p.kind.opex)
+            paid["infrastructure_opex"][2].append(p.kind.opex)
             p.opex_paid += p.kind.opex
             p.fees += fees[i]
             if p.loan_months_left > 0:
-                bank = model.banks[0].account
                 interest = p.loan_outstanding * p.loan_rate / 12.0
                 principal = p.loan_outstanding if p.loan_months_left == 1 else min(
                     p.loan_payment - interest, p.loan_outstanding)
-                ledger.transfer("infrastructure_loan_interest", op, bank, interest)
-                ledger.transfer("infrastructure_loan_repayment", op, bank, principal)
-                ledger.transfer("funding_interest", bank, outside, p.loan_outstanding * funding / 12.0)
-                ledger.transfer("bank_funding_repayment", bank, outside, principal)
+                paid["infrastructure_loan_interest"][2].append(interest)
+                paid["infrastructure_loan_repayment"][2].append(principal)
+                paid["funding_interest"][2].append(p.loan_outstanding * funding / 12.0)
+                paid["bank_funding_repayment"][2].append(principal)
                 p.loan_outstanding -= principal
                 p.loan_months_left -= 1
             share = p.ppp / p.capex if p.capex > 0 else 0.0
-            ledger.transfer("ppp_distribution", op, outside, share * max(fees[i] - p.kind.opex, 0.0))
+            paid["ppp_distribution"][2].append(share * max(fees[i] - p.kind.opex, 0.0))
+        for kind, (payer, payee, amounts) in paid.items():
+            if amounts:
+                ledger.transfer(kind, payer, payee, np.array(amounts, dtype=float))
         self.month_fees[:] = 0.0
         self.review()
 

@@ -51,6 +51,7 @@ pairs' surplus carries the qualification cost as an annuity over the contract.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -86,15 +87,31 @@ def annuity_factor(rate_year, months: int):
 
     Arrays broadcast; a scalar rate and whole months give a numpy scalar, looked up in a cache
     (the same value the array formula gives, bit for bit)."""
+    try:  # a number and whole months found as they are (numpy scalars hash and compare as Python numbers)
+        factor = _ANNUITY_CACHE.get((rate_year, months))
+    except TypeError:  # arrays are not hashable
+        return _annuity_array(rate_year, months)
+    if factor is not None:
+        return factor
     if isinstance(rate_year, (float, int, np.floating)) and isinstance(months, (int, np.integer)):
         key = (float(rate_year), int(months))
-        factor = _ANNUITY_CACHE.get(key)
-        if factor is None:
-            if len(_ANNUITY_CACHE) >= _ANNUITY_CACHE_SIZE:
-                _ANNUITY_CACHE.clear()
-            factor = _ANNUITY_CACHE[key] = _annuity_array(rate_year, months)[()]
+        if len(_ANNUITY_CACHE) >= _ANNUITY_CACHE_SIZE:
+            _ANNUITY_CACHE.clear()
+        factor = _ANNUITY_CACHE[key] = _annuity_scalar(*key)
         return factor
     return _annuity_array(rate_year, months)
+
+
+def _annuity_scalar(rate_year: float, months: int) -> np.float64:
+    """:func:`_annuity_array` of one (rate, months) in Python floats: the same value bit for bit (numpy's
+    scalar power is the C library's ``pow``, as Python's), without the cost of numpy on 0-d arrays."""
+    if months <= 0:
+        return _annuity_array(rate_year, months)[()]
+    i = rate_year / 12.0
+    if not i > 0:  # also NaN, as np.where(i > 0, ...)
+        return np.float64(1.0 / months)
+    denominator = 1.0 - (1.0 + i) ** -months
+    return np.float64(i / denominator if denominator != 0.0 else np.inf)
 
 
 def _annuity_array(rate_year, months) -> np.ndarray:
@@ -200,6 +217,21 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
         np.add.at(remaining, si, refused)
 
 
+#: Up to this many cells :func:`_spread` copies (quicker than a broadcast view on small arrays).
+SPREAD_COPY_CELLS = 4096
+
+
+def _spread(values, shape: tuple[int, ...]) -> np.ndarray:
+    """``values`` broadcast to ``shape``: a new array up to ``SPREAD_COPY_CELLS`` cells (a fifth of the
+    time of ``np.broadcast_to`` on one stream's pairs in a small park), else the read-only broadcast view
+    (no copy of a large block); the same numbers either way."""
+    if math.prod(shape) > SPREAD_COPY_CELLS:
+        return np.broadcast_to(values, shape)
+    out = np.empty(shape)
+    out[...] = values
+    return out
+
+
 class ByproductMarket:
     """Links between firms: discovery, matching, formation, deliveries and dissolution."""
 
@@ -223,6 +255,8 @@ class ByproductMarket:
         self.bargaining = Bargaining(model)
         self._plot_weights: np.ndarray | None = None  # every plot's encounter weights, small parks only
         self._pair_tables: dict[tuple, tuple[np.ndarray, int]] = {}  # (table, rows filled): _pair_table
+        # every firm row's CarbonMarket.value_per_tonne while match() runs (nothing it does changes them), else None
+        self._carbon_values: np.ndarray | None = None
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
             "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided",
@@ -285,7 +319,8 @@ class ByproductMarket:
         # the additional avoided CO2 (emissions.py) is worth what the credited side can realise
         # (CarbonMarket.value_per_tonne)
         credited = sup if self.credit_supplier[k] else rec
-        carbon = st["co2_avoided"][k] * self.model.carbon_market.value_per_tonne(credited)
+        carbon = st["co2_avoided"][k] * (self.model.carbon_market.value_per_tonne(credited)
+                                         if self._carbon_values is None else self._carbon_values[credited])
         additional = additional_share_planned(self.model, k, sup)[:, None]
         share = np.ones(len(sup)) if quota_share is None else quota_share
         a_s = (unit["supplier"][k] + unit["quota"][k] * share[:, None]
@@ -298,9 +333,8 @@ class ByproductMarket:
         a_s = a_s - self.model.recycling.forgone_planned(k, sup)[:, None]  # own recycling units idled
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
         return self.model.infrastructure.adjust_pair(k, {  # shared infrastructure, if built
-            "dist": dist, "a_s": np.broadcast_to(a_s, dist.shape), "a_r": a_r, "capex": capex,
-            "subsidy": np.broadcast_to(unit["subsidy"][k], dist.shape),
-            "topup": np.broadcast_to(unit["topup"][k], dist.shape)})
+            "dist": dist, "a_s": _spread(a_s, dist.shape), "a_r": a_r, "capex": capex,
+            "subsidy": _spread(unit["subsidy"][k], dist.shape), "topup": _spread(unit["topup"][k], dist.shape)})
 
     def _capex_subsidy_share(self, capex: np.ndarray) -> np.ndarray:
         policy = self.model.policy("capex_subsidy")
@@ -597,13 +631,19 @@ class ByproductMarket:
             self._grow()
         matcher = match_max_surplus if platform is not None else deferred_acceptance
         fee = platform.params.fee if platform else 0.0
-        for k, sup, rec, supply, demand, surplus, values in self.candidates(platform is not None):
-            flows = matcher(surplus, supply, demand)
-            for i, j in zip(*np.nonzero(flows >= self.spec.min_quantity), strict=True):
-                formed = self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()}, fee)
-                if platform is not None:
-                    self.platform_proposed += 1
-                    self.platform_formed += formed
+        # each firm's carbon value per tonne once for the month's matching: forming links moves money, not
+        # allowances, prices or coverage, so it is the value each stream's pair_values would ask for
+        self._carbon_values = self.model.carbon_market.value_per_tonne(np.arange(self.model.firms.n))
+        try:
+            for k, sup, rec, supply, demand, surplus, values in self.candidates(platform is not None):
+                flows = matcher(surplus, supply, demand)
+                for i, j in zip(*np.nonzero(flows >= self.spec.min_quantity), strict=True):
+                    formed = self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()}, fee)
+                    if platform is not None:
+                        self.platform_proposed += 1
+                        self.platform_formed += formed
+        finally:
+            self._carbon_values = None
 
     def open_quantities(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Live firms (n,) and their uncontracted supply and need (n, streams).
@@ -687,12 +727,8 @@ class ByproductMarket:
                 known = self.known[sup][:, rec]
                 if not known.any():
                     continue
-            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k])
-            annuity = self.pair_annuity(sup, rec)
-            capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
-            q = np.minimum(supply[:, None], demand[None, :])
-            surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
-            feasible = (values["dist"] <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
+            # which pairs may form at all (the surplus's distance is this one: pair_values reads the same table)
+            feasible = (self.pair_distance(sup, rec) <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
             # a linked pair extends its contract only at renewal
             same = live[links.stream[live] == k]
             at_s, at_r = np.full(n, -1), np.full(n, -1)
@@ -705,6 +741,13 @@ class ByproductMarket:
             feasible[i[(i >= 0) & (j >= 0)], j[(i >= 0) & (j >= 0)]] = False
             if not visible_all:
                 feasible &= known
+            if not feasible.any():
+                continue  # no pair can form, whatever its surplus: skipped before its values are computed
+            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k])
+            annuity = self.pair_annuity(sup, rec)
+            capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
+            q = np.minimum(supply[:, None], demand[None, :])
+            surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
             # a receiver qualifies a source it has not traded with (trials, tests, certification)
             qualification = self.stream["qualification_cost"][k] * ~self._familiar(sup, rec)
             surplus = surplus - qualification * annuity / q

@@ -480,19 +480,32 @@ class CarbonMarket:
         return expectations.no_borrowing_price(*self._outlook[:2], mac.ravel(), a.ravel(), p.carry_rate,
                                                p.reserve_price, p.penalty)
 
-    def price_after_installing(self, ets, firm: int, tech: int) -> float:
-        """The price expected once firm index ``firm`` (of the covered rows the expectation was last
-        formed on) installs technology ``tech`` (yuan/tCO2e): (3) with the step taken off the
-        abatement on offer and its abatement, 12 a T_h to each deadline h, off the shortfall. What a
-        firm expects for the surplus a whole step leaves it (a banked surplus lowers the price)."""
+    def prices_after_installing(self, ets, firms: np.ndarray, techs: np.ndarray) -> np.ndarray:
+        """The price expected once firm index ``firms[j]`` (of the covered rows the expectation was last
+        formed on) installs technology ``techs[j]``, for each j (yuan/tCO2e): (3) with the step taken off
+        the abatement on offer and its abatement, 12 a T_h to each deadline h, off the shortfall. What a
+        firm expects for the surplus a whole step leaves it (a banked surplus lowers the price). All the
+        problems are solved side by side (``expectations.no_borrowing_prices``)."""
         p = ets.params
+        firms, techs = np.asarray(firms, dtype=np.int64), np.asarray(techs, dtype=np.int64)
         if p.external_price is not None or p.external_series is not None:
-            return self.external_price_now(p)
-        shortfall, horizons, mac, techs, a = self._outlook
-        left = np.where((np.arange(len(a))[:, None] == firm) & (techs == tech), 0.0, a)
-        step = a[firm].sum() - left[firm].sum()
-        return expectations.no_borrowing_price(shortfall - 12.0 * step * horizons, horizons, mac.ravel(),
-                                               left.ravel(), p.carry_rate, p.reserve_price, p.penalty)
+            return np.full(len(firms), float(self.external_price_now(p)))
+        shortfall, horizons, mac, order, a = self._outlook
+        n_techs = a.shape[1]
+        out = np.empty(len(firms))
+        chunk = max(1, expectations.BATCH_CELLS // max(a.size, 1))
+        for lo in range(0, len(firms), chunk):
+            f, t = firms[lo:lo + chunk], techs[lo:lo + chunk]
+            taken = order[f] == t[:, None]  # the step's place in each firm's row (P, technologies)
+            row = a[f]
+            step = row.sum(axis=1) - np.where(taken, 0.0, row).sum(axis=1)
+            left = np.repeat(a.reshape(1, -1), len(f), axis=0)
+            j, c = np.nonzero(taken)
+            left[j, f[j] * n_techs + c] = 0.0
+            out[lo:lo + chunk] = expectations.no_borrowing_prices(
+                shortfall[None, :] - 12.0 * step[:, None] * horizons[None, :], horizons, mac.ravel(), left,
+                p.carry_rate, p.reserve_price, p.penalty)
+        return out
 
     def orders(self, ets, rows: np.ndarray, months_ahead: int):
         """Each covered firm's bid and ask steps (see the module docstring)."""
@@ -520,7 +533,7 @@ class CarbonMarket:
         bank_price = np.full(a_sorted.shape, reservation)
         if p.banking:
             r, c = np.nonzero((tech_bid > 0) & (tech_bid < a_sorted))
-            bank_price[r, c] = [self.price_after_installing(ets, i, k) for i, k in zip(r, order[r, c], strict=True)]
+            bank_price[r, c] = self.prices_after_installing(ets, r, order[r, c])
         bid_price = lumpy_steps.break_even_bid(np.nan_to_num(mac_sorted, nan=0.0), a_sorted, tech_bid,
                                                bank_price, p.penalty)
         # a firm takes its year's position now if its cash pays for it at the price it expects, else it
@@ -698,7 +711,7 @@ class CarbonMarket:
             # the surplus of a whole step is worth the price expected once it is banked (0 without banking)
             reservation = np.zeros(len(r))
             if p.banking:
-                reservation[:] = [self.price_after_installing(ets, i, k) for i, k in zip(r, order[r, c], strict=True)]
+                reservation[:] = self.prices_after_installing(ets, r, order[r, c])
             own = lumpy_steps.break_even_bid(mac[r, c], steps[r, c], committed[r, c], reservation, p.penalty)
             on_offer = np.where(committed > 0, 0.0, steps)  # steps free to back a block trade
             holding = np.maximum(self.allowances.balance(self.account[rows]), 0.0)

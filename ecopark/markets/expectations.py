@@ -85,6 +85,27 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
     lo, hi = floor, float(buyout[shortfalls > 0].max())
     if covered(lo):
         return floor
+    # the 60 halvings, TREE_LEVELS at a time: the mids every outcome of the next levels would visit are
+    # priced in one call and the path followed (each mid the same number, so the same price bit for bit)
+    levels = min(TREE_LEVELS, int(np.log2(TREE_CELLS / max(len(a) * len(horizons), 1) + 1)))
+    twelve_a = 12.0 * a
+    done = 0 if levels > 1 else 60  # large problems: one price at a time, below
+    while done < 60:
+        depth = min(levels, 60 - done)
+        bounds = [(lo, hi)]  # the tree's intervals in heap order: node i's children 2i + 1 (covered), 2i + 2
+        for i in range(2 ** depth - 1):
+            low, high = bounds[i]
+            mid = 0.5 * (low + high)
+            bounds += [(low, mid), (mid, high)]
+        mids = np.array([bounds[2 * i + 1][1] for i in range(2 ** depth - 1)])
+        up = _covered_at(mids, mac, twelve_a, horizons, rate, shortfalls, buyout)
+        node = 0
+        for _ in range(depth):
+            node = 2 * node + (1 if up[node] else 2)
+        lo, hi = bounds[node]
+        done += depth
+    if levels > 1:
+        return hi
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         if covered(mid):
@@ -92,6 +113,88 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
         else:
             lo = mid
     return hi
+
+
+#: Levels of the bisection :func:`no_borrowing_price` prices at once (2^levels - 1 prices per call).
+TREE_LEVELS = 3
+#: At most this many cells (prices x steps x deadlines) per such call: the levels are the most with
+#: (2^levels - 1) x steps x deadlines <= TREE_CELLS; with fewer than two, one price at a time (a large park,
+#: where the arithmetic, not the call, costs).
+TREE_CELLS = 2000
+
+
+def _covered_at(prices: np.ndarray, mac: np.ndarray, twelve_a: np.ndarray, horizons: np.ndarray, rate: float,
+                shortfalls: np.ndarray, buyout: np.ndarray) -> np.ndarray:
+    """Whether each price in ``prices`` covers every deadline of one problem (steps ``mac``, 12 x their
+    abatement ``twelve_a``, filtered): :func:`abatement_to_deadlines` of each price, element by element the
+    same operations, the product one matrix-vector product per price."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wait = np.where(mac[None, :] <= prices[:, None], 0.0,
+                        np.log(mac[None, :] / prices[:, None]) / np.log1p(rate) if rate > 0 else np.inf)
+    abated = np.matmul(twelve_a, np.maximum(horizons[None, None, :] - wait[:, :, None], 0.0))
+    abated[prices <= 0] = 0.0
+    return ((abated >= shortfalls[None, :]) | (prices[:, None] >= buyout[None, :])).all(axis=1)
+
+
+#: Cells (problems x steps x deadlines) one round of :func:`no_borrowing_prices` holds at once (~8 MB).
+BATCH_CELLS = 1 << 20
+
+
+def no_borrowing_prices(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
+                        floor: float, penalty: float) -> np.ndarray:
+    """:func:`no_borrowing_price` of each of P problems at once, yuan/tCO2e (P,): problem j has the
+    shortfalls ``shortfalls[j]`` (P, H) and the abatement ``a[j]`` (P, K) of the steps ``mac`` (K,)
+    shared by all, to the deadlines ``horizons`` (H,) shared by all.
+
+    The same prices bit for bit: every problem's bisection takes the same 60 halvings and evaluates
+    A_h(P0) of each with the same operations on the same filtered arrays (elementwise, and the product
+    a @ max(T - wait, 0) as one matrix-vector product per problem), only many problems per numpy call
+    instead of one. Problems whose filtered steps differ in number go in separate batches."""
+    shortfalls, horizons = np.asarray(shortfalls, float), np.asarray(horizons, float)
+    mac, a = np.asarray(mac, float), np.asarray(a, float)
+    out = np.full(len(shortfalls), float(floor))
+    ok = np.isfinite(mac)[None, :] & (a > 0) & (mac < penalty)[None, :]
+    short = ~(shortfalls <= 0).all(axis=1)
+    if not short.any():
+        return out
+    buyout = np.maximum(floor, penalty * (1.0 + rate) ** -horizons)
+    counts = ok.sum(axis=1)
+    for count in np.unique(counts[short]).tolist():
+        group = np.flatnonzero(short & (counts == count))
+        chunk = max(1, BATCH_CELLS // max(count * len(horizons), 1))
+        for lo in range(0, len(group), chunk):
+            part = group[lo:lo + chunk]
+            keep = ok[part]
+            macs = np.broadcast_to(mac, keep.shape)[keep].reshape(len(part), count)
+            out[part] = _bisect_batch(shortfalls[part], horizons, macs, a[part][keep].reshape(len(part), count),
+                                      rate, floor, buyout)
+    return out
+
+
+def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
+                  floor: float, buyout: np.ndarray) -> np.ndarray:
+    """The bisection of :func:`no_borrowing_price` on P problems with a shortfall, each with its own steps
+    ``mac`` and ``a`` (P, K, already filtered), run side by side."""
+    twelve_a = (12.0 * a)[:, None, :]  # (P, 1, K): each problem's row, as 12.0 * a in the scalar product
+
+    def covered(price: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wait = np.where(mac <= price[:, None], 0.0,
+                            np.log(mac / price[:, None]) / np.log1p(rate) if rate > 0 else np.inf)
+        reach = np.maximum(horizons[None, None, :] - wait[:, :, None], 0.0)
+        abated = np.matmul(twelve_a, reach)[:, 0, :]  # one matrix-vector product per problem
+        abated[price <= 0] = 0.0
+        return ((abated >= shortfalls) | (price[:, None] >= buyout)).all(axis=1)
+
+    lo = np.full(len(shortfalls), float(floor))
+    hi = np.where(shortfalls > 0, buyout, -np.inf).max(axis=1)
+    done = covered(lo)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        up = covered(mid)
+        hi = np.where(up, mid, hi)
+        lo = np.where(up, lo, mid)
+    return np.where(done, float(floor), hi)
 
 
 def no_arbitrage_price(shortfall: float, mac: np.ndarray, a: np.ndarray, horizon: float, rate: float,
