@@ -458,7 +458,7 @@ def record_month(model: ParkModel, rows: np.ndarray) -> None:
     """Add this month's final emissions, BAU emissions, link-avoided and abated tonnes of firms
     ``rows`` to their run totals and count the month (called once per firm and month: at the
     month's end for the firms still in the park, at exit for those leaving; the emission
-    decomposition, ``metrics.py``, is built on these totals)."""
+    decomposition, ``ecopark/metrics/decomposition.py``, is built on these totals)."""
     firms = model.firms
     firms.months_in_park[rows] += 1
     firms.run_emissions[rows] += firms.emissions[rows]
