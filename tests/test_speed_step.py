@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import ecopark
 from ecopark.markets import byproduct, expectations
 from ecopark.markets.byproduct import _annuity_array, annuity_factor
 from ecopark.model import ParkModel
@@ -436,3 +437,15 @@ def test_the_months_carbon_values_kept_for_matching_give_each_streams_pair_value
             assert all(np.array_equal(plain[n], kept[n]) for n in plain)
             compared += 1
     assert compared > 24 and len(seen) > 1  # carbon values that differ by firm
+
+
+def test_a_park_with_no_covered_firm_runs_its_carbon_sessions():
+    """No covered firm: no outlook is formed and no step is priced (the batched prices_after_installing
+    once unpacked the missing outlook and crashed every run of such a park)."""
+    farm = {"park.firms": {"grain_oil": 2, "food_feed": 3, "livestock": 3, "biogas": 2, "greenhouse": 3},
+            "park.size_km": 3.0, "park.vacant_plots": 1, "policies.cap_and_trade.enabled": True}
+    result = ecopark.run("generic", steps=12, seed=1, overrides=farm)
+    assert result.metrics["firms_final"] > 0
+    model = ParkModel(ecopark.load_scenario("generic", farm), seed=1)
+    model.step()
+    assert len(model.carbon_market.prices_after_installing(model.policy("cap_and_trade"), [], [])) == 0

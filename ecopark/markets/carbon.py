@@ -488,6 +488,8 @@ class CarbonMarket:
         problems are solved side by side (``expectations.no_borrowing_prices``)."""
         p = ets.params
         firms, techs = np.asarray(firms, dtype=np.int64), np.asarray(techs, dtype=np.int64)
+        if not len(firms):  # no step asked about (a park with no covered firm has no outlook either)
+            return np.empty(0)
         if p.external_price is not None or p.external_series is not None:
             return np.full(len(firms), float(self.external_price_now(p)))
         shortfall, horizons, mac, order, a = self._outlook
