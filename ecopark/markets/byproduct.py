@@ -867,9 +867,12 @@ class ByproductMarket:
                 if talks is not None:
                     self.bargaining.bar(k, s, r)
                 return False
-        for row, cash_flow, amount in sides:
+        invested = False
+        for (row, cash_flow, amount), plan in zip(sides, plans, strict=True):
             if amount > 0:
-                agents[row].invest(amount, "link", cash_flow, record=False)
+                # the plan asked above holds until a side invests (its loan, subsidy and bank balances move)
+                agents[row].invest(amount, "link", cash_flow, record=False, plan=None if invested else plan)
+                invested = True
         if qualification[r] > 0:
             model.ledger.transfer("qualification", firms.account[[r]], model.outside, np.array([qualification[r]]))
         if not built:
