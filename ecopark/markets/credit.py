@@ -314,6 +314,7 @@ class CreditMarket:
         self.sll_reviews = 0  # sustainability-linked anniversaries so far
         self.sll_met = 0  # of which the target was met
         self._sums: LoanSums | None = None
+        self._held_margins: dict[int, float] | None = None  # margins kept by margins_held(), by firm row
         model.exit_listeners.append(self.firms_exited)
 
     def sums(self) -> LoanSums:
@@ -337,6 +338,32 @@ class CreditMarket:
                     - model.yield_matrix[s] @ model.stream_disposal_cost)
         return (q * per_unit - model.sector_fixed_cost[s] * firms.size[rows] - model.scenario.operator.rent
                 - model.abatement.monthly_opex(rows) - model.carbon_market.monthly_liability(rows))
+
+    @contextmanager
+    def margins_held(self) -> Iterator[None]:
+        """Within the block, :meth:`offer` judges each firm on the margin it computed at the firm's
+        first application in the block (the same :meth:`margin` of one row, kept by row).
+
+        For callers during which no input of :meth:`margin` changes (output, prices, costs,
+        technologies, emissions, carbon prices and coverage): the byproduct matching, whose link
+        formation moves money and loans only. A firm applying for several links in a month is then
+        judged once instead of once per application."""
+        outer = self._held_margins
+        self._held_margins = {} if outer is None else outer
+        try:
+            yield
+        finally:
+            self._held_margins = outer
+
+    def _margin_of(self, row: int) -> float:
+        """:meth:`margin` of firm ``row`` (kept within :meth:`margins_held`)."""
+        held = self._held_margins
+        if held is None:
+            return float(self.margin(np.array([row]))[0])
+        margin = held.get(row)
+        if margin is None:
+            margin = held[row] = float(self.margin(np.array([row]))[0])
+        return margin
 
     def debt(self, rows: np.ndarray) -> np.ndarray:
         """Outstanding loans of firms, yuan."""
@@ -602,7 +629,7 @@ class CreditMarket:
             return None
         tenor = self._tenor(purpose)
         rows = np.array([row])
-        margins = self.margin(rows) if margin is None else np.array([margin])
+        margins = np.array([self._margin_of(row) if margin is None else margin])
         margin = float(margins[0])
         service = float(self.debt_service(rows)[0])
         best: Offer | None = None
