@@ -314,7 +314,7 @@ class CreditMarket:
         self.sll_reviews = 0  # sustainability-linked anniversaries so far
         self.sll_met = 0  # of which the target was met
         self._sums: LoanSums | None = None
-        self._held_margins: dict[int, float] | None = None  # margins kept by margins_held(), by firm row
+        self._held_margins: np.ndarray | None = None  # margins by firm row within margins_held()
         model.exit_listeners.append(self.firms_exited)
 
     def sums(self) -> LoanSums:
@@ -341,29 +341,30 @@ class CreditMarket:
 
     @contextmanager
     def margins_held(self) -> Iterator[None]:
-        """Within the block, :meth:`offer` judges each firm on the margin it computed at the firm's
-        first application in the block (the same :meth:`margin` of one row, kept by row).
+        """Within the block, :meth:`offer` judges each live firm on its :meth:`margin` computed for all
+        live firms at the block's start (elementwise the same numbers as one firm at a time).
 
         For callers during which no input of :meth:`margin` changes (output, prices, costs,
         technologies, emissions, carbon prices and coverage): the byproduct matching, whose link
-        formation moves money and loans only. A firm applying for several links in a month is then
-        judged once instead of once per application."""
+        formation moves money and loans only. One vectorised margin a month then replaces one
+        per loan application."""
         outer = self._held_margins
-        self._held_margins = {} if outer is None else outer
+        if outer is None:
+            firms = self.model.firms
+            held = np.full(firms.n, np.nan)
+            held[firms.live] = self.margin(firms.live)
+            self._held_margins = held
         try:
             yield
         finally:
             self._held_margins = outer
 
     def _margin_of(self, row: int) -> float:
-        """:meth:`margin` of firm ``row`` (kept within :meth:`margins_held`)."""
+        """:meth:`margin` of firm ``row`` (as held by :meth:`margins_held` within its block)."""
         held = self._held_margins
-        if held is None:
-            return float(self.margin(np.array([row]))[0])
-        margin = held.get(row)
-        if margin is None:
-            margin = held[row] = float(self.margin(np.array([row]))[0])
-        return margin
+        if held is not None and row < len(held) and not np.isnan(held[row]):
+            return float(held[row])
+        return float(self.margin(np.array([row]))[0])
 
     def debt(self, rows: np.ndarray) -> np.ndarray:
         """Outstanding loans of firms, yuan."""
