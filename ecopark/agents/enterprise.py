@@ -208,22 +208,28 @@ class Enterprise(mesa.Agent):
         return equity + offer.amount * float(loan_cost_factor(rate, self.model.firms.discount_rate[self.row],
                                                               offer.tenor))
 
-    def invest(self, capex: float, purpose: str, cash_flow: float = 0.0, record: bool = True) -> bool:
+    def invest(self, capex: float, purpose: str, cash_flow: float = 0.0, record: bool = True,
+               plan: tuple[float, Offer | None, float] | None = None) -> bool:
         """Pay for an investment of ``capex`` yuan if the firm can finance it now.
 
         The capex subsidy (if in force) is granted first, then the loan (if a bank
         approves, the cheapest offer), and the firm must hold the rest in cash. Returns
         whether the investment was made; with ``record`` a refused loan application counts.
+        ``plan``: the result of :meth:`financing` for this investment if the caller asked for it
+        with nothing changed since (no loan, subsidy or bank balance moved; the application
+        recorded then or not at all), so the banks are not asked again.
         """
         model = self.model
-        subsidy, offer, equity = self.financing(capex, purpose, cash_flow, record)
+        subsidy, offer, equity = plan if plan is not None else self.financing(capex, purpose, cash_flow, record)
         if self.cash < equity:
             return False
         account = int(model.firms.account[self.row])
         if subsidy > 0:
             model.policy("capex_subsidy").grant(account, capex, purpose)
         if offer is not None:
-            model.credit.borrow(self.row, offer.amount, purpose, cash_flow)  # the same offer, now taken
+            # the offer of financing() taken as it is: the grant moved only the firm's cash, which no
+            # bank's offer depends on (CreditMarket.offer), so asking again (borrow) gives the same offer
+            model.credit.lend(self.row, offer, purpose)
         model.ledger.transfer("capex", account, model.outside, capex)
         return True
 

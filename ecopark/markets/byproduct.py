@@ -634,14 +634,17 @@ class ByproductMarket:
         # each firm's carbon value per tonne once for the month's matching: forming links moves money, not
         # allowances, prices or coverage, so it is the value each stream's pair_values would ask for
         self._carbon_values = self.model.carbon_market.value_per_tonne(np.arange(self.model.firms.n))
+        # and each firm's margin once for its loan applications (CreditMarket.margins_held), for the same reason
         try:
-            for k, sup, rec, supply, demand, surplus, values in self.candidates(platform is not None):
-                flows = matcher(surplus, supply, demand)
-                for i, j in zip(*np.nonzero(flows >= self.spec.min_quantity), strict=True):
-                    formed = self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()}, fee)
-                    if platform is not None:
-                        self.platform_proposed += 1
-                        self.platform_formed += formed
+            with self.model.credit.margins_held():
+                for k, sup, rec, supply, demand, surplus, values in self.candidates(platform is not None):
+                    flows = matcher(surplus, supply, demand)
+                    for i, j in zip(*np.nonzero(flows >= self.spec.min_quantity), strict=True):
+                        formed = self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()},
+                                           fee)
+                        if platform is not None:
+                            self.platform_proposed += 1
+                            self.platform_formed += formed
         finally:
             self._carbon_values = None
 
@@ -867,9 +870,12 @@ class ByproductMarket:
                 if talks is not None:
                     self.bargaining.bar(k, s, r)
                 return False
-        for row, cash_flow, amount in sides:
+        invested = False
+        for (row, cash_flow, amount), plan in zip(sides, plans, strict=True):
             if amount > 0:
-                agents[row].invest(amount, "link", cash_flow, record=False)
+                # the plan asked above holds until a side invests (its loan, subsidy and bank balances move)
+                agents[row].invest(amount, "link", cash_flow, record=False, plan=None if invested else plan)
+                invested = True
         if qualification[r] > 0:
             model.ledger.transfer("qualification", firms.account[[r]], model.outside, np.array([qualification[r]]))
         if not built:

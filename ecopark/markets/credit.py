@@ -314,6 +314,7 @@ class CreditMarket:
         self.sll_reviews = 0  # sustainability-linked anniversaries so far
         self.sll_met = 0  # of which the target was met
         self._sums: LoanSums | None = None
+        self._held_margins: np.ndarray | None = None  # margins by firm row within margins_held()
         model.exit_listeners.append(self.firms_exited)
 
     def sums(self) -> LoanSums:
@@ -337,6 +338,33 @@ class CreditMarket:
                     - model.yield_matrix[s] @ model.stream_disposal_cost)
         return (q * per_unit - model.sector_fixed_cost[s] * firms.size[rows] - model.scenario.operator.rent
                 - model.abatement.monthly_opex(rows) - model.carbon_market.monthly_liability(rows))
+
+    @contextmanager
+    def margins_held(self) -> Iterator[None]:
+        """Within the block, :meth:`offer` judges each live firm on its :meth:`margin` computed for all
+        live firms at the block's start (elementwise the same numbers as one firm at a time).
+
+        For callers during which no input of :meth:`margin` changes (output, prices, costs,
+        technologies, emissions, carbon prices and coverage): the byproduct matching, whose link
+        formation moves money and loans only. One vectorised margin a month then replaces one
+        per loan application."""
+        outer = self._held_margins
+        if outer is None:
+            firms = self.model.firms
+            held = np.full(firms.n, np.nan)
+            held[firms.live] = self.margin(firms.live)
+            self._held_margins = held
+        try:
+            yield
+        finally:
+            self._held_margins = outer
+
+    def _margin_of(self, row: int) -> float:
+        """:meth:`margin` of firm ``row`` (as held by :meth:`margins_held` within its block)."""
+        held = self._held_margins
+        if held is not None and row < len(held) and not np.isnan(held[row]):
+            return float(held[row])
+        return float(self.margin(np.array([row]))[0])
 
     def debt(self, rows: np.ndarray) -> np.ndarray:
         """Outstanding loans of firms, yuan."""
@@ -602,7 +630,7 @@ class CreditMarket:
             return None
         tenor = self._tenor(purpose)
         rows = np.array([row])
-        margins = self.margin(rows) if margin is None else np.array([margin])
+        margins = np.array([self._margin_of(row) if margin is None else margin])
         margin = float(margins[0])
         service = float(self.debt_service(rows)[0])
         best: Offer | None = None
