@@ -17,7 +17,7 @@ from ecopark.experiments.compare import VERDICTS, compare, frontier, load_compar
 from ecopark.experiments.design import Candidate, design, load_design
 from ecopark.experiments.runner import simulate
 from ecopark.metrics import compute_run_metrics
-from ecopark.schema import ConfigError
+from ecopark.schema import ConfigError, to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -338,3 +338,38 @@ def test_design_on_a_dask_cluster_gives_the_local_result(tmp_path):
     local = design(spec, tmp_path / "local", progress=False)
     assert remote.best == local.best
     pd.testing.assert_frame_equal(remote.evaluations, local.evaluations)
+
+
+def test_design_verifies_the_next_cheapest_mix_when_the_cheapest_fails_on_fresh_seeds(tmp_path):
+    """The winner's curse: a problem whose fresh seeds run 0.05 lower than its search seeds. The cheapest
+    feasible mixes, which meet the target by a hair on the search seeds, fail on the fresh ones; with
+    verify_candidates the next cheapest are checked until one holds, and that one is chosen."""
+    spec = load_design({"presets": ["synthetic"], "replications": 10, "seed": 3,
+                        "levers": {"a": [0.0, 1.0], "b": [0.0, 1.0]},
+                        "targets": [{"metric": "reuse_rate_mass_total", "at_least": 0.45, "probability": 0.9}],
+                        "search": {"n": 24, "refine": "nelder-mead", "iterations": 40, "verify_replications": 10,
+                                   "verify_candidates": 60}})
+    base, _ = synthetic(spec)
+
+    def evaluate(levers, stage, fresh):
+        out = base(levers, stage, fresh)
+        if fresh:
+            for cand in out:
+                cand.runs["synthetic"]["reuse_rate_mass_total"] -= 0.05
+        return out
+
+    result = design(spec, tmp_path / "curse", evaluator=evaluate, progress=False)
+    rob = result.robustness
+    holds = rob["holds:reuse_rate_mass_total >= 0.45 (p 0.9)"]
+    assert rob["candidate"].tolist() == list(range(1, len(rob) + 1)) and len(rob) > 1
+    assert not holds.iloc[:-1].any() and holds.iloc[-1]  # checked cheapest first until one held
+    chosen = 100 * result.best["a"] + 50 * result.best["b"]
+    assert chosen > rob["net_cost"].iloc[0]  # dearer than the cheapest, which failed
+    assert rob["net_cost"].is_monotonic_increasing
+    report = (tmp_path / "curse" / "report.md").read_text()
+    assert f"the {['first', 'second', 'third'][len(rob) - 1] if len(rob) <= 3 else f'{len(rob)}th'} cheapest" in report
+    # one candidate verified (the default): the cheapest is shown and the report says it does not hold
+    one = load_design({**to_dict(spec), "search": {**to_dict(spec.search), "verify_candidates": 1}})
+    single = design(one, tmp_path / "one", evaluator=evaluate, progress=False)
+    assert len(single.robustness) == 1 and not single.robustness["holds:reuse_rate_mass_total >= 0.45 (p 0.9)"].any()
+    assert "none of the 1 cheapest" in (tmp_path / "one" / "report.md").read_text()

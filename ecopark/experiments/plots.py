@@ -547,7 +547,7 @@ def pareto_figure(result: Any, spec: Any, out: Path, fmt: str = "png") -> Path:
         rob = result.robustness
         ax.errorbar(rob["net_cost"] / 1e6, rob[f"mean:{target.metric}"] * factor, xerr=rob["net_cost_half"] / 1e6,
                     yerr=rob[f"half:{target.metric}"] * factor, marker="*", markersize=14, color="tab:orange",
-                    linestyle="none", capsize=3, label="chosen mix on fresh seeds (95% intervals)")
+                    linestyle="none", capsize=3, label="mixes verified on fresh seeds, cheapest first (95% intervals)")
     ax.set(xlabel="net public cost: spending - revenue raised (M yuan)",
            ylabel=f"{target.metric.replace('_', ' ')} (mean over seeds, {unit})",
            title="Design: every candidate mix, cost against outcome\n(a candidate meets the target when its "
