@@ -491,10 +491,6 @@ class Search:
         feasible = [c for c in self.candidates.values() if c.feasible(self.spec)]
         return sorted(feasible, key=lambda c: (c.cost(self.spec), c.point))
 
-    def best(self) -> Candidate | None:
-        ranked = self.ranked()
-        return ranked[0] if ranked else None
-
     def table(self) -> pd.DataFrame:
         spec = self.spec
         rows = []
