@@ -39,6 +39,12 @@ QUICK_SPEC: dict[str, Any] = {
 QUICK_TRUTHS: tuple[dict[str, float], ...] = ({ENCOUNTERS: 0.4},)
 
 
+
+def _targets_text(spec: dict) -> str:
+    """The spec's targets as the report names them: `metric` (mean of the last w months)."""
+    return ", ".join(f"`{t['metric']}`" + (f" (mean of the last {t['window']} months)" if "window" in t else "")
+                     for t in spec["targets"])
+
 def recovery_section(quick: bool = False, workers: int = 2) -> list[str]:
     """Markdown lines of the validation report's parameter-recovery section (fresh calibrations)."""
 
@@ -48,8 +54,7 @@ def recovery_section(quick: bool = False, workers: int = 2) -> list[str]:
         for i, truth in enumerate(truths):
             tables.append(parameter_recovery(spec, truth, Path(tmp) / f"truth{i}", observed_seed=99 + i,
                                              observed_runs=8, workers=workers))
-    targets = ", ".join(f"`{t['metric']}`" + (f" (mean of the last {t['window']} months)" if "window" in t else "")
-                        for t in spec["targets"])
+    targets = _targets_text(spec)
     lines = ["", "## 6. Calibration: parameter recovery", "",
              f"Synthetic targets made by the model itself at known parameter values (the truth; 8 runs with seeds "
              f"of their own), then `ecopark calibrate` on them: `{spec['scenario']}`"
@@ -96,8 +101,7 @@ def coverage_section(quick: bool = False, workers: int = 1, out: str | Path | No
     wall = time.monotonic() - start
     runs = int(detail.drop_duplicates("truth_id")["runs"].sum())
     loaded = load_calibration({**spec, "targets": [{**t, "observed": 0.0, "se": 1.0} for t in spec["targets"]]})
-    targets = ", ".join(f"`{t['metric']}`" + (f" (mean of the last {t['window']} months)" if "window" in t else "")
-                        for t in spec["targets"])
+    targets = _targets_text(spec)
     lines = ["", "### Coverage of the intervals (simulation-based calibration)", "",
              f"`python -m ecopark.experiments.coverage{' --quick' if quick else ''} --workers {workers}` "
              f"(`ecopark/experiments/coverage.py`; any spec: `ecopark calibrate SPEC --coverage K --out DIR`): "
