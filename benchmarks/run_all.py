@@ -25,7 +25,7 @@ START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 QUICK_ARGS = {
     "bench_model": ["--repeat", "1"],
     "bench_byproduct": ["--months", "12"],
-    "bench_sweep": ["--runs", "40", "--serial-runs", "6"],
+    "bench_sweep": ["--runs", "40", "--serial-runs", "6", "--ceiling-runs", "2"],
     "bench_calibrate": ["--steps", "24"],
 }
 
