@@ -1,0 +1,77 @@
+"""Fast paths of the credit market and the firms' finances (issue 28): each gives what the vectorised
+formulas it replaces give, bit for bit."""
+
+import numpy as np
+import pytest
+
+from ecopark.markets.byproduct import annuity_factor
+from ecopark.markets.credit import GREEN_PURPOSES, PURPOSES, Offer
+from ecopark.model import ParkModel
+from ecopark.scenario import load_scenario
+
+#: Carbon-efficiency pricing, relending and subsidies on, a slump (negative margins), three banks of which
+#: two small (their exposure and capital limits bind).
+CREDIT = {"credit.carbon_efficiency_bp": 100.0, "credit.carbon_efficiency_cap_bp": 30.0,
+          "policies.green_relending.enabled": True, "policies.interest_subsidy.enabled": True,
+          "economy.shock_start": 3, "economy.shock_months": 12, "economy.shock_depth": 0.5,
+          "banks": [{"name": "a", "capital": 3e7, "margin_bp": 150, "max_single_exposure": 10.0},
+                    {"name": "b", "capital": 5e7, "margin_bp": 120, "max_single_exposure": 0.3},
+                    {"name": "c", "capital": 1e9, "margin_bp": 200}]}
+
+
+def reference_offer(credit, row: int, amount: float, purpose: str, cash_flow: float = 0.0,
+                    min_dscr: float | None = None, premium_bp: float = 0.0,
+                    margin: float | None = None) -> tuple[Offer | None, set[str]]:
+    """The offer and refusal reasons as judged with the vectorised :meth:`CreditMarket.rates` (the code
+    ``CreditMarket.offer`` had before its scalar path)."""
+    min_dscr = credit.spec.min_dscr if min_dscr is None else min_dscr
+    tenor = credit._tenor(purpose)
+    rows = np.array([row])
+    margins = np.array([credit._margin_of(row) if margin is None else margin])
+    margin = float(margins[0])
+    service = float(credit.debt_service(rows)[0])
+    best, reasons = None, set()
+    for bank in range(len(credit.model.banks)):
+        rate = float(credit.rates(bank, rows, purpose, amount, tenor, margins)[0]) + premium_bp / 1e4
+        payment = amount * float(annuity_factor(rate, tenor))
+        if margin <= 0:
+            reasons.add("margin")
+            continue
+        cover = cash_flow / payment if purpose in GREEN_PURPOSES else margin / (service + payment)
+        if cover < min_dscr:
+            reasons.add("cover")
+            continue
+        limit = credit.bank_limit(bank, row, amount)
+        if limit is not None:
+            reasons.add(limit)
+            continue
+        if best is None or rate < best.rate:
+            best = Offer(bank, amount, rate, tenor, payment)
+    return best, reasons
+
+
+@pytest.mark.parametrize("preset", ["generic", "yueyang"])
+def test_an_offer_equals_the_one_priced_with_the_vectorised_rates(preset):
+    model = ParkModel(load_scenario(preset, CREDIT), seed=5)
+    credit, rng = model.credit, np.random.default_rng(0)
+    seen = {"offer": 0, "margin": 0, "cover": 0, "exposure": 0, "capital": 0}
+    for month in range(30):
+        model.step()
+        if month % 3:
+            continue
+        for row in model.firms.live.tolist():
+            purpose = str(rng.choice(PURPOSES))
+            amount = float(10 ** rng.uniform(4, 9.5))
+            kwargs = {"cash_flow": amount * float(rng.uniform(-0.001, 0.05))}
+            if rng.random() < 0.3:  # as risk-priced lending asks
+                kwargs.update(min_dscr=0.8, premium_bp=float(rng.uniform(0, 500)),
+                              margin=float(rng.uniform(-1e5, 1e6)))
+            expected, reasons = reference_offer(credit, row, amount, purpose, **kwargs)
+            refused, refusals = credit.refused, dict(credit.refusals)
+            got = credit.offer(row, amount, purpose, record=True, **kwargs)
+            assert got == expected  # every field, floats compared exactly
+            assert credit.refused == refused + (got is None)
+            assert {k for k in refusals if credit.refusals[k] > refusals[k]} == (reasons if got is None else set())
+            for reason in reasons if got is None else ["offer"]:
+                seen[reason] += 1
+    assert min(seen.values()) > 0, seen  # every outcome met
