@@ -304,6 +304,25 @@ def _clip(x: float, lo: float, hi: float) -> float:
     return x if x < hi else hi
 
 
+def _payments_fen(principal_fen: list[int], rates: list[float], months: int) -> list[int]:
+    """The annuity of each loan in fen, round(P_fen x A(r, T)), with A :func:`annuity_factor` of the loan's
+    own rate and whole months: its scalar formula i / (1 - (1 + i)^-T), i = r / 12 (1 / T where i <= 0),
+    evaluated in Python floats as ``annuity_factor`` evaluates one rate, so the same bits as one loan at a
+    time, without a cache entry (or its lookup) per loan's own rate."""
+    if months <= 0:
+        return [round(p * float(annuity_factor(r, months))) for p, r in zip(principal_fen, rates, strict=True)]
+    out = []
+    for p, r in zip(principal_fen, rates, strict=True):
+        i = r / 12.0
+        if not i > 0:  # also NaN
+            factor = 1.0 / months
+        else:
+            denominator = 1.0 - (1.0 + i) ** -months
+            factor = i / denominator if denominator != 0.0 else math.inf
+        out.append(round(p * factor))
+    return out
+
+
 def loan_cost_factor(loan_rate, hurdle, tenor: int):
     """Present value at the hurdle rate of repaying one yuan borrowed at ``loan_rate``:
     A(loan_rate, T) / A(hurdle, T), with A the monthly annuity factor (< 1 when the loan
@@ -711,9 +730,7 @@ class CreditMarket:
         model, spec, firms, loans = self.model, self.spec, self.model.firms, self.loans
         green = purpose in GREEN_PURPOSES
         principal_fen = np.rint(amounts * 100).astype(np.int64)
-        # the annuity of each loan's own rate (the scalar formula, cached: the same bits as one loan at a time)
-        payment_fen = np.array([round(p * float(annuity_factor(r, tenor)))
-                                for p, r in zip(principal_fen.tolist(), rates.tolist(), strict=True)], dtype=np.int64)
+        payment_fen = np.array(_payments_fen(principal_fen.tolist(), rates.tolist(), tenor), dtype=np.int64)
         bau = firms.emissions_bau[rows]
         sums = self._sums
         fresh = sums is not None and sums.loans is loans and sums.version == loans.version
@@ -799,7 +816,9 @@ class CreditMarket:
         if not len(lacking):
             return
         gap = (due - cash)[cash < due]
-        keep = (model.owners_equity(lacking) > gap) & self.line_open(lacking)
+        keep = self.line_open(lacking)
+        if keep.any():  # E_f (a going-concern value) asked only if some line is open, of the same firms
+            keep &= model.owners_equity(lacking) > gap
         model.ledger.transfer("recapitalisation", model.outside, model.firms.account[lacking[keep]], gap[keep])
 
     def line_due(self, rows: np.ndarray) -> np.ndarray:

@@ -1,11 +1,12 @@
-"""Fast paths of the credit market and the firms' finances (issue 28): each gives what the vectorised
-formulas it replaces give, bit for bit."""
+"""Fast paths of the credit market and the firms' finances (issue 28): each gives what the formulas it
+replaces give, bit for bit."""
 
 import numpy as np
 import pytest
 
+from ecopark.agents.enterprise import prospective_margin
 from ecopark.markets.byproduct import annuity_factor
-from ecopark.markets.credit import GREEN_PURPOSES, PURPOSES, Offer
+from ecopark.markets.credit import GREEN_PURPOSES, PURPOSES, Offer, _payments_fen
 from ecopark.model import ParkModel
 from ecopark.scenario import load_scenario
 
@@ -75,3 +76,39 @@ def test_an_offer_equals_the_one_priced_with_the_vectorised_rates(preset):
             for reason in reasons if got is None else ["offer"]:
                 seen[reason] += 1
     assert min(seen.values()) > 0, seen  # every outcome met
+
+
+def test_loan_payments_equal_the_annuity_factor_of_each_loans_rate():
+    rng = np.random.default_rng(1)
+    rates = [*rng.uniform(-0.01, 0.3, 500).tolist(), 0.0, -0.0, float("nan"), 1e-9]
+    principal = rng.integers(1, 10**12, len(rates)).tolist()
+    for months in (1, 12, 60, 360):
+        expected = [round(p * float(annuity_factor(r, months))) for p, r in zip(principal, rates, strict=True)]
+        assert _payments_fen(principal, rates, months) == expected
+
+
+def going_concern_value_of_old(model, rows: np.ndarray) -> np.ndarray:
+    """``ParkModel.going_concern_value`` as it was: the discount weights computed for ``rows`` on every call."""
+    horizon = model.scenario.economy.exit_horizon_months
+    years = -(-horizon // 12)
+    margins = prospective_margin(model, rows, years)
+    month = np.arange(1, horizon + 1)
+    discount = (1.0 + model.firms.discount_rate[rows][:, None] / 12.0) ** -month[None, :]
+    weights = np.stack([discount[:, (month - 1) // 12 == k].sum(axis=1) for k in range(years)], axis=1)
+    return (margins * weights).sum(axis=1)
+
+
+@pytest.mark.parametrize("horizon", [120, 31])
+def test_going_concern_value_with_kept_discount_weights_equals_the_weights_computed_each_call(horizon):
+    model = ParkModel(load_scenario("generic", {**CREDIT, "economy.exit_horizon_months": horizon,
+                                                "economy.entry_rate": 0.5}), seed=2)
+    rng = np.random.default_rng(3)
+    for _ in range(14):  # firms leave and enter (new rows, new hurdle rates)
+        model.step()
+        live = model.firms.live
+        for size in (1, 3, len(live)):  # any subset, in any order, computed before or not
+            rows = rng.permutation(live)[:size]
+            assert model.going_concern_value(rows).tobytes() == going_concern_value_of_old(model, rows).tobytes()
+    assert model.firms.n > len(model.firms.live)  # some left, so others entered on their plots
+    model.firms.discount_rate[live[0]] += 0.01  # a changed hurdle rate: its weights computed again
+    assert model.going_concern_value(live).tobytes() == going_concern_value_of_old(model, live).tobytes()
