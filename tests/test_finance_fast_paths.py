@@ -112,3 +112,19 @@ def test_going_concern_value_with_kept_discount_weights_equals_the_weights_compu
     assert model.firms.n > len(model.firms.live)  # some left, so others entered on their plots
     model.firms.discount_rate[live[0]] += 0.01  # a changed hurdle rate: its weights computed again
     assert model.going_concern_value(live).tobytes() == going_concern_value_of_old(model, live).tobytes()
+
+
+@pytest.mark.parametrize("preset", ["generic", "liaocheng", "qinzhou"])
+def test_one_firms_margin_in_floats_equals_the_vectorised_margin_of_that_firm(preset):
+    model = ParkModel(load_scenario(preset, CREDIT), seed=6)
+    credit, checked = model.credit, 0
+    for month in range(26):  # the carbon market's years, abatement installed, the slump
+        model.step()
+        if month % 5 == 0:
+            for row in model.firms.live.tolist():
+                assert credit._margin_one(row) == float(credit.margin(np.array([row]))[0])
+                checked += 1
+    assert checked > 50
+    model.stream_virgin_price = model.stream_virgin_price * 2.0  # a new price vector: the sector terms again
+    row = int(model.firms.live[0])
+    assert credit._margin_one(row) == float(credit.margin(np.array([row]))[0])

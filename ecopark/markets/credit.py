@@ -343,6 +343,8 @@ class CreditMarket:
         self.sll_met = 0  # of which the target was met
         self._sums: LoanSums | None = None
         self._held_margins: np.ndarray | None = None  # margins by firm row within margins_held()
+        # _margin_one's per-sector n_s . w and y_s . d, with the catalogue arrays they were computed from
+        self._sector_terms: tuple[tuple[np.ndarray, ...], dict[int, tuple[float, float]]] | None = None
         model.exit_listeners.append(self.firms_exited)
 
     def sums(self) -> LoanSums:
@@ -392,7 +394,29 @@ class CreditMarket:
         held = self._held_margins
         if held is not None and row < len(held) and not np.isnan(held[row]):
             return float(held[row])
-        return float(self.margin(np.array([row]))[0])
+        return self._margin_one(row)
+
+    def _margin_one(self, row: int) -> float:
+        """:meth:`margin` of the one firm ``row`` at this month's output, in Python floats: the same operations
+        in the same order, with the sector's input and disposal terms n_s . w and y_s . d the products
+        :meth:`margin` takes for one row (a one-row matrix times the price vector), kept per sector."""
+        model, firms = self.model, self.model.firms
+        s = int(firms.sector[row])
+        arrays = (model.need_matrix, model.stream_virgin_price, model.yield_matrix, model.stream_disposal_cost)
+        cache = self._sector_terms
+        if cache is None or any(a is not b for a, b in zip(cache[0], arrays, strict=True)):
+            cache = self._sector_terms = (arrays, {})
+        terms = cache[1].get(s)
+        if terms is None:
+            one = np.array([s])
+            terms = cache[1][s] = (float((model.need_matrix[one] @ model.stream_virgin_price)[0]),
+                                   float((model.yield_matrix[one] @ model.stream_disposal_cost)[0]))
+        rows = np.array([row])
+        per_unit = (float(model.sector_price[s]) - float(model.sector_variable_cost[s]) * float(firms.cost_factor[row])
+                    - terms[0] - terms[1])
+        return (float(firms.output[row]) * per_unit - float(model.sector_fixed_cost[s]) * float(firms.size[row])
+                - model.scenario.operator.rent - float(model.abatement.monthly_opex(rows)[0])
+                - float(model.carbon_market.monthly_liability(rows)[0]))
 
     def debt(self, rows: np.ndarray) -> np.ndarray:
         """Outstanding loans of firms, yuan."""
