@@ -20,6 +20,33 @@ CREDIT = {"credit.carbon_efficiency_bp": 100.0, "credit.carbon_efficiency_cap_bp
                     {"name": "c", "capital": 1e9, "margin_bp": 200}]}
 
 
+def reference_rates(credit, bank: int, rows: np.ndarray, purpose: str, amount=0.0, tenor: int | None = None,
+                    margin: np.ndarray | None = None) -> np.ndarray:
+    """``CreditMarket.rates`` as it was: one bank, every term computed for it."""
+    model, spec, firms = credit.model, credit.spec, credit.model.firms
+    bank_spec = model.banks[bank].spec
+    green = purpose in GREEN_PURPOSES
+    tenor = tenor or credit._tenor(purpose)
+    base = spec.funding_rate + bank_spec.margin_bp / 1e4
+    margin = credit.margin(rows) if margin is None else margin
+    positive = np.maximum(margin, 1.0)
+    leverage = (credit.debt(rows) + amount) / (12.0 * positive)
+    service = credit.debt_service(rows) + amount * annuity_factor(base, tenor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cover = np.where(service > 0, np.maximum(margin, 0.0) / service, np.inf)
+    premium = (spec.leverage_premium_bp * leverage
+               + spec.cover_premium_bp * np.clip(1.0 - cover / spec.cover_target, 0.0, 1.0))
+    rate = credit.funding_cost(green) + bank_spec.margin_bp / 1e4 + np.minimum(premium, spec.max_premium_bp) / 1e4
+    if green:
+        rate = rate - spec.green_discount_bp / 1e4
+    if spec.carbon_efficiency_bp > 0:
+        bau = firms.emissions_bau[rows]
+        relative = np.where(bau > 0, firms.emissions[rows] / np.where(bau > 0, bau, 1.0), 1.0)
+        cap = spec.carbon_efficiency_cap_bp
+        rate = rate + np.clip(spec.carbon_efficiency_bp * (relative - 1.0), -cap, cap) / 1e4
+    return np.maximum(rate, 0.0)
+
+
 def reference_offer(credit, row: int, amount: float, purpose: str, cash_flow: float = 0.0,
                     min_dscr: float | None = None, premium_bp: float = 0.0,
                     margin: float | None = None) -> tuple[Offer | None, set[str]]:
@@ -33,7 +60,7 @@ def reference_offer(credit, row: int, amount: float, purpose: str, cash_flow: fl
     service = float(credit.debt_service(rows)[0])
     best, reasons = None, set()
     for bank in range(len(credit.model.banks)):
-        rate = float(credit.rates(bank, rows, purpose, amount, tenor, margins)[0]) + premium_bp / 1e4
+        rate = float(reference_rates(credit, bank, rows, purpose, amount, tenor, margins)[0]) + premium_bp / 1e4
         payment = amount * float(annuity_factor(rate, tenor))
         if margin <= 0:
             reasons.add("margin")
@@ -128,3 +155,22 @@ def test_one_firms_margin_in_floats_equals_the_vectorised_margin_of_that_firm(pr
     model.stream_virgin_price = model.stream_virgin_price * 2.0  # a new price vector: the sector terms again
     row = int(model.firms.live[0])
     assert credit._margin_one(row) == float(credit.margin(np.array([row]))[0])
+
+
+def test_the_rates_of_all_banks_at_once_equal_each_banks_rates():
+    model = ParkModel(load_scenario("yueyang", CREDIT), seed=7)
+    credit, rng = model.credit, np.random.default_rng(2)
+    banks = list(range(len(model.banks)))
+    for month in range(20):
+        model.step()
+        rows = model.firms.live
+        for purpose in PURPOSES:
+            for amount in (0.0, 0, float(rng.uniform(1e4, 1e7)), rng.uniform(0, 1e7, len(rows))):
+                got = credit.rates_of_banks(banks, rows, purpose, amount)
+                for b in banks:
+                    expected = reference_rates(credit, b, rows, purpose, amount)
+                    assert got[b].tobytes() == expected.tobytes()
+                    assert credit.rates(b, rows, purpose, amount).tobytes() == expected.tobytes()
+        if month % 4 == 0:  # and a single bank, any order
+            expected = reference_rates(credit, 2, rows, "link")
+            assert credit.rates_of_banks([2, 0], rows, "link")[0].tobytes() == expected.tobytes()

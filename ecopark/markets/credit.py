@@ -453,28 +453,48 @@ class CreditMarket:
               tenor: int | None = None, margin: np.ndarray | None = None) -> np.ndarray:
         """Annual rate bank ``bank`` offers ``rows`` for a loan of ``amount`` (module docstring);
         ``margin``: the rows' :meth:`margin` if the caller has it."""
+        return self.rates_of_banks([bank], rows, purpose, amount, tenor, margin)[0]
+
+    def rates_of_banks(self, banks: list[int], rows: np.ndarray, purpose: str, amount: float | np.ndarray = 0.0,
+                       tenor: int | None = None, margin: np.ndarray | None = None) -> list[np.ndarray]:
+        """:meth:`rates` of each bank of ``banks``, the firms' terms (debt, margin, emissions) looked up
+        once and the risk premium computed once per funding base (once for all banks when ``amount`` is 0:
+        the new loan's service is then 0 whatever the bank's rate)."""
         model, spec, firms = self.model, self.spec, self.model.firms
-        bank_spec = model.banks[bank].spec
         green = purpose in GREEN_PURPOSES
         tenor = tenor or self._tenor(purpose)
-        base = spec.funding_rate + bank_spec.margin_bp / 1e4
         margin = self.margin(rows) if margin is None else margin
         positive = np.maximum(margin, 1.0)
         leverage = (self.debt(rows) + amount) / (12.0 * positive)
-        service = self.debt_service(rows) + amount * annuity_factor(base, tenor)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cover = np.where(service > 0, np.maximum(margin, 0.0) / service, np.inf)
-        premium = (spec.leverage_premium_bp * leverage
-                   + spec.cover_premium_bp * np.clip(1.0 - cover / spec.cover_target, 0.0, 1.0))
-        rate = self.funding_cost(green) + bank_spec.margin_bp / 1e4 + np.minimum(premium, spec.max_premium_bp) / 1e4
-        if green:
-            rate = rate - spec.green_discount_bp / 1e4
+        debt_service = self.debt_service(rows)
+        funding = self.funding_cost(green)
         if spec.carbon_efficiency_bp > 0:
             bau = firms.emissions_bau[rows]
             relative = np.where(bau > 0, firms.emissions[rows] / np.where(bau > 0, bau, 1.0), 1.0)
             cap = spec.carbon_efficiency_cap_bp
-            rate = rate + np.clip(spec.carbon_efficiency_bp * (relative - 1.0), -cap, cap) / 1e4
-        return np.maximum(rate, 0.0)
+            efficiency = np.clip(spec.carbon_efficiency_bp * (relative - 1.0), -cap, cap) / 1e4
+        no_loan = np.ndim(amount) == 0 and amount == 0
+        premiums: dict[float | None, np.ndarray] = {}
+        out = []
+        for bank in banks:
+            bank_spec = model.banks[bank].spec
+            base = spec.funding_rate + bank_spec.margin_bp / 1e4
+            factor = annuity_factor(base, tenor)
+            key = None if no_loan and math.isfinite(factor) else base
+            premium = premiums.get(key)
+            if premium is None:
+                service = debt_service + amount * factor
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cover = np.where(service > 0, np.maximum(margin, 0.0) / service, np.inf)
+                premium = premiums[key] = (spec.leverage_premium_bp * leverage
+                                           + spec.cover_premium_bp * np.clip(1.0 - cover / spec.cover_target, 0.0, 1.0))
+            rate = funding + bank_spec.margin_bp / 1e4 + np.minimum(premium, spec.max_premium_bp) / 1e4
+            if green:
+                rate = rate - spec.green_discount_bp / 1e4
+            if spec.carbon_efficiency_bp > 0:
+                rate = rate + efficiency
+            out.append(np.maximum(rate, 0.0))
+        return out
 
     def _firm_terms(self, row: int, purpose: str) -> tuple[float, float, float, float]:
         """What :meth:`rates` takes of firm ``row`` for a loan of ``purpose``, the same for every bank, as
@@ -530,7 +550,7 @@ class CreditMarket:
         if not banks:
             return phi
         margin = self.margin(rows)
-        loan_rate = np.min([self.rates(b, rows, purpose, margin=margin) for b in banks], axis=0)
+        loan_rate = np.min(self.rates_of_banks(banks, rows, purpose, margin=margin), axis=0)
         loan_rate -= self.subsidy_rate(purpose in GREEN_PURPOSES)
         ratio = loan_cost_factor(loan_rate, self.model.firms.discount_rate[rows], spec.project_tenor_months)
         lendable = margin > 0
