@@ -174,3 +174,30 @@ def test_the_rates_of_all_banks_at_once_equal_each_banks_rates():
         if month % 4 == 0:  # and a single bank, any order
             expected = reference_rates(credit, 2, rows, "link")
             assert credit.rates_of_banks([2, 0], rows, "link")[0].tobytes() == expected.tobytes()
+
+
+def test_lending_one_offer_books_what_lending_it_as_a_batch_of_one_books():
+    one, batch = (ParkModel(load_scenario("yueyang", {**CREDIT, "credit.sustainability_linked": True}), seed=8)
+                  for _ in range(2))
+    for _ in range(6):
+        one.step()
+        batch.step()
+    rng = np.random.default_rng(4)
+    for _ in range(40):
+        row = int(rng.choice(one.firms.live))
+        offer = Offer(int(rng.integers(len(one.banks))), float(rng.uniform(1e3, 1e7)), float(rng.uniform(0.0, 0.12)),
+                      int(rng.integers(1, 121)), 0.0)
+        purpose = str(rng.choice(PURPOSES))
+        one.credit.sums()  # fresh sums, added to in place (and, every other loan, stale ones rebuilt)
+        if rng.random() < 0.5:
+            batch.credit.sums()
+        assert one.credit.lend(row, offer, purpose) == int(batch.credit._lend_many(
+            np.array([row]), np.array([offer.bank]), np.array([offer.amount]), np.array([offer.rate]), offer.tenor,
+            purpose)[0])
+    a, b = one.credit.loans.frame(), batch.credit.loans.frame()
+    assert a.equals(b) and (a.dtypes == b.dtypes).all()
+    assert np.array_equal(one.ledger._balance, batch.ledger._balance)
+    assert np.array_equal(one.ledger._received, batch.ledger._received)
+    assert one.ledger.moved == batch.ledger.moved and one.credit.approvals == batch.credit.approvals
+    for name in ("debt", "service", "line", "exposure_fen", "book_fen"):
+        assert getattr(one.credit.sums(), name).tobytes() == getattr(batch.credit.sums(), name).tobytes()

@@ -763,9 +763,33 @@ class CreditMarket:
         return best
 
     def lend(self, row: int, offer: Offer, purpose: str) -> int:
-        """Disburse an accepted offer to firm ``row``; returns the loan's row."""
-        return int(self._lend_many(np.array([row]), np.array([offer.bank]), np.array([float(offer.amount)]),
-                                   np.array([float(offer.rate)]), offer.tenor, purpose)[0])
+        """Disburse an accepted offer to firm ``row``; returns the loan's row.
+
+        :meth:`_lend_many` of one loan, in Python numbers (the same values, and the ledger's booking of one
+        transfer, as one-element arrays give)."""
+        model, spec, firms, loans = self.model, self.spec, self.model.firms, self.loans
+        green = purpose in GREEN_PURPOSES
+        rate, tenor = float(offer.rate), offer.tenor
+        principal_fen = round(float(offer.amount) * 100)  # half to even, as np.rint
+        bau = float(firms.emissions_bau[row])
+        sums = self._sums
+        fresh = sums is not None and sums.loans is loans and sums.version == loans.version
+        new = loans.add_many(
+            borrower=row, bank=offer.bank, purpose=PURPOSES.index(purpose), green=green,
+            principal=principal_fen / 100, outstanding_fen=principal_fen, funded_fen=principal_fen,
+            contract_rate=rate, rate=rate, relent_share=self.relent_share(green),
+            relent_rate=self.relending_rate(), payment_fen=_payments_fen([principal_fen], [rate], tenor)[0],
+            months_left=tenor, tenor=tenor, start=model.steps, status=PERFORMING,
+            sll=green and spec.sustainability_linked,
+            sll_baseline=float(firms.emissions[row]) / bau if bau > 0 else 1.0,
+        )
+        if fresh:  # the sums held before this loan: add it
+            sums.add(new)
+        bank_acc, account = model.banks[offer.bank].account, int(firms.account[row])
+        model.ledger.transfer("bank_funding", model.outside, bank_acc, principal_fen / 100)
+        model.ledger.transfer("loan_disbursement", bank_acc, account, principal_fen / 100)
+        self.approvals += 1
+        return int(new[0])
 
     def _lend_many(self, rows: np.ndarray, banks: np.ndarray, amounts: np.ndarray, rates: np.ndarray, tenor: int,
                    purpose: str) -> np.ndarray:
