@@ -446,8 +446,9 @@ class CreditMarket:
 
     def funding_cost(self, green: bool) -> float:
         """Annual funding rate of a new loan: deposits, and relending for green loans."""
-        s = self.relent_share(green)
-        return (1.0 - s) * self.spec.funding_rate + s * self.relending_rate()
+        policy = self.model.policy("green_relending")  # relent_share and relending_rate, looked up once
+        s = policy.params.share if policy and green else 0.0
+        return (1.0 - s) * self.spec.funding_rate + s * (policy.params.rate if policy else 0.0)
 
     def rates(self, bank: int, rows: np.ndarray, purpose: str, amount: float | np.ndarray = 0.0,
               tenor: int | None = None, margin: np.ndarray | None = None) -> np.ndarray:
@@ -708,10 +709,17 @@ class CreditMarket:
         """The bank limit a new loan of ``amount`` to firm ``row`` would break ("exposure":
         its loans to the firm above ``max_single_exposure`` x its equity; "capital": above
         its capital room), or None."""
-        spec = self.model.banks[bank].spec
-        if self.exposure(bank, row) + amount > spec.max_single_exposure * self.model.banks[bank].cash:
+        return self._bank_limit(self.sums(), bank, row, amount)
+
+    def _bank_limit(self, sums: LoanSums, bank: int, row: int, amount: float) -> str | None:
+        """:meth:`bank_limit` on the loan sums ``sums`` (fresh): :meth:`exposure` and :meth:`capital_room`."""
+        agent = self.model.banks[bank]
+        spec, equity = agent.spec, agent.cash
+        if int(sums.exposure_fen[bank, row]) / 100 + amount > spec.max_single_exposure * equity:
             return "exposure"
-        if self.capital_room(bank) < amount:
+        if spec.min_capital_ratio == 0 or self.spec.risk_weight == 0:
+            return None  # no capital limit (capital_room is infinite)
+        if equity / (self.spec.risk_weight * spec.min_capital_ratio) - int(sums.book_fen[bank]) / 100 < amount:
             return "capital"
         return None
 
@@ -741,7 +749,7 @@ class CreditMarket:
                 reasons.add("margin")
         else:
             terms = self._firm_terms(row, purpose)
-            green = purpose in GREEN_PURPOSES
+            green, sums = purpose in GREEN_PURPOSES, self.sums()
             service = terms[1]
             for bank in range(len(self.model.banks)):
                 rate = self._rate_one(bank, terms, amount, tenor, margin, green) + premium_bp / 1e4
@@ -750,7 +758,7 @@ class CreditMarket:
                 if cover < min_dscr:
                     reasons.add("cover")
                     continue
-                limit = self.bank_limit(bank, row, amount)
+                limit = self._bank_limit(sums, bank, row, amount)
                 if limit is not None:
                     reasons.add(limit)
                     continue
