@@ -234,7 +234,8 @@ class LoanSums:
         self.late = np.zeros(n_firms, dtype=bool)
         self.late[borrower[loans.missed[live] > 0]] = True
         self.exposure_fen = np.zeros((n_banks, n_firms), dtype=np.int64)
-        np.add.at(self.exposure_fen, (loans.bank[live], borrower), out)
+        # integer sums, the same in any order: np.add.at on the flat index (numpy's fast 1-d path)
+        np.add.at(self.exposure_fen.reshape(-1), loans.bank[live] * n_firms + borrower, out)
         self.book_fen = self.exposure_fen.sum(axis=1)
         self._lock()
 
@@ -269,7 +270,7 @@ class LoanSums:
             np.add.at(self.debt, f, out / 100)
             np.add.at(self.service, f, loans.payment_fen[new] / 100)
             np.add.at(self.line, f[draws], out[draws] / 100)
-            np.add.at(self.exposure_fen, (b, f), out)
+            np.add.at(self.exposure_fen.reshape(-1), b * self.exposure_fen.shape[1] + f, out)
             np.add.at(self.book_fen, b, out)
         self.late[f[loans.missed[new] > 0]] = True
         self._lock()
