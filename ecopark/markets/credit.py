@@ -163,8 +163,10 @@ class LoanBook(RecordTable):
                     grown[: len(old)] = old
                     setattr(self, name, grown)
             self.n += k
+            block = slice(first, self.n)
+            one = first if k == 1 else block  # one loan: an element set (cheaper than a slice's)
             for name, value in {"ended": -1, "status": PERFORMING, **values}.items():
-                getattr(self, name)[first: self.n] = value
+                getattr(self, name)[block if isinstance(value, np.ndarray) else one] = value
         finally:
             self._lock(self._editing > 0)
         self.version += 1
