@@ -6,7 +6,7 @@ import pytest
 
 from ecopark.agents.enterprise import prospective_margin
 from ecopark.markets.byproduct import annuity_factor
-from ecopark.markets.credit import GREEN_PURPOSES, PURPOSES, Offer, _payments_fen
+from ecopark.markets.credit import GREEN_PURPOSES, PURPOSES, Offer, _by_borrower, _payments_fen
 from ecopark.model import ParkModel
 from ecopark.scenario import load_scenario
 
@@ -201,3 +201,12 @@ def test_lending_one_offer_books_what_lending_it_as_a_batch_of_one_books():
     assert one.ledger.moved == batch.ledger.moved and one.credit.approvals == batch.credit.approvals
     for name in ("debt", "service", "line", "exposure_fen", "book_fen"):
         assert getattr(one.credit.sums(), name).tobytes() == getattr(batch.credit.sums(), name).tobytes()
+
+
+@pytest.mark.parametrize("n_firms", [1, 7, 1000, 1 << 16, (1 << 16) + 1, 10**6])
+def test_loans_ordered_by_borrower_as_lexsort_orders_them(n_firms):
+    rng = np.random.default_rng(n_firms)
+    for size in (0, 1, 5, 3000):
+        rows = np.sort(rng.choice(10 * size + 1, size, replace=False))
+        borrower = rng.integers(0, n_firms, size)
+        assert np.array_equal(_by_borrower(rows, borrower, n_firms), np.lexsort((rows, borrower)))

@@ -326,6 +326,15 @@ def _payments_fen(principal_fen: list[int], rates: list[float], months: int) -> 
     return out
 
 
+def _by_borrower(rows: np.ndarray, borrower: np.ndarray, n_firms: int) -> np.ndarray:
+    """``np.lexsort((rows, borrower))`` for loan ``rows`` in ascending order: by borrower, then by row.
+    As the rows ascend, that is the stable order of the borrowers alone, which numpy sorts by radix
+    (linear time) when they fit in 16 bits."""
+    if n_firms <= 1 << 16:
+        return np.argsort(borrower.astype(np.uint16), kind="stable")
+    return np.lexsort((rows, borrower))
+
+
 def loan_cost_factor(loan_rate, hurdle, tenor: int):
     """Present value at the hurdle rate of repaying one yuan borrowed at ``loan_rate``:
     A(loan_rate, T) / A(hurdle, T), with A the monthly annuity factor (< 1 when the loan
@@ -937,7 +946,7 @@ class CreditMarket:
             subsidy = np.rint(policy.within_budget(subsidy / 100) * 100).astype(np.int64)
         firm_due = interest - subsidy + principal
         borrower = loans.borrower[live]
-        order = np.lexsort((live, borrower))  # by borrower, oldest loan first
+        order = _by_borrower(live, borrower, model.firms.n)  # by borrower, oldest loan first
         cum = np.cumsum(firm_due[order])
         first = np.r_[0, np.flatnonzero(np.diff(borrower[order])) + 1]
         before = np.repeat(cum[first] - firm_due[order][first], np.diff(np.r_[first, len(order)]))
