@@ -93,6 +93,14 @@ def check_seed(seed: object, key: str = "seed") -> None:
         raise ConfigError(key, f"got {seed!r}; allowed: a whole number from 0 to 2**63 - 1")
 
 
+def _year_weights(rates: np.ndarray, horizon: int) -> np.ndarray:
+    """sum_{m in year k} (1 + r / 12)^-m over months m = 1..``horizon`` of each annual rate r (rates x years)."""
+    years = -(-horizon // 12)
+    month = np.arange(1, horizon + 1)
+    discount = (1.0 + rates[:, None] / 12.0) ** -month[None, :]
+    return np.stack([discount[:, (month - 1) // 12 == k].sum(axis=1) for k in range(years)], axis=1)
+
+
 class ParkModel(mesa.Model):
     """An eco-industrial park economy.
 
@@ -127,6 +135,8 @@ class ParkModel(mesa.Model):
         self.exits_positive_margin = 0  # exits this month of firms whose expected operating margin was positive
         self.allowances_bought_back = 0.0  # tCO2e, over the run (exit settlement)
         self.exit_listeners: list[Callable[[np.ndarray], None]] = []
+        # going_concern_value's discount weights: (horizon, hurdle rate each row's weights were computed at, weights)
+        self._weights_cache: tuple[int, np.ndarray, np.ndarray] | None = None
 
         self.government = Government(self)
         self.operator = ParkOperator(self)
@@ -377,14 +387,40 @@ class ParkModel(mesa.Model):
         from its prospects (:func:`~ecopark.agents.enterprise.prospective_margin`, year k(m) =
         (m - 1) // 12: the announced cap path, the expected carbon price, its installed and
         available abatement), not of its recent accounts."""
-        firms = self.firms
         horizon = self.scenario.economy.exit_horizon_months
         years = -(-horizon // 12)
         margins = prospective_margin(self, rows, years)
-        month = np.arange(1, horizon + 1)
-        discount = (1.0 + firms.discount_rate[rows][:, None] / 12.0) ** -month[None, :]
-        weights = np.stack([discount[:, (month - 1) // 12 == k].sum(axis=1) for k in range(years)], axis=1)
-        return (margins * weights).sum(axis=1)
+        return (margins * self._discount_weights(rows, horizon)).sum(axis=1)
+
+    def _discount_weights(self, rows: np.ndarray, horizon: int) -> np.ndarray:
+        """w_fk = sum_{m in year k} (1 + r_f / 12)^-m over months m = 1..H (rows x years): what
+        :meth:`going_concern_value` weighs the margins of year k with.
+
+        A firm's hurdle rate r_f is drawn at entry, so the weights of a call with several rows are kept
+        from one call to the next (computed for the rows whose rate, or the horizon, differs from what
+        they were computed at). The month powers are elementwise; the sum over a year's months runs
+        month after month for a call with several rows (numpy adds the columns of the year's block in
+        turn) and pairwise for a call with one row (one contiguous row), so the weights kept are those
+        of several rows (a single row to compute is computed twice over) and a call with one row
+        computes its own, as before."""
+        firms, rows = self.firms, np.asarray(rows, dtype=np.int64)
+        if len(rows) == 1:
+            return _year_weights(firms.discount_rate[rows], horizon)
+        cache = self._weights_cache
+        if cache is None or cache[0] != horizon or len(cache[1]) < firms.n:
+            size = max(firms.n, len(firms.discount_rate))
+            rate_of, weights = np.full(size, np.nan), np.zeros((size, -(-horizon // 12)))
+            if cache is not None and cache[0] == horizon:
+                rate_of[: len(cache[1])], weights[: len(cache[1])] = cache[1], cache[2]
+            cache = self._weights_cache = (horizon, rate_of, weights)
+        _, rate_of, weights = cache
+        stale = ~(rate_of[rows] == firms.discount_rate[rows])
+        if stale.any():
+            todo = np.unique(rows[stale])
+            pair = np.r_[todo, todo] if len(todo) == 1 else todo
+            weights[todo] = _year_weights(firms.discount_rate[pair], horizon)[: len(todo)]
+            rate_of[todo] = firms.discount_rate[todo]
+        return weights[rows]
 
     def owners_equity(self, rows: np.ndarray, value: np.ndarray | None = None) -> np.ndarray:
         """E_f = C_f + R_f - D_f + V_f + G_f (yuan): what the owners of firms ``rows`` keep if they keep

@@ -55,6 +55,7 @@ less the recovery and any loss cover.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -162,8 +163,10 @@ class LoanBook(RecordTable):
                     grown[: len(old)] = old
                     setattr(self, name, grown)
             self.n += k
+            block = slice(first, self.n)
+            one = first if k == 1 else block  # one loan: an element set (cheaper than a slice's)
             for name, value in {"ended": -1, "status": PERFORMING, **values}.items():
-                getattr(self, name)[first: self.n] = value
+                getattr(self, name)[block if isinstance(value, np.ndarray) else one] = value
         finally:
             self._lock(self._editing > 0)
         self.version += 1
@@ -233,7 +236,8 @@ class LoanSums:
         self.late = np.zeros(n_firms, dtype=bool)
         self.late[borrower[loans.missed[live] > 0]] = True
         self.exposure_fen = np.zeros((n_banks, n_firms), dtype=np.int64)
-        np.add.at(self.exposure_fen, (loans.bank[live], borrower), out)
+        # integer sums, the same in any order: np.add.at on the flat index (numpy's fast 1-d path)
+        np.add.at(self.exposure_fen.reshape(-1), loans.bank[live] * n_firms + borrower, out)
         self.book_fen = self.exposure_fen.sum(axis=1)
         self._lock()
 
@@ -268,7 +272,7 @@ class LoanSums:
             np.add.at(self.debt, f, out / 100)
             np.add.at(self.service, f, loans.payment_fen[new] / 100)
             np.add.at(self.line, f[draws], out[draws] / 100)
-            np.add.at(self.exposure_fen, (b, f), out)
+            np.add.at(self.exposure_fen.reshape(-1), b * self.exposure_fen.shape[1] + f, out)
             np.add.at(self.book_fen, b, out)
         self.late[f[loans.missed[new] > 0]] = True
         self._lock()
@@ -295,6 +299,42 @@ def instalment_split(outstanding_fen: np.ndarray, rate: np.ndarray, payment_fen:
     return interest, principal
 
 
+def _clip(x: float, lo: float, hi: float) -> float:
+    """``np.clip`` of one Python float: min(max(x, lo), hi), NaN kept (numpy's own rule, also for signed zeros)."""
+    if x != x:
+        return x
+    x = x if x > lo else lo
+    return x if x < hi else hi
+
+
+def _payments_fen(principal_fen: list[int], rates: list[float], months: int) -> list[int]:
+    """The annuity of each loan in fen, round(P_fen x A(r, T)), with A :func:`annuity_factor` of the loan's
+    own rate and whole months: its scalar formula i / (1 - (1 + i)^-T), i = r / 12 (1 / T where i <= 0),
+    evaluated in Python floats as ``annuity_factor`` evaluates one rate, so the same bits as one loan at a
+    time, without a cache entry (or its lookup) per loan's own rate."""
+    if months <= 0:
+        return [round(p * float(annuity_factor(r, months))) for p, r in zip(principal_fen, rates, strict=True)]
+    out = []
+    for p, r in zip(principal_fen, rates, strict=True):
+        i = r / 12.0
+        if not i > 0:  # also NaN
+            factor = 1.0 / months
+        else:
+            denominator = 1.0 - (1.0 + i) ** -months
+            factor = i / denominator if denominator != 0.0 else math.inf
+        out.append(round(p * factor))
+    return out
+
+
+def _by_borrower(rows: np.ndarray, borrower: np.ndarray, n_firms: int) -> np.ndarray:
+    """``np.lexsort((rows, borrower))`` for loan ``rows`` in ascending order: by borrower, then by row.
+    As the rows ascend, that is the stable order of the borrowers alone, which numpy sorts by radix
+    (linear time) when they fit in 16 bits."""
+    if n_firms <= 1 << 16:
+        return np.argsort(borrower.astype(np.uint16), kind="stable")
+    return np.lexsort((rows, borrower))
+
+
 def loan_cost_factor(loan_rate, hurdle, tenor: int):
     """Present value at the hurdle rate of repaying one yuan borrowed at ``loan_rate``:
     A(loan_rate, T) / A(hurdle, T), with A the monthly annuity factor (< 1 when the loan
@@ -315,6 +355,8 @@ class CreditMarket:
         self.sll_met = 0  # of which the target was met
         self._sums: LoanSums | None = None
         self._held_margins: np.ndarray | None = None  # margins by firm row within margins_held()
+        # _margin_one's per-sector n_s . w and y_s . d, with the catalogue arrays they were computed from
+        self._sector_terms: tuple[tuple[np.ndarray, ...], dict[int, tuple[float, float]]] | None = None
         model.exit_listeners.append(self.firms_exited)
 
     def sums(self) -> LoanSums:
@@ -364,7 +406,29 @@ class CreditMarket:
         held = self._held_margins
         if held is not None and row < len(held) and not np.isnan(held[row]):
             return float(held[row])
-        return float(self.margin(np.array([row]))[0])
+        return self._margin_one(row)
+
+    def _margin_one(self, row: int) -> float:
+        """:meth:`margin` of the one firm ``row`` at this month's output, in Python floats: the same operations
+        in the same order, with the sector's input and disposal terms n_s . w and y_s . d the products
+        :meth:`margin` takes for one row (a one-row matrix times the price vector), kept per sector."""
+        model, firms = self.model, self.model.firms
+        s = int(firms.sector[row])
+        arrays = (model.need_matrix, model.stream_virgin_price, model.yield_matrix, model.stream_disposal_cost)
+        cache = self._sector_terms
+        if cache is None or any(a is not b for a, b in zip(cache[0], arrays, strict=True)):
+            cache = self._sector_terms = (arrays, {})
+        terms = cache[1].get(s)
+        if terms is None:
+            one = np.array([s])
+            terms = cache[1][s] = (float((model.need_matrix[one] @ model.stream_virgin_price)[0]),
+                                   float((model.yield_matrix[one] @ model.stream_disposal_cost)[0]))
+        rows = np.array([row])
+        per_unit = (float(model.sector_price[s]) - float(model.sector_variable_cost[s]) * float(firms.cost_factor[row])
+                    - terms[0] - terms[1])
+        return (float(firms.output[row]) * per_unit - float(model.sector_fixed_cost[s]) * float(firms.size[row])
+                - model.scenario.operator.rent - float(model.abatement.monthly_opex(rows)[0])
+                - float(model.carbon_market.monthly_liability(rows)[0]))
 
     def debt(self, rows: np.ndarray) -> np.ndarray:
         """Outstanding loans of firms, yuan."""
@@ -394,35 +458,87 @@ class CreditMarket:
 
     def funding_cost(self, green: bool) -> float:
         """Annual funding rate of a new loan: deposits, and relending for green loans."""
-        s = self.relent_share(green)
-        return (1.0 - s) * self.spec.funding_rate + s * self.relending_rate()
+        policy = self.model.policy("green_relending")  # relent_share and relending_rate, looked up once
+        s = policy.params.share if policy and green else 0.0
+        return (1.0 - s) * self.spec.funding_rate + s * (policy.params.rate if policy else 0.0)
 
     def rates(self, bank: int, rows: np.ndarray, purpose: str, amount: float | np.ndarray = 0.0,
               tenor: int | None = None, margin: np.ndarray | None = None) -> np.ndarray:
         """Annual rate bank ``bank`` offers ``rows`` for a loan of ``amount`` (module docstring);
         ``margin``: the rows' :meth:`margin` if the caller has it."""
+        return self.rates_of_banks([bank], rows, purpose, amount, tenor, margin)[0]
+
+    def rates_of_banks(self, banks: list[int], rows: np.ndarray, purpose: str, amount: float | np.ndarray = 0.0,
+                       tenor: int | None = None, margin: np.ndarray | None = None) -> list[np.ndarray]:
+        """:meth:`rates` of each bank of ``banks``, the firms' terms (debt, margin, emissions) looked up
+        once and the risk premium computed once per funding base (once for all banks when ``amount`` is 0:
+        the new loan's service is then 0 whatever the bank's rate)."""
         model, spec, firms = self.model, self.spec, self.model.firms
-        bank_spec = model.banks[bank].spec
         green = purpose in GREEN_PURPOSES
         tenor = tenor or self._tenor(purpose)
-        base = spec.funding_rate + bank_spec.margin_bp / 1e4
         margin = self.margin(rows) if margin is None else margin
         positive = np.maximum(margin, 1.0)
         leverage = (self.debt(rows) + amount) / (12.0 * positive)
-        service = self.debt_service(rows) + amount * annuity_factor(base, tenor)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cover = np.where(service > 0, np.maximum(margin, 0.0) / service, np.inf)
-        premium = (spec.leverage_premium_bp * leverage
-                   + spec.cover_premium_bp * np.clip(1.0 - cover / spec.cover_target, 0.0, 1.0))
-        rate = self.funding_cost(green) + bank_spec.margin_bp / 1e4 + np.minimum(premium, spec.max_premium_bp) / 1e4
-        if green:
-            rate = rate - spec.green_discount_bp / 1e4
+        debt_service = self.debt_service(rows)
+        funding = self.funding_cost(green)
         if spec.carbon_efficiency_bp > 0:
             bau = firms.emissions_bau[rows]
             relative = np.where(bau > 0, firms.emissions[rows] / np.where(bau > 0, bau, 1.0), 1.0)
             cap = spec.carbon_efficiency_cap_bp
-            rate = rate + np.clip(spec.carbon_efficiency_bp * (relative - 1.0), -cap, cap) / 1e4
-        return np.maximum(rate, 0.0)
+            efficiency = np.clip(spec.carbon_efficiency_bp * (relative - 1.0), -cap, cap) / 1e4
+        no_loan = np.ndim(amount) == 0 and amount == 0
+        premiums: dict[float | None, np.ndarray] = {}
+        out = []
+        for bank in banks:
+            bank_spec = model.banks[bank].spec
+            base = spec.funding_rate + bank_spec.margin_bp / 1e4
+            factor = annuity_factor(base, tenor)
+            key = None if no_loan and math.isfinite(factor) else base
+            premium = premiums.get(key)
+            if premium is None:
+                service = debt_service + amount * factor
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cover = np.where(service > 0, np.maximum(margin, 0.0) / service, np.inf)
+                premium = premiums[key] = (spec.leverage_premium_bp * leverage
+                                           + spec.cover_premium_bp * np.clip(1.0 - cover / spec.cover_target, 0.0, 1.0))
+            rate = funding + bank_spec.margin_bp / 1e4 + np.minimum(premium, spec.max_premium_bp) / 1e4
+            if green:
+                rate = rate - spec.green_discount_bp / 1e4
+            if spec.carbon_efficiency_bp > 0:
+                rate = rate + efficiency
+            out.append(np.maximum(rate, 0.0))
+        return out
+
+    def _firm_terms(self, row: int, purpose: str) -> tuple[float, float, float, float]:
+        """What :meth:`rates` takes of firm ``row`` for a loan of ``purpose``, the same for every bank, as
+        Python floats: (debt D_f, debt service, emissions / BAU, funding rate of the purpose)."""
+        sums, firms = self.sums(), self.model.firms
+        bau = float(firms.emissions_bau[row])
+        relative = float(firms.emissions[row]) / bau if bau > 0 else 1.0
+        return (float(sums.debt[row]), float(sums.service[row]), relative,
+                self.funding_cost(purpose in GREEN_PURPOSES))
+
+    def _rate_one(self, bank: int, terms: tuple[float, float, float, float], amount: float, tenor: int,
+                  margin: float, green: bool) -> float:
+        """:meth:`rates` of bank ``bank`` for one firm (``terms``: its :meth:`_firm_terms`) in Python floats:
+        the same operations in the same order, so the same number bit for bit, at a fraction of the cost
+        of numpy on one-element arrays (an application asks every bank)."""
+        spec = self.spec
+        debt, service, relative, funding = terms
+        bank_bp = self.model.banks[bank].spec.margin_bp
+        base = spec.funding_rate + bank_bp / 1e4
+        leverage = (debt + amount) / (12.0 * max(margin, 1.0))
+        service = service + float(amount * annuity_factor(base, tenor))
+        cover = max(margin, 0.0) / service if service > 0 else math.inf
+        premium = (spec.leverage_premium_bp * leverage
+                   + spec.cover_premium_bp * _clip(1.0 - cover / spec.cover_target, 0.0, 1.0))
+        rate = funding + bank_bp / 1e4 + min(premium, spec.max_premium_bp) / 1e4
+        if green:
+            rate = rate - spec.green_discount_bp / 1e4
+        if spec.carbon_efficiency_bp > 0:
+            cap = spec.carbon_efficiency_cap_bp
+            rate = rate + _clip(spec.carbon_efficiency_bp * (relative - 1.0), -cap, cap) / 1e4
+        return max(rate, 0.0)
 
     def subsidy_rate(self, green: bool) -> float:
         """Annual interest the government pays on a green loan now (interest_subsidy)."""
@@ -447,7 +563,7 @@ class CreditMarket:
         if not banks:
             return phi
         margin = self.margin(rows)
-        loan_rate = np.min([self.rates(b, rows, purpose, margin=margin) for b in banks], axis=0)
+        loan_rate = np.min(self.rates_of_banks(banks, rows, purpose, margin=margin), axis=0)
         loan_rate -= self.subsidy_rate(purpose in GREEN_PURPOSES)
         ratio = loan_cost_factor(loan_rate, self.model.firms.discount_rate[rows], spec.project_tenor_months)
         lendable = margin > 0
@@ -605,10 +721,17 @@ class CreditMarket:
         """The bank limit a new loan of ``amount`` to firm ``row`` would break ("exposure":
         its loans to the firm above ``max_single_exposure`` x its equity; "capital": above
         its capital room), or None."""
-        spec = self.model.banks[bank].spec
-        if self.exposure(bank, row) + amount > spec.max_single_exposure * self.model.banks[bank].cash:
+        return self._bank_limit(self.sums(), bank, row, amount)
+
+    def _bank_limit(self, sums: LoanSums, bank: int, row: int, amount: float) -> str | None:
+        """:meth:`bank_limit` on the loan sums ``sums`` (fresh): :meth:`exposure` and :meth:`capital_room`."""
+        agent = self.model.banks[bank]
+        spec, equity = agent.spec, agent.cash
+        if int(sums.exposure_fen[bank, row]) / 100 + amount > spec.max_single_exposure * equity:
             return "exposure"
-        if self.capital_room(bank) < amount:
+        if spec.min_capital_ratio == 0 or self.spec.risk_weight == 0:
+            return None  # no capital limit (capital_room is infinite)
+        if equity / (self.spec.risk_weight * spec.min_capital_ratio) - int(sums.book_fen[bank]) / 100 < amount:
             return "capital"
         return None
 
@@ -625,32 +748,34 @@ class CreditMarket:
         the banks judge, default this month's) are set by risk-priced lending to weak firms
         (markets/secured_lending.py).
         """
-        min_dscr = self.spec.min_dscr if min_dscr is None else min_dscr
-        if not self.spec.enabled or amount <= 0:
+        spec = self.spec
+        min_dscr = spec.min_dscr if min_dscr is None else min_dscr
+        if not spec.enabled or amount <= 0:
             return None
         tenor = self._tenor(purpose)
-        rows = np.array([row])
-        margins = np.array([self._margin_of(row) if margin is None else margin])
-        margin = float(margins[0])
-        service = float(self.debt_service(rows)[0])
+        margin = self._margin_of(row) if margin is None else float(margin)
         best: Offer | None = None
         reasons = set()
-        for bank in range(len(self.model.banks)):
-            rate = float(self.rates(bank, rows, purpose, amount, tenor, margins)[0]) + premium_bp / 1e4
-            payment = amount * float(annuity_factor(rate, tenor))
-            if margin <= 0:
+        if margin <= 0:  # every bank refuses on the margin (before judging cover or limits)
+            if self.model.banks:
                 reasons.add("margin")
-                continue
-            cover = cash_flow / payment if purpose in GREEN_PURPOSES else margin / (service + payment)
-            if cover < min_dscr:
-                reasons.add("cover")
-                continue
-            limit = self.bank_limit(bank, row, amount)
-            if limit is not None:
-                reasons.add(limit)
-                continue
-            if best is None or rate < best.rate:
-                best = Offer(bank, amount, rate, tenor, payment)
+        else:
+            terms = self._firm_terms(row, purpose)
+            green, sums = purpose in GREEN_PURPOSES, self.sums()
+            service = terms[1]
+            for bank in range(len(self.model.banks)):
+                rate = self._rate_one(bank, terms, amount, tenor, margin, green) + premium_bp / 1e4
+                payment = amount * float(annuity_factor(rate, tenor))
+                cover = cash_flow / payment if green else margin / (service + payment)
+                if cover < min_dscr:
+                    reasons.add("cover")
+                    continue
+                limit = self._bank_limit(sums, bank, row, amount)
+                if limit is not None:
+                    reasons.add(limit)
+                    continue
+                if best is None or rate < best.rate:
+                    best = Offer(bank, amount, rate, tenor, payment)
         if record and best is None:
             self.refused += 1
             for reason in reasons:
@@ -658,9 +783,33 @@ class CreditMarket:
         return best
 
     def lend(self, row: int, offer: Offer, purpose: str) -> int:
-        """Disburse an accepted offer to firm ``row``; returns the loan's row."""
-        return int(self._lend_many(np.array([row]), np.array([offer.bank]), np.array([float(offer.amount)]),
-                                   np.array([float(offer.rate)]), offer.tenor, purpose)[0])
+        """Disburse an accepted offer to firm ``row``; returns the loan's row.
+
+        :meth:`_lend_many` of one loan, in Python numbers (the same values, and the ledger's booking of one
+        transfer, as one-element arrays give)."""
+        model, spec, firms, loans = self.model, self.spec, self.model.firms, self.loans
+        green = purpose in GREEN_PURPOSES
+        rate, tenor = float(offer.rate), offer.tenor
+        principal_fen = round(float(offer.amount) * 100)  # half to even, as np.rint
+        bau = float(firms.emissions_bau[row])
+        sums = self._sums
+        fresh = sums is not None and sums.loans is loans and sums.version == loans.version
+        new = loans.add_many(
+            borrower=row, bank=offer.bank, purpose=PURPOSES.index(purpose), green=green,
+            principal=principal_fen / 100, outstanding_fen=principal_fen, funded_fen=principal_fen,
+            contract_rate=rate, rate=rate, relent_share=self.relent_share(green),
+            relent_rate=self.relending_rate(), payment_fen=_payments_fen([principal_fen], [rate], tenor)[0],
+            months_left=tenor, tenor=tenor, start=model.steps, status=PERFORMING,
+            sll=green and spec.sustainability_linked,
+            sll_baseline=float(firms.emissions[row]) / bau if bau > 0 else 1.0,
+        )
+        if fresh:  # the sums held before this loan: add it
+            sums.add(new)
+        bank_acc, account = model.banks[offer.bank].account, int(firms.account[row])
+        model.ledger.transfer("bank_funding", model.outside, bank_acc, principal_fen / 100)
+        model.ledger.transfer("loan_disbursement", bank_acc, account, principal_fen / 100)
+        self.approvals += 1
+        return int(new[0])
 
     def _lend_many(self, rows: np.ndarray, banks: np.ndarray, amounts: np.ndarray, rates: np.ndarray, tenor: int,
                    purpose: str) -> np.ndarray:
@@ -669,9 +818,7 @@ class CreditMarket:
         model, spec, firms, loans = self.model, self.spec, self.model.firms, self.loans
         green = purpose in GREEN_PURPOSES
         principal_fen = np.rint(amounts * 100).astype(np.int64)
-        # the annuity of each loan's own rate (the scalar formula, cached: the same bits as one loan at a time)
-        payment_fen = np.array([round(p * float(annuity_factor(r, tenor)))
-                                for p, r in zip(principal_fen.tolist(), rates.tolist(), strict=True)], dtype=np.int64)
+        payment_fen = np.array(_payments_fen(principal_fen.tolist(), rates.tolist(), tenor), dtype=np.int64)
         bau = firms.emissions_bau[rows]
         sums = self._sums
         fresh = sums is not None and sums.loans is loans and sums.version == loans.version
@@ -757,7 +904,9 @@ class CreditMarket:
         if not len(lacking):
             return
         gap = (due - cash)[cash < due]
-        keep = (model.owners_equity(lacking) > gap) & self.line_open(lacking)
+        keep = self.line_open(lacking)
+        if keep.any():  # E_f (a going-concern value) asked only if some line is open, of the same firms
+            keep &= model.owners_equity(lacking) > gap
         model.ledger.transfer("recapitalisation", model.outside, model.firms.account[lacking[keep]], gap[keep])
 
     def line_due(self, rows: np.ndarray) -> np.ndarray:
@@ -797,7 +946,7 @@ class CreditMarket:
             subsidy = np.rint(policy.within_budget(subsidy / 100) * 100).astype(np.int64)
         firm_due = interest - subsidy + principal
         borrower = loans.borrower[live]
-        order = np.lexsort((live, borrower))  # by borrower, oldest loan first
+        order = _by_borrower(live, borrower, model.firms.n)  # by borrower, oldest loan first
         cum = np.cumsum(firm_due[order])
         first = np.r_[0, np.flatnonzero(np.diff(borrower[order])) + 1]
         before = np.repeat(cum[first] - firm_due[order][first], np.diff(np.r_[first, len(order)]))
