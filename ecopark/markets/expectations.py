@@ -131,7 +131,8 @@ def _covered_at(prices: np.ndarray, mac: np.ndarray, twelve_a: np.ndarray, horiz
     with np.errstate(divide="ignore", invalid="ignore"):
         wait = np.where(mac[None, :] <= prices[:, None], 0.0,
                         np.log(mac[None, :] / prices[:, None]) / np.log1p(rate) if rate > 0 else np.inf)
-    abated = np.matmul(twelve_a, np.maximum(horizons[None, None, :] - wait[:, :, None], 0.0))
+    reach = np.subtract(horizons, wait[:, :, None])  # max(T_h - wait, 0), the second step in place
+    abated = np.matmul(twelve_a, np.maximum(reach, 0.0, out=reach))
     abated[prices <= 0] = 0.0
     return ((abated >= shortfalls[None, :]) | (prices[:, None] >= buyout[None, :])).all(axis=1)
 
@@ -176,12 +177,14 @@ def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray,
     """The bisection of :func:`no_borrowing_price` on P problems with a shortfall, each with its own steps
     ``mac`` and ``a`` (P, K, already filtered), run side by side."""
     twelve_a = (12.0 * a)[:, None, :]  # (P, 1, K): each problem's row, as 12.0 * a in the scalar product
+    reach = np.empty((*mac.shape, len(horizons)))  # (P, K, H), refilled at every price
 
     def covered(price: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             wait = np.where(mac <= price[:, None], 0.0,
                             np.log(mac / price[:, None]) / np.log1p(rate) if rate > 0 else np.inf)
-        reach = np.maximum(horizons[None, None, :] - wait[:, :, None], 0.0)
+        np.subtract(horizons, wait[:, :, None], out=reach)  # max(T_h - wait, 0), in place (the same numbers)
+        np.maximum(reach, 0.0, out=reach)
         abated = np.matmul(twelve_a, reach)[:, 0, :]  # one matrix-vector product per problem
         abated[price <= 0] = 0.0
         return ((abated >= shortfalls) | (price[:, None] >= buyout)).all(axis=1)
