@@ -153,6 +153,15 @@ MAX_YUAN_PER_MONTH = 1e10
 MAX_YUAN_PER_UNIT = 1e5
 
 
+def _single_account(account) -> int | None:
+    """``account`` if it is one account id (an integer), its id if it is an integer array of one element, else None."""
+    if isinstance(account, _INTEGERS):
+        return account
+    if type(account) is np.ndarray and account.size == 1 and account.dtype.kind in "iu":
+        return account.item()
+    return None
+
+
 class LedgerOverflowError(ConfigError, OverflowError):
     """A transfer would take the money a run moves past what the ledger holds exactly."""
 
@@ -215,6 +224,12 @@ class Ledger:
         k = self._kind_index.get(kind)
         if k is None:
             raise KeyError(f"unknown transfer kind {kind!r}; known: {', '.join(self.kinds)}")
+        if type(amount) is np.ndarray and amount.size == 1 and amount.dtype.kind == "f":
+            # one transfer given as arrays of one element: the plain-number path below books it the same
+            # (round half to even on the same float), without the array path's numpy calls
+            one_payer, one_payee = _single_account(payer), _single_account(payee)
+            if one_payer is not None and one_payee is not None:
+                payer, payee, amount = one_payer, one_payee, amount.item()
         if (isinstance(amount, _SCALARS) and isinstance(payer, _INTEGERS) and isinstance(payee, _INTEGERS)
                 and not isinstance(amount, bool)):  # one transfer of plain numbers: no arrays at all
             scaled = float(amount) * self.scale

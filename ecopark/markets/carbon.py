@@ -290,14 +290,17 @@ class CarbonMarket:
         this month's emissions, plus under the cap the expected price x (emissions - free
         allocation / 12), at least 0."""
         model, firms = self.model, self.model.firms
-        self._grow()
         cost = np.zeros(len(rows))
-        tax = model.policy("carbon_tax")
+        tax, ets = model.policy("carbon_tax"), model.policy("cap_and_trade")
+        if not (tax or ets):
+            return cost
+        self._grow()
+        sector, emitted = firms.sector[rows], firms.emissions[rows]  # covered(): the sector masks, looked up once
         if tax:
-            cost += np.where(self.covered(rows, "carbon_tax"), tax.params.rate * firms.emissions[rows], 0.0)
-        if model.policy("cap_and_trade"):
-            short = np.maximum(firms.emissions[rows] - self.free_allocation[rows] / 12, 0.0)
-            cost += np.where(self.covered(rows, "cap_and_trade"), self.expected_price * short, 0.0)
+            cost += np.where(self._sector_mask("carbon_tax")[sector], tax.params.rate * emitted, 0.0)
+        if ets:
+            short = np.maximum(emitted - self.free_allocation[rows] / 12, 0.0)
+            cost += np.where(self._sector_mask("cap_and_trade")[sector], self.expected_price * short, 0.0)
         return cost
 
     # -- the monthly phase ---------------------------------------------------------------------
