@@ -102,6 +102,18 @@ def test_plain_number_transfer_books_what_an_array_transfer_books(amount):
     assert _state(fast) == _state(slow_once)
 
 
+@pytest.mark.parametrize("amount", [12.345, 0.005, 0.015, 7, np.float32(2.5), -0.004, 0.0, True])
+def test_one_element_arrays_book_what_the_array_path_books(amount):
+    # arrays of one element take the plain-number path: the same books as the array path, which a second,
+    # zero transfer in the same call forces
+    single, out, firms, _ = make()
+    padded, *_ = make()
+    moved_single = single.transfer("sale", np.array([out]), firms[1:2], np.array([amount], dtype=float))
+    moved_padded = padded.transfer("sale", np.array([out, out]), firms[1:3], np.array([amount, 0.0], dtype=float))
+    assert moved_single == moved_padded
+    assert _state(single) == _state(padded)
+
+
 @pytest.mark.parametrize("amount", [-0.01, np.nan, np.inf, -np.inf])
 def test_every_form_of_transfer_rejects_a_negative_or_infinite_amount(amount):
     ledger, out, firms, _ = make()
