@@ -91,6 +91,8 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
     twelve_a = 12.0 * a
     done = 0 if levels > 1 else 60  # large problems: one price at a time, below
     while done < 60:
+        if 0.5 * (lo + hi) == hi or (0.5 * (lo + hi) == lo and lo != floor):
+            break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
         depth = min(levels, 60 - done)
         bounds = [(lo, hi)]  # the tree's intervals in heap order: node i's children 2i + 1 (covered), 2i + 2
         for i in range(2 ** depth - 1):
@@ -108,6 +110,8 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
         return hi
     for _ in range(60):
         mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
         if covered(mid):
             hi = mid
         else:
@@ -178,12 +182,14 @@ def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray,
     ``mac`` and ``a`` (P, K, already filtered), run side by side."""
     twelve_a = (12.0 * a)[:, None, :]  # (P, 1, K): each problem's row, as 12.0 * a in the scalar product
     reach = np.empty((*mac.shape, len(horizons)))  # (P, K, H), refilled at every price
+    deadlines = np.broadcast_to(horizons, reach.shape).copy()  # T_h at every (problem, step)
 
     def covered(price: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             wait = np.where(mac <= price[:, None], 0.0,
                             np.log(mac / price[:, None]) / np.log1p(rate) if rate > 0 else np.inf)
-        np.subtract(horizons, wait[:, :, None], out=reach)  # max(T_h - wait, 0), in place (the same numbers)
+        np.copyto(reach, wait[:, :, None])  # max(T_h - wait, 0), in place (the same numbers, laid out at once)
+        np.subtract(deadlines, reach, out=reach)
         np.maximum(reach, 0.0, out=reach)
         abated = np.matmul(twelve_a, reach)[:, 0, :]  # one matrix-vector product per problem
         abated[price <= 0] = 0.0
@@ -194,6 +200,8 @@ def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray,
     done = covered(lo)
     for _ in range(60):
         mid = 0.5 * (lo + hi)
+        if (done | (mid == lo) | (mid == hi)).all():
+            break  # every bisection left has lo and hi adjacent: the halvings left change nothing
         up = covered(mid)
         hi = np.where(up, mid, hi)
         lo = np.where(up, lo, mid)
