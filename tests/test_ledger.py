@@ -114,6 +114,39 @@ def test_one_element_arrays_book_what_the_array_path_books(amount):
     assert _state(single) == _state(padded)
 
 
+def test_a_few_amounts_book_what_the_array_path_books():
+    # up to _FEW amounts are booked one by one in plain Python; padded past _FEW with zero amounts, the same
+    # transfers take the numpy path: the books, totals and returned sums must agree (accounts repeat)
+    rng = np.random.default_rng(5)
+    pad, zeros = [0] * 12, np.zeros(12)
+    for _ in range(50):
+        n = int(rng.integers(2, 8))
+        amounts = np.round(rng.uniform(0, 100, n), int(rng.integers(1, 5)))
+        amounts[rng.random(n) < 0.2] = 0.0
+        picks = rng.integers(0, 5, (2, n))
+        books = []
+        for padded in (False, True):
+            ledger, out, firms, gov = make()
+            accounts = np.r_[out, firms, gov]
+            ledger.step = 2
+            payers, payees = accounts[picks[0]], accounts[picks[1]]
+            extra = (lambda x, fill: np.r_[x, fill]) if padded else (lambda x, fill: x)
+            moved = [ledger.transfer("rent", extra(payers, pad), extra(payees, pad), extra(amounts, zeros)),
+                     ledger.transfer("sale", int(payers[0]), extra(payees, pad), extra(amounts, zeros)),
+                     ledger.transfer("purchase", extra(payers, pad), int(payees[0]), extra(amounts, zeros))]
+            books.append((moved, _state(ledger)))
+        assert books[0] == books[1]
+
+
+def test_a_few_amounts_are_all_checked_before_any_is_booked():
+    ledger, out, firms, _ = make()
+    with pytest.raises(ValueError, match="sale"):
+        ledger.transfer("sale", out, firms, np.array([1.0, 2.0, -0.01]))
+    with pytest.raises(ValueError, match="sale"):
+        ledger.transfer("sale", out, firms, np.array([1.0, np.nan, 2.0]))
+    assert ledger.moved == 0 and not ledger.balance(firms).any()
+
+
 @pytest.mark.parametrize("amount", [-0.01, np.nan, np.inf, -np.inf])
 def test_every_form_of_transfer_rejects_a_negative_or_infinite_amount(amount):
     ledger, out, firms, _ = make()
