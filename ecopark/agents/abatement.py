@@ -101,7 +101,7 @@ class AbatementPortfolio:
     def monthly_opex(self, rows: np.ndarray) -> np.ndarray:
         """Running cost of the firms' technologies in operation, yuan/month: sum_j opex_j * s_f."""
         self._grow()
-        return ((self.installed_at[rows] >= 0) * self.opex).sum(axis=1) * self.model.firms.size[rows]
+        return np.add.reduce((self.installed_at[rows] >= 0) * self.opex, axis=1) * self.model.firms.size[rows]
 
     def menu(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(MAC, abatement a) arrays (rows x technologies); NaN where not available to the firm.
