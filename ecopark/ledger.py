@@ -278,7 +278,15 @@ class Ledger:
         one_payer = not payer.ndim and payee.shape == units.shape  # one side's account given once: its
         one_payee = not payee.ndim and payer.shape == units.shape  # booking is one sum (integers: the same)
         if not (one_payer or one_payee or payer.shape == payee.shape == units.shape):
-            payer, payee, units = np.broadcast_arrays(payer, payee, units)
+            if not payer.ndim and not payee.ndim:  # several amounts between the same two accounts: one booking of
+                self._count(kind, total)  # their sum (integers: the same books), as _book_one books one amount
+                moved = int(total) if total < 2**53 else int(units.reshape(-1).astype(np.int64).sum())
+                return 0.0 if total == 0.0 else self._book_one(k, int(payer), int(payee), moved)
+            if not units.ndim and (not payer.ndim or not payee.ndim):  # one amount to or from each of several
+                units = np.broadcast_to(units, payee.shape if not payer.ndim else payer.shape)  # accounts
+                one_payer, one_payee = not payer.ndim, not payee.ndim
+            else:
+                payer, payee, units = np.broadcast_arrays(payer, payee, units)
             total = float(units.sum())
         self._count(kind, total)
         if total == 0.0:  # every amount is 0 (none is negative)

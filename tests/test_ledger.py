@@ -138,6 +138,25 @@ def test_a_few_amounts_book_what_the_array_path_books():
         assert books[0] == books[1]
 
 
+def test_broadcast_transfers_book_what_their_full_arrays_book():
+    # one account on a side given once (with many amounts, or one amount for many accounts) books like the same
+    # transfer with every side spelled out in full (accounts repeat)
+    rng = np.random.default_rng(11)
+    amounts = np.round(rng.uniform(0, 50, 20), 3)
+    books = []
+    for full in (False, True):
+        ledger, out, firms, gov = make()
+        ledger.step = 4
+        spread = np.resize(firms, 20)  # each firm several times
+        both = (lambda account: np.full(20, account)) if full else (lambda account: account)
+        moved = [ledger.transfer("rent", both(int(firms[0])), both(gov), amounts),
+                 ledger.transfer("sale", both(out), spread, 2.345 if not full else np.full(20, 2.345)),
+                 ledger.transfer("landfill_tax", spread, both(gov), 0.125 if not full else np.full(20, 0.125)),
+                 ledger.transfer("dividend", both(int(firms[1])), both(out), np.zeros(20))]
+        books.append((moved, _state(ledger)))
+    assert books[0] == books[1]
+
+
 def test_a_few_amounts_are_all_checked_before_any_is_booked():
     ledger, out, firms, _ = make()
     with pytest.raises(ValueError, match="sale"):
