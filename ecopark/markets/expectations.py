@@ -53,14 +53,23 @@ def abatement_along_path(p0: float, mac: np.ndarray, a: np.ndarray, horizon: flo
     return float(12.0 * a @ np.maximum(horizon - wait, 0.0))
 
 
-def abatement_to_deadlines(p0: float, mac: np.ndarray, a: np.ndarray, horizons: np.ndarray, rate: float) -> np.ndarray:
-    """A_h(P0) of (2) for every deadline ``horizons[h]`` (years from now) at once, tCO2e."""
+def abatement_to_deadlines(p0: float, mac: np.ndarray, a: np.ndarray, horizons: np.ndarray, rate: float,
+                           buffers: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """A_h(P0) of (2) for every deadline ``horizons[h]`` (years from now) at once, tCO2e.
+
+    ``buffers``: (steps, deadlines) arrays, the second holding T_h in every row, kept by a caller that prices
+    the same steps many times: max(T_h - wait, 0) is laid out in the first (the same numbers, quicker)."""
     if p0 <= 0:
         return np.zeros(len(horizons))
     with np.errstate(divide="ignore"):
         wait = np.where(mac <= p0, 0.0,
                         np.log(mac / p0) / np.log1p(rate) if rate > 0 else np.inf)
-    return 12.0 * a @ np.maximum(np.asarray(horizons, float)[None, :] - wait[:, None], 0.0)
+    if buffers is None:
+        return 12.0 * a @ np.maximum(np.asarray(horizons, float)[None, :] - wait[:, None], 0.0)
+    reach, deadlines = buffers
+    np.copyto(reach, wait[:, None])
+    np.subtract(deadlines, reach, out=reach)
+    return 12.0 * a @ np.maximum(reach, 0.0, out=reach)
 
 
 def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
@@ -108,11 +117,13 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
         done += depth
     if levels > 1:
         return hi
+    reach = np.empty((len(mac), len(horizons)))  # one price at a time, in buffers kept over the halvings
+    buffers = (reach, np.broadcast_to(horizons, reach.shape).copy())
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         if mid in (lo, hi):
             break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
-        if covered(mid):
+        if ((abatement_to_deadlines(mid, mac, a, horizons, rate, buffers) >= shortfalls) | (mid >= buyout)).all():
             hi = mid
         else:
             lo = mid
