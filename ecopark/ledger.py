@@ -153,6 +153,28 @@ MAX_YUAN_PER_MONTH = 1e10
 MAX_YUAN_PER_UNIT = 1e5
 
 
+#: At most this many amounts in one transfer are booked one by one in plain Python (:meth:`Ledger._transfer_few`).
+_FEW = 8
+
+
+def _account_list(account, n: int) -> list[int] | None:
+    """``n`` account ids as a list: one id (an integer) n times, or a 1-D integer array of n ids; else None."""
+    if isinstance(account, _INTEGERS):
+        return [int(account)] * n
+    if type(account) is np.ndarray and account.shape == (n,) and account.dtype.kind in "iu":
+        return account.tolist()
+    return None
+
+
+def _single_account(account) -> int | None:
+    """``account`` if it is one account id (an integer), its id if it is an integer array of one element, else None."""
+    if isinstance(account, _INTEGERS):
+        return account
+    if type(account) is np.ndarray and account.size == 1 and account.dtype.kind in "iu":
+        return account.item()
+    return None
+
+
 class LedgerOverflowError(ConfigError, OverflowError):
     """A transfer would take the money a run moves past what the ledger holds exactly."""
 
@@ -215,6 +237,12 @@ class Ledger:
         k = self._kind_index.get(kind)
         if k is None:
             raise KeyError(f"unknown transfer kind {kind!r}; known: {', '.join(self.kinds)}")
+        if type(amount) is np.ndarray and amount.size == 1 and amount.dtype.kind == "f":
+            # one transfer given as arrays of one element: the plain-number path below books it the same
+            # (round half to even on the same float), without the array path's numpy calls
+            one_payer, one_payee = _single_account(payer), _single_account(payee)
+            if one_payer is not None and one_payee is not None:
+                payer, payee, amount = one_payer, one_payee, amount.item()
         if (isinstance(amount, _SCALARS) and isinstance(payer, _INTEGERS) and isinstance(payee, _INTEGERS)
                 and not isinstance(amount, bool)):  # one transfer of plain numbers: no arrays at all
             scaled = float(amount) * self.scale
@@ -234,6 +262,10 @@ class Ledger:
             flows[k, self._parties[payer], self._parties[payee]] += units
             self._run_total = None
             return units / self.scale
+        if type(amount) is np.ndarray and amount.ndim == 1 and amount.size <= _FEW and amount.dtype.kind == "f":
+            moved = self._transfer_few(kind, k, payer, payee, amount)
+            if moved is not None:
+                return moved
         units = np.rint(np.asarray(amount, dtype=float) * self.scale)
         total = float(units.sum())  # finite only if every amount is (inf + x = inf, inf - inf = nan)
         if not math.isfinite(total) or (units.size and units.min() < 0):
@@ -246,7 +278,15 @@ class Ledger:
         one_payer = not payer.ndim and payee.shape == units.shape  # one side's account given once: its
         one_payee = not payee.ndim and payer.shape == units.shape  # booking is one sum (integers: the same)
         if not (one_payer or one_payee or payer.shape == payee.shape == units.shape):
-            payer, payee, units = np.broadcast_arrays(payer, payee, units)
+            if not payer.ndim and not payee.ndim:  # several amounts between the same two accounts: one booking of
+                self._count(kind, total)  # their sum (integers: the same books), as _book_one books one amount
+                moved = int(total) if total < 2**53 else int(units.reshape(-1).astype(np.int64).sum())
+                return 0.0 if total == 0.0 else self._book_one(k, int(payer), int(payee), moved)
+            if not units.ndim and (not payer.ndim or not payee.ndim):  # one amount to or from each of several
+                units = np.broadcast_to(units, payee.shape if not payer.ndim else payer.shape)  # accounts
+                one_payer, one_payee = not payer.ndim, not payee.ndim
+            else:
+                payer, payee, units = np.broadcast_arrays(payer, payee, units)
             total = float(units.sum())
         self._count(kind, total)
         if total == 0.0:  # every amount is 0 (none is negative)
@@ -277,6 +317,43 @@ class Ledger:
             np.add.at(flows.reshape(-1), self._party[payer] * len(PARTIES) + self._party[payee], units)
         self._run_total = None
         return moved / self.scale
+
+    def _transfer_few(self, kind: str, k: int, payer, payee, amount: np.ndarray) -> float | None:
+        """:meth:`transfer` of a few amounts (a 1-D float array of at most ``_FEW``) to and from one account id
+        each or 1-D integer arrays of as many, booked one by one in plain Python: the same books, total and
+        checks as the array path (each amount rounded half to even, all checked before any is booked), without
+        its numpy calls. None (nothing done) for accounts of another form, which the array path broadcasts."""
+        n = amount.size
+        payers, payees = _account_list(payer, n), _account_list(payee, n)
+        if payers is None or payees is None:
+            return None
+        scale = self.scale
+        units = []
+        for value in amount.tolist():
+            scaled = value * scale
+            if not math.isfinite(scaled) or (unit := round(scaled)) < 0:  # round: half to even, as np.rint
+                raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
+            units.append(unit)
+        rest = 0.0  # the float total numpy's sum gives (the first amount plus the others summed in order)
+        for unit in units[1:]:
+            rest += unit
+        self._count(kind, units[0] + rest if units else 0.0)
+        moved = sum(units)
+        if moved == 0:
+            return 0.0
+        balance, paid, received, parties = self._balance, self._paid, self._received, self._parties
+        flows = self._flows.get(self.step)
+        if flows is None:
+            flows = self._step_flows()
+        for a, b, unit in zip(payers, payees, units, strict=True):
+            if unit:
+                balance[a] -= unit
+                balance[b] += unit
+                paid[a, k] += unit
+                received[b, k] += unit
+                flows[k, parties[a], parties[b]] += unit
+        self._run_total = None
+        return moved / scale
 
     def _count(self, kind: str, moved: float) -> None:
         """Add ``moved`` (smallest units) to the run's total; LedgerOverflowError past LEDGER_LIMIT."""

@@ -102,6 +102,70 @@ def test_plain_number_transfer_books_what_an_array_transfer_books(amount):
     assert _state(fast) == _state(slow_once)
 
 
+@pytest.mark.parametrize("amount", [12.345, 0.005, 0.015, 7, np.float32(2.5), -0.004, 0.0, True])
+def test_one_element_arrays_book_what_the_array_path_books(amount):
+    # arrays of one element take the plain-number path: the same books as the array path, which a second,
+    # zero transfer in the same call forces
+    single, out, firms, _ = make()
+    padded, *_ = make()
+    moved_single = single.transfer("sale", np.array([out]), firms[1:2], np.array([amount], dtype=float))
+    moved_padded = padded.transfer("sale", np.array([out, out]), firms[1:3], np.array([amount, 0.0], dtype=float))
+    assert moved_single == moved_padded
+    assert _state(single) == _state(padded)
+
+
+def test_a_few_amounts_book_what_the_array_path_books():
+    # up to _FEW amounts are booked one by one in plain Python; padded past _FEW with zero amounts, the same
+    # transfers take the numpy path: the books, totals and returned sums must agree (accounts repeat)
+    rng = np.random.default_rng(5)
+    pad, zeros = [0] * 12, np.zeros(12)
+    for _ in range(50):
+        n = int(rng.integers(2, 8))
+        amounts = np.round(rng.uniform(0, 100, n), int(rng.integers(1, 5)))
+        amounts[rng.random(n) < 0.2] = 0.0
+        picks = rng.integers(0, 5, (2, n))
+        books = []
+        for padded in (False, True):
+            ledger, out, firms, gov = make()
+            accounts = np.r_[out, firms, gov]
+            ledger.step = 2
+            payers, payees = accounts[picks[0]], accounts[picks[1]]
+            extra = (lambda x, fill: np.r_[x, fill]) if padded else (lambda x, fill: x)
+            moved = [ledger.transfer("rent", extra(payers, pad), extra(payees, pad), extra(amounts, zeros)),
+                     ledger.transfer("sale", int(payers[0]), extra(payees, pad), extra(amounts, zeros)),
+                     ledger.transfer("purchase", extra(payers, pad), int(payees[0]), extra(amounts, zeros))]
+            books.append((moved, _state(ledger)))
+        assert books[0] == books[1]
+
+
+def test_broadcast_transfers_book_what_their_full_arrays_book():
+    # one account on a side given once (with many amounts, or one amount for many accounts) books like the same
+    # transfer with every side spelled out in full (accounts repeat)
+    rng = np.random.default_rng(11)
+    amounts = np.round(rng.uniform(0, 50, 20), 3)
+    books = []
+    for full in (False, True):
+        ledger, out, firms, gov = make()
+        ledger.step = 4
+        spread = np.resize(firms, 20)  # each firm several times
+        both = (lambda account: np.full(20, account)) if full else (lambda account: account)
+        moved = [ledger.transfer("rent", both(int(firms[0])), both(gov), amounts),
+                 ledger.transfer("sale", both(out), spread, 2.345 if not full else np.full(20, 2.345)),
+                 ledger.transfer("landfill_tax", spread, both(gov), 0.125 if not full else np.full(20, 0.125)),
+                 ledger.transfer("dividend", both(int(firms[1])), both(out), np.zeros(20))]
+        books.append((moved, _state(ledger)))
+    assert books[0] == books[1]
+
+
+def test_a_few_amounts_are_all_checked_before_any_is_booked():
+    ledger, out, firms, _ = make()
+    with pytest.raises(ValueError, match="sale"):
+        ledger.transfer("sale", out, firms, np.array([1.0, 2.0, -0.01]))
+    with pytest.raises(ValueError, match="sale"):
+        ledger.transfer("sale", out, firms, np.array([1.0, np.nan, 2.0]))
+    assert ledger.moved == 0 and not ledger.balance(firms).any()
+
+
 @pytest.mark.parametrize("amount", [-0.01, np.nan, np.inf, -np.inf])
 def test_every_form_of_transfer_rejects_a_negative_or_infinite_amount(amount):
     ledger, out, firms, _ = make()

@@ -47,12 +47,27 @@ class AbatementPortfolio:
         self.lifetime = np.array([t.lifetime for t in techs])
         self.names = [t.name for t in techs]
         self.installed_at = np.full((0, len(techs)), -1, dtype=np.int64)  # step installed, -1 = not
+        # per firm row and technology, what stays fixed over the firm's life (its sector, size and hurdle rate
+        # are set when it enters and rows are never reused): the menu's own terms, computed once per row
+        self._in_sector = np.zeros((0, len(techs)), dtype=bool)  # technology of the firm's sector
+        self._annuity = np.zeros((0, len(techs)))  # A(r_f, life_j), 1/month
+        self._capex_size = np.zeros((0, len(techs)))  # capex_j x s_f, yuan (before subsidy and financing)
+        self._opex_size = np.zeros((0, len(techs)))  # opex_j x s_f, yuan/month
 
     def _grow(self) -> None:
         n = self.model.firms.n
         if n > len(self.installed_at):
             pad = np.full((n - len(self.installed_at), len(self.sector)), -1, dtype=np.int64)
             self.installed_at = np.vstack([self.installed_at, pad])
+        done = len(self._annuity)
+        if n > done:  # the new rows' fixed terms, element by element the formulas menu() used per call
+            firms = self.model.firms
+            size = firms.size[done:n][:, None]
+            self._in_sector = np.vstack([self._in_sector, self.sector[None, :] == firms.sector[done:n][:, None]])
+            self._annuity = np.vstack([self._annuity, annuity_factor(firms.discount_rate[done:n][:, None],
+                                                                     self.lifetime[None, :])])
+            self._capex_size = np.vstack([self._capex_size, self.capex[None, :] * size])
+            self._opex_size = np.vstack([self._opex_size, self.opex[None, :] * size])
 
     @property
     def installed(self) -> np.ndarray:
@@ -86,7 +101,7 @@ class AbatementPortfolio:
     def monthly_opex(self, rows: np.ndarray) -> np.ndarray:
         """Running cost of the firms' technologies in operation, yuan/month: sum_j opex_j * s_f."""
         self._grow()
-        return ((self.installed_at[rows] >= 0) * self.opex).sum(axis=1) * self.model.firms.size[rows]
+        return np.add.reduce((self.installed_at[rows] >= 0) * self.opex, axis=1) * self.model.firms.size[rows]
 
     def menu(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(MAC, abatement a) arrays (rows x technologies); NaN where not available to the firm.
@@ -94,21 +109,26 @@ class AbatementPortfolio:
         Capex enters net of the capex subsidy the firm could get and valued at what
         financing it costs (x phi_f, ``CreditMarket.capex_factor``).
         """
-        model, firms = self.model, self.model.firms
-        self._grow()
-        available = (self.sector[None, :] == firms.sector[rows][:, None]) & ~(self.installed_at[rows] >= 0)
-        left = (1.0 - self.installed_share(rows)) * net_share(model, rows) * self.normal_bau(rows)
-        a = self.share[None, :] * left[:, None]
-        annuity = annuity_factor(firms.discount_rate[rows][:, None], self.lifetime[None, :])
-        capex = self.capex[None, :] * firms.size[rows][:, None]
+        model = self.model
+        available, a = self._abatement(rows)
+        capex = self._capex_size[rows]
         subsidy = model.policy("capex_subsidy")
         if subsidy:
             capex = capex - subsidy.amounts(capex, "abatement")
         capex = capex * model.credit.capex_factor(rows, "abatement")[:, None]
-        cost = capex * annuity + self.opex[None, :] * firms.size[rows][:, None]
+        cost = capex * self._annuity[rows] + self._opex_size[rows]
         with np.errstate(divide="ignore", invalid="ignore"):
             mac = np.where(available & (a > 0), cost / a, np.nan)
         return mac, np.where(available, a, 0.0)
+
+    def _abatement(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(available, a) of :meth:`menu`: the technologies of each firm's sector not yet installed (bool), and
+        a_fj = share_j x (1 - S_f) x (1 - L_f / e_f) x b_f for every technology (tCO2e/month, rows x technologies)."""
+        self._grow()
+        installed = self.installed_at[rows] >= 0
+        kept = np.where(installed, 1.0 - self.share, 1.0)  # installed_share(rows), from the same mask
+        left = (1.0 - (1.0 - kept.prod(axis=1))) * net_share(self.model, rows) * self.normal_bau(rows)
+        return self._in_sector[rows] & ~installed, self.share[None, :] * left[:, None]
 
     def steps(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each firm's MAC curve as steps installed one after another: (MAC, technology, a), rows x technologies.
@@ -132,8 +152,10 @@ class AbatementPortfolio:
         """Monthly cash flow of technology techs[i] at firm rows[i], what a bank judges a loan on
         (yuan/month): value x a - opex x size, with ``value`` (yuan/tCO2e) what the firm expects
         a tonne abated to earn and a its abatement (tCO2e/month, :meth:`menu`)."""
-        _, a = self.menu(rows)
-        return value * a[np.arange(len(rows)), techs] - self.opex[techs] * self.model.firms.size[rows]
+        available, a = self._abatement(rows)  # menu()'s a, without its cost side
+        items = np.arange(len(rows))
+        a = np.where(available[items, techs], a[items, techs], 0.0)
+        return value * a - self.opex[techs] * self.model.firms.size[rows]
 
     def financeable(self, rows: np.ndarray, techs: np.ndarray, value: np.ndarray) -> np.ndarray:
         """Mask: firm rows[i] could finance technology techs[i] now, items taken in the given order.

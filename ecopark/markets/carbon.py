@@ -93,7 +93,7 @@ def clear_uniform_price(
     live_b, live_a = bq > 0, aq > 0
     if not live_b.any() or not live_a.any():
         return none
-    candidates = np.unique(np.r_[bp[live_b], ap[live_a]])
+    candidates = np.unique(np.concatenate([bp[live_b], ap[live_a]]))
     b_sorted = np.argsort(bp[live_b])
     b_price, b_cum = bp[live_b][b_sorted], np.cumsum(bq[live_b][b_sorted][::-1])[::-1]
     a_sorted = np.argsort(ap[live_a])
@@ -290,14 +290,17 @@ class CarbonMarket:
         this month's emissions, plus under the cap the expected price x (emissions - free
         allocation / 12), at least 0."""
         model, firms = self.model, self.model.firms
-        self._grow()
         cost = np.zeros(len(rows))
-        tax = model.policy("carbon_tax")
+        tax, ets = model.policy("carbon_tax"), model.policy("cap_and_trade")
+        if not (tax or ets):
+            return cost
+        self._grow()
+        sector, emitted = firms.sector[rows], firms.emissions[rows]  # covered(): the sector masks, looked up once
         if tax:
-            cost += np.where(self.covered(rows, "carbon_tax"), tax.params.rate * firms.emissions[rows], 0.0)
-        if model.policy("cap_and_trade"):
-            short = np.maximum(firms.emissions[rows] - self.free_allocation[rows] / 12, 0.0)
-            cost += np.where(self.covered(rows, "cap_and_trade"), self.expected_price * short, 0.0)
+            cost += np.where(self._sector_mask("carbon_tax")[sector], tax.params.rate * emitted, 0.0)
+        if ets:
+            short = np.maximum(emitted - self.free_allocation[rows] / 12, 0.0)
+            cost += np.where(self._sector_mask("cap_and_trade")[sector], self.expected_price * short, 0.0)
         return cost
 
     # -- the monthly phase ---------------------------------------------------------------------
@@ -598,9 +601,9 @@ class CarbonMarket:
         waits = p.surrender_month > 0 and sessions_left(p, 13 - months_ahead) > 1
         residual_price = (min(p.penalty, self.expected_price * (1.0 + p.carry_rate) ** (p.session_months / 12))
                           if waits else p.penalty)
-        b_price = np.r_[bid_price.ravel(), np.full(n, residual_price), np.full(n, self.expected_price)]
-        b_qty = np.r_[tech_bid.ravel(), residual, bank]
-        b_owner = np.r_[firm_idx, np.arange(n), np.arange(n)]
+        b_price = np.concatenate([bid_price.ravel(), np.full(n, residual_price), np.full(n, self.expected_price)])
+        b_qty = np.concatenate([tech_bid.ravel(), residual, bank])
+        b_owner = np.concatenate([firm_idx, np.arange(n), np.arange(n)])
         gov_qty = self.government_for_sale()
         pool_qty = min(al.balance(self.pool), max(self.offsets_cap - self.offsets_sold, 0.0))
         # the pool sells the year's offset room at the auction floor: room left unused at year end is lost
@@ -609,9 +612,10 @@ class CarbonMarket:
         resale = self.expected_price * (1.0 + p.carry_rate) ** (p.session_months / 12)
         # government holds back what would sell below auction_hold_share x E (it stays for the year's later sessions)
         gov_ask = max(p.reserve_price, p.auction_hold_share * self.expected_price)
-        a_price = np.r_[mac_flat, np.full(n, reservation), np.full(n, resale), gov_ask, p.reserve_price]
-        a_qty = np.r_[tech_ask.ravel(), surplus, kept, gov_qty, pool_qty]
-        a_owner = np.r_[firm_idx, np.arange(n), np.arange(n), -1, -2]  # -1 government, -2 pool, -3 external
+        a_price = np.concatenate([mac_flat, np.full(n, reservation), np.full(n, resale), [gov_ask, p.reserve_price]])
+        a_qty = np.concatenate([tech_ask.ravel(), surplus, kept, [gov_qty, pool_qty]])
+        # owners: firm index; -1 government, -2 pool, -3 external
+        a_owner = np.concatenate([firm_idx, np.arange(n), np.arange(n), [-1, -2]])
         if p.external_price is not None or p.external_series is not None:
             price_ext = self.external_price_now(p)
             depth = b_qty.sum() + a_qty.sum() + 1.0

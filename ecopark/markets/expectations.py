@@ -53,14 +53,23 @@ def abatement_along_path(p0: float, mac: np.ndarray, a: np.ndarray, horizon: flo
     return float(12.0 * a @ np.maximum(horizon - wait, 0.0))
 
 
-def abatement_to_deadlines(p0: float, mac: np.ndarray, a: np.ndarray, horizons: np.ndarray, rate: float) -> np.ndarray:
-    """A_h(P0) of (2) for every deadline ``horizons[h]`` (years from now) at once, tCO2e."""
+def abatement_to_deadlines(p0: float, mac: np.ndarray, a: np.ndarray, horizons: np.ndarray, rate: float,
+                           buffers: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """A_h(P0) of (2) for every deadline ``horizons[h]`` (years from now) at once, tCO2e.
+
+    ``buffers``: (steps, deadlines) arrays, the second holding T_h in every row, kept by a caller that prices
+    the same steps many times: max(T_h - wait, 0) is laid out in the first (the same numbers, quicker)."""
     if p0 <= 0:
         return np.zeros(len(horizons))
     with np.errstate(divide="ignore"):
         wait = np.where(mac <= p0, 0.0,
                         np.log(mac / p0) / np.log1p(rate) if rate > 0 else np.inf)
-    return 12.0 * a @ np.maximum(np.asarray(horizons, float)[None, :] - wait[:, None], 0.0)
+    if buffers is None:
+        return 12.0 * a @ np.maximum(np.asarray(horizons, float)[None, :] - wait[:, None], 0.0)
+    reach, deadlines = buffers
+    np.copyto(reach, wait[:, None])
+    np.subtract(deadlines, reach, out=reach)
+    return 12.0 * a @ np.maximum(reach, 0.0, out=reach)
 
 
 def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
@@ -91,6 +100,8 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
     twelve_a = 12.0 * a
     done = 0 if levels > 1 else 60  # large problems: one price at a time, below
     while done < 60:
+        if 0.5 * (lo + hi) == hi or (0.5 * (lo + hi) == lo and lo != floor):
+            break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
         depth = min(levels, 60 - done)
         bounds = [(lo, hi)]  # the tree's intervals in heap order: node i's children 2i + 1 (covered), 2i + 2
         for i in range(2 ** depth - 1):
@@ -106,9 +117,13 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
         done += depth
     if levels > 1:
         return hi
+    reach = np.empty((len(mac), len(horizons)))  # one price at a time, in buffers kept over the halvings
+    buffers = (reach, np.broadcast_to(horizons, reach.shape).copy())
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        if covered(mid):
+        if mid in (lo, hi):
+            break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
+        if ((abatement_to_deadlines(mid, mac, a, horizons, rate, buffers) >= shortfalls) | (mid >= buyout)).all():
             hi = mid
         else:
             lo = mid
@@ -131,7 +146,8 @@ def _covered_at(prices: np.ndarray, mac: np.ndarray, twelve_a: np.ndarray, horiz
     with np.errstate(divide="ignore", invalid="ignore"):
         wait = np.where(mac[None, :] <= prices[:, None], 0.0,
                         np.log(mac[None, :] / prices[:, None]) / np.log1p(rate) if rate > 0 else np.inf)
-    abated = np.matmul(twelve_a, np.maximum(horizons[None, None, :] - wait[:, :, None], 0.0))
+    reach = np.subtract(horizons, wait[:, :, None])  # max(T_h - wait, 0), the second step in place
+    abated = np.matmul(twelve_a, np.maximum(reach, 0.0, out=reach))
     abated[prices <= 0] = 0.0
     return ((abated >= shortfalls[None, :]) | (prices[:, None] >= buyout[None, :])).all(axis=1)
 
@@ -176,12 +192,16 @@ def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray,
     """The bisection of :func:`no_borrowing_price` on P problems with a shortfall, each with its own steps
     ``mac`` and ``a`` (P, K, already filtered), run side by side."""
     twelve_a = (12.0 * a)[:, None, :]  # (P, 1, K): each problem's row, as 12.0 * a in the scalar product
+    reach = np.empty((*mac.shape, len(horizons)))  # (P, K, H), refilled at every price
+    deadlines = np.broadcast_to(horizons, reach.shape).copy()  # T_h at every (problem, step)
 
     def covered(price: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             wait = np.where(mac <= price[:, None], 0.0,
                             np.log(mac / price[:, None]) / np.log1p(rate) if rate > 0 else np.inf)
-        reach = np.maximum(horizons[None, None, :] - wait[:, :, None], 0.0)
+        np.copyto(reach, wait[:, :, None])  # max(T_h - wait, 0), in place (the same numbers, laid out at once)
+        np.subtract(deadlines, reach, out=reach)
+        np.maximum(reach, 0.0, out=reach)
         abated = np.matmul(twelve_a, reach)[:, 0, :]  # one matrix-vector product per problem
         abated[price <= 0] = 0.0
         return ((abated >= shortfalls) | (price[:, None] >= buyout)).all(axis=1)
@@ -191,6 +211,8 @@ def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray,
     done = covered(lo)
     for _ in range(60):
         mid = 0.5 * (lo + hi)
+        if (done | (mid == lo) | (mid == hi)).all():
+            break  # every bisection left has lo and hi adjacent: the halvings left change nothing
         up = covered(mid)
         hi = np.where(up, mid, hi)
         lo = np.where(up, lo, mid)

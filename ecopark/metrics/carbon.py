@@ -47,7 +47,7 @@ def abatement_adoption(model: ParkModel) -> float:
     """Share of live firms with at least one abatement technology in operation."""
     rows = _live(model)
     model.abatement._grow()
-    return float(model.abatement.installed[rows].any(axis=1).mean()) if len(rows) else 0.0
+    return float((model.abatement.installed_at[rows] >= 0).any(axis=1).mean()) if len(rows) else 0.0
 
 
 @step_metric("tCO2e/month")

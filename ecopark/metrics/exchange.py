@@ -26,8 +26,10 @@ def adoption_rate(model: ParkModel) -> float:
     rows = _live(model)
     links = model.byproduct_market.links
     live = links.live
-    linked = np.isin(rows, np.r_[links.supplier[live], links.receiver[live]])
-    return float(linked.mean()) if len(rows) else 0.0
+    linked = np.zeros(model.firms.n, dtype=bool)  # a row's mark, as np.isin(rows, partners) would find it
+    linked[links.supplier[live]] = True
+    linked[links.receiver[live]] = True
+    return float(linked[rows].mean()) if len(rows) else 0.0
 
 
 @step_metric("links")

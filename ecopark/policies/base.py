@@ -92,6 +92,12 @@ class Policy:
 
     def pay(self, kind: str, payees, claims) -> float:
         """Pay ``claims`` (yuan) from the government to ``payees`` within budget; returns total."""
+        if np.ndim(claims) == 0 and np.ndim(payees) == 0:  # one payment: :meth:`within_budget` of one claim,
+            claim = float(claims)  # min(remaining, claim) (NaN stays NaN), without arrays
+            amount = claim if self.params.budget is None or not self.remaining < claim else self.remaining
+            paid = self.model.ledger.transfer(kind, self.model.government.account, payees, amount)
+            self.spent += paid
+            return paid
         amounts = self.within_budget(np.atleast_1d(claims))
         paid = self.model.ledger.transfer(kind, self.model.government.account, np.atleast_1d(payees), amounts)
         self.spent += paid
