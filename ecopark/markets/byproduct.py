@@ -639,9 +639,14 @@ class ByproductMarket:
             with self.model.credit.margins_held():
                 for k, sup, rec, supply, demand, surplus, values in self.candidates(platform is not None):
                     flows = matcher(surplus, supply, demand)
-                    for i, j in zip(*np.nonzero(flows >= self.spec.min_quantity), strict=True):
-                        formed = self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()},
-                                           fee)
+                    i, j = np.nonzero(flows >= self.spec.min_quantity)
+                    if not len(i):
+                        continue
+                    # the matched pairs' rows, quantities and values as Python numbers, taken at once
+                    columns = {name: value[i, j].tolist() for name, value in values.items()}
+                    pairs = zip(sup[i].tolist(), rec[j].tolist(), flows[i, j].tolist(), strict=True)
+                    for p, (s, r, q) in enumerate(pairs):
+                        formed = self.form(k, s, r, q, {name: column[p] for name, column in columns.items()}, fee)
                         if platform is not None:
                             self.platform_proposed += 1
                             self.platform_formed += formed
@@ -847,14 +852,16 @@ class ByproductMarket:
         # the receiver's one-off cost of qualifying a supplier it has not traded with
         qualification = {s: 0.0, r: float(v.get("qualification", 0.0))}
 
-        def value(row: int, cash_flow: float) -> float:  # PV of operating gains, first delivery after the delay
-            # the partner may leave the park (partner_exit_rate a year): gains discounted at rate + exit rate
+        # each side's PV of operating gains, first delivery after the delay; the partner may leave the park
+        # (partner_exit_rate a year): gains discounted at rate + exit rate
+        present = []
+        for row, cash_flow, _ in sides:
             rate = firms.discount_rate[row] + spec.partner_exit_rate
-            return cash_flow / float(annuity_factor(rate, months)) * (1.0 + rate / 12.0) ** -delay
-
-        # a side negotiates only if the link's operating value covers its half of the negotiation cost
-        if any(value(row, cash_flow) - half_cost - qualification[row] <= 0 for row, cash_flow, _ in sides):
-            return False
+            pv = cash_flow / float(annuity_factor(rate, months)) * (1.0 + rate / 12.0) ** -delay
+            # a side negotiates only if the link's operating value covers its half of the negotiation cost
+            if pv - half_cost - qualification[row] <= 0:
+                return False
+            present.append(pv)
         if talks is not None:
             surplus = float(v["a_s"] + v["a_r"] + v["subsidy"] + v["topup"]) - (capex_month + fee) / q
             if not self.bargaining.negotiate(k, s, r, talks, surplus, float(v["a_s"]),
@@ -863,10 +870,10 @@ class ByproductMarket:
         # each side asks the banks once (a refusal counts) and values its capex at what financing costs
         plans = [agents[row].financing(amount, "link", cash_flow, record=True) if amount > 0 else None
                  for row, cash_flow, amount in sides]
-        for (row, cash_flow, amount), plan in zip(sides, plans, strict=True):
+        for (row, cash_flow, amount), plan, pv in zip(sides, plans, present, strict=True):
             cost = agents[row].financing_cost(amount, "link", cash_flow, plan) if plan else 0.0
             own_cash = (plan[2] if plan else 0.0) + qualification[row]
-            if value(row, cash_flow) - cost - qualification[row] <= 0 or (own_cash > 0 and agents[row].cash < own_cash):
+            if pv - cost - qualification[row] <= 0 or (own_cash > 0 and agents[row].cash < own_cash):
                 if talks is not None:
                     self.bargaining.bar(k, s, r)
                 return False
@@ -876,13 +883,13 @@ class ByproductMarket:
                 # the plan asked above holds until a side invests (its loan, subsidy and bank balances move)
                 agents[row].invest(amount, "link", cash_flow, record=False, plan=None if invested else plan)
                 invested = True
-        if qualification[r] > 0:
-            model.ledger.transfer("qualification", firms.account[[r]], model.outside, np.array([qualification[r]]))
+        if qualification[r] > 0:  # one transfer of plain numbers (the ledger's quickest path)
+            model.ledger.transfer("qualification", int(firms.account[r]), model.outside, qualification[r])
         if not built:
             self.built.add((s, r, k))
         self.bargaining.traded(s, r)
         self.familiar[s, r] = self.familiar[r, s] = True
-        self.linked[[s, r]] = True
+        self.linked[s] = self.linked[r] = True
         start = model.steps + delay
         self.links.add(
             supplier=s, receiver=r, stream=k, quantity=q, price=terms.price, topup=terms.topup,
