@@ -310,12 +310,14 @@ class ByproductMarket:
                 "subsidy": self._rates("reuse_subsidy", "rates"), "topup": self.posted_topups()}
 
     def pair_values(self, k: int, sup: np.ndarray, rec: np.ndarray, unit: dict[str, np.ndarray],
-                    quota_share: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                    quota_share: np.ndarray | None = None, dist: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """(S, R) arrays of the components of the surplus for stream k (module docstring), from
         the month's :meth:`unit_values` ``unit``; ``quota_share`` (S,) is the share of each
-        supplier's units that would avoid a quota fine (default all)."""
+        supplier's units that would avoid a quota fine (default all); ``dist`` (S, R) the pairs'
+        :meth:`pair_distance` where the caller has it (else looked up)."""
         st = self.stream
-        dist = self.pair_distance(sup, rec)
+        if dist is None:
+            dist = self.pair_distance(sup, rec)
         # the additional avoided CO2 (emissions.py) is worth what the credited side can realise
         # (CarbonMarket.value_per_tonne)
         credited = sup if self.credit_supplier[k] else rec
@@ -726,6 +728,9 @@ class ByproductMarket:
         firms, links = self.model.firms, self.links
         fee = self.model.policy("platform").params.fee if visible_all else 0.0
         live, n = links.live, firms.n
+        # the month's active links (links formed while the generator runs are of streams already done)
+        linked_stream, linked_s, linked_r = links.stream[live], links.supplier[live], links.receiver[live]
+        at_s, at_r = np.full(n, -1), np.full(n, -1)  # a firm row's place among the stream's suppliers, receivers
         supply_open, demand_open = supply_all >= floor, demand_all >= floor
         either = supply_open.any(axis=0) & demand_open.any(axis=0)
         for k in np.flatnonzero(either).tolist():
@@ -735,23 +740,23 @@ class ByproductMarket:
                 known = self.known[sup][:, rec]
                 if not known.any():
                     continue
-            # which pairs may form at all (the surplus's distance is this one: pair_values reads the same table)
-            feasible = (self.pair_distance(sup, rec) <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
-            # a linked pair extends its contract only at renewal
-            same = live[links.stream[live] == k]
-            at_s, at_r = np.full(n, -1), np.full(n, -1)
+            # which pairs may form at all (the surplus's distance is this one: pair_values is given it)
+            dist = self.pair_distance(sup, rec)
+            feasible = (dist <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
+            # a linked pair extends its contract only at renewal; a barred pair waits
             at_s[sup], at_r[rec] = np.arange(len(sup)), np.arange(len(rec))
-            i, j = at_s[links.supplier[same]], at_r[links.receiver[same]]
+            same = linked_stream == k
+            barred_s, barred_r = self.bargaining.barred_pairs(k)
+            i = np.concatenate((at_s[linked_s[same]], at_s[barred_s]))
+            j = np.concatenate((at_r[linked_r[same]], at_r[barred_r]))
+            at_s[sup], at_r[rec] = -1, -1
             both_open = (i >= 0) & (j >= 0)
             feasible[i[both_open], j[both_open]] = False
-            barred_s, barred_r = self.bargaining.barred_pairs(k)
-            i, j = at_s[barred_s], at_r[barred_r]
-            feasible[i[(i >= 0) & (j >= 0)], j[(i >= 0) & (j >= 0)]] = False
             if not visible_all:
                 feasible &= known
             if not feasible.any():
                 continue  # no pair can form, whatever its surplus: skipped before its values are computed
-            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k])
+            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k], dist=dist)
             annuity = self.pair_annuity(sup, rec)
             capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
             q = np.minimum(supply[:, None], demand[None, :])
