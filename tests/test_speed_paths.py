@@ -152,3 +152,16 @@ def test_deferred_acceptance_matches_its_former_implementation():
         supply, demand = rng.uniform(0, 10, n_s), rng.uniform(0, 10, n_r) * rng.integers(0, 2, n_r)
         new = byproduct.deferred_acceptance(surplus, supply, demand)
         assert (new == _deferred_acceptance_before(surplus, supply, demand)).all()
+
+
+@pytest.mark.parametrize("overrides", [{}, {"policies.platform.enabled": True}])
+def test_a_park_too_large_for_the_pair_tables_runs_as_one_that_keeps_them(monkeypatch, overrides):
+    """ByproductMarket._pair_table computes the distances and annuities asked for (blocks and the
+    candidates' pairs) where the park is too large to keep its tables: every output the same bit for bit."""
+    from ecopark.experiments.runner import run
+    from ecopark.regression import fingerprint
+
+    kept = fingerprint(run("generic", steps=36, seed=1, overrides=overrides), digits=17)
+    monkeypatch.setattr(byproduct, "ENCOUNTER_CACHE_CELLS", 0)
+    computed = fingerprint(run("generic", steps=36, seed=1, overrides=overrides), digits=17)
+    assert computed == kept and kept["links"]["rows"] > 20

@@ -310,29 +310,50 @@ class ByproductMarket:
                 "subsidy": self._rates("reuse_subsidy", "rates"), "topup": self.posted_topups()}
 
     def pair_values(self, k: int, sup: np.ndarray, rec: np.ndarray, unit: dict[str, np.ndarray],
-                    quota_share: np.ndarray | None = None, dist: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                    quota_share: np.ndarray | None = None, dist: np.ndarray | None = None,
+                    pairs: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """(S, R) arrays of the components of the surplus for stream k (module docstring), from
         the month's :meth:`unit_values` ``unit``; ``quota_share`` (S,) is the share of each
-        supplier's units that would avoid a quota fine (default all); ``dist`` (S, R) the pairs'
-        :meth:`pair_distance` where the caller has it (else looked up)."""
+        supplier's units that would avoid a quota fine (default all).
+
+        With ``pairs`` = (i, j), index arrays into ``sup`` and ``rec``, the components of those pairs
+        only, as arrays (P,): each the same number as cell (i, j) of the (S, R) array. ``dist`` is
+        the pairs' :meth:`pair_distance` where the caller has it ((S, R), or (P,) with ``pairs``)."""
         st = self.stream
-        if dist is None:
-            dist = self.pair_distance(sup, rec)
+        if pairs is None:
+            if dist is None:
+                dist = self.pair_distance(sup, rec)
+
+            def of_s(values: np.ndarray) -> np.ndarray:  # a supplier's value, spread over its pairs
+                return values[:, None]
+
+            def of_r(values: np.ndarray) -> np.ndarray:  # a receiver's value, spread over its pairs
+                return values[None, :]
+        else:
+            at_s, at_r = pairs
+            if dist is None:
+                dist = self.pair_distance(sup[at_s], rec[at_r], pairs=True)
+
+            def of_s(values: np.ndarray) -> np.ndarray:
+                return values[at_s]
+
+            def of_r(values: np.ndarray) -> np.ndarray:
+                return values[at_r]
         # the additional avoided CO2 (emissions.py) is worth what the credited side can realise
         # (CarbonMarket.value_per_tonne)
         credited = sup if self.credit_supplier[k] else rec
         carbon = st["co2_avoided"][k] * (self.model.carbon_market.value_per_tonne(credited)
                                          if self._carbon_values is None else self._carbon_values[credited])
-        additional = additional_share_planned(self.model, k, sup)[:, None]
+        additional = of_s(additional_share_planned(self.model, k, sup))
         share = np.ones(len(sup)) if quota_share is None else quota_share
-        a_s = (unit["supplier"][k] + unit["quota"][k] * share[:, None]
-               + (additional * carbon[:, None] if self.credit_supplier[k] else 0.0))
+        a_s = (unit["supplier"][k] + unit["quota"][k] * of_s(share)
+               + (additional * of_s(carbon) if self.credit_supplier[k] else 0.0))
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["offspec_rate"][k] * st["offspec_cost"][k]
-               - st["transport_cost"][k] * dist + (0.0 if self.credit_supplier[k] else additional * carbon[None, :]))
+               - st["transport_cost"][k] * dist + (0.0 if self.credit_supplier[k] else additional * of_r(carbon)))
         consumer = self.model.policy("mandatory_consumption")
         if consumer:  # consumption ratio fine avoided and green-procurement premium (policies/)
-            a_r = a_r + consumer.planned_value(k, rec)[None, :]
-        a_s = a_s - self.model.recycling.forgone_planned(k, sup)[:, None]  # own recycling units idled
+            a_r = a_r + of_r(consumer.planned_value(k, rec))
+        a_s = a_s - of_s(self.model.recycling.forgone_planned(k, sup))  # own recycling units idled
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
         return self.model.infrastructure.adjust_pair(k, {  # shared infrastructure, if built
             "dist": dist, "a_s": _spread(a_s, dist.shape), "a_r": a_r, "capex": capex,
@@ -639,13 +660,15 @@ class ByproductMarket:
         # and each firm's margin once for its loan applications (CreditMarket.margins_held), for the same reason
         try:
             with self.model.credit.margins_held():
-                for k, sup, rec, supply, demand, surplus, values in self.candidates(platform is not None):
+                for k, sup, rec, supply, demand, surplus, cells, values in self.candidates(platform is not None):
                     flows = matcher(surplus, supply, demand)
                     i, j = np.nonzero(flows >= self.spec.min_quantity)
                     if not len(i):
                         continue
-                    # the matched pairs' rows, quantities and values as Python numbers, taken at once
-                    columns = {name: value[i, j].tolist() for name, value in values.items()}
+                    # the matched pairs' rows, quantities and values as Python numbers, taken at once (a
+                    # matched pair is one that can form: its place among the candidates' pairs is found)
+                    at = np.searchsorted(cells, i * len(rec) + j)
+                    columns = {name: value[at].tolist() for name, value in values.items()}
                     pairs = zip(sup[i].tolist(), rec[j].tolist(), flows[i, j].tolist(), strict=True)
                     for p, (s, r, q) in enumerate(pairs):
                         formed = self.form(k, s, r, q, {name: column[p] for name, column in columns.items()}, fee)
@@ -712,15 +735,19 @@ class ByproductMarket:
             return np.clip(np.where(supply > 0, below / supply, 0.0), 0.0, 1.0)
 
     def candidates(self, visible_all: bool) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                                               np.ndarray, dict[str, np.ndarray]]]:
+                                                               np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
         """For each stream k with open supply and demand, in order: (k, suppliers, receivers,
-        their open supply and demand, the (S, R) surplus per unit, its components).
+        their open supply and demand, the (S, R) surplus per unit (NaN where a pair cannot form),
+        the pairs that can form as flat indices into (S, R) (ascending), and the components of
+        their surplus, arrays over those pairs).
 
         A generator: stream k's candidates are computed after the links of the streams before
         it have formed (they make pairs known and use subsidy budgets). Links of one stream do
         not change another's open quantities, so those are computed once for the month. A stream
         with no pair that is known (without the platform), feasible and of positive surplus is
-        skipped: neither matcher would match anything in it.
+        skipped: neither matcher would match anything in it. Values are computed for the pairs
+        that can form only (a few in a hundred in a large park): each is the number the (S, R)
+        arrays of :meth:`pair_values` hold for the pair.
         """
         rows, supply_all, demand_all = self.open_quantities()
         floor, unit = self.spec.min_quantity, self.unit_values()
@@ -754,45 +781,51 @@ class ByproductMarket:
             feasible[i[both_open], j[both_open]] = False
             if not visible_all:
                 feasible &= known
-            if not feasible.any():
+            cells = np.flatnonzero(feasible)
+            if not len(cells):
                 continue  # no pair can form, whatever its surplus: skipped before its values are computed
-            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k], dist=dist)
-            annuity = self.pair_annuity(sup, rec)
+            i, j = np.divmod(cells, len(rec))
+            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k], dist=dist.reshape(-1)[cells],
+                                      pairs=(i, j))
+            annuity = self.pair_annuity(sup[i], rec[j], pairs=True)
             capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
-            q = np.minimum(supply[:, None], demand[None, :])
+            q = np.minimum(supply[i], demand[j])
             surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
             # a receiver qualifies a source it has not traded with (trials, tests, certification)
-            qualification = self.stream["qualification_cost"][k] * ~self._familiar(sup, rec)
+            qualification = self.stream["qualification_cost"][k] * ~self.familiar[sup[i], rec[j]]
             surplus = surplus - qualification * annuity / q
-            if not (feasible & (surplus > 0)).any():
+            if not (surplus > 0).any():
                 continue
             values["capex_month"] = capex_month
             values["qualification"] = qualification
-            yield k, sup, rec, supply, demand, np.where(feasible, surplus, np.nan), values
+            table = np.full((len(sup), len(rec)), np.nan)
+            table.reshape(-1)[cells] = surplus
+            yield k, sup, rec, supply, demand, table, cells, values
 
-    def pair_annuity(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
+    def pair_annuity(self, sup: np.ndarray, rec: np.ndarray, pairs: bool = False) -> np.ndarray:
         """(S, R) monthly annuity factor over ``contract_months`` at each pair's mean hurdle rate
-        (r_s + r_r) / 2 (:func:`annuity_factor`), from :meth:`_pair_table` (hurdle rates never change)."""
+        (r_s + r_r) / 2 (:func:`annuity_factor`), from :meth:`_pair_table` (hurdle rates never change);
+        with ``pairs``, that of the pairs (sup[p], rec[p]) only, (P,)."""
         rate, months = self.model.firms.discount_rate, self.spec.contract_months
         return self._pair_table(("annuity", months), sup, rec,
-                                lambda a, b: annuity_factor((rate[a][:, None] + rate[b][None, :]) / 2, months))
+                                lambda a, b: annuity_factor((rate[a] + rate[b]) / 2, months), pairs)
 
-    def pair_distance(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
+    def pair_distance(self, sup: np.ndarray, rec: np.ndarray, pairs: bool = False) -> np.ndarray:
         """(S, R) distance between the plots of suppliers ``sup`` and receivers ``rec``, km, from
-        :meth:`_pair_table` (a firm never moves)."""
+        :meth:`_pair_table` (a firm never moves); with ``pairs``, that of the pairs (sup[p], rec[p]) only, (P,)."""
         x, y = self.model.firms.x, self.model.firms.y
-        return self._pair_table(("distance",), sup, rec, lambda a, b: np.hypot(
-            x[a][:, None] - x[b][None, :], y[a][:, None] - y[b][None, :]))
+        return self._pair_table(("distance",), sup, rec, lambda a, b: np.hypot(x[a] - x[b], y[a] - y[b]), pairs)
 
-    def _pair_table(self, key: tuple, sup: np.ndarray, rec: np.ndarray, compute) -> np.ndarray:
-        """``compute(a, b)`` (an elementwise function of the firm rows a (m,) and b (n,), (m, n)) of
-        ``sup`` x ``rec``. In a park of up to ``ENCOUNTER_CACHE_CELLS`` pairs of firm rows every
-        pair's value is kept under ``key`` and computed as firms enter (each element the same value
-        as computing the (S, R) block each time; room for a quarter more rows is kept, so the table
-        is seldom copied); larger parks compute the block."""
+    def _pair_table(self, key: tuple, sup: np.ndarray, rec: np.ndarray, compute, pairs: bool = False) -> np.ndarray:
+        """``compute(a, b)`` (an elementwise function of firm row arrays a and b that broadcast together)
+        of ``sup`` x ``rec``, (S, R), or with ``pairs`` of the pairs (sup[p], rec[p]) only, (P,). In a park
+        of up to ``ENCOUNTER_CACHE_CELLS`` pairs of firm rows every pair's value is kept under ``key`` and
+        computed as firms enter (each element the same value as computing the (S, R) block each time;
+        room for a quarter more rows is kept, so the table is seldom copied); larger parks compute the
+        values asked for."""
         n = self.model.firms.n
         if n * n > ENCOUNTER_CACHE_CELLS:
-            return compute(sup, rec)
+            return compute(sup, rec) if pairs else compute(sup[:, None], rec[None, :])
         table, m = self._pair_tables.get(key, (np.empty((0, 0)), 0))
         if m < n:
             if n > len(table):
@@ -802,15 +835,12 @@ class ByproductMarket:
                 table = grown
             old, new = np.arange(m), np.arange(m, n)
             if m:
-                table[:m, m:n] = compute(old, new)
-            table[m:n, :n] = compute(new, np.arange(n))
+                table[:m, m:n] = compute(old[:, None], new[None, :])
+            table[m:n, :n] = compute(new[:, None], np.arange(n)[None, :])
             self._pair_tables[key] = (table, n)
+        if pairs:
+            return table[sup, rec]
         return table[sup[:, None], rec[None, :]]
-
-    def _familiar(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
-        """(S, R) bool: supplier sup[i] and receiver rec[j] have traded before (either way round):
-        the pairs of ``Bargaining.partners``, kept as a matrix by :meth:`form`."""
-        return self.familiar[sup][:, rec]
 
     def form(self, k: int, s: int, r: int, q: float, v: dict[str, float], fee: float) -> bool:
         """Price a matched pair, negotiate, check both sides' NPV and financing, and sign.
