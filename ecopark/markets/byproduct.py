@@ -763,13 +763,13 @@ class ByproductMarket:
         for k in np.flatnonzero(either).tolist():
             s_open, r_open = supply_open[:, k], demand_open[:, k]
             sup, supply, rec, demand = rows[s_open], supply_all[s_open, k], rows[r_open], demand_all[r_open, k]
-            if not visible_all:
-                known = self.known[sup][:, rec]
-                if not known.any():
+            if visible_all:
+                feasible = sup[:, None] != rec[None, :]
+            else:
+                feasible = self.known[sup][:, rec]  # the pairs that know each other, a firm never with itself
+                if not feasible.any():
                     continue
-            # which pairs may form at all (the surplus's distance is this one: pair_values is given it)
-            dist = self.pair_distance(sup, rec)
-            feasible = (dist <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
+                feasible &= sup[:, None] != rec[None, :]
             # a linked pair extends its contract only at renewal; a barred pair waits
             at_s[sup], at_r[rec] = np.arange(len(sup)), np.arange(len(rec))
             same = linked_stream == k
@@ -779,14 +779,15 @@ class ByproductMarket:
             at_s[sup], at_r[rec] = -1, -1
             both_open = (i >= 0) & (j >= 0)
             feasible[i[both_open], j[both_open]] = False
-            if not visible_all:
-                feasible &= known
+            # and a pair within the stream's distance (the surplus's distance is this one: pair_values is given it)
             cells = np.flatnonzero(feasible)
-            if not len(cells):
-                continue  # no pair can form, whatever its surplus: skipped before its values are computed
             i, j = np.divmod(cells, len(rec))
-            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k], dist=dist.reshape(-1)[cells],
-                                      pairs=(i, j))
+            dist = self.pair_distance(sup[i], rec[j], pairs=True)
+            near = dist <= self.stream["max_distance"][k]
+            if not near.any():
+                continue  # no pair can form, whatever its surplus: skipped before its values are computed
+            cells, i, j, dist = cells[near], i[near], j[near], dist[near]
+            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k], dist=dist, pairs=(i, j))
             annuity = self.pair_annuity(sup[i], rec[j], pairs=True)
             capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
             q = np.minimum(supply[i], demand[j])
