@@ -152,6 +152,14 @@ def test_deferred_acceptance_matches_its_former_implementation():
         supply, demand = rng.uniform(0, 10, n_s), rng.uniform(0, 10, n_r) * rng.integers(0, 2, n_r)
         new = byproduct.deferred_acceptance(surplus, supply, demand)
         assert (new == _deferred_acceptance_before(surplus, supply, demand)).all()
+    for _ in range(100):  # larger, sparser markets with many rounds, ties and quantities near the tolerance
+        n_s, n_r = rng.integers(5, 60, 2)
+        surplus = np.round(rng.normal(1.0, 1.0, (n_s, n_r)), 1)
+        surplus[rng.random((n_s, n_r)) < 0.7] = np.nan
+        supply = rng.uniform(0, 10, n_s) * rng.choice([1.0, 1e-9], n_s, p=[0.9, 0.1])
+        demand = rng.uniform(0, 5, n_r) * rng.integers(0, 2, n_r)
+        new = byproduct.deferred_acceptance(surplus, supply, demand)
+        assert (new == _deferred_acceptance_before(surplus, supply, demand)).all()
 
 
 @pytest.mark.parametrize("overrides", [{}, {"policies.platform.enabled": True}])

@@ -173,47 +173,60 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
     """Decentralised matching: suppliers propose, receivers hold the best offers (flows (S, R)).
 
     Each round every supplier with unplaced supply offers all of it to its best receiver
-    that has not rejected it (by surplus per unit; NaN and <= 0 never); each receiver keeps
-    the offers with the highest surplus up to its demand and rejects the rest, which return
-    to their suppliers. Ends when no supplier has both unplaced supply and a receiver left.
-    The result is stable: no supplier with supply left prefers a receiver with room or one
-    holding a worse offer.
+    that has not rejected it (by surplus per unit, the lowest receiver index among equals; NaN
+    and <= 0 never); each receiver keeps the offers with the highest surplus (the lowest supplier
+    index among equals) up to its demand and rejects the rest, which return to their suppliers.
+    Ends when no supplier has both unplaced supply and a receiver left. The result is stable: no
+    supplier with supply left prefers a receiver with room or one holding a worse offer.
+
+    Computed over the acceptable pairs only (a list, not the (S, R) matrix): a supplier only ever
+    offers to its best receiver not yet rejected, so the receivers that rejected it are the first
+    of its preference list and a pointer into the list is its place.
     """
     surplus = np.asarray(surplus, dtype=float)
     n_s, n_r = surplus.shape
-    held = np.zeros((n_s, n_r))
+    flows = np.zeros((n_s, n_r))
     ok = np.isfinite(surplus) & (surplus > 0)
-    if not ok.any():
-        return held
-    pref = np.where(ok, surplus, -np.inf)  # -inf where rejected (never acceptable, or refused)
-    open_count = ok.sum(axis=1)  # receivers that have not rejected each supplier
+    ci, cj = np.nonzero(ok)  # the acceptable pairs, by supplier
+    if not len(ci):
+        return flows
+    cv = surplus[ci, cj]
+    held = np.zeros(len(ci))  # offered and held, per pair
+    rejected = np.zeros(len(ci), dtype=bool)
+    # each supplier's pairs from its best receiver down (ties: lowest receiver first), at its pairs' place
+    preference = np.lexsort((cj, -cv, ci))
+    first = np.searchsorted(ci, np.arange(n_s))  # each supplier's first place in the list
+    count = np.bincount(ci, minlength=n_s)
+    place = np.zeros(n_s, dtype=np.int64)  # receivers that have rejected each supplier
     remaining = np.asarray(supply, dtype=float).copy()
     demand = np.asarray(demand, dtype=float)
     tol = 1e-9 * max(1.0, remaining.max(initial=0.0), demand.max(initial=0.0))
+    touched = np.zeros(n_r, dtype=bool)
     while True:
-        proposers = np.flatnonzero((remaining > tol) & (open_count > 0))
+        proposers = np.flatnonzero((remaining > tol) & (place < count))
         if not len(proposers):
-            return held
-        targets = np.argmax(pref[proposers], axis=1)
-        held[proposers, targets] += remaining[proposers]
+            flows[ci, cj] = held
+            return flows
+        offered = preference[first[proposers] + place[proposers]]
+        held[offered] += remaining[proposers]
         remaining[proposers] = 0.0
-        touched = np.unique(targets)
-        si, ri = np.nonzero(held[:, touched])
-        ri = touched[ri]
-        order = np.lexsort((-surplus[si, ri], ri))  # by receiver, best surplus first
-        si, ri = si[order], ri[order]
-        q = held[si, ri]
+        touched[:] = False
+        touched[cj[offered]] = True
+        pairs = np.flatnonzero(touched[cj] & (held != 0.0))
+        pairs = pairs[np.lexsort((ci[pairs], -cv[pairs], cj[pairs]))]  # by receiver, best surplus first
+        si, ri = ci[pairs], cj[pairs]
+        q = held[pairs]
         cum = np.cumsum(q)
         group_start = np.concatenate(([0], np.flatnonzero(np.diff(ri)) + 1))
         offset = np.repeat(cum[group_start] - q[group_start], np.diff(np.concatenate((group_start, [len(ri)]))))
         accepted = np.clip(demand[ri] - (cum - q - offset), 0.0, q)
         accepted[accepted <= tol] = 0.0
-        held[si, ri] = accepted
+        held[pairs] = accepted
         refused = q - accepted
         out = refused > tol
-        fresh = out & (pref[si, ri] > -np.inf)  # a pair partly held after a refusal may be refused again
-        pref[si[out], ri[out]] = -np.inf
-        open_count -= np.bincount(si[fresh], minlength=n_s)
+        fresh = out & ~rejected[pairs]  # a pair partly held after a refusal may be refused again
+        rejected[pairs[out]] = True
+        place += np.bincount(si[fresh], minlength=n_s)  # (a supplier's one pair offered and not yet refused)
         np.add.at(remaining, si, refused)
 
 
