@@ -35,6 +35,7 @@ no delay and no breakdown.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -85,11 +86,12 @@ class Bargaining:
         self._xi = np.concatenate(blocks, axis=1)[:, :n_k] if blocks else np.zeros((model.firms.n, 0, 2))
         steps = model.steps
         for k, (sup, rec, until) in list(self.barred.items()):
-            keep = [i for i, last in enumerate(until) if last >= steps]
-            if not keep:
+            # bars are appended in time order (until never decreases along a list): the expired ones come first
+            gone = bisect.bisect_left(until, steps)
+            if gone == len(until):
                 del self.barred[k]
-            elif len(keep) < len(until):
-                self.barred[k] = ([sup[i] for i in keep], [rec[i] for i in keep], [until[i] for i in keep])
+            elif gone:
+                self.barred[k] = (sup[gone:], rec[gone:], until[gone:])
 
     def barred_pairs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(supplier rows, receiver rows) of stream k barred from negotiating this month."""

@@ -253,7 +253,8 @@ class ByproductMarket:
         self.spec = model.scenario.byproduct_market
         cat = model.catalogue
         self.links = LinkBook()
-        self.known = np.zeros((0, 0), dtype=bool)
+        self.known = np.zeros((0, 0), dtype=bool)  # the pair has met (either way round)
+        self._pair_buffers: dict[str, np.ndarray] = {}  # known, familiar: the arrays they are views of (_grow)
         self.familiar = np.zeros((0, 0), dtype=bool)  # the pair has agreed a link before (either way round)
         self.trust = np.zeros(0)
         self.linked = np.zeros(0, dtype=bool)  # firm has ever been in a link
@@ -287,10 +288,13 @@ class ByproductMarket:
         old = len(self.trust)
         if n <= old:
             return
-        for name in ("known", "familiar"):
-            grown = np.zeros((n, n), dtype=bool)
-            grown[:old, :old] = getattr(self, name)
-            setattr(self, name, grown)
+        for name in ("known", "familiar"):  # views of (room, room) buffers: copied only when the room is used up
+            buffer = self._pair_buffers.get(name)
+            if buffer is None or len(buffer) < n:
+                room = n + n // 8 + 16
+                buffer = self._pair_buffers[name] = np.zeros((room, room), dtype=bool)
+                buffer[:old, :old] = getattr(self, name)
+            setattr(self, name, buffer[:n, :n])  # cells past the old rows are still False: only views write
         self.trust = np.concatenate((self.trust, np.full(n - old, self.spec.initial_trust)))
         self.linked = np.concatenate((self.linked, np.zeros(n - old, dtype=bool)))
         pad = np.zeros((n - old, self.year_generated.shape[1]))
