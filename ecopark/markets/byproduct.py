@@ -627,7 +627,10 @@ class ByproductMarket:
         weights = self._plot_weights
         n_plots = weights.shape[1]
         value = u + plots
-        pick = np.searchsorted(weights.reshape(-1), value, side="right") - plots * n_plots
+        order = np.argsort(value, axis=None)  # the values searched in ascending order: each search starts at the last
+        found = np.empty(value.size, dtype=np.int64)
+        found[order] = np.searchsorted(weights.reshape(-1), value.reshape(-1)[order], side="right")
+        pick = found.reshape(value.shape) - plots * n_plots
         edge = value >= plots + 1
         if edge.any():
             d, i = np.nonzero(edge)
@@ -804,13 +807,14 @@ class ByproductMarket:
             if not near.any():
                 continue  # no pair can form, whatever its surplus: skipped before its values are computed
             cells, i, j, dist = cells[near], i[near], j[near], dist[near]
+            sup_i, rec_j = sup[i], rec[j]  # the pairs' firm rows
             values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k], dist=dist, pairs=(i, j))
-            annuity = self.pair_annuity(sup[i], rec[j], pairs=True)
+            annuity = self.pair_annuity(sup_i, rec_j, pairs=True)
             capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
             q = np.minimum(supply[i], demand[j])
             surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
             # a receiver qualifies a source it has not traded with (trials, tests, certification)
-            qualification = self.stream["qualification_cost"][k] * ~self.familiar[sup[i], rec[j]]
+            qualification = self.stream["qualification_cost"][k] * ~self.familiar[sup_i, rec_j]
             surplus = surplus - qualification * annuity / q
             if not (surplus > 0).any():
                 continue
