@@ -409,7 +409,8 @@ class ByproductMarket:
         links.months[live] += 1
         np.add.at(firms.delivered_out, (s, k), delivered)
         np.add.at(firms.delivered_in, (r, k), delivered)
-        co2 = delivered * self.stream["co2_avoided"][k] * additional_share(self.model, s, k)  # emissions.py
+        additional = additional_share(self.model, s, k)  # emissions.py
+        co2 = delivered * self.stream["co2_avoided"][k] * additional
         credited = np.where(self.credit_supplier[k], s, r)
         np.add.at(firms.link_avoided, credited, co2)
 
@@ -419,11 +420,14 @@ class ByproductMarket:
         self.trust[s[failed]] *= 1.0 - self.spec.trust_loss
         good = s[~failed]
         self.trust[good] += self.spec.trust_recovery * (1.0 - self.trust[good])
-        self._settle(live, delivered, offspec)
+        self._settle(live, delivered, offspec, additional)
 
-    def _settle(self, live: np.ndarray, delivered: np.ndarray, offspec: np.ndarray) -> None:
+    def _settle(self, live: np.ndarray, delivered: np.ndarray, offspec: np.ndarray,
+                additional: np.ndarray | None = None) -> None:
         """Book this month's payments of active links and record each party's gain; a receiver pays
-        ``offspec_cost`` per unit of an off-spec delivery (``offspec``, bool per link)."""
+        ``offspec_cost`` per unit of an off-spec delivery (``offspec``, bool per link). ``additional``
+        is the links' :func:`~ecopark.markets.emissions.additional_share` where the caller has it (the
+        month's, after ``delivered_out`` is booked), else computed."""
         model, links, ledger, st = self.model, self.links, self.model.ledger, self.stream
         firms = model.firms
         s, r, k = links.supplier[live], links.receiver[live], links.stream[live]
@@ -453,8 +457,9 @@ class ByproductMarket:
         # the carbon value of the avoided emissions counts for the credited side at what it can
         # realise (CarbonMarket.value_per_tonne): allowances saved, tax avoided, or pool payouts to come
         credited = np.where(self.credit_supplier[k], links.supplier[live], links.receiver[live])
-        carbon = (delivered * st["co2_avoided"][k] * additional_share(model, s, k)
-                  * model.carbon_market.value_per_tonne(credited))
+        if additional is None:
+            additional = additional_share(model, s, k)
+        carbon = delivered * st["co2_avoided"][k] * additional * model.carbon_market.value_per_tonne(credited)
         op_s = (delivered * (self.supplier_value()[k] + price) + quota - fee_half
                 + np.where(self.credit_supplier[k], carbon, 0.0))
         op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k] - price) - haulage - treatment
