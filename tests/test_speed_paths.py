@@ -74,13 +74,26 @@ def test_the_pair_annuity_cache_gives_each_pairs_factor_as_firms_enter():
     model = ParkModel("generic", seed=2)  # 4 vacant plots
     market = model.byproduct_market
     rate = model.firms.discount_rate
+    asked = np.zeros((0, 0), dtype=bool)
     for _ in range(3):
         n = model.firms.n
         sup, rec = np.arange(0, n, 2), np.arange(n - 1, -1, -3)
         direct = annuity_factor((rate[sup][:, None] + rate[rec][None, :]) / 2, market.spec.contract_months)
         assert (market.pair_annuity(sup, rec) == direct).all()
+        pairs = np.array([1, n - 1, 3]), np.array([0, 2, 3])  # the candidates' way: a list of pairs
+        assert (market.pair_annuity(*pairs, pairs=True) == direct_pairs(rate, pairs, market)).all()
+        asked = np.pad(asked, (0, n - len(asked)))
+        asked[sup[:, None], rec[None, :]] = asked[pairs] = True
         model.add_firms(np.array([0]), model.vacant_plots()[:1])  # the cache grows with the firm table
-    assert market._pair_tables[("annuity", market.spec.contract_months)][1] == model.firms.n - 1
+    done = market._pair_tables[("annuity", market.spec.contract_months)][1]
+    assert np.array_equal(done[:len(asked), :len(asked)], asked) and not done[len(asked):].any()  # those asked only
+
+
+def direct_pairs(rate: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], market) -> np.ndarray:
+    """The annuity factors of the pairs (a[p], b[p]), one at a time by the array formula."""
+    a, b = pairs
+    return np.array([annuity_factor((rate[a[p:p + 1]] + rate[b[p:p + 1]]) / 2, market.spec.contract_months)[0]
+                     for p in range(len(a))])
 
 
 def test_the_pair_distance_cache_is_the_distance_between_the_plots():

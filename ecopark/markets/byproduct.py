@@ -845,29 +845,32 @@ class ByproductMarket:
 
     def _pair_table(self, key: tuple, sup: np.ndarray, rec: np.ndarray, compute, pairs: bool = False) -> np.ndarray:
         """``compute(a, b)`` (an elementwise function of firm row arrays a and b that broadcast together)
-        of ``sup`` x ``rec``, (S, R), or with ``pairs`` of the pairs (sup[p], rec[p]) only, (P,). In a park
-        of up to ``ENCOUNTER_CACHE_CELLS`` pairs of firm rows every pair's value is kept under ``key`` and
-        computed as firms enter (each element the same value as computing the (S, R) block each time;
-        room for a quarter more rows is kept, so the table is seldom copied); larger parks compute the
-        values asked for."""
+        of ``sup`` x ``rec``, (S, R), or with ``pairs`` of the pairs (sup[p], rec[p]) only, (P,).
+
+        In a park of up to ``ENCOUNTER_CACHE_CELLS`` pairs of firm rows a pair's value is kept under
+        ``key`` once asked for (with a table of the pairs computed), so each is computed once a run and
+        only if asked for (the candidates' pairs: a few in a hundred in a large park); each element the
+        same value as computing the (S, R) block each time. Room for a quarter more rows is kept, so
+        the tables are seldom copied. Larger parks compute the values asked for."""
         n = self.model.firms.n
         if n * n > ENCOUNTER_CACHE_CELLS:
             return compute(sup, rec) if pairs else compute(sup[:, None], rec[None, :])
-        table, m = self._pair_tables.get(key, (np.empty((0, 0)), 0))
-        if m < n:
-            if n > len(table):
-                room = min(max(n + n // 4, 64), int(np.sqrt(ENCOUNTER_CACHE_CELLS)))
-                grown = np.empty((room, room))
-                grown[:m, :m] = table[:m, :m]
-                table = grown
-            old, new = np.arange(m), np.arange(m, n)
-            if m:
-                table[:m, m:n] = compute(old[:, None], new[None, :])
-            table[m:n, :n] = compute(new[:, None], np.arange(n)[None, :])
-            self._pair_tables[key] = (table, n)
-        if pairs:
-            return table[sup, rec]
-        return table[sup[:, None], rec[None, :]]
+        table, done = self._pair_tables.get(key, (np.empty((0, 0)), np.zeros((0, 0), dtype=bool)))
+        if n > len(table):
+            m, room = len(table), min(max(n + n // 4, 64), int(np.sqrt(ENCOUNTER_CACHE_CELLS)))
+            grown, computed = np.empty((room, room)), np.zeros((room, room), dtype=bool)
+            grown[:m, :m], computed[:m, :m] = table, done
+            table, done = grown, computed
+            self._pair_tables[key] = (table, done)
+        a, b = (sup, rec) if pairs else (sup[:, None], rec[None, :])
+        missing = ~done[a, b]
+        if missing.any():
+            a, b = np.broadcast_arrays(a, b)
+            new_a, new_b = a[missing], b[missing]
+            table[new_a, new_b] = compute(new_a, new_b)
+            done[new_a, new_b] = True
+            a, b = (sup, rec) if pairs else (sup[:, None], rec[None, :])
+        return table[a, b]
 
     def form(self, k: int, s: int, r: int, q: float, v: dict[str, float], fee: float) -> bool:
         """Price a matched pair, negotiate, check both sides' NPV and financing, and sign.
