@@ -714,18 +714,23 @@ class ByproductMarket:
         rows = self.model.firms.live
         committed_out, committed_in = self.committed()
         share = self.spec.contract_share
-        _, needed = self.normal_generation(rows)
-        supply = share * self.normal_supply(rows) - committed_out[rows]
+        generated, needed = self.normal_generation(rows)
+        supply = share * self.normal_supply(rows, generated, committed_in[rows]) - committed_out[rows]
         demand = share * needed - committed_in[rows]
         return rows, supply, demand
 
-    def normal_supply(self, rows: np.ndarray) -> np.ndarray:
+    def normal_supply(self, rows: np.ndarray, generated: np.ndarray | None = None,
+                      committed_in: np.ndarray | None = None) -> np.ndarray:
         """Units/month firms ``rows`` supply in normal operation, (n, streams): their generation at
         normal output (:meth:`normal_generation`) plus the heat they pass on when their incoming
         links deliver in full, cascade x committed intake (``agents/heat_cascade.py``). Cascaded
-        heat swings with those deliveries, so it is contracted at ``contract_share`` like the rest."""
-        generated, _ = self.normal_generation(rows)
-        return generated + self.model.heat_cascade.supply(self.committed()[1][rows])
+        heat swings with those deliveries, so it is contracted at ``contract_share`` like the rest.
+        ``generated`` and ``committed_in`` (:meth:`committed`'s intake of ``rows``) where the caller has them."""
+        if generated is None:
+            generated, _ = self.normal_generation(rows)
+        if committed_in is None:
+            committed_in = self.committed()[1][rows]
+        return generated + self.model.heat_cascade.supply(committed_in)
 
     def normal_generation(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(generation, need) of firms ``rows`` at normal output (capacity x size x base
