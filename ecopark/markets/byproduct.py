@@ -632,10 +632,7 @@ class ByproductMarket:
         weights = self._plot_weights
         n_plots = weights.shape[1]
         value = u + plots
-        order = np.argsort(value, axis=None)  # the values searched in ascending order: each search starts at the last
-        found = np.empty(value.size, dtype=np.int64)
-        found[order] = np.searchsorted(weights.reshape(-1), value.reshape(-1)[order], side="right")
-        pick = found.reshape(value.shape) - plots * n_plots
+        pick = np.searchsorted(weights.reshape(-1), value, side="right") - plots * n_plots
         edge = value >= plots + 1
         if edge.any():
             d, i = np.nonzero(edge)
