@@ -186,3 +186,23 @@ def test_a_park_too_large_for_the_pair_tables_runs_as_one_that_keeps_them(monkey
     monkeypatch.setattr(byproduct, "ENCOUNTER_CACHE_CELLS", 0)
     computed = fingerprint(run("generic", steps=36, seed=1, overrides=overrides), digits=17)
     assert computed == kept and kept["links"]["rows"] > 20
+
+
+def test_known_and_familiar_grow_in_their_buffers_and_a_copied_market_keeps_its_own():
+    """ByproductMarket._grow keeps ``known`` and ``familiar`` as views of buffers with room; a deep copy of
+    the model (its views now arrays of their own) grows from what it knows, not from the stale buffer."""
+    import copy
+
+    model = ParkModel("generic", seed=2)  # 4 vacant plots
+    market = model.byproduct_market
+    market._grow()
+    buffer = market._pair_buffers["known"]
+    market.known[0, 1] = market.known[1, 0] = True
+    model.add_firms(np.array([0]), model.vacant_plots()[:1])
+    market._grow()
+    assert market.known.base is buffer and market.known.shape == (model.firms.n,) * 2 and market.known[0, 1]
+    twin = copy.deepcopy(model)
+    twin.byproduct_market.known[2, 3] = True
+    twin.add_firms(np.array([0]), twin.vacant_plots()[:1])
+    twin.byproduct_market._grow()
+    assert twin.byproduct_market.known[2, 3] and twin.byproduct_market.known[0, 1] and not market.known[2, 3]

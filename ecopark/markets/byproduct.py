@@ -290,7 +290,7 @@ class ByproductMarket:
             return
         for name in ("known", "familiar"):  # views of (room, room) buffers: copied only when the room is used up
             buffer = self._pair_buffers.get(name)
-            if buffer is None or len(buffer) < n:
+            if buffer is None or len(buffer) < n or getattr(self, name).base is not buffer:  # (or a copied model)
                 room = n + n // 8 + 16
                 buffer = self._pair_buffers[name] = np.zeros((room, room), dtype=bool)
                 buffer[:old, :old] = getattr(self, name)
