@@ -361,16 +361,18 @@ class ByproductMarket:
         credited = sup if self.credit_supplier[k] else rec
         carbon = st["co2_avoided"][k] * (self.model.carbon_market.value_per_tonne(credited)
                                          if self._carbon_values is None else self._carbon_values[credited])
-        additional = of_s(additional_share_planned(self.model, k, sup))
+        additional = additional_share_planned(self.model, k, sup)
         share = np.ones(len(sup)) if quota_share is None else quota_share
-        a_s = (unit["supplier"][k] + unit["quota"][k] * of_s(share)
-               + (additional * of_s(carbon) if self.credit_supplier[k] else 0.0))
+        # a supplier's value per unit is the same with every receiver: computed by supplier, then spread
+        a_s = (unit["supplier"][k] + unit["quota"][k] * share
+               + (additional * carbon if self.credit_supplier[k] else 0.0))
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["offspec_rate"][k] * st["offspec_cost"][k]
-               - st["transport_cost"][k] * dist + (0.0 if self.credit_supplier[k] else additional * of_r(carbon)))
+               - st["transport_cost"][k] * dist
+               + (0.0 if self.credit_supplier[k] else of_s(additional) * of_r(carbon)))
         consumer = self.model.policy("mandatory_consumption")
         if consumer:  # consumption ratio fine avoided and green-procurement premium (policies/)
             a_r = a_r + of_r(consumer.planned_value(k, rec))
-        a_s = a_s - of_s(self.model.recycling.forgone_planned(k, sup))  # own recycling units idled
+        a_s = of_s(a_s - self.model.recycling.forgone_planned(k, sup))  # own recycling units idled
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
         return self.model.infrastructure.adjust_pair(k, {  # shared infrastructure, if built
             "dist": dist, "a_s": _spread(a_s, dist.shape), "a_r": a_r, "capex": capex,
