@@ -70,7 +70,10 @@ def test_the_step_recorder_copies_values_that_are_not_numbers():
     assert recorder.model_vars["listing"] == [[1, 2]]
 
 
-def test_the_pair_annuity_cache_gives_each_pairs_factor_as_firms_enter():
+@pytest.mark.parametrize("fill_cells", [0, byproduct.PAIR_FILL_CELLS])
+def test_the_pair_annuity_cache_gives_each_pairs_factor_as_firms_enter(monkeypatch, fill_cells):
+    """Computed when asked for (a large park) or all as firms enter (a small one): the array formula's values."""
+    monkeypatch.setattr(byproduct, "PAIR_FILL_CELLS", fill_cells)
     model = ParkModel("generic", seed=2)  # 4 vacant plots
     market = model.byproduct_market
     rate = model.firms.discount_rate
@@ -86,7 +89,10 @@ def test_the_pair_annuity_cache_gives_each_pairs_factor_as_firms_enter():
         asked[sup[:, None], rec[None, :]] = asked[pairs] = True
         model.add_firms(np.array([0]), model.vacant_plots()[:1])  # the cache grows with the firm table
     done = market._pair_tables[("annuity", market.spec.contract_months)][1]
-    assert np.array_equal(done[:len(asked), :len(asked)], asked) and not done[len(asked):].any()  # those asked only
+    if fill_cells:  # every pair of the firms there were when last asked
+        assert done[:len(asked), :len(asked)].all() and not done[len(asked):].any()
+    else:  # those asked for only
+        assert np.array_equal(done[:len(asked), :len(asked)], asked) and not done[len(asked):].any()
 
 
 def direct_pairs(rate: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], market) -> np.ndarray:
@@ -177,15 +183,18 @@ def test_deferred_acceptance_matches_its_former_implementation():
 
 @pytest.mark.parametrize("overrides", [{}, {"policies.platform.enabled": True}])
 def test_a_park_too_large_for_the_pair_tables_runs_as_one_that_keeps_them(monkeypatch, overrides):
-    """ByproductMarket._pair_table computes the distances and annuities asked for (blocks and the
-    candidates' pairs) where the park is too large to keep its tables: every output the same bit for bit."""
+    """ByproductMarket._pair_table computes every pair as firms enter (a small park), a pair when first asked
+    for, or the distances and annuities asked for each time (a park too large to keep its tables): every
+    output the same bit for bit."""
     from ecopark.experiments.runner import run
     from ecopark.regression import fingerprint
 
+    filled = fingerprint(run("generic", steps=36, seed=1, overrides=overrides), digits=17)
+    monkeypatch.setattr(byproduct, "PAIR_FILL_CELLS", 0)  # a pair computed when first asked for
     kept = fingerprint(run("generic", steps=36, seed=1, overrides=overrides), digits=17)
     monkeypatch.setattr(byproduct, "ENCOUNTER_CACHE_CELLS", 0)
     computed = fingerprint(run("generic", steps=36, seed=1, overrides=overrides), digits=17)
-    assert computed == kept and kept["links"]["rows"] > 20
+    assert computed == kept == filled and kept["links"]["rows"] > 20
 
 
 def test_known_and_familiar_grow_in_their_buffers_and_a_copied_market_keeps_its_own():

@@ -73,6 +73,9 @@ ENCOUNTER_CHUNK_CELLS = 1 << 20
 # parks with at most this many plots x plots cells (~34 MB: up to 2,048 plots) keep every plot's
 # weights from the first month on; larger ones recompute the live firms' rows each month
 ENCOUNTER_CACHE_CELLS = 1 << 22
+# parks with at most this many pairs of firm rows (256 firms) compute every pair's distance and annuity as
+# firms enter; larger ones compute a pair's when it is first asked for (ByproductMarket._pair_table)
+PAIR_FILL_CELLS = 1 << 16
 
 
 #: Annuity factors of scalar (rate, months) already computed: a run asks for the same few
@@ -853,20 +856,28 @@ class ByproductMarket:
 
         In a park of up to ``ENCOUNTER_CACHE_CELLS`` pairs of firm rows a pair's value is kept under
         ``key`` once asked for (with a table of the pairs computed), so each is computed once a run and
-        only if asked for (the candidates' pairs: a few in a hundred in a large park); each element the
-        same value as computing the (S, R) block each time. Room for a quarter more rows is kept, so
-        the tables are seldom copied. Larger parks compute the values asked for."""
+        only if asked for (the candidates' pairs: a few in a hundred in a large park); up to
+        ``PAIR_FILL_CELLS`` pairs, every pair is computed as firms enter (no look-up of which are).
+        Each element is the same value as computing the (S, R) block each time. Room for a quarter more
+        rows is kept, so the tables are seldom copied. Larger parks compute the values asked for."""
         n = self.model.firms.n
         if n * n > ENCOUNTER_CACHE_CELLS:
             return compute(sup, rec) if pairs else compute(sup[:, None], rec[None, :])
-        table, done = self._pair_tables.get(key, (np.empty((0, 0)), np.zeros((0, 0), dtype=bool)))
+        table, done, filled = self._pair_tables.get(key, (np.empty((0, 0)), np.zeros((0, 0), dtype=bool), 0))
         if n > len(table):
             m, room = len(table), min(max(n + n // 4, 64), int(np.sqrt(ENCOUNTER_CACHE_CELLS)))
             grown, computed = np.empty((room, room)), np.zeros((room, room), dtype=bool)
             grown[:m, :m], computed[:m, :m] = table, done
             table, done = grown, computed
-            self._pair_tables[key] = (table, done)
         a, b = (sup, rec) if pairs else (sup[:, None], rec[None, :])
+        if n * n <= PAIR_FILL_CELLS:  # a small park computes every pair as firms enter: nothing to look up
+            if filled < n:
+                new_a, new_b = np.nonzero(~done[:n, :n])
+                table[new_a, new_b] = compute(new_a, new_b)
+                done[:n, :n] = True
+            self._pair_tables[key] = (table, done, n)
+            return table[a, b]
+        self._pair_tables[key] = (table, done, filled)
         missing = ~done[a, b]
         if missing.any():
             a, b = np.broadcast_arrays(a, b)
