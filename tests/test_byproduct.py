@@ -360,3 +360,27 @@ def test_chunked_encounters_draw_the_plots_a_dense_inverse_cdf_draws(monkeypatch
     dense = np.minimum(flat - plots * len(xy), len(xy) - 1)
     rowwise = (model.byproduct_market._encounter_weights(plots) <= (u + plots)[:, None]).sum(axis=1)
     assert np.array_equal(np.minimum(rowwise, len(xy) - 1), dense)
+
+
+def test_a_bar_holds_retry_months_and_then_expires_the_later_ones_kept():
+    """Bargaining.bar keeps a pair out of its stream for ``retry_months``; new_month forgets only the
+    expired bars (the earliest of each stream's list), whatever came after them."""
+    model = ParkModel(ecopark.load_scenario("generic"), seed=0)
+    bargaining, retry = model.byproduct_market.bargaining, model.scenario.byproduct_market.retry_months
+    start = model.steps
+    bargaining.bar(2, 5, 7)
+    model.steps = start + 2
+    bargaining.bar(2, 6, 8)
+    bargaining.bar(3, 1, 4)
+
+    def barred(k: int) -> set[tuple[int, int]]:
+        s, r = bargaining.barred_pairs(k)
+        return set(zip(s.tolist(), r.tolist(), strict=True))
+
+    for month in range(start + 2, start + retry + 4):
+        model.steps = month
+        bargaining.new_month()
+        assert ((5, 7) in barred(2)) == (month <= start + retry)
+        later = month <= start + 2 + retry
+        assert ((6, 8) in barred(2)) == later and barred(3) == ({(1, 4)} if later else set())
+    assert barred(2) == set() and not bargaining.barred

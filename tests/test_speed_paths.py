@@ -70,17 +70,36 @@ def test_the_step_recorder_copies_values_that_are_not_numbers():
     assert recorder.model_vars["listing"] == [[1, 2]]
 
 
-def test_the_pair_annuity_cache_gives_each_pairs_factor_as_firms_enter():
+@pytest.mark.parametrize("fill_cells", [0, byproduct.PAIR_FILL_CELLS])
+def test_the_pair_annuity_cache_gives_each_pairs_factor_as_firms_enter(monkeypatch, fill_cells):
+    """Computed when asked for (a large park) or all as firms enter (a small one): the array formula's values."""
+    monkeypatch.setattr(byproduct, "PAIR_FILL_CELLS", fill_cells)
     model = ParkModel("generic", seed=2)  # 4 vacant plots
     market = model.byproduct_market
     rate = model.firms.discount_rate
+    asked = np.zeros((0, 0), dtype=bool)
     for _ in range(3):
         n = model.firms.n
         sup, rec = np.arange(0, n, 2), np.arange(n - 1, -1, -3)
         direct = annuity_factor((rate[sup][:, None] + rate[rec][None, :]) / 2, market.spec.contract_months)
         assert (market.pair_annuity(sup, rec) == direct).all()
+        pairs = np.array([1, n - 1, 3]), np.array([0, 2, 3])  # the candidates' way: a list of pairs
+        assert (market.pair_annuity(*pairs, pairs=True) == direct_pairs(rate, pairs, market)).all()
+        asked = np.pad(asked, (0, n - len(asked)))
+        asked[sup[:, None], rec[None, :]] = asked[pairs] = True
         model.add_firms(np.array([0]), model.vacant_plots()[:1])  # the cache grows with the firm table
-    assert market._pair_tables[("annuity", market.spec.contract_months)][1] == model.firms.n - 1
+    done = market._pair_tables[("annuity", market.spec.contract_months)][1]
+    if fill_cells:  # every pair of the firms there were when last asked
+        assert done[:len(asked), :len(asked)].all() and not done[len(asked):].any()
+    else:  # those asked for only
+        assert np.array_equal(done[:len(asked), :len(asked)], asked) and not done[len(asked):].any()
+
+
+def direct_pairs(rate: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], market) -> np.ndarray:
+    """The annuity factors of the pairs (a[p], b[p]), one at a time by the array formula."""
+    a, b = pairs
+    return np.array([annuity_factor((rate[a[p:p + 1]] + rate[b[p:p + 1]]) / 2, market.spec.contract_months)[0]
+                     for p in range(len(a))])
 
 
 def test_the_pair_distance_cache_is_the_distance_between_the_plots():
@@ -152,3 +171,47 @@ def test_deferred_acceptance_matches_its_former_implementation():
         supply, demand = rng.uniform(0, 10, n_s), rng.uniform(0, 10, n_r) * rng.integers(0, 2, n_r)
         new = byproduct.deferred_acceptance(surplus, supply, demand)
         assert (new == _deferred_acceptance_before(surplus, supply, demand)).all()
+    for _ in range(100):  # larger, sparser markets with many rounds, ties and quantities near the tolerance
+        n_s, n_r = rng.integers(5, 60, 2)
+        surplus = np.round(rng.normal(1.0, 1.0, (n_s, n_r)), 1)
+        surplus[rng.random((n_s, n_r)) < 0.7] = np.nan
+        supply = rng.uniform(0, 10, n_s) * rng.choice([1.0, 1e-9], n_s, p=[0.9, 0.1])
+        demand = rng.uniform(0, 5, n_r) * rng.integers(0, 2, n_r)
+        new = byproduct.deferred_acceptance(surplus, supply, demand)
+        assert (new == _deferred_acceptance_before(surplus, supply, demand)).all()
+
+
+@pytest.mark.parametrize("overrides", [{}, {"policies.platform.enabled": True}])
+def test_a_park_too_large_for_the_pair_tables_runs_as_one_that_keeps_them(monkeypatch, overrides):
+    """ByproductMarket._pair_table computes every pair as firms enter (a small park), a pair when first asked
+    for, or the distances and annuities asked for each time (a park too large to keep its tables): every
+    output the same bit for bit."""
+    from ecopark.experiments.runner import run
+    from ecopark.regression import fingerprint
+
+    filled = fingerprint(run("generic", steps=36, seed=1, overrides=overrides), digits=17)
+    monkeypatch.setattr(byproduct, "PAIR_FILL_CELLS", 0)  # a pair computed when first asked for
+    kept = fingerprint(run("generic", steps=36, seed=1, overrides=overrides), digits=17)
+    monkeypatch.setattr(byproduct, "ENCOUNTER_CACHE_CELLS", 0)
+    computed = fingerprint(run("generic", steps=36, seed=1, overrides=overrides), digits=17)
+    assert computed == kept == filled and kept["links"]["rows"] > 20
+
+
+def test_known_and_familiar_grow_in_their_buffers_and_a_copied_market_keeps_its_own():
+    """ByproductMarket._grow keeps ``known`` and ``familiar`` as views of buffers with room; a deep copy of
+    the model (its views now arrays of their own) grows from what it knows, not from the stale buffer."""
+    import copy
+
+    model = ParkModel("generic", seed=2)  # 4 vacant plots
+    market = model.byproduct_market
+    market._grow()
+    buffer = market._pair_buffers["known"]
+    market.known[0, 1] = market.known[1, 0] = True
+    model.add_firms(np.array([0]), model.vacant_plots()[:1])
+    market._grow()
+    assert market.known.base is buffer and market.known.shape == (model.firms.n,) * 2 and market.known[0, 1]
+    twin = copy.deepcopy(model)
+    twin.byproduct_market.known[2, 3] = True
+    twin.add_firms(np.array([0]), twin.vacant_plots()[:1])
+    twin.byproduct_market._grow()
+    assert twin.byproduct_market.known[2, 3] and twin.byproduct_market.known[0, 1] and not market.known[2, 3]

@@ -378,7 +378,7 @@ def _candidates_before(self, visible_all: bool):
         if not visible_all:
             feasible &= known
         # a receiver qualifies a source it has not traded with (trials, tests, certification)
-        qualification = self.stream["qualification_cost"][k] * ~self._familiar(sup, rec)
+        qualification = self.stream["qualification_cost"][k] * ~self.familiar[sup][:, rec]
         surplus = surplus - qualification * annuity / q
         if not (feasible & (surplus > 0)).any():
             continue
@@ -407,7 +407,11 @@ def test_candidates_skip_streams_without_a_possible_pair_and_yield_the_same_rest
         for a, b in zip(new, old, strict=True):
             for x, y in zip(a[1:6], b[1:6], strict=True):
                 assert np.array_equal(x, y, equal_nan=True)
-            assert a[6].keys() == b[6].keys() and all(np.array_equal(a[6][n], b[6][n]) for n in a[6])
+            # the pairs that can form, and each of their components the number the (S, R) arrays hold
+            cells, values = a[6], a[7]
+            assert np.array_equal(cells, np.flatnonzero(~np.isnan(b[5])))
+            assert values.keys() == b[6].keys() and all(
+                np.array_equal(values[n], np.broadcast_to(b[6][n], b[5].shape).reshape(-1)[cells]) for n in values)
             compared += 1
     assert compared > 5
 

@@ -35,6 +35,7 @@ no delay and no breakdown.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -65,8 +66,9 @@ class Bargaining:
         self.model = model
         self.spec = model.scenario.byproduct_market
         self.partners: set[tuple[int, int]] = set()  # (low row, high row) that have traded
-        self.barred = {"supplier": np.zeros(0, np.int64), "receiver": np.zeros(0, np.int64),
-                       "stream": np.zeros(0, np.int64), "until": np.zeros(0, np.int64)}
+        # by stream: the barred pairs' supplier rows, receiver rows and last barred step, as lists
+        # (a bar appends to them; barred_pairs makes arrays of them)
+        self.barred: dict[int, tuple[list[int], list[int], list[int]]] = {}
         self._xi = np.zeros((0, 0, 2))
         self.opacity = model.catalogue.stream_array("price_opacity")
         self.attempts_by_stream = np.zeros(len(self.opacity), dtype=np.int64)
@@ -82,13 +84,21 @@ class Bargaining:
         rng = model.draws("bargaining")
         blocks = [rng.exponential(size=(model.firms.n, DRAW_BLOCK, 2)) for _ in range(-(-n_k // DRAW_BLOCK))]
         self._xi = np.concatenate(blocks, axis=1)[:, :n_k] if blocks else np.zeros((model.firms.n, 0, 2))
-        keep = self.barred["until"] >= model.steps
-        self.barred = {name: values[keep] for name, values in self.barred.items()}
+        steps = model.steps
+        for k, (sup, rec, until) in list(self.barred.items()):
+            # bars are appended in time order (until never decreases along a list): the expired ones come first
+            gone = bisect.bisect_left(until, steps)
+            if gone == len(until):
+                del self.barred[k]
+            elif gone:
+                self.barred[k] = (sup[gone:], rec[gone:], until[gone:])
 
     def barred_pairs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(supplier rows, receiver rows) of stream k barred from negotiating this month."""
-        on = self.barred["stream"] == k
-        return self.barred["supplier"][on], self.barred["receiver"][on]
+        bars = self.barred.get(k)
+        if bars is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.array(bars[0], dtype=np.int64), np.array(bars[1], dtype=np.int64)
 
     def friction(self, s: int, r: int, dist: float, via_platform: bool) -> Negotiation:
         """The cost, time and spread a negotiation between supplier s and receiver r faces."""
@@ -109,9 +119,10 @@ class Bargaining:
         they agree (else the pair is barred for ``retry_months``). ``surplus`` is yuan/unit,
         the valuations are yuan/unit (a_s and v_k)."""
         model = self.model
-        if terms.cost > 0:
-            accounts = model.firms.account[[s, r]]
-            model.ledger.transfer("negotiation", accounts, model.outside, np.full(2, terms.cost / 2))
+        if terms.cost > 0:  # each side's half as one transfer of plain numbers (the ledger's quickest path)
+            account, half = model.firms.account, terms.cost / 2
+            model.ledger.transfer("negotiation", int(account[s]), model.outside, half)
+            model.ledger.transfer("negotiation", int(account[r]), model.outside, half)
         self.attempts += 1
         self.attempts_by_stream[k] += 1
         xi_s, xi_r = self._xi[s, k, 0], self._xi[r, k, 1]
@@ -126,9 +137,12 @@ class Bargaining:
     def bar(self, k: int, s: int, r: int) -> None:
         """Bar the pair from negotiating over stream k again for ``retry_months`` (after a breakdown,
         or after an agreement their financing could not carry)."""
-        until = self.model.steps + self.spec.retry_months
-        for name, value in (("supplier", s), ("receiver", r), ("stream", k), ("until", until)):
-            self.barred[name] = np.r_[self.barred[name], value]
+        bars = self.barred.get(k)
+        if bars is None:
+            bars = self.barred[k] = ([], [], [])
+        bars[0].append(int(s))
+        bars[1].append(int(r))
+        bars[2].append(self.model.steps + self.spec.retry_months)
 
     def traded(self, s: int, r: int) -> None:
         """Record that s and r have agreed a link (they are familiar from now on)."""

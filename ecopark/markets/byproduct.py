@@ -73,6 +73,9 @@ ENCOUNTER_CHUNK_CELLS = 1 << 20
 # parks with at most this many plots x plots cells (~34 MB: up to 2,048 plots) keep every plot's
 # weights from the first month on; larger ones recompute the live firms' rows each month
 ENCOUNTER_CACHE_CELLS = 1 << 22
+# parks with at most this many pairs of firm rows (256 firms) compute every pair's distance and annuity as
+# firms enter; larger ones compute a pair's when it is first asked for (ByproductMarket._pair_table)
+PAIR_FILL_CELLS = 1 << 16
 
 
 #: Annuity factors of scalar (rate, months) already computed: a run asks for the same few
@@ -173,47 +176,60 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
     """Decentralised matching: suppliers propose, receivers hold the best offers (flows (S, R)).
 
     Each round every supplier with unplaced supply offers all of it to its best receiver
-    that has not rejected it (by surplus per unit; NaN and <= 0 never); each receiver keeps
-    the offers with the highest surplus up to its demand and rejects the rest, which return
-    to their suppliers. Ends when no supplier has both unplaced supply and a receiver left.
-    The result is stable: no supplier with supply left prefers a receiver with room or one
-    holding a worse offer.
+    that has not rejected it (by surplus per unit, the lowest receiver index among equals; NaN
+    and <= 0 never); each receiver keeps the offers with the highest surplus (the lowest supplier
+    index among equals) up to its demand and rejects the rest, which return to their suppliers.
+    Ends when no supplier has both unplaced supply and a receiver left. The result is stable: no
+    supplier with supply left prefers a receiver with room or one holding a worse offer.
+
+    Computed over the acceptable pairs only (a list, not the (S, R) matrix): a supplier only ever
+    offers to its best receiver not yet rejected, so the receivers that rejected it are the first
+    of its preference list and a pointer into the list is its place.
     """
     surplus = np.asarray(surplus, dtype=float)
     n_s, n_r = surplus.shape
-    held = np.zeros((n_s, n_r))
+    flows = np.zeros((n_s, n_r))
     ok = np.isfinite(surplus) & (surplus > 0)
-    if not ok.any():
-        return held
-    pref = np.where(ok, surplus, -np.inf)  # -inf where rejected (never acceptable, or refused)
-    open_count = ok.sum(axis=1)  # receivers that have not rejected each supplier
+    ci, cj = np.nonzero(ok)  # the acceptable pairs, by supplier
+    if not len(ci):
+        return flows
+    cv = surplus[ci, cj]
+    held = np.zeros(len(ci))  # offered and held, per pair
+    rejected = np.zeros(len(ci), dtype=bool)
+    # each supplier's pairs from its best receiver down (ties: lowest receiver first), at its pairs' place
+    preference = np.lexsort((cj, -cv, ci))
+    first = np.searchsorted(ci, np.arange(n_s))  # each supplier's first place in the list
+    count = np.bincount(ci, minlength=n_s)
+    place = np.zeros(n_s, dtype=np.int64)  # receivers that have rejected each supplier
     remaining = np.asarray(supply, dtype=float).copy()
     demand = np.asarray(demand, dtype=float)
     tol = 1e-9 * max(1.0, remaining.max(initial=0.0), demand.max(initial=0.0))
+    touched = np.zeros(n_r, dtype=bool)
     while True:
-        proposers = np.flatnonzero((remaining > tol) & (open_count > 0))
+        proposers = np.flatnonzero((remaining > tol) & (place < count))
         if not len(proposers):
-            return held
-        targets = np.argmax(pref[proposers], axis=1)
-        held[proposers, targets] += remaining[proposers]
+            flows[ci, cj] = held
+            return flows
+        offered = preference[first[proposers] + place[proposers]]
+        held[offered] += remaining[proposers]
         remaining[proposers] = 0.0
-        touched = np.unique(targets)
-        si, ri = np.nonzero(held[:, touched])
-        ri = touched[ri]
-        order = np.lexsort((-surplus[si, ri], ri))  # by receiver, best surplus first
-        si, ri = si[order], ri[order]
-        q = held[si, ri]
+        touched[:] = False
+        touched[cj[offered]] = True
+        pairs = np.flatnonzero(touched[cj] & (held != 0.0))
+        pairs = pairs[np.lexsort((ci[pairs], -cv[pairs], cj[pairs]))]  # by receiver, best surplus first
+        si, ri = ci[pairs], cj[pairs]
+        q = held[pairs]
         cum = np.cumsum(q)
         group_start = np.concatenate(([0], np.flatnonzero(np.diff(ri)) + 1))
         offset = np.repeat(cum[group_start] - q[group_start], np.diff(np.concatenate((group_start, [len(ri)]))))
         accepted = np.clip(demand[ri] - (cum - q - offset), 0.0, q)
         accepted[accepted <= tol] = 0.0
-        held[si, ri] = accepted
+        held[pairs] = accepted
         refused = q - accepted
         out = refused > tol
-        fresh = out & (pref[si, ri] > -np.inf)  # a pair partly held after a refusal may be refused again
-        pref[si[out], ri[out]] = -np.inf
-        open_count -= np.bincount(si[fresh], minlength=n_s)
+        fresh = out & ~rejected[pairs]  # a pair partly held after a refusal may be refused again
+        rejected[pairs[out]] = True
+        place += np.bincount(si[fresh], minlength=n_s)  # (a supplier's one pair offered and not yet refused)
         np.add.at(remaining, si, refused)
 
 
@@ -240,7 +256,8 @@ class ByproductMarket:
         self.spec = model.scenario.byproduct_market
         cat = model.catalogue
         self.links = LinkBook()
-        self.known = np.zeros((0, 0), dtype=bool)
+        self.known = np.zeros((0, 0), dtype=bool)  # the pair has met (either way round)
+        self._pair_buffers: dict[str, np.ndarray] = {}  # known, familiar: the arrays they are views of (_grow)
         self.familiar = np.zeros((0, 0), dtype=bool)  # the pair has agreed a link before (either way round)
         self.trust = np.zeros(0)
         self.linked = np.zeros(0, dtype=bool)  # firm has ever been in a link
@@ -274,10 +291,13 @@ class ByproductMarket:
         old = len(self.trust)
         if n <= old:
             return
-        for name in ("known", "familiar"):
-            grown = np.zeros((n, n), dtype=bool)
-            grown[:old, :old] = getattr(self, name)
-            setattr(self, name, grown)
+        for name in ("known", "familiar"):  # views of (room, room) buffers: copied only when the room is used up
+            buffer = self._pair_buffers.get(name)
+            if buffer is None or len(buffer) < n or getattr(self, name).base is not buffer:  # (or a copied model)
+                room = n + n // 8 + 16
+                buffer = self._pair_buffers[name] = np.zeros((room, room), dtype=bool)
+                buffer[:old, :old] = getattr(self, name)
+            setattr(self, name, buffer[:n, :n])  # cells past the old rows are still False: only views write
         self.trust = np.concatenate((self.trust, np.full(n - old, self.spec.initial_trust)))
         self.linked = np.concatenate((self.linked, np.zeros(n - old, dtype=bool)))
         pad = np.zeros((n - old, self.year_generated.shape[1]))
@@ -310,27 +330,52 @@ class ByproductMarket:
                 "subsidy": self._rates("reuse_subsidy", "rates"), "topup": self.posted_topups()}
 
     def pair_values(self, k: int, sup: np.ndarray, rec: np.ndarray, unit: dict[str, np.ndarray],
-                    quota_share: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                    quota_share: np.ndarray | None = None, dist: np.ndarray | None = None,
+                    pairs: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """(S, R) arrays of the components of the surplus for stream k (module docstring), from
         the month's :meth:`unit_values` ``unit``; ``quota_share`` (S,) is the share of each
-        supplier's units that would avoid a quota fine (default all)."""
+        supplier's units that would avoid a quota fine (default all).
+
+        With ``pairs`` = (i, j), index arrays into ``sup`` and ``rec``, the components of those pairs
+        only, as arrays (P,): each the same number as cell (i, j) of the (S, R) array. ``dist`` is
+        the pairs' :meth:`pair_distance` where the caller has it ((S, R), or (P,) with ``pairs``)."""
         st = self.stream
-        dist = self.pair_distance(sup, rec)
+        if pairs is None:
+            if dist is None:
+                dist = self.pair_distance(sup, rec)
+
+            def of_s(values: np.ndarray) -> np.ndarray:  # a supplier's value, spread over its pairs
+                return values[:, None]
+
+            def of_r(values: np.ndarray) -> np.ndarray:  # a receiver's value, spread over its pairs
+                return values[None, :]
+        else:
+            at_s, at_r = pairs
+            if dist is None:
+                dist = self.pair_distance(sup[at_s], rec[at_r], pairs=True)
+
+            def of_s(values: np.ndarray) -> np.ndarray:
+                return values[at_s]
+
+            def of_r(values: np.ndarray) -> np.ndarray:
+                return values[at_r]
         # the additional avoided CO2 (emissions.py) is worth what the credited side can realise
         # (CarbonMarket.value_per_tonne)
         credited = sup if self.credit_supplier[k] else rec
         carbon = st["co2_avoided"][k] * (self.model.carbon_market.value_per_tonne(credited)
                                          if self._carbon_values is None else self._carbon_values[credited])
-        additional = additional_share_planned(self.model, k, sup)[:, None]
+        additional = additional_share_planned(self.model, k, sup)
         share = np.ones(len(sup)) if quota_share is None else quota_share
-        a_s = (unit["supplier"][k] + unit["quota"][k] * share[:, None]
-               + (additional * carbon[:, None] if self.credit_supplier[k] else 0.0))
+        # a supplier's value per unit is the same with every receiver: computed by supplier, then spread
+        a_s = (unit["supplier"][k] + unit["quota"][k] * share
+               + (additional * carbon if self.credit_supplier[k] else 0.0))
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["offspec_rate"][k] * st["offspec_cost"][k]
-               - st["transport_cost"][k] * dist + (0.0 if self.credit_supplier[k] else additional * carbon[None, :]))
+               - st["transport_cost"][k] * dist
+               + (0.0 if self.credit_supplier[k] else of_s(additional) * of_r(carbon)))
         consumer = self.model.policy("mandatory_consumption")
         if consumer:  # consumption ratio fine avoided and green-procurement premium (policies/)
-            a_r = a_r + consumer.planned_value(k, rec)[None, :]
-        a_s = a_s - self.model.recycling.forgone_planned(k, sup)[:, None]  # own recycling units idled
+            a_r = a_r + of_r(consumer.planned_value(k, rec))
+        a_s = of_s(a_s - self.model.recycling.forgone_planned(k, sup))  # own recycling units idled
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
         return self.model.infrastructure.adjust_pair(k, {  # shared infrastructure, if built
             "dist": dist, "a_s": _spread(a_s, dist.shape), "a_r": a_r, "capex": capex,
@@ -369,7 +414,8 @@ class ByproductMarket:
         links.months[live] += 1
         np.add.at(firms.delivered_out, (s, k), delivered)
         np.add.at(firms.delivered_in, (r, k), delivered)
-        co2 = delivered * self.stream["co2_avoided"][k] * additional_share(self.model, s, k)  # emissions.py
+        additional = additional_share(self.model, s, k)  # emissions.py
+        co2 = delivered * self.stream["co2_avoided"][k] * additional
         credited = np.where(self.credit_supplier[k], s, r)
         np.add.at(firms.link_avoided, credited, co2)
 
@@ -379,11 +425,14 @@ class ByproductMarket:
         self.trust[s[failed]] *= 1.0 - self.spec.trust_loss
         good = s[~failed]
         self.trust[good] += self.spec.trust_recovery * (1.0 - self.trust[good])
-        self._settle(live, delivered, offspec)
+        self._settle(live, delivered, offspec, additional)
 
-    def _settle(self, live: np.ndarray, delivered: np.ndarray, offspec: np.ndarray) -> None:
+    def _settle(self, live: np.ndarray, delivered: np.ndarray, offspec: np.ndarray,
+                additional: np.ndarray | None = None) -> None:
         """Book this month's payments of active links and record each party's gain; a receiver pays
-        ``offspec_cost`` per unit of an off-spec delivery (``offspec``, bool per link)."""
+        ``offspec_cost`` per unit of an off-spec delivery (``offspec``, bool per link). ``additional``
+        is the links' :func:`~ecopark.markets.emissions.additional_share` where the caller has it (the
+        month's, after ``delivered_out`` is booked), else computed."""
         model, links, ledger, st = self.model, self.links, self.model.ledger, self.stream
         firms = model.firms
         s, r, k = links.supplier[live], links.receiver[live], links.stream[live]
@@ -413,8 +462,9 @@ class ByproductMarket:
         # the carbon value of the avoided emissions counts for the credited side at what it can
         # realise (CarbonMarket.value_per_tonne): allowances saved, tax avoided, or pool payouts to come
         credited = np.where(self.credit_supplier[k], links.supplier[live], links.receiver[live])
-        carbon = (delivered * st["co2_avoided"][k] * additional_share(model, s, k)
-                  * model.carbon_market.value_per_tonne(credited))
+        if additional is None:
+            additional = additional_share(model, s, k)
+        carbon = delivered * st["co2_avoided"][k] * additional * model.carbon_market.value_per_tonne(credited)
         op_s = (delivered * (self.supplier_value()[k] + price) + quota - fee_half
                 + np.where(self.credit_supplier[k], carbon, 0.0))
         op_r = (delivered * (st["virgin_price"][k] - st["processing_cost"][k] - price) - haulage - treatment
@@ -637,11 +687,18 @@ class ByproductMarket:
         # and each firm's margin once for its loan applications (CreditMarket.margins_held), for the same reason
         try:
             with self.model.credit.margins_held():
-                for k, sup, rec, supply, demand, surplus, values in self.candidates(platform is not None):
+                for k, sup, rec, supply, demand, surplus, cells, values in self.candidates(platform is not None):
                     flows = matcher(surplus, supply, demand)
-                    for i, j in zip(*np.nonzero(flows >= self.spec.min_quantity), strict=True):
-                        formed = self.form(k, sup[i], rec[j], flows[i, j], {n: v[i, j] for n, v in values.items()},
-                                           fee)
+                    i, j = np.nonzero(flows >= self.spec.min_quantity)
+                    if not len(i):
+                        continue
+                    # the matched pairs' rows, quantities and values as Python numbers, taken at once (a
+                    # matched pair is one that can form: its place among the candidates' pairs is found)
+                    at = np.searchsorted(cells, i * len(rec) + j)
+                    columns = {name: value[at].tolist() for name, value in values.items()}
+                    pairs = zip(sup[i].tolist(), rec[j].tolist(), flows[i, j].tolist(), strict=True)
+                    for p, (s, r, q) in enumerate(pairs):
+                        formed = self.form(k, s, r, q, {name: column[p] for name, column in columns.items()}, fee)
                         if platform is not None:
                             self.platform_proposed += 1
                             self.platform_formed += formed
@@ -659,18 +716,23 @@ class ByproductMarket:
         rows = self.model.firms.live
         committed_out, committed_in = self.committed()
         share = self.spec.contract_share
-        _, needed = self.normal_generation(rows)
-        supply = share * self.normal_supply(rows) - committed_out[rows]
+        generated, needed = self.normal_generation(rows)
+        supply = share * self.normal_supply(rows, generated, committed_in[rows]) - committed_out[rows]
         demand = share * needed - committed_in[rows]
         return rows, supply, demand
 
-    def normal_supply(self, rows: np.ndarray) -> np.ndarray:
+    def normal_supply(self, rows: np.ndarray, generated: np.ndarray | None = None,
+                      committed_in: np.ndarray | None = None) -> np.ndarray:
         """Units/month firms ``rows`` supply in normal operation, (n, streams): their generation at
         normal output (:meth:`normal_generation`) plus the heat they pass on when their incoming
         links deliver in full, cascade x committed intake (``agents/heat_cascade.py``). Cascaded
-        heat swings with those deliveries, so it is contracted at ``contract_share`` like the rest."""
-        generated, _ = self.normal_generation(rows)
-        return generated + self.model.heat_cascade.supply(self.committed()[1][rows])
+        heat swings with those deliveries, so it is contracted at ``contract_share`` like the rest.
+        ``generated`` and ``committed_in`` (:meth:`committed`'s intake of ``rows``) where the caller has them."""
+        if generated is None:
+            generated, _ = self.normal_generation(rows)
+        if committed_in is None:
+            committed_in = self.committed()[1][rows]
+        return generated + self.model.heat_cascade.supply(committed_in)
 
     def normal_generation(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(generation, need) of firms ``rows`` at normal output (capacity x size x base
@@ -705,15 +767,19 @@ class ByproductMarket:
             return np.clip(np.where(supply > 0, below / supply, 0.0), 0.0, 1.0)
 
     def candidates(self, visible_all: bool) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                                               np.ndarray, dict[str, np.ndarray]]]:
+                                                               np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
         """For each stream k with open supply and demand, in order: (k, suppliers, receivers,
-        their open supply and demand, the (S, R) surplus per unit, its components).
+        their open supply and demand, the (S, R) surplus per unit (NaN where a pair cannot form),
+        the pairs that can form as flat indices into (S, R) (ascending), and the components of
+        their surplus, arrays over those pairs).
 
         A generator: stream k's candidates are computed after the links of the streams before
         it have formed (they make pairs known and use subsidy budgets). Links of one stream do
         not change another's open quantities, so those are computed once for the month. A stream
         with no pair that is known (without the platform), feasible and of positive surplus is
-        skipped: neither matcher would match anything in it.
+        skipped: neither matcher would match anything in it. Values are computed for the pairs
+        that can form only (a few in a hundred in a large park): each is the number the (S, R)
+        arrays of :meth:`pair_values` hold for the pair.
         """
         rows, supply_all, demand_all = self.open_quantities()
         floor, unit = self.spec.min_quantity, self.unit_values()
@@ -721,86 +787,105 @@ class ByproductMarket:
         firms, links = self.model.firms, self.links
         fee = self.model.policy("platform").params.fee if visible_all else 0.0
         live, n = links.live, firms.n
+        # the month's active links (links formed while the generator runs are of streams already done)
+        linked_stream, linked_s, linked_r = links.stream[live], links.supplier[live], links.receiver[live]
+        at_s, at_r = np.full(n, -1), np.full(n, -1)  # a firm row's place among the stream's suppliers, receivers
         supply_open, demand_open = supply_all >= floor, demand_all >= floor
         either = supply_open.any(axis=0) & demand_open.any(axis=0)
         for k in np.flatnonzero(either).tolist():
             s_open, r_open = supply_open[:, k], demand_open[:, k]
             sup, supply, rec, demand = rows[s_open], supply_all[s_open, k], rows[r_open], demand_all[r_open, k]
-            if not visible_all:
-                known = self.known[sup][:, rec]
-                if not known.any():
+            if visible_all:
+                feasible = sup[:, None] != rec[None, :]
+            else:
+                feasible = self.known[sup][:, rec]  # the pairs that know each other, a firm never with itself
+                if not feasible.any():
                     continue
-            # which pairs may form at all (the surplus's distance is this one: pair_values reads the same table)
-            feasible = (self.pair_distance(sup, rec) <= self.stream["max_distance"][k]) & (sup[:, None] != rec[None, :])
-            # a linked pair extends its contract only at renewal
-            same = live[links.stream[live] == k]
-            at_s, at_r = np.full(n, -1), np.full(n, -1)
+                feasible &= sup[:, None] != rec[None, :]
+            # a linked pair extends its contract only at renewal; a barred pair waits
             at_s[sup], at_r[rec] = np.arange(len(sup)), np.arange(len(rec))
-            i, j = at_s[links.supplier[same]], at_r[links.receiver[same]]
+            same = linked_stream == k
+            barred_s, barred_r = self.bargaining.barred_pairs(k)
+            i = np.concatenate((at_s[linked_s[same]], at_s[barred_s]))
+            j = np.concatenate((at_r[linked_r[same]], at_r[barred_r]))
+            at_s[sup], at_r[rec] = -1, -1
             both_open = (i >= 0) & (j >= 0)
             feasible[i[both_open], j[both_open]] = False
-            barred_s, barred_r = self.bargaining.barred_pairs(k)
-            i, j = at_s[barred_s], at_r[barred_r]
-            feasible[i[(i >= 0) & (j >= 0)], j[(i >= 0) & (j >= 0)]] = False
-            if not visible_all:
-                feasible &= known
-            if not feasible.any():
+            # and a pair within the stream's distance (the surplus's distance is this one: pair_values is given it)
+            cells = np.flatnonzero(feasible)
+            i, j = np.divmod(cells, len(rec))
+            dist = self.pair_distance(sup[i], rec[j], pairs=True)
+            near = dist <= self.stream["max_distance"][k]
+            if not near.any():
                 continue  # no pair can form, whatever its surplus: skipped before its values are computed
-            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k])
-            annuity = self.pair_annuity(sup, rec)
+            cells, i, j, dist = cells[near], i[near], j[near], dist[near]
+            sup_i, rec_j = sup[i], rec[j]  # the pairs' firm rows
+            values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k], dist=dist, pairs=(i, j))
+            annuity = self.pair_annuity(sup_i, rec_j, pairs=True)
             capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
-            q = np.minimum(supply[:, None], demand[None, :])
+            q = np.minimum(supply[i], demand[j])
             surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
             # a receiver qualifies a source it has not traded with (trials, tests, certification)
-            qualification = self.stream["qualification_cost"][k] * ~self._familiar(sup, rec)
+            qualification = self.stream["qualification_cost"][k] * ~self.familiar[sup_i, rec_j]
             surplus = surplus - qualification * annuity / q
-            if not (feasible & (surplus > 0)).any():
+            if not (surplus > 0).any():
                 continue
             values["capex_month"] = capex_month
             values["qualification"] = qualification
-            yield k, sup, rec, supply, demand, np.where(feasible, surplus, np.nan), values
+            table = np.full((len(sup), len(rec)), np.nan)
+            table.reshape(-1)[cells] = surplus
+            yield k, sup, rec, supply, demand, table, cells, values
 
-    def pair_annuity(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
+    def pair_annuity(self, sup: np.ndarray, rec: np.ndarray, pairs: bool = False) -> np.ndarray:
         """(S, R) monthly annuity factor over ``contract_months`` at each pair's mean hurdle rate
-        (r_s + r_r) / 2 (:func:`annuity_factor`), from :meth:`_pair_table` (hurdle rates never change)."""
+        (r_s + r_r) / 2 (:func:`annuity_factor`), from :meth:`_pair_table` (hurdle rates never change);
+        with ``pairs``, that of the pairs (sup[p], rec[p]) only, (P,)."""
         rate, months = self.model.firms.discount_rate, self.spec.contract_months
         return self._pair_table(("annuity", months), sup, rec,
-                                lambda a, b: annuity_factor((rate[a][:, None] + rate[b][None, :]) / 2, months))
+                                lambda a, b: annuity_factor((rate[a] + rate[b]) / 2, months), pairs)
 
-    def pair_distance(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
+    def pair_distance(self, sup: np.ndarray, rec: np.ndarray, pairs: bool = False) -> np.ndarray:
         """(S, R) distance between the plots of suppliers ``sup`` and receivers ``rec``, km, from
-        :meth:`_pair_table` (a firm never moves)."""
+        :meth:`_pair_table` (a firm never moves); with ``pairs``, that of the pairs (sup[p], rec[p]) only, (P,)."""
         x, y = self.model.firms.x, self.model.firms.y
-        return self._pair_table(("distance",), sup, rec, lambda a, b: np.hypot(
-            x[a][:, None] - x[b][None, :], y[a][:, None] - y[b][None, :]))
+        return self._pair_table(("distance",), sup, rec, lambda a, b: np.hypot(x[a] - x[b], y[a] - y[b]), pairs)
 
-    def _pair_table(self, key: tuple, sup: np.ndarray, rec: np.ndarray, compute) -> np.ndarray:
-        """``compute(a, b)`` (an elementwise function of the firm rows a (m,) and b (n,), (m, n)) of
-        ``sup`` x ``rec``. In a park of up to ``ENCOUNTER_CACHE_CELLS`` pairs of firm rows every
-        pair's value is kept under ``key`` and computed as firms enter (each element the same value
-        as computing the (S, R) block each time; room for a quarter more rows is kept, so the table
-        is seldom copied); larger parks compute the block."""
+    def _pair_table(self, key: tuple, sup: np.ndarray, rec: np.ndarray, compute, pairs: bool = False) -> np.ndarray:
+        """``compute(a, b)`` (an elementwise function of firm row arrays a and b that broadcast together)
+        of ``sup`` x ``rec``, (S, R), or with ``pairs`` of the pairs (sup[p], rec[p]) only, (P,).
+
+        In a park of up to ``ENCOUNTER_CACHE_CELLS`` pairs of firm rows a pair's value is kept under
+        ``key`` once asked for (with a table of the pairs computed), so each is computed once a run and
+        only if asked for (the candidates' pairs: a few in a hundred in a large park); up to
+        ``PAIR_FILL_CELLS`` pairs, every pair is computed as firms enter (no look-up of which are).
+        Each element is the same value as computing the (S, R) block each time. Room for a quarter more
+        rows is kept, so the tables are seldom copied. Larger parks compute the values asked for."""
         n = self.model.firms.n
         if n * n > ENCOUNTER_CACHE_CELLS:
-            return compute(sup, rec)
-        table, m = self._pair_tables.get(key, (np.empty((0, 0)), 0))
-        if m < n:
-            if n > len(table):
-                room = min(max(n + n // 4, 64), int(np.sqrt(ENCOUNTER_CACHE_CELLS)))
-                grown = np.empty((room, room))
-                grown[:m, :m] = table[:m, :m]
-                table = grown
-            old, new = np.arange(m), np.arange(m, n)
-            if m:
-                table[:m, m:n] = compute(old, new)
-            table[m:n, :n] = compute(new, np.arange(n))
-            self._pair_tables[key] = (table, n)
-        return table[sup[:, None], rec[None, :]]
-
-    def _familiar(self, sup: np.ndarray, rec: np.ndarray) -> np.ndarray:
-        """(S, R) bool: supplier sup[i] and receiver rec[j] have traded before (either way round):
-        the pairs of ``Bargaining.partners``, kept as a matrix by :meth:`form`."""
-        return self.familiar[sup][:, rec]
+            return compute(sup, rec) if pairs else compute(sup[:, None], rec[None, :])
+        table, done, filled = self._pair_tables.get(key, (np.empty((0, 0)), np.zeros((0, 0), dtype=bool), 0))
+        if n > len(table):
+            m, room = len(table), min(max(n + n // 4, 64), int(np.sqrt(ENCOUNTER_CACHE_CELLS)))
+            grown, computed = np.empty((room, room)), np.zeros((room, room), dtype=bool)
+            grown[:m, :m], computed[:m, :m] = table, done
+            table, done = grown, computed
+        a, b = (sup, rec) if pairs else (sup[:, None], rec[None, :])
+        if n * n <= PAIR_FILL_CELLS:  # a small park computes every pair as firms enter: nothing to look up
+            if filled < n:
+                new_a, new_b = np.nonzero(~done[:n, :n])
+                table[new_a, new_b] = compute(new_a, new_b)
+                done[:n, :n] = True
+            self._pair_tables[key] = (table, done, n)
+            return table[a, b]
+        self._pair_tables[key] = (table, done, filled)
+        missing = ~done[a, b]
+        if missing.any():
+            a, b = np.broadcast_arrays(a, b)
+            new_a, new_b = a[missing], b[missing]
+            table[new_a, new_b] = compute(new_a, new_b)
+            done[new_a, new_b] = True
+            a, b = (sup, rec) if pairs else (sup[:, None], rec[None, :])
+        return table[a, b]
 
     def form(self, k: int, s: int, r: int, q: float, v: dict[str, float], fee: float) -> bool:
         """Price a matched pair, negotiate, check both sides' NPV and financing, and sign.
@@ -847,14 +932,16 @@ class ByproductMarket:
         # the receiver's one-off cost of qualifying a supplier it has not traded with
         qualification = {s: 0.0, r: float(v.get("qualification", 0.0))}
 
-        def value(row: int, cash_flow: float) -> float:  # PV of operating gains, first delivery after the delay
-            # the partner may leave the park (partner_exit_rate a year): gains discounted at rate + exit rate
+        # each side's PV of operating gains, first delivery after the delay; the partner may leave the park
+        # (partner_exit_rate a year): gains discounted at rate + exit rate
+        present = []
+        for row, cash_flow, _ in sides:
             rate = firms.discount_rate[row] + spec.partner_exit_rate
-            return cash_flow / float(annuity_factor(rate, months)) * (1.0 + rate / 12.0) ** -delay
-
-        # a side negotiates only if the link's operating value covers its half of the negotiation cost
-        if any(value(row, cash_flow) - half_cost - qualification[row] <= 0 for row, cash_flow, _ in sides):
-            return False
+            pv = cash_flow / float(annuity_factor(rate, months)) * (1.0 + rate / 12.0) ** -delay
+            # a side negotiates only if the link's operating value covers its half of the negotiation cost
+            if pv - half_cost - qualification[row] <= 0:
+                return False
+            present.append(pv)
         if talks is not None:
             surplus = float(v["a_s"] + v["a_r"] + v["subsidy"] + v["topup"]) - (capex_month + fee) / q
             if not self.bargaining.negotiate(k, s, r, talks, surplus, float(v["a_s"]),
@@ -863,10 +950,10 @@ class ByproductMarket:
         # each side asks the banks once (a refusal counts) and values its capex at what financing costs
         plans = [agents[row].financing(amount, "link", cash_flow, record=True) if amount > 0 else None
                  for row, cash_flow, amount in sides]
-        for (row, cash_flow, amount), plan in zip(sides, plans, strict=True):
+        for (row, cash_flow, amount), plan, pv in zip(sides, plans, present, strict=True):
             cost = agents[row].financing_cost(amount, "link", cash_flow, plan) if plan else 0.0
             own_cash = (plan[2] if plan else 0.0) + qualification[row]
-            if value(row, cash_flow) - cost - qualification[row] <= 0 or (own_cash > 0 and agents[row].cash < own_cash):
+            if pv - cost - qualification[row] <= 0 or (own_cash > 0 and agents[row].cash < own_cash):
                 if talks is not None:
                     self.bargaining.bar(k, s, r)
                 return False
@@ -876,13 +963,13 @@ class ByproductMarket:
                 # the plan asked above holds until a side invests (its loan, subsidy and bank balances move)
                 agents[row].invest(amount, "link", cash_flow, record=False, plan=None if invested else plan)
                 invested = True
-        if qualification[r] > 0:
-            model.ledger.transfer("qualification", firms.account[[r]], model.outside, np.array([qualification[r]]))
+        if qualification[r] > 0:  # one transfer of plain numbers (the ledger's quickest path)
+            model.ledger.transfer("qualification", int(firms.account[r]), model.outside, qualification[r])
         if not built:
             self.built.add((s, r, k))
         self.bargaining.traded(s, r)
         self.familiar[s, r] = self.familiar[r, s] = True
-        self.linked[[s, r]] = True
+        self.linked[s] = self.linked[r] = True
         start = model.steps + delay
         self.links.add(
             supplier=s, receiver=r, stream=k, quantity=q, price=terms.price, topup=terms.topup,
