@@ -237,6 +237,27 @@ class Ledger:
         k = self._kind_index.get(kind)
         if k is None:
             raise KeyError(f"unknown transfer kind {kind!r}; known: {', '.join(self.kinds)}")
+        if (type(amount) is float or type(amount) is np.float64) and type(payer) is int and type(payee) is int:
+            # the most frequent call of a run (one amount, two plain account ids): the plain-number path below,
+            # with its checks and _count inline and no isinstance calls; the same books and total
+            scaled = float(amount) * self.scale
+            if not math.isfinite(scaled) or (units := round(scaled)) < 0:  # round: half to even, as np.rint
+                raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
+            if self.moved + float(units) >= LEDGER_LIMIT:  # _count inline: the same test
+                self._count(kind, float(units))  # raises LedgerOverflowError
+            self.moved += int(float(units))
+            if units == 0:
+                return 0.0
+            self._balance[payer] -= units
+            self._balance[payee] += units
+            self._paid[payer, k] += units
+            self._received[payee, k] += units
+            flows = self._flows.get(self.step)
+            if flows is None:
+                flows = self._step_flows()
+            flows[k, self._parties[payer], self._parties[payee]] += units
+            self._run_total = None
+            return units / self.scale
         if type(amount) is np.ndarray and amount.size == 1 and amount.dtype.kind == "f":
             # one transfer given as arrays of one element: the plain-number path below books it the same
             # (round half to even on the same float), without the array path's numpy calls
@@ -395,7 +416,8 @@ class Ledger:
     # -- reading ----------------------------------------------------------------------
     def balance(self, account) -> np.ndarray | float:
         """Balance of an account id (float) or of an array of ids (array), in ``unit``."""
-        if isinstance(account, _INTEGERS) and not isinstance(account, bool):  # one account: no numpy arithmetic
+        if type(account) is int or (isinstance(account, _INTEGERS) and not isinstance(account, bool)):  # one
+            # account: no numpy arithmetic
             return float(self._balance[account]) / self.scale  # as int64 -> float64, then / scale
         out = self._balance[account] / self.scale
         return float(out) if np.ndim(out) == 0 else out

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecopark.ledger import MONEY_KINDS, Ledger
+from ecopark.ledger import LEDGER_LIMIT, MONEY_KINDS, Ledger, LedgerOverflowError
 
 
 def make():
@@ -100,6 +100,31 @@ def test_plain_number_transfer_books_what_an_array_transfer_books(amount):
     slow_once, *_ = make()
     slow_once.transfer("sale", np.array([out]), np.array([firms[1]]), np.array([amount], dtype=float))
     assert _state(fast) == _state(slow_once)
+
+
+def test_float_between_plain_ids_books_what_numpy_ids_book():
+    # a float (or np.float64) between two Python int ids takes the quickest path; the same transfers between
+    # numpy integer ids take the general plain-number path: the same books, totals, errors and overflow
+    rng = np.random.default_rng(3)
+    amounts = [*np.round(rng.uniform(0, 1e6, 200), 3).tolist(), 0.005, 0.015, 0.025, 0.0, 1e-9, 3e13]
+    books = []
+    for plain in (True, False):
+        ledger, out, firms, gov = make()
+        ids = [out, *firms.tolist(), gov] if plain else [np.int64(out), *firms, np.int64(gov)]
+        moved = []
+        for i, amount in enumerate(amounts):
+            ledger.step = i % 3
+            value = np.float64(amount) if i % 2 else amount
+            moved.append(ledger.transfer("sale", ids[i % 5], ids[(i * 3 + 1) % 5], value))
+        books.append((moved, _state(ledger)))
+        for bad in (-0.01, np.nan, np.inf, np.float64(-np.inf)):
+            with pytest.raises(ValueError, match="sale"):
+                ledger.transfer("sale", ids[0], ids[1], bad)
+        ledger.moved = LEDGER_LIMIT - 10**6
+        with pytest.raises(LedgerOverflowError):
+            ledger.transfer("sale", ids[0], ids[1], 1e5)
+        assert ledger.transfer("sale", ids[0], ids[1], 1.0) == 1.0 and ledger.moved == LEDGER_LIMIT - 10**6 + 100
+    assert books[0] == books[1]
 
 
 @pytest.mark.parametrize("amount", [12.345, 0.005, 0.015, 7, np.float32(2.5), -0.004, 0.0, True])
