@@ -314,7 +314,8 @@ class Ledger:
             return 0.0
         units = units.reshape(-1).astype(np.int64)
         moved = int(total) if total < 2**53 else int(units.sum())  # a float sum of integers below 2**53 is exact
-        flows = self._step_flows()[k]
+        flows = self._flows.get(self.step)
+        flows = (self._step_flows() if flows is None else flows)[k]
         if one_payer:
             payer, payee = int(payer), payee.reshape(-1)
             self._balance[payer] -= moved

@@ -56,10 +56,10 @@ class AbatementPortfolio:
 
     def _grow(self) -> None:
         n = self.model.firms.n
-        if n > len(self.installed_at):
+        if n > self.installed_at.shape[0]:
             pad = np.full((n - len(self.installed_at), len(self.sector)), -1, dtype=np.int64)
             self.installed_at = np.vstack([self.installed_at, pad])
-        done = len(self._annuity)
+        done = self._annuity.shape[0]
         if n > done:  # the new rows' fixed terms, element by element the formulas menu() used per call
             firms = self.model.firms
             size = firms.size[done:n][:, None]

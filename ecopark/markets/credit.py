@@ -136,8 +136,9 @@ class LoanBook(RecordTable):
         self._lock()
 
     def _lock(self, writeable: bool = False) -> None:
+        fields = self.__dict__
         for name in TRACKED_FIELDS:
-            getattr(self, name).flags.writeable = writeable
+            fields[name].flags.writeable = writeable
 
     def add(self, **values) -> int:
         """Append one loan (performing unless ``status`` says otherwise); returns its row."""
@@ -146,7 +147,12 @@ class LoanBook(RecordTable):
     def add_many(self, **values) -> np.ndarray:
         """Append loans, one per element of the numpy array values (other values apply to all), in order
         (performing unless ``status`` says otherwise); returns their rows."""
-        sizes = {len(v) for v in values.values() if isinstance(v, np.ndarray)}
+        arrays, sizes = {}, set()  # isinstance(v, np.ndarray) of each value, the call only for an unusual type
+        for name, v in values.items():
+            kind = type(v)
+            arrays[name] = is_array = kind is np.ndarray or (kind not in _NOT_ARRAYS and isinstance(v, np.ndarray))
+            if is_array:
+                sizes.add(v.shape[0] if v.ndim else len(v))
         if len(sizes) > 1:
             raise ValueError(f"add_many: the arrays differ in length ({sorted(sizes)})")
         k = sizes.pop() if sizes else 1
@@ -165,8 +171,12 @@ class LoanBook(RecordTable):
             self.n += k
             block = slice(first, self.n)
             one = first if k == 1 else block  # one loan: an element set (cheaper than a slice's)
-            for name, value in {"ended": -1, "status": PERFORMING, **values}.items():
-                getattr(self, name)[block if isinstance(value, np.ndarray) else one] = value
+            fields = self.__dict__
+            fields["ended"][one] = -1
+            if "status" not in values:
+                fields["status"][one] = PERFORMING
+            for name, value in values.items():
+                fields[name][block if arrays[name] else one] = value
         finally:
             self._lock(self._editing > 0)
         self.version += 1
@@ -299,6 +309,10 @@ def instalment_split(outstanding_fen: np.ndarray, rate: np.ndarray, payment_fen:
     return interest, principal
 
 
+#: Types of the values :meth:`LoanBook.add_many` is given that are not numpy arrays (no isinstance call).
+_NOT_ARRAYS = frozenset({int, float, bool, np.int64, np.float64, np.bool_})
+
+
 def _clip(x: float, lo: float, hi: float) -> float:
     """``np.clip`` of one Python float: min(max(x, lo), hi), NaN kept (numpy's own rule, also for signed zeros)."""
     if x != x:
@@ -361,9 +375,10 @@ class CreditMarket:
 
     def sums(self) -> LoanSums:
         """The per-firm and per-bank sums over the live loans now (:class:`LoanSums`, rebuilt when stale)."""
-        sums, n = self._sums, self.model.firms.n
-        if sums is None or not sums.fresh(self.loans, n):
-            sums = self._sums = LoanSums(self.loans, n, len(self.model.banks))
+        sums, n, loans = self._sums, self.model.firms.n, self.loans
+        # LoanSums.fresh, inline (asked thousands of times a run)
+        if sums is None or sums.loans is not loans or sums.version != loans.version or sums.debt.shape[0] != n:
+            sums = self._sums = LoanSums(loans, n, len(self.model.banks))
         return sums
 
     # -- what banks see ------------------------------------------------------------------
