@@ -32,6 +32,7 @@ PARTIES = ("enterprise", "operator", "bank", "government", "outside")
 _PARTY_INDEX = {party: i for i, party in enumerate(PARTIES)}
 _SCALARS = (float, int, np.floating, np.integer)
 _INTEGERS = (int, np.integer)
+_FLOAT, _INT = np.dtype(np.float64), np.dtype(np.int64)  # the dtypes np.asarray(x, float / np.int64) gives
 
 #: Kinds of money transfer, with who usually pays whom. The one list of them.
 MONEY_KINDS: dict[str, str] = {
@@ -287,12 +288,17 @@ class Ledger:
             moved = self._transfer_few(kind, k, payer, payee, amount)
             if moved is not None:
                 return moved
-        units = np.rint(np.asarray(amount, dtype=float) * self.scale)
+        if not (type(amount) is np.ndarray and amount.dtype == _FLOAT):  # np.asarray returns such an array itself
+            amount = np.asarray(amount, dtype=float)
+        units = np.rint(amount * self.scale)
         total = float(units.sum())  # finite only if every amount is (inf + x = inf, inf - inf = nan)
         if not math.isfinite(total) or (units.size and units.min() < 0):
             if not np.isfinite(units).all() or (units < 0).any():  # else finite amounts whose sum overflows:
                 raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")  # _count says so
-        payer, payee = np.asarray(payer, dtype=np.int64), np.asarray(payee, dtype=np.int64)
+        if not (type(payer) is np.ndarray and payer.dtype == _INT):
+            payer = np.asarray(payer, dtype=np.int64)
+        if not (type(payee) is np.ndarray and payee.dtype == _INT):
+            payee = np.asarray(payee, dtype=np.int64)
         if units.size == payer.size == payee.size == 1:  # one transfer: plain indexing
             self._count(kind, total)
             return self._book_one(k, int(payer.reshape(-1)[0]), int(payee.reshape(-1)[0]), int(units.reshape(-1)[0]))
@@ -312,26 +318,27 @@ class Ledger:
         self._count(kind, total)
         if total == 0.0:  # every amount is 0 (none is negative)
             return 0.0
-        units = units.reshape(-1).astype(np.int64)
+        units = (units if units.ndim == 1 else units.reshape(-1)).astype(np.int64)
         moved = int(total) if total < 2**53 else int(units.sum())  # a float sum of integers below 2**53 is exact
         flows = self._flows.get(self.step)
         flows = (self._step_flows() if flows is None else flows)[k]
         if one_payer:
-            payer, payee = int(payer), payee.reshape(-1)
+            payer, payee = int(payer), payee if payee.ndim == 1 else payee.reshape(-1)
             self._balance[payer] -= moved
             self._paid[payer, k] += moved
             np.add.at(self._balance, payee, units)
             np.add.at(self._received[:, k], payee, units)
             np.add.at(flows[self._party[payer]], self._party[payee], units)
         elif one_payee:
-            payer, payee = payer.reshape(-1), int(payee)
+            payer, payee = payer if payer.ndim == 1 else payer.reshape(-1), int(payee)
             np.subtract.at(self._balance, payer, units)
             np.add.at(self._paid[:, k], payer, units)
             self._balance[payee] += moved
             self._received[payee, k] += moved
             np.add.at(flows[:, self._party[payee]], self._party[payer], units)
         else:
-            payer, payee = payer.reshape(-1), payee.reshape(-1)
+            if payer.ndim != 1 or payee.ndim != 1:
+                payer, payee = payer.reshape(-1), payee.reshape(-1)
             np.subtract.at(self._balance, payer, units)
             np.add.at(self._balance, payee, units)
             np.add.at(self._paid[:, k], payer, units)

@@ -239,3 +239,28 @@ def test_flows_by_kind_is_flow_of_each_kind():
         for step in (None, 0, 1, 2):
             assert ledger.flows_by_kind(*parties, step=step).tolist() == [
                 ledger.flow(k, *parties, step=step) for k in ledger.kinds]
+
+
+def test_array_transfers_book_alike_whatever_the_arrays_dtype_and_shape():
+    # the array path takes int64 ids and float64 amounts as they are (no np.asarray) and 1-D arrays without a
+    # reshape: ids of another integer type, amounts of another float type or a list, and 2-D arrays of the
+    # same transfers book the same
+    rng = np.random.default_rng(8)
+    amounts = np.round(rng.uniform(0, 100, 12), 2)
+    picks = rng.integers(0, 5, (2, 12))
+    books = []
+    for form in ("int64", "int32", "2d", "list"):
+        ledger, out, firms, gov = make()
+        accounts = np.r_[out, firms, gov]
+        payers, payees, values = accounts[picks[0]], accounts[picks[1]], amounts
+        if form == "int32":
+            payers, payees, values = payers.astype(np.int32), payees.astype(np.uint16), amounts.astype(np.longdouble)
+        elif form == "2d":
+            payers, payees, values = payers.reshape(3, 4), payees.reshape(3, 4), amounts.reshape(3, 4)
+        elif form == "list":
+            payers, payees, values = payers.tolist(), payees.tolist(), amounts.tolist()
+        moved = [ledger.transfer("rent", payers, payees, values),
+                 ledger.transfer("sale", int(accounts[1]), payees, values),
+                 ledger.transfer("purchase", payers, int(accounts[2]), values)]
+        books.append((moved, _state(ledger)))
+    assert all(book == books[0] for book in books[1:])
