@@ -328,16 +328,10 @@ def _payments_fen(principal_fen: list[int], rates: list[float], months: int) -> 
     time, without a cache entry (or its lookup) per loan's own rate."""
     if months <= 0:
         return [round(p * float(annuity_factor(r, months))) for p, r in zip(principal_fen, rates, strict=True)]
-    out = []
-    for p, r in zip(principal_fen, rates, strict=True):
-        i = r / 12.0
-        if not i > 0:  # also NaN
-            factor = 1.0 / months
-        else:
-            denominator = 1.0 - (1.0 + i) ** -months
-            factor = i / denominator if denominator != 0.0 else math.inf
-        out.append(round(p * factor))
-    return out
+    # factor: 1 / T where i = r / 12 <= 0 (also NaN), else i / (1 - (1 + i)^-T) (inf where that is 0)
+    return [round(p * (1.0 / months if not (i := r / 12.0) > 0
+                       else i / d if (d := 1.0 - (1.0 + i) ** -months) != 0.0 else math.inf))
+            for p, r in zip(principal_fen, rates, strict=True)]
 
 
 def _by_borrower(rows: np.ndarray, borrower: np.ndarray, n_firms: int) -> np.ndarray:
