@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ecopark.markets import emissions
 from ecopark.model import RANDOM_PROCESSES, ParkModel
 from ecopark.scenario import load_scenario
 
@@ -31,3 +32,22 @@ def test_draws_are_the_generator_default_rng_seeds():
         for i, process in enumerate(RANDOM_PROCESSES):
             plain = np.random.default_rng([model._draws_entropy, i, step])
             assert (model.draws(process).random(5) == plain.random(5)).all()
+
+
+def test_net_share_is_one_less_the_clipped_link_share():
+    # 1 - clip(L, 0, b) / b where b > 0 (else 1), for every kind of value: zeros of both signs, L beyond b or
+    # negative, b zero, negative or NaN, L NaN or infinite (BAU emissions are finite), without a warning
+    model = ParkModel(load_scenario("generic"), seed=2)
+    firms = model.firms
+    values = [0.0, -0.0, 1e-300, 0.5, 1.0, 3.0, -2.0, np.nan]
+    link, bau = (a.ravel() for a in np.meshgrid([*values, np.inf, -np.inf], values))
+    rows = np.resize(firms.live, len(link))
+    for lo in range(0, len(link), len(firms.live)):
+        part = slice(lo, lo + len(firms.live))
+        r = rows[part]
+        firms.link_avoided[r], firms.emissions_bau[r] = link[part], bau[part]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expected = np.where(bau[part] > 0, 1.0 - np.clip(link[part], 0.0, bau[part]) / bau[part], 1.0)
+        got = emissions.net_share(model, r)
+        assert np.array_equal(got, expected, equal_nan=True)
+        assert np.array_equal(np.signbit(got), np.signbit(expected))
