@@ -495,7 +495,7 @@ class CreditMarket:
             relative = np.where(bau > 0, firms.emissions[rows] / np.where(bau > 0, bau, 1.0), 1.0)
             cap = spec.carbon_efficiency_cap_bp
             efficiency = np.clip(spec.carbon_efficiency_bp * (relative - 1.0), -cap, cap) / 1e4
-        no_loan = np.ndim(amount) == 0 and amount == 0
+        no_loan = (type(amount) is float or np.ndim(amount) == 0) and amount == 0
         premiums: dict[float | None, np.ndarray] = {}
         out = []
         for bank in banks:
@@ -506,8 +506,8 @@ class CreditMarket:
             premium = premiums.get(key)
             if premium is None:
                 service = debt_service + amount * factor
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    cover = np.where(service > 0, np.maximum(margin, 0.0) / service, np.inf)
+                paying = service > 0  # the service where it is > 0 (else 1) as the divisor: no division by 0
+                cover = np.where(paying, np.maximum(margin, 0.0) / np.where(paying, service, 1.0), np.inf)
                 premium = premiums[key] = (spec.leverage_premium_bp * leverage
                                            + spec.cover_premium_bp * np.clip(1.0 - cover / spec.cover_target, 0.0, 1.0))
             rate = funding + bank_spec.margin_bp / 1e4 + np.minimum(premium, spec.max_premium_bp) / 1e4
