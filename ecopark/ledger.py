@@ -235,14 +235,16 @@ class Ledger:
 
         Any of the three may be arrays (broadcast together). Returns the total moved.
         """
-        k = self._kind_index.get(kind)
-        if k is None:
-            raise KeyError(f"unknown transfer kind {kind!r}; known: {', '.join(self.kinds)}")
+        try:
+            k = self._kind_index[kind]
+        except KeyError:
+            raise KeyError(f"unknown transfer kind {kind!r}; known: {', '.join(self.kinds)}") from None
         if (type(amount) is float or type(amount) is np.float64) and type(payer) is int and type(payee) is int:
             # the most frequent call of a run (one amount, two plain account ids): the plain-number path below,
             # with its checks and _count inline and no isinstance calls; the same books and total
             scaled = float(amount) * self.scale
-            if not math.isfinite(scaled) or (units := round(scaled)) < 0:  # round: half to even, as np.rint
+            # x - x is 0 for a finite x, NaN for inf or NaN: math.isfinite without the call
+            if not scaled - scaled == 0.0 or (units := round(scaled)) < 0:  # round: half to even, as np.rint
                 raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
             if self.moved + float(units) >= LEDGER_LIMIT:  # _count inline: the same test
                 self._count(kind, float(units))  # raises LedgerOverflowError
@@ -265,8 +267,8 @@ class Ledger:
             one_payer, one_payee = _single_account(payer), _single_account(payee)
             if one_payer is not None and one_payee is not None:
                 payer, payee, amount = one_payer, one_payee, amount.item()
-        if (isinstance(amount, _SCALARS) and isinstance(payer, _INTEGERS) and isinstance(payee, _INTEGERS)
-                and not isinstance(amount, bool)):  # one transfer of plain numbers: no arrays at all
+        if (type(amount) is not np.ndarray and isinstance(amount, _SCALARS) and isinstance(payer, _INTEGERS)
+                and isinstance(payee, _INTEGERS) and not isinstance(amount, bool)):  # one transfer of plain numbers
             scaled = float(amount) * self.scale
             if not math.isfinite(scaled) or (units := round(scaled)) < 0:  # round: half to even, as np.rint
                 raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
@@ -292,7 +294,7 @@ class Ledger:
             amount = np.asarray(amount, dtype=float)
         units = np.rint(amount * self.scale)
         total = float(units.sum())  # finite only if every amount is (inf + x = inf, inf - inf = nan)
-        if not math.isfinite(total) or (units.size and units.min() < 0):
+        if not total - total == 0.0 or (units.size and units.min() < 0):  # not finite, or a negative amount
             if not np.isfinite(units).all() or (units < 0).any():  # else finite amounts whose sum overflows:
                 raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")  # _count says so
         if not (type(payer) is np.ndarray and payer.dtype == _INT):
@@ -315,7 +317,9 @@ class Ledger:
             else:
                 payer, payee, units = np.broadcast_arrays(payer, payee, units)
             total = float(units.sum())
-        self._count(kind, total)
+        if self.moved + total >= LEDGER_LIMIT:  # _count inline: the same test
+            self._count(kind, total)  # raises LedgerOverflowError
+        self.moved += int(total)
         if total == 0.0:  # every amount is 0 (none is negative)
             return 0.0
         units = (units if units.ndim == 1 else units.reshape(-1)).astype(np.int64)

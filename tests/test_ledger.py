@@ -124,6 +124,10 @@ def test_float_between_plain_ids_books_what_numpy_ids_book():
         with pytest.raises(LedgerOverflowError):
             ledger.transfer("sale", ids[0], ids[1], 1e5)
         assert ledger.transfer("sale", ids[0], ids[1], 1.0) == 1.0 and ledger.moved == LEDGER_LIMIT - 10**6 + 100
+        with pytest.raises(LedgerOverflowError):  # the array path's overflow test, the same
+            ledger.transfer("sale", np.array(ids[:2] * 6), ids[2], np.full(12, 1e3))
+        assert ledger.transfer("sale", np.array(ids[:2] * 6), ids[2], np.full(12, 1.0)) == 12.0
+        assert ledger.moved == LEDGER_LIMIT - 10**6 + 1300
     assert books[0] == books[1]
 
 
