@@ -253,8 +253,9 @@ class LoanSums:
 
     def _lock(self, writeable: bool = False) -> None:
         """The arrays are read-only outside :meth:`add` (what a caller is given may be a view of them)."""
+        fields = self.__dict__
         for name in ("debt", "service", "line", "late", "exposure_fen", "book_fen"):
-            getattr(self, name).flags.writeable = writeable
+            fields[name].flags.writeable = writeable
 
     def fresh(self, loans: LoanBook, n_firms: int) -> bool:
         """Whether these sums hold for ``loans`` as it is now, over ``n_firms`` firm rows."""
