@@ -51,3 +51,24 @@ def test_net_share_is_one_less_the_clipped_link_share():
         got = emissions.net_share(model, r)
         assert np.array_equal(got, expected, equal_nan=True)
         assert np.array_equal(np.signbit(got), np.signbit(expected))
+
+
+def test_mean_loan_rate_is_numpys_weighted_average():
+    from ecopark.metrics.credit import _mean_rate
+
+    model = ParkModel(load_scenario("generic", {"economy.shock_start": 2, "economy.shock_months": 12,
+                                                "economy.shock_depth": 0.5}), seed=5)
+    rng = np.random.default_rng(0)
+    seen = 0
+    for _ in range(30):
+        model.step()
+        loans = model.credit.loans
+        with loans.editing():  # rates of many magnitudes, so that the order of the sums matters
+            loans.rate[: loans.n] = rng.uniform(0, 0.2, loans.n) * 10.0 ** rng.integers(-8, 3, loans.n)
+        for green in (True, False):
+            live = loans.live[loans.green[loans.live] == green]
+            weight = loans.outstanding_fen[live]
+            expected = float(np.average(loans.rate[live], weights=weight)) if weight.sum() > 0 else 0.0
+            assert _mean_rate(model, green) == expected
+            seen += len(live) > 1
+    assert seen > 10
