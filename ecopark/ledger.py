@@ -160,7 +160,7 @@ _FEW = 8
 
 def _account_list(account, n: int) -> list[int] | None:
     """``n`` account ids as a list: one id (an integer) n times, or a 1-D integer array of n ids; else None."""
-    if isinstance(account, _INTEGERS):
+    if type(account) is int or (type(account) is not np.ndarray and isinstance(account, _INTEGERS)):
         return [int(account)] * n
     if type(account) is np.ndarray and account.shape == (n,) and account.dtype.kind in "iu":
         return account.tolist()
@@ -169,7 +169,7 @@ def _account_list(account, n: int) -> list[int] | None:
 
 def _single_account(account) -> int | None:
     """``account`` if it is one account id (an integer), its id if it is an integer array of one element, else None."""
-    if isinstance(account, _INTEGERS):
+    if type(account) is int or (type(account) is not np.ndarray and isinstance(account, _INTEGERS)):
         return account
     if type(account) is np.ndarray and account.size == 1 and account.dtype.kind in "iu":
         return account.item()
@@ -428,11 +428,11 @@ class Ledger:
     # -- reading ----------------------------------------------------------------------
     def balance(self, account) -> np.ndarray | float:
         """Balance of an account id (float) or of an array of ids (array), in ``unit``."""
-        if type(account) is int or (isinstance(account, _INTEGERS) and not isinstance(account, bool)):  # one
-            # account: no numpy arithmetic
+        if type(account) is int or (type(account) is not np.ndarray and isinstance(account, _INTEGERS)
+                                    and not isinstance(account, bool)):  # one account: no numpy arithmetic
             return float(self._balance[account]) / self.scale  # as int64 -> float64, then / scale
-        out = self._balance[account] / self.scale
-        return float(out) if np.ndim(out) == 0 else out
+        out = self._balance[account] / self.scale  # an array, or a numpy scalar (both have ndim)
+        return float(out) if out.ndim == 0 else out
 
     def total(self) -> int:
         """Sum of all balances in the smallest unit: exactly 0 for a consistent ledger."""

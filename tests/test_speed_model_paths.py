@@ -1,5 +1,7 @@
 """Fast paths of the model's queries (issue 28): each gives what the computation it replaces gives."""
 
+from typing import ClassVar
+
 import numpy as np
 
 from ecopark.markets import emissions
@@ -72,3 +74,20 @@ def test_mean_loan_rate_is_numpys_weighted_average():
             assert _mean_rate(model, green) == expected
             seen += len(live) > 1
     assert seen > 10
+
+
+def test_a_record_table_appends_and_grows_like_field_by_field_writes():
+    from ecopark.records import RecordTable
+
+    class Table(RecordTable):
+        FIELDS: ClassVar[dict[str, tuple[type, str]]] = {"a": (np.int64, "an integer"), "b": (float, "a number"),
+                                                       "c": (bool, "a flag")}
+
+    table, rows = Table(capacity=2), []
+    for i in range(11):  # past the capacity three times
+        rows.append(table.add(a=i, **({"b": i / 3} if i % 2 else {}), **({"c": True} if i % 3 == 0 else {})))
+    assert rows == list(range(11)) and table.n == 11 and len(table.a) == 16
+    assert table.a[:11].tolist() == list(range(11)) and not table.a[11:].any()
+    assert table.b[:11].tolist() == [i / 3 if i % 2 else 0.0 for i in range(11)]
+    assert table.c[:11].tolist() == [i % 3 == 0 for i in range(11)]
+    assert table.frame().shape == (11, 3)
