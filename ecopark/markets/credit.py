@@ -573,7 +573,7 @@ class CreditMarket:
         if not banks:
             return phi
         margin = self.margin(rows)
-        loan_rate = np.min(self.rates_of_banks(banks, rows, purpose, margin=margin), axis=0)
+        loan_rate = np.minimum.reduce(self.rates_of_banks(banks, rows, purpose, margin=margin), axis=0)  # np.min
         loan_rate -= self.subsidy_rate(purpose in GREEN_PURPOSES)
         ratio = loan_cost_factor(loan_rate, self.model.firms.discount_rate[rows], spec.project_tenor_months)
         lendable = margin > 0
