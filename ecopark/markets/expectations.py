@@ -103,13 +103,15 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
         while done < 60:
             if 0.5 * (lo + hi) == hi or (0.5 * (lo + hi) == lo and lo != floor):
                 break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
-            depth = min(levels, 60 - done)
+            depth = levels if levels < 60 - done else 60 - done
             bounds = [(lo, hi)]  # the tree's intervals in heap order: node i's children 2i + 1 (covered), 2i + 2
+            mids = []  # node i's mid, the end its child 2i + 1 shares with 2i + 2
             for i in range(2 ** depth - 1):
                 low, high = bounds[i]
                 mid = 0.5 * (low + high)
                 bounds += [(low, mid), (mid, high)]
-            mids = np.array([bounds[2 * i + 1][1] for i in range(2 ** depth - 1)])
+                mids += (mid,)
+            mids = np.array(mids)
             up = _covered_at(mids, mac, twelve_a, horizons, rate, shortfalls, buyout)
             node = 0
             for _ in range(depth):
