@@ -206,7 +206,7 @@ class LoanBook(RecordTable):
     def live(self) -> np.ndarray:
         """Rows of loans still being repaid, in ascending order (a read-only array)."""
         if self._live is None:
-            live = np.flatnonzero(self.status[: self.n] == PERFORMING)
+            live = (self.status[: self.n] == PERFORMING).nonzero()[0]  # np.flatnonzero of a 1-D mask
             live.flags.writeable = False
             self._live = live
         return self._live
@@ -656,7 +656,7 @@ class CreditMarket:
             booked = 0
             for stop in [*stops, None]:
                 end = held if stop is None else stop + 1
-                take = booked + np.flatnonzero(bank[booked:end] >= 0)
+                take = booked + (bank[booked:end] >= 0).nonzero()[0]  # np.flatnonzero of a 1-D mask
                 if len(take):
                     self._lend_many(rows[start:][take], bank[take], amount[take], rate[take],
                                     self.spec.working_capital_tenor_months, "credit_line")
@@ -699,7 +699,7 @@ class CreditMarket:
             room = np.where(go & ~(room < 0.01), room, np.nan)  # nan: this bank does not lend the firm
             rooms.append(room)
             freeds.append(freed)
-            ok = np.flatnonzero(~np.isnan(room))
+            ok = (~np.isnan(room)).nonzero()[0]  # np.flatnonzero of a 1-D mask
             if not len(ok):
                 continue
             r = self.rates(b, rows[ok], "credit_line", room[ok], tenor, margin[ok])
@@ -714,7 +714,7 @@ class CreditMarket:
             mine = np.where(bank == b, fen, 0)
             book_before = int(sums.book_fen[b]) + np.cumsum(mine) - mine  # fen, before each firm's draw
             room_then = agent.cash / (spec.risk_weight * agent.spec.min_capital_ratio) - book_before / 100
-            narrowed = np.flatnonzero(room_then + freeds[b] < rooms[b])  # nan rooms compare False
+            narrowed = (room_then + freeds[b] < rooms[b]).nonzero()[0]  # nan rooms compare False
             if len(narrowed):
                 held = min(held, int(narrowed[0]))
         return held, bank, best, rate
@@ -896,7 +896,7 @@ class CreditMarket:
         if service:
             base = np.minimum(self.line_limit(rows), firms.receivables[rows])
             need = np.maximum(need, base - self.line_used(rows) + rolled)
-        todo = np.flatnonzero(~(need < 0.01))
+        todo = (~(need < 0.01)).nonzero()[0]  # np.flatnonzero of a 1-D mask
         self.draw_lines(rows[todo], need[todo], rolled[todo], due[todo])
         if service:
             self.owners_cover(rows, due)
