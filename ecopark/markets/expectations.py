@@ -152,7 +152,7 @@ def _covered_at(prices: np.ndarray, mac: np.ndarray, twelve_a: np.ndarray, horiz
     reach = np.subtract(horizons, wait[:, :, None])  # max(T_h - wait, 0), the second step in place
     abated = np.matmul(twelve_a, np.maximum(reach, 0.0, out=reach))
     abated[prices <= 0] = 0.0
-    return ((abated >= shortfalls[None, :]) | (prices[:, None] >= buyout[None, :])).all(axis=1)
+    return np.logical_and.reduce((abated >= shortfalls[None, :]) | (prices[:, None] >= buyout[None, :]), axis=1)
 
 
 #: Cells (problems x steps x deadlines) one round of :func:`no_borrowing_prices` holds at once (~8 MB).
@@ -206,7 +206,7 @@ def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray,
         np.maximum(reach, 0.0, out=reach)
         abated = np.matmul(twelve_a, reach)[:, 0, :]  # one matrix-vector product per problem
         abated[price <= 0] = 0.0
-        return ((abated >= shortfalls) | (price[:, None] >= buyout)).all(axis=1)
+        return np.logical_and.reduce((abated >= shortfalls) | (price[:, None] >= buyout), axis=1)  # .all(axis=1)
 
     lo = np.full(len(shortfalls), float(floor))
     hi = np.where(shortfalls > 0, buyout, -np.inf).max(axis=1)
