@@ -32,6 +32,7 @@ PARTIES = ("enterprise", "operator", "bank", "government", "outside")
 _PARTY_INDEX = {party: i for i, party in enumerate(PARTIES)}
 _SCALARS = (float, int, np.floating, np.integer)
 _INTEGERS = (int, np.integer)
+_FLOAT, _INT = np.dtype(np.float64), np.dtype(np.int64)  # the dtypes np.asarray(x, float / np.int64) gives
 
 #: Kinds of money transfer, with who usually pays whom. The one list of them.
 MONEY_KINDS: dict[str, str] = {
@@ -159,7 +160,7 @@ _FEW = 8
 
 def _account_list(account, n: int) -> list[int] | None:
     """``n`` account ids as a list: one id (an integer) n times, or a 1-D integer array of n ids; else None."""
-    if isinstance(account, _INTEGERS):
+    if type(account) is int or (type(account) is not np.ndarray and isinstance(account, _INTEGERS)):
         return [int(account)] * n
     if type(account) is np.ndarray and account.shape == (n,) and account.dtype.kind in "iu":
         return account.tolist()
@@ -168,7 +169,7 @@ def _account_list(account, n: int) -> list[int] | None:
 
 def _single_account(account) -> int | None:
     """``account`` if it is one account id (an integer), its id if it is an integer array of one element, else None."""
-    if isinstance(account, _INTEGERS):
+    if type(account) is int or (type(account) is not np.ndarray and isinstance(account, _INTEGERS)):
         return account
     if type(account) is np.ndarray and account.size == 1 and account.dtype.kind in "iu":
         return account.item()
@@ -234,17 +235,40 @@ class Ledger:
 
         Any of the three may be arrays (broadcast together). Returns the total moved.
         """
-        k = self._kind_index.get(kind)
-        if k is None:
-            raise KeyError(f"unknown transfer kind {kind!r}; known: {', '.join(self.kinds)}")
+        try:
+            k = self._kind_index[kind]
+        except KeyError:
+            raise KeyError(f"unknown transfer kind {kind!r}; known: {', '.join(self.kinds)}") from None
+        if (type(amount) is float or type(amount) is np.float64) and type(payer) is int and type(payee) is int:
+            # the most frequent call of a run (one amount, two plain account ids): the plain-number path below,
+            # with its checks and _count inline and no isinstance calls; the same books and total
+            scaled = float(amount) * self.scale
+            # x - x is 0 for a finite x, NaN for inf or NaN: math.isfinite without the call
+            if not scaled - scaled == 0.0 or (units := round(scaled)) < 0:  # round: half to even, as np.rint
+                raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
+            if self.moved + float(units) >= LEDGER_LIMIT:  # _count inline: the same test
+                self._count(kind, float(units))  # raises LedgerOverflowError
+            self.moved += int(float(units))
+            if units == 0:
+                return 0.0
+            self._balance[payer] -= units
+            self._balance[payee] += units
+            self._paid[payer, k] += units
+            self._received[payee, k] += units
+            flows = self._flows.get(self.step)
+            if flows is None:
+                flows = self._step_flows()
+            flows[k, self._parties[payer], self._parties[payee]] += units
+            self._run_total = None
+            return units / self.scale
         if type(amount) is np.ndarray and amount.size == 1 and amount.dtype.kind == "f":
             # one transfer given as arrays of one element: the plain-number path below books it the same
             # (round half to even on the same float), without the array path's numpy calls
             one_payer, one_payee = _single_account(payer), _single_account(payee)
             if one_payer is not None and one_payee is not None:
                 payer, payee, amount = one_payer, one_payee, amount.item()
-        if (isinstance(amount, _SCALARS) and isinstance(payer, _INTEGERS) and isinstance(payee, _INTEGERS)
-                and not isinstance(amount, bool)):  # one transfer of plain numbers: no arrays at all
+        if (type(amount) is not np.ndarray and isinstance(amount, _SCALARS) and isinstance(payer, _INTEGERS)
+                and isinstance(payee, _INTEGERS) and not isinstance(amount, bool)):  # one transfer of plain numbers
             scaled = float(amount) * self.scale
             if not math.isfinite(scaled) or (units := round(scaled)) < 0:  # round: half to even, as np.rint
                 raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
@@ -266,12 +290,17 @@ class Ledger:
             moved = self._transfer_few(kind, k, payer, payee, amount)
             if moved is not None:
                 return moved
-        units = np.rint(np.asarray(amount, dtype=float) * self.scale)
+        if not (type(amount) is np.ndarray and amount.dtype == _FLOAT):  # np.asarray returns such an array itself
+            amount = np.asarray(amount, dtype=float)
+        units = np.rint(amount * self.scale)
         total = float(units.sum())  # finite only if every amount is (inf + x = inf, inf - inf = nan)
-        if not math.isfinite(total) or (units.size and units.min() < 0):
+        if not total - total == 0.0 or (units.size and units.min() < 0):  # not finite, or a negative amount
             if not np.isfinite(units).all() or (units < 0).any():  # else finite amounts whose sum overflows:
                 raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")  # _count says so
-        payer, payee = np.asarray(payer, dtype=np.int64), np.asarray(payee, dtype=np.int64)
+        if not (type(payer) is np.ndarray and payer.dtype == _INT):
+            payer = np.asarray(payer, dtype=np.int64)
+        if not (type(payee) is np.ndarray and payee.dtype == _INT):
+            payee = np.asarray(payee, dtype=np.int64)
         if units.size == payer.size == payee.size == 1:  # one transfer: plain indexing
             self._count(kind, total)
             return self._book_one(k, int(payer.reshape(-1)[0]), int(payee.reshape(-1)[0]), int(units.reshape(-1)[0]))
@@ -288,28 +317,32 @@ class Ledger:
             else:
                 payer, payee, units = np.broadcast_arrays(payer, payee, units)
             total = float(units.sum())
-        self._count(kind, total)
+        if self.moved + total >= LEDGER_LIMIT:  # _count inline: the same test
+            self._count(kind, total)  # raises LedgerOverflowError
+        self.moved += int(total)
         if total == 0.0:  # every amount is 0 (none is negative)
             return 0.0
-        units = units.reshape(-1).astype(np.int64)
+        units = (units if units.ndim == 1 else units.reshape(-1)).astype(np.int64)
         moved = int(total) if total < 2**53 else int(units.sum())  # a float sum of integers below 2**53 is exact
-        flows = self._step_flows()[k]
+        flows = self._flows.get(self.step)
+        flows = (self._step_flows() if flows is None else flows)[k]
         if one_payer:
-            payer, payee = int(payer), payee.reshape(-1)
+            payer, payee = int(payer), payee if payee.ndim == 1 else payee.reshape(-1)
             self._balance[payer] -= moved
             self._paid[payer, k] += moved
             np.add.at(self._balance, payee, units)
             np.add.at(self._received[:, k], payee, units)
             np.add.at(flows[self._party[payer]], self._party[payee], units)
         elif one_payee:
-            payer, payee = payer.reshape(-1), int(payee)
+            payer, payee = payer if payer.ndim == 1 else payer.reshape(-1), int(payee)
             np.subtract.at(self._balance, payer, units)
             np.add.at(self._paid[:, k], payer, units)
             self._balance[payee] += moved
             self._received[payee, k] += moved
             np.add.at(flows[:, self._party[payee]], self._party[payer], units)
         else:
-            payer, payee = payer.reshape(-1), payee.reshape(-1)
+            if payer.ndim != 1 or payee.ndim != 1:
+                payer, payee = payer.reshape(-1), payee.reshape(-1)
             np.subtract.at(self._balance, payer, units)
             np.add.at(self._balance, payee, units)
             np.add.at(self._paid[:, k], payer, units)
@@ -395,10 +428,11 @@ class Ledger:
     # -- reading ----------------------------------------------------------------------
     def balance(self, account) -> np.ndarray | float:
         """Balance of an account id (float) or of an array of ids (array), in ``unit``."""
-        if isinstance(account, _INTEGERS) and not isinstance(account, bool):  # one account: no numpy arithmetic
+        if type(account) is int or (type(account) is not np.ndarray and isinstance(account, _INTEGERS)
+                                    and not isinstance(account, bool)):  # one account: no numpy arithmetic
             return float(self._balance[account]) / self.scale  # as int64 -> float64, then / scale
-        out = self._balance[account] / self.scale
-        return float(out) if np.ndim(out) == 0 else out
+        out = self._balance[account] / self.scale  # an array, or a numpy scalar (both have ndim)
+        return float(out) if out.ndim == 0 else out
 
     def total(self) -> int:
         """Sum of all balances in the smallest unit: exactly 0 for a consistent ledger."""

@@ -117,6 +117,7 @@ class ParkModel(mesa.Model):
         super().__init__(rng=seed)
         self.seed = seed
         self._draws_entropy = int(self.rng.integers(2**63))
+        self._active_policies: tuple[int, dict[str, Policy]] = (-1, {})  # (step, the instruments active in it)
         self.scenario = load_scenario(scenario)
         self.catalogue = cat = load_catalogue()
         self._cache_catalogue_arrays()
@@ -339,13 +340,18 @@ class ParkModel(mesa.Model):
         Seeded by (the model's entropy, the process, the step), so it does not depend on how
         many numbers other processes, or earlier months, used.
         """
-        return np.random.default_rng([self._draws_entropy, RANDOM_PROCESSES.index(process), self.steps])
+        # np.random.default_rng(seed) of a list is this generator, built without default_rng's checks
+        seed = np.random.SeedSequence([self._draws_entropy, RANDOM_PROCESSES.index(process), self.steps])
+        return np.random.Generator(np.random.PCG64(seed))
 
 
     def policy(self, name: str) -> Policy | None:
         """The instrument ``name`` if the scenario has it and it applies this month."""
-        p = self.government.policies.get(name)
-        return p if p is not None and p.active(self.steps) else None
+        step, active = self._active_policies  # Policy.active depends on the step and the instrument's frozen
+        if step != self.steps:  # parameters only: found once a month
+            active = {key: p for key, p in self.government.policies.items() if p.active(self.steps)}
+            self._active_policies = (self.steps, active)
+        return active.get(name)
 
     def firm_cash(self, rows: np.ndarray) -> np.ndarray:
         """Cash (ledger balance, yuan) of the firms in ``rows``."""

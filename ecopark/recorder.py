@@ -13,6 +13,8 @@ import mesa
 import numpy as np
 
 _NUMBERS = (float, int, np.number, np.bool_)
+#: The number types reporters return, recognised without an isinstance call (others: isinstance).
+_NUMBER_TYPES = frozenset({float, int, np.float64, np.int64, np.bool_})
 
 
 class StepRecorder(mesa.DataCollector):
@@ -23,14 +25,20 @@ class StepRecorder(mesa.DataCollector):
 
     def collect(self, model) -> None:
         """Record every model reporter's value for this step."""
-        if self.agent_reporters or self.agenttype_reporters or not all(
-                isinstance(r, types.FunctionType) for r in self.model_reporters.values()):
-            super().collect(model)  # anything but plain functions of the model: Mesa's own
+        if self.agent_reporters or self.agenttype_reporters:
+            super().collect(model)  # agent reporters: Mesa's own
             return
+        reporters = tuple(self.model_reporters.values())
+        if reporters != getattr(self, "_plain_reporters", None):  # checked once per set of reporters
+            if not all(isinstance(r, types.FunctionType) for r in reporters):
+                super().collect(model)  # anything but plain functions of the model: Mesa's own
+                return
+            self._plain_reporters = reporters
         if not self._validated:  # Mesa's first-step check (it calls each reporter once more)
             for name, reporter in self.model_reporters.items():
                 self._validate_model_reporter(name, reporter, model)
         model_vars = self.model_vars
         for var, reporter in self.model_reporters.items():
             value = reporter(model)
-            model_vars[var].append(value if isinstance(value, _NUMBERS) else deepcopy(value))
+            model_vars[var].append(value if type(value) in _NUMBER_TYPES or isinstance(value, _NUMBERS)
+                                   else deepcopy(value))

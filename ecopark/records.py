@@ -26,17 +26,17 @@ class RecordTable:
 
     def add(self, **values) -> int:
         """Append one record (fields not given are zero); returns its row."""
-        first = next(iter(self.FIELDS))
-        if self.n == len(getattr(self, first)):
+        fields = self.__dict__  # the field arrays, read without a getattr call each
+        if self.n == fields[next(iter(self.FIELDS))].shape[0]:
             for name in self.FIELDS:
-                old = getattr(self, name)
+                old = fields[name]
                 grown = np.zeros(2 * len(old), dtype=old.dtype)
                 grown[: len(old)] = old
-                setattr(self, name, grown)
+                fields[name] = grown
         i = self.n
         self.n += 1
         for name, value in values.items():
-            getattr(self, name)[i] = value
+            fields[name][i] = value
         return i
 
     def frame(self) -> pd.DataFrame:

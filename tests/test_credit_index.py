@@ -292,3 +292,25 @@ def test_secured_lending_may_lend_exactly_where_apply_can_lend():
     assert sum(secured.apply(int(row), 1e6) > 0 for row in rows[may]) > 0
     risk_priced = ParkModel(load_scenario("yueyang"), seed=1)
     assert risk_priced.secured_lending.may_lend(risk_priced.firms.live).all()
+
+
+def test_add_many_records_what_one_field_at_a_time_records():
+    # add_many tells arrays from plain values by their type (isinstance only for an unusual one): loans made
+    # with every kind of value (Python and numpy scalars, arrays, an array subclass) hold what a field-by-field
+    # write holds, ended -1 and performing unless the status is given, and arrays of two lengths are refused
+    book = LoanBook(capacity=2)
+    values = [dict(borrower=3, bank=np.int64(1), principal=np.float64(12.5), rate=0.04, sll=True, tenor=12),
+              dict(borrower=np.array([4, 5, 6]), principal=np.array([1.0, 2.0, 3.0]), sll=np.bool_(True),
+                   status=STATUSES.index("repaid")),
+              dict(borrower=np.ma.masked_array([7, 8], mask=[False, False]), rate=np.float32(0.5)),
+              dict(borrower=9, ended=4, status=np.array([STATUSES.index("defaulted")]))]
+    for kw in values:
+        first = book.n
+        rows = book.add_many(**kw)
+        k = len(rows)
+        assert rows.tolist() == list(range(first, first + k))
+        for name in LoanBook.FIELDS:
+            expected = kw.get(name, {"ended": -1, "status": STATUSES.index("performing")}.get(name, 0))
+            assert (getattr(book, name)[first:first + k] == np.broadcast_to(np.asarray(expected), k)).all(), name
+    with pytest.raises(ValueError, match="differ in length"):
+        book.add_many(borrower=np.array([1, 2]), principal=np.array([1.0, 2.0, 3.0]))

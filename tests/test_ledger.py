@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecopark.ledger import MONEY_KINDS, Ledger
+from ecopark.ledger import LEDGER_LIMIT, MONEY_KINDS, Ledger, LedgerOverflowError
 
 
 def make():
@@ -100,6 +100,35 @@ def test_plain_number_transfer_books_what_an_array_transfer_books(amount):
     slow_once, *_ = make()
     slow_once.transfer("sale", np.array([out]), np.array([firms[1]]), np.array([amount], dtype=float))
     assert _state(fast) == _state(slow_once)
+
+
+def test_float_between_plain_ids_books_what_numpy_ids_book():
+    # a float (or np.float64) between two Python int ids takes the quickest path; the same transfers between
+    # numpy integer ids take the general plain-number path: the same books, totals, errors and overflow
+    rng = np.random.default_rng(3)
+    amounts = [*np.round(rng.uniform(0, 1e6, 200), 3).tolist(), 0.005, 0.015, 0.025, 0.0, 1e-9, 3e13]
+    books = []
+    for plain in (True, False):
+        ledger, out, firms, gov = make()
+        ids = [out, *firms.tolist(), gov] if plain else [np.int64(out), *firms, np.int64(gov)]
+        moved = []
+        for i, amount in enumerate(amounts):
+            ledger.step = i % 3
+            value = np.float64(amount) if i % 2 else amount
+            moved.append(ledger.transfer("sale", ids[i % 5], ids[(i * 3 + 1) % 5], value))
+        books.append((moved, _state(ledger)))
+        for bad in (-0.01, np.nan, np.inf, np.float64(-np.inf)):
+            with pytest.raises(ValueError, match="sale"):
+                ledger.transfer("sale", ids[0], ids[1], bad)
+        ledger.moved = LEDGER_LIMIT - 10**6
+        with pytest.raises(LedgerOverflowError):
+            ledger.transfer("sale", ids[0], ids[1], 1e5)
+        assert ledger.transfer("sale", ids[0], ids[1], 1.0) == 1.0 and ledger.moved == LEDGER_LIMIT - 10**6 + 100
+        with pytest.raises(LedgerOverflowError):  # the array path's overflow test, the same
+            ledger.transfer("sale", np.array(ids[:2] * 6), ids[2], np.full(12, 1e3))
+        assert ledger.transfer("sale", np.array(ids[:2] * 6), ids[2], np.full(12, 1.0)) == 12.0
+        assert ledger.moved == LEDGER_LIMIT - 10**6 + 1300
+    assert books[0] == books[1]
 
 
 @pytest.mark.parametrize("amount", [12.345, 0.005, 0.015, 7, np.float32(2.5), -0.004, 0.0, True])
@@ -214,3 +243,28 @@ def test_flows_by_kind_is_flow_of_each_kind():
         for step in (None, 0, 1, 2):
             assert ledger.flows_by_kind(*parties, step=step).tolist() == [
                 ledger.flow(k, *parties, step=step) for k in ledger.kinds]
+
+
+def test_array_transfers_book_alike_whatever_the_arrays_dtype_and_shape():
+    # the array path takes int64 ids and float64 amounts as they are (no np.asarray) and 1-D arrays without a
+    # reshape: ids of another integer type, amounts of another float type or a list, and 2-D arrays of the
+    # same transfers book the same
+    rng = np.random.default_rng(8)
+    amounts = np.round(rng.uniform(0, 100, 12), 2)
+    picks = rng.integers(0, 5, (2, 12))
+    books = []
+    for form in ("int64", "int32", "2d", "list"):
+        ledger, out, firms, gov = make()
+        accounts = np.r_[out, firms, gov]
+        payers, payees, values = accounts[picks[0]], accounts[picks[1]], amounts
+        if form == "int32":
+            payers, payees, values = payers.astype(np.int32), payees.astype(np.uint16), amounts.astype(np.longdouble)
+        elif form == "2d":
+            payers, payees, values = payers.reshape(3, 4), payees.reshape(3, 4), amounts.reshape(3, 4)
+        elif form == "list":
+            payers, payees, values = payers.tolist(), payees.tolist(), amounts.tolist()
+        moved = [ledger.transfer("rent", payers, payees, values),
+                 ledger.transfer("sale", int(accounts[1]), payees, values),
+                 ledger.transfer("purchase", payers, int(accounts[2]), values)]
+        books.append((moved, _state(ledger)))
+    assert all(book == books[0] for book in books[1:])

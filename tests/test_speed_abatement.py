@@ -48,3 +48,29 @@ def test_the_menu_with_kept_row_terms_is_the_plain_menu_bit_for_bit():
     assert checked == 144
     assert entered  # firms entered during the run: their rows' terms were added as they came
     assert (ab.installed_at[model.firms.live] >= 0).any()  # steps were installed (the mask changed)
+
+
+def test_the_steps_are_the_plain_sorted_steps_bit_for_bit():
+    # AbatementPortfolio.steps sorts with array methods and fancy indexing: np.argsort, np.take_along_axis and
+    # np.cumprod of the menu give the same steps, and installed_share is 1 - the product of what is kept
+    model = ParkModel(load_scenario("generic", {"policies.capex_subsidy.share": 0.3}), seed=3)
+    ab, checked = model.abatement, 0
+    for _ in range(36):
+        model.step()
+        rows = model.firms.live
+        for part in (rows, rows[::-1], rows[rows % 4 == 1], rows[:0]):
+            mac, a = ab.menu(part)
+            order = np.argsort(np.where(np.isnan(mac), np.inf, mac), axis=1)
+            mac_sorted = np.take_along_axis(mac, order, axis=1)
+            a_sorted = np.where(np.isnan(mac_sorted), 0.0, np.take_along_axis(a, order, axis=1))
+            share = np.where(np.isnan(mac_sorted), 0.0, ab.share[order])
+            left = np.cumprod(1.0 - share, axis=1) / (1.0 - share)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mac_sorted = np.where(a_sorted > 0, mac_sorted / left, np.nan)
+            got = ab.steps(part)
+            for x, y in zip(got, (mac_sorted, order, a_sorted * left), strict=True):
+                np.testing.assert_array_equal(x, y)
+            kept = np.where(ab.installed_at[part] >= 0, 1.0 - ab.share, 1.0)
+            np.testing.assert_array_equal(ab.installed_share(part), 1.0 - kept.prod(axis=1))
+            checked += len(part) > 0
+    assert checked == 3 * 36 and (ab.installed_at[model.firms.live] >= 0).any()

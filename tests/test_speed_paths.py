@@ -70,6 +70,25 @@ def test_the_step_recorder_copies_values_that_are_not_numbers():
     assert recorder.model_vars["listing"] == [[1, 2]]
 
 
+def test_the_step_recorder_checks_reporters_again_when_they_change():
+    # the check that every reporter is a plain function is kept for the set of reporters it was made on: a
+    # reporter replaced by an attribute name afterwards goes to Mesa's own collect, which reads the attribute
+    model = ParkModel("qinzhou", seed=3)
+
+    def seed(m: ParkModel) -> int:
+        return m.steps + 10
+
+    recorder = StepRecorder(model_reporters={"value": seed})
+    recorder.collect(model)
+    recorder.collect(model)
+    recorder.model_reporters["value"] = "steps"
+    recorder.collect(model)
+    recorder.model_reporters["value"] = seed
+    recorder.collect(model)
+    assert recorder.model_vars["value"] == [10, 10, 0, 10]
+    assert all(type(v) is int for v in recorder.model_vars["value"])
+
+
 @pytest.mark.parametrize("fill_cells", [0, byproduct.PAIR_FILL_CELLS])
 def test_the_pair_annuity_cache_gives_each_pairs_factor_as_firms_enter(monkeypatch, fill_cells):
     """Computed when asked for (a large park) or all as firms enter (a small one): the array formula's values."""

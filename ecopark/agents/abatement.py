@@ -56,10 +56,10 @@ class AbatementPortfolio:
 
     def _grow(self) -> None:
         n = self.model.firms.n
-        if n > len(self.installed_at):
+        if n > self.installed_at.shape[0]:
             pad = np.full((n - len(self.installed_at), len(self.sector)), -1, dtype=np.int64)
             self.installed_at = np.vstack([self.installed_at, pad])
-        done = len(self._annuity)
+        done = self._annuity.shape[0]
         if n > done:  # the new rows' fixed terms, element by element the formulas menu() used per call
             firms = self.model.firms
             size = firms.size[done:n][:, None]
@@ -78,7 +78,7 @@ class AbatementPortfolio:
         """S_f = 1 - prod over installed technologies of (1 - share_j)."""
         self._grow()
         kept = np.where(self.installed_at[rows] >= 0, 1.0 - self.share, 1.0)
-        return 1.0 - kept.prod(axis=1)
+        return 1.0 - np.multiply.reduce(kept, axis=1)  # kept.prod(axis=1), without its Python layers
 
     def normal_bau(self, rows: np.ndarray) -> np.ndarray:
         """Business-as-usual emissions at normal output (tCO2e/month)."""
@@ -117,8 +117,8 @@ class AbatementPortfolio:
             capex = capex - subsidy.amounts(capex, "abatement")
         capex = capex * model.credit.capex_factor(rows, "abatement")[:, None]
         cost = capex * self._annuity[rows] + self._opex_size[rows]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mac = np.where(available & (a > 0), cost / a, np.nan)
+        ok = available & (a > 0)  # a where ok (else 1) as the divisor: no division by 0 to silence
+        mac = np.where(ok, cost / np.where(ok, a, 1.0), np.nan)
         return mac, np.where(available, a, 0.0)
 
     def _abatement(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +127,7 @@ class AbatementPortfolio:
         self._grow()
         installed = self.installed_at[rows] >= 0
         kept = np.where(installed, 1.0 - self.share, 1.0)  # installed_share(rows), from the same mask
-        left = (1.0 - (1.0 - kept.prod(axis=1))) * net_share(self.model, rows) * self.normal_bau(rows)
+        left = (1.0 - (1.0 - np.multiply.reduce(kept, axis=1))) * net_share(self.model, rows) * self.normal_bau(rows)
         return self._in_sector[rows] & ~installed, self.share[None, :] * left[:, None]
 
     def steps(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,11 +139,13 @@ class AbatementPortfolio:
         MAC NaN and a 0.
         """
         mac, a = self.menu(rows)
-        order = np.argsort(np.where(np.isnan(mac), np.inf, mac), axis=1)
-        mac_sorted = np.take_along_axis(mac, order, axis=1)
-        a_sorted = np.where(np.isnan(mac_sorted), 0.0, np.take_along_axis(a, order, axis=1))
+        # the array methods and fancy indexing np.argsort, np.take_along_axis and np.cumprod come down to
+        order = np.where(np.isnan(mac), np.inf, mac).argsort(axis=1)
+        along = np.arange(len(rows))[:, None], order  # each row's elements in its order
+        mac_sorted = mac[along]
+        a_sorted = np.where(np.isnan(mac_sorted), 0.0, a[along])
         share = np.where(np.isnan(mac_sorted), 0.0, self.share[order])
-        left = np.cumprod(1.0 - share, axis=1) / (1.0 - share)  # what earlier steps leave
+        left = (1.0 - share).cumprod(axis=1) / (1.0 - share)  # what earlier steps leave
         with np.errstate(invalid="ignore", divide="ignore"):
             mac_sorted = np.where(a_sorted > 0, mac_sorted / left, np.nan)
         return mac_sorted, order, a_sorted * left

@@ -442,8 +442,8 @@ def prospective_margin(model: ParkModel, rows: np.ndarray, years: int) -> np.nda
     # year, each sum over a firm's steps the same contiguous row, so the same numbers bit for bit
     value = np.where(covered[:, None], price[None, :], 0.0) + credit_price[:, None]
     taken = mac[:, None, :] < value[:, :, None]
-    abatement = (np.where(taken, mac[:, None, :], 0.0) * a[:, None, :]).sum(axis=2)
-    left = emitted[:, None] - np.where(taken, a[:, None, :], 0.0).sum(axis=2)
+    abatement = np.add.reduce(np.where(taken, mac[:, None, :], 0.0) * a[:, None, :], axis=2)  # .sum(axis=2)
+    left = emitted[:, None] - np.add.reduce(np.where(taken, a[:, None, :], 0.0), axis=2)
     unit_cost = price[None, :] * intensity[:, None] * (1.0 - (free if output_based else np.zeros(years)))[None, :]
     uplift = np.where((covered & econ.carbon_pass_through)[:, None],
                       model.sector_pass_through[s][:, None] * np.maximum(unit_cost, 0.0), 0.0)

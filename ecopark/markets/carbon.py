@@ -182,8 +182,7 @@ class CarbonMarket:
 
     # -- who is covered ------------------------------------------------------------------------
     def _grow(self) -> None:
-        n = self.model.firms.n
-        extra = n - len(self.account)
+        extra = self.model.firms.n - self.account.shape[0]
         if extra > 0:
             self.account = np.r_[self.account, np.full(extra, -1, dtype=np.int64)]
             self.year_emissions = np.r_[self.year_emissions, np.zeros(extra)]

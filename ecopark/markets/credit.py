@@ -136,8 +136,9 @@ class LoanBook(RecordTable):
         self._lock()
 
     def _lock(self, writeable: bool = False) -> None:
+        fields = self.__dict__
         for name in TRACKED_FIELDS:
-            getattr(self, name).flags.writeable = writeable
+            fields[name].flags.writeable = writeable
 
     def add(self, **values) -> int:
         """Append one loan (performing unless ``status`` says otherwise); returns its row."""
@@ -146,7 +147,12 @@ class LoanBook(RecordTable):
     def add_many(self, **values) -> np.ndarray:
         """Append loans, one per element of the numpy array values (other values apply to all), in order
         (performing unless ``status`` says otherwise); returns their rows."""
-        sizes = {len(v) for v in values.values() if isinstance(v, np.ndarray)}
+        arrays, sizes = {}, set()  # isinstance(v, np.ndarray) of each value, the call only for an unusual type
+        for name, v in values.items():
+            kind = type(v)
+            arrays[name] = is_array = kind is np.ndarray or (kind not in _NOT_ARRAYS and isinstance(v, np.ndarray))
+            if is_array:
+                sizes.add(v.shape[0] if v.ndim else len(v))
         if len(sizes) > 1:
             raise ValueError(f"add_many: the arrays differ in length ({sorted(sizes)})")
         k = sizes.pop() if sizes else 1
@@ -165,8 +171,12 @@ class LoanBook(RecordTable):
             self.n += k
             block = slice(first, self.n)
             one = first if k == 1 else block  # one loan: an element set (cheaper than a slice's)
-            for name, value in {"ended": -1, "status": PERFORMING, **values}.items():
-                getattr(self, name)[block if isinstance(value, np.ndarray) else one] = value
+            fields = self.__dict__
+            fields["ended"][one] = -1
+            if "status" not in values:
+                fields["status"][one] = PERFORMING
+            for name, value in values.items():
+                fields[name][block if arrays[name] else one] = value
         finally:
             self._lock(self._editing > 0)
         self.version += 1
@@ -196,7 +206,7 @@ class LoanBook(RecordTable):
     def live(self) -> np.ndarray:
         """Rows of loans still being repaid, in ascending order (a read-only array)."""
         if self._live is None:
-            live = np.flatnonzero(self.status[: self.n] == PERFORMING)
+            live = (self.status[: self.n] == PERFORMING).nonzero()[0]  # np.flatnonzero of a 1-D mask
             live.flags.writeable = False
             self._live = live
         return self._live
@@ -243,8 +253,9 @@ class LoanSums:
 
     def _lock(self, writeable: bool = False) -> None:
         """The arrays are read-only outside :meth:`add` (what a caller is given may be a view of them)."""
+        fields = self.__dict__
         for name in ("debt", "service", "line", "late", "exposure_fen", "book_fen"):
-            getattr(self, name).flags.writeable = writeable
+            fields[name].flags.writeable = writeable
 
     def fresh(self, loans: LoanBook, n_firms: int) -> bool:
         """Whether these sums hold for ``loans`` as it is now, over ``n_firms`` firm rows."""
@@ -299,6 +310,10 @@ def instalment_split(outstanding_fen: np.ndarray, rate: np.ndarray, payment_fen:
     return interest, principal
 
 
+#: Types of the values :meth:`LoanBook.add_many` is given that are not numpy arrays (no isinstance call).
+_NOT_ARRAYS = frozenset({int, float, bool, np.int64, np.float64, np.bool_})
+
+
 def _clip(x: float, lo: float, hi: float) -> float:
     """``np.clip`` of one Python float: min(max(x, lo), hi), NaN kept (numpy's own rule, also for signed zeros)."""
     if x != x:
@@ -314,16 +329,10 @@ def _payments_fen(principal_fen: list[int], rates: list[float], months: int) -> 
     time, without a cache entry (or its lookup) per loan's own rate."""
     if months <= 0:
         return [round(p * float(annuity_factor(r, months))) for p, r in zip(principal_fen, rates, strict=True)]
-    out = []
-    for p, r in zip(principal_fen, rates, strict=True):
-        i = r / 12.0
-        if not i > 0:  # also NaN
-            factor = 1.0 / months
-        else:
-            denominator = 1.0 - (1.0 + i) ** -months
-            factor = i / denominator if denominator != 0.0 else math.inf
-        out.append(round(p * factor))
-    return out
+    # factor: 1 / T where i = r / 12 <= 0 (also NaN), else i / (1 - (1 + i)^-T) (inf where that is 0)
+    return [round(p * (1.0 / months if not (i := r / 12.0) > 0
+                       else i / d if (d := 1.0 - (1.0 + i) ** -months) != 0.0 else math.inf))
+            for p, r in zip(principal_fen, rates, strict=True)]
 
 
 def _by_borrower(rows: np.ndarray, borrower: np.ndarray, n_firms: int) -> np.ndarray:
@@ -361,9 +370,10 @@ class CreditMarket:
 
     def sums(self) -> LoanSums:
         """The per-firm and per-bank sums over the live loans now (:class:`LoanSums`, rebuilt when stale)."""
-        sums, n = self._sums, self.model.firms.n
-        if sums is None or not sums.fresh(self.loans, n):
-            sums = self._sums = LoanSums(self.loans, n, len(self.model.banks))
+        sums, n, loans = self._sums, self.model.firms.n, self.loans
+        # LoanSums.fresh, inline (asked thousands of times a run)
+        if sums is None or sums.loans is not loans or sums.version != loans.version or sums.debt.shape[0] != n:
+            sums = self._sums = LoanSums(loans, n, len(self.model.banks))
         return sums
 
     # -- what banks see ------------------------------------------------------------------
@@ -486,7 +496,7 @@ class CreditMarket:
             relative = np.where(bau > 0, firms.emissions[rows] / np.where(bau > 0, bau, 1.0), 1.0)
             cap = spec.carbon_efficiency_cap_bp
             efficiency = np.clip(spec.carbon_efficiency_bp * (relative - 1.0), -cap, cap) / 1e4
-        no_loan = np.ndim(amount) == 0 and amount == 0
+        no_loan = (type(amount) is float or np.ndim(amount) == 0) and amount == 0
         premiums: dict[float | None, np.ndarray] = {}
         out = []
         for bank in banks:
@@ -497,8 +507,8 @@ class CreditMarket:
             premium = premiums.get(key)
             if premium is None:
                 service = debt_service + amount * factor
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    cover = np.where(service > 0, np.maximum(margin, 0.0) / service, np.inf)
+                paying = service > 0  # the service where it is > 0 (else 1) as the divisor: no division by 0
+                cover = np.where(paying, np.maximum(margin, 0.0) / np.where(paying, service, 1.0), np.inf)
                 premium = premiums[key] = (spec.leverage_premium_bp * leverage
                                            + spec.cover_premium_bp * np.clip(1.0 - cover / spec.cover_target, 0.0, 1.0))
             rate = funding + bank_spec.margin_bp / 1e4 + np.minimum(premium, spec.max_premium_bp) / 1e4
@@ -563,7 +573,7 @@ class CreditMarket:
         if not banks:
             return phi
         margin = self.margin(rows)
-        loan_rate = np.min(self.rates_of_banks(banks, rows, purpose, margin=margin), axis=0)
+        loan_rate = np.minimum.reduce(self.rates_of_banks(banks, rows, purpose, margin=margin), axis=0)  # np.min
         loan_rate -= self.subsidy_rate(purpose in GREEN_PURPOSES)
         ratio = loan_cost_factor(loan_rate, self.model.firms.discount_rate[rows], spec.project_tenor_months)
         lendable = margin > 0
@@ -646,7 +656,7 @@ class CreditMarket:
             booked = 0
             for stop in [*stops, None]:
                 end = held if stop is None else stop + 1
-                take = booked + np.flatnonzero(bank[booked:end] >= 0)
+                take = booked + (bank[booked:end] >= 0).nonzero()[0]  # np.flatnonzero of a 1-D mask
                 if len(take):
                     self._lend_many(rows[start:][take], bank[take], amount[take], rate[take],
                                     self.spec.working_capital_tenor_months, "credit_line")
@@ -689,7 +699,7 @@ class CreditMarket:
             room = np.where(go & ~(room < 0.01), room, np.nan)  # nan: this bank does not lend the firm
             rooms.append(room)
             freeds.append(freed)
-            ok = np.flatnonzero(~np.isnan(room))
+            ok = (~np.isnan(room)).nonzero()[0]  # np.flatnonzero of a 1-D mask
             if not len(ok):
                 continue
             r = self.rates(b, rows[ok], "credit_line", room[ok], tenor, margin[ok])
@@ -704,7 +714,7 @@ class CreditMarket:
             mine = np.where(bank == b, fen, 0)
             book_before = int(sums.book_fen[b]) + np.cumsum(mine) - mine  # fen, before each firm's draw
             room_then = agent.cash / (spec.risk_weight * agent.spec.min_capital_ratio) - book_before / 100
-            narrowed = np.flatnonzero(room_then + freeds[b] < rooms[b])  # nan rooms compare False
+            narrowed = (room_then + freeds[b] < rooms[b]).nonzero()[0]  # nan rooms compare False
             if len(narrowed):
                 held = min(held, int(narrowed[0]))
         return held, bank, best, rate
@@ -886,7 +896,7 @@ class CreditMarket:
         if service:
             base = np.minimum(self.line_limit(rows), firms.receivables[rows])
             need = np.maximum(need, base - self.line_used(rows) + rolled)
-        todo = np.flatnonzero(~(need < 0.01))
+        todo = (~(need < 0.01)).nonzero()[0]  # np.flatnonzero of a 1-D mask
         self.draw_lines(rows[todo], need[todo], rolled[todo], due[todo])
         if service:
             self.owners_cover(rows, due)

@@ -49,11 +49,14 @@ def settle_emissions(model: ParkModel, rows: np.ndarray) -> None:
 
 
 def net_share(model: ParkModel, rows: np.ndarray) -> np.ndarray:
-    """Share of BAU emissions left for technologies to abate this month: 1 - L_f / b_f (1 if b_f = 0)."""
+    """Share of BAU emissions left for technologies to abate this month: 1 - L_f / b_f (1 if b_f = 0; b_f finite)."""
     firms = model.firms
     bau = firms.emissions_bau[rows]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(bau > 0, 1.0 - np.clip(firms.link_avoided[rows], 0.0, bau) / bau, 1.0)
+    positive = bau > 0
+    # clip(L, 0, b) as min(max(L, 0), b): the same where b > 0 (they differ only in the sign of a zero, which
+    # 1 - L / b drops); b where b > 0 else 1 as the divisor: no division by 0 to silence
+    return np.where(positive, 1.0 - np.minimum(np.maximum(firms.link_avoided[rows], 0.0), bau)
+                    / np.where(positive, bau, 1.0), 1.0)
 
 
 def _sold_outside(model: ParkModel, streams: np.ndarray | int) -> np.ndarray:

@@ -99,22 +99,25 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
     levels = min(TREE_LEVELS, int(np.log2(TREE_CELLS / max(len(a) * len(horizons), 1) + 1)))
     twelve_a = 12.0 * a
     done = 0 if levels > 1 else 60  # large problems: one price at a time, below
-    while done < 60:
-        if 0.5 * (lo + hi) == hi or (0.5 * (lo + hi) == lo and lo != floor):
-            break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
-        depth = min(levels, 60 - done)
-        bounds = [(lo, hi)]  # the tree's intervals in heap order: node i's children 2i + 1 (covered), 2i + 2
-        for i in range(2 ** depth - 1):
-            low, high = bounds[i]
-            mid = 0.5 * (low + high)
-            bounds += [(low, mid), (mid, high)]
-        mids = np.array([bounds[2 * i + 1][1] for i in range(2 ** depth - 1)])
-        up = _covered_at(mids, mac, twelve_a, horizons, rate, shortfalls, buyout)
-        node = 0
-        for _ in range(depth):
-            node = 2 * node + (1 if up[node] else 2)
-        lo, hi = bounds[node]
-        done += depth
+    with np.errstate(divide="ignore", invalid="ignore"):  # _covered_at's divisions, once for every call
+        while done < 60:
+            if 0.5 * (lo + hi) == hi or (0.5 * (lo + hi) == lo and lo != floor):
+                break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
+            depth = levels if levels < 60 - done else 60 - done
+            bounds = [(lo, hi)]  # the tree's intervals in heap order: node i's children 2i + 1 (covered), 2i + 2
+            mids = []  # node i's mid, the end its child 2i + 1 shares with 2i + 2
+            for i in range(2 ** depth - 1):
+                low, high = bounds[i]
+                mid = 0.5 * (low + high)
+                bounds += [(low, mid), (mid, high)]
+                mids += (mid,)
+            mids = np.array(mids)
+            up = _covered_at(mids, mac, twelve_a, horizons, rate, shortfalls, buyout)
+            node = 0
+            for _ in range(depth):
+                node = 2 * node + (1 if up[node] else 2)
+            lo, hi = bounds[node]
+            done += depth
     if levels > 1:
         return hi
     reach = np.empty((len(mac), len(horizons)))  # one price at a time, in buffers kept over the halvings
@@ -142,14 +145,14 @@ def _covered_at(prices: np.ndarray, mac: np.ndarray, twelve_a: np.ndarray, horiz
                 shortfalls: np.ndarray, buyout: np.ndarray) -> np.ndarray:
     """Whether each price in ``prices`` covers every deadline of one problem (steps ``mac``, 12 x their
     abatement ``twelve_a``, filtered): :func:`abatement_to_deadlines` of each price, element by element the
-    same operations, the product one matrix-vector product per price."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wait = np.where(mac[None, :] <= prices[:, None], 0.0,
-                        np.log(mac[None, :] / prices[:, None]) / np.log1p(rate) if rate > 0 else np.inf)
+    same operations, the product one matrix-vector product per price. Called under
+    ``np.errstate(divide="ignore", invalid="ignore")`` (a price of 0 divides by 0: its wait is not used)."""
+    wait = np.where(mac[None, :] <= prices[:, None], 0.0,
+                    np.log(mac[None, :] / prices[:, None]) / np.log1p(rate) if rate > 0 else np.inf)
     reach = np.subtract(horizons, wait[:, :, None])  # max(T_h - wait, 0), the second step in place
     abated = np.matmul(twelve_a, np.maximum(reach, 0.0, out=reach))
     abated[prices <= 0] = 0.0
-    return ((abated >= shortfalls[None, :]) | (prices[:, None] >= buyout[None, :])).all(axis=1)
+    return np.logical_and.reduce((abated >= shortfalls[None, :]) | (prices[:, None] >= buyout[None, :]), axis=1)
 
 
 #: Cells (problems x steps x deadlines) one round of :func:`no_borrowing_prices` holds at once (~8 MB).
@@ -195,27 +198,27 @@ def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray,
     reach = np.empty((*mac.shape, len(horizons)))  # (P, K, H), refilled at every price
     deadlines = np.broadcast_to(horizons, reach.shape).copy()  # T_h at every (problem, step)
 
-    def covered(price: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            wait = np.where(mac <= price[:, None], 0.0,
-                            np.log(mac / price[:, None]) / np.log1p(rate) if rate > 0 else np.inf)
+    def covered(price: np.ndarray) -> np.ndarray:  # called under the errstate below
+        wait = np.where(mac <= price[:, None], 0.0,
+                        np.log(mac / price[:, None]) / np.log1p(rate) if rate > 0 else np.inf)
         np.copyto(reach, wait[:, :, None])  # max(T_h - wait, 0), in place (the same numbers, laid out at once)
         np.subtract(deadlines, reach, out=reach)
         np.maximum(reach, 0.0, out=reach)
         abated = np.matmul(twelve_a, reach)[:, 0, :]  # one matrix-vector product per problem
         abated[price <= 0] = 0.0
-        return ((abated >= shortfalls) | (price[:, None] >= buyout)).all(axis=1)
+        return np.logical_and.reduce((abated >= shortfalls) | (price[:, None] >= buyout), axis=1)  # .all(axis=1)
 
     lo = np.full(len(shortfalls), float(floor))
     hi = np.where(shortfalls > 0, buyout, -np.inf).max(axis=1)
-    done = covered(lo)
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if (done | (mid == lo) | (mid == hi)).all():
-            break  # every bisection left has lo and hi adjacent: the halvings left change nothing
-        up = covered(mid)
-        hi = np.where(up, mid, hi)
-        lo = np.where(up, lo, mid)
+    with np.errstate(divide="ignore", invalid="ignore"):  # covered's divisions (a price of 0), once for all calls
+        done = covered(lo)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if (done | (mid == lo) | (mid == hi)).all():
+                break  # every bisection left has lo and hi adjacent: the halvings left change nothing
+            up = covered(mid)
+            hi = np.where(up, mid, hi)
+            lo = np.where(up, lo, mid)
     return np.where(done, float(floor), hi)
 
 

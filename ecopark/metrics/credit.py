@@ -26,10 +26,13 @@ def _outstanding(model: ParkModel, green: bool | None = None, npl: bool = False)
 
 
 def _mean_rate(model: ParkModel, green: bool) -> float:
+    """Mean rate in force of the live loans, green or other, weighted by their outstanding principal (0 if
+    none): np.average's own operations (the products and the weights summed in float64) without its checks."""
     loans = model.credit.loans
-    live = loans.live[loans.green[loans.live] == green]
+    live = loans.live
+    live = live[loans.green[live] == green]
     weight = loans.outstanding_fen[live]
-    return float(np.average(loans.rate[live], weights=weight)) if weight.sum() > 0 else 0.0
+    return float((loans.rate[live] * weight).sum() / weight.sum(dtype=np.float64)) if weight.sum() > 0 else 0.0
 
 
 @step_metric("yuan")
