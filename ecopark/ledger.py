@@ -239,9 +239,19 @@ class Ledger:
             k = self._kind_index[kind]
         except KeyError:
             raise KeyError(f"unknown transfer kind {kind!r}; known: {', '.join(self.kinds)}") from None
-        if (type(amount) is float or type(amount) is np.float64) and type(payer) is int and type(payee) is int:
-            # the most frequent call of a run (one amount, two plain account ids): the plain-number path below,
-            # with its checks and _count inline and no isinstance calls; the same books and total
+        # one transfer of plain numbers: no arrays at all. The most frequent call of a run (a float between
+        # two Python int ids) is recognised by type alone, without isinstance calls
+        plain = (type(amount) is float or type(amount) is np.float64) and type(payer) is int and type(payee) is int
+        if not plain:
+            if type(amount) is np.ndarray and amount.size == 1 and amount.dtype.kind == "f":
+                # one transfer given as arrays of one element: booked as plain numbers (round half to even
+                # on the same float), without the array path's numpy calls
+                one_payer, one_payee = _single_account(payer), _single_account(payee)
+                if one_payer is not None and one_payee is not None:
+                    payer, payee, amount = one_payer, one_payee, amount.item()
+            plain = (type(amount) is not np.ndarray and isinstance(amount, _SCALARS) and isinstance(payer, _INTEGERS)
+                     and isinstance(payee, _INTEGERS) and not isinstance(amount, bool))
+        if plain:
             scaled = float(amount) * self.scale
             # x - x is 0 for a finite x, NaN for inf or NaN: math.isfinite without the call
             if not scaled - scaled == 0.0 or (units := round(scaled)) < 0:  # round: half to even, as np.rint
@@ -251,32 +261,8 @@ class Ledger:
             self.moved += int(float(units))
             if units == 0:
                 return 0.0
-            self._balance[payer] -= units
-            self._balance[payee] += units
-            self._paid[payer, k] += units
-            self._received[payee, k] += units
-            flows = self._flows.get(self.step)
-            if flows is None:
-                flows = self._step_flows()
-            flows[k, self._parties[payer], self._parties[payee]] += units
-            self._run_total = None
-            return units / self.scale
-        if type(amount) is np.ndarray and amount.size == 1 and amount.dtype.kind == "f":
-            # one transfer given as arrays of one element: the plain-number path below books it the same
-            # (round half to even on the same float), without the array path's numpy calls
-            one_payer, one_payee = _single_account(payer), _single_account(payee)
-            if one_payer is not None and one_payee is not None:
-                payer, payee, amount = one_payer, one_payee, amount.item()
-        if (type(amount) is not np.ndarray and isinstance(amount, _SCALARS) and isinstance(payer, _INTEGERS)
-                and isinstance(payee, _INTEGERS) and not isinstance(amount, bool)):  # one transfer of plain numbers
-            scaled = float(amount) * self.scale
-            if not math.isfinite(scaled) or (units := round(scaled)) < 0:  # round: half to even, as np.rint
-                raise ValueError(f"{kind}: transfer amounts must be finite and >= 0")
-            self._count(kind, float(units))
-            if units == 0:
-                return 0.0
             payer, payee = int(payer), int(payee)
-            self._balance[payer] -= units  # _book_one, inline: the most frequent call of a run
+            self._balance[payer] -= units  # _book_one, inline
             self._balance[payee] += units
             self._paid[payer, k] += units
             self._received[payee, k] += units
