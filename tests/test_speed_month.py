@@ -38,3 +38,56 @@ def test_policy_stream_tables_are_the_plain_lists_and_follow_new_params():
         fresh = getattr(policy, method[name])(cat)
         assert fresh is not table and (fresh == np.array(build(policy.params))).all()
         assert (fresh != table).any()
+
+
+def _infrastructure_step_before(infra, fees, funding):
+    """Infrastructure.step's bookings as they were before (project by project, appended), on the projects."""
+    paid = {kind: [] for kind in ("infrastructure_opex", "infrastructure_loan_interest",
+                                  "infrastructure_loan_repayment", "funding_interest", "bank_funding_repayment",
+                                  "ppp_distribution")}
+    for i, p in enumerate(infra.projects):
+        paid["infrastructure_opex"].append(p.kind.opex)
+        p.opex_paid += p.kind.opex
+        p.fees += fees[i]
+        if p.loan_months_left > 0:
+            interest = p.loan_outstanding * p.loan_rate / 12.0
+            principal = p.loan_outstanding if p.loan_months_left == 1 else min(
+                p.loan_payment - interest, p.loan_outstanding)
+            paid["infrastructure_loan_interest"].append(interest)
+            paid["infrastructure_loan_repayment"].append(principal)
+            paid["funding_interest"].append(p.loan_outstanding * funding / 12.0)
+            paid["bank_funding_repayment"].append(principal)
+            p.loan_outstanding -= principal
+            p.loan_months_left -= 1
+        share = p.ppp / p.capex if p.capex > 0 else 0.0
+        paid["ppp_distribution"].append(share * max(fees[i] - p.kind.opex, 0.0))
+    return {kind: amounts for kind, amounts in paid.items() if amounts}
+
+
+def test_infrastructure_step_books_what_the_project_by_project_loop_booked(monkeypatch):
+    import copy
+
+    model = ParkModel(load_scenario("yueyang", ["operator.infrastructure.loan_tenor_months=3"]), seed=2)
+    infra = model.infrastructure
+    months_with_loans = 0
+    rng = np.random.default_rng(3)
+    for _ in range(8):
+        model.step()
+        assert infra.projects
+        infra.month_fees[:] = rng.choice([0.0, 1.0, 1e6], len(infra.month_fees)) * rng.random(len(infra.month_fees))
+        for p in infra.projects[::2]:  # the PPP partner's share on too
+            p.ppp = 0.3 * p.capex
+        before = copy.deepcopy(infra.projects)
+        shadow = copy.copy(infra)
+        shadow.projects = before
+        expected = _infrastructure_step_before(shadow, infra.month_fees.copy(), model.scenario.credit.funding_rate)
+        booked = {}
+        monkeypatch.setattr(model.ledger, "transfer", lambda kind, payer, payee, amounts, into=booked: into.update(
+            {kind: np.asarray(amounts).tolist()}))
+        monkeypatch.setattr(infra, "review", lambda: None)
+        infra.step()
+        monkeypatch.undo()
+        months_with_loans += "infrastructure_loan_interest" in expected
+        assert booked == expected
+        assert [vars(p) for p in infra.projects] == [vars(p) for p in before]
+    assert 0 < months_with_loans < 8  # loans paid off during the check, some months with and some without
