@@ -91,3 +91,31 @@ def test_infrastructure_step_books_what_the_project_by_project_loop_booked(monke
         assert booked == expected
         assert [vars(p) for p in infra.projects] == [vars(p) for p in before]
     assert 0 < months_with_loans < 8  # loans paid off during the check, some months with and some without
+
+
+def test_small_deferred_acceptance_in_python_numbers_is_the_array_version_bit_for_bit():
+    from ecopark.markets import byproduct
+
+    rng = np.random.default_rng(28)
+    rounds = 0
+    for trial in range(600):
+        n_s, n_r = rng.integers(1, 30, 2)
+        surplus = np.round(rng.normal(1.0, 1.0, (n_s, n_r)), int(rng.integers(0, 3)))  # ties at 0 and 1 decimals
+        surplus[rng.random((n_s, n_r)) < rng.uniform(0.2, 0.9)] = np.nan
+        if trial % 7 == 0:
+            surplus[0, 0] = np.inf  # never acceptable
+        supply = rng.uniform(0, 10, n_s) * rng.choice([1.0, 1e-9, 0.0, 1e6], n_s, p=[0.7, 0.1, 0.1, 0.1])
+        demand = rng.uniform(0, 5, n_r) * rng.choice([1.0, 0.0, 1e-10, 3.3], n_r)
+        small = byproduct._deferred_acceptance_small(surplus, supply.tolist(), demand.tolist())
+        arrays = byproduct._deferred_acceptance_arrays(surplus, supply, demand)
+        assert small.shape == arrays.shape and (small == arrays).all()
+        assert (np.signbit(small) == np.signbit(arrays)).all()
+        assert (byproduct.deferred_acceptance(surplus, supply, demand) == arrays).all()
+        rounds += (arrays > 0).sum(axis=0).max(initial=0) > 1
+    assert rounds > 100  # receivers holding several offers: rejections and later rounds were exercised
+    # supply or demand not finite: left to the arrays
+    assert byproduct._deferred_acceptance_small(np.ones((2, 2)), [np.inf, 1.0], [1.0, 1.0]) is None
+    assert byproduct._deferred_acceptance_small(np.ones((2, 2)), [1.0, 1.0], [np.nan, 1.0]) is None
+    inf_supply = byproduct.deferred_acceptance(np.ones((2, 2)), np.array([np.inf, 1.0]), np.array([1.0, 2.0]))
+    assert (inf_supply == byproduct._deferred_acceptance_arrays(np.ones((2, 2)), np.array([np.inf, 1.0]),
+                                                                np.array([1.0, 2.0]))).all()

@@ -172,6 +172,11 @@ def match_max_surplus_blocks(
     return flows
 
 
+#: Up to this many (S, R) cells :func:`deferred_acceptance` runs in Python numbers (a small market's dozens of
+#: numpy calls on a few pairs cost more than the arithmetic); larger markets run on arrays.
+DEFERRED_PYTHON_CELLS = 1024
+
+
 def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> np.ndarray:
     """Decentralised matching: suppliers propose, receivers hold the best offers (flows (S, R)).
 
@@ -185,7 +190,81 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
     Computed over the acceptable pairs only (a list, not the (S, R) matrix): a supplier only ever
     offers to its best receiver not yet rejected, so the receivers that rejected it are the first
     of its preference list and a pointer into the list is its place.
+
+    Up to ``DEFERRED_PYTHON_CELLS`` cells with finite supply and demand, the same rounds in Python numbers
+    (:func:`_deferred_acceptance_small`: every sum and comparison in the same order, so the same flows bit
+    for bit); else on arrays (:func:`_deferred_acceptance_arrays`).
     """
+    surplus = np.asarray(surplus, dtype=float)
+    if surplus.size <= DEFERRED_PYTHON_CELLS:
+        flows = _deferred_acceptance_small(surplus, np.asarray(supply, dtype=float).tolist(),
+                                           np.asarray(demand, dtype=float).tolist())
+        if flows is not None:
+            return flows
+    return _deferred_acceptance_arrays(surplus, supply, demand)
+
+
+def _deferred_acceptance_small(surplus: np.ndarray, remaining: list[float], demand: list[float]) -> np.ndarray | None:
+    """:func:`deferred_acceptance` of a small market in Python numbers, the arithmetic of
+    :func:`_deferred_acceptance_arrays` step for step (cumulative sums in the same order, clip as max then
+    min, refusals added back pair by pair in the same order); None where supply or demand is not finite
+    (left to the arrays, whose NaN rules Python's comparisons do not share). ``remaining`` is changed."""
+    n_s, n_r = surplus.shape
+    if not math.isfinite(sum(remaining) + sum(demand)):
+        return None
+    values = surplus.ravel().tolist()
+    cells = [c for c, v in enumerate(values) if 0.0 < v < math.inf]  # acceptable pairs, by supplier then receiver
+    flows = np.zeros(n_s * n_r)
+    if not cells:
+        return flows.reshape(n_s, n_r)
+    ci, cj = [c // n_r for c in cells], [c % n_r for c in cells]
+    cv = [values[c] for c in cells]
+    n_p = len(cells)
+    # each supplier's pairs from its best receiver down (ties: lowest receiver first), at its pairs' place
+    preference = [p for _, _, _, p in sorted([(ci[p], -cv[p], cj[p], p) for p in range(n_p)])]
+    first, count = [0] * n_s, [0] * n_s
+    for p in range(n_p - 1, -1, -1):
+        first[ci[p]] = p
+        count[ci[p]] += 1
+    tol = 1e-9 * max([1.0, *remaining, *demand])  # (all finite: the arrays' max(1, max(supply), max(demand)))
+    held, rejected, place = [0.0] * n_p, [False] * n_p, [0] * n_s
+    while True:
+        proposers = [s for s in range(n_s) if remaining[s] > tol and place[s] < count[s]]
+        if not proposers:
+            break
+        touched = [False] * n_r
+        for s in proposers:
+            p = preference[first[s] + place[s]]
+            held[p] = held[p] + remaining[s]
+            remaining[s] = 0.0
+            touched[cj[p]] = True
+        # the receivers' held offers, by receiver, best surplus first (ties: lowest supplier)
+        offers = sorted([(cj[p], -cv[p], ci[p], p) for p in range(n_p) if touched[cj[p]] and held[p] != 0.0])
+        cum, at, offset = 0.0, -1, 0.0
+        for r, _, s, p in offers:
+            q = held[p]
+            cum = cum + q
+            if r != at:  # a receiver's first offer: what came before it in the running sum
+                at, offset = r, cum - q
+            accepted = demand[r] - ((cum - q) - offset)
+            if not accepted > 0.0:
+                accepted = 0.0
+            elif accepted > q:
+                accepted = q
+            if accepted <= tol:
+                accepted = 0.0
+            held[p] = accepted
+            refused = q - accepted
+            if refused > tol and not rejected[p]:
+                rejected[p] = True
+                place[s] += 1
+            remaining[s] = remaining[s] + refused
+    flows[cells] = held
+    return flows.reshape(n_s, n_r)
+
+
+def _deferred_acceptance_arrays(surplus: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> np.ndarray:
+    """:func:`deferred_acceptance` on arrays (any size)."""
     surplus = np.asarray(surplus, dtype=float)
     n_s, n_r = surplus.shape
     flows = np.zeros((n_s, n_r))
