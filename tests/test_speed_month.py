@@ -119,3 +119,50 @@ def test_small_deferred_acceptance_in_python_numbers_is_the_array_version_bit_fo
     inf_supply = byproduct.deferred_acceptance(np.ones((2, 2)), np.array([np.inf, 1.0]), np.array([1.0, 2.0]))
     assert (inf_supply == byproduct._deferred_acceptance_arrays(np.ones((2, 2)), np.array([np.inf, 1.0]),
                                                                 np.array([1.0, 2.0]))).all()
+
+
+@pytest.mark.parametrize("preset, overrides", [
+    ("generic", {"policies.reuse_subsidy.enabled": True, "policies.reuse_quota.enabled": True,
+                 "policies.reuse_quota.streams": ["fly_ash"]}),
+    ("yueyang", {"policies.reuse_subsidy.enabled": True, "policies.reuse_subsidy.rate_per_gj": 8.0}),
+])
+def test_pair_values_of_pairs_are_the_cells_of_the_full_table(preset, overrides):
+    """pair_values with ``pairs`` (new arrays filled per pair, a_s not copied again) gives each cell of the (S, R)
+    arrays bit for bit, with every per-unit value a new writable array of the pairs' length."""
+    model = ParkModel(load_scenario(preset, overrides), seed=1)
+    for _ in range(14):
+        model.step()
+    market = model.byproduct_market
+    rows = model.firms.live
+    unit, rng = market.unit_values(), np.random.default_rng(0)
+    share = rng.random(len(rows))
+    checked = 0
+    for k in range(len(market.piped)):
+        sup, rec = rows[rng.random(len(rows)) < 0.5], rows[rng.random(len(rows)) < 0.5]
+        full = market.pair_values(k, sup, rec, unit, share[: len(sup)])
+        i, j = rng.integers(0, len(sup), 40), rng.integers(0, len(rec), 40)
+        some = market.pair_values(k, sup, rec, unit, share[: len(sup)], pairs=(i, j))
+        assert set(some) == set(full)
+        for name, value in some.items():
+            assert value.shape == (40,) and value.flags.writeable
+            assert (value == np.broadcast_to(full[name], (len(sup), len(rec)))[i, j]).all(), name
+        checked += 1
+    assert checked == len(market.piped)
+    assert (unit["subsidy"] > 0).any()
+
+
+def test_capex_subsidy_quote_and_remaining_written_out_are_min_and_max():
+    model = _model({"policies.capex_subsidy.budget": 5.0e6, "policies.capex_subsidy.cap_per_project": 2.0e6})
+    model.step()
+    policy = model.policy("capex_subsidy")
+    p = policy.params
+    capexes = [0.0, 1.0, 1.0e6, 2.0e6 / p.share, 1.3e7, 1.0e9]
+    for spent in (0.0, 1.0e6, 3.0e6 + 1.0, 4.9e6, 5.0e6, 6.0e6):  # room above, at and below the cap, none, overspent
+        policy.spent = spent
+        assert policy.remaining == max(p.budget - spent, 0.0) and not np.signbit(policy.remaining)
+        for capex in capexes:
+            quote = policy.quote(capex, "link")
+            assert quote == float(min(p.share * capex, p.cap_per_project, max(p.budget - spent, 0.0)))
+            assert type(quote) is float
+        assert (policy.amounts(np.array(capexes), "link") == [policy.quote(c, "link") for c in capexes]).all()
+    assert policy.quote(1.0e6, "no such purpose") == 0.0

@@ -456,9 +456,14 @@ class ByproductMarket:
             a_r = a_r + of_r(consumer.planned_value(k, rec))
         a_s = of_s(a_s - self.model.recycling.forgone_planned(k, sup))  # own recycling units idled
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
+        if pairs is None:
+            a_s, subsidy, topup = (_spread(a_s, dist.shape), _spread(unit["subsidy"][k], dist.shape),
+                                   _spread(unit["topup"][k], dist.shape))
+        else:  # a_s is the pairs' own new array already; the stream's per-unit values filled in for each pair
+            subsidy, topup = np.empty(dist.shape), np.empty(dist.shape)
+            subsidy[...], topup[...] = unit["subsidy"][k], unit["topup"][k]
         return self.model.infrastructure.adjust_pair(k, {  # shared infrastructure, if built
-            "dist": dist, "a_s": _spread(a_s, dist.shape), "a_r": a_r, "capex": capex,
-            "subsidy": _spread(unit["subsidy"][k], dist.shape), "topup": _spread(unit["topup"][k], dist.shape)})
+            "dist": dist, "a_s": a_s, "a_r": a_r, "capex": capex, "subsidy": subsidy, "topup": topup})
 
     def _capex_subsidy_share(self, capex: np.ndarray) -> np.ndarray:
         policy = self.model.policy("capex_subsidy")
@@ -774,10 +779,11 @@ class ByproductMarket:
                     # the matched pairs' rows, quantities and values as Python numbers, taken at once (a
                     # matched pair is one that can form: its place among the candidates' pairs is found)
                     at = np.searchsorted(cells, i * len(rec) + j)
-                    columns = {name: value[at].tolist() for name, value in values.items()}
-                    pairs = zip(sup[i].tolist(), rec[j].tolist(), flows[i, j].tolist(), strict=True)
-                    for p, (s, r, q) in enumerate(pairs):
-                        formed = self.form(k, s, r, q, {name: column[p] for name, column in columns.items()}, fee)
+                    names = list(values)
+                    rows = zip(*[values[name][at].tolist() for name in names], strict=True)  # each pair's values
+                    pairs = zip(sup[i].tolist(), rec[j].tolist(), flows[i, j].tolist(), rows, strict=True)
+                    for s, r, q, row in pairs:
+                        formed = self.form(k, s, r, q, dict(zip(names, row, strict=True)), fee)
                         if platform is not None:
                             self.platform_proposed += 1
                             self.platform_formed += formed
@@ -942,7 +948,8 @@ class ByproductMarket:
         n = self.model.firms.n
         if n * n > ENCOUNTER_CACHE_CELLS:
             return compute(sup, rec) if pairs else compute(sup[:, None], rec[None, :])
-        table, done, filled = self._pair_tables.get(key, (np.empty((0, 0)), np.zeros((0, 0), dtype=bool), 0))
+        held = self._pair_tables.get(key)
+        table, done, filled = held if held is not None else (np.empty((0, 0)), np.zeros((0, 0), dtype=bool), 0)
         if n > len(table):
             m, room = len(table), min(max(n + n // 4, 64), int(np.sqrt(ENCOUNTER_CACHE_CELLS)))
             grown, computed = np.empty((room, room)), np.zeros((room, room), dtype=bool)

@@ -88,7 +88,11 @@ class Policy:
     @property
     def remaining(self) -> float:
         """Budget left, in yuan (infinite without a budget)."""
-        return np.inf if self.params.budget is None else max(self.params.budget - self.spent, 0.0)
+        budget = self.params.budget
+        if budget is None:
+            return np.inf
+        left = budget - self.spent
+        return 0.0 if 0.0 > left else left  # max(left, 0.0) written out (the same pick, no call)
 
     def within_budget(self, claims: np.ndarray) -> np.ndarray:
         """Amounts that can be paid on ``claims`` in order, first come first served."""
