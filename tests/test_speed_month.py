@@ -166,3 +166,22 @@ def test_capex_subsidy_quote_and_remaining_written_out_are_min_and_max():
             assert type(quote) is float
         assert (policy.amounts(np.array(capexes), "link") == [policy.quote(c, "link") for c in capexes]).all()
     assert policy.quote(1.0e6, "no such purpose") == 0.0
+
+
+def test_two_step_pairs_are_the_sparse_products_entries_in_its_order():
+    """discover's referral pairs in Python lists: the non-zero entries of A @ A (scipy CSR) in the same order,
+    so each pair gets the same referral draw as it did from the sparse product."""
+    from scipy import sparse
+
+    from ecopark.markets.byproduct import two_step_pairs
+
+    rng = np.random.default_rng(7)
+    for _ in range(1500):
+        n, m = int(rng.integers(2, 80)), int(rng.integers(1, 150))
+        s, r = rng.integers(0, n, m), rng.integers(0, n, m)  # repeated pairs, either way round, a few self-pairs
+        adj = sparse.coo_matrix((np.ones(2 * m), (np.concatenate((s, r)), np.concatenate((r, s)))),
+                                shape=(n, n)).tocsr()
+        two = (adj @ adj).tocoo()
+        assert two_step_pairs(s.tolist(), r.tolist()) == (two.row.tolist(), two.col.tolist())
+    assert two_step_pairs([], []) == ([], [])
+    assert two_step_pairs([0, 1], [1, 2]) == ([0, 0, 1, 2, 2], [2, 0, 1, 2, 0])

@@ -53,6 +53,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -310,6 +312,21 @@ def _deferred_acceptance_arrays(surplus: np.ndarray, supply: np.ndarray, demand:
         rejected[pairs[out]] = True
         place += np.bincount(si[fresh], minlength=n_s)  # (a supplier's one pair offered and not yet refused)
         np.add.at(remaining, si, refused)
+
+
+def two_step_pairs(a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
+    """The (row, col) pairs of firm rows two steps apart in the partner graph whose edges are the pairs
+    (a[i], b[i]) either way round (self-pairs included), in the order of the non-zero entries of the sparse
+    product A @ A (A the adjacency matrix, CSR): rows ascending and, within a row, the columns in the reverse
+    of the order first reached through the row's partners, each partner's partners ascending (scipy's
+    SMMP product). :meth:`ByproductMarket.discover` draws a referral for each pair in this order.
+
+    In Python lists: a park's few dozen links cost a fraction of building the sparse matrices."""
+    edges = sorted(set(zip(a + b, b + a, strict=True)))  # each partner once, rows and partners ascending
+    partners = {row: [col for _, col in group] for row, group in groupby(edges, key=itemgetter(0))}
+    pairs = [(row, col) for row, near in partners.items()
+             for col in reversed({col: None for mid in near for col in partners[mid]})]
+    return [row for row, _ in pairs], [col for _, col in pairs]
 
 
 #: Up to this many cells :func:`_spread` copies (quicker than a broadcast view on small arrays).
@@ -700,13 +717,11 @@ class ByproductMarket:
             self.known[b, a] = True
         live = self.links.live
         if len(live) and spec.referral_rate > 0:
-            s, r = self.links.supplier[live], self.links.receiver[live]
-            adj = sparse.coo_matrix((np.ones(2 * len(live)), (np.concatenate((s, r)), np.concatenate((r, s)))),
-                                    shape=self.known.shape).tocsr()
-            two = (adj @ adj).tocoo()
-            keep = (two.row != two.col) & (rng.random(len(two.row)) < spec.referral_rate)
-            self.known[two.row[keep], two.col[keep]] = True
-            self.known[two.col[keep], two.row[keep]] = True
+            row, col = two_step_pairs(self.links.supplier[live].tolist(), self.links.receiver[live].tolist())
+            row, col = np.array(row, dtype=np.int64), np.array(col, dtype=np.int64)
+            keep = (row != col) & (rng.random(len(row)) < spec.referral_rate)
+            self.known[row[keep], col[keep]] = True
+            self.known[col[keep], row[keep]] = True
 
     def _cached_picks(self, plots: np.ndarray, u: np.ndarray) -> np.ndarray:
         """For each draw u[d, i] of the firm on plot plots[i]: the number of its row's cumulative
