@@ -887,9 +887,16 @@ class ByproductMarket:
         firms, links = self.model.firms, self.links
         fee = self.model.policy("platform").params.fee if visible_all else 0.0
         live, n = links.live, firms.n
-        # the month's active links (links formed while the generator runs are of streams already done)
-        linked_stream, linked_s, linked_r = links.stream[live], links.supplier[live], links.receiver[live]
+        # the month's active links by stream, as lists of supplier and receiver rows (links formed while the
+        # generator runs are of streams already done)
+        linked: dict[int, tuple[list[int], list[int]]] = {}
+        for k, group in groupby(sorted(zip(links.stream[live].tolist(), links.supplier[live].tolist(),
+                                           links.receiver[live].tolist(), strict=True)), key=itemgetter(0)):
+            pairs = list(group)
+            linked[k] = ([s for _, s, _ in pairs], [r for _, _, r in pairs])
+        barred = self.bargaining.barred  # by stream: the barred pairs' supplier and receiver rows (lists)
         at_s, at_r = np.full(n, -1), np.full(n, -1)  # a firm row's place among the stream's suppliers, receivers
+        places = np.arange(n)
         supply_open, demand_open = supply_all >= floor, demand_all >= floor
         either = supply_open.any(axis=0) & demand_open.any(axis=0)
         for k in np.flatnonzero(either).tolist():
@@ -903,16 +910,18 @@ class ByproductMarket:
                     continue
                 feasible &= sup[:, None] != rec[None, :]
             # a linked pair extends its contract only at renewal; a barred pair waits
-            at_s[sup], at_r[rec] = np.arange(len(sup)), np.arange(len(rec))
-            same = linked_stream == k
-            barred_s, barred_r = self.bargaining.barred_pairs(k)
-            i = np.concatenate((at_s[linked_s[same]], at_s[barred_s]))
-            j = np.concatenate((at_r[linked_r[same]], at_r[barred_r]))
-            at_s[sup], at_r[rec] = -1, -1
-            both_open = (i >= 0) & (j >= 0)
-            feasible[i[both_open], j[both_open]] = False
+            out_s, out_r = linked.get(k, ([], []))
+            bars = barred.get(k)
+            if bars is not None:
+                out_s, out_r = out_s + bars[0], out_r + bars[1]
+            if out_s:
+                at_s[sup], at_r[rec] = places[: len(sup)], places[: len(rec)]
+                i, j = at_s[out_s], at_r[out_r]
+                at_s[sup], at_r[rec] = -1, -1
+                both_open = (i >= 0) & (j >= 0)
+                feasible[i[both_open], j[both_open]] = False
             # and a pair within the stream's distance (the surplus's distance is this one: pair_values is given it)
-            cells = np.flatnonzero(feasible)
+            cells = feasible.reshape(-1).nonzero()[0]  # (np.flatnonzero without its layers)
             i, j = np.divmod(cells, len(rec))
             dist = self.pair_distance(sup[i], rec[j], pairs=True)
             near = dist <= self.stream["max_distance"][k]
@@ -932,7 +941,8 @@ class ByproductMarket:
                 continue
             values["capex_month"] = capex_month
             values["qualification"] = qualification
-            table = np.full((len(sup), len(rec)), np.nan)
+            table = np.empty((len(sup), len(rec)))
+            table[...] = np.nan
             table.reshape(-1)[cells] = surplus
             yield k, sup, rec, supply, demand, table, cells, values
 
