@@ -185,3 +185,49 @@ def test_two_step_pairs_are_the_sparse_products_entries_in_its_order():
         assert two_step_pairs(s.tolist(), r.tolist()) == (two.row.tolist(), two.col.tolist())
     assert two_step_pairs([], []) == ([], [])
     assert two_step_pairs([0, 1], [1, 2]) == ([0, 0, 1, 2, 2], [2, 0, 1, 2, 0])
+
+
+def test_the_months_policies_held_for_matching_are_the_models_at_every_formation(monkeypatch):
+    """match() looks the instruments of MONTH_POLICIES up once: at every pair it forms they are still the ones
+    ParkModel.policy gives (schedules start and end mid-run; a budget running out leaves the instrument)."""
+    from ecopark.markets import byproduct
+
+    model = _model({"policies.risk_compensation_fund.enabled": True, "policies.risk_compensation_fund.start": 4,
+                    "policies.risk_compensation_fund.end": 9, "policies.capex_subsidy.end": 7,
+                    "policies.capex_subsidy.budget": 2.0e6, "policies.mandatory_consumption.enabled": True,
+                    "policies.mandatory_consumption.start": 5})
+    market = model.byproduct_market
+    form, seen = market.form, []
+
+    def checked_form(*args, **kwargs):
+        held = market._month_policies
+        assert held is not None and held == {name: model.policy(name) for name in byproduct.MONTH_POLICIES}
+        seen.append(tuple(name for name, policy in held.items() if policy is not None))
+        return form(*args, **kwargs)
+
+    monkeypatch.setattr(market, "form", checked_form)
+    for _ in range(12):
+        model.step()
+        assert market._month_policies is None  # outside matching, every lookup is the model's
+    assert len(set(seen)) >= 3 and len(seen) > 20  # months with different instruments in force were checked
+
+
+def test_written_out_min_and_max_in_pricing_and_bargaining_pick_what_min_and_max_pick():
+    from ecopark.markets.contracts import share_surplus
+
+    for a_s in (-50.0, -0.0, 0.0, 3.0, 40.0):  # joint surplus below, at and above zero
+        terms = share_surplus("operator_commission", 10.0, a_s, 5.0, 0.0, 0.0, 120.0, 0.0, 0.5, 0.1, 0.0, 0.0)
+        total = 10.0 * (a_s + 5.0) - 120.0
+        commission = 0.1 * max(total, 0.0)
+        assert terms.operating_supplier == 10.0 * (a_s + terms.price) - 0.5 * commission
+    model = _model()
+    model.step()
+    bargaining = model.byproduct_market.bargaining
+    bargaining.traded(7, 3)
+    assert (3, 7) in bargaining.partners and (7, 3) not in bargaining.partners
+    familiar, unfamiliar = bargaining.friction(3, 7, 1.0, False), bargaining.friction(3, 8, 1.0, False)
+    markup = 1.0 + model.scenario.byproduct_market.unfamiliarity_markup
+    assert unfamiliar.cost == pytest.approx(familiar.cost * markup) and markup > 1.0
+    relief, trust = model.scenario.byproduct_market.trust_relief, model.byproduct_market.trust
+    assert bargaining.friction(7, 3, 1.0, False).spread == pytest.approx(  # the same familiar pair either way round
+        familiar.spread * (1 - relief * trust[7]) / (1 - relief * trust[3]))

@@ -103,7 +103,7 @@ class Bargaining:
     def friction(self, s: int, r: int, dist: float, via_platform: bool) -> Negotiation:
         """The cost, time and spread a negotiation between supplier s and receiver r faces."""
         spec = self.spec
-        familiar = (min(s, r), max(s, r)) in self.partners
+        familiar = ((r, s) if r < s else (s, r)) in self.partners  # (min, max) without the calls
         w = 1.0 + spec.unfamiliarity_markup * (not familiar)
         g = 1.0 - spec.trust_relief * float(self.model.byproduct_market.trust[s])
         cost = (spec.negotiation_cost + spec.negotiation_cost_per_km * dist) * w * g
@@ -127,7 +127,10 @@ class Bargaining:
         self.attempts_by_stream[k] += 1
         xi_s, xi_r = self._xi[s, k, 0], self._xi[r, k, 1]
         spread = self.opacity[k] * terms.spread
-        if surplus > spread * (max(supplier_value, 0.0) * xi_s + max(receiver_value, 0.0) * xi_r):
+        # max(value, 0.0) written out: the same pick without the calls
+        supplier_value = 0.0 if 0.0 > supplier_value else supplier_value
+        receiver_value = 0.0 if 0.0 > receiver_value else receiver_value
+        if surplus > spread * (supplier_value * xi_s + receiver_value * xi_r):
             return True
         self.breakdowns += 1
         self.breakdowns_by_stream[k] += 1
@@ -146,4 +149,4 @@ class Bargaining:
 
     def traded(self, s: int, r: int) -> None:
         """Record that s and r have agreed a link (they are familiar from now on)."""
-        self.partners.add((min(s, r), max(s, r)))
+        self.partners.add((r, s) if r < s else (s, r))

@@ -78,6 +78,9 @@ ENCOUNTER_CACHE_CELLS = 1 << 22
 # parks with at most this many pairs of firm rows (256 firms) compute every pair's distance and annuity as
 # firms enter; larger ones compute a pair's when it is first asked for (ByproductMarket._pair_table)
 PAIR_FILL_CELLS = 1 << 16
+#: The instruments matching and formation ask for, looked up once for the month's match (a policy applies by
+#: its schedule, by month: ByproductMarket._month_policies)
+MONTH_POLICIES = ("posted_price_rule", "risk_compensation_fund", "mandatory_consumption", "capex_subsidy")
 
 
 #: Annuity factors of scalar (rate, months) already computed: a run asks for the same few
@@ -370,6 +373,8 @@ class ByproductMarket:
         self._pair_tables: dict[tuple, tuple[np.ndarray, int]] = {}  # (table, rows filled): _pair_table
         # every firm row's CarbonMarket.value_per_tonne while match() runs (nothing it does changes them), else None
         self._carbon_values: np.ndarray | None = None
+        # the instruments MONTH_POLICIES while match() runs (ParkModel.policy: fixed within a month), else None
+        self._month_policies: dict[str, object] | None = None
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
             "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided",
@@ -468,7 +473,8 @@ class ByproductMarket:
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["offspec_rate"][k] * st["offspec_cost"][k]
                - st["transport_cost"][k] * dist
                + (0.0 if self.credit_supplier[k] else of_s(additional) * of_r(carbon)))
-        consumer = self.model.policy("mandatory_consumption")
+        held = self._month_policies
+        consumer = held["mandatory_consumption"] if held is not None else self.model.policy("mandatory_consumption")
         if consumer:  # consumption ratio fine avoided and green-procurement premium (policies/)
             a_r = a_r + of_r(consumer.planned_value(k, rec))
         a_s = of_s(a_s - self.model.recycling.forgone_planned(k, sup))  # own recycling units idled
@@ -483,7 +489,8 @@ class ByproductMarket:
             "dist": dist, "a_s": a_s, "a_r": a_r, "capex": capex, "subsidy": subsidy, "topup": topup})
 
     def _capex_subsidy_share(self, capex: np.ndarray) -> np.ndarray:
-        policy = self.model.policy("capex_subsidy")
+        held = self._month_policies
+        policy = held["capex_subsidy"] if held is not None else self.model.policy("capex_subsidy")
         return policy.amounts(capex, "link") if policy else np.zeros_like(capex)
 
     # -- phase 3: deliveries -----------------------------------------------------------------
@@ -783,6 +790,7 @@ class ByproductMarket:
         # each firm's carbon value per tonne once for the month's matching: forming links moves money, not
         # allowances, prices or coverage, so it is the value each stream's pair_values would ask for
         self._carbon_values = self.model.carbon_market.value_per_tonne(np.arange(self.model.firms.n))
+        self._month_policies = {name: self.model.policy(name) for name in MONTH_POLICIES}
         # and each firm's margin once for its loan applications (CreditMarket.margins_held), for the same reason
         try:
             with self.model.credit.margins_held():
@@ -803,7 +811,7 @@ class ByproductMarket:
                             self.platform_proposed += 1
                             self.platform_formed += formed
         finally:
-            self._carbon_values = None
+            self._carbon_values = self._month_policies = None
 
     def open_quantities(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Live firms (n,) and their uncontracted supply and need (n, streams).
@@ -1018,7 +1026,11 @@ class ByproductMarket:
         built = (s, r, k) in self.built
         capex = 0.0 if built else float(v["capex"])
         capex_month = 0.0 if built else float(v["capex_month"])
-        fund = model.policy("posted_price_rule")
+        held = self._month_policies
+        if held is not None:
+            fund, cover = held["posted_price_rule"], held["risk_compensation_fund"]
+        else:
+            fund, cover = model.policy("posted_price_rule"), model.policy("risk_compensation_fund")
         disposal_cost = float(self.stream["disposal_cost"][k])
         rule = spec.sharing_rule
         if rule == "posted_price" and fund is None:
@@ -1034,25 +1046,24 @@ class ByproductMarket:
         agents = model.firm_agents
         first = not (self.linked[s] and self.linked[r])
         reliability = float(self.trust[s])
-        cover = model.policy("risk_compensation_fund")
         if cover is not None and first:  # a first link counts on the fund's cover of a shortfall
             reliability = cover.reliability(reliability)
         sides = ((s, reliability * terms.operating_supplier, terms.capex_supplier),
                  (r, reliability * terms.operating_receiver, terms.capex_receiver))
 
         # the receiver's one-off cost of qualifying a supplier it has not traded with
-        qualification = {s: 0.0, r: float(v.get("qualification", 0.0))}
+        qualification = {s: 0.0, r: float(v["qualification"]) if "qualification" in v else 0.0}
 
         # each side's PV of operating gains, first delivery after the delay; the partner may leave the park
         # (partner_exit_rate a year): gains discounted at rate + exit rate
-        present = []
-        for row, cash_flow, _ in sides:
+        present = [0.0, 0.0]
+        for side, (row, cash_flow, _) in enumerate(sides):
             rate = firms.discount_rate[row] + spec.partner_exit_rate
             pv = cash_flow / float(annuity_factor(rate, months)) * (1.0 + rate / 12.0) ** -delay
             # a side negotiates only if the link's operating value covers its half of the negotiation cost
             if pv - half_cost - qualification[row] <= 0:
                 return False
-            present.append(pv)
+            present[side] = pv
         if talks is not None:
             surplus = float(v["a_s"] + v["a_r"] + v["subsidy"] + v["topup"]) - (capex_month + fee) / q
             if not self.bargaining.negotiate(k, s, r, talks, surplus, float(v["a_s"]),

@@ -118,7 +118,7 @@ def share_surplus(
     else:  # nash, equal, operator_commission
         price = (beta * total + fee / 2) / q - a_s
     m = commission if rule == "operator_commission" else 0.0
-    commission_total = m * max(total, 0.0)
+    commission_total = m * (0.0 if 0.0 > total else total)  # max(total, 0.0) without the call
     op_s = q * (a_s + price) - fee / 2 - beta * commission_total
     op_r = q * (a_r + subsidy + topup - price) - fee / 2 - (1 - beta) * commission_total
     return Terms(
