@@ -326,10 +326,19 @@ def two_step_pairs(a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
 
     In Python lists: a park's few dozen links cost a fraction of building the sparse matrices."""
     edges = sorted(set(zip(a + b, b + a, strict=True)))  # each partner once, rows and partners ascending
-    partners = {row: [col for _, col in group] for row, group in groupby(edges, key=itemgetter(0))}
-    pairs = [(row, col) for row, near in partners.items()
-             for col in reversed({col: None for mid in near for col in partners[mid]})]
-    return [row for row, _ in pairs], [col for _, col in pairs]
+    second = itemgetter(1)
+    partners = {row: list(map(second, group)) for row, group in groupby(edges, key=itemgetter(0))}
+    rows: list[int] = []
+    cols: list[int] = []
+    for row, near in partners.items():
+        reached: dict[int, None] = {}  # in the order first reached (setting a key again keeps its place)
+        for mid in near:
+            for col in partners[mid]:
+                reached[col] = None
+        for col in reversed(reached):
+            rows += (row,)
+            cols += (col,)
+    return rows, cols
 
 
 #: Up to this many cells :func:`_spread` copies (quicker than a broadcast view on small arrays).
