@@ -123,7 +123,7 @@ def test_small_deferred_acceptance_in_python_numbers_is_the_array_version_bit_fo
 
 @pytest.mark.parametrize("preset, overrides", [
     ("generic", {"policies.reuse_subsidy.enabled": True, "policies.reuse_quota.enabled": True,
-                 "policies.reuse_quota.streams": ["fly_ash"]}),
+                 "policies.reuse_quota.streams": ["fly_ash"], "policies.mandatory_consumption.enabled": True}),
     ("yueyang", {"policies.reuse_subsidy.enabled": True, "policies.reuse_subsidy.rate_per_gj": 8.0}),
 ])
 def test_pair_values_of_pairs_are_the_cells_of_the_full_table(preset, overrides):

@@ -450,25 +450,15 @@ class ByproductMarket:
         only, as arrays (P,): each the same number as cell (i, j) of the (S, R) array. ``dist`` is
         the pairs' :meth:`pair_distance` where the caller has it ((S, R), or (P,) with ``pairs``)."""
         st = self.stream
+        # values[of_s] is a supplier's value spread over its pairs, values[of_r] a receiver's
         if pairs is None:
             if dist is None:
                 dist = self.pair_distance(sup, rec)
-
-            def of_s(values: np.ndarray) -> np.ndarray:  # a supplier's value, spread over its pairs
-                return values[:, None]
-
-            def of_r(values: np.ndarray) -> np.ndarray:  # a receiver's value, spread over its pairs
-                return values[None, :]
+            of_s, of_r = (slice(None), None), (None, slice(None))  # [:, None], [None, :]
         else:
-            at_s, at_r = pairs
+            of_s, of_r = pairs
             if dist is None:
-                dist = self.pair_distance(sup[at_s], rec[at_r], pairs=True)
-
-            def of_s(values: np.ndarray) -> np.ndarray:
-                return values[at_s]
-
-            def of_r(values: np.ndarray) -> np.ndarray:
-                return values[at_r]
+                dist = self.pair_distance(sup[of_s], rec[of_r], pairs=True)
         # the additional avoided CO2 (emissions.py) is worth what the credited side can realise
         # (CarbonMarket.value_per_tonne)
         credited = sup if self.credit_supplier[k] else rec
@@ -481,12 +471,12 @@ class ByproductMarket:
                + (additional * carbon if self.credit_supplier[k] else 0.0))
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["offspec_rate"][k] * st["offspec_cost"][k]
                - st["transport_cost"][k] * dist
-               + (0.0 if self.credit_supplier[k] else of_s(additional) * of_r(carbon)))
+               + (0.0 if self.credit_supplier[k] else additional[of_s] * carbon[of_r]))
         held = self._month_policies
         consumer = held["mandatory_consumption"] if held is not None else self.model.policy("mandatory_consumption")
         if consumer:  # consumption ratio fine avoided and green-procurement premium (policies/)
-            a_r = a_r + of_r(consumer.planned_value(k, rec))
-        a_s = of_s(a_s - self.model.recycling.forgone_planned(k, sup))  # own recycling units idled
+            a_r = a_r + consumer.planned_value(k, rec)[of_r]
+        a_s = (a_s - self.model.recycling.forgone_planned(k, sup))[of_s]  # own recycling units idled
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
         if pairs is None:
             a_s, subsidy, topup = (_spread(a_s, dist.shape), _spread(unit["subsidy"][k], dist.shape),
@@ -805,12 +795,12 @@ class ByproductMarket:
             with self.model.credit.margins_held():
                 for k, sup, rec, supply, demand, surplus, cells, values in self.candidates(platform is not None):
                     flows = matcher(surplus, supply, demand)
-                    i, j = np.nonzero(flows >= self.spec.min_quantity)
+                    i, j = (flows >= self.spec.min_quantity).nonzero()
                     if not len(i):
                         continue
                     # the matched pairs' rows, quantities and values as Python numbers, taken at once (a
                     # matched pair is one that can form: its place among the candidates' pairs is found)
-                    at = np.searchsorted(cells, i * len(rec) + j)
+                    at = cells.searchsorted(i * len(rec) + j)
                     names = list(values)
                     rows = zip(*[values[name][at].tolist() for name in names], strict=True)  # each pair's values
                     pairs = zip(sup[i].tolist(), rec[j].tolist(), flows[i, j].tolist(), rows, strict=True)
@@ -909,8 +899,8 @@ class ByproductMarket:
         linked: dict[int, tuple[list[int], list[int]]] = {}
         for k, group in groupby(sorted(zip(links.stream[live].tolist(), links.supplier[live].tolist(),
                                            links.receiver[live].tolist(), strict=True)), key=itemgetter(0)):
-            pairs = list(group)
-            linked[k] = ([s for _, s, _ in pairs], [r for _, _, r in pairs])
+            _, suppliers, receivers = zip(*group, strict=True)
+            linked[k] = (list(suppliers), list(receivers))
         barred = self.bargaining.barred  # by stream: the barred pairs' supplier and receiver rows (lists)
         at_s, at_r = np.full(n, -1), np.full(n, -1)  # a firm row's place among the stream's suppliers, receivers
         places = np.arange(n)
@@ -927,9 +917,9 @@ class ByproductMarket:
                     continue
                 feasible &= sup[:, None] != rec[None, :]
             # a linked pair extends its contract only at renewal; a barred pair waits
-            out_s, out_r = linked.get(k, ([], []))
-            bars = barred.get(k)
-            if bars is not None:
+            out_s, out_r = linked[k] if k in linked else ([], [])
+            if k in barred:
+                bars = barred[k]
                 out_s, out_r = out_s + bars[0], out_r + bars[1]
             if out_s:
                 at_s[sup], at_r[rec] = places[: len(sup)], places[: len(rec)]
