@@ -231,3 +231,19 @@ def test_written_out_min_and_max_in_pricing_and_bargaining_pick_what_min_and_max
     relief, trust = model.scenario.byproduct_market.trust_relief, model.byproduct_market.trust
     assert bargaining.friction(7, 3, 1.0, False).spread == pytest.approx(  # the same familiar pair either way round
         familiar.spread * (1 - relief * trust[7]) / (1 - relief * trust[3]))
+
+
+@pytest.mark.parametrize("overrides", [{}, {"policies.platform.enabled": True}])
+def test_every_candidate_component_is_a_float_array_over_the_pairs(overrides):
+    """match() takes the matched pairs' components as rows of one float table: each component must be a float
+    array over the candidate pairs (an int or bool one would reach ``form`` as a float)."""
+    model = _model(overrides)
+    market, seen = model.byproduct_market, 0
+    for _ in range(8):
+        model.step()
+        market._grow()
+        for _k, _sup, _rec, _supply, _demand, _table, cells, values in market.candidates(bool(overrides)):
+            for value in values.values():
+                assert value.dtype == np.float64 and value.shape == cells.shape
+            seen += 1
+    assert seen > 5

@@ -96,11 +96,11 @@ def annuity_factor(rate_year, months: int):
     Arrays broadcast; a scalar rate and whole months give a numpy scalar, looked up in a cache
     (the same value the array formula gives, bit for bit)."""
     try:  # a number and whole months found as they are (numpy scalars hash and compare as Python numbers)
-        factor = _ANNUITY_CACHE.get((rate_year, months))
+        return _ANNUITY_CACHE[(rate_year, months)]
+    except KeyError:  # not yet computed
+        pass
     except TypeError:  # arrays are not hashable
         return _annuity_array(rate_year, months)
-    if factor is not None:
-        return factor
     if isinstance(rate_year, (float, int, np.floating)) and isinstance(months, (int, np.integer)):
         key = (float(rate_year), int(months))
         if len(_ANNUITY_CACHE) >= _ANNUITY_CACHE_SIZE:
@@ -802,7 +802,10 @@ class ByproductMarket:
                     # matched pair is one that can form: its place among the candidates' pairs is found)
                     at = cells.searchsorted(i * len(rec) + j)
                     names = list(values)
-                    rows = zip(*[values[name][at].tolist() for name in names], strict=True)  # each pair's values
+                    columns = np.empty((len(names), len(at)))  # every component is a float array over the pairs
+                    for c, name in enumerate(names):
+                        columns[c] = values[name][at]
+                    rows = columns.T.tolist()  # each pair's values
                     pairs = zip(sup[i].tolist(), rec[j].tolist(), flows[i, j].tolist(), rows, strict=True)
                     for s, r, q, row in pairs:
                         formed = self.form(k, s, r, q, dict(zip(names, row, strict=True)), fee)

@@ -190,7 +190,7 @@ class LinkBook(RecordTable):
     @property
     def live(self) -> np.ndarray:
         """Indices of active links."""
-        return np.flatnonzero(self.active[: self.n])
+        return self.active[: self.n].nonzero()[0]  # (np.flatnonzero without its layers)
 
     def book_month(self, live: np.ndarray, operating_supplier: np.ndarray, operating_receiver: np.ndarray,
                    operator: np.ndarray, government: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
