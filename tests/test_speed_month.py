@@ -247,3 +247,30 @@ def test_every_candidate_component_is_a_float_array_over_the_pairs(overrides):
                 assert value.dtype == np.float64 and value.shape == cells.shape
             seen += 1
     assert seen > 5
+
+
+@pytest.mark.parametrize("line", ["electricity", "water"])
+def test_operator_supply_sells_what_numpys_sort_cumsum_and_clip_give(monkeypatch, line):
+    """OperatorSupply.sell with the array methods: each firm's units the plain np.flatnonzero / np.argsort /
+    np.cumsum / np.clip computation gives, supply running out part-way through the willing firms."""
+    model = _model({"operator.green_power.enabled": True, "operator.reclaimed_water.enabled": True})
+    for _ in range(3):
+        model.step()
+    supplier = getattr(model, line)
+    monkeypatch.setattr(supplier, "capacity", 1.0)
+    monkeypatch.setattr(model.ledger, "transfer", lambda kind, payer, payee, amounts: float(np.sum(amounts)))
+    rng = np.random.default_rng(4)
+    rows, rationed = model.firms.live, 0
+    worth = supplier.spec.price + rng.choice([-1.0, 0.5, 2.0, 2.0], len(rows)) * (supplier.spec.contract_fee + 1.0)
+    monkeypatch.setattr(supplier, "value_per_unit", lambda _rows: worth)  # willing firms, some tied in value
+    for _ in range(20):
+        use = rng.uniform(0, 2, len(rows)) * rng.integers(0, 2, len(rows)) * supplier.supply()
+        value, want, buys = supplier.willing(rows, use)
+        order = np.flatnonzero(buys)[np.argsort(-value[buys], kind="stable")]
+        plain = np.zeros(len(rows))
+        plain[order] = np.clip(supplier.supply() - (np.cumsum(want[order]) - want[order]), 0.0, want[order])
+        taken = supplier.sell(rows, use)
+        assert (taken == plain).all() and (np.signbit(taken) == np.signbit(plain)).all()
+        assert taken.sum() <= supplier.supply() * (1 + 1e-12)
+        rationed += bool(((taken > 0) & (taken < want)).any())  # the supply ran out part-way
+    assert rationed > 5
