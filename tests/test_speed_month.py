@@ -274,3 +274,34 @@ def test_operator_supply_sells_what_numpys_sort_cumsum_and_clip_give(monkeypatch
         assert taken.sum() <= supplier.supply() * (1 + 1e-12)
         rationed += bool(((taken > 0) & (taken < want)).any())  # the supply ran out part-way
     assert rationed > 5
+
+
+def test_filled_pair_tables_hold_every_pairs_distance_and_annuity(monkeypatch):
+    from ecopark.markets import byproduct
+
+    model = _model()
+    for _ in range(3):
+        model.step()
+    market, rows = model.byproduct_market, np.arange(model.firms.n)
+    distance, annuity = market._filled_pair_tables()
+    a, b = np.meshgrid(rows, rows, indexing="ij")
+    assert (distance[a, b] == market.pair_distance(rows, rows)).all()
+    assert (annuity[a, b] == market.pair_annuity(rows, rows)).all()
+    x, y, rate = model.firms.x, model.firms.y, model.firms.discount_rate
+    assert (distance[a, b] == np.hypot(x[a] - x[b], y[a] - y[b])).all()
+    assert (annuity[a, b] == byproduct.annuity_factor((rate[a] + rate[b]) / 2, market.spec.contract_months)).all()
+    monkeypatch.setattr(byproduct, "PAIR_FILL_CELLS", model.firms.n ** 2 - 1)
+    assert market._filled_pair_tables() is None  # too large to fill: candidates ask pair_distance and pair_annuity
+
+
+def test_expired_bars_are_dropped_as_by_the_search():
+    model = _model()
+    model.step()
+    bargaining = model.byproduct_market.bargaining
+    steps = model.steps
+    bargaining.barred = {0: ([1, 2, 3], [4, 5, 6], [steps - 2, steps + 1, steps + 3]),  # the first expired
+                         1: ([1], [2], [steps + 5]),  # none
+                         2: ([1, 2], [3, 4], [steps - 1, steps])}  # expired (a bar lasts while until >= step)
+    model.steps += 1
+    bargaining.new_month()
+    assert bargaining.barred == {0: ([2, 3], [5, 6], [steps + 1, steps + 3]), 1: ([1], [2], [steps + 5])}

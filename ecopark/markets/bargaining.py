@@ -87,11 +87,13 @@ class Bargaining:
         steps = model.steps
         for k, (sup, rec, until) in list(self.barred.items()):
             # bars are appended in time order (until never decreases along a list): the expired ones come first
-            gone = bisect.bisect_left(until, steps)
-            if gone == len(until):
+            if until[0] >= steps:  # none expired (the search would find 0)
+                continue
+            if until[-1] < steps:  # all expired (the search would find them all)
                 del self.barred[k]
-            elif gone:
-                self.barred[k] = (sup[gone:], rec[gone:], until[gone:])
+                continue
+            gone = bisect.bisect_left(until, steps)
+            self.barred[k] = (sup[gone:], rec[gone:], until[gone:])
 
     def barred_pairs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(supplier rows, receiver rows) of stream k barred from negotiating this month."""

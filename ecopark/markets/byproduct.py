@@ -905,6 +905,7 @@ class ByproductMarket:
             _, suppliers, receivers = zip(*group, strict=True)
             linked[k] = (list(suppliers), list(receivers))
         barred = self.bargaining.barred  # by stream: the barred pairs' supplier and receiver rows (lists)
+        tables = self._filled_pair_tables()  # (distance, annuity) of every pair of firm rows, or None
         at_s, at_r = np.full(n, -1), np.full(n, -1)  # a firm row's place among the stream's suppliers, receivers
         places = np.arange(n)
         supply_open, demand_open = supply_all >= floor, demand_all >= floor
@@ -933,14 +934,14 @@ class ByproductMarket:
             # and a pair within the stream's distance (the surplus's distance is this one: pair_values is given it)
             cells = feasible.reshape(-1).nonzero()[0]  # (np.flatnonzero without its layers)
             i, j = np.divmod(cells, len(rec))
-            dist = self.pair_distance(sup[i], rec[j], pairs=True)
+            dist = self.pair_distance(sup[i], rec[j], pairs=True) if tables is None else tables[0][sup[i], rec[j]]
             near = dist <= self.stream["max_distance"][k]
             if not near.any():
                 continue  # no pair can form, whatever its surplus: skipped before its values are computed
             cells, i, j, dist = cells[near], i[near], j[near], dist[near]
             sup_i, rec_j = sup[i], rec[j]  # the pairs' firm rows
             values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k], dist=dist, pairs=(i, j))
-            annuity = self.pair_annuity(sup_i, rec_j, pairs=True)
+            annuity = self.pair_annuity(sup_i, rec_j, pairs=True) if tables is None else tables[1][sup_i, rec_j]
             capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
             q = np.minimum(supply[i], demand[j])
             surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
@@ -963,6 +964,19 @@ class ByproductMarket:
         rate, months = self.model.firms.discount_rate, self.spec.contract_months
         return self._pair_table(("annuity", months), sup, rec,
                                 lambda a, b: annuity_factor((rate[a] + rate[b]) / 2, months), pairs)
+
+    def _filled_pair_tables(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """In a park of up to ``PAIR_FILL_CELLS`` pairs of firm rows, the (distance, annuity) tables of
+        :meth:`_pair_table`, every pair of the firm rows computed (filled as firms enter), to be indexed
+        [sup, rec] directly: the values :meth:`pair_distance` and :meth:`pair_annuity` give, without their
+        calls; else None (the tables are not all filled: ask those methods)."""
+        n = self.model.firms.n
+        if n * n > PAIR_FILL_CELLS or n * n > ENCOUNTER_CACHE_CELLS:
+            return None
+        none = np.zeros(0, dtype=np.int64)
+        self.pair_distance(none, none, pairs=True)  # fills the tables of the park's firm rows
+        self.pair_annuity(none, none, pairs=True)
+        return self._pair_tables[("distance",)][0], self._pair_tables[("annuity", self.spec.contract_months)][0]
 
     def pair_distance(self, sup: np.ndarray, rec: np.ndarray, pairs: bool = False) -> np.ndarray:
         """(S, R) distance between the plots of suppliers ``sup`` and receivers ``rec``, km, from
