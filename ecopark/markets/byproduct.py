@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from ecopark.model import ParkModel
 
 PARTIES = ("supplier", "receiver", "operator", "government")
+ACTIVE = END_REASONS.index("active")  # a link's end_reason while it is active
 # cells (firms x plots) of encounter weights held at once in ByproductMarket.discover: ~8 MB of floats
 ENCOUNTER_CHUNK_CELLS = 1 << 20
 # parks with at most this many plots x plots cells (~34 MB: up to 2,048 plots) keep every plot's
@@ -913,6 +914,7 @@ class ByproductMarket:
         for k in np.flatnonzero(either).tolist():
             s_open, r_open = supply_open[:, k], demand_open[:, k]
             sup, supply, rec, demand = rows[s_open], supply_all[s_open, k], rows[r_open], demand_all[r_open, k]
+            n_sup, n_rec = sup.shape[0], rec.shape[0]
             if visible_all:
                 feasible = sup[:, None] != rec[None, :]
             else:
@@ -926,19 +928,19 @@ class ByproductMarket:
                 bars = barred[k]
                 out_s, out_r = out_s + bars[0], out_r + bars[1]
             if out_s:
-                at_s[sup], at_r[rec] = places[: len(sup)], places[: len(rec)]
+                at_s[sup], at_r[rec] = places[:n_sup], places[:n_rec]
                 i, j = at_s[out_s], at_r[out_r]
                 at_s[sup], at_r[rec] = -1, -1
                 both_open = (i >= 0) & (j >= 0)
                 feasible[i[both_open], j[both_open]] = False
             # and a pair within the stream's distance (the surplus's distance is this one: pair_values is given it)
             cells = feasible.reshape(-1).nonzero()[0]  # (np.flatnonzero without its layers)
-            i, j = np.divmod(cells, len(rec))
+            i, j = np.divmod(cells, n_rec)
             dist = self.pair_distance(sup[i], rec[j], pairs=True) if tables is None else tables[0][sup[i], rec[j]]
             near = dist <= self.stream["max_distance"][k]
-            if not near.any():
-                continue  # no pair can form, whatever its surplus: skipped before its values are computed
             cells, i, j, dist = cells[near], i[near], j[near], dist[near]
+            if not cells.size:
+                continue  # no pair can form, whatever its surplus: skipped before its values are computed
             sup_i, rec_j = sup[i], rec[j]  # the pairs' firm rows
             values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k], dist=dist, pairs=(i, j))
             annuity = self.pair_annuity(sup_i, rec_j, pairs=True) if tables is None else tables[1][sup_i, rec_j]
@@ -952,7 +954,7 @@ class ByproductMarket:
                 continue
             values["capex_month"] = capex_month
             values["qualification"] = qualification
-            table = np.empty((len(sup), len(rec)))
+            table = np.empty((n_sup, n_rec))
             table[...] = np.nan
             table.reshape(-1)[cells] = surplus
             yield k, sup, rec, supply, demand, table, cells, values
@@ -1115,7 +1117,7 @@ class ByproductMarket:
             via_platform=fee > 0, fee=fee, beta=0.5 if rule == "equal" else spec.bargaining_power,
             commission=spec.commission if rule == "operator_commission" else 0.0, capex=capex,
             expected_supplier=terms.operating_supplier, expected_receiver=terms.operating_receiver,
-            end_reason=END_REASONS.index("active"),
+            end_reason=ACTIVE,
             annuity_supplier=terms.operating_supplier - terms.gain_supplier,
             annuity_receiver=terms.operating_receiver - terms.gain_receiver,
             on_infrastructure=model.infrastructure.since[k] >= 0,  # priced with it (adjust_pair)
