@@ -704,7 +704,7 @@ class ByproductMarket:
         n_firms = model.firms.n
         meets = rng.random(n_firms)[rows] < min(spec.encounters_per_month, 1.0)
         draws = max(1, int(np.ceil(spec.encounters_per_month)))
-        u = np.stack([rng.random(n_firms)[rows] for _ in range(draws)])  # (draws, n), in draw order
+        u = np.array([rng.random(n_firms)[rows] for _ in range(draws)])  # (draws, n), in draw order (as np.stack)
         met = np.full((draws, n), -1)
         n_plots = len(model.plot_xy)
         if n_plots * n_plots <= ENCOUNTER_CACHE_CELLS:  # every plot's row kept: one search of them all
