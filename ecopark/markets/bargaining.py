@@ -142,12 +142,12 @@ class Bargaining:
     def bar(self, k: int, s: int, r: int) -> None:
         """Bar the pair from negotiating over stream k again for ``retry_months`` (after a breakdown,
         or after an agreement their financing could not carry)."""
-        bars = self.barred.get(k)
-        if bars is None:
-            bars = self.barred[k] = ([], [], [])
-        bars[0].append(int(s))
-        bars[1].append(int(r))
-        bars[2].append(self.model.steps + self.spec.retry_months)
+        if k not in self.barred:
+            self.barred[k] = ([], [], [])
+        sup, rec, until = self.barred[k]
+        sup += (int(s),)  # (appended in place, as list.append)
+        rec += (int(r),)
+        until += (self.model.steps + self.spec.retry_months,)
 
     def traded(self, s: int, r: int) -> None:
         """Record that s and r have agreed a link (they are familiar from now on)."""

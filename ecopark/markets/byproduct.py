@@ -216,15 +216,14 @@ def _deferred_acceptance_small(surplus: np.ndarray, remaining: list[float], dema
     min, refusals added back pair by pair in the same order); None where supply or demand is not finite
     (left to the arrays, whose NaN rules Python's comparisons do not share). ``remaining`` is changed."""
     n_s, n_r = surplus.shape
-    if not math.isfinite(sum(remaining) + sum(demand)):
+    if not math.isfinite(sum(remaining + demand)):
         return None
     values = surplus.ravel().tolist()
     cells = [c for c, v in enumerate(values) if 0.0 < v < math.inf]  # acceptable pairs, by supplier then receiver
     flows = np.zeros(n_s * n_r)
     if not cells:
         return flows.reshape(n_s, n_r)
-    ci, cj = [c // n_r for c in cells], [c % n_r for c in cells]
-    cv = [values[c] for c in cells]
+    ci, cj, cv = zip(*[(c // n_r, c % n_r, values[c]) for c in cells], strict=True)  # supplier, receiver, surplus
     n_p = len(cells)
     # each supplier's pairs from its best receiver down (ties: lowest receiver first), at its pairs' place
     preference = [p for _, _, _, p in sorted([(ci[p], -cv[p], cj[p], p) for p in range(n_p)])]
