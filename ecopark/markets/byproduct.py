@@ -796,13 +796,13 @@ class ByproductMarket:
                 for k, sup, rec, supply, demand, surplus, cells, values in self.candidates(platform is not None):
                     flows = matcher(surplus, supply, demand)
                     i, j = (flows >= self.spec.min_quantity).nonzero()
-                    if not len(i):
+                    if not i.size:
                         continue
                     # the matched pairs' rows, quantities and values as Python numbers, taken at once (a
                     # matched pair is one that can form: its place among the candidates' pairs is found)
-                    at = cells.searchsorted(i * len(rec) + j)
+                    at = cells.searchsorted(i * rec.shape[0] + j)
                     names = list(values)
-                    columns = np.empty((len(names), len(at)))  # every component is a float array over the pairs
+                    columns = np.empty((len(names), at.shape[0]))  # every component is a float array over the pairs
                     for c, name in enumerate(names):
                         columns[c] = values[name][at]
                     rows = columns.T.tolist()  # each pair's values
