@@ -484,8 +484,10 @@ class ByproductMarket:
         else:  # a_s is the pairs' own new array already; the stream's per-unit values filled in for each pair
             subsidy, topup = np.empty(dist.shape), np.empty(dist.shape)
             subsidy[...], topup[...] = unit["subsidy"][k], unit["topup"][k]
-        return self.model.infrastructure.adjust_pair(k, {  # shared infrastructure, if built
-            "dist": dist, "a_s": a_s, "a_r": a_r, "capex": capex, "subsidy": subsidy, "topup": topup})
+        values = {"dist": dist, "a_s": a_s, "a_r": a_r, "capex": capex, "subsidy": subsidy, "topup": topup}
+        infrastructure = self.model.infrastructure
+        # shared infrastructure, if built for the stream (adjust_pair changes nothing before: not asked)
+        return infrastructure.adjust_pair(k, values) if infrastructure.since[k] >= 0 else values
 
     def _capex_subsidy_share(self, capex: np.ndarray) -> np.ndarray:
         held = self._month_policies
