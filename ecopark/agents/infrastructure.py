@@ -234,29 +234,29 @@ class Infrastructure:
         ledger, op, outside = model.ledger, model.operator.account, model.outside
         fees = self.month_fees
         funding = model.scenario.credit.funding_rate
-        bank = model.banks[0].account if any(p.loan_months_left > 0 for p in self.projects) else None
-        # each kind's payments of every project booked at once (the same bookings as project by project)
-        paid: dict[str, tuple[int | None, int | None, list[float]]] = {
-            "infrastructure_opex": (op, outside, []), "infrastructure_loan_interest": (op, bank, []),
-            "infrastructure_loan_repayment": (op, bank, []), "funding_interest": (bank, outside, []),
-            "bank_funding_repayment": (bank, outside, []), "ppp_distribution": (op, outside, [])}
-        for i, p in enumerate(self.projects):
-            paid["infrastructure_opex"][2].append(p.kind.opex)
-            p.opex_paid += p.kind.opex
-            p.fees += fees[i]
-            if p.loan_months_left > 0:
-                interest = p.loan_outstanding * p.loan_rate / 12.0
-                principal = p.loan_outstanding if p.loan_months_left == 1 else min(
-                    p.loan_payment - interest, p.loan_outstanding)
-                paid["infrastructure_loan_interest"][2].append(interest)
-                paid["infrastructure_loan_repayment"][2].append(principal)
-                paid["funding_interest"][2].append(p.loan_outstanding * funding / 12.0)
-                paid["bank_funding_repayment"][2].append(principal)
-                p.loan_outstanding -= principal
-                p.loan_months_left -= 1
-            share = p.ppp / p.capex if p.capex > 0 else 0.0
-            paid["ppp_distribution"][2].append(share * max(fees[i] - p.kind.opex, 0.0))
-        for kind, (payer, payee, amounts) in paid.items():
+        projects = self.projects
+        # each kind's payments of every project booked at once (the same bookings as project by project), the
+        # amounts built by comprehensions in project order (min and max written out: the same picks, fewer calls)
+        opex = [p.kind.opex for p in projects]
+        ppp = [(p.ppp / p.capex if p.capex > 0 else 0.0) * (0.0 if 0.0 > fee - o else fee - o)
+               for p, o, fee in zip(projects, opex, fees, strict=True)]
+        for p, o, fee in zip(projects, opex, fees, strict=True):
+            p.opex_paid += o
+            p.fees += fee
+        lending = [p for p in projects if p.loan_months_left > 0]
+        bank = model.banks[0].account if lending else None
+        interest = [p.loan_outstanding * p.loan_rate / 12.0 for p in lending]
+        principal = [p.loan_outstanding if p.loan_months_left == 1 else (
+            p.loan_outstanding if p.loan_outstanding < p.loan_payment - i else p.loan_payment - i)
+            for p, i in zip(lending, interest, strict=True)]
+        funded = [p.loan_outstanding * funding / 12.0 for p in lending]
+        for p, paid_back in zip(lending, principal, strict=True):
+            p.loan_outstanding -= paid_back
+            p.loan_months_left -= 1
+        paid = (("infrastructure_opex", op, outside, opex), ("infrastructure_loan_interest", op, bank, interest),
+                ("infrastructure_loan_repayment", op, bank, principal), ("funding_interest", bank, outside, funded),
+                ("bank_funding_repayment", bank, outside, principal), ("ppp_distribution", op, outside, ppp))
+        for kind, payer, payee, amounts in paid:
             if amounts:
                 ledger.transfer(kind, payer, payee, np.array(amounts, dtype=float))
         self.month_fees[:] = 0.0

@@ -46,11 +46,12 @@ class OperatorServices:
 
     def _grow(self) -> None:
         n = self.model.firms.n
-        pad = np.zeros(n - len(self.accounting_until), dtype=np.int64)
-        if len(pad):
-            self.accounting_until = np.r_[self.accounting_until, pad]
-            self.energy_until = np.r_[self.energy_until, pad]
-            self.energy_on = np.r_[self.energy_on, pad.astype(bool)]
+        if n <= self.accounting_until.shape[0]:  # no new firm rows (most months)
+            return
+        pad = np.zeros(n - self.accounting_until.shape[0], dtype=np.int64)
+        self.accounting_until = np.r_[self.accounting_until, pad]
+        self.energy_until = np.r_[self.energy_until, pad]
+        self.energy_on = np.r_[self.energy_on, pad.astype(bool)]
 
     def covered(self, rows: np.ndarray) -> np.ndarray:
         """Bool per row: the firm is under a carbon instrument in force (must monitor and report)."""

@@ -76,9 +76,10 @@ class OperatorSupply:
         if supply <= 0:
             return taken
         value, want, buys = self.willing(rows, use)
-        order = np.flatnonzero(buys)[np.argsort(-value[buys], kind="stable")]
-        before = np.cumsum(want[order]) - want[order]
-        taken[order] = np.clip(supply - before, 0.0, want[order])
+        # (the array methods: the same sort, sums and clip as numpy's functions, without their wrapper layers)
+        order = buys.nonzero()[0][(-value[buys]).argsort(kind="stable")]
+        wanted = want[order]
+        taken[order] = (supply - (wanted.cumsum() - wanted)).clip(0.0, wanted)
         model = self.model
         accounts, op = model.firms.account[rows], model.operator.account
         sales = model.ledger.transfer(self.sale_kind, accounts, op, self.spec.price * taken)

@@ -87,11 +87,13 @@ class Bargaining:
         steps = model.steps
         for k, (sup, rec, until) in list(self.barred.items()):
             # bars are appended in time order (until never decreases along a list): the expired ones come first
-            gone = bisect.bisect_left(until, steps)
-            if gone == len(until):
+            if until[0] >= steps:  # none expired (the search would find 0)
+                continue
+            if until[-1] < steps:  # all expired (the search would find them all)
                 del self.barred[k]
-            elif gone:
-                self.barred[k] = (sup[gone:], rec[gone:], until[gone:])
+                continue
+            gone = bisect.bisect_left(until, steps)
+            self.barred[k] = (sup[gone:], rec[gone:], until[gone:])
 
     def barred_pairs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(supplier rows, receiver rows) of stream k barred from negotiating this month."""
@@ -103,7 +105,7 @@ class Bargaining:
     def friction(self, s: int, r: int, dist: float, via_platform: bool) -> Negotiation:
         """The cost, time and spread a negotiation between supplier s and receiver r faces."""
         spec = self.spec
-        familiar = (min(s, r), max(s, r)) in self.partners
+        familiar = ((r, s) if r < s else (s, r)) in self.partners  # (min, max) without the calls
         w = 1.0 + spec.unfamiliarity_markup * (not familiar)
         g = 1.0 - spec.trust_relief * float(self.model.byproduct_market.trust[s])
         cost = (spec.negotiation_cost + spec.negotiation_cost_per_km * dist) * w * g
@@ -127,7 +129,10 @@ class Bargaining:
         self.attempts_by_stream[k] += 1
         xi_s, xi_r = self._xi[s, k, 0], self._xi[r, k, 1]
         spread = self.opacity[k] * terms.spread
-        if surplus > spread * (max(supplier_value, 0.0) * xi_s + max(receiver_value, 0.0) * xi_r):
+        # max(value, 0.0) written out: the same pick without the calls
+        supplier_value = 0.0 if 0.0 > supplier_value else supplier_value
+        receiver_value = 0.0 if 0.0 > receiver_value else receiver_value
+        if surplus > spread * (supplier_value * xi_s + receiver_value * xi_r):
             return True
         self.breakdowns += 1
         self.breakdowns_by_stream[k] += 1
@@ -137,13 +142,13 @@ class Bargaining:
     def bar(self, k: int, s: int, r: int) -> None:
         """Bar the pair from negotiating over stream k again for ``retry_months`` (after a breakdown,
         or after an agreement their financing could not carry)."""
-        bars = self.barred.get(k)
-        if bars is None:
-            bars = self.barred[k] = ([], [], [])
-        bars[0].append(int(s))
-        bars[1].append(int(r))
-        bars[2].append(self.model.steps + self.spec.retry_months)
+        if k not in self.barred:
+            self.barred[k] = ([], [], [])
+        sup, rec, until = self.barred[k]
+        sup += (int(s),)  # (appended in place, as list.append)
+        rec += (int(r),)
+        until += (self.model.steps + self.spec.retry_months,)
 
     def traded(self, s: int, r: int) -> None:
         """Record that s and r have agreed a link (they are familiar from now on)."""
-        self.partners.add((min(s, r), max(s, r)))
+        self.partners.add((r, s) if r < s else (s, r))

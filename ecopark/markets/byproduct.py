@@ -53,6 +53,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     from ecopark.model import ParkModel
 
 PARTIES = ("supplier", "receiver", "operator", "government")
+ACTIVE = END_REASONS.index("active")  # a link's end_reason while it is active
 # cells (firms x plots) of encounter weights held at once in ByproductMarket.discover: ~8 MB of floats
 ENCOUNTER_CHUNK_CELLS = 1 << 20
 # parks with at most this many plots x plots cells (~34 MB: up to 2,048 plots) keep every plot's
@@ -76,6 +79,9 @@ ENCOUNTER_CACHE_CELLS = 1 << 22
 # parks with at most this many pairs of firm rows (256 firms) compute every pair's distance and annuity as
 # firms enter; larger ones compute a pair's when it is first asked for (ByproductMarket._pair_table)
 PAIR_FILL_CELLS = 1 << 16
+#: The instruments matching and formation ask for, looked up once for the month's match (a policy applies by
+#: its schedule, by month: ByproductMarket._month_policies)
+MONTH_POLICIES = ("posted_price_rule", "risk_compensation_fund", "mandatory_consumption", "capex_subsidy")
 
 
 #: Annuity factors of scalar (rate, months) already computed: a run asks for the same few
@@ -91,11 +97,11 @@ def annuity_factor(rate_year, months: int):
     Arrays broadcast; a scalar rate and whole months give a numpy scalar, looked up in a cache
     (the same value the array formula gives, bit for bit)."""
     try:  # a number and whole months found as they are (numpy scalars hash and compare as Python numbers)
-        factor = _ANNUITY_CACHE.get((rate_year, months))
+        return _ANNUITY_CACHE[(rate_year, months)]
+    except KeyError:  # not yet computed
+        pass
     except TypeError:  # arrays are not hashable
         return _annuity_array(rate_year, months)
-    if factor is not None:
-        return factor
     if isinstance(rate_year, (float, int, np.floating)) and isinstance(months, (int, np.integer)):
         key = (float(rate_year), int(months))
         if len(_ANNUITY_CACHE) >= _ANNUITY_CACHE_SIZE:
@@ -172,6 +178,11 @@ def match_max_surplus_blocks(
     return flows
 
 
+#: Up to this many (S, R) cells :func:`deferred_acceptance` runs in Python numbers (a small market's dozens of
+#: numpy calls on a few pairs cost more than the arithmetic); larger markets run on arrays.
+DEFERRED_PYTHON_CELLS = 1024
+
+
 def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> np.ndarray:
     """Decentralised matching: suppliers propose, receivers hold the best offers (flows (S, R)).
 
@@ -185,7 +196,80 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
     Computed over the acceptable pairs only (a list, not the (S, R) matrix): a supplier only ever
     offers to its best receiver not yet rejected, so the receivers that rejected it are the first
     of its preference list and a pointer into the list is its place.
+
+    Up to ``DEFERRED_PYTHON_CELLS`` cells with finite supply and demand, the same rounds in Python numbers
+    (:func:`_deferred_acceptance_small`: every sum and comparison in the same order, so the same flows bit
+    for bit); else on arrays (:func:`_deferred_acceptance_arrays`).
     """
+    surplus = np.asarray(surplus, dtype=float)
+    if surplus.size <= DEFERRED_PYTHON_CELLS:
+        flows = _deferred_acceptance_small(surplus, np.asarray(supply, dtype=float).tolist(),
+                                           np.asarray(demand, dtype=float).tolist())
+        if flows is not None:
+            return flows
+    return _deferred_acceptance_arrays(surplus, supply, demand)
+
+
+def _deferred_acceptance_small(surplus: np.ndarray, remaining: list[float], demand: list[float]) -> np.ndarray | None:
+    """:func:`deferred_acceptance` of a small market in Python numbers, the arithmetic of
+    :func:`_deferred_acceptance_arrays` step for step (cumulative sums in the same order, clip as max then
+    min, refusals added back pair by pair in the same order); None where supply or demand is not finite
+    (left to the arrays, whose NaN rules Python's comparisons do not share). ``remaining`` is changed."""
+    n_s, n_r = surplus.shape
+    if not math.isfinite(sum(remaining + demand)):
+        return None
+    values = surplus.ravel().tolist()
+    cells = [c for c, v in enumerate(values) if 0.0 < v < math.inf]  # acceptable pairs, by supplier then receiver
+    flows = np.zeros(n_s * n_r)
+    if not cells:
+        return flows.reshape(n_s, n_r)
+    ci, cj, cv = zip(*[(c // n_r, c % n_r, values[c]) for c in cells], strict=True)  # supplier, receiver, surplus
+    n_p = len(cells)
+    # each supplier's pairs from its best receiver down (ties: lowest receiver first), at its pairs' place
+    preference = [p for _, _, _, p in sorted([(ci[p], -cv[p], cj[p], p) for p in range(n_p)])]
+    first, count = [0] * n_s, [0] * n_s
+    for p in range(n_p - 1, -1, -1):
+        first[ci[p]] = p
+        count[ci[p]] += 1
+    tol = 1e-9 * max([1.0, *remaining, *demand])  # (all finite: the arrays' max(1, max(supply), max(demand)))
+    held, rejected, place = [0.0] * n_p, [False] * n_p, [0] * n_s
+    while True:
+        proposers = [s for s in range(n_s) if remaining[s] > tol and place[s] < count[s]]
+        if not proposers:
+            break
+        touched = [False] * n_r
+        for s in proposers:
+            p = preference[first[s] + place[s]]
+            held[p] = held[p] + remaining[s]
+            remaining[s] = 0.0
+            touched[cj[p]] = True
+        # the receivers' held offers, by receiver, best surplus first (ties: lowest supplier)
+        offers = sorted([(cj[p], -cv[p], ci[p], p) for p in range(n_p) if touched[cj[p]] and held[p] != 0.0])
+        cum, at, offset = 0.0, -1, 0.0
+        for r, _, s, p in offers:
+            q = held[p]
+            cum = cum + q
+            if r != at:  # a receiver's first offer: what came before it in the running sum
+                at, offset = r, cum - q
+            accepted = demand[r] - ((cum - q) - offset)
+            if not accepted > 0.0:
+                accepted = 0.0
+            elif accepted > q:
+                accepted = q
+            if accepted <= tol:
+                accepted = 0.0
+            held[p] = accepted
+            refused = q - accepted
+            if refused > tol and not rejected[p]:
+                rejected[p] = True
+                place[s] += 1
+            remaining[s] = remaining[s] + refused
+    flows[cells] = held
+    return flows.reshape(n_s, n_r)
+
+
+def _deferred_acceptance_arrays(surplus: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> np.ndarray:
+    """:func:`deferred_acceptance` on arrays (any size)."""
     surplus = np.asarray(surplus, dtype=float)
     n_s, n_r = surplus.shape
     flows = np.zeros((n_s, n_r))
@@ -233,6 +317,30 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
         np.add.at(remaining, si, refused)
 
 
+def two_step_pairs(a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
+    """The (row, col) pairs of firm rows two steps apart in the partner graph whose edges are the pairs
+    (a[i], b[i]) either way round (self-pairs included), in the order of the non-zero entries of the sparse
+    product A @ A (A the adjacency matrix, CSR): rows ascending and, within a row, the columns in the reverse
+    of the order first reached through the row's partners, each partner's partners ascending (scipy's
+    SMMP product). :meth:`ByproductMarket.discover` draws a referral for each pair in this order.
+
+    In Python lists: a park's few dozen links cost a fraction of building the sparse matrices."""
+    edges = sorted(set(zip(a + b, b + a, strict=True)))  # each partner once, rows and partners ascending
+    second = itemgetter(1)
+    partners = {row: list(map(second, group)) for row, group in groupby(edges, key=itemgetter(0))}
+    rows: list[int] = []
+    cols: list[int] = []
+    for row, near in partners.items():
+        reached: dict[int, None] = {}  # in the order first reached (setting a key again keeps its place)
+        for mid in near:
+            for col in partners[mid]:
+                reached[col] = None
+        for col in reversed(reached):
+            rows += (row,)
+            cols += (col,)
+    return rows, cols
+
+
 #: Up to this many cells :func:`_spread` copies (quicker than a broadcast view on small arrays).
 SPREAD_COPY_CELLS = 4096
 
@@ -274,6 +382,8 @@ class ByproductMarket:
         self._pair_tables: dict[tuple, tuple[np.ndarray, int]] = {}  # (table, rows filled): _pair_table
         # every firm row's CarbonMarket.value_per_tonne while match() runs (nothing it does changes them), else None
         self._carbon_values: np.ndarray | None = None
+        # the instruments MONTH_POLICIES while match() runs (ParkModel.policy: fixed within a month), else None
+        self._month_policies: dict[str, object] | None = None
         self.stream = {f: cat.stream_array(f) for f in (
             "disposal_cost", "virgin_price", "processing_cost", "transport_cost",
             "link_capex_fixed", "link_capex_per_km", "max_distance", "co2_avoided",
@@ -340,25 +450,15 @@ class ByproductMarket:
         only, as arrays (P,): each the same number as cell (i, j) of the (S, R) array. ``dist`` is
         the pairs' :meth:`pair_distance` where the caller has it ((S, R), or (P,) with ``pairs``)."""
         st = self.stream
+        # values[of_s] is a supplier's value spread over its pairs, values[of_r] a receiver's
         if pairs is None:
             if dist is None:
                 dist = self.pair_distance(sup, rec)
-
-            def of_s(values: np.ndarray) -> np.ndarray:  # a supplier's value, spread over its pairs
-                return values[:, None]
-
-            def of_r(values: np.ndarray) -> np.ndarray:  # a receiver's value, spread over its pairs
-                return values[None, :]
+            of_s, of_r = (slice(None), None), (None, slice(None))  # [:, None], [None, :]
         else:
-            at_s, at_r = pairs
+            of_s, of_r = pairs
             if dist is None:
-                dist = self.pair_distance(sup[at_s], rec[at_r], pairs=True)
-
-            def of_s(values: np.ndarray) -> np.ndarray:
-                return values[at_s]
-
-            def of_r(values: np.ndarray) -> np.ndarray:
-                return values[at_r]
+                dist = self.pair_distance(sup[of_s], rec[of_r], pairs=True)
         # the additional avoided CO2 (emissions.py) is worth what the credited side can realise
         # (CarbonMarket.value_per_tonne)
         credited = sup if self.credit_supplier[k] else rec
@@ -371,18 +471,27 @@ class ByproductMarket:
                + (additional * carbon if self.credit_supplier[k] else 0.0))
         a_r = (st["virgin_price"][k] - st["processing_cost"][k] - st["offspec_rate"][k] * st["offspec_cost"][k]
                - st["transport_cost"][k] * dist
-               + (0.0 if self.credit_supplier[k] else of_s(additional) * of_r(carbon)))
-        consumer = self.model.policy("mandatory_consumption")
+               + (0.0 if self.credit_supplier[k] else additional[of_s] * carbon[of_r]))
+        held = self._month_policies
+        consumer = held["mandatory_consumption"] if held is not None else self.model.policy("mandatory_consumption")
         if consumer:  # consumption ratio fine avoided and green-procurement premium (policies/)
-            a_r = a_r + of_r(consumer.planned_value(k, rec))
-        a_s = of_s(a_s - self.model.recycling.forgone_planned(k, sup))  # own recycling units idled
+            a_r = a_r + consumer.planned_value(k, rec)[of_r]
+        a_s = (a_s - self.model.recycling.forgone_planned(k, sup))[of_s]  # own recycling units idled
         capex = st["link_capex_fixed"][k] + st["link_capex_per_km"][k] * dist * self.piped[k]
-        return self.model.infrastructure.adjust_pair(k, {  # shared infrastructure, if built
-            "dist": dist, "a_s": _spread(a_s, dist.shape), "a_r": a_r, "capex": capex,
-            "subsidy": _spread(unit["subsidy"][k], dist.shape), "topup": _spread(unit["topup"][k], dist.shape)})
+        if pairs is None:
+            a_s, subsidy, topup = (_spread(a_s, dist.shape), _spread(unit["subsidy"][k], dist.shape),
+                                   _spread(unit["topup"][k], dist.shape))
+        else:  # a_s is the pairs' own new array already; the stream's per-unit values filled in for each pair
+            subsidy, topup = np.empty(dist.shape), np.empty(dist.shape)
+            subsidy[...], topup[...] = unit["subsidy"][k], unit["topup"][k]
+        values = {"dist": dist, "a_s": a_s, "a_r": a_r, "capex": capex, "subsidy": subsidy, "topup": topup}
+        infrastructure = self.model.infrastructure
+        # shared infrastructure, if built for the stream (adjust_pair changes nothing before: not asked)
+        return infrastructure.adjust_pair(k, values) if infrastructure.since[k] >= 0 else values
 
     def _capex_subsidy_share(self, capex: np.ndarray) -> np.ndarray:
-        policy = self.model.policy("capex_subsidy")
+        held = self._month_policies
+        policy = held["capex_subsidy"] if held is not None else self.model.policy("capex_subsidy")
         return policy.amounts(capex, "link") if policy else np.zeros_like(capex)
 
     # -- phase 3: deliveries -----------------------------------------------------------------
@@ -596,7 +705,7 @@ class ByproductMarket:
         n_firms = model.firms.n
         meets = rng.random(n_firms)[rows] < min(spec.encounters_per_month, 1.0)
         draws = max(1, int(np.ceil(spec.encounters_per_month)))
-        u = np.stack([rng.random(n_firms)[rows] for _ in range(draws)])  # (draws, n), in draw order
+        u = np.array([rng.random(n_firms)[rows] for _ in range(draws)])  # (draws, n), in draw order (as np.stack)
         met = np.full((draws, n), -1)
         n_plots = len(model.plot_xy)
         if n_plots * n_plots <= ENCOUNTER_CACHE_CELLS:  # every plot's row kept: one search of them all
@@ -616,13 +725,11 @@ class ByproductMarket:
             self.known[b, a] = True
         live = self.links.live
         if len(live) and spec.referral_rate > 0:
-            s, r = self.links.supplier[live], self.links.receiver[live]
-            adj = sparse.coo_matrix((np.ones(2 * len(live)), (np.concatenate((s, r)), np.concatenate((r, s)))),
-                                    shape=self.known.shape).tocsr()
-            two = (adj @ adj).tocoo()
-            keep = (two.row != two.col) & (rng.random(len(two.row)) < spec.referral_rate)
-            self.known[two.row[keep], two.col[keep]] = True
-            self.known[two.col[keep], two.row[keep]] = True
+            row, col = two_step_pairs(self.links.supplier[live].tolist(), self.links.receiver[live].tolist())
+            row, col = np.array(row, dtype=np.int64), np.array(col, dtype=np.int64)
+            keep = (row != col) & (rng.random(len(row)) < spec.referral_rate)
+            self.known[row[keep], col[keep]] = True
+            self.known[col[keep], row[keep]] = True
 
     def _cached_picks(self, plots: np.ndarray, u: np.ndarray) -> np.ndarray:
         """For each draw u[d, i] of the firm on plot plots[i]: the number of its row's cumulative
@@ -684,26 +791,31 @@ class ByproductMarket:
         # each firm's carbon value per tonne once for the month's matching: forming links moves money, not
         # allowances, prices or coverage, so it is the value each stream's pair_values would ask for
         self._carbon_values = self.model.carbon_market.value_per_tonne(np.arange(self.model.firms.n))
+        self._month_policies = {name: self.model.policy(name) for name in MONTH_POLICIES}
         # and each firm's margin once for its loan applications (CreditMarket.margins_held), for the same reason
         try:
             with self.model.credit.margins_held():
                 for k, sup, rec, supply, demand, surplus, cells, values in self.candidates(platform is not None):
                     flows = matcher(surplus, supply, demand)
-                    i, j = np.nonzero(flows >= self.spec.min_quantity)
-                    if not len(i):
+                    i, j = (flows >= self.spec.min_quantity).nonzero()
+                    if not i.size:
                         continue
                     # the matched pairs' rows, quantities and values as Python numbers, taken at once (a
                     # matched pair is one that can form: its place among the candidates' pairs is found)
-                    at = np.searchsorted(cells, i * len(rec) + j)
-                    columns = {name: value[at].tolist() for name, value in values.items()}
-                    pairs = zip(sup[i].tolist(), rec[j].tolist(), flows[i, j].tolist(), strict=True)
-                    for p, (s, r, q) in enumerate(pairs):
-                        formed = self.form(k, s, r, q, {name: column[p] for name, column in columns.items()}, fee)
+                    at = cells.searchsorted(i * rec.shape[0] + j)
+                    names = list(values)
+                    columns = np.empty((len(names), at.shape[0]))  # every component is a float array over the pairs
+                    for c, name in enumerate(names):
+                        columns[c] = values[name][at]
+                    rows = columns.T.tolist()  # each pair's values
+                    pairs = zip(sup[i].tolist(), rec[j].tolist(), flows[i, j].tolist(), rows, strict=True)
+                    for s, r, q, row in pairs:
+                        formed = self.form(k, s, r, q, dict(zip(names, row, strict=True)), fee)
                         if platform is not None:
                             self.platform_proposed += 1
                             self.platform_formed += formed
         finally:
-            self._carbon_values = None
+            self._carbon_values = self._month_policies = None
 
     def open_quantities(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Live firms (n,) and their uncontracted supply and need (n, streams).
@@ -787,14 +899,23 @@ class ByproductMarket:
         firms, links = self.model.firms, self.links
         fee = self.model.policy("platform").params.fee if visible_all else 0.0
         live, n = links.live, firms.n
-        # the month's active links (links formed while the generator runs are of streams already done)
-        linked_stream, linked_s, linked_r = links.stream[live], links.supplier[live], links.receiver[live]
+        # the month's active links by stream, as lists of supplier and receiver rows (links formed while the
+        # generator runs are of streams already done)
+        linked: dict[int, tuple[list[int], list[int]]] = {}
+        for k, group in groupby(sorted(zip(links.stream[live].tolist(), links.supplier[live].tolist(),
+                                           links.receiver[live].tolist(), strict=True)), key=itemgetter(0)):
+            _, suppliers, receivers = zip(*group, strict=True)
+            linked[k] = (list(suppliers), list(receivers))
+        barred = self.bargaining.barred  # by stream: the barred pairs' supplier and receiver rows (lists)
+        tables = self._filled_pair_tables()  # (distance, annuity) of every pair of firm rows, or None
         at_s, at_r = np.full(n, -1), np.full(n, -1)  # a firm row's place among the stream's suppliers, receivers
+        places = np.arange(n)
         supply_open, demand_open = supply_all >= floor, demand_all >= floor
         either = supply_open.any(axis=0) & demand_open.any(axis=0)
         for k in np.flatnonzero(either).tolist():
             s_open, r_open = supply_open[:, k], demand_open[:, k]
             sup, supply, rec, demand = rows[s_open], supply_all[s_open, k], rows[r_open], demand_all[r_open, k]
+            n_sup, n_rec = sup.shape[0], rec.shape[0]
             if visible_all:
                 feasible = sup[:, None] != rec[None, :]
             else:
@@ -803,25 +924,27 @@ class ByproductMarket:
                     continue
                 feasible &= sup[:, None] != rec[None, :]
             # a linked pair extends its contract only at renewal; a barred pair waits
-            at_s[sup], at_r[rec] = np.arange(len(sup)), np.arange(len(rec))
-            same = linked_stream == k
-            barred_s, barred_r = self.bargaining.barred_pairs(k)
-            i = np.concatenate((at_s[linked_s[same]], at_s[barred_s]))
-            j = np.concatenate((at_r[linked_r[same]], at_r[barred_r]))
-            at_s[sup], at_r[rec] = -1, -1
-            both_open = (i >= 0) & (j >= 0)
-            feasible[i[both_open], j[both_open]] = False
+            out_s, out_r = linked[k] if k in linked else ([], [])
+            if k in barred:
+                bars = barred[k]
+                out_s, out_r = out_s + bars[0], out_r + bars[1]
+            if out_s:
+                at_s[sup], at_r[rec] = places[:n_sup], places[:n_rec]
+                i, j = at_s[out_s], at_r[out_r]
+                at_s[sup], at_r[rec] = -1, -1
+                both_open = (i >= 0) & (j >= 0)
+                feasible[i[both_open], j[both_open]] = False
             # and a pair within the stream's distance (the surplus's distance is this one: pair_values is given it)
-            cells = np.flatnonzero(feasible)
-            i, j = np.divmod(cells, len(rec))
-            dist = self.pair_distance(sup[i], rec[j], pairs=True)
+            cells = feasible.reshape(-1).nonzero()[0]  # (np.flatnonzero without its layers)
+            i, j = np.divmod(cells, n_rec)
+            dist = self.pair_distance(sup[i], rec[j], pairs=True) if tables is None else tables[0][sup[i], rec[j]]
             near = dist <= self.stream["max_distance"][k]
-            if not near.any():
-                continue  # no pair can form, whatever its surplus: skipped before its values are computed
             cells, i, j, dist = cells[near], i[near], j[near], dist[near]
+            if not cells.size:
+                continue  # no pair can form, whatever its surplus: skipped before its values are computed
             sup_i, rec_j = sup[i], rec[j]  # the pairs' firm rows
             values = self.pair_values(k, sup, rec, unit, quota_share[s_open, k], dist=dist, pairs=(i, j))
-            annuity = self.pair_annuity(sup_i, rec_j, pairs=True)
+            annuity = self.pair_annuity(sup_i, rec_j, pairs=True) if tables is None else tables[1][sup_i, rec_j]
             capex_month = (values["capex"] - self._capex_subsidy_share(values["capex"])) * annuity
             q = np.minimum(supply[i], demand[j])
             surplus = values["a_s"] + values["a_r"] + values["subsidy"] + values["topup"] - (capex_month + fee) / q
@@ -832,7 +955,8 @@ class ByproductMarket:
                 continue
             values["capex_month"] = capex_month
             values["qualification"] = qualification
-            table = np.full((len(sup), len(rec)), np.nan)
+            table = np.empty((n_sup, n_rec))
+            table[...] = np.nan
             table.reshape(-1)[cells] = surplus
             yield k, sup, rec, supply, demand, table, cells, values
 
@@ -843,6 +967,19 @@ class ByproductMarket:
         rate, months = self.model.firms.discount_rate, self.spec.contract_months
         return self._pair_table(("annuity", months), sup, rec,
                                 lambda a, b: annuity_factor((rate[a] + rate[b]) / 2, months), pairs)
+
+    def _filled_pair_tables(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """In a park of up to ``PAIR_FILL_CELLS`` pairs of firm rows, the (distance, annuity) tables of
+        :meth:`_pair_table`, every pair of the firm rows computed (filled as firms enter), to be indexed
+        [sup, rec] directly: the values :meth:`pair_distance` and :meth:`pair_annuity` give, without their
+        calls; else None (the tables are not all filled: ask those methods)."""
+        n = self.model.firms.n
+        if n * n > PAIR_FILL_CELLS or n * n > ENCOUNTER_CACHE_CELLS:
+            return None
+        none = np.zeros(0, dtype=np.int64)
+        self.pair_distance(none, none, pairs=True)  # fills the tables of the park's firm rows
+        self.pair_annuity(none, none, pairs=True)
+        return self._pair_tables[("distance",)][0], self._pair_tables[("annuity", self.spec.contract_months)][0]
 
     def pair_distance(self, sup: np.ndarray, rec: np.ndarray, pairs: bool = False) -> np.ndarray:
         """(S, R) distance between the plots of suppliers ``sup`` and receivers ``rec``, km, from
@@ -863,7 +1000,8 @@ class ByproductMarket:
         n = self.model.firms.n
         if n * n > ENCOUNTER_CACHE_CELLS:
             return compute(sup, rec) if pairs else compute(sup[:, None], rec[None, :])
-        table, done, filled = self._pair_tables.get(key, (np.empty((0, 0)), np.zeros((0, 0), dtype=bool), 0))
+        held = self._pair_tables.get(key)
+        table, done, filled = held if held is not None else (np.empty((0, 0)), np.zeros((0, 0), dtype=bool), 0)
         if n > len(table):
             m, room = len(table), min(max(n + n // 4, 64), int(np.sqrt(ENCOUNTER_CACHE_CELLS)))
             grown, computed = np.empty((room, room)), np.zeros((room, room), dtype=bool)
@@ -907,7 +1045,11 @@ class ByproductMarket:
         built = (s, r, k) in self.built
         capex = 0.0 if built else float(v["capex"])
         capex_month = 0.0 if built else float(v["capex_month"])
-        fund = model.policy("posted_price_rule")
+        held = self._month_policies
+        if held is not None:
+            fund, cover = held["posted_price_rule"], held["risk_compensation_fund"]
+        else:
+            fund, cover = model.policy("posted_price_rule"), model.policy("risk_compensation_fund")
         disposal_cost = float(self.stream["disposal_cost"][k])
         rule = spec.sharing_rule
         if rule == "posted_price" and fund is None:
@@ -923,25 +1065,24 @@ class ByproductMarket:
         agents = model.firm_agents
         first = not (self.linked[s] and self.linked[r])
         reliability = float(self.trust[s])
-        cover = model.policy("risk_compensation_fund")
         if cover is not None and first:  # a first link counts on the fund's cover of a shortfall
             reliability = cover.reliability(reliability)
         sides = ((s, reliability * terms.operating_supplier, terms.capex_supplier),
                  (r, reliability * terms.operating_receiver, terms.capex_receiver))
 
         # the receiver's one-off cost of qualifying a supplier it has not traded with
-        qualification = {s: 0.0, r: float(v.get("qualification", 0.0))}
+        qualification = {s: 0.0, r: float(v["qualification"]) if "qualification" in v else 0.0}
 
         # each side's PV of operating gains, first delivery after the delay; the partner may leave the park
         # (partner_exit_rate a year): gains discounted at rate + exit rate
-        present = []
-        for row, cash_flow, _ in sides:
+        present = [0.0, 0.0]
+        for side, (row, cash_flow, _) in enumerate(sides):
             rate = firms.discount_rate[row] + spec.partner_exit_rate
             pv = cash_flow / float(annuity_factor(rate, months)) * (1.0 + rate / 12.0) ** -delay
             # a side negotiates only if the link's operating value covers its half of the negotiation cost
             if pv - half_cost - qualification[row] <= 0:
                 return False
-            present.append(pv)
+            present[side] = pv
         if talks is not None:
             surplus = float(v["a_s"] + v["a_r"] + v["subsidy"] + v["topup"]) - (capex_month + fee) / q
             if not self.bargaining.negotiate(k, s, r, talks, surplus, float(v["a_s"]),
@@ -977,7 +1118,7 @@ class ByproductMarket:
             via_platform=fee > 0, fee=fee, beta=0.5 if rule == "equal" else spec.bargaining_power,
             commission=spec.commission if rule == "operator_commission" else 0.0, capex=capex,
             expected_supplier=terms.operating_supplier, expected_receiver=terms.operating_receiver,
-            end_reason=END_REASONS.index("active"),
+            end_reason=ACTIVE,
             annuity_supplier=terms.operating_supplier - terms.gain_supplier,
             annuity_receiver=terms.operating_receiver - terms.gain_receiver,
             on_infrastructure=model.infrastructure.since[k] >= 0,  # priced with it (adjust_pair)

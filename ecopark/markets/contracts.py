@@ -118,7 +118,7 @@ def share_surplus(
     else:  # nash, equal, operator_commission
         price = (beta * total + fee / 2) / q - a_s
     m = commission if rule == "operator_commission" else 0.0
-    commission_total = m * max(total, 0.0)
+    commission_total = m * (0.0 if 0.0 > total else total)  # max(total, 0.0) without the call
     op_s = q * (a_s + price) - fee / 2 - beta * commission_total
     op_r = q * (a_r + subsidy + topup - price) - fee / 2 - (1 - beta) * commission_total
     return Terms(
@@ -190,7 +190,7 @@ class LinkBook(RecordTable):
     @property
     def live(self) -> np.ndarray:
         """Indices of active links."""
-        return np.flatnonzero(self.active[: self.n])
+        return self.active[: self.n].nonzero()[0]  # (np.flatnonzero without its layers)
 
     def book_month(self, live: np.ndarray, operating_supplier: np.ndarray, operating_receiver: np.ndarray,
                    operator: np.ndarray, government: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -64,6 +65,20 @@ class Policy:
         self.params = params
         self.model = model
         self.spent = 0.0  # yuan paid out so far
+        # per-stream tables computed from (params, catalogue): name -> (params, catalogue, read-only array)
+        self._stream_tables: dict[str, tuple[PolicyParams, object, np.ndarray]] = {}
+
+    def stream_table(self, name: str, catalogue: object, compute: Callable[[], list[float]]) -> np.ndarray:
+        """The per-stream array ``compute()`` builds from ``self.params`` and ``catalogue``, kept under
+        ``name`` while both are the same objects (a run asks for the same table every month): the same
+        numbers as building it each time. Read-only, so no caller can change what the next one gets."""
+        held = self._stream_tables.get(name)
+        if held is not None and held[0] is self.params and held[1] is catalogue:
+            return held[2]
+        table = np.array(compute())
+        table.flags.writeable = False
+        self._stream_tables[name] = (self.params, catalogue, table)
+        return table
 
     def active(self, step: int) -> bool:
         """Whether the instrument applies in ``step``."""
@@ -73,7 +88,11 @@ class Policy:
     @property
     def remaining(self) -> float:
         """Budget left, in yuan (infinite without a budget)."""
-        return np.inf if self.params.budget is None else max(self.params.budget - self.spent, 0.0)
+        budget = self.params.budget
+        if budget is None:
+            return np.inf
+        left = budget - self.spent
+        return 0.0 if 0.0 > left else left  # max(left, 0.0) written out (the same pick, no call)
 
     def within_budget(self, claims: np.ndarray) -> np.ndarray:
         """Amounts that can be paid on ``claims`` in order, first come first served."""

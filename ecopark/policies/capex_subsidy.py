@@ -43,7 +43,11 @@ class CapexSubsidy(Policy):
         p = self.params
         if purpose not in p.purposes or not self.active(self.model.steps):
             return 0.0
-        return float(min(p.share * capex, p.cap_per_project, self.remaining))
+        # min(share * capex, cap, remaining) written out (the same pick as min(): a later value only if smaller)
+        amount, room = p.share * capex, self.remaining
+        if p.cap_per_project < amount:
+            amount = p.cap_per_project
+        return float(room if room < amount else amount)
 
     def grant(self, account: int, capex: float, purpose: str) -> float:
         """Pay the subsidy for a project to the investing firm's account; returns yuan paid."""

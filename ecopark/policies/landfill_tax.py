@@ -36,9 +36,8 @@ class LandfillTax(Policy):
     def rates(self, catalogue: Catalogue) -> np.ndarray:
         """Tax per unit of each stream, in ``catalogue.stream_keys`` order (yuan/unit)."""
         p = self.params
-        return np.array([
-            p.by_stream.get(k, p.rate if s.landfilled else 0.0) for k, s in catalogue.streams.items()
-        ])
+        return self.stream_table("rates", catalogue, lambda: [
+            p.by_stream.get(k, p.rate if s.landfilled else 0.0) for k, s in catalogue.streams.items()])
 
     def charge(self, accounts: np.ndarray, disposed: np.ndarray) -> float:
         """Book the tax on ``disposed`` (firms x streams); returns the total collected."""

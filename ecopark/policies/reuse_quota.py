@@ -37,7 +37,9 @@ class ReuseQuota(Policy):
 
     def fine_per_unit(self, catalogue: Catalogue) -> np.ndarray:
         """Fine avoided per unit reused of each stream (yuan/unit), in stream order."""
-        return np.array([self.params.fine if k in self.params.streams else 0.0 for k in catalogue.stream_keys])
+        p = self.params
+        return self.stream_table("fine_per_unit", catalogue, lambda: [
+            p.fine if k in p.streams else 0.0 for k in catalogue.stream_keys])
 
     def assess(self, accounts: np.ndarray, generated: np.ndarray, delivered: np.ndarray) -> float:
         """Fine firms for the year's shortfall (firms x streams arrays); returns yuan collected."""

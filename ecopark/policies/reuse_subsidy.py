@@ -49,4 +49,5 @@ class ReuseSubsidy(Policy):
         """Subsidy per unit of each stream (yuan/unit), in stream order."""
         p = self.params
         default = {"t": p.rate, "GJ": p.rate_per_gj}
-        return np.array([p.by_stream.get(k, default.get(s.unit, 0.0)) for k, s in catalogue.streams.items()])
+        return self.stream_table("rates", catalogue, lambda: [
+            p.by_stream.get(k, default.get(s.unit, 0.0)) for k, s in catalogue.streams.items()])
