@@ -49,7 +49,7 @@ import numpy as np
 
 from ecopark.catalogue import load_catalogue
 from ecopark.markets.byproduct import annuity_factor
-from ecopark.markets.carbon import clear_uniform_price
+from ecopark.markets.call_auction import clear_uniform_price
 from ecopark.policies.base import Policy, PolicyParams, check_names, register
 from ecopark.schema import param
 
@@ -178,7 +178,7 @@ class IntensityTarget(Policy):
         target T_f, emissions E_f and output q_f holds a surplus s_f = max(T_f q_f - E_f, 0) or a
         shortfall d_f = max(E_f - T_f q_f, 0) (tCO2e). Sellers ask 0 (the surplus expires at the
         assessment: assumption), buyers bid :meth:`willingness`; one uniform-price call auction
-        (``markets/carbon.clear_uniform_price``) clears them, each buyer paying each seller the
+        (``markets/call_auction.clear_uniform_price``) clears them, each buyer paying each seller the
         price x the tonnes it takes from it, pro rata to what the seller sells
         (``intensity_credit_trade``). Returns the mask of ``rows`` whose shortfall is covered: they
         meet the target. The credits are real over-achievement, so the covered firms together still
