@@ -374,8 +374,8 @@ def test_a_bar_holds_retry_months_and_then_expires_the_later_ones_kept():
     bargaining.bar(3, 1, 4)
 
     def barred(k: int) -> set[tuple[int, int]]:
-        s, r = bargaining.barred_pairs(k)
-        return set(zip(s.tolist(), r.tolist(), strict=True))
+        s, r, _ = bargaining.barred.get(k, ([], [], []))
+        return set(zip(s, r, strict=True))
 
     for month in range(start + 2, start + retry + 4):
         model.steps = month

@@ -372,7 +372,7 @@ def _candidates_before(self, visible_all: bool):
         i, j = at_s[links.supplier[same]], at_r[links.receiver[same]]
         both_open = (i >= 0) & (j >= 0)
         feasible[i[both_open], j[both_open]] = False
-        barred_s, barred_r = self.bargaining.barred_pairs(k)
+        barred_s, barred_r, _ = (np.array(rows, np.int64) for rows in self.bargaining.barred.get(k, ([], [], [])))
         i, j = at_s[barred_s], at_r[barred_r]
         feasible[i[(i >= 0) & (j >= 0)], j[(i >= 0) & (j >= 0)]] = False
         if not visible_all:

@@ -67,7 +67,7 @@ class Bargaining:
         self.spec = model.scenario.byproduct_market
         self.partners: set[tuple[int, int]] = set()  # (low row, high row) that have traded
         # by stream: the barred pairs' supplier rows, receiver rows and last barred step, as lists
-        # (a bar appends to them; barred_pairs makes arrays of them)
+        # (a bar appends to them; ByproductMarket.candidates reads them)
         self.barred: dict[int, tuple[list[int], list[int], list[int]]] = {}
         self._xi = np.zeros((0, 0, 2))
         self.opacity = model.catalogue.stream_array("price_opacity")
@@ -94,13 +94,6 @@ class Bargaining:
                 continue
             gone = bisect.bisect_left(until, steps)
             self.barred[k] = (sup[gone:], rec[gone:], until[gone:])
-
-    def barred_pairs(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(supplier rows, receiver rows) of stream k barred from negotiating this month."""
-        bars = self.barred.get(k)
-        if bars is None:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.array(bars[0], dtype=np.int64), np.array(bars[1], dtype=np.int64)
 
     def friction(self, s: int, r: int, dist: float, via_platform: bool) -> Negotiation:
         """The cost, time and spread a negotiation between supplier s and receiver r faces."""
