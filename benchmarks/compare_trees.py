@@ -7,8 +7,8 @@ trees run one after another for every (round, seed), this tree first, so all see
 machine. Reported per tree: best and mean seconds, and against this tree the paired ratio
 (geometric mean of other / this over the pairs) with its 95% t-interval.
 
-    git worktree add --detach /tmp/tree-f38d586 f38d586
-    python benchmarks/compare_trees.py /tmp/tree-f38d586 [more trees] [--seeds 3] [--rounds 2] [--firms N]
+    git worktree add --detach ../tree-f38d586 f38d586
+    python benchmarks/compare_trees.py ../tree-f38d586 [more trees] [--seeds 3] [--rounds 2] [--firms N]
 """
 
 from __future__ import annotations
