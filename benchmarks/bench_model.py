@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         _child(args.child or None, args.steps, args.seed)
         return []
     sizes = [None] + [int(s) for s in args.sizes.split(",") if s]
+    if args.against:  # the children run in that tree: a relative path must not be read from there
+        args.against = os.path.abspath(args.against)
     label = tree_label(args.against) if args.against else ""
     rows, measured = [], {}
     print(f"{'park':<16}{'firms':>7}{'steps':>7}{'wall s':>10}{'ms/step':>10}{'us/firm-step':>14}"

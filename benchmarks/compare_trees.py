@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     if args.child:
         _child(args.firms, args.steps, args.seed)
         return {}
-    trees = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), *args.trees]
+    trees = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), *map(os.path.abspath, args.trees)]
     names = [label(t) for t in trees]
     seconds: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(args.rounds):
