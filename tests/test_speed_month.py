@@ -169,22 +169,29 @@ def test_capex_subsidy_quote_and_remaining_written_out_are_min_and_max():
 
 
 def test_two_step_pairs_are_the_sparse_products_entries_in_its_order():
-    """discover's referral pairs in Python lists: the non-zero entries of A @ A (scipy CSR) in the same order,
-    so each pair gets the same referral draw as it did from the sparse product."""
+    """discover's referral pairs in numpy: the non-zero entries of A @ A (scipy CSR) in the same order,
+    so each pair gets the same referral draw as it did from the sparse product; small graphs and graphs
+    of a 1,000-firm park's size (about 1,400 links, hubs of many partners)."""
     from scipy import sparse
 
     from ecopark.markets.byproduct import two_step_pairs
 
     rng = np.random.default_rng(7)
-    for _ in range(1500):
-        n, m = int(rng.integers(2, 80)), int(rng.integers(1, 150))
+    sizes = [(int(rng.integers(2, 80)), int(rng.integers(1, 150))) for _ in range(1500)]
+    sizes += [(1000, int(rng.integers(500, 2500))) for _ in range(10)]
+    for n, m in sizes:
         s, r = rng.integers(0, n, m), rng.integers(0, n, m)  # repeated pairs, either way round, a few self-pairs
+        if n == 1000:  # a few hubs with many partners, as the suppliers of common streams
+            s[: m // 4] = rng.integers(0, 20, m // 4)
         adj = sparse.coo_matrix((np.ones(2 * m), (np.concatenate((s, r)), np.concatenate((r, s)))),
                                 shape=(n, n)).tocsr()
         two = (adj @ adj).tocoo()
-        assert two_step_pairs(s.tolist(), r.tolist()) == (two.row.tolist(), two.col.tolist())
-    assert two_step_pairs([], []) == ([], [])
-    assert two_step_pairs([0, 1], [1, 2]) == ([0, 0, 1, 2, 2], [2, 0, 1, 2, 0])
+        row, col = two_step_pairs(s, r)
+        assert row.dtype == col.dtype == np.int64
+        assert (row.tolist(), col.tolist()) == (two.row.tolist(), two.col.tolist())
+    assert [x.tolist() for x in two_step_pairs(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))] == [[], []]
+    row, col = two_step_pairs(np.array([0, 1]), np.array([1, 2]))
+    assert (row.tolist(), col.tolist()) == ([0, 0, 1, 2, 2], [2, 0, 1, 2, 0])
 
 
 def test_the_months_policies_held_for_matching_are_the_models_at_every_formation(monkeypatch):

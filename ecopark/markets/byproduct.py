@@ -317,28 +317,45 @@ def _deferred_acceptance_arrays(surplus: np.ndarray, supply: np.ndarray, demand:
         np.add.at(remaining, si, refused)
 
 
-def two_step_pairs(a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
+def two_step_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The (row, col) pairs of firm rows two steps apart in the partner graph whose edges are the pairs
-    (a[i], b[i]) either way round (self-pairs included), in the order of the non-zero entries of the sparse
-    product A @ A (A the adjacency matrix, CSR): rows ascending and, within a row, the columns in the reverse
-    of the order first reached through the row's partners, each partner's partners ascending (scipy's
-    SMMP product). :meth:`ByproductMarket.discover` draws a referral for each pair in this order.
+    (a[i], b[i]) either way round (self-pairs included), as int64 arrays, in the order of the non-zero
+    entries of the sparse product A @ A (A the adjacency matrix, CSR): rows ascending and, within a row,
+    the columns in the reverse of the order first reached through the row's partners, each partner's
+    partners ascending (scipy's SMMP product). :meth:`ByproductMarket.discover` draws a referral for each
+    pair in this order.
 
-    In Python lists: a park's few dozen links cost a fraction of building the sparse matrices."""
-    edges = sorted(set(zip(a + b, b + a, strict=True)))  # each partner once, rows and partners ascending
-    second = itemgetter(1)
-    partners = {row: list(map(second, group)) for row, group in groupby(edges, key=itemgetter(0))}
-    rows: list[int] = []
-    cols: list[int] = []
-    for row, near in partners.items():
-        reached: dict[int, None] = {}  # in the order first reached (setting a key again keeps its place)
-        for mid in near:
-            for col in partners[mid]:
-                reached[col] = None
-        for col in reversed(reached):
-            rows += (row,)
-            cols += (col,)
-    return rows, cols
+    In numpy without the sparse matrices: the walk row -> partner -> partner's partner is laid out as
+    one array in that order (T = the sum over edges of the partner's degree), each (row, col)'s first
+    place in it found by a stable sort, and each row's columns put in the reverse of those places."""
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    if not a.size:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    ends = np.concatenate((a, b))
+    n = int(ends.max()) + 1
+    edges = np.unique(ends * n + np.concatenate((b, a)))  # each partner once, rows and partners ascending
+    row, mid = np.divmod(edges, n)
+    start = np.searchsorted(row, np.arange(n + 1))  # row x's partners: mid[start[x]:start[x + 1]]
+    reach = start[mid + 1] - start[mid]  # edge (row, mid) reaches mid's partners
+    last = np.cumsum(reach)
+    walk = np.repeat(row, reach) * n + mid[np.arange(last[-1]) + np.repeat(start[mid] - (last - reach), reach)]
+    order = np.argsort(walk, kind="stable")
+    ranked = walk[order]
+    first = np.empty(ranked.shape[0], dtype=bool)
+    first[0] = True
+    np.not_equal(ranked[1:], ranked[:-1], out=first[1:])
+    reached = walk[np.sort(order[first])]  # each (row, col) once, in the order first reached
+    rows = reached // n
+    m = rows.shape[0]
+    new = np.empty(m, dtype=bool)
+    new[0] = True
+    np.not_equal(rows[1:], rows[:-1], out=new[1:])
+    lo = new.nonzero()[0]  # each row's block of reached, reversed in place: i -> lo + hi - 1 - i
+    hi = np.append(lo[1:], m)
+    block = np.cumsum(new) - 1
+    out = np.empty(m, dtype=np.int64)
+    out[lo[block] + hi[block] - 1 - np.arange(m)] = reached
+    return out // n, out % n
 
 
 #: Up to this many cells :func:`_spread` copies (quicker than a broadcast view on small arrays).
@@ -725,8 +742,7 @@ class ByproductMarket:
             self.known[b, a] = True
         live = self.links.live
         if len(live) and spec.referral_rate > 0:
-            row, col = two_step_pairs(self.links.supplier[live].tolist(), self.links.receiver[live].tolist())
-            row, col = np.array(row, dtype=np.int64), np.array(col, dtype=np.int64)
+            row, col = two_step_pairs(self.links.supplier[live], self.links.receiver[live])
             keep = (row != col) & (rng.random(len(row)) < spec.referral_rate)
             self.known[row[keep], col[keep]] = True
             self.known[col[keep], row[keep]] = True
