@@ -91,12 +91,13 @@ def test_the_step_recorder_checks_reporters_again_when_they_change():
 
 @pytest.mark.parametrize("fill_cells", [0, byproduct.PAIR_FILL_CELLS])
 def test_the_pair_annuity_cache_gives_each_pairs_factor_as_firms_enter(monkeypatch, fill_cells):
-    """Computed when asked for (a large park) or all as firms enter (a small one): the array formula's values."""
+    """Computed each time asked for (a large park) or all as firms enter (a small one): the array formula's
+    values, blocks and pair lists, as the firm table grows."""
     monkeypatch.setattr(byproduct, "PAIR_FILL_CELLS", fill_cells)
     model = ParkModel("generic", seed=2)  # 4 vacant plots
     market = model.byproduct_market
     rate = model.firms.discount_rate
-    asked = np.zeros((0, 0), dtype=bool)
+    key = ("annuity", market.spec.contract_months)
     for _ in range(3):
         n = model.firms.n
         sup, rec = np.arange(0, n, 2), np.arange(n - 1, -1, -3)
@@ -104,14 +105,15 @@ def test_the_pair_annuity_cache_gives_each_pairs_factor_as_firms_enter(monkeypat
         assert (market.pair_annuity(sup, rec) == direct).all()
         pairs = np.array([1, n - 1, 3]), np.array([0, 2, 3])  # the candidates' way: a list of pairs
         assert (market.pair_annuity(*pairs, pairs=True) == direct_pairs(rate, pairs, market)).all()
-        asked = np.pad(asked, (0, n - len(asked)))
-        asked[sup[:, None], rec[None, :]] = asked[pairs] = True
-        model.add_firms(np.array([0]), model.vacant_plots()[:1])  # the cache grows with the firm table
-    done = market._pair_tables[("annuity", market.spec.contract_months)][1]
-    if fill_cells:  # every pair of the firms there were when last asked
-        assert done[:len(asked), :len(asked)].all() and not done[len(asked):].any()
-    else:  # those asked for only
-        assert np.array_equal(done[:len(asked), :len(asked)], asked) and not done[len(asked):].any()
+        if fill_cells:  # every pair of the firm rows there are, in a table with room for more
+            table, filled = market._pair_tables[key]
+            assert filled == n and len(table) >= n
+            every = np.arange(n)
+            assert (table[:n, :n] == annuity_factor((rate[every][:, None] + rate[every][None, :]) / 2,
+                                                    market.spec.contract_months)).all()
+        else:  # nothing kept
+            assert key not in market._pair_tables
+        model.add_firms(np.array([0]), model.vacant_plots()[:1])  # the table grows with the firm table
 
 
 def direct_pairs(rate: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], market) -> np.ndarray:
@@ -202,16 +204,16 @@ def test_deferred_acceptance_matches_its_former_implementation():
 
 @pytest.mark.parametrize("overrides", [{}, {"policies.platform.enabled": True}])
 def test_a_park_too_large_for_the_pair_tables_runs_as_one_that_keeps_them(monkeypatch, overrides):
-    """ByproductMarket._pair_table computes every pair as firms enter (a small park), a pair when first asked
-    for, or the distances and annuities asked for each time (a park too large to keep its tables): every
-    output the same bit for bit."""
+    """ByproductMarket._pair_table computes every pair as firms enter (a small park) or the distances and
+    annuities asked for each time (a park too large to keep its tables), with the encounter weights of
+    every plot kept or computed in chunks: every output the same bit for bit."""
     from ecopark.experiments.runner import run
     from ecopark.regression import fingerprint
 
     filled = fingerprint(run("generic", steps=36, seed=1, overrides=overrides), digits=17)
-    monkeypatch.setattr(byproduct, "PAIR_FILL_CELLS", 0)  # a pair computed when first asked for
+    monkeypatch.setattr(byproduct, "PAIR_FILL_CELLS", 0)  # the pairs asked for computed each time
     kept = fingerprint(run("generic", steps=36, seed=1, overrides=overrides), digits=17)
-    monkeypatch.setattr(byproduct, "ENCOUNTER_CACHE_CELLS", 0)
+    monkeypatch.setattr(byproduct, "ENCOUNTER_CACHE_CELLS", 0)  # and the encounter weights in chunks
     computed = fingerprint(run("generic", steps=36, seed=1, overrides=overrides), digits=17)
     assert computed == kept == filled and kept["links"]["rows"] > 20
 

@@ -77,7 +77,7 @@ ENCOUNTER_CHUNK_CELLS = 1 << 20
 # weights from the first month on; larger ones recompute the live firms' rows each month
 ENCOUNTER_CACHE_CELLS = 1 << 22
 # parks with at most this many pairs of firm rows (256 firms) compute every pair's distance and annuity as
-# firms enter; larger ones compute a pair's when it is first asked for (ByproductMarket._pair_table)
+# firms enter; larger ones compute the pairs asked for each time (ByproductMarket._pair_table)
 PAIR_FILL_CELLS = 1 << 16
 #: The instruments matching and formation ask for, looked up once for the month's match (a policy applies by
 #: its schedule, by month: ByproductMarket._month_policies)
@@ -990,7 +990,7 @@ class ByproductMarket:
         [sup, rec] directly: the values :meth:`pair_distance` and :meth:`pair_annuity` give, without their
         calls; else None (the tables are not all filled: ask those methods)."""
         n = self.model.firms.n
-        if n * n > PAIR_FILL_CELLS or n * n > ENCOUNTER_CACHE_CELLS:
+        if n * n > PAIR_FILL_CELLS:
             return None
         none = np.zeros(0, dtype=np.int64)
         self.pair_distance(none, none, pairs=True)  # fills the tables of the park's firm rows
@@ -1007,39 +1007,28 @@ class ByproductMarket:
         """``compute(a, b)`` (an elementwise function of firm row arrays a and b that broadcast together)
         of ``sup`` x ``rec``, (S, R), or with ``pairs`` of the pairs (sup[p], rec[p]) only, (P,).
 
-        In a park of up to ``ENCOUNTER_CACHE_CELLS`` pairs of firm rows a pair's value is kept under
-        ``key`` once asked for (with a table of the pairs computed), so each is computed once a run and
-        only if asked for (the candidates' pairs: a few in a hundred in a large park); up to
-        ``PAIR_FILL_CELLS`` pairs, every pair is computed as firms enter (no look-up of which are).
-        Each element is the same value as computing the (S, R) block each time. Room for a quarter more
-        rows is kept, so the tables are seldom copied. Larger parks compute the values asked for."""
+        In a park of up to ``PAIR_FILL_CELLS`` pairs of firm rows every pair's value is kept under ``key``,
+        computed as firms enter, and looked up. Room for a quarter more rows is kept, so the table is seldom
+        copied. A larger park computes the values asked for each time: the candidates' pairs are a few in
+        a hundred, and computing them costs less than keeping a table of which pairs are done, looking
+        them up and copying the table as the park grows (docs/architecture.md, "Speed without changing a
+        number"). Each element is the same value either way."""
         n = self.model.firms.n
-        if n * n > ENCOUNTER_CACHE_CELLS:
+        if n * n > PAIR_FILL_CELLS:
             return compute(sup, rec) if pairs else compute(sup[:, None], rec[None, :])
         held = self._pair_tables.get(key)
-        table, done, filled = held if held is not None else (np.empty((0, 0)), np.zeros((0, 0), dtype=bool), 0)
-        if n > len(table):
-            m, room = len(table), min(max(n + n // 4, 64), int(np.sqrt(ENCOUNTER_CACHE_CELLS)))
-            grown, computed = np.empty((room, room)), np.zeros((room, room), dtype=bool)
-            grown[:m, :m], computed[:m, :m] = table, done
-            table, done = grown, computed
-        a, b = (sup, rec) if pairs else (sup[:, None], rec[None, :])
-        if n * n <= PAIR_FILL_CELLS:  # a small park computes every pair as firms enter: nothing to look up
-            if filled < n:
-                new_a, new_b = np.nonzero(~done[:n, :n])
-                table[new_a, new_b] = compute(new_a, new_b)
-                done[:n, :n] = True
-            self._pair_tables[key] = (table, done, n)
-            return table[a, b]
-        self._pair_tables[key] = (table, done, filled)
-        missing = ~done[a, b]
-        if missing.any():
-            a, b = np.broadcast_arrays(a, b)
-            new_a, new_b = a[missing], b[missing]
+        table, filled = held if held is not None else (np.empty((0, 0)), 0)
+        if filled < n:
+            if n > len(table):
+                grown = np.empty((max(n + n // 4, 64),) * 2)
+                grown[:filled, :filled] = table[:filled, :filled]
+                table = grown
+            new = np.ones((n, n), dtype=bool)  # the pairs with a new row
+            new[:filled, :filled] = False
+            new_a, new_b = new.nonzero()
             table[new_a, new_b] = compute(new_a, new_b)
-            done[new_a, new_b] = True
-            a, b = (sup, rec) if pairs else (sup[:, None], rec[None, :])
-        return table[a, b]
+            self._pair_tables[key] = (table, n)
+        return table[sup, rec] if pairs else table[sup[:, None], rec[None, :]]
 
     def form(self, k: int, s: int, r: int, q: float, v: dict[str, float], fee: float) -> bool:
         """Price a matched pair, negotiate, check both sides' NPV and financing, and sign.
