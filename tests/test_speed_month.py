@@ -98,10 +98,11 @@ def test_small_deferred_acceptance_in_python_numbers_is_the_array_version_bit_fo
 
     rng = np.random.default_rng(28)
     rounds = 0
-    for trial in range(600):
-        n_s, n_r = rng.integers(1, 30, 2)
+    for trial in range(700):
+        # up to 30 x 30, a tenth of NaN or more; then a large park's tables: up to 150 x 120, mostly NaN
+        n_s, n_r = rng.integers(1, 30, 2) if trial < 600 else rng.integers(20, 150, 2)
         surplus = np.round(rng.normal(1.0, 1.0, (n_s, n_r)), int(rng.integers(0, 3)))  # ties at 0 and 1 decimals
-        surplus[rng.random((n_s, n_r)) < rng.uniform(0.2, 0.9)] = np.nan
+        surplus[rng.random((n_s, n_r)) < (rng.uniform(0.2, 0.9) if trial < 600 else rng.uniform(0.95, 0.99))] = np.nan
         if trial % 7 == 0:
             surplus[0, 0] = np.inf  # never acceptable
         supply = rng.uniform(0, 10, n_s) * rng.choice([1.0, 1e-9, 0.0, 1e6], n_s, p=[0.7, 0.1, 0.1, 0.1])
@@ -119,6 +120,24 @@ def test_small_deferred_acceptance_in_python_numbers_is_the_array_version_bit_fo
     inf_supply = byproduct.deferred_acceptance(np.ones((2, 2)), np.array([np.inf, 1.0]), np.array([1.0, 2.0]))
     assert (inf_supply == byproduct._deferred_acceptance_arrays(np.ones((2, 2)), np.array([np.inf, 1.0]),
                                                                 np.array([1.0, 2.0]))).all()
+
+
+def test_deferred_acceptance_takes_python_numbers_by_the_count_of_acceptable_pairs(monkeypatch):
+    """A large park's table is mostly NaN: up to DEFERRED_PYTHON_PAIRS acceptable pairs it runs in Python
+    numbers however large the table, above them on arrays; the same flows either way."""
+    from ecopark.markets import byproduct
+
+    rng = np.random.default_rng(5)
+    arrays, calls = byproduct._deferred_acceptance_arrays, []
+    monkeypatch.setattr(byproduct, "_deferred_acceptance_arrays", lambda *a: calls.append(1) or arrays(*a))
+    for acceptable in (byproduct.DEFERRED_PYTHON_PAIRS, byproduct.DEFERRED_PYTHON_PAIRS + 1):
+        surplus = np.full((150, 120), np.nan)
+        cells = rng.choice(surplus.size, acceptable, replace=False)
+        surplus.reshape(-1)[cells] = rng.uniform(0.1, 2.0, acceptable)
+        supply, demand = rng.uniform(0, 5, 150), rng.uniform(0, 3, 120)
+        flows = byproduct.deferred_acceptance(surplus, supply, demand)
+        assert len(calls) == (acceptable > byproduct.DEFERRED_PYTHON_PAIRS)
+        assert np.array_equal(flows, arrays(surplus, supply, demand)) and (flows > 0).sum() > 20
 
 
 @pytest.mark.parametrize("preset, overrides", [

@@ -178,9 +178,9 @@ def match_max_surplus_blocks(
     return flows
 
 
-#: Up to this many (S, R) cells :func:`deferred_acceptance` runs in Python numbers (a small market's dozens of
-#: numpy calls on a few pairs cost more than the arithmetic); larger markets run on arrays.
-DEFERRED_PYTHON_CELLS = 1024
+#: Up to this many acceptable pairs :func:`deferred_acceptance` runs in Python numbers (a market's dozens of
+#: numpy calls a round cost more than the arithmetic on a few hundred pairs); larger markets run on arrays.
+DEFERRED_PYTHON_PAIRS = 256
 
 
 def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndarray) -> np.ndarray:
@@ -197,34 +197,45 @@ def deferred_acceptance(surplus: np.ndarray, supply: np.ndarray, demand: np.ndar
     offers to its best receiver not yet rejected, so the receivers that rejected it are the first
     of its preference list and a pointer into the list is its place.
 
-    Up to ``DEFERRED_PYTHON_CELLS`` cells with finite supply and demand, the same rounds in Python numbers
-    (:func:`_deferred_acceptance_small`: every sum and comparison in the same order, so the same flows bit
-    for bit); else on arrays (:func:`_deferred_acceptance_arrays`).
+    Up to ``DEFERRED_PYTHON_PAIRS`` acceptable pairs with finite supply and demand, the same rounds in Python
+    numbers (:func:`_deferred_acceptance_small`: every sum and comparison in the same order, so the same flows
+    bit for bit); else on arrays (:func:`_deferred_acceptance_arrays`). A large park's tables are mostly
+    NaN (pairs that have not met), so the count of acceptable pairs, not the table's size, decides.
     """
     surplus = np.asarray(surplus, dtype=float)
-    if surplus.size <= DEFERRED_PYTHON_CELLS:
+    found = _acceptable(surplus)
+    if found.shape[0] <= DEFERRED_PYTHON_PAIRS:
         flows = _deferred_acceptance_small(surplus, np.asarray(supply, dtype=float).tolist(),
-                                           np.asarray(demand, dtype=float).tolist())
+                                           np.asarray(demand, dtype=float).tolist(), found)
         if flows is not None:
             return flows
     return _deferred_acceptance_arrays(surplus, supply, demand)
 
 
-def _deferred_acceptance_small(surplus: np.ndarray, remaining: list[float], demand: list[float]) -> np.ndarray | None:
+def _acceptable(surplus: np.ndarray) -> np.ndarray:
+    """Flat indices of the cells of ``surplus`` a pair would trade at, 0 < surplus < inf (not NaN), ascending."""
+    flat = surplus.reshape(-1)
+    return ((flat > 0.0) & (flat < math.inf)).nonzero()[0]
+
+
+def _deferred_acceptance_small(surplus: np.ndarray, remaining: list[float], demand: list[float],
+                               found: np.ndarray | None = None) -> np.ndarray | None:
     """:func:`deferred_acceptance` of a small market in Python numbers, the arithmetic of
     :func:`_deferred_acceptance_arrays` step for step (cumulative sums in the same order, clip as max then
     min, refusals added back pair by pair in the same order); None where supply or demand is not finite
-    (left to the arrays, whose NaN rules Python's comparisons do not share). ``remaining`` is changed."""
+    (left to the arrays, whose NaN rules Python's comparisons do not share). ``remaining`` is changed.
+    ``found``: :func:`_acceptable` of ``surplus`` where the caller has it."""
     n_s, n_r = surplus.shape
     if not math.isfinite(sum(remaining + demand)):
         return None
-    values = surplus.ravel().tolist()
-    cells = [c for c, v in enumerate(values) if 0.0 < v < math.inf]  # acceptable pairs, by supplier then receiver
+    if found is None:
+        found = _acceptable(surplus)  # acceptable pairs, by supplier then receiver
     flows = np.zeros(n_s * n_r)
-    if not cells:
+    n_p = found.shape[0]
+    if not n_p:
         return flows.reshape(n_s, n_r)
-    ci, cj, cv = zip(*[(c // n_r, c % n_r, values[c]) for c in cells], strict=True)  # supplier, receiver, surplus
-    n_p = len(cells)
+    ci, cj = np.divmod(found, n_r)
+    ci, cj, cv = ci.tolist(), cj.tolist(), surplus.reshape(-1)[found].tolist()  # supplier, receiver, surplus
     # each supplier's pairs from its best receiver down (ties: lowest receiver first), at its pairs' place
     preference = [p for _, _, _, p in sorted([(ci[p], -cv[p], cj[p], p) for p in range(n_p)])]
     first, count = [0] * n_s, [0] * n_s
@@ -264,7 +275,7 @@ def _deferred_acceptance_small(surplus: np.ndarray, remaining: list[float], dema
                 rejected[p] = True
                 place[s] += 1
             remaining[s] = remaining[s] + refused
-    flows[cells] = held
+    flows[found] = held
     return flows.reshape(n_s, n_r)
 
 
