@@ -331,3 +331,38 @@ def test_expired_bars_are_dropped_as_by_the_search():
     model.steps += 1
     bargaining.new_month()
     assert bargaining.barred == {0: ([2, 3], [5, 6], [steps + 1, steps + 3]), 1: ([1], [2], [steps + 5])}
+
+
+def test_pv_factors_give_forms_present_value_bit_for_bit():
+    """form's present value from the per-row cache, gain / A x D, is the former expression
+    gain / float(annuity_factor(rate, months)) x (1 + rate / 12)^-delay (rate a numpy float) for every firm row,
+    delay and gain; asked twice, the cached pair is returned."""
+    from ecopark.markets.byproduct import annuity_factor
+
+    model = _model()
+    market, spec = model.byproduct_market, model.byproduct_market.spec
+    rng = np.random.default_rng(3)
+    for row in range(model.firms.n):
+        for delay in range(6):
+            annuity, discount = market.pv_factors(row, delay)
+            rate = model.firms.discount_rate[row] + spec.partner_exit_rate
+            for gain in rng.normal(0, 1e5, 20).tolist():
+                before = gain / float(annuity_factor(rate, spec.contract_months)) * (1.0 + rate / 12.0) ** -delay
+                assert gain / annuity * discount == before
+    model.step()
+    assert market._pv_factors and all(market._pv_factors[key] == market.pv_factors(*key) for key in market._pv_factors)
+
+
+def test_terms_and_negotiation_are_immutable_records_with_named_fields():
+    """Terms and Negotiation as named tuples: keyword construction, field access, no assignment."""
+    from ecopark.markets.bargaining import Negotiation
+    from ecopark.markets.contracts import share_surplus
+
+    terms = share_surplus("nash", 10.0, 1.0, 2.0, 0.5, 100.0, 5.0, 0.0, 0.4, 0.0, 3.0, 0.0)
+    assert terms.price == (0.4 * (10.0 * 3.5 - 5.0) + 0.0) / 10.0 - 1.0 and terms.capex_receiver == 100.0
+    talks = Negotiation(cost=3000.0, months=2, spread=0.1)
+    assert (talks.cost, talks.months, talks.spread) == (3000.0, 2, 0.1)
+    with pytest.raises(AttributeError):
+        terms.price = 0.0
+    with pytest.raises(AttributeError):
+        talks.cost = 0.0

@@ -408,6 +408,7 @@ class ByproductMarket:
         self.bargaining = Bargaining(model)
         self._plot_weights: np.ndarray | None = None  # every plot's encounter weights, small parks only
         self._pair_tables: dict[tuple, tuple[np.ndarray, int]] = {}  # (table, rows filled): _pair_table
+        self._pv_factors: dict[tuple[int, int], tuple[float, float]] = {}  # (row, delay): pv_factors, as form asks
         # every firm row's CarbonMarket.value_per_tonne while match() runs (nothing it does changes them), else None
         self._carbon_values: np.ndarray | None = None
         # the instruments MONTH_POLICIES while match() runs (ParkModel.policy: fixed within a month), else None
@@ -1041,6 +1042,13 @@ class ByproductMarket:
             self._pair_tables[key] = (table, n)
         return table[sup, rec] if pairs else table[sup[:, None], rec[None, :]]
 
+    def pv_factors(self, row: int, delay: int) -> tuple[float, float]:
+        """(A, D) of firm ``row``'s present value of a link's monthly gain in :meth:`form`, pv = gain / A x D:
+        A the annuity factor over ``contract_months`` at its hurdle rate plus ``partner_exit_rate``
+        (:func:`annuity_factor`), D = (1 + rate / 12)^-delay the discount over the negotiation's delay."""
+        rate = self.model.firms.discount_rate[row] + self.spec.partner_exit_rate
+        return float(annuity_factor(rate, self.spec.contract_months)), float((1.0 + rate / 12.0) ** -delay)
+
     def form(self, k: int, s: int, r: int, q: float, v: dict[str, float], fee: float) -> bool:
         """Price a matched pair, negotiate, check both sides' NPV and financing, and sign.
 
@@ -1092,9 +1100,13 @@ class ByproductMarket:
         # each side's PV of operating gains, first delivery after the delay; the partner may leave the park
         # (partner_exit_rate a year): gains discounted at rate + exit rate
         present = [0.0, 0.0]
+        factors = self._pv_factors
         for side, (row, cash_flow, _) in enumerate(sides):
-            rate = firms.discount_rate[row] + spec.partner_exit_rate
-            pv = cash_flow / float(annuity_factor(rate, months)) * (1.0 + rate / 12.0) ** -delay
+            try:
+                annuity, discount = factors[row, delay]
+            except KeyError:  # (a firm's hurdle rate never changes: computed once a run per row and delay)
+                annuity, discount = factors[row, delay] = self.pv_factors(row, delay)
+            pv = cash_flow / annuity * discount
             # a side negotiates only if the link's operating value covers its half of the negotiation cost
             if pv - half_cost - qualification[row] <= 0:
                 return False
