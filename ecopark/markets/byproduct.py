@@ -344,7 +344,11 @@ def two_step_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     ends = np.concatenate((a, b))
     n = int(ends.max()) + 1
-    edges = np.unique(ends * n + np.concatenate((b, a)))  # each partner once, rows and partners ascending
+    edges = np.sort(ends * n + np.concatenate((b, a)))  # rows and partners ascending
+    once = np.empty(edges.shape[0], dtype=bool)  # each partner once (np.unique, without its cost on small arrays)
+    once[0] = True
+    np.not_equal(edges[1:], edges[:-1], out=once[1:])
+    edges = edges[once]
     row, mid = np.divmod(edges, n)
     start = np.searchsorted(row, np.arange(n + 1))  # row x's partners: mid[start[x]:start[x + 1]]
     reach = start[mid + 1] - start[mid]  # edge (row, mid) reaches mid's partners
