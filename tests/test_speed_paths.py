@@ -134,17 +134,23 @@ def test_the_pair_distance_cache_is_the_distance_between_the_plots():
         model.add_firms(np.array([2]), model.vacant_plots()[:1])
 
 
-def test_cached_encounter_picks_count_each_rows_weights_below_the_draw():
-    model = ParkModel(ecopark.load_scenario("generic", {"park.vacant_plots": 900}), seed=6)  # ~960 plots
+@pytest.mark.parametrize("vacant", [900, 2, 6, 7])  # ~960 plots; 60, 64 and 65 (a power of two and either side)
+def test_cached_encounter_picks_count_each_rows_weights_below_the_draw(vacant):
+    """The search of each draw's own row (a step per bit, all draws at once) counts the row's weights <= u + p,
+    as the brute-force count does: draws at 0, next to 1, and on a weight of the row (ties)."""
+    model = ParkModel(ecopark.load_scenario("generic", {"park.vacant_plots": vacant}), seed=6)
     market = model.byproduct_market
     n_plots = len(model.plot_xy)
-    plots = np.random.default_rng(1).integers(0, n_plots, 400)
+    rng = np.random.default_rng(1)
+    plots = rng.integers(0, n_plots, 400)
     u = np.random.default_rng(2).random((2, 400))
-    u[0, :50] = np.nextafter(1.0, 0.0)  # u + p rounds up to p + 1 for large p: the row is counted on its own
+    u[0, :50] = np.nextafter(1.0, 0.0)  # u + p rounds up to p + 1 for large p: the whole row is counted
     u[1, :50] = 0.0
+    weights = market._encounter_weights(plots)
+    u[1, 50:150] = weights[np.arange(50, 150), rng.integers(0, n_plots, 100)] - plots[50:150]  # on a weight
     picks = market._cached_picks(plots, u)
-    brute = (market._encounter_weights(plots)[None, :, :] <= (u + plots)[:, :, None]).sum(axis=2)
-    assert (picks == brute).all()
+    brute = (weights[None, :, :] <= (u + plots)[:, :, None]).sum(axis=2)
+    assert (picks == brute).all() and picks.min() == 0 and picks.max() == n_plots
 
 
 def _deferred_acceptance_before(surplus, supply, demand):
