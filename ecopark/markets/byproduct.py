@@ -53,8 +53,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from itertools import groupby
-from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -934,13 +932,12 @@ class ByproductMarket:
         firms, links = self.model.firms, self.links
         fee = self.model.policy("platform").params.fee if visible_all else 0.0
         live, n = links.live, firms.n
-        # the month's active links by stream, as lists of supplier and receiver rows (links formed while the
-        # generator runs are of streams already done)
-        linked: dict[int, tuple[list[int], list[int]]] = {}
-        for k, group in groupby(sorted(zip(links.stream[live].tolist(), links.supplier[live].tolist(),
-                                           links.receiver[live].tolist(), strict=True)), key=itemgetter(0)):
-            _, suppliers, receivers = zip(*group, strict=True)
-            linked[k] = (list(suppliers), list(receivers))
+        # the month's active links by stream: stream k's supplier and receiver rows are linked_s[lo:hi] and
+        # linked_r[lo:hi], lo, hi = bounds[k], bounds[k + 1] (links formed while the generator runs are of
+        # streams already done)
+        by_stream = links.stream[live].argsort(kind="stable")
+        linked_s, linked_r = links.supplier[live[by_stream]], links.receiver[live[by_stream]]
+        bounds = links.stream[live[by_stream]].searchsorted(np.arange(len(self.piped) + 1)).tolist()
         barred = self.bargaining.barred  # by stream: the barred pairs' supplier and receiver rows (lists)
         tables = self._filled_pair_tables()  # (distance, annuity) of every pair of firm rows, or None
         at_s, at_r = np.full(n, -1), np.full(n, -1)  # a firm row's place among the stream's suppliers, receivers
@@ -959,11 +956,12 @@ class ByproductMarket:
                     continue
                 feasible &= sup[:, None] != rec[None, :]
             # a linked pair extends its contract only at renewal; a barred pair waits
-            out_s, out_r = linked[k] if k in linked else ([], [])
+            lo, hi = bounds[k], bounds[k + 1]
+            out_s, out_r = linked_s[lo:hi], linked_r[lo:hi]
             if k in barred:
                 bars = barred[k]
-                out_s, out_r = out_s + bars[0], out_r + bars[1]
-            if out_s:
+                out_s, out_r = np.concatenate((out_s, bars[0])), np.concatenate((out_r, bars[1]))
+            if out_s.shape[0]:
                 at_s[sup], at_r[rec] = places[:n_sup], places[:n_rec]
                 i, j = at_s[out_s], at_r[out_r]
                 at_s[sup], at_r[rec] = -1, -1
