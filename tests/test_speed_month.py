@@ -308,14 +308,17 @@ def test_filled_pair_tables_hold_every_pairs_distance_and_annuity(monkeypatch):
     model = _model()
     for _ in range(3):
         model.step()
-    market, rows = model.byproduct_market, np.arange(model.firms.n)
-    distance, annuity = market._filled_pair_tables()
-    a, b = np.meshgrid(rows, rows, indexing="ij")
-    assert (distance[a, b] == market.pair_distance(rows, rows)).all()
-    assert (annuity[a, b] == market.pair_annuity(rows, rows)).all()
-    x, y, rate = model.firms.x, model.firms.y, model.firms.discount_rate
-    assert (distance[a, b] == np.hypot(x[a] - x[b], y[a] - y[b])).all()
-    assert (annuity[a, b] == byproduct.annuity_factor((rate[a] + rate[b]) / 2, market.spec.contract_months)).all()
+    market = model.byproduct_market
+    for _ in range(2):  # and again after a firm has entered (the tables are filled for its row when next asked)
+        rows = np.arange(model.firms.n)
+        distance, annuity = market._filled_pair_tables()
+        a, b = np.meshgrid(rows, rows, indexing="ij")
+        assert (distance[a, b] == market.pair_distance(rows, rows)).all()
+        assert (annuity[a, b] == market.pair_annuity(rows, rows)).all()
+        x, y, rate = model.firms.x, model.firms.y, model.firms.discount_rate
+        assert (distance[a, b] == np.hypot(x[a] - x[b], y[a] - y[b])).all()
+        assert (annuity[a, b] == byproduct.annuity_factor((rate[a] + rate[b]) / 2, market.spec.contract_months)).all()
+        model.add_firms(np.array([0]), model.vacant_plots()[:1])
     monkeypatch.setattr(byproduct, "PAIR_FILL_CELLS", model.firms.n ** 2 - 1)
     assert market._filled_pair_tables() is None  # too large to fill: candidates ask pair_distance and pair_annuity
 

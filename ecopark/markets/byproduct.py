@@ -1009,10 +1009,14 @@ class ByproductMarket:
         n = self.model.firms.n
         if n * n > PAIR_FILL_CELLS:
             return None
-        none = np.zeros(0, dtype=np.int64)
-        self.pair_distance(none, none, pairs=True)  # fills the tables of the park's firm rows
-        self.pair_annuity(none, none, pairs=True)
-        return self._pair_tables[("distance",)][0], self._pair_tables[("annuity", self.spec.contract_months)][0]
+        tables = self._pair_tables
+        distance, annuity = tables.get(("distance",)), tables.get(("annuity", self.spec.contract_months))
+        if distance is None or annuity is None or distance[1] < n or annuity[1] < n:  # firms have entered
+            none = np.zeros(0, dtype=np.int64)
+            self.pair_distance(none, none, pairs=True)  # fills the tables of the park's firm rows
+            self.pair_annuity(none, none, pairs=True)
+            distance, annuity = tables[("distance",)], tables[("annuity", self.spec.contract_months)]
+        return distance[0], annuity[0]
 
     def pair_distance(self, sup: np.ndarray, rec: np.ndarray, pairs: bool = False) -> np.ndarray:
         """(S, R) distance between the plots of suppliers ``sup`` and receivers ``rec``, km, from
