@@ -268,3 +268,37 @@ def test_array_transfers_book_alike_whatever_the_arrays_dtype_and_shape():
                  ledger.transfer("purchase", payers, int(accounts[2]), values)]
         books.append((moved, _state(ledger)))
     assert all(book == books[0] for book in books[1:])
+
+
+def test_many_amounts_with_int64_ids_book_what_the_general_array_path_books():
+    # past _FEW amounts, int64 id arrays (or one id, a Python or numpy int) take _transfer_vector; the same
+    # transfers with int32 ids take the general array path: the same books, totals, returns, errors and overflow
+    rng = np.random.default_rng(21)
+    for case in range(40):
+        n = int(rng.integers(9, 30))
+        amounts = np.round(rng.uniform(0, 1e4, n), int(rng.integers(1, 5)))
+        amounts[rng.random(n) < 0.2] = 0.0
+        if case % 7 == 0:
+            amounts[:] = 0.0
+        picks = rng.integers(0, 5, (2, n))
+        books = []
+        for ids in (np.int64, np.int32):
+            ledger, out, firms, gov = make()
+            accounts = np.r_[out, firms, gov].astype(ids)
+            one = np.int64(accounts[3]) if case % 2 else int(accounts[3])
+            ledger.step = case % 3
+            payers, payees = accounts[picks[0]], accounts[picks[1]]
+            moved = [ledger.transfer("rent", payers, payees, amounts),
+                     ledger.transfer("sale", one, payees, amounts),
+                     ledger.transfer("purchase", payers, one, amounts)]
+            for bad in (-0.01, np.nan, np.inf):
+                values = amounts.copy()
+                values[n // 2] = bad
+                with pytest.raises(ValueError, match="sale"):
+                    ledger.transfer("sale", payers, one, values)
+            ledger.moved = LEDGER_LIMIT - 10**7
+            with pytest.raises(LedgerOverflowError):
+                ledger.transfer("sale", payers, payees, np.full(n, 1e5))
+            moved.append(ledger.transfer("sale", one, payees, np.full(n, 1.0)))
+            books.append((moved, _state(ledger)))
+        assert books[0] == books[1]
