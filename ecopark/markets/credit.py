@@ -509,8 +509,9 @@ class CreditMarket:
                 service = debt_service + amount * factor
                 paying = service > 0  # the service where it is > 0 (else 1) as the divisor: no division by 0
                 cover = np.where(paying, np.maximum(margin, 0.0) / np.where(paying, service, 1.0), np.inf)
-                premium = premiums[key] = (spec.leverage_premium_bp * leverage
-                                           + spec.cover_premium_bp * np.clip(1.0 - cover / spec.cover_target, 0.0, 1.0))
+                # np.clip(x, 0, 1) as max then min: the same numbers, NaN kept, since x = 1 - y is never -0.0
+                premium = premiums[key] = (spec.leverage_premium_bp * leverage + spec.cover_premium_bp
+                                           * np.minimum(np.maximum(1.0 - cover / spec.cover_target, 0.0), 1.0))
             rate = funding + bank_spec.margin_bp / 1e4 + np.minimum(premium, spec.max_premium_bp) / 1e4
             if green:
                 rate = rate - spec.green_discount_bp / 1e4
@@ -566,14 +567,14 @@ class CreditMarket:
         green investments with capex x phi_f, so cheaper credit raises their NPV.
         """
         spec = self.spec
-        phi = np.ones(len(rows))
         if not spec.enabled or not len(rows) or spec.loan_to_value == 0:
-            return phi
+            return np.ones(len(rows))
         banks = [b for b in range(len(self.model.banks)) if self.capital_room(b) > 0]
         if not banks:
-            return phi
+            return np.ones(len(rows))
         margin = self.margin(rows)
-        loan_rate = np.minimum.reduce(self.rates_of_banks(banks, rows, purpose, margin=margin), axis=0)  # np.min
+        rates = self.rates_of_banks(banks, rows, purpose, margin=margin)
+        loan_rate = rates[0] if len(rates) == 1 else np.minimum.reduce(rates, axis=0)  # np.min over the banks
         loan_rate -= self.subsidy_rate(purpose in GREEN_PURPOSES)
         ratio = loan_cost_factor(loan_rate, self.model.firms.discount_rate[rows], spec.project_tenor_months)
         lendable = margin > 0
@@ -958,8 +959,8 @@ class CreditMarket:
         borrower = loans.borrower[live]
         order = _by_borrower(live, borrower, model.firms.n)  # by borrower, oldest loan first
         cum = np.cumsum(firm_due[order])
-        first = np.r_[0, np.flatnonzero(np.diff(borrower[order])) + 1]
-        before = np.repeat(cum[first] - firm_due[order][first], np.diff(np.r_[first, len(order)]))
+        first = np.concatenate(([0], np.diff(borrower[order]).nonzero()[0] + 1))  # np.r_[0, flatnonzero(...) + 1]
+        before = np.repeat(cum[first] - firm_due[order][first], np.diff(np.concatenate((first, [len(order)]))))
         cash_fen = np.rint(model.firm_cash(borrower[order]) * 100)
         pays = np.zeros(len(live), dtype=bool)
         pays[order] = cum - before <= cash_fen
