@@ -168,6 +168,12 @@ def _account_list(account, n: int) -> list[int] | None:
     return None
 
 
+def _side(account, shape: tuple[int, ...]) -> bool:
+    """Whether ``account`` is one id (a Python or numpy int64) or a 1-D int64 array of ``shape``."""
+    return (type(account) is int or type(account) is np.int64
+            or (type(account) is np.ndarray and account.dtype == _INT and account.shape == shape))
+
+
 def _single_account(account) -> int | None:
     """``account`` if it is one account id (an integer), its id if it is an integer array of one element, else None."""
     if type(account) is int or (type(account) is not np.ndarray and isinstance(account, _INTEGERS)):
@@ -457,6 +463,17 @@ class Ledger:
 
         The positive part is booked under ``kind_pos``, the negative part under ``kind_neg``.
         """
+        if (type(amount) is np.ndarray and amount.ndim == 1 and amount.dtype == _FLOAT
+                and _side(a, amount.shape) and _side(b, amount.shape)):
+            # a 1-D float64 array between one id and an int64 array of ids (or two such arrays): one id kept
+            # as it is, not broadcast (the transfer books the same either way)
+            pos = amount > 0
+            neg = ~pos
+            self.transfer(kind_pos, a if type(a) is not np.ndarray else a[pos],
+                          b if type(b) is not np.ndarray else b[pos], amount[pos])
+            self.transfer(kind_neg, b if type(b) is not np.ndarray else b[neg],
+                          a if type(a) is not np.ndarray else a[neg], -amount[neg])
+            return
         a, b, amount = np.broadcast_arrays(np.asarray(a), np.asarray(b), np.asarray(amount, float))
         pos = amount > 0
         self.transfer(kind_pos, a[pos], b[pos], amount[pos])

@@ -302,3 +302,29 @@ def test_many_amounts_with_int64_ids_book_what_the_general_array_path_books():
             moved.append(ledger.transfer("sale", one, payees, np.full(n, 1.0)))
             books.append((moved, _state(ledger)))
         assert books[0] == books[1]
+
+
+def test_signed_transfers_book_alike_with_one_id_kept_or_broadcast():
+    # a 1-D float64 array between one id (kept as it is) and int64 ids takes transfer_signed's quick form; the
+    # same with int32 ids (or a list of amounts) is broadcast first: the same books and totals, positive,
+    # negative and zero amounts, a few and many, all of one sign
+    rng = np.random.default_rng(13)
+    for case in range(30):
+        n = int(rng.choice([1, 3, 8, 9, 20]))
+        amounts = np.round(rng.normal(0, 100, n), int(rng.integers(1, 5)))
+        amounts[rng.random(n) < 0.2] = 0.0
+        if case % 5 == 0:
+            amounts = np.abs(amounts) * (1 if case % 10 else -1)
+        picks = rng.integers(0, 5, (2, n))
+        books = []
+        for quick in (True, False):
+            ledger, out, firms, gov = make()
+            accounts = np.r_[out, firms, gov].astype(np.int64 if quick else np.int32)
+            one = int(accounts[case % 5]) if case % 2 else accounts[case % 5]
+            values = amounts if quick else amounts.tolist()
+            ledger.step = case % 2
+            ledger.transfer_signed("byproduct_payment", "gate_fee", accounts[picks[0]], accounts[picks[1]], values)
+            ledger.transfer_signed("disposal", "salvage", accounts[picks[0]], one, values)
+            ledger.transfer_signed("liquidation", "liquidation", one, accounts[picks[1]], values)
+            books.append(_state(ledger))
+        assert books[0] == books[1]
