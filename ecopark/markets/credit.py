@@ -424,9 +424,10 @@ class CreditMarket:
         :meth:`margin` takes for one row (a one-row matrix times the price vector), kept per sector."""
         model, firms = self.model, self.model.firms
         s = int(firms.sector[row])
-        arrays = (model.need_matrix, model.stream_virgin_price, model.yield_matrix, model.stream_disposal_cost)
         cache = self._sector_terms
-        if cache is None or any(a is not b for a, b in zip(cache[0], arrays, strict=True)):
+        if cache is None or not (cache[0][0] is model.need_matrix and cache[0][1] is model.stream_virgin_price
+                                 and cache[0][2] is model.yield_matrix and cache[0][3] is model.stream_disposal_cost):
+            arrays = (model.need_matrix, model.stream_virgin_price, model.yield_matrix, model.stream_disposal_cost)
             cache = self._sector_terms = (arrays, {})
         terms = cache[1].get(s)
         if terms is None:
