@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from ecopark.model import ParkModel
 
 PURPOSES = ("link", "abatement", "working_capital", "recycling", "credit_line")
+_CREDIT_LINE = PURPOSES.index("credit_line")
 GREEN_PURPOSES = ("link", "abatement", "recycling")
 STATUSES = ("performing", "repaid", "defaulted")
 REFUSAL_REASONS = ("margin", "cover", "exposure", "capital")
@@ -264,6 +265,9 @@ class LoanSums:
     def add(self, new: np.ndarray) -> None:
         """Add the new loans ``new`` (the book's last rows, made since these sums were fresh), in order."""
         loans = self.loans
+        if len(new) == 1:  # one loan (an application): plain numbers, the same operations
+            self._add_one(int(new[0]))
+            return
         f, b, out = loans.borrower[new], loans.bank[new], loans.outstanding_fen[new]
         self._lock(True)
         if self.debt.dtype.kind == "i":  # no loans before (np.bincount of nothing gives integer zeros)
@@ -271,21 +275,35 @@ class LoanSums:
         draws = loans.purpose[new] == PURPOSES.index("credit_line")
         if draws.any() and self.line.dtype.kind == "i":
             self.line = self.line.astype(float)
-        if len(new) == 1:  # one loan (an application): plain indexing
-            f0, b0, out0 = f[0], b[0], out[0]
-            self.debt[f0] += out0 / 100
-            self.service[f0] += loans.payment_fen[new[0]] / 100
-            if draws[0]:
-                self.line[f0] += out0 / 100
-            self.exposure_fen[b0, f0] += out0
-            self.book_fen[b0] += out0
-        else:  # np.add.at adds one at a time, in order: the last terms of a new pass's sums
-            np.add.at(self.debt, f, out / 100)
-            np.add.at(self.service, f, loans.payment_fen[new] / 100)
-            np.add.at(self.line, f[draws], out[draws] / 100)
-            np.add.at(self.exposure_fen.reshape(-1), b * self.exposure_fen.shape[1] + f, out)
-            np.add.at(self.book_fen, b, out)
+        # np.add.at adds one at a time, in order: the last terms of a new pass's sums
+        np.add.at(self.debt, f, out / 100)
+        np.add.at(self.service, f, loans.payment_fen[new] / 100)
+        np.add.at(self.line, f[draws], out[draws] / 100)
+        np.add.at(self.exposure_fen.reshape(-1), b * self.exposure_fen.shape[1] + f, out)
+        np.add.at(self.book_fen, b, out)
         self.late[f[loans.missed[new] > 0]] = True
+        self._lock()
+        self.version = loans.version
+
+    def _add_one(self, i: int) -> None:
+        """:meth:`add` of the one loan in row ``i``, read as Python numbers: the fen amounts / 100 as float64
+        divisions (what numpy's int64 / 100 computes), added to the sums' elements."""
+        loans = self.loans
+        f0, b0, out0 = int(loans.borrower[i]), int(loans.bank[i]), int(loans.outstanding_fen[i])
+        draw = int(loans.purpose[i]) == _CREDIT_LINE
+        self._lock(True)
+        if self.debt.dtype.kind == "i":  # no loans before (np.bincount of nothing gives integer zeros)
+            self.debt, self.service = self.debt.astype(float), self.service.astype(float)
+        if draw and self.line.dtype.kind == "i":
+            self.line = self.line.astype(float)
+        self.debt[f0] += float(out0) / 100.0
+        self.service[f0] += float(int(loans.payment_fen[i])) / 100.0
+        if draw:
+            self.line[f0] += float(out0) / 100.0
+        self.exposure_fen[b0, f0] += out0
+        self.book_fen[b0] += out0
+        if loans.missed[i] > 0:
+            self.late[f0] = True
         self._lock()
         self.version = loans.version
 
