@@ -344,3 +344,27 @@ def test_one_loan_added_to_the_sums_in_plain_numbers_equals_a_new_pass():
         for name in ("debt", "service", "line", "late", "exposure_fen", "book_fen"):
             got, want = getattr(sums, name), getattr(fresh, name)
             assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), (i, name)
+
+
+def test_the_live_index_appended_in_its_buffer_equals_a_scan_and_views_handed_out_never_change():
+    # new loans are appended to the index's buffer (grown by doubling) rather than concatenated: after each
+    # addition (one loan, a batch, none, a loan born repaid) the index equals a scan of the statuses, is
+    # read-only, and every index handed out before keeps its rows, across growth and rebuilds
+    book, rng = LoanBook(capacity=4), np.random.default_rng(17)
+    handed = []
+    for i in range(300):
+        k = int(rng.choice([0, 1, 1, 1, 3, 40]))
+        status = rng.choice([STATUSES.index("performing"), STATUSES.index("repaid")], k, p=[0.8, 0.2])
+        if k == 1 and i % 2:
+            book.add(borrower=i, bank=0, outstanding_fen=100, status=int(status[0]))
+        else:
+            book.add_many(borrower=np.full(k, i), bank=np.zeros(k, dtype=int), outstanding_fen=np.full(k, 100),
+                          status=status)
+        if i % 50 == 49:  # some repaid: the index is rebuilt on the next read
+            with book.editing():
+                book.status[rng.choice(book.n, 5, replace=False)] = STATUSES.index("repaid")
+        live = book.live
+        assert live.dtype == np.int64 and not live.flags.writeable
+        assert live.tolist() == np.flatnonzero(book.status[: book.n] == STATUSES.index("performing")).tolist()
+        handed.append((live, live.tolist()))
+    assert all(view.tolist() == rows for view, rows in handed)

@@ -133,7 +133,9 @@ class LoanBook(RecordTable):
         super().__init__(capacity)
         self.version = 0  # changes to the tracked fields so far
         self._editing = 0  # depth of nested editing() blocks
-        self._live: np.ndarray | None = None  # the live index, None while stale
+        self._live: np.ndarray | None = None  # the live index (a read-only view of _live_rows), None while stale
+        self._live_rows = np.zeros(0, dtype=np.int64)  # the index's rows, with room to append new loans
+        self._live_n = 0  # how many of _live_rows are the index
         self._lock()
 
     def _lock(self, writeable: bool = False) -> None:
@@ -182,11 +184,31 @@ class LoanBook(RecordTable):
             self._lock(self._editing > 0)
         self.version += 1
         new = np.arange(first, self.n)
-        if self._live is not None:
-            live = np.concatenate([self._live, new[self.status[new] == PERFORMING]])
-            live.flags.writeable = False
-            self._live = live
+        if self._live is not None:  # new performing loans appended to the index (rows ascend), in place
+            added = new[self.status[new] == PERFORMING] if k != 1 else new if self.status[first] == PERFORMING else None
+            if added is not None and len(added):
+                self._show_live(self._append_live(added))
         return new
+
+    def _append_live(self, rows: np.ndarray) -> int:
+        """Append ``rows`` to the live index's buffer (grown by doubling: each row is copied O(1) times on
+        average, not once per loan made); returns the index's new length."""
+        n = self._live_n
+        end = n + len(rows)
+        if end > len(self._live_rows):
+            grown = np.empty(max(2 * len(self._live_rows), end, 64), dtype=np.int64)
+            grown[:n] = self._live_rows[:n]
+            self._live_rows = grown
+        self._live_rows[n:end] = rows
+        return end
+
+    def _show_live(self, n: int) -> None:
+        """The live index is the first ``n`` rows of the buffer, as a read-only view. Later appends write past
+        its end, and a rebuild makes a new buffer, so a view handed out never changes."""
+        self._live_n = n
+        live = self._live_rows[:n]
+        live.flags.writeable = False
+        self._live = live
 
     @contextmanager
     def editing(self) -> Iterator[LoanBook]:
@@ -208,8 +230,8 @@ class LoanBook(RecordTable):
         """Rows of loans still being repaid, in ascending order (a read-only array)."""
         if self._live is None:
             live = (self.status[: self.n] == PERFORMING).nonzero()[0]  # np.flatnonzero of a 1-D mask
-            live.flags.writeable = False
-            self._live = live
+            self._live_rows, self._live_n = np.zeros(0, dtype=np.int64), 0  # a new buffer: views out stay as they are
+            self._show_live(self._append_live(live))
         return self._live
 
     def frame(self):
