@@ -33,6 +33,7 @@ _PARTY_INDEX = {party: i for i, party in enumerate(PARTIES)}
 _SCALARS = (float, int, np.floating, np.integer)
 _INTEGERS = (int, np.integer)
 _FLOAT, _INT = np.dtype(np.float64), np.dtype(np.int64)  # the dtypes np.asarray(x, float / np.int64) gives
+_add_reduce, _minimum_reduce = np.add.reduce, np.minimum.reduce  # what ndarray.sum / .min call
 
 #: Kinds of money transfer, with who usually pays whom. The one list of them.
 MONEY_KINDS: dict[str, str] = {
@@ -167,6 +168,12 @@ def _account_list(account, n: int) -> list[int] | None:
     return None
 
 
+def _side(account, shape: tuple[int, ...]) -> bool:
+    """Whether ``account`` is one id (a Python or numpy int64) or a 1-D int64 array of ``shape``."""
+    return (type(account) is int or type(account) is np.int64
+            or (type(account) is np.ndarray and account.dtype == _INT and account.shape == shape))
+
+
 def _single_account(account) -> int | None:
     """``account`` if it is one account id (an integer), its id if it is an integer array of one element, else None."""
     if type(account) is int or (type(account) is not np.ndarray and isinstance(account, _INTEGERS)):
@@ -272,8 +279,9 @@ class Ledger:
             flows[k, self._parties[payer], self._parties[payee]] += units
             self._run_total = None
             return units / self.scale
-        if type(amount) is np.ndarray and amount.ndim == 1 and amount.size <= _FEW and amount.dtype.kind == "f":
-            moved = self._transfer_few(kind, k, payer, payee, amount)
+        if type(amount) is np.ndarray and amount.ndim == 1 and amount.dtype == _FLOAT:
+            moved = (self._transfer_few(kind, k, payer, payee, amount) if amount.shape[0] <= _FEW
+                     else self._transfer_vector(k, payer, payee, amount))
             if moved is not None:
                 return moved
         if not (type(amount) is np.ndarray and amount.dtype == _FLOAT):  # np.asarray returns such an array itself
@@ -334,6 +342,55 @@ class Ledger:
             np.add.at(self._paid[:, k], payer, units)
             np.add.at(self._received[:, k], payee, units)
             np.add.at(flows.reshape(-1), self._party[payer] * len(PARTIES) + self._party[payee], units)
+        self._run_total = None
+        return moved / self.scale
+
+    def _transfer_vector(self, k: int, payer, payee, amount: np.ndarray) -> float | None:
+        """:meth:`transfer` of a 1-D float64 array of amounts between accounts given as one id (a Python or
+        numpy int) on one side and a 1-D int64 array of as many ids on the other, or such arrays on both
+        sides: the array path's operations on these forms, without its tests for the others. None
+        (nothing done) for other forms, a bad amount or a total that would overflow: the array path
+        handles (and refuses) those."""
+        shape = amount.shape
+        one_payer = type(payer) is int or type(payer) is np.int64
+        one_payee = type(payee) is int or type(payee) is np.int64
+        if not ((one_payer or (type(payer) is np.ndarray and payer.dtype == _INT and payer.shape == shape))
+                and (one_payee or (type(payee) is np.ndarray and payee.dtype == _INT and payee.shape == shape))
+                and not (one_payer and one_payee)):
+            return None
+        units = np.rint(amount * self.scale)
+        total = float(_add_reduce(units))  # units.sum(): add.reduce over the one axis
+        if not total - total == 0.0 or (shape[0] and _minimum_reduce(units) < 0) or self.moved + total >= LEDGER_LIMIT:
+            return None  # not finite, negative, or an overflow: the array path raises
+        self.moved += int(total)
+        if total == 0.0:  # every amount is 0 (none is negative)
+            return 0.0
+        units = units.astype(np.int64)
+        moved = int(total) if total < 2**53 else int(units.sum())  # a float sum of integers below 2**53 is exact
+        flows = self._flows.get(self.step)
+        if flows is None:
+            flows = self._step_flows()
+        balance, party = self._balance, self._party
+        if one_payer:
+            payer = int(payer)
+            balance[payer] -= moved
+            self._paid[payer, k] += moved
+            np.add.at(balance, payee, units)
+            np.add.at(self._received[:, k], payee, units)
+            np.add.at(flows[k, self._parties[payer]], party[payee], units)
+        elif one_payee:
+            payee = int(payee)
+            np.subtract.at(balance, payer, units)
+            np.add.at(self._paid[:, k], payer, units)
+            balance[payee] += moved
+            self._received[payee, k] += moved
+            np.add.at(flows[k, :, self._parties[payee]], party[payer], units)
+        else:
+            np.subtract.at(balance, payer, units)
+            np.add.at(balance, payee, units)
+            np.add.at(self._paid[:, k], payer, units)
+            np.add.at(self._received[:, k], payee, units)
+            np.add.at(flows[k].reshape(-1), party[payer] * len(PARTIES) + party[payee], units)
         self._run_total = None
         return moved / self.scale
 
@@ -406,6 +463,17 @@ class Ledger:
 
         The positive part is booked under ``kind_pos``, the negative part under ``kind_neg``.
         """
+        if (type(amount) is np.ndarray and amount.ndim == 1 and amount.dtype == _FLOAT
+                and _side(a, amount.shape) and _side(b, amount.shape)):
+            # a 1-D float64 array between one id and an int64 array of ids (or two such arrays): one id kept
+            # as it is, not broadcast (the transfer books the same either way)
+            pos = amount > 0
+            neg = ~pos
+            self.transfer(kind_pos, a if type(a) is not np.ndarray else a[pos],
+                          b if type(b) is not np.ndarray else b[pos], amount[pos])
+            self.transfer(kind_neg, b if type(b) is not np.ndarray else b[neg],
+                          a if type(a) is not np.ndarray else a[neg], -amount[neg])
+            return
         a, b, amount = np.broadcast_arrays(np.asarray(a), np.asarray(b), np.asarray(amount, float))
         pos = amount > 0
         self.transfer(kind_pos, a[pos], b[pos], amount[pos])

@@ -314,3 +314,57 @@ def test_add_many_records_what_one_field_at_a_time_records():
             assert (getattr(book, name)[first:first + k] == np.broadcast_to(np.asarray(expected), k)).all(), name
     with pytest.raises(ValueError, match="differ in length"):
         book.add_many(borrower=np.array([1, 2]), principal=np.array([1.0, 2.0, 3.0]))
+
+
+def test_one_loan_added_to_the_sums_in_plain_numbers_equals_a_new_pass():
+    # LoanSums._add_one (one loan, Python numbers) against a new pass over the book after each loan: from an
+    # empty book (integer zeros of bincount), every purpose and bank, odd fen amounts, a late borrower
+    from ecopark.markets.credit import LoanSums
+
+    model = ParkModel(load_scenario("generic", {**BANKS, "credit.enabled": True}), seed=4)
+    credit, rng = model.credit, np.random.default_rng(9)
+    rows = model.firms.live
+    sums = credit.sums()
+    assert sums.debt.dtype.kind == "i"  # an empty book: bincount's integer zeros
+    for i in range(40):
+        purpose = PURPOSES[int(rng.integers(len(PURPOSES)))] if i else "credit_line"
+        amount = float(rng.choice([0.01, 0.07, 1234.57, 3e6 + 0.05, float(rng.uniform(1, 1e7))]))
+        offer = Offer(int(rng.integers(len(model.banks))), amount, float(rng.uniform(0.0, 0.2)), 12, 0.0)
+        row = int(rows[int(rng.integers(len(rows)))])
+        if i == 20:  # a missed instalment on a live loan: the firm is late in the sums extended from here on
+            loans = credit.loans
+            row = int(loans.borrower[loans.live[0]])
+            with loans.editing():
+                loans.missed[loans.live[:1]] = 1
+            sums = credit.sums()
+            assert sums.late[row]
+        credit.lend(row, offer, purpose)
+        assert credit.sums() is sums  # extended in place by _add_one
+        fresh = LoanSums(credit.loans, model.firms.n, len(model.banks))
+        for name in ("debt", "service", "line", "late", "exposure_fen", "book_fen"):
+            got, want = getattr(sums, name), getattr(fresh, name)
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), (i, name)
+
+
+def test_the_live_index_appended_in_its_buffer_equals_a_scan_and_views_handed_out_never_change():
+    # new loans are appended to the index's buffer (grown by doubling) rather than concatenated: after each
+    # addition (one loan, a batch, none, a loan born repaid) the index equals a scan of the statuses, is
+    # read-only, and every index handed out before keeps its rows, across growth and rebuilds
+    book, rng = LoanBook(capacity=4), np.random.default_rng(17)
+    handed = []
+    for i in range(300):
+        k = int(rng.choice([0, 1, 1, 1, 3, 40]))
+        status = rng.choice([STATUSES.index("performing"), STATUSES.index("repaid")], k, p=[0.8, 0.2])
+        if k == 1 and i % 2:
+            book.add(borrower=i, bank=0, outstanding_fen=100, status=int(status[0]))
+        else:
+            book.add_many(borrower=np.full(k, i), bank=np.zeros(k, dtype=int), outstanding_fen=np.full(k, 100),
+                          status=status)
+        if i % 50 == 49:  # some repaid: the index is rebuilt on the next read
+            with book.editing():
+                book.status[rng.choice(book.n, 5, replace=False)] = STATUSES.index("repaid")
+        live = book.live
+        assert live.dtype == np.int64 and not live.flags.writeable
+        assert live.tolist() == np.flatnonzero(book.status[: book.n] == STATUSES.index("performing")).tolist()
+        handed.append((live, live.tolist()))
+    assert all(view.tolist() == rows for view, rows in handed)

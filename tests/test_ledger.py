@@ -268,3 +268,63 @@ def test_array_transfers_book_alike_whatever_the_arrays_dtype_and_shape():
                  ledger.transfer("purchase", payers, int(accounts[2]), values)]
         books.append((moved, _state(ledger)))
     assert all(book == books[0] for book in books[1:])
+
+
+def test_many_amounts_with_int64_ids_book_what_the_general_array_path_books():
+    # past _FEW amounts, int64 id arrays (or one id, a Python or numpy int) take _transfer_vector; the same
+    # transfers with int32 ids take the general array path: the same books, totals, returns, errors and overflow
+    rng = np.random.default_rng(21)
+    for case in range(40):
+        n = int(rng.integers(9, 30))
+        amounts = np.round(rng.uniform(0, 1e4, n), int(rng.integers(1, 5)))
+        amounts[rng.random(n) < 0.2] = 0.0
+        if case % 7 == 0:
+            amounts[:] = 0.0
+        picks = rng.integers(0, 5, (2, n))
+        books = []
+        for ids in (np.int64, np.int32):
+            ledger, out, firms, gov = make()
+            accounts = np.r_[out, firms, gov].astype(ids)
+            one = np.int64(accounts[3]) if case % 2 else int(accounts[3])
+            ledger.step = case % 3
+            payers, payees = accounts[picks[0]], accounts[picks[1]]
+            moved = [ledger.transfer("rent", payers, payees, amounts),
+                     ledger.transfer("sale", one, payees, amounts),
+                     ledger.transfer("purchase", payers, one, amounts)]
+            for bad in (-0.01, np.nan, np.inf):
+                values = amounts.copy()
+                values[n // 2] = bad
+                with pytest.raises(ValueError, match="sale"):
+                    ledger.transfer("sale", payers, one, values)
+            ledger.moved = LEDGER_LIMIT - 10**7
+            with pytest.raises(LedgerOverflowError):
+                ledger.transfer("sale", payers, payees, np.full(n, 1e5))
+            moved.append(ledger.transfer("sale", one, payees, np.full(n, 1.0)))
+            books.append((moved, _state(ledger)))
+        assert books[0] == books[1]
+
+
+def test_signed_transfers_book_alike_with_one_id_kept_or_broadcast():
+    # a 1-D float64 array between one id (kept as it is) and int64 ids takes transfer_signed's quick form; the
+    # same with int32 ids (or a list of amounts) is broadcast first: the same books and totals, positive,
+    # negative and zero amounts, a few and many, all of one sign
+    rng = np.random.default_rng(13)
+    for case in range(30):
+        n = int(rng.choice([1, 3, 8, 9, 20]))
+        amounts = np.round(rng.normal(0, 100, n), int(rng.integers(1, 5)))
+        amounts[rng.random(n) < 0.2] = 0.0
+        if case % 5 == 0:
+            amounts = np.abs(amounts) * (1 if case % 10 else -1)
+        picks = rng.integers(0, 5, (2, n))
+        books = []
+        for quick in (True, False):
+            ledger, out, firms, gov = make()
+            accounts = np.r_[out, firms, gov].astype(np.int64 if quick else np.int32)
+            one = int(accounts[case % 5]) if case % 2 else accounts[case % 5]
+            values = amounts if quick else amounts.tolist()
+            ledger.step = case % 2
+            ledger.transfer_signed("byproduct_payment", "gate_fee", accounts[picks[0]], accounts[picks[1]], values)
+            ledger.transfer_signed("disposal", "salvage", accounts[picks[0]], one, values)
+            ledger.transfer_signed("liquidation", "liquidation", one, accounts[picks[1]], values)
+            books.append(_state(ledger))
+        assert books[0] == books[1]

@@ -114,3 +114,25 @@ def test_capex_factor_takes_the_cheapest_bank_as_np_min_does():
             assert credit.capex_factor(rows, purpose).tobytes() == expected.tobytes()
             checked += len(banks) > 1 and bool((expected < 1.0).any())
     assert checked > 10
+
+
+def test_capex_factor_of_one_bank_is_its_rates_as_np_min_gives():
+    # with one bank lending, the loan rate is that bank's rates as they are (np.min over one row of banks)
+    from ecopark.markets.credit import GREEN_PURPOSES, loan_cost_factor
+
+    model = ParkModel(load_scenario("generic", {"policies.interest_subsidy.enabled": True}), seed=2)
+    credit, checked = model.credit, 0
+    for _ in range(18):
+        model.step()
+        rows, spec = model.firms.live, credit.spec
+        for purpose in ("abatement", "recycling", "working_capital"):
+            banks = [b for b in range(len(model.banks)) if credit.capital_room(b) > 0]
+            assert len(banks) == 1
+            margin = credit.margin(rows)
+            rate = np.min(credit.rates_of_banks(banks, rows, purpose, margin=margin), axis=0)
+            rate -= credit.subsidy_rate(purpose in GREEN_PURPOSES)
+            ratio = loan_cost_factor(rate, model.firms.discount_rate[rows], spec.project_tenor_months)
+            expected = np.where(margin > 0, 1.0 - spec.loan_to_value + spec.loan_to_value * np.minimum(ratio, 1.0), 1.0)
+            assert credit.capex_factor(rows, purpose).tobytes() == expected.tobytes()
+            checked += bool((expected < 1.0).any())
+    assert checked > 10

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from ecopark.model import ParkModel
 
 PURPOSES = ("link", "abatement", "working_capital", "recycling", "credit_line")
+_CREDIT_LINE = PURPOSES.index("credit_line")
 GREEN_PURPOSES = ("link", "abatement", "recycling")
 STATUSES = ("performing", "repaid", "defaulted")
 REFUSAL_REASONS = ("margin", "cover", "exposure", "capital")
@@ -132,7 +133,9 @@ class LoanBook(RecordTable):
         super().__init__(capacity)
         self.version = 0  # changes to the tracked fields so far
         self._editing = 0  # depth of nested editing() blocks
-        self._live: np.ndarray | None = None  # the live index, None while stale
+        self._live: np.ndarray | None = None  # the live index (a read-only view of _live_rows), None while stale
+        self._live_rows = np.zeros(0, dtype=np.int64)  # the index's rows, with room to append new loans
+        self._live_n = 0  # how many of _live_rows are the index
         self._lock()
 
     def _lock(self, writeable: bool = False) -> None:
@@ -181,11 +184,31 @@ class LoanBook(RecordTable):
             self._lock(self._editing > 0)
         self.version += 1
         new = np.arange(first, self.n)
-        if self._live is not None:
-            live = np.concatenate([self._live, new[self.status[new] == PERFORMING]])
-            live.flags.writeable = False
-            self._live = live
+        if self._live is not None:  # new performing loans appended to the index (rows ascend), in place
+            added = new[self.status[new] == PERFORMING] if k != 1 else new if self.status[first] == PERFORMING else None
+            if added is not None and len(added):
+                self._show_live(self._append_live(added))
         return new
+
+    def _append_live(self, rows: np.ndarray) -> int:
+        """Append ``rows`` to the live index's buffer (grown by doubling: each row is copied O(1) times on
+        average, not once per loan made); returns the index's new length."""
+        n = self._live_n
+        end = n + len(rows)
+        if end > len(self._live_rows):
+            grown = np.empty(max(2 * len(self._live_rows), end, 64), dtype=np.int64)
+            grown[:n] = self._live_rows[:n]
+            self._live_rows = grown
+        self._live_rows[n:end] = rows
+        return end
+
+    def _show_live(self, n: int) -> None:
+        """The live index is the first ``n`` rows of the buffer, as a read-only view. Later appends write past
+        its end, and a rebuild makes a new buffer, so a view handed out never changes."""
+        self._live_n = n
+        live = self._live_rows[:n]
+        live.flags.writeable = False
+        self._live = live
 
     @contextmanager
     def editing(self) -> Iterator[LoanBook]:
@@ -207,8 +230,8 @@ class LoanBook(RecordTable):
         """Rows of loans still being repaid, in ascending order (a read-only array)."""
         if self._live is None:
             live = (self.status[: self.n] == PERFORMING).nonzero()[0]  # np.flatnonzero of a 1-D mask
-            live.flags.writeable = False
-            self._live = live
+            self._live_rows, self._live_n = np.zeros(0, dtype=np.int64), 0  # a new buffer: views out stay as they are
+            self._show_live(self._append_live(live))
         return self._live
 
     def frame(self):
@@ -264,6 +287,9 @@ class LoanSums:
     def add(self, new: np.ndarray) -> None:
         """Add the new loans ``new`` (the book's last rows, made since these sums were fresh), in order."""
         loans = self.loans
+        if len(new) == 1:  # one loan (an application): plain numbers, the same operations
+            self._add_one(int(new[0]))
+            return
         f, b, out = loans.borrower[new], loans.bank[new], loans.outstanding_fen[new]
         self._lock(True)
         if self.debt.dtype.kind == "i":  # no loans before (np.bincount of nothing gives integer zeros)
@@ -271,21 +297,35 @@ class LoanSums:
         draws = loans.purpose[new] == PURPOSES.index("credit_line")
         if draws.any() and self.line.dtype.kind == "i":
             self.line = self.line.astype(float)
-        if len(new) == 1:  # one loan (an application): plain indexing
-            f0, b0, out0 = f[0], b[0], out[0]
-            self.debt[f0] += out0 / 100
-            self.service[f0] += loans.payment_fen[new[0]] / 100
-            if draws[0]:
-                self.line[f0] += out0 / 100
-            self.exposure_fen[b0, f0] += out0
-            self.book_fen[b0] += out0
-        else:  # np.add.at adds one at a time, in order: the last terms of a new pass's sums
-            np.add.at(self.debt, f, out / 100)
-            np.add.at(self.service, f, loans.payment_fen[new] / 100)
-            np.add.at(self.line, f[draws], out[draws] / 100)
-            np.add.at(self.exposure_fen.reshape(-1), b * self.exposure_fen.shape[1] + f, out)
-            np.add.at(self.book_fen, b, out)
+        # np.add.at adds one at a time, in order: the last terms of a new pass's sums
+        np.add.at(self.debt, f, out / 100)
+        np.add.at(self.service, f, loans.payment_fen[new] / 100)
+        np.add.at(self.line, f[draws], out[draws] / 100)
+        np.add.at(self.exposure_fen.reshape(-1), b * self.exposure_fen.shape[1] + f, out)
+        np.add.at(self.book_fen, b, out)
         self.late[f[loans.missed[new] > 0]] = True
+        self._lock()
+        self.version = loans.version
+
+    def _add_one(self, i: int) -> None:
+        """:meth:`add` of the one loan in row ``i``, read as Python numbers: the fen amounts / 100 as float64
+        divisions (what numpy's int64 / 100 computes), added to the sums' elements."""
+        loans = self.loans
+        f0, b0, out0 = int(loans.borrower[i]), int(loans.bank[i]), int(loans.outstanding_fen[i])
+        draw = int(loans.purpose[i]) == _CREDIT_LINE
+        self._lock(True)
+        if self.debt.dtype.kind == "i":  # no loans before (np.bincount of nothing gives integer zeros)
+            self.debt, self.service = self.debt.astype(float), self.service.astype(float)
+        if draw and self.line.dtype.kind == "i":
+            self.line = self.line.astype(float)
+        self.debt[f0] += float(out0) / 100.0
+        self.service[f0] += float(int(loans.payment_fen[i])) / 100.0
+        if draw:
+            self.line[f0] += float(out0) / 100.0
+        self.exposure_fen[b0, f0] += out0
+        self.book_fen[b0] += out0
+        if loans.missed[i] > 0:
+            self.late[f0] = True
         self._lock()
         self.version = loans.version
 
@@ -424,9 +464,10 @@ class CreditMarket:
         :meth:`margin` takes for one row (a one-row matrix times the price vector), kept per sector."""
         model, firms = self.model, self.model.firms
         s = int(firms.sector[row])
-        arrays = (model.need_matrix, model.stream_virgin_price, model.yield_matrix, model.stream_disposal_cost)
         cache = self._sector_terms
-        if cache is None or any(a is not b for a, b in zip(cache[0], arrays, strict=True)):
+        if cache is None or not (cache[0][0] is model.need_matrix and cache[0][1] is model.stream_virgin_price
+                                 and cache[0][2] is model.yield_matrix and cache[0][3] is model.stream_disposal_cost):
+            arrays = (model.need_matrix, model.stream_virgin_price, model.yield_matrix, model.stream_disposal_cost)
             cache = self._sector_terms = (arrays, {})
         terms = cache[1].get(s)
         if terms is None:
@@ -509,8 +550,9 @@ class CreditMarket:
                 service = debt_service + amount * factor
                 paying = service > 0  # the service where it is > 0 (else 1) as the divisor: no division by 0
                 cover = np.where(paying, np.maximum(margin, 0.0) / np.where(paying, service, 1.0), np.inf)
-                premium = premiums[key] = (spec.leverage_premium_bp * leverage
-                                           + spec.cover_premium_bp * np.clip(1.0 - cover / spec.cover_target, 0.0, 1.0))
+                # np.clip(x, 0, 1) as max then min: the same numbers, NaN kept, since x = 1 - y is never -0.0
+                premium = premiums[key] = (spec.leverage_premium_bp * leverage + spec.cover_premium_bp
+                                           * np.minimum(np.maximum(1.0 - cover / spec.cover_target, 0.0), 1.0))
             rate = funding + bank_spec.margin_bp / 1e4 + np.minimum(premium, spec.max_premium_bp) / 1e4
             if green:
                 rate = rate - spec.green_discount_bp / 1e4
@@ -566,14 +608,14 @@ class CreditMarket:
         green investments with capex x phi_f, so cheaper credit raises their NPV.
         """
         spec = self.spec
-        phi = np.ones(len(rows))
         if not spec.enabled or not len(rows) or spec.loan_to_value == 0:
-            return phi
+            return np.ones(len(rows))
         banks = [b for b in range(len(self.model.banks)) if self.capital_room(b) > 0]
         if not banks:
-            return phi
+            return np.ones(len(rows))
         margin = self.margin(rows)
-        loan_rate = np.minimum.reduce(self.rates_of_banks(banks, rows, purpose, margin=margin), axis=0)  # np.min
+        rates = self.rates_of_banks(banks, rows, purpose, margin=margin)
+        loan_rate = rates[0] if len(rates) == 1 else np.minimum.reduce(rates, axis=0)  # np.min over the banks
         loan_rate -= self.subsidy_rate(purpose in GREEN_PURPOSES)
         ratio = loan_cost_factor(loan_rate, self.model.firms.discount_rate[rows], spec.project_tenor_months)
         lendable = margin > 0
@@ -958,8 +1000,8 @@ class CreditMarket:
         borrower = loans.borrower[live]
         order = _by_borrower(live, borrower, model.firms.n)  # by borrower, oldest loan first
         cum = np.cumsum(firm_due[order])
-        first = np.r_[0, np.flatnonzero(np.diff(borrower[order])) + 1]
-        before = np.repeat(cum[first] - firm_due[order][first], np.diff(np.r_[first, len(order)]))
+        first = np.concatenate(([0], np.diff(borrower[order]).nonzero()[0] + 1))  # np.r_[0, flatnonzero(...) + 1]
+        before = np.repeat(cum[first] - firm_due[order][first], np.diff(np.concatenate((first, [len(order)]))))
         cash_fen = np.rint(model.firm_cash(borrower[order]) * 100)
         pays = np.zeros(len(live), dtype=bool)
         pays[order] = cum - before <= cash_fen
