@@ -220,12 +220,30 @@ class CarbonMarket:
         if not (tax or ets):
             return cost
         self._grow()
+        if len(rows) == 1:  # one firm (a lender judging one loan): the same operations on Python floats
+            return np.array([self._liability_one(rows[0], tax, ets)])
         sector, emitted = firms.sector[rows], firms.emissions[rows]  # covered(): the sector masks, looked up once
         if tax:
             cost += np.where(self._sector_mask("carbon_tax")[sector], tax.params.rate * emitted, 0.0)
         if ets:
             short = np.maximum(emitted - self.free_allocation[rows] / 12, 0.0)
             cost += np.where(self._sector_mask("cap_and_trade")[sector], self.expected_price * short, 0.0)
+        return cost
+
+    def _liability_one(self, row, tax, ets) -> float:
+        """:meth:`monthly_liability` of the one firm ``row`` (yuan/month), element by element the operations of
+        the array path in the same order: 0 + the tax term, + E x max(emissions - free / 12, 0) where covered
+        (a negative part is 0 as ``np.maximum`` makes it, NaN stays NaN; the sign of a zero term is lost in the
+        sum, as there)."""
+        firms = self.model.firms
+        sector, emitted = firms.sector[row], float(firms.emissions[row])
+        cost = 0.0
+        if tax:
+            cost += tax.params.rate * emitted if self._sector_mask("carbon_tax")[sector] else 0.0
+        if ets:
+            short = emitted - float(self.free_allocation[row]) / 12
+            cost += self.expected_price * (0.0 if short < 0.0 else short) if self._sector_mask("cap_and_trade")[
+                sector] else 0.0
         return cost
 
     # -- the monthly phase ---------------------------------------------------------------------
