@@ -440,6 +440,11 @@ class CarbonMarket:
             return np.full(len(firms), float(self.external_price_now(p)))
         shortfall, horizons, mac, order, a = self._outlook
         n_techs = a.shape[1]
+        # the steps on offer at all (finite MAC below the penalty, a > 0), in their order: the only ones a problem
+        # keeps, as each problem's abatement is a with one step set to 0 (no_borrowing_prices keeps the same steps)
+        flat_mac, flat_a = mac.ravel(), a.ravel()
+        cols = np.flatnonzero(np.isfinite(flat_mac) & (flat_a > 0) & (flat_mac < p.penalty))
+        offered = flat_a[cols]
         out = np.empty(len(firms))
         chunk = max(1, expectations.BATCH_CELLS // max(a.size, 1))
         for lo in range(0, len(firms), chunk):
@@ -447,11 +452,15 @@ class CarbonMarket:
             taken = order[f] == t[:, None]  # the step's place in each firm's row (P, technologies)
             row = a[f]
             step = row.sum(axis=1) - np.where(taken, 0.0, row).sum(axis=1)
-            left = np.repeat(a.reshape(1, -1), len(f), axis=0)
+            left = np.repeat(offered.reshape(1, -1), len(f), axis=0)
             j, c = np.nonzero(taken)
-            left[j, f[j] * n_techs + c] = 0.0
+            key = f[j] * n_techs + c
+            at = np.searchsorted(cols, key)
+            on = at < len(cols)
+            on[on] = cols[at[on]] == key[on]
+            left[j[on], at[on]] = 0.0  # the step taken off, where it was on offer
             out[lo:lo + chunk] = expectations.no_borrowing_prices(
-                shortfall[None, :] - 12.0 * step[:, None] * horizons[None, :], horizons, mac.ravel(), left,
+                shortfall[None, :] - 12.0 * step[:, None] * horizons[None, :], horizons, flat_mac[cols], left,
                 p.carry_rate, p.reserve_price, p.penalty)
         return out
 
