@@ -193,7 +193,12 @@ def no_borrowing_prices(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nd
 def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
                   floor: float, buyout: np.ndarray) -> np.ndarray:
     """The bisection of :func:`no_borrowing_price` on P problems with a shortfall, each with its own steps
-    ``mac`` and ``a`` (P, K, already filtered), run side by side."""
+    ``mac`` and ``a`` (P, K, already filtered), run side by side.
+
+    Halvings whose outcome is already known are not priced (:func:`_known_gap`): each problem's cover test is
+    priced at its :func:`_threshold_guess` just below and just above, and a later mid well below a price found
+    not covering, or well above one found covering, takes that outcome. Only the mids near the threshold (the
+    last dozen halvings or so) are priced, the same numbers as before, so every halving goes the same way."""
     twelve_a = (12.0 * a)[:, None, :]  # (P, 1, K): each problem's row, as 12.0 * a in the scalar product
     reach = np.empty((*mac.shape, len(horizons)))  # (P, K, H), refilled at every price
     deadlines = np.broadcast_to(horizons, reach.shape).copy()  # T_h at every (problem, step)
@@ -212,14 +217,94 @@ def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray,
     hi = np.where(shortfalls > 0, buyout, -np.inf).max(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):  # covered's divisions (a price of 0), once for all calls
         done = covered(lo)
+        # what is known: no (the highest price priced and found not covering, 0 if none) and yes (the lowest
+        # found covering; hi covers every deadline by its buy-out)
+        no, yes = np.where(lo > 0, lo, 0.0), hi.copy()
+        todo = ~done
+        if rate > 0 and mac.shape[1] and todo.any() and np.isfinite(shortfalls[todo]).all() \
+                and np.isfinite(hi[todo]).all() and np.isfinite(a).all():
+            guess = hi.copy()
+            guess[todo] = _threshold_guess(shortfalls[todo], horizons, mac[todo], a[todo], rate, lo[todo], hi[todo],
+                                           buyout)
+            for side in (1.0 - GUESS_GAP, 1.0 + GUESS_GAP):
+                price = np.minimum(np.maximum(guess * side, lo), hi)
+                up = covered(price)
+                yes = np.where(up & (price < yes), price, yes)
+                no = np.where(~up & (price > no), price, no)
+        top = mac.max(axis=1) if mac.shape[1] else np.ones(len(mac))  # the highest MAC of each problem
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            if (done | (mid == lo) | (mid == hi)).all():
+            settled = done | (mid == lo) | (mid == hi)
+            if settled.all():
                 break  # every bisection left has lo and hi adjacent: the halvings left change nothing
-            up = covered(mid)
-            hi = np.where(up, mid, hi)
-            lo = np.where(up, lo, mid)
+            known_no = (no > 0) & (mid <= no * (1.0 - 2.0 * _known_gap(top, no)))
+            known_yes = mid >= yes * (1.0 + 2.0 * _known_gap(top, yes))
+            ask = ~(settled | known_no | known_yes)
+            up = known_yes
+            if ask.any():
+                priced = covered(mid)
+                up = np.where(ask, priced, known_yes)
+                no = np.where(ask & ~priced & (mid > no), mid, no)
+                yes = np.where(ask & priced & (mid < yes), mid, yes)
+            hi = np.where(~settled & up, mid, hi)  # a settled bisection stays as it is (its mid is lo or hi)
+            lo = np.where(~settled & ~up, mid, lo)
     return np.where(done, float(floor), hi)
+
+
+#: The cover test is priced at the threshold guess x (1 -+ GUESS_GAP) (:func:`_bisect_batch`).
+GUESS_GAP = 1e-13
+
+
+def _known_gap(top: np.ndarray, price: np.ndarray) -> np.ndarray:
+    """The relative gap beyond which the computed cover test of :func:`_bisect_batch` is known from its value at
+    ``price`` (> 0): 2u (1 + 64 max(1, ln(top / price))), u = 2^-53, with ``top`` the problem's highest MAC.
+
+    The test is monotone in the price up to the last bits of the logarithm: for m < m' every other step (m / MAC
+    and its rounding, the division by ln(1 + r) > 0, T_h - wait, max(., 0), the product with 12 a >= 0 summed,
+    the comparisons) keeps its order, and ln(MAC / m) - ln(MAC / m') >= ln(m' / m) - 2u while each computed
+    logarithm is within a few ulp of |ln(MAC / m)| <= ln(top / m) (well within 16 ulp, 32u ln(top / m)). So a
+    price at least twice this gap below one found not covering does not cover, and one as far above a price
+    found covering covers."""
+    return 2.0 ** -52 * (1.0 + 64.0 * np.maximum(np.log(np.maximum(top / price, 1.0)), 1.0))
+
+
+def _threshold_guess(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
+                     lo: np.ndarray, hi: np.ndarray, buyout: np.ndarray) -> np.ndarray:
+    """A guess of each problem's price (3) (yuan/tCO2e, (P,)) from the closed form of (2): in u = ln P a step
+    abates 12 a_k clip(T_h - (ln MAC_k - u) / ln(1 + r), 0, T_h), so with the steps sorted by ln MAC, A_h(u) is
+    12 (T_h S_a(ln MAC <= u) + (T_h + u / c) S_a(u < ln MAC < u + c T_h) - S_(a ln MAC)(same) / c), c = ln(1 + r),
+    from prefix sums; bisected in u. Only where to price the cover test first: the rounding differs from the
+    computed test's, and :func:`_bisect_batch` takes nothing from the guess but where it prices."""
+    n, k = mac.shape
+    c = np.log1p(rate)
+    lam = np.log(mac)
+    order = np.argsort(lam, axis=1)
+    lam, a = np.take_along_axis(lam, order, axis=1), np.take_along_axis(a, order, axis=1)
+    sum_a, sum_al = np.zeros((n, k + 1)), np.zeros((n, k + 1))
+    np.cumsum(a, axis=1, out=sum_a[:, 1:])
+    np.cumsum(a * lam, axis=1, out=sum_al[:, 1:])
+    reach = c * horizons  # (H,): how far below ln MAC a step starts abating by each deadline
+    low, high = float(lam.min()), float(lam.max())
+    # every problem's sorted ln MAC in one array, each row lifted above the last, for one searchsorted per price
+    span = high - low + float(reach.max()) + 4.0
+    lift = (np.arange(n) * span)[:, None]
+    keys = (lam - low + lift).ravel()
+    first = (np.arange(n) * k)[:, None]
+    rows = np.arange(n)[:, None]
+    u_lo = np.log(np.maximum(lo, np.exp(low - float(reach.max()) - 1.0)))
+    u_hi = np.log(hi)
+    for _ in range(56):  # from the widest start to below 1e-14 in u
+        u = 0.5 * (u_lo + u_hi)
+        at = np.clip(u, low - float(reach.max()) - 1.0, high + 1.0)[:, None]
+        full = np.searchsorted(keys, (at - low + lift).ravel(), side="right").reshape(n, 1) - first
+        part = np.searchsorted(keys, (at + reach - low + lift).ravel(), side="left").reshape(n, -1) - first
+        full = np.broadcast_to(full, part.shape)
+        whole = sum_a[rows, full]
+        abated = 12.0 * (horizons * whole + (horizons + at / c) * (sum_a[rows, part] - whole)
+                         - (sum_al[rows, part] - sum_al[rows, full]) / c)
+        up = ((abated >= shortfalls) | (np.exp(u)[:, None] >= buyout)).all(axis=1)
+        u_hi, u_lo = np.where(up, u, u_hi), np.where(up, u_lo, u)
+    return np.exp(u_hi)
 
 
 def no_arbitrage_price(shortfall: float, mac: np.ndarray, a: np.ndarray, horizon: float, rate: float,

@@ -100,3 +100,90 @@ def test_prices_after_installing_on_the_steps_on_offer_are_the_prices_from_every
     plain = [_price_after_installing_plain(cm, ets, i, k) for i, k in zip(firm, techs, strict=True)]
     np.testing.assert_array_equal(got, plain)
     assert len(set(got.tolist())) > 1
+
+
+def _bisect_batch_plain(shortfalls, horizons, mac, a, rate, floor, buyout):
+    """``expectations._bisect_batch`` before it skipped the halvings whose outcome is known: every mid priced."""
+    twelve_a = (12.0 * a)[:, None, :]
+
+    def covered(price):
+        wait = np.where(mac <= price[:, None], 0.0,
+                        np.log(mac / price[:, None]) / np.log1p(rate) if rate > 0 else np.inf)
+        abated = np.matmul(twelve_a, np.maximum(horizons[None, None, :] - wait[:, :, None], 0.0))[:, 0, :]
+        abated[price <= 0] = 0.0
+        return ((abated >= shortfalls) | (price[:, None] >= buyout)).all(axis=1)
+
+    lo = np.full(len(shortfalls), float(floor))
+    hi = np.where(shortfalls > 0, buyout, -np.inf).max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        done = covered(lo)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            up = covered(mid)
+            hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+    return np.where(done, float(floor), hi)
+
+
+def _batches(rng: np.random.Generator, n: int) -> list[tuple]:
+    """Random batches as ``_bisect_batch`` takes them (each problem's steps filtered: finite MAC below the
+    penalty, a > 0): clustered MACs (one technology at many firms), floors of 0 and 40, shortfalls from none to
+    beyond the buy-out, horizons from a month to ten years."""
+    out = []
+    for _ in range(n):
+        p, k, h = int(rng.integers(1, 40)), int(rng.integers(1, 200)), int(rng.integers(1, 11))
+        mac = np.round(rng.lognormal(5.0, 0.8, (p, k)), int(rng.integers(0, 3)))
+        mac = np.minimum(mac, 599.0)
+        a = rng.exponential(50.0, (p, k)) + 1e-3
+        horizons = np.sort(rng.uniform(1 / 12, 10.0, h))
+        rate, floor = float(rng.choice([0.0, 0.035, 0.1, 0.5])), float(rng.choice([0.0, 40.0]))
+        scale = 12.0 * a.sum(axis=1, keepdims=True) * horizons
+        shortfalls = rng.uniform(-0.2, 1.1, (p, h)) * scale
+        shortfalls[:, 0] = np.maximum(shortfalls[:, 0], 1.0)  # a shortfall, as the batch is given
+        buyout = np.maximum(floor, 600.0 * (1.0 + rate) ** -horizons)
+        out.append((shortfalls, horizons, mac, a, rate, floor, buyout))
+    return out
+
+
+class _CountingNumpy:
+    """numpy, counting the matrix products (one per pricing of the batch's cover test)."""
+
+    def __init__(self) -> None:
+        self.products = 0
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def matmul(self, *args, **kwargs):
+        self.products += 1
+        return np.matmul(*args, **kwargs)
+
+
+def test_the_bisection_skipping_known_halvings_is_the_plain_bisection_bit_for_bit(monkeypatch):
+    counting = _CountingNumpy()
+    monkeypatch.setattr(expectations, "np", counting)
+    rng = np.random.default_rng(28)
+    priced, halvings = set(), 0
+    for batch in _batches(rng, 150):
+        counting.products = 0
+        got = expectations._bisect_batch(*batch)
+        halvings += batch[4] > 0 and counting.products
+        np.testing.assert_array_equal(got, _bisect_batch_plain(*batch))
+        priced |= set(got.tolist())
+    assert len(priced) > 1000
+    assert 0 < halvings < 35 * sum(b[4] > 0 for b in _batches(np.random.default_rng(28), 150))  # not 56 a batch
+
+
+def test_a_wrong_threshold_guess_costs_pricings_but_changes_no_price(monkeypatch):
+    # the guess only says where to price first: whatever it says, every halving goes the way it went
+    rng = np.random.default_rng(7)
+    batches = _batches(rng, 40)
+    plain = [_bisect_batch_plain(*batch) for batch in batches]
+    for wrong in (lambda g, lo, hi: lo + (hi - lo) * rng.random(len(g)), lambda g, lo, hi: g * 1.01,
+                  lambda g, lo, hi: g * (1 - 3e-14), lambda g, lo, hi: hi, lambda g, lo, hi: lo):
+        guess = expectations._threshold_guess
+        monkeypatch.setattr(expectations, "_threshold_guess",
+                            lambda s, h, m, a, r, lo, hi, b, wrong=wrong, guess=guess: wrong(
+                                guess(s, h, m, a, r, lo, hi, b), lo, hi))
+        for batch, expected in zip(batches, plain, strict=True):
+            np.testing.assert_array_equal(expectations._bisect_batch(*batch), expected)
+        monkeypatch.undo()
