@@ -271,10 +271,14 @@ def _known_gap(top: np.ndarray, price: np.ndarray) -> np.ndarray:
 def _threshold_guess(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
                      lo: np.ndarray, hi: np.ndarray, buyout: np.ndarray) -> np.ndarray:
     """A guess of each problem's price (3) (yuan/tCO2e, (P,)) from the closed form of (2): in u = ln P a step
-    abates 12 a_k clip(T_h - (ln MAC_k - u) / ln(1 + r), 0, T_h), so with the steps sorted by ln MAC, A_h(u) is
-    12 (T_h S_a(ln MAC <= u) + (T_h + u / c) S_a(u < ln MAC < u + c T_h) - S_(a ln MAC)(same) / c), c = ln(1 + r),
-    from prefix sums; bisected in u. Only where to price the cover test first: the rounding differs from the
-    computed test's, and :func:`_bisect_batch` takes nothing from the guess but where it prices."""
+    abates 12 a_k clip(T_h - (ln MAC_k - u) / c, 0, T_h), c = ln(1 + r), so with the steps sorted by ln MAC
+
+        A_h(u) = 12 (T_h S_a(ln MAC <= u) + (T_h + u / c) S_a(u < ln MAC < u + c T_h) - S_(a ln MAC)(same) / c)
+
+    from prefix sums S, piecewise linear in u. Bisected in u down to a bracket too narrow to hold a kink (almost
+    surely), then each deadline still short at its lower end crosses its shortfall by linear interpolation (or
+    is bought out), and the last crossing is the guess. Only where to price the cover test first: the rounding
+    differs from the computed test's, and :func:`_bisect_batch` takes nothing from it but where it prices."""
     n, k = mac.shape
     c = np.log1p(rate)
     lam = np.log(mac)
@@ -284,27 +288,38 @@ def _threshold_guess(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarr
     np.cumsum(a, axis=1, out=sum_a[:, 1:])
     np.cumsum(a * lam, axis=1, out=sum_al[:, 1:])
     reach = c * horizons  # (H,): how far below ln MAC a step starts abating by each deadline
-    low, high = float(lam.min()), float(lam.max())
+    low, high, most = float(lam.min()), float(lam.max()), float(reach.max())
     # every problem's sorted ln MAC in one array, each row lifted above the last, for one searchsorted per price
-    span = high - low + float(reach.max()) + 4.0
-    lift = (np.arange(n) * span)[:, None]
+    lift = (np.arange(n) * (high - low + most + 4.0))[:, None]
     keys = (lam - low + lift).ravel()
-    first = (np.arange(n) * k)[:, None]
-    rows = np.arange(n)[:, None]
-    u_lo = np.log(np.maximum(lo, np.exp(low - float(reach.max()) - 1.0)))
-    u_hi = np.log(hi)
-    for _ in range(56):  # from the widest start to below 1e-14 in u
-        u = 0.5 * (u_lo + u_hi)
-        at = np.clip(u, low - float(reach.max()) - 1.0, high + 1.0)[:, None]
+    first, rows = (np.arange(n) * k)[:, None], np.arange(n)[:, None]
+
+    def abated(u: np.ndarray) -> np.ndarray:  # A_h(u), (P, H)
+        at = np.clip(u, low - most - 1.0, high + 1.0)[:, None]
         full = np.searchsorted(keys, (at - low + lift).ravel(), side="right").reshape(n, 1) - first
         part = np.searchsorted(keys, (at + reach - low + lift).ravel(), side="left").reshape(n, -1) - first
-        full = np.broadcast_to(full, part.shape)
         whole = sum_a[rows, full]
-        abated = 12.0 * (horizons * whole + (horizons + at / c) * (sum_a[rows, part] - whole)
-                         - (sum_al[rows, part] - sum_al[rows, full]) / c)
-        up = ((abated >= shortfalls) | (np.exp(u)[:, None] >= buyout)).all(axis=1)
+        return 12.0 * (horizons * whole + (horizons + at / c) * (sum_a[rows, part] - whole)
+                       - (sum_al[rows, part] - sum_al[rows, full]) / c)
+
+    u_lo, u_hi = np.log(np.maximum(lo, np.exp(low - most - 1.0))), np.log(hi)
+    a_lo, a_hi = abated(u_lo), abated(u_hi)
+    for _ in range(GUESS_HALVINGS):
+        u = 0.5 * (u_lo + u_hi)
+        at = abated(u)
+        up = ((at >= shortfalls) | (np.exp(u)[:, None] >= buyout)).all(axis=1)
         u_hi, u_lo = np.where(up, u, u_hi), np.where(up, u_lo, u)
-    return np.exp(u_hi)
+        a_hi, a_lo = np.where(up[:, None], at, a_hi), np.where(up[:, None], a_lo, at)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = u_lo[:, None] + (shortfalls - a_lo) / (a_hi - a_lo) * (u_hi - u_lo)[:, None]
+    cross = np.where(a_hi >= shortfalls, cross, np.log(buyout))  # covered at the upper end by its buy-out
+    short = (a_lo < shortfalls) & (np.exp(u_lo)[:, None] < buyout)
+    last = np.where(short, np.clip(cross, u_lo[:, None], u_hi[:, None]), -np.inf).max(axis=1)
+    return np.exp(np.where(np.isfinite(last), last, u_hi))
+
+
+#: Halvings of :func:`_threshold_guess`'s bracket before it interpolates (from about 3 in ln P to about 1e-6).
+GUESS_HALVINGS = 22
 
 
 def no_arbitrage_price(shortfall: float, mac: np.ndarray, a: np.ndarray, horizon: float, rate: float,
