@@ -2,6 +2,7 @@
 for bit (a lender judging one loan asks for one firm at a time)."""
 
 import numpy as np
+import pytest
 
 from ecopark.markets import expectations
 from ecopark.model import ParkModel
@@ -161,6 +162,7 @@ class _CountingNumpy:
 def test_the_bisection_skipping_known_halvings_is_the_plain_bisection_bit_for_bit(monkeypatch):
     counting = _CountingNumpy()
     monkeypatch.setattr(expectations, "np", counting)
+    monkeypatch.setattr(expectations, "GUESS_CELLS", 0)  # every batch takes the guess, however small
     rng = np.random.default_rng(28)
     priced, halvings = set(), 0
     for batch in _batches(rng, 150):
@@ -175,6 +177,7 @@ def test_the_bisection_skipping_known_halvings_is_the_plain_bisection_bit_for_bi
 
 def test_a_wrong_threshold_guess_costs_pricings_but_changes_no_price(monkeypatch):
     # the guess only says where to price first: whatever it says, every halving goes the way it went
+    monkeypatch.setattr(expectations, "GUESS_CELLS", 0)
     rng = np.random.default_rng(7)
     batches = _batches(rng, 40)
     plain = [_bisect_batch_plain(*batch) for batch in batches]
@@ -186,4 +189,51 @@ def test_a_wrong_threshold_guess_costs_pricings_but_changes_no_price(monkeypatch
                                 guess(s, h, m, a, r, lo, hi, b), lo, hi))
         for batch, expected in zip(batches, plain, strict=True):
             np.testing.assert_array_equal(expectations._bisect_batch(*batch), expected)
-        monkeypatch.undo()
+        monkeypatch.setattr(expectations, "_threshold_guess", guess)
+
+
+def _no_borrowing_price_plain(shortfalls, horizons, mac, a, rate, floor, penalty):
+    """``expectations.no_borrowing_price`` as the plain 60 halvings, one price at a time, every mid priced."""
+    ok = np.isfinite(mac) & (a > 0) & (mac < penalty)
+    mac, a = mac[ok], a[ok]
+    if (shortfalls <= 0).all():
+        return floor
+    buyout = np.maximum(floor, penalty * (1.0 + rate) ** -horizons)
+
+    def covered(price):
+        return bool(((expectations.abatement_to_deadlines(price, mac, a, horizons, rate) >= shortfalls)
+                     | (price >= buyout)).all())
+
+    lo, hi = floor, float(buyout[shortfalls > 0].max())
+    if covered(lo):
+        return floor
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if covered(mid) else (mid, hi)
+    return hi
+
+
+@pytest.mark.parametrize("cells", [2000, 1])  # levels at a time (the default), and one price at a time
+def test_one_problems_bisection_with_any_guess_is_the_plain_bisection_bit_for_bit(cells, monkeypatch):
+    monkeypatch.setattr(expectations, "TREE_CELLS", cells)
+    rng = np.random.default_rng(cells)
+    problems = [(s[j], h, m[j], a[j], r, f) for s, h, m, a, r, f, _ in _batches(rng, 25) for j in range(len(s))]
+    plain = [_no_borrowing_price_plain(*problem, 600.0) for problem in problems]
+    assert len(set(plain)) > 200
+    guess = expectations._threshold_guess_one
+    for wrong in (None, lambda g, lo, hi: lo + (hi - lo) * rng.random(), lambda g, lo, hi: g * 1.001,
+                  lambda g, lo, hi: g * (1 + 3e-14), lambda g, lo, hi: lo):
+        if wrong is not None:
+            monkeypatch.setattr(expectations, "_threshold_guess_one",
+                                lambda s, h, m, a, r, lo, hi, b, wrong=wrong: wrong(guess(s, h, m, a, r, lo, hi, b),
+                                                                                   lo, hi))
+        for problem, expected in zip(problems, plain, strict=True):
+            assert expectations.no_borrowing_price(*problem, 600.0) == expected
+    monkeypatch.setattr(expectations, "_threshold_guess_one", guess)
+    counting = _CountingNumpy()
+    monkeypatch.setattr(expectations, "np", counting)
+    for problem in problems[:50]:
+        if problem[4] > 0:
+            counting.products = 0
+            expectations.no_borrowing_price(*problem, 600.0)
+            assert counting.products < 35  # the plain bisection prices 56 or so mids

@@ -39,6 +39,8 @@ path starts from the price that clears it).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -98,11 +100,39 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
     # priced in one call and the path followed (each mid the same number, so the same price bit for bit)
     levels = min(TREE_LEVELS, int(np.log2(TREE_CELLS / max(len(a) * len(horizons), 1) + 1)))
     twelve_a = 12.0 * a
-    done = 0 if levels > 1 else 60  # large problems: one price at a time, below
+    reach = buffers = None
+    if levels <= 1:  # large problems: one price at a time, in buffers kept over the halvings
+        reach = np.empty((len(mac), len(horizons)))
+        buffers = (reach, np.broadcast_to(horizons, reach.shape).copy())
+
+    def covered_one(price: float) -> bool:  # a large problem's cover test, the same numbers as in its halvings
+        return bool(((abatement_to_deadlines(price, mac, a, horizons, rate, buffers) >= shortfalls)
+                     | (price >= buyout)).all())
+
+    # halvings whose outcome is known are not priced (as in _bisect_batch): the cover test is priced first just
+    # below and above the threshold guess, with the evaluator of the halvings; a mid at or below below_cut (a
+    # price found not covering less twice _known_gap) does not cover, one at or above above_cut covers
+    below_cut, above_cut = 0.0, hi
     with np.errstate(divide="ignore", invalid="ignore"):  # _covered_at's divisions, once for every call
+        if rate > 0 and len(a) and np.isfinite(shortfalls).all() and np.isfinite(a).all() and math.isfinite(hi):
+            guess = _threshold_guess_one(shortfalls, horizons, mac, a, rate, lo, hi, buyout)
+            prices = [min(max(guess * (1.0 - GUESS_GAP), lo), hi), min(max(guess * (1.0 + GUESS_GAP), lo), hi)]
+            up = (_covered_at(np.array(prices), mac, twelve_a, horizons, rate, shortfalls, buyout).tolist()
+                  if levels > 1 else [covered_one(price) for price in prices])
+            top = float(mac.max())
+            no = max([price for price, cover in zip(prices, up, strict=True) if not cover and price > 0], default=0.0)
+            yes = min([price for price, cover in zip(prices, up, strict=True) if cover], default=hi)
+            below_cut = no * (1.0 - 2.0 * _known_gap_one(top, no)) if no > 0 else 0.0
+            above_cut = yes * (1.0 + 2.0 * _known_gap_one(top, yes))
+        done = 0 if levels > 1 else 60  # large problems: one price at a time, below
         while done < 60:
-            if 0.5 * (lo + hi) == hi or (0.5 * (lo + hi) == lo and lo != floor):
+            mid = 0.5 * (lo + hi)
+            if mid == hi or (mid == lo and lo != floor):
                 break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
+            if mid <= below_cut or mid >= above_cut:  # known: this halving's outcome, without pricing it
+                lo, hi = (lo, mid) if mid >= above_cut else (mid, hi)
+                done += 1
+                continue
             depth = levels if levels < 60 - done else 60 - done
             bounds = [(lo, hi)]  # the tree's intervals in heap order: node i's children 2i + 1 (covered), 2i + 2
             mids = []  # node i's mid, the end its child 2i + 1 shares with 2i + 2
@@ -118,18 +148,16 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
                 node = 2 * node + (1 if up[node] else 2)
             lo, hi = bounds[node]
             done += depth
-    if levels > 1:
-        return hi
-    reach = np.empty((len(mac), len(horizons)))  # one price at a time, in buffers kept over the halvings
-    buffers = (reach, np.broadcast_to(horizons, reach.shape).copy())
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if mid in (lo, hi):
-            break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
-        if ((abatement_to_deadlines(mid, mac, a, horizons, rate, buffers) >= shortfalls) | (mid >= buyout)).all():
-            hi = mid
-        else:
-            lo = mid
+        if levels > 1:
+            return hi
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if mid in (lo, hi):
+                break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
+            if mid >= above_cut or (mid > below_cut and covered_one(mid)):
+                hi = mid
+            else:
+                lo = mid
     return hi
 
 
@@ -217,40 +245,53 @@ def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray,
     hi = np.where(shortfalls > 0, buyout, -np.inf).max(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):  # covered's divisions (a price of 0), once for all calls
         done = covered(lo)
-        # what is known: no (the highest price priced and found not covering, 0 if none) and yes (the lowest
-        # found covering; hi covers every deadline by its buy-out)
-        no, yes = np.where(lo > 0, lo, 0.0), hi.copy()
         todo = ~done
-        if rate > 0 and mac.shape[1] and todo.any() and np.isfinite(shortfalls[todo]).all() \
-                and np.isfinite(hi[todo]).all() and np.isfinite(a).all():
-            guess = hi.copy()
-            guess[todo] = _threshold_guess(shortfalls[todo], horizons, mac[todo], a[todo], rate, lo[todo], hi[todo],
-                                           buyout)
-            for side in (1.0 - GUESS_GAP, 1.0 + GUESS_GAP):
-                price = np.minimum(np.maximum(guess * side, lo), hi)
-                up = covered(price)
-                yes = np.where(up & (price < yes), price, yes)
-                no = np.where(~up & (price > no), price, no)
-        top = mac.max(axis=1) if mac.shape[1] else np.ones(len(mac))  # the highest MAC of each problem
+        if not (rate > 0 and reach.size >= GUESS_CELLS and todo.any() and np.isfinite(shortfalls[todo]).all()
+                and np.isfinite(hi[todo]).all() and np.isfinite(a).all()):
+            for _ in range(60):  # a small batch (the guess would cost more than the pricings it saves): every mid
+                mid = 0.5 * (lo + hi)
+                if (done | (mid == lo) | (mid == hi)).all():
+                    break  # every bisection left has lo and hi adjacent: the halvings left change nothing
+                up = covered(mid)
+                hi = np.where(up, mid, hi)
+                lo = np.where(up, lo, mid)
+            return np.where(done, float(floor), hi)
+        guess = hi.copy()
+        guess[todo] = _threshold_guess(shortfalls[todo], horizons, mac[todo], a[todo], rate, lo[todo], hi[todo], buyout)
+        # what is known: no (the highest price priced and found not covering, 0 if none) and yes (the lowest found
+        # covering; hi covers every deadline by its buy-out); a mid at or below below_cut (no less twice the
+        # _known_gap) does not cover, one at or above above_cut covers
+        no, yes = np.zeros(len(lo)), hi.copy()
+        top = mac.max(axis=1)  # the highest MAC of each problem
+        for side in (1.0 - GUESS_GAP, 1.0 + GUESS_GAP):
+            price = np.minimum(np.maximum(guess * side, lo), hi)
+            up = covered(price)
+            yes = np.where(up & (price < yes), price, yes)
+            no = np.where(~up & (price > no), price, no)
+        below_cut = np.where(no > 0, no * (1.0 - 2.0 * _known_gap(top, no)), 0.0)
+        above_cut = yes * (1.0 + 2.0 * _known_gap(top, yes))
         for _ in range(60):
             mid = 0.5 * (lo + hi)
             settled = done | (mid == lo) | (mid == hi)
             if settled.all():
                 break  # every bisection left has lo and hi adjacent: the halvings left change nothing
-            known_no = (no > 0) & (mid <= no * (1.0 - 2.0 * _known_gap(top, no)))
-            known_yes = mid >= yes * (1.0 + 2.0 * _known_gap(top, yes))
-            ask = ~(settled | known_no | known_yes)
+            known_yes = mid >= above_cut
+            ask = ~(settled | known_yes | (mid <= below_cut))
             up = known_yes
             if ask.any():
                 priced = covered(mid)
                 up = np.where(ask, priced, known_yes)
                 no = np.where(ask & ~priced & (mid > no), mid, no)
                 yes = np.where(ask & priced & (mid < yes), mid, yes)
+                below_cut = np.where(no > 0, no * (1.0 - 2.0 * _known_gap(top, no)), 0.0)
+                above_cut = yes * (1.0 + 2.0 * _known_gap(top, yes))
             hi = np.where(~settled & up, mid, hi)  # a settled bisection stays as it is (its mid is lo or hi)
             lo = np.where(~settled & ~up, mid, lo)
     return np.where(done, float(floor), hi)
 
 
+#: Batches of fewer cells (problems x steps x deadlines) than this price every mid (:func:`_bisect_batch`).
+GUESS_CELLS = 10_000
 #: The cover test is priced at the threshold guess x (1 -+ GUESS_GAP) (:func:`_bisect_batch`).
 GUESS_GAP = 1e-13
 
@@ -266,6 +307,42 @@ def _known_gap(top: np.ndarray, price: np.ndarray) -> np.ndarray:
     price at least twice this gap below one found not covering does not cover, and one as far above a price
     found covering covers."""
     return 2.0 ** -52 * (1.0 + 64.0 * np.maximum(np.log(np.maximum(top / price, 1.0)), 1.0))
+
+
+def _known_gap_one(top: float, price: float) -> float:
+    """:func:`_known_gap` of one price (> 0), on Python floats."""
+    return 2.0 ** -52 * (1.0 + 64.0 * max(math.log(max(top / price, 1.0)), 1.0))
+
+
+def _threshold_guess_one(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
+                         lo: float, hi: float, buyout: np.ndarray) -> float:
+    """:func:`_threshold_guess` of one problem (steps ``mac``, ``a`` (K,), filtered), without its halvings: A_h of
+    the closed form at every kink (each step's ln MAC and ln MAC - c T_h), the first kink whose A_h covers D_h and
+    the last that does not, linear interpolation between them; the last deadline to be covered (or bought out)
+    gives the guess, within [lo, hi]."""
+    c = np.log1p(rate)
+    order = np.argsort(mac)
+    lam, a = np.log(mac[order]), a[order]
+    sum_a, sum_al = np.concatenate([[0.0], np.cumsum(a)]), np.concatenate([[0.0], np.cumsum(a * lam)])
+    reach = (c * horizons)[:, None]  # (H, 1)
+    kinks = np.concatenate([np.broadcast_to(lam, (len(horizons), len(lam))), lam - reach], axis=1)  # (H, 2K)
+    full = np.searchsorted(lam, kinks, side="right")
+    part = np.searchsorted(lam, kinks + reach, side="left")
+    t = horizons[:, None]
+    abated = 12.0 * (t * sum_a[full] + (t + kinks / c) * (sum_a[part] - sum_a[full])
+                     - (sum_al[part] - sum_al[full]) / c)
+    need = shortfalls[:, None]
+    enough = abated >= need
+    upper = np.where(enough, kinks, np.inf).min(axis=1)  # the first kink covering each deadline
+    lower = np.where(enough, -np.inf, kinks).max(axis=1)  # the last kink not covering it
+    at_upper = np.where(enough & (kinks == upper[:, None]), abated, -np.inf).max(axis=1)
+    at_lower = np.where(~enough & (kinks == lower[:, None]), abated, -np.inf).max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = lower + (shortfalls - at_lower) / (at_upper - at_lower) * (upper - lower)
+    cross = np.where(np.isfinite(upper), np.where(np.isfinite(cross), cross, upper), np.inf)
+    price = np.minimum(np.exp(np.minimum(cross, 700.0)), buyout)  # each deadline: covered, or bought out
+    guess = float(np.where(shortfalls > 0, price, -np.inf).max())
+    return min(max(guess, lo), hi) if math.isfinite(guess) else hi
 
 
 def _threshold_guess(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
