@@ -232,8 +232,11 @@ def test_one_problems_bisection_with_any_guess_is_the_plain_bisection_bit_for_bi
     monkeypatch.setattr(expectations, "_threshold_guess_one", guess)
     counting = _CountingNumpy()
     monkeypatch.setattr(expectations, "np", counting)
-    for problem in problems[:50]:
-        if problem[4] > 0:
+    products = []
+    for problem in problems:
+        if problem[4] > 0 and expectations.no_borrowing_price(*problem, 600.0) > problem[5]:
             counting.products = 0
             expectations.no_borrowing_price(*problem, 600.0)
-            assert counting.products < 35  # the plain bisection prices 56 or so mids
+            products.append(counting.products)
+    if cells == 2000:  # levels at a time: about 19 pricings (one per 3 halvings) before, 7 or so with the guess
+        assert len(products) > 100 and np.mean(products) < 10

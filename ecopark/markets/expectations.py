@@ -100,25 +100,16 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
     # priced in one call and the path followed (each mid the same number, so the same price bit for bit)
     levels = min(TREE_LEVELS, int(np.log2(TREE_CELLS / max(len(a) * len(horizons), 1) + 1)))
     twelve_a = 12.0 * a
-    reach = buffers = None
-    if levels <= 1:  # large problems: one price at a time, in buffers kept over the halvings
-        reach = np.empty((len(mac), len(horizons)))
-        buffers = (reach, np.broadcast_to(horizons, reach.shape).copy())
-
-    def covered_one(price: float) -> bool:  # a large problem's cover test, the same numbers as in its halvings
-        return bool(((abatement_to_deadlines(price, mac, a, horizons, rate, buffers) >= shortfalls)
-                     | (price >= buyout)).all())
-
     # halvings whose outcome is known are not priced (as in _bisect_batch): the cover test is priced first just
-    # below and above the threshold guess, with the evaluator of the halvings; a mid at or below below_cut (a
-    # price found not covering less twice _known_gap) does not cover, one at or above above_cut covers
+    # below and above the threshold guess; a mid at or below below_cut (a price found not covering less twice
+    # _known_gap) does not cover, one at or above above_cut covers. Only where the halvings are priced levels at a
+    # time: a large problem's guess costs about what the pricings it would save cost
     below_cut, above_cut = 0.0, hi
     with np.errstate(divide="ignore", invalid="ignore"):  # _covered_at's divisions, once for every call
-        if rate > 0 and len(a) and np.isfinite(shortfalls).all() and np.isfinite(a).all() and math.isfinite(hi):
+        if levels > 1 and rate > 0 and len(a) and np.isfinite(shortfalls).all() and np.isfinite(a).all():
             guess = _threshold_guess_one(shortfalls, horizons, mac, a, rate, lo, hi, buyout)
             prices = [min(max(guess * (1.0 - GUESS_GAP), lo), hi), min(max(guess * (1.0 + GUESS_GAP), lo), hi)]
-            up = (_covered_at(np.array(prices), mac, twelve_a, horizons, rate, shortfalls, buyout).tolist()
-                  if levels > 1 else [covered_one(price) for price in prices])
+            up = _covered_at(np.array(prices), mac, twelve_a, horizons, rate, shortfalls, buyout).tolist()
             top = float(mac.max())
             no = max([price for price, cover in zip(prices, up, strict=True) if not cover and price > 0], default=0.0)
             yes = min([price for price, cover in zip(prices, up, strict=True) if cover], default=hi)
@@ -148,16 +139,18 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
                 node = 2 * node + (1 if up[node] else 2)
             lo, hi = bounds[node]
             done += depth
-        if levels > 1:
-            return hi
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            if mid in (lo, hi):
-                break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
-            if mid >= above_cut or (mid > below_cut and covered_one(mid)):
-                hi = mid
-            else:
-                lo = mid
+    if levels > 1:
+        return hi
+    reach = np.empty((len(mac), len(horizons)))  # one price at a time, in buffers kept over the halvings
+    buffers = (reach, np.broadcast_to(horizons, reach.shape).copy())
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
+        if ((abatement_to_deadlines(mid, mac, a, horizons, rate, buffers) >= shortfalls) | (mid >= buyout)).all():
+            hi = mid
+        else:
+            lo = mid
     return hi
 
 
