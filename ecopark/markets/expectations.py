@@ -316,13 +316,14 @@ def _threshold_guess_one(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.n
     c = np.log1p(rate)
     order = np.argsort(mac)
     lam, a = np.log(mac[order]), a[order]
-    sum_a, sum_al = np.concatenate([[0.0], np.cumsum(a)]), np.concatenate([[0.0], np.cumsum(a * lam)])
+    mid = 0.5 * (lam[0] + lam[-1])  # ln MAC taken from the middle in the sums: less cancellation in A_h
+    sum_a, sum_al = np.concatenate([[0.0], np.cumsum(a)]), np.concatenate([[0.0], np.cumsum(a * (lam - mid))])
     reach = (c * horizons)[:, None]  # (H, 1)
     kinks = np.concatenate([np.broadcast_to(lam, (len(horizons), len(lam))), lam - reach], axis=1)  # (H, 2K)
     full = np.searchsorted(lam, kinks, side="right")
     part = np.searchsorted(lam, kinks + reach, side="left")
     t = horizons[:, None]
-    abated = 12.0 * (t * sum_a[full] + (t + kinks / c) * (sum_a[part] - sum_a[full])
+    abated = 12.0 * (t * sum_a[full] + (t + (kinks - mid) / c) * (sum_a[part] - sum_a[full])
                      - (sum_al[part] - sum_al[full]) / c)
     need = shortfalls[:, None]
     enough = abated >= need
@@ -354,11 +355,13 @@ def _threshold_guess(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarr
     lam = np.log(mac)
     order = np.argsort(lam, axis=1)
     lam, a = np.take_along_axis(lam, order, axis=1), np.take_along_axis(a, order, axis=1)
+    low, high = float(lam.min()), float(lam.max())
+    mid = 0.5 * (low + high)  # ln MAC taken from the middle in the sums: less cancellation in A_h
     sum_a, sum_al = np.zeros((n, k + 1)), np.zeros((n, k + 1))
     np.cumsum(a, axis=1, out=sum_a[:, 1:])
-    np.cumsum(a * lam, axis=1, out=sum_al[:, 1:])
+    np.cumsum(a * (lam - mid), axis=1, out=sum_al[:, 1:])
     reach = c * horizons  # (H,): how far below ln MAC a step starts abating by each deadline
-    low, high, most = float(lam.min()), float(lam.max()), float(reach.max())
+    most = float(reach.max())
     # every problem's sorted ln MAC in one array, each row lifted above the last, for one searchsorted per price
     lift = (np.arange(n) * (high - low + most + 4.0))[:, None]
     keys = (lam - low + lift).ravel()
@@ -369,7 +372,7 @@ def _threshold_guess(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarr
         full = np.searchsorted(keys, (at - low + lift).ravel(), side="right").reshape(n, 1) - first
         part = np.searchsorted(keys, (at + reach - low + lift).ravel(), side="left").reshape(n, -1) - first
         whole = sum_a[rows, full]
-        return 12.0 * (horizons * whole + (horizons + at / c) * (sum_a[rows, part] - whole)
+        return 12.0 * (horizons * whole + (horizons + (at - mid) / c) * (sum_a[rows, part] - whole)
                        - (sum_al[rows, part] - sum_al[rows, full]) / c)
 
     u_lo, u_hi = np.log(np.maximum(lo, np.exp(low - most - 1.0))), np.log(hi)
@@ -382,7 +385,7 @@ def _threshold_guess(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarr
         a_hi, a_lo = np.where(up[:, None], at, a_hi), np.where(up[:, None], a_lo, at)
     with np.errstate(divide="ignore", invalid="ignore"):
         cross = u_lo[:, None] + (shortfalls - a_lo) / (a_hi - a_lo) * (u_hi - u_lo)[:, None]
-    cross = np.where(a_hi >= shortfalls, cross, np.log(buyout))  # covered at the upper end by its buy-out
+    cross = np.minimum(np.where(a_hi >= shortfalls, cross, np.inf), np.log(buyout))  # covered, or bought out
     short = (a_lo < shortfalls) & (np.exp(u_lo)[:, None] < buyout)
     last = np.where(short, np.clip(cross, u_lo[:, None], u_hi[:, None]), -np.inf).max(axis=1)
     return np.exp(np.where(np.isfinite(last), last, u_hi))
