@@ -101,6 +101,15 @@ class AbatementPortfolio:
     def monthly_opex(self, rows: np.ndarray) -> np.ndarray:
         """Running cost of the firms' technologies in operation, yuan/month: sum_j opex_j * s_f."""
         self._grow()
+        if len(rows) == 1:  # one firm (a lender judging one loan)
+            on = (self.installed_at[rows[0]] >= 0).nonzero()[0]
+            # at most two terms besides zeros: their sum is one rounding in any order, so 0 + each installed opex
+            # in turn is what the pairwise sum gives (0 + x drops a zero's sign there too)
+            if len(on) <= 2:
+                total = 0.0
+                for value in self.opex[on].tolist():
+                    total += value
+                return np.array([total * float(self.model.firms.size[rows[0]])])
         return np.add.reduce((self.installed_at[rows] >= 0) * self.opex, axis=1) * self.model.firms.size[rows]
 
     def menu(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

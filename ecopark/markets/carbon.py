@@ -220,12 +220,30 @@ class CarbonMarket:
         if not (tax or ets):
             return cost
         self._grow()
+        if len(rows) == 1:  # one firm (a lender judging one loan): the same operations on Python floats
+            return np.array([self._liability_one(rows[0], tax, ets)])
         sector, emitted = firms.sector[rows], firms.emissions[rows]  # covered(): the sector masks, looked up once
         if tax:
             cost += np.where(self._sector_mask("carbon_tax")[sector], tax.params.rate * emitted, 0.0)
         if ets:
             short = np.maximum(emitted - self.free_allocation[rows] / 12, 0.0)
             cost += np.where(self._sector_mask("cap_and_trade")[sector], self.expected_price * short, 0.0)
+        return cost
+
+    def _liability_one(self, row, tax, ets) -> float:
+        """:meth:`monthly_liability` of the one firm ``row`` (yuan/month), element by element the operations of
+        the array path in the same order: 0 + the tax term, + E x max(emissions - free / 12, 0) where covered
+        (a negative part is 0 as ``np.maximum`` makes it, NaN stays NaN; the sign of a zero term is lost in the
+        sum, as there)."""
+        firms = self.model.firms
+        sector, emitted = firms.sector[row], float(firms.emissions[row])
+        cost = 0.0
+        if tax:
+            cost += tax.params.rate * emitted if self._sector_mask("carbon_tax")[sector] else 0.0
+        if ets:
+            short = emitted - float(self.free_allocation[row]) / 12
+            cost += self.expected_price * (0.0 if short < 0.0 else short) if self._sector_mask("cap_and_trade")[
+                sector] else 0.0
         return cost
 
     # -- the monthly phase ---------------------------------------------------------------------
@@ -422,6 +440,11 @@ class CarbonMarket:
             return np.full(len(firms), float(self.external_price_now(p)))
         shortfall, horizons, mac, order, a = self._outlook
         n_techs = a.shape[1]
+        # the steps on offer at all (finite MAC below the penalty, a > 0), in their order: the only ones a problem
+        # keeps, as each problem's abatement is a with one step set to 0 (no_borrowing_prices keeps the same steps)
+        flat_mac, flat_a = mac.ravel(), a.ravel()
+        cols = np.flatnonzero(np.isfinite(flat_mac) & (flat_a > 0) & (flat_mac < p.penalty))
+        offered = flat_a[cols]
         out = np.empty(len(firms))
         chunk = max(1, expectations.BATCH_CELLS // max(a.size, 1))
         for lo in range(0, len(firms), chunk):
@@ -429,11 +452,15 @@ class CarbonMarket:
             taken = order[f] == t[:, None]  # the step's place in each firm's row (P, technologies)
             row = a[f]
             step = row.sum(axis=1) - np.where(taken, 0.0, row).sum(axis=1)
-            left = np.repeat(a.reshape(1, -1), len(f), axis=0)
+            left = np.repeat(offered.reshape(1, -1), len(f), axis=0)
             j, c = np.nonzero(taken)
-            left[j, f[j] * n_techs + c] = 0.0
+            key = f[j] * n_techs + c
+            at = np.searchsorted(cols, key)
+            on = at < len(cols)
+            on[on] = cols[at[on]] == key[on]
+            left[j[on], at[on]] = 0.0  # the step taken off, where it was on offer
             out[lo:lo + chunk] = expectations.no_borrowing_prices(
-                shortfall[None, :] - 12.0 * step[:, None] * horizons[None, :], horizons, mac.ravel(), left,
+                shortfall[None, :] - 12.0 * step[:, None] * horizons[None, :], horizons, flat_mac[cols], left,
                 p.carry_rate, p.reserve_price, p.penalty)
         return out
 

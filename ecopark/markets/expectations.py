@@ -39,6 +39,8 @@ path starts from the price that clears it).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -98,11 +100,30 @@ def no_borrowing_price(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nda
     # priced in one call and the path followed (each mid the same number, so the same price bit for bit)
     levels = min(TREE_LEVELS, int(np.log2(TREE_CELLS / max(len(a) * len(horizons), 1) + 1)))
     twelve_a = 12.0 * a
-    done = 0 if levels > 1 else 60  # large problems: one price at a time, below
+    # halvings whose outcome is known are not priced (as in _bisect_batch): the cover test is priced first just
+    # below and above the threshold guess; a mid at or below below_cut (a price found not covering less twice
+    # _known_gap) does not cover, one at or above above_cut covers. Only where the halvings are priced levels at a
+    # time: a large problem's guess costs about what the pricings it would save cost
+    below_cut, above_cut = 0.0, hi
     with np.errstate(divide="ignore", invalid="ignore"):  # _covered_at's divisions, once for every call
+        if levels > 1 and rate > 0 and len(a) and np.isfinite(shortfalls).all() and np.isfinite(a).all():
+            guess = _threshold_guess_one(shortfalls, horizons, mac, a, rate, lo, hi, buyout)
+            prices = [min(max(guess * (1.0 - GUESS_GAP), lo), hi), min(max(guess * (1.0 + GUESS_GAP), lo), hi)]
+            up = _covered_at(np.array(prices), mac, twelve_a, horizons, rate, shortfalls, buyout).tolist()
+            top = float(mac.max())
+            no = max([price for price, cover in zip(prices, up, strict=True) if not cover and price > 0], default=0.0)
+            yes = min([price for price, cover in zip(prices, up, strict=True) if cover], default=hi)
+            below_cut = no * (1.0 - 2.0 * _known_gap_one(top, no)) if no > 0 else 0.0
+            above_cut = yes * (1.0 + 2.0 * _known_gap_one(top, yes))
+        done = 0 if levels > 1 else 60  # large problems: one price at a time, below
         while done < 60:
-            if 0.5 * (lo + hi) == hi or (0.5 * (lo + hi) == lo and lo != floor):
+            mid = 0.5 * (lo + hi)
+            if mid == hi or (mid == lo and lo != floor):
                 break  # lo and hi adjacent numbers: every later mid is one of them, priced before, and leaves them be
+            if mid <= below_cut or mid >= above_cut:  # known: this halving's outcome, without pricing it
+                lo, hi = (lo, mid) if mid >= above_cut else (mid, hi)
+                done += 1
+                continue
             depth = levels if levels < 60 - done else 60 - done
             bounds = [(lo, hi)]  # the tree's intervals in heap order: node i's children 2i + 1 (covered), 2i + 2
             mids = []  # node i's mid, the end its child 2i + 1 shares with 2i + 2
@@ -193,7 +214,12 @@ def no_borrowing_prices(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.nd
 def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
                   floor: float, buyout: np.ndarray) -> np.ndarray:
     """The bisection of :func:`no_borrowing_price` on P problems with a shortfall, each with its own steps
-    ``mac`` and ``a`` (P, K, already filtered), run side by side."""
+    ``mac`` and ``a`` (P, K, already filtered), run side by side.
+
+    Halvings whose outcome is already known are not priced (:func:`_known_gap`): each problem's cover test is
+    priced at its :func:`_threshold_guess` just below and just above, and a later mid well below a price found
+    not covering, or well above one found covering, takes that outcome. Only the mids near the threshold (the
+    last dozen halvings or so) are priced, the same numbers as before, so every halving goes the same way."""
     twelve_a = (12.0 * a)[:, None, :]  # (P, 1, K): each problem's row, as 12.0 * a in the scalar product
     reach = np.empty((*mac.shape, len(horizons)))  # (P, K, H), refilled at every price
     deadlines = np.broadcast_to(horizons, reach.shape).copy()  # T_h at every (problem, step)
@@ -212,14 +238,161 @@ def _bisect_batch(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray,
     hi = np.where(shortfalls > 0, buyout, -np.inf).max(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):  # covered's divisions (a price of 0), once for all calls
         done = covered(lo)
+        todo = ~done
+        if not (rate > 0 and reach.size >= GUESS_CELLS and todo.any() and np.isfinite(shortfalls[todo]).all()
+                and np.isfinite(hi[todo]).all() and np.isfinite(a).all()):
+            for _ in range(60):  # a small batch (the guess would cost more than the pricings it saves): every mid
+                mid = 0.5 * (lo + hi)
+                if (done | (mid == lo) | (mid == hi)).all():
+                    break  # every bisection left has lo and hi adjacent: the halvings left change nothing
+                up = covered(mid)
+                hi = np.where(up, mid, hi)
+                lo = np.where(up, lo, mid)
+            return np.where(done, float(floor), hi)
+        guess = hi.copy()
+        guess[todo] = _threshold_guess(shortfalls[todo], horizons, mac[todo], a[todo], rate, lo[todo], hi[todo], buyout)
+        # what is known: no (the highest price priced and found not covering, 0 if none) and yes (the lowest found
+        # covering; hi covers every deadline by its buy-out); a mid at or below below_cut (no less twice the
+        # _known_gap) does not cover, one at or above above_cut covers
+        no, yes = np.zeros(len(lo)), hi.copy()
+        top = mac.max(axis=1)  # the highest MAC of each problem
+        for side in (1.0 - GUESS_GAP, 1.0 + GUESS_GAP):
+            price = np.minimum(np.maximum(guess * side, lo), hi)
+            up = covered(price)
+            yes = np.where(up & (price < yes), price, yes)
+            no = np.where(~up & (price > no), price, no)
+        below_cut = np.where(no > 0, no * (1.0 - 2.0 * _known_gap(top, no)), 0.0)
+        above_cut = yes * (1.0 + 2.0 * _known_gap(top, yes))
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            if (done | (mid == lo) | (mid == hi)).all():
+            settled = done | (mid == lo) | (mid == hi)
+            if settled.all():
                 break  # every bisection left has lo and hi adjacent: the halvings left change nothing
-            up = covered(mid)
-            hi = np.where(up, mid, hi)
-            lo = np.where(up, lo, mid)
+            known_yes = mid >= above_cut
+            ask = ~(settled | known_yes | (mid <= below_cut))
+            up = known_yes
+            if ask.any():
+                priced = covered(mid)
+                up = np.where(ask, priced, known_yes)
+                no = np.where(ask & ~priced & (mid > no), mid, no)
+                yes = np.where(ask & priced & (mid < yes), mid, yes)
+                below_cut = np.where(no > 0, no * (1.0 - 2.0 * _known_gap(top, no)), 0.0)
+                above_cut = yes * (1.0 + 2.0 * _known_gap(top, yes))
+            hi = np.where(~settled & up, mid, hi)  # a settled bisection stays as it is (its mid is lo or hi)
+            lo = np.where(~settled & ~up, mid, lo)
     return np.where(done, float(floor), hi)
+
+
+#: Batches of fewer cells (problems x steps x deadlines) than this price every mid (:func:`_bisect_batch`).
+GUESS_CELLS = 10_000
+#: The cover test is priced at the threshold guess x (1 -+ GUESS_GAP) (:func:`_bisect_batch`).
+GUESS_GAP = 1e-13
+
+
+def _known_gap(top: np.ndarray, price: np.ndarray) -> np.ndarray:
+    """The relative gap beyond which the computed cover test of :func:`_bisect_batch` is known from its value at
+    ``price`` (> 0): 2u (1 + 64 max(1, ln(top / price))), u = 2^-53, with ``top`` the problem's highest MAC.
+
+    The test is monotone in the price up to the last bits of the logarithm: for m < m' every other step (m / MAC
+    and its rounding, the division by ln(1 + r) > 0, T_h - wait, max(., 0), the product with 12 a >= 0 summed,
+    the comparisons) keeps its order, and ln(MAC / m) - ln(MAC / m') >= ln(m' / m) - 2u while each computed
+    logarithm is within a few ulp of |ln(MAC / m)| <= ln(top / m) (well within 16 ulp, 32u ln(top / m)). So a
+    price at least twice this gap below one found not covering does not cover, and one as far above a price
+    found covering covers."""
+    return 2.0 ** -52 * (1.0 + 64.0 * np.maximum(np.log(np.maximum(top / price, 1.0)), 1.0))
+
+
+def _known_gap_one(top: float, price: float) -> float:
+    """:func:`_known_gap` of one price (> 0), on Python floats."""
+    return 2.0 ** -52 * (1.0 + 64.0 * max(math.log(max(top / price, 1.0)), 1.0))
+
+
+def _threshold_guess_one(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
+                         lo: float, hi: float, buyout: np.ndarray) -> float:
+    """:func:`_threshold_guess` of one problem (steps ``mac``, ``a`` (K,), filtered), without its halvings: A_h of
+    the closed form at every kink (each step's ln MAC and ln MAC - c T_h), the first kink whose A_h covers D_h and
+    the last that does not, linear interpolation between them; the last deadline to be covered (or bought out)
+    gives the guess, within [lo, hi]."""
+    c = np.log1p(rate)
+    order = np.argsort(mac)
+    lam, a = np.log(mac[order]), a[order]
+    mid = 0.5 * (lam[0] + lam[-1])  # ln MAC taken from the middle in the sums: less cancellation in A_h
+    sum_a, sum_al = np.concatenate([[0.0], np.cumsum(a)]), np.concatenate([[0.0], np.cumsum(a * (lam - mid))])
+    reach = (c * horizons)[:, None]  # (H, 1)
+    kinks = np.concatenate([np.broadcast_to(lam, (len(horizons), len(lam))), lam - reach], axis=1)  # (H, 2K)
+    full = np.searchsorted(lam, kinks, side="right")
+    part = np.searchsorted(lam, kinks + reach, side="left")
+    t = horizons[:, None]
+    abated = 12.0 * (t * sum_a[full] + (t + (kinks - mid) / c) * (sum_a[part] - sum_a[full])
+                     - (sum_al[part] - sum_al[full]) / c)
+    need = shortfalls[:, None]
+    enough = abated >= need
+    upper = np.where(enough, kinks, np.inf).min(axis=1)  # the first kink covering each deadline
+    lower = np.where(enough, -np.inf, kinks).max(axis=1)  # the last kink not covering it
+    at_upper = np.where(enough & (kinks == upper[:, None]), abated, -np.inf).max(axis=1)
+    at_lower = np.where(~enough & (kinks == lower[:, None]), abated, -np.inf).max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = lower + (shortfalls - at_lower) / (at_upper - at_lower) * (upper - lower)
+    cross = np.where(np.isfinite(upper), np.where(np.isfinite(cross), cross, upper), np.inf)
+    price = np.minimum(np.exp(np.minimum(cross, 700.0)), buyout)  # each deadline: covered, or bought out
+    guess = float(np.where(shortfalls > 0, price, -np.inf).max())
+    return min(max(guess, lo), hi) if math.isfinite(guess) else hi
+
+
+def _threshold_guess(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
+                     lo: np.ndarray, hi: np.ndarray, buyout: np.ndarray) -> np.ndarray:
+    """A guess of each problem's price (3) (yuan/tCO2e, (P,)) from the closed form of (2): in u = ln P a step
+    abates 12 a_k clip(T_h - (ln MAC_k - u) / c, 0, T_h), c = ln(1 + r), so with the steps sorted by ln MAC
+
+        A_h(u) = 12 (T_h S_a(ln MAC <= u) + (T_h + u / c) S_a(u < ln MAC < u + c T_h) - S_(a ln MAC)(same) / c)
+
+    from prefix sums S, piecewise linear in u. Bisected in u down to a bracket too narrow to hold a kink (almost
+    surely), then each deadline still short at its lower end crosses its shortfall by linear interpolation (or
+    is bought out), and the last crossing is the guess. Only where to price the cover test first: the rounding
+    differs from the computed test's, and :func:`_bisect_batch` takes nothing from it but where it prices."""
+    n, k = mac.shape
+    c = np.log1p(rate)
+    lam = np.log(mac)
+    order = np.argsort(lam, axis=1)
+    lam, a = np.take_along_axis(lam, order, axis=1), np.take_along_axis(a, order, axis=1)
+    low, high = float(lam.min()), float(lam.max())
+    mid = 0.5 * (low + high)  # ln MAC taken from the middle in the sums: less cancellation in A_h
+    sum_a, sum_al = np.zeros((n, k + 1)), np.zeros((n, k + 1))
+    np.cumsum(a, axis=1, out=sum_a[:, 1:])
+    np.cumsum(a * (lam - mid), axis=1, out=sum_al[:, 1:])
+    reach = c * horizons  # (H,): how far below ln MAC a step starts abating by each deadline
+    most = float(reach.max())
+    # every problem's sorted ln MAC in one array, each row lifted above the last, for one searchsorted per price
+    lift = (np.arange(n) * (high - low + most + 4.0))[:, None]
+    keys = (lam - low + lift).ravel()
+    first, rows = (np.arange(n) * k)[:, None], np.arange(n)[:, None]
+
+    def abated(u: np.ndarray) -> np.ndarray:  # A_h(u), (P, H)
+        at = np.clip(u, low - most - 1.0, high + 1.0)[:, None]
+        full = np.searchsorted(keys, (at - low + lift).ravel(), side="right").reshape(n, 1) - first
+        part = np.searchsorted(keys, (at + reach - low + lift).ravel(), side="left").reshape(n, -1) - first
+        whole = sum_a[rows, full]
+        return 12.0 * (horizons * whole + (horizons + (at - mid) / c) * (sum_a[rows, part] - whole)
+                       - (sum_al[rows, part] - sum_al[rows, full]) / c)
+
+    u_lo, u_hi = np.log(np.maximum(lo, np.exp(low - most - 1.0))), np.log(hi)
+    a_lo, a_hi = abated(u_lo), abated(u_hi)
+    for _ in range(GUESS_HALVINGS):
+        u = 0.5 * (u_lo + u_hi)
+        at = abated(u)
+        up = ((at >= shortfalls) | (np.exp(u)[:, None] >= buyout)).all(axis=1)
+        u_hi, u_lo = np.where(up, u, u_hi), np.where(up, u_lo, u)
+        a_hi, a_lo = np.where(up[:, None], at, a_hi), np.where(up[:, None], a_lo, at)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = u_lo[:, None] + (shortfalls - a_lo) / (a_hi - a_lo) * (u_hi - u_lo)[:, None]
+    cross = np.minimum(np.where(a_hi >= shortfalls, cross, np.inf), np.log(buyout))  # covered, or bought out
+    short = (a_lo < shortfalls) & (np.exp(u_lo)[:, None] < buyout)
+    last = np.where(short, np.clip(cross, u_lo[:, None], u_hi[:, None]), -np.inf).max(axis=1)
+    return np.exp(np.where(np.isfinite(last), last, u_hi))
+
+
+#: Halvings of :func:`_threshold_guess`'s bracket before it interpolates (from about 3 in ln P to about 1e-6).
+GUESS_HALVINGS = 22
 
 
 def no_arbitrage_price(shortfall: float, mac: np.ndarray, a: np.ndarray, horizon: float, rate: float,
