@@ -1,7 +1,7 @@
 """Issue 28, the carbon market's month: each fast path gives the plain computation's numbers bit for bit. The
-one-firm carbon liability and abatement opex (a lender judging one loan asks for one firm at a time), the steps
-``prices_after_installing`` hands on, and the expectation's bisections that price only the halvings whose
-outcome is not known (against the plain 60 halvings, with right and wrong threshold guesses)."""
+one-firm carbon liability and abatement opex (a lender judging one loan asks for one firm at a time) and the
+expectation's bisections that price only the halvings whose outcome is not known (against the plain 60 halvings,
+with right and wrong threshold guesses). The steps ``prices_after_installing`` hands on: test_speed_step.py."""
 
 import numpy as np
 import pytest
@@ -71,38 +71,6 @@ def test_one_firm_abatement_opex_is_the_array_path_bit_for_bit():
         for i, row in enumerate(rows.tolist()):
             one = ab.monthly_opex(np.array([row]))
             assert one.shape == (1,) and _same(one[0], many[i]), (trial, row, one[0], many[i])
-
-
-def _price_after_installing_plain(market, ets, firm: int, tech: int) -> float:
-    """``CarbonMarket.prices_after_installing`` of one step, from every step of the outlook (no steps set aside)."""
-    p = ets.params
-    shortfall, horizons, mac, techs, a = market._outlook
-    left = np.where((np.arange(len(a))[:, None] == firm) & (techs == tech), 0.0, a)
-    step = a[firm].sum() - left[firm].sum()
-    return expectations.no_borrowing_price(shortfall - 12.0 * step * horizons, horizons, mac.ravel(),
-                                           left.ravel(), p.carry_rate, p.reserve_price, p.penalty)
-
-
-def test_prices_after_installing_on_the_steps_on_offer_are_the_prices_from_every_step():
-    # a penalty of 500 leaves some steps above it (not on offer): taking one of those off changes no problem's
-    # steps, only its shortfall, and must not take a step on offer off in its place (the steps are passed on
-    # without those never on offer); steps with no abatement (a = 0) are asked about too
-    model = ParkModel(load_scenario("generic", {"policies.cap_and_trade.penalty": 500.0}), seed=6)
-    for _ in range(13):
-        model.step()
-    cm, ets = model.carbon_market, model.government.policies["cap_and_trade"]
-    covered = model.firms.live[cm.covered(model.firms.live, "cap_and_trade")]
-    cm.no_arbitrage_expectation(ets, covered, months_ahead=9)
-    _, _, mac, order, a = cm._outlook
-    firm, col = np.nonzero(a >= 0)
-    pick = np.random.default_rng(3).permutation(len(firm))[:150]
-    firm, techs = firm[pick], order[firm[pick], col[pick]]
-    offered = np.isfinite(mac[firm, col[pick]]) & (a[firm, col[pick]] > 0) & (mac[firm, col[pick]] < 500.0)
-    assert offered.any() and (~offered & (a[firm, col[pick]] > 0)).any() and (a[firm, col[pick]] == 0).any()
-    got = cm.prices_after_installing(ets, firm, techs)
-    plain = [_price_after_installing_plain(cm, ets, i, k) for i, k in zip(firm, techs, strict=True)]
-    np.testing.assert_array_equal(got, plain)
-    assert len(set(got.tolist())) > 1
 
 
 def _bisect_batch_plain(shortfalls, horizons, mac, a, rate, floor, buyout):

@@ -93,46 +93,46 @@ def test_a_record_table_appends_and_grows_like_field_by_field_writes():
     assert table.frame().shape == (11, 3)
 
 
-def test_capex_factor_takes_the_cheapest_bank_as_np_min_does():
+def _capex_factor_plain(model: ParkModel, rows: np.ndarray, purpose: str) -> tuple[np.ndarray, int]:
+    """``CreditMarket.capex_factor`` as the formula gives it (np.min over every bank with capital room), and how
+    many banks lend."""
     from ecopark.markets.credit import GREEN_PURPOSES, loan_cost_factor
 
+    credit, spec = model.credit, model.credit.spec
+    banks = [b for b in range(len(model.banks)) if credit.capital_room(b) > 0]
+    margin = credit.margin(rows)
+    rate = np.min(credit.rates_of_banks(banks, rows, purpose, margin=margin), axis=0)
+    rate -= credit.subsidy_rate(purpose in GREEN_PURPOSES)
+    ratio = loan_cost_factor(rate, model.firms.discount_rate[rows], spec.project_tenor_months)
+    return np.where(margin > 0, 1.0 - spec.loan_to_value + spec.loan_to_value * np.minimum(ratio, 1.0), 1.0), len(banks)
+
+
+def test_capex_factor_takes_the_cheapest_bank_as_np_min_does():
     model = ParkModel(load_scenario("generic", {
         "policies.interest_subsidy.enabled": True,
         "banks": [{"name": "a", "capital": 3e7, "margin_bp": 150}, {"name": "b", "capital": 5e7, "margin_bp": 120},
                   {"name": "c", "capital": 1e9, "margin_bp": 200}]}), seed=6)
-    credit, checked = model.credit, 0
+    checked = 0
     for _ in range(24):
         model.step()
-        rows, spec = model.firms.live, credit.spec
+        rows = model.firms.live
         for purpose in ("abatement", "link", "working_capital"):
-            banks = [b for b in range(len(model.banks)) if credit.capital_room(b) > 0]
-            margin = credit.margin(rows)
-            rate = np.min(credit.rates_of_banks(banks, rows, purpose, margin=margin), axis=0)
-            rate -= credit.subsidy_rate(purpose in GREEN_PURPOSES)
-            ratio = loan_cost_factor(rate, model.firms.discount_rate[rows], spec.project_tenor_months)
-            expected = np.where(margin > 0, 1.0 - spec.loan_to_value + spec.loan_to_value * np.minimum(ratio, 1.0), 1.0)
-            assert credit.capex_factor(rows, purpose).tobytes() == expected.tobytes()
-            checked += len(banks) > 1 and bool((expected < 1.0).any())
+            expected, banks = _capex_factor_plain(model, rows, purpose)
+            assert model.credit.capex_factor(rows, purpose).tobytes() == expected.tobytes()
+            checked += banks > 1 and bool((expected < 1.0).any())
     assert checked > 10
 
 
 def test_capex_factor_of_one_bank_is_its_rates_as_np_min_gives():
     # with one bank lending, the loan rate is that bank's rates as they are (np.min over one row of banks)
-    from ecopark.markets.credit import GREEN_PURPOSES, loan_cost_factor
-
     model = ParkModel(load_scenario("generic", {"policies.interest_subsidy.enabled": True}), seed=2)
-    credit, checked = model.credit, 0
+    checked = 0
     for _ in range(18):
         model.step()
-        rows, spec = model.firms.live, credit.spec
+        rows = model.firms.live
         for purpose in ("abatement", "recycling", "working_capital"):
-            banks = [b for b in range(len(model.banks)) if credit.capital_room(b) > 0]
-            assert len(banks) == 1
-            margin = credit.margin(rows)
-            rate = np.min(credit.rates_of_banks(banks, rows, purpose, margin=margin), axis=0)
-            rate -= credit.subsidy_rate(purpose in GREEN_PURPOSES)
-            ratio = loan_cost_factor(rate, model.firms.discount_rate[rows], spec.project_tenor_months)
-            expected = np.where(margin > 0, 1.0 - spec.loan_to_value + spec.loan_to_value * np.minimum(ratio, 1.0), 1.0)
-            assert credit.capex_factor(rows, purpose).tobytes() == expected.tobytes()
+            expected, banks = _capex_factor_plain(model, rows, purpose)
+            assert banks == 1
+            assert model.credit.capex_factor(rows, purpose).tobytes() == expected.tobytes()
             checked += bool((expected < 1.0).any())
     assert checked > 10

@@ -10,6 +10,7 @@ import ecopark
 from ecopark.markets import byproduct, expectations
 from ecopark.markets.byproduct import _annuity_array, annuity_factor
 from ecopark.model import ParkModel
+from ecopark.scenario import load_scenario
 
 
 def test_a_scalar_annuity_factor_is_the_array_formulas_value_at_the_edges():
@@ -74,6 +75,28 @@ def _price_after_installing_before(market, ets, firm: int, tech: int) -> float:
     step = a[firm].sum() - left[firm].sum()
     return expectations.no_borrowing_price(shortfall - 12.0 * step * horizons, horizons, mac.ravel(),
                                            left.ravel(), p.carry_rate, p.reserve_price, p.penalty)
+
+
+def test_prices_after_installing_on_the_steps_on_offer_are_the_prices_from_every_step():
+    # a penalty of 500 leaves some steps above it (not on offer): taking one of those off changes no problem's
+    # steps, only its shortfall, and must not take a step on offer off in its place (the steps are passed on
+    # without those never on offer); steps with no abatement (a = 0) are asked about too
+    model = ParkModel(load_scenario("generic", {"policies.cap_and_trade.penalty": 500.0}), seed=6)
+    for _ in range(13):
+        model.step()
+    cm, ets = model.carbon_market, model.government.policies["cap_and_trade"]
+    covered = model.firms.live[cm.covered(model.firms.live, "cap_and_trade")]
+    cm.no_arbitrage_expectation(ets, covered, months_ahead=9)
+    _, _, mac, order, a = cm._outlook
+    firm, col = np.nonzero(a >= 0)
+    pick = np.random.default_rng(3).permutation(len(firm))[:150]
+    firm, techs = firm[pick], order[firm[pick], col[pick]]
+    offered = np.isfinite(mac[firm, col[pick]]) & (a[firm, col[pick]] > 0) & (mac[firm, col[pick]] < 500.0)
+    assert offered.any() and (~offered & (a[firm, col[pick]] > 0)).any() and (a[firm, col[pick]] == 0).any()
+    got = cm.prices_after_installing(ets, firm, techs)
+    plain = [_price_after_installing_before(cm, ets, i, k) for i, k in zip(firm, techs, strict=True)]
+    np.testing.assert_array_equal(got, plain)
+    assert len(set(got.tolist())) > 1
 
 
 def test_prices_after_installing_each_step_are_the_one_at_a_time_prices():
@@ -166,7 +189,6 @@ def _prospective_margin_before(model: ParkModel, rows: np.ndarray, years: int) -
 ])
 def test_the_prospective_margins_of_all_years_at_once_are_the_year_by_year_ones(preset, overrides):
     from ecopark.agents.enterprise import prospective_margin
-    from ecopark.scenario import load_scenario
 
     model = ParkModel(load_scenario(preset, overrides), seed=4)
     seen = set()
@@ -245,7 +267,6 @@ def _infrastructure_payments_before(model: ParkModel) -> None:
 def test_infrastructure_payments_booked_kind_by_kind_are_those_booked_project_by_project(preset, monkeypatch):
     import copy
 
-    from ecopark.scenario import load_scenario
 
     model = ParkModel(load_scenario(preset, {"operator.infrastructure.kinds": ["heat_network", "hydrogen_pipeline",
                                                                               "central_treatment"]}), seed=1)
@@ -390,7 +411,6 @@ def _candidates_before(self, visible_all: bool):
 @pytest.mark.parametrize(("preset", "overrides"), [("generic", {}), ("generic", {"policies.platform.enabled": True}),
                                                    ("liaocheng", {})])
 def test_candidates_skip_streams_without_a_possible_pair_and_yield_the_same_rest(preset, overrides):
-    from ecopark.scenario import load_scenario
 
     model = ParkModel(load_scenario(preset, overrides), seed=3)
     market = model.byproduct_market
