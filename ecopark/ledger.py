@@ -281,7 +281,7 @@ class Ledger:
             return units / self.scale
         if type(amount) is np.ndarray and amount.ndim == 1 and amount.dtype == _FLOAT:
             moved = (self._transfer_few(kind, k, payer, payee, amount) if amount.shape[0] <= _FEW
-                     else self._transfer_vector(k, payer, payee, amount))
+                     else self._transfer_vector(kind, k, payer, payee, amount))
             if moved is not None:
                 return moved
         if not (type(amount) is np.ndarray and amount.dtype == _FLOAT):  # np.asarray returns such an array itself
@@ -311,6 +311,14 @@ class Ledger:
             else:
                 payer, payee, units = np.broadcast_arrays(payer, payee, units)
             total = float(units.sum())
+        return self._book_units(kind, k, payer, payee, units, total, one_payer, one_payee)
+
+    def _book_units(self, kind: str, k: int, payer, payee, units: np.ndarray, total: float, one_payer: bool,
+                    one_payee: bool) -> float:
+        """Book the rounded amounts ``units`` (fen as floats, finite and >= 0, summing to ``total``) of kind number
+        ``k``: from one account ``payer`` (``one_payer``) to the accounts ``payee``, from the accounts ``payer`` to
+        one ``payee`` (``one_payee``), or pair by pair between arrays of the same shape. Raises
+        LedgerOverflowError where the total would pass the ledger's limit. Returns the total moved."""
         if self.moved + total >= LEDGER_LIMIT:  # _count inline: the same test
             self._count(kind, total)  # raises LedgerOverflowError
         self.moved += int(total)
@@ -345,11 +353,11 @@ class Ledger:
         self._run_total = None
         return moved / self.scale
 
-    def _transfer_vector(self, k: int, payer, payee, amount: np.ndarray) -> float | None:
+    def _transfer_vector(self, kind: str, k: int, payer, payee, amount: np.ndarray) -> float | None:
         """:meth:`transfer` of a 1-D float64 array of amounts between accounts given as one id (a Python or
         numpy int) on one side and a 1-D int64 array of as many ids on the other, or such arrays on both
-        sides: the array path's operations on these forms, without its tests for the others. None
-        (nothing done) for other forms, a bad amount or a total that would overflow: the array path
+        sides: the array path's rounding and checks on these forms, without its tests for the others, then its
+        booking (:meth:`_book_units`). None (nothing done) for other forms or a bad amount: the array path
         handles (and refuses) those."""
         shape = amount.shape
         one_payer = type(payer) is int or type(payer) is np.int64
@@ -360,39 +368,9 @@ class Ledger:
             return None
         units = np.rint(amount * self.scale)
         total = float(_add_reduce(units))  # units.sum(): add.reduce over the one axis
-        if not total - total == 0.0 or (shape[0] and _minimum_reduce(units) < 0) or self.moved + total >= LEDGER_LIMIT:
-            return None  # not finite, negative, or an overflow: the array path raises
-        self.moved += int(total)
-        if total == 0.0:  # every amount is 0 (none is negative)
-            return 0.0
-        units = units.astype(np.int64)
-        moved = int(total) if total < 2**53 else int(units.sum())  # a float sum of integers below 2**53 is exact
-        flows = self._flows.get(self.step)
-        if flows is None:
-            flows = self._step_flows()
-        balance, party = self._balance, self._party
-        if one_payer:
-            payer = int(payer)
-            balance[payer] -= moved
-            self._paid[payer, k] += moved
-            np.add.at(balance, payee, units)
-            np.add.at(self._received[:, k], payee, units)
-            np.add.at(flows[k, self._parties[payer]], party[payee], units)
-        elif one_payee:
-            payee = int(payee)
-            np.subtract.at(balance, payer, units)
-            np.add.at(self._paid[:, k], payer, units)
-            balance[payee] += moved
-            self._received[payee, k] += moved
-            np.add.at(flows[k, :, self._parties[payee]], party[payer], units)
-        else:
-            np.subtract.at(balance, payer, units)
-            np.add.at(balance, payee, units)
-            np.add.at(self._paid[:, k], payer, units)
-            np.add.at(self._received[:, k], payee, units)
-            np.add.at(flows[k].reshape(-1), party[payer] * len(PARTIES) + party[payee], units)
-        self._run_total = None
-        return moved / self.scale
+        if not total - total == 0.0 or (shape[0] and _minimum_reduce(units) < 0):
+            return None  # not finite, or negative: the array path raises
+        return self._book_units(kind, k, payer, payee, units, total, one_payer, one_payee)
 
     def _transfer_few(self, kind: str, k: int, payer, payee, amount: np.ndarray) -> float | None:
         """:meth:`transfer` of a few amounts (a 1-D float array of at most ``_FEW``) to and from one account id
