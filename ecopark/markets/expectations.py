@@ -307,6 +307,14 @@ def _known_gap_one(top: float, price: float) -> float:
     return 2.0 ** -52 * (1.0 + 64.0 * max(math.log(max(top / price, 1.0)), 1.0))
 
 
+def _closed_form_abated(t, u, mid: float, c: float, s_full, s_part, sl_full, sl_part):
+    """A_h(u) of :func:`_threshold_guess` (tCO2e by deadline T_h = ``t``, u = ln P), from the prefix sums of the
+    steps sorted by ln MAC: ``s_full``/``sl_full`` of a and a (ln MAC - ``mid``) over the steps with ln MAC <= u,
+    ``s_part``/``sl_part`` over those with ln MAC < u + c T_h (c = ln(1 + r)):
+    12 (T_h S_full + (T_h + (u - mid) / c) (S_part - S_full) - (SL_part - SL_full) / c)."""
+    return 12.0 * (t * s_full + (t + (u - mid) / c) * (s_part - s_full) - (sl_part - sl_full) / c)
+
+
 def _threshold_guess_one(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarray, a: np.ndarray, rate: float,
                          lo: float, hi: float, buyout: np.ndarray) -> float:
     """:func:`_threshold_guess` of one problem (steps ``mac``, ``a`` (K,), filtered), without its halvings: A_h of
@@ -323,8 +331,7 @@ def _threshold_guess_one(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.n
     full = np.searchsorted(lam, kinks, side="right")
     part = np.searchsorted(lam, kinks + reach, side="left")
     t = horizons[:, None]
-    abated = 12.0 * (t * sum_a[full] + (t + (kinks - mid) / c) * (sum_a[part] - sum_a[full])
-                     - (sum_al[part] - sum_al[full]) / c)
+    abated = _closed_form_abated(t, kinks, mid, c, sum_a[full], sum_a[part], sum_al[full], sum_al[part])
     need = shortfalls[:, None]
     enough = abated >= need
     upper = np.where(enough, kinks, np.inf).min(axis=1)  # the first kink covering each deadline
@@ -371,9 +378,8 @@ def _threshold_guess(shortfalls: np.ndarray, horizons: np.ndarray, mac: np.ndarr
         at = np.clip(u, low - most - 1.0, high + 1.0)[:, None]
         full = np.searchsorted(keys, (at - low + lift).ravel(), side="right").reshape(n, 1) - first
         part = np.searchsorted(keys, (at + reach - low + lift).ravel(), side="left").reshape(n, -1) - first
-        whole = sum_a[rows, full]
-        return 12.0 * (horizons * whole + (horizons + (at - mid) / c) * (sum_a[rows, part] - whole)
-                       - (sum_al[rows, part] - sum_al[rows, full]) / c)
+        return _closed_form_abated(horizons, at, mid, c, sum_a[rows, full], sum_a[rows, part], sum_al[rows, full],
+                                   sum_al[rows, part])
 
     u_lo, u_hi = np.log(np.maximum(lo, np.exp(low - most - 1.0))), np.log(hi)
     a_lo, a_hi = abated(u_lo), abated(u_hi)
