@@ -3,6 +3,7 @@
 from typing import ClassVar
 
 import numpy as np
+import pytest
 
 from ecopark.markets import emissions
 from ecopark.model import RANDOM_PROCESSES, ParkModel
@@ -107,32 +108,25 @@ def _capex_factor_plain(model: ParkModel, rows: np.ndarray, purpose: str) -> tup
     return np.where(margin > 0, 1.0 - spec.loan_to_value + spec.loan_to_value * np.minimum(ratio, 1.0), 1.0), len(banks)
 
 
-def test_capex_factor_takes_the_cheapest_bank_as_np_min_does():
-    model = ParkModel(load_scenario("generic", {
-        "policies.interest_subsidy.enabled": True,
-        "banks": [{"name": "a", "capital": 3e7, "margin_bp": 150}, {"name": "b", "capital": 5e7, "margin_bp": 120},
-                  {"name": "c", "capital": 1e9, "margin_bp": 200}]}), seed=6)
-    checked = 0
-    for _ in range(24):
-        model.step()
-        rows = model.firms.live
-        for purpose in ("abatement", "link", "working_capital"):
-            expected, banks = _capex_factor_plain(model, rows, purpose)
-            assert model.credit.capex_factor(rows, purpose).tobytes() == expected.tobytes()
-            checked += banks > 1 and bool((expected < 1.0).any())
-    assert checked > 10
+THREE_BANKS = [{"name": "a", "capital": 3e7, "margin_bp": 150}, {"name": "b", "capital": 5e7, "margin_bp": 120},
+               {"name": "c", "capital": 1e9, "margin_bp": 200}]
 
 
-def test_capex_factor_of_one_bank_is_its_rates_as_np_min_gives():
-    # with one bank lending, the loan rate is that bank's rates as they are (np.min over one row of banks)
-    model = ParkModel(load_scenario("generic", {"policies.interest_subsidy.enabled": True}), seed=2)
+@pytest.mark.parametrize("banks, seed, months, purposes", [
+    (THREE_BANKS, 6, 24, ("abatement", "link", "working_capital")),  # the cheapest bank, as np.min takes it
+    (None, 2, 18, ("abatement", "recycling", "working_capital")),  # one bank: its rates as np.min over one row gives
+])
+def test_capex_factor_is_the_formula_over_the_lending_banks(banks, seed, months, purposes):
+    overrides = {"policies.interest_subsidy.enabled": True} | ({"banks": banks} if banks else {})
+    model = ParkModel(load_scenario("generic", overrides), seed=seed)
     checked = 0
-    for _ in range(18):
+    for _ in range(months):
         model.step()
         rows = model.firms.live
-        for purpose in ("abatement", "recycling", "working_capital"):
-            expected, banks = _capex_factor_plain(model, rows, purpose)
-            assert banks == 1
+        for purpose in purposes:
+            expected, lending = _capex_factor_plain(model, rows, purpose)
             assert model.credit.capex_factor(rows, purpose).tobytes() == expected.tobytes()
-            checked += bool((expected < 1.0).any())
+            if banks is None:
+                assert lending == 1
+            checked += (lending > 1 or banks is None) and bool((expected < 1.0).any())
     assert checked > 10
